@@ -1,0 +1,55 @@
+# Sagestack: every target installs what it needs into .venv on first use.
+SHELL := /bin/bash
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BENCH ?=
+PYTEST_ARGS ?=
+export SAGEMAKER_SUPPRESS_V2_WARNING := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: help setup lint test bench pipeline lock clean
+
+help:
+	@echo "make pipeline   run the main job (train XGBoost on German credit, serve, score, report AUC)"
+	@echo "make test       lint + the whole test suite"
+	@echo "make lint       ruff, mypy, import-linter"
+	@echo "make bench      every benchmark (BENCH=<name> for one)"
+	@echo "make setup      create .venv and install the locked dependencies"
+	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON_BIN) >/dev/null || { echo "error: $(PYTHON_BIN) not found; Sagestack needs Python 3.11" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	@echo "==> installing locked dependencies into $(VENV) (first run takes a minute or two)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+lock: | $(VENV)
+	@$(PYTHON_BIN) -m venv .venv-lock && .venv-lock/bin/pip install --quiet --upgrade "pip>=24" \
+	  && .venv-lock/bin/pip install --quiet ".[dev]" \
+	  && .venv-lock/bin/pip freeze --exclude-editable | grep -v '^sagestack' > requirements.lock; \
+	  rm -rf .venv-lock; echo "requirements.lock updated"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy containers infra
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH)
+
+pipeline: $(STAMP)
+	$(PY) -m infra.quickstart
+
+clean:
+	rm -rf .sagestack reports .bench
