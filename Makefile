@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline lock clean
+.PHONY: help setup lint test bench pipeline lock clean up down status deepracer
 
 help:
 	@echo "make pipeline   run the main job (train XGBoost on German credit, serve, score, report AUC)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint       ruff, mypy, import-linter"
 	@echo "make bench      every benchmark (BENCH=<name> for one)"
 	@echo "make setup      create .venv and install the locked dependencies"
+	@echo "make deepracer  train a DeepRacer-style car (REWARD=, TRACK=, ACTIONS=, HYPERPARAMETERS=)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 
 setup: $(STAMP)
@@ -50,6 +51,24 @@ bench: $(STAMP)
 
 pipeline: $(STAMP)
 	$(PY) -m infra.quickstart
+
+up: $(STAMP)
+	$(PY) -m infra.cli up
+
+down: $(STAMP)
+	$(PY) -m infra.cli down
+
+status: $(STAMP)
+	$(PY) -m infra.cli status
+
+REWARD ?=
+TRACK ?=
+ACTIONS ?=
+HYPERPARAMETERS ?=
+deepracer: $(STAMP)
+	$(PY) -m containers.rl.cli train $(if $(REWARD),--reward $(REWARD)) $(if $(TRACK),--track $(TRACK)) \
+	  $(if $(ACTIONS),--actions $(ACTIONS)) $(if $(HYPERPARAMETERS),--hyperparameters $(HYPERPARAMETERS)) \
+	  --output-dir .sagestack/deepracer
 
 clean:
 	rm -rf .sagestack reports .bench

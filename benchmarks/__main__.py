@@ -1,0 +1,36 @@
+"""``python -m benchmarks [name ...]``: run every benchmark, or the named ones, each in its own process."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    return sorted(
+        info.name for info in pkgutil.iter_modules([str(HERE)]) if not info.name.startswith("_") and info.name != "common"
+    )
+
+
+def main(argv: list[str]) -> int:
+    names = [a for a in argv if a] or available()
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}", file=sys.stderr)
+        return 2
+    failed = 0
+    for name in names:
+        print(f"# running {name}", file=sys.stderr, flush=True)
+        result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False)
+        if result.returncode != 0:
+            print(f"bench {name} error=exit_{result.returncode} (the benchmark failed; see above)", flush=True)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

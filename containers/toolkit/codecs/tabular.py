@@ -1,0 +1,231 @@
+"""Training-side readers for CSV, LIBSVM and Parquet files (spec §4.3): streamed in row batches.
+
+All formats have no header and the label in the first column (``has_label=False``: no label column). Malformed
+input raises :class:`UserError` naming the file and the 1-based line (``..., <file>, line <n>: <what>``).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import scipy.sparse as sp
+
+from containers.toolkit.codecs.batch import Batch
+from containers.toolkit.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+_NUMBER_CHARS = set(".+-")
+_LINE_IN_MESSAGE = re.compile(r"line (\d+)")
+
+
+def sniff_delimiter(line: str) -> str:
+    """The delimiter of a CSV line, as XGBoost finds it: ``csv.Sniffer``, falling back to ``,`` when the sniffed
+    character could be part of a number (alphanumeric, ``.``, ``+``, ``-``) or nothing is found."""
+    if "," in line:
+        return ","
+    try:
+        delimiter = csv.Sniffer().sniff(line).delimiter
+    except csv.Error:
+        return ","
+    if delimiter.isalnum() or delimiter in _NUMBER_CHARS:
+        return ","
+    return delimiter
+
+
+def split_label(matrix: np.ndarray, has_label: bool) -> Batch:
+    if not has_label:
+        return Batch(matrix, None)
+    return Batch(matrix[:, 1:], matrix[:, 0].copy())
+
+
+# ----------------------------------------------------------------------------------------------- CSV
+
+
+def _first_line(path: Path) -> str:
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                return raw.decode("utf-8", errors="replace").strip()
+    return ""
+
+
+def _bad_cell(frame: pd.DataFrame) -> tuple[int, int, str]:
+    """(row label, 0-based column, text) of the first cell that is not a number."""
+    for column_number, column in enumerate(frame.columns):
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            continue
+        coerced = pd.to_numeric(series, errors="coerce")
+        bad = coerced.isna() & series.notna()
+        if bad.any():
+            row = bad.idxmax()
+            return int(row), column_number, str(series[row])
+    raise AssertionError("no non-numeric cell found")  # pragma: no cover - only called after a failed conversion
+
+
+def _csv_chunk(frame: pd.DataFrame, path: Path) -> np.ndarray:
+    try:
+        matrix = frame.to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        row, column, text = _bad_cell(frame)
+        raise UserError(
+            f"Could not read CSV data in {path}, line {row + 1}: column {column + 1} has the non-numeric value "
+            f"{text!r}."
+        ) from exc
+    blank = np.isnan(matrix).all(axis=1)
+    return matrix[~blank] if blank.any() else matrix
+
+
+def _parser_error(exc: Exception, path: Path) -> UserError:
+    text = str(exc).strip()
+    found = _LINE_IN_MESSAGE.search(text)
+    where = f", line {found.group(1)}" if found else ""
+    return UserError(f"Could not read CSV data in {path}{where}: {text}")
+
+
+def iter_csv_batches(
+    path: Path, batch_rows: int, *, has_label: bool = True, delimiter: str | None = None
+) -> Iterator[Batch]:
+    """Stream a header-less CSV file; empty cells become NaN and lines with no values are skipped."""
+    separator = delimiter or sniff_delimiter(_first_line(path))
+    logger.debug("reading %s as CSV with delimiter %r", path, separator)
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=separator,
+            header=None,
+            chunksize=batch_rows,
+            skip_blank_lines=False,
+            engine="c",
+            encoding="utf-8",
+        )
+        with reader:
+            for frame in reader:
+                matrix = _csv_chunk(frame, path)
+                if matrix.shape[0]:
+                    yield split_label(matrix, has_label)
+    except pd.errors.EmptyDataError:
+        return
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _parser_error(exc, path) from exc
+
+
+# ----------------------------------------------------------------------------------------------- LIBSVM
+
+
+class _SparseRows:
+    """Accumulates LIBSVM rows into CSR arrays."""
+
+    def __init__(self) -> None:
+        self.indptr: list[int] = [0]
+        self.indices: list[int] = []
+        self.values: list[float] = []
+        self.labels: list[float] = []
+        self.weights: list[float] = []
+
+    def to_batch(self, has_label: bool, n_features: int | None) -> Batch:
+        width = max(self.indices, default=-1) + 1
+        if n_features is not None:
+            width = max(width, n_features)
+        matrix = sp.csr_matrix(
+            (np.array(self.values, dtype=np.float64), np.array(self.indices, dtype=np.int64), self.indptr),
+            shape=(len(self.indptr) - 1, width),
+        )
+        labels = np.array(self.labels, dtype=np.float64) if has_label else None
+        weights = np.array(self.weights, dtype=np.float64) if self.weights else None
+        return Batch(matrix, labels, weights)
+
+
+def _parse_label(token: str, rows: _SparseRows) -> None:
+    label, sep, weight = token.partition(":")
+    rows.labels.append(float(label))
+    if sep:
+        if len(rows.weights) != len(rows.labels) - 1:
+            raise ValueError("only some rows have an instance weight")
+        rows.weights.append(float(weight))
+    elif rows.weights:
+        raise ValueError("only some rows have an instance weight")
+
+
+def parse_libsvm_line(line: str, rows: _SparseRows, *, has_label: bool, n_features: int | None) -> None:
+    """Append one ``label[:weight] index:value ...`` line; raises ValueError with what is wrong."""
+    tokens = line.split("#", 1)[0].split()
+    if has_label:
+        if not tokens:
+            raise ValueError("missing label")
+        _parse_label(tokens[0], rows)
+        tokens = tokens[1:]
+    elif tokens and ":" not in tokens[0]:
+        tokens = tokens[1:]
+    for token in tokens:
+        index_text, sep, value_text = token.partition(":")
+        if not sep:
+            raise ValueError(f"token {token!r} is not index:value")
+        if index_text == "qid":
+            continue
+        index = int(index_text)
+        if index < 0 or (n_features is not None and index >= n_features):
+            raise ValueError(f"feature index {index} is out of range")
+        rows.indices.append(index)
+        rows.values.append(float(value_text))
+    rows.indptr.append(len(rows.indices))
+
+
+def iter_libsvm_batches(
+    path: Path, batch_rows: int, *, has_label: bool = True, n_features: int | None = None
+) -> Iterator[Batch]:
+    """Stream a LIBSVM file as CSR batches. Indices are kept as written (no shift); blank lines are skipped.
+
+    Batch width is ``max(index) + 1`` of the batch, or ``n_features`` when given (larger indices are an error).
+    """
+    with path.open("r", encoding="utf-8") as handle:
+        numbered = ((number, line) for number, line in enumerate(handle, start=1) if line.strip())
+        while True:
+            chunk = list(itertools.islice(numbered, batch_rows))
+            if not chunk:
+                return
+            rows = _SparseRows()
+            for number, line in chunk:
+                try:
+                    parse_libsvm_line(line, rows, has_label=has_label, n_features=n_features)
+                except ValueError as exc:
+                    raise UserError(f"Could not read LIBSVM data in {path}, line {number}: {exc}.") from exc
+            yield rows.to_batch(has_label, n_features)
+
+
+# ----------------------------------------------------------------------------------------------- Parquet
+
+
+def _column_values(column: pa.Array | pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        if not pa.types.is_decimal(kind):
+            raise UserError(f"Could not read Parquet data in {path}: column {name!r} has non-numeric type {kind}.")
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def iter_parquet_batches(path: Path, batch_rows: int, *, has_label: bool = True) -> Iterator[Batch]:
+    """Stream a Parquet file; column 0 is the label, nulls become NaN."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(f"Could not read Parquet data in {path}: {exc}") from exc
+    with parquet:
+        for record_batch in parquet.iter_batches(batch_size=batch_rows):
+            if record_batch.num_rows == 0:
+                continue
+            columns = [
+                _column_values(record_batch.column(i), name, path) for i, name in enumerate(record_batch.schema.names)
+            ]
+            yield split_label(np.column_stack(columns), has_label)

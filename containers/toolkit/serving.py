@@ -1,0 +1,225 @@
+"""The serving app every container shares: ``GET /ping``, ``POST /invocations``, ``GET /execution-parameters``.
+
+An algorithm supplies an ``InferenceHandler`` (which content types it reads, which it writes, how it predicts).
+This module does the contract: content negotiation *before* compute (415 / 406 with a message), the payload limit
+(413), typed errors mapped to statuses in one place, and a production server (gunicorn, threaded workers) bound to
+``SAGEMAKER_BIND_TO_ADDRESS``:``SAGEMAKER_BIND_TO_PORT`` (127.0.0.1:8080 unless set; images set 0.0.0.0).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from flask import Flask, Response, request
+
+from containers.toolkit.codecs.content_types import MediaType, negotiate_accept, parse_media_type
+from containers.toolkit.environment import Paths
+from containers.toolkit.errors import (
+    InferenceError,
+    ModelLoadError,
+    PayloadTooLargeError,
+    ToolkitError,
+    UnsupportedMediaTypeError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ToolkitError(f"environment variable {name}={raw!r} is not an integer") from exc
+
+
+def _env_bool(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Serving settings, read once from the environment SageMaker gives the container."""
+
+    model_dir: Path
+    address: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int = 4
+    timeout_seconds: int = 60
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    default_accept: str | None = None
+    batch: bool = False
+    environ: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServingConfig:
+        env = dict(os.environ if env is None else env)
+        cpus = os.cpu_count() or 1
+        return cls(
+            model_dir=Paths.from_env(env).model_dir,
+            address=env.get("SAGEMAKER_BIND_TO_ADDRESS", "127.0.0.1"),
+            port=_env_int(env, "SAGEMAKER_BIND_TO_PORT", 8080),
+            workers=_env_int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus),
+            threads=_env_int(env, "SAGESTACK_SERVER_THREADS", 4),
+            timeout_seconds=_env_int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60),
+            max_content_length=_env_int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
+            default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
+            batch=_env_bool(env, "SAGEMAKER_BATCH"),
+            environ=env,
+        )
+
+
+class InferenceHandler(ABC):
+    """What an algorithm plugs into the serving app. The model is loaded once per worker, on first use."""
+
+    content_types: ClassVar[tuple[str, ...]]
+    accepts: ClassVar[tuple[str, ...]]
+    default_accept: ClassVar[str]
+
+    def __init__(self, config: ServingConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    def ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            try:
+                self.load(self.config.model_dir)
+            except ToolkitError:
+                raise
+            except Exception as exc:
+                raise ModelLoadError(f"Unable to load model: {exc}") from exc
+            self._loaded = True
+
+    @abstractmethod
+    def load(self, model_dir: Path) -> None:
+        """Load the model from ``model_dir``; raise ModelLoadError with a readable message."""
+
+    @abstractmethod
+    def invoke(self, body: bytes, content_type: MediaType, accept: str) -> bytes:
+        """Predict on one request body; raise InferenceError subclasses for bad input."""
+
+    def execution_parameters(self) -> dict[str, Any]:
+        return {
+            "MaxConcurrentTransforms": max(1, self.config.workers),
+            "BatchStrategy": "MULTI_RECORD",
+            "MaxPayloadInMB": max(1, self.config.max_content_length // (1024 * 1024)),
+        }
+
+    def resolve_accept(self, header: str | None) -> str:
+        default = self.config.default_accept or self.default_accept
+        return negotiate_accept(header, self.accepts, default)
+
+    def check_content_type(self, header: str | None) -> MediaType:
+        if not header:
+            raise UnsupportedMediaTypeError(
+                "Content-Type header is required; supported: " + ", ".join(self.content_types)
+            )
+        media = parse_media_type(header)
+        if media.type not in self.content_types:
+            raise UnsupportedMediaTypeError(f"Content-type {header} is not supported.")
+        return media
+
+
+def create_app(handler: InferenceHandler) -> Flask:
+    """The WSGI app for one worker."""
+    app = Flask(handler.__class__.__module__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # the limit is enforced below, with our message
+
+    @app.errorhandler(InferenceError)
+    def _inference_error(exc: InferenceError) -> Response:
+        if exc.status >= 500:
+            logger.error("%s", exc.message)
+        return Response(exc.message + "\n", status=exc.status, mimetype="text/plain")
+
+    @app.get("/ping")
+    def ping() -> Response:
+        handler.ensure_loaded()
+        return Response(b"", status=200)
+
+    @app.get("/execution-parameters")
+    def execution_parameters() -> Response:
+        return Response(json.dumps(handler.execution_parameters()), mimetype="application/json")
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        content_type = handler.check_content_type(request.headers.get("Content-Type"))
+        accept = handler.resolve_accept(request.headers.get("Accept"))
+        length = request.content_length
+        if length is not None and length > handler.config.max_content_length:
+            raise PayloadTooLargeError(
+                f"Payload of {length} bytes exceeds the limit of {handler.config.max_content_length} bytes "
+                "(MAX_CONTENT_LENGTH)."
+            )
+        body = request.get_data(cache=False)
+        if len(body) > handler.config.max_content_length:
+            raise PayloadTooLargeError(f"Payload exceeds the limit of {handler.config.max_content_length} bytes.")
+        if not body:
+            return Response(b"", status=204)
+        handler.ensure_loaded()
+        result = handler.invoke(body, content_type, accept)
+        response = Response(result, status=200, content_type=accept)
+        custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        if custom is not None:
+            response.headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+        return response
+
+    return app
+
+
+HandlerFactory = Callable[[ServingConfig], InferenceHandler]
+
+
+def load_factory(path: str) -> HandlerFactory:
+    """``"package.module:ClassName"`` -> the handler class."""
+    module_name, _, attr = path.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    if not callable(factory):
+        raise ToolkitError(f"{path} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+def serve(handler_path: str, config: ServingConfig | None = None) -> int:
+    """Run the production server (gunicorn) for ``handler_path``; blocks until stopped."""
+    from gunicorn.app.base import BaseApplication  # imported here: only the serve entry needs it
+
+    settings = config or ServingConfig.from_env()
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.address}:{settings.port}")
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", settings.threads)
+            self.cfg.set("timeout", settings.timeout_seconds)
+            self.cfg.set("keepalive", 60)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("errorlog", "-")
+            self.cfg.set("loglevel", "info")
+
+        def load(self) -> Flask:
+            return create_app(load_factory(handler_path)(settings))
+
+    logger.info(
+        "serving %s on %s:%d with %d worker(s)", handler_path, settings.address, settings.port, settings.workers
+    )
+    _Server().run()
+    return 0

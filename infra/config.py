@@ -1,0 +1,93 @@
+"""Typed settings of the local stack, read from the environment in one place (never at import time)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account; STS GetCallerIdentity answers it
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the stack cannot use."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything the stack needs to start; build it with :meth:`from_env` or directly in tests."""
+
+    data_dir: Path = field(default_factory=lambda: Path(".sagestack").resolve())
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    # Test-only and user-provided images: URI -> argv standing for the image's ENTRYPOINT.
+    extra_images: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    isolation: str | None = None  # passed to the process runtime; None lets it choose
+    invoke_timeout_seconds: float = 60.0
+    endpoint_startup_timeout_seconds: float = 240.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def with_port(self, port: int) -> StackSettings:
+        return replace(self, port=port)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
+        source = os.environ if env is None else env
+        return cls(
+            data_dir=Path(source.get("SAGESTACK_DATA_DIR", ".sagestack")).resolve(),
+            host=source.get("SAGESTACK_HOST", DEFAULT_HOST),
+            port=_parse_int(source, "SAGESTACK_PORT", DEFAULT_PORT),
+            region=source.get("SAGESTACK_REGION", DEFAULT_REGION),
+            account_id=source.get("SAGESTACK_ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+            extra_images=parse_extra_images(source.get("SAGESTACK_EXTRA_IMAGES", "")),
+            isolation=source.get("SAGESTACK_ISOLATION") or None,
+            invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
+        )
+
+
+def parse_extra_images(raw: str) -> dict[str, tuple[str, ...]]:
+    """Parse ``SAGESTACK_EXTRA_IMAGES``: a JSON object mapping an image URI to an argv list."""
+    if not raw.strip():
+        return {}
+    try:
+        loaded = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"SAGESTACK_EXTRA_IMAGES is not valid JSON: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise SettingsError("SAGESTACK_EXTRA_IMAGES must be a JSON object {image_uri: [argv...]}")
+    images: dict[str, tuple[str, ...]] = {}
+    for uri, argv in loaded.items():
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise SettingsError(f"SAGESTACK_EXTRA_IMAGES[{uri!r}] must be a non-empty list of strings")
+        images[str(uri)] = tuple(argv)
+    return images
+
+
+def _parse_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _parse_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc

@@ -1,0 +1,164 @@
+"""In-process access to the embedded moto S3 and CloudWatch Logs backends (through moto's registry, not HTTP)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from moto.backends import get_backend
+
+logger = logging.getLogger(__name__)
+
+
+class S3AccessError(Exception):
+    """An S3 location is missing, malformed or unsafe."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        if not uri.startswith("s3://"):
+            raise S3AccessError(f"not an S3 URI: {uri}")
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise S3AccessError(f"S3 URI without a bucket: {uri}")
+        return cls(bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def child(self, *parts: str) -> S3Location:
+        base = self.key.rstrip("/")
+        joined = "/".join(p.strip("/") for p in parts if p)
+        return S3Location(self.bucket, f"{base}/{joined}" if base else joined)
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """``root / relative``, refusing absolute paths, ``..`` and anything that resolves outside ``root``."""
+    pure = PurePosixPath(relative)
+    if not relative or pure.is_absolute() or ".." in pure.parts or relative.startswith("\\"):
+        raise S3AccessError(f"unsafe key {relative!r}: would be written outside {root}")
+    target = (root / pure).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise S3AccessError(f"unsafe key {relative!r}: would be written outside {root}")
+    return target
+
+
+class S3Access:
+    """Reads and writes objects in moto's S3 backend for one account."""
+
+    def __init__(self, account_id: str) -> None:
+        self._account_id = account_id
+
+    def _backend(self) -> Any:
+        return get_backend("s3")[self._account_id]["aws"]
+
+    def ensure_bucket(self, bucket: str, region: str) -> None:
+        backend = self._backend()
+        try:
+            backend.get_bucket(bucket)
+        except Exception:  # moto raises MissingBucket
+            backend.create_bucket(bucket, region)
+
+    def list_keys(self, location: S3Location) -> list[tuple[str, int]]:
+        """Every key under the prefix, sorted, as ``(key, size)``; folder markers skipped."""
+        backend = self._backend()
+        try:
+            bucket = backend.get_bucket(location.bucket)
+        except Exception as exc:
+            raise S3AccessError(f"bucket {location.bucket} does not exist") from exc
+        keys, _, _, _ = backend.list_objects(bucket, location.key, None, None, None)
+        found = [(k.name, k.size) for k in keys if hasattr(k, "name") and not k.name.endswith("/")]
+        return sorted(found)
+
+    def get_bytes(self, location: S3Location) -> bytes:
+        backend = self._backend()
+        try:
+            key = backend.get_object(location.bucket, location.key)
+        except Exception as exc:
+            raise S3AccessError(f"cannot read {location.uri}: {exc}") from exc
+        if key is None:
+            raise S3AccessError(f"no such object: {location.uri}")
+        return bytes(key.value)
+
+    def put_bytes(self, location: S3Location, data: bytes) -> None:
+        try:
+            self._backend().put_object(location.bucket, location.key, data)
+        except Exception as exc:
+            raise S3AccessError(f"cannot write {location.uri}: {exc}") from exc
+
+    def put_file(self, location: S3Location, path: Path) -> None:
+        self.put_bytes(location, path.read_bytes())
+
+    def download_prefix(self, location: S3Location, dest: Path) -> list[Path]:
+        """Copy every object under the prefix into ``dest`` keeping the key's path below the prefix."""
+        written = []
+        for key, _ in self.list_keys(location):
+            target = safe_join(dest, relative_key(location.key, key))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.get_bytes(S3Location(location.bucket, key)))
+            written.append(target)
+        return written
+
+    def upload_dir(self, source: Path, location: S3Location) -> int:
+        count = 0
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            self.put_file(location.child(path.relative_to(source).as_posix()), path)
+            count += 1
+        return count
+
+
+def relative_key(prefix: str, key: str) -> str:
+    """Where SageMaker puts ``key`` below a channel dir for an ``S3Prefix`` of ``prefix``."""
+    if key == prefix:
+        return PurePosixPath(key).name
+    if prefix.endswith("/") or key.startswith(prefix + "/"):
+        return key[len(prefix) :].lstrip("/")
+    return key[prefix.rfind("/") + 1 :]
+
+
+class LogsAccess:
+    """Writes CloudWatch Logs events into moto's Logs backend for one account/region."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._lock = threading.Lock()
+        self._known: set[tuple[str, str]] = set()
+
+    def _backend(self) -> Any:
+        return get_backend("logs")[self._account_id][self._region]
+
+    def ensure_stream(self, group: str, stream: str) -> None:
+        with self._lock:
+            if (group, stream) in self._known:
+                return
+            backend = self._backend()
+            if group not in backend.groups:
+                backend.create_log_group(group, {})
+            if stream not in backend.groups[group].streams:
+                backend.create_log_stream(group, stream)
+            self._known.add((group, stream))
+
+    def put(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        """Append ``(epoch millis, message)`` events; failures are logged, never raised into a job."""
+        if not events:
+            return
+        try:
+            self.ensure_stream(group, stream)
+            payload = [{"timestamp": ts, "message": msg or " "} for ts, msg in events]
+            with self._lock:
+                self._backend().put_log_events(group, stream, payload)
+        except Exception:
+            logger.exception("could not write %d log events to %s/%s", len(events), group, stream)
+
+    def stream_arn(self, group: str, stream: str) -> str:
+        return f"arn:aws:logs:{self._region}:{self._account_id}:log-group:{group}:log-stream:{stream}"

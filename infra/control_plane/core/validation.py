@@ -1,0 +1,122 @@
+"""Request validation against botocore's service model, with AWS-style messages.
+
+botocore's ``ParamValidator`` checks types and required members; it does not check ``pattern``, ``max`` length
+or enums, which the service does. Both reports are folded into one ``ValidationException``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+from infra.control_plane.core.errors import ValidationException
+
+logger = logging.getLogger(__name__)
+_MAX_REPORTED = 10
+
+
+def validate_request(params: Mapping[str, Any], shape: StructureShape | None) -> None:
+    """Raise ``ValidationException`` when ``params`` break the input shape's constraints."""
+    if shape is None:
+        return
+    type_report = ParamValidator().validate(dict(params), shape)
+    if type_report.has_errors():
+        raise ValidationException(_type_message(type_report.generate_report()))
+    problems = list(_check_structure(params, shape, ""))
+    if problems:
+        raise ValidationException(format_problems(problems))
+
+
+def format_problems(problems: list[str]) -> str:
+    count = len(problems)
+    noun = "error" if count == 1 else "errors"
+    return f"{count} validation {noun} detected: " + "; ".join(problems[:_MAX_REPORTED])
+
+
+def _type_message(report: str) -> str:
+    lines = [line.strip() for line in report.splitlines() if line.strip()]
+    return "; ".join(line for line in lines if not line.startswith("Parameter validation failed"))
+
+
+def _member_path(prefix: str, name: str) -> str:
+    camel = name[:1].lower() + name[1:]
+    return f"{prefix}.{camel}" if prefix else camel
+
+
+def _check_structure(value: Mapping[str, Any], shape: StructureShape, prefix: str) -> Iterator[str]:
+    for name in shape.required_members:
+        if value.get(name) is None:
+            yield f"Value null at '{_member_path(prefix, name)}' failed to satisfy constraint: Member must not be null"
+    for name, member in shape.members.items():
+        if name in value and value[name] is not None:
+            yield from _check_value(value[name], member, _member_path(prefix, name))
+
+
+def _check_value(value: Any, shape: Shape, path: str) -> Iterator[str]:
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
+        yield from _check_structure(value, shape, path)
+    elif isinstance(shape, ListShape) and isinstance(value, list):
+        yield from _check_length(value, shape, path, len(value))
+        for index, item in enumerate(value, start=1):
+            yield from _check_value(item, shape.member, f"{path}.{index}.member")
+    elif isinstance(shape, MapShape) and isinstance(value, Mapping):
+        yield from _check_length(value, shape, path, len(value))
+        for key, item in value.items():
+            yield from _check_value(key, shape.key, f"{path}.key")
+            yield from _check_value(item, shape.value, f"{path}.{key}.member")
+    elif shape.type_name == "string" and isinstance(value, str):
+        yield from _check_string(value, shape, path)
+    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, int | float):
+        yield from _check_range(value, shape, path)
+
+
+def _check_length(value: object, shape: Shape, path: str, length: int) -> Iterator[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    shown = _show(value)
+    if low is not None and length < low:
+        yield f"Value {shown} at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {low}"
+    if high is not None and length > high:
+        yield f"Value {shown} at '{path}' failed to satisfy constraint: Member must have length less than or equal to {high}"
+
+
+def _check_string(value: str, shape: Shape, path: str) -> Iterator[str]:
+    yield from _check_length(value, shape, path, len(value))
+    if shape.enum and value not in shape.enum:
+        allowed = "[" + ", ".join(shape.enum) + "]"
+        yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
+        return
+    pattern = shape.metadata.get("pattern")
+    compiled = _compile(pattern) if pattern else None
+    if compiled is not None and compiled.fullmatch(value) is None:
+        yield (
+            f"Value '{value}' at '{path}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {pattern}"
+        )
+
+
+def _check_range(value: float, shape: Shape, path: str) -> Iterator[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {low}"
+    if high is not None and value > high:
+        yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {high}"
+
+
+def _show(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+@lru_cache(maxsize=2048)
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    """Compile an AWS (Java) pattern; patterns Python cannot read (``\\p{...}`` classes) are not checked."""
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        logger.debug("pattern not checked (not a Python regex): %s", pattern)
+        return None

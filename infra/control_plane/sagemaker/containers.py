@@ -1,0 +1,60 @@
+"""The stack's one container runtime and image resolution (built-in URIs plus configured extra images)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any
+
+from infra.config import StackSettings
+from infra.runtime.api import ContainerImage, ImageNotFoundError, Runtime
+
+logger = logging.getLogger(__name__)
+
+
+class RuntimeUnavailableError(Exception):
+    """The process runtime could not be loaded."""
+
+
+class ContainerHost:
+    """Owns the runtime every job and endpoint of the stack runs on, so shutdown stops them all."""
+
+    def __init__(self, settings: StackSettings, runtime: Runtime | None = None) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = self._load_process_runtime()
+            return self._runtime
+
+    def _load_process_runtime(self) -> Runtime:
+        try:
+            module: Any = importlib.import_module("infra.runtime.process")
+        except ImportError as exc:
+            raise RuntimeUnavailableError(f"the process runtime is not available: {exc}") from exc
+        runtime_dir = self._settings.data_dir / "runtime"
+        runtime: Runtime = module.ProcessRuntime(runtime_dir, isolation=self._settings.isolation)
+        return runtime
+
+    def resolve(self, uri: str) -> ContainerImage:
+        """Resolve ``uri``; raises :class:`ImageNotFoundError` naming the image when nothing can run it."""
+        extra = self._settings.extra_images.get(uri)
+        if extra is not None:
+            return ContainerImage(uri=uri, command=extra)
+        try:
+            images: Any = importlib.import_module("infra.runtime.images")
+        except ImportError as exc:
+            raise ImageNotFoundError(f"image {uri!r}: image resolution is not available ({exc})") from exc
+        image: ContainerImage = images.resolve_image(uri)
+        return image
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runtime = self._runtime
+        if runtime is not None:
+            runtime.shutdown()

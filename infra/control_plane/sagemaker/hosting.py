@@ -1,0 +1,191 @@
+"""Running endpoint deployments: one serving container per variant instance, weighted routing."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import tarfile
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from infra.control_plane.core.aws_services import LogsAccess, S3Access, S3AccessError, S3Location
+from infra.control_plane.sagemaker.common import utcnow
+from infra.control_plane.sagemaker.containers import ContainerHost
+from infra.control_plane.sagemaker.endpoint_configs import EndpointConfig
+from infra.control_plane.sagemaker.models import Models
+from infra.runtime.api import ContainerRuntimeError, LogLine, ServingContainer, ServingSpec
+
+logger = logging.getLogger(__name__)
+
+
+class DeploymentError(Exception):
+    """A variant could not be started; the message becomes the endpoint's FailureReason."""
+
+
+@dataclass
+class Instance:
+    instance_id: str
+    container: ServingContainer
+    pool: urllib3.HTTPConnectionPool
+    log_stream: str
+
+
+@dataclass
+class Variant:
+    name: str
+    weight: float
+    image: str
+    instances: list[Instance]
+    resolved_at: datetime = field(default_factory=utcnow)
+    _next: count[int] = field(default_factory=count)
+
+    def pick(self) -> Instance:
+        return self.instances[next(self._next) % len(self.instances)]
+
+
+@dataclass
+class Deployment:
+    config_name: str
+    variants: list[Variant]
+    log_group: str
+
+    def choose(self, target: str | None) -> Variant | None:
+        if target:
+            return next((v for v in self.variants if v.name == target), None)
+        weights = [max(v.weight, 0.0) for v in self.variants]
+        if sum(weights) <= 0:
+            return self.variants[0] if self.variants else None
+        return random.choices(self.variants, weights=weights, k=1)[0]
+
+    def stop(self) -> None:
+        for variant in self.variants:
+            for instance in variant.instances:
+                try:
+                    instance.container.stop()
+                finally:
+                    instance.pool.close()
+
+
+@dataclass(frozen=True)
+class HostingContext:
+    account_id: str
+    region: str
+    work_root: Path
+    containers: ContainerHost
+    s3: S3Access
+    logs: LogsAccess
+    startup_timeout_seconds: float
+
+
+class Deployer:
+    """Builds a :class:`Deployment` for an endpoint config, stopping what it started if any variant fails."""
+
+    def __init__(self, context: HostingContext, models: Models) -> None:
+        self._ctx = context
+        self._models = models
+
+    def deploy(self, endpoint_name: str, config: EndpointConfig) -> Deployment:
+        deploy_dir = self._ctx.work_root / endpoint_name / uuid.uuid4().hex[:8]
+        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}")
+        try:
+            for spec in config.variants:
+                deployment.variants.append(self._start_variant(endpoint_name, spec, deploy_dir, deployment))
+        except BaseException:
+            deployment.stop()
+            raise
+        return deployment
+
+    def _start_variant(
+        self, endpoint: str, spec: Mapping[str, Any], deploy_dir: Path, deployment: Deployment
+    ) -> Variant:
+        variant_name = str(spec["VariantName"])
+        model = self._models.store.find(str(spec.get("ModelName", "")))
+        if model is None or not model.containers:
+            raise DeploymentError(f"Could not find model {spec.get('ModelName')} for variant {variant_name}.")
+        container_def = model.containers[0]
+        image_uri = str(container_def.get("Image", ""))
+        try:
+            image = self._ctx.containers.resolve(image_uri)
+        except ContainerRuntimeError as exc:
+            raise DeploymentError(str(exc)) from exc
+        model_dir = self._model_dir(container_def, deploy_dir / variant_name)
+        variant = Variant(variant_name, float(spec.get("InitialVariantWeight", 1.0)), image_uri, [])
+        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
+        for index in range(int(spec.get("InitialInstanceCount") or 1)):
+            instance_id = f"i-{uuid.uuid4().hex[:17]}"
+            serving = ServingSpec(
+                name=f"{endpoint}-{variant_name}-{index + 1}",
+                image=image,
+                work_dir=deploy_dir / variant_name / instance_id,
+                model_dir=model_dir,
+                environment=environment,
+                startup_timeout_seconds=self._ctx.startup_timeout_seconds,
+            )
+            variant.instances.append(self._start_instance(serving, deployment, variant_name, instance_id))
+        return variant
+
+    def _start_instance(
+        self, serving: ServingSpec, deployment: Deployment, variant_name: str, instance_id: str
+    ) -> Instance:
+        stream = f"{variant_name}/{instance_id}"
+        group = deployment.log_group
+
+        def on_log(line: LogLine) -> None:
+            self._ctx.logs.put(group, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
+
+        self._ctx.logs.ensure_stream(group, stream)
+        try:
+            container = self._ctx.containers.runtime.start_serving(serving, on_log)
+        except ContainerRuntimeError as exc:
+            raise DeploymentError(f"The primary container for production variant {variant_name} did not pass "
+                                  f"the ping health check: {exc}") from exc
+        parts = urlsplit(container.url)
+        pool = urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=32, block=False,
+                                          retries=False)
+        return Instance(instance_id, container, pool, stream)
+
+    def _model_dir(self, container_def: Mapping[str, Any], variant_dir: Path) -> Path | None:
+        url = container_def.get("ModelDataUrl")
+        if not url:
+            return None
+        model_dir = variant_dir / "model"
+        shutil.rmtree(model_dir, ignore_errors=True)
+        model_dir.mkdir(parents=True)
+        archive = variant_dir / "model.tar.gz"
+        try:
+            archive.write_bytes(self._ctx.s3.get_bytes(S3Location.parse(str(url))))
+        except S3AccessError as exc:
+            raise DeploymentError(f"Could not download model data from {url}: {exc}") from exc
+        safe_extract(archive, model_dir)
+        return model_dir
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a model archive, rejecting absolute paths, ``..``, links out of ``dest`` and device files."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise DeploymentError(f"Model archive {archive.name} is not a safe gzip tar: {exc}") from exc
+
+
+def stop_all(deployments: Sequence[Deployment | None], drain_seconds: float = 0.0) -> None:
+    """Stop deployments in the background, after ``drain_seconds`` so requests in flight can finish."""
+
+    def stop(deployment: Deployment) -> None:
+        threading.Event().wait(drain_seconds)
+        deployment.stop()
+
+    for deployment in deployments:
+        if deployment is not None:
+            threading.Thread(target=stop, args=(deployment,), daemon=True).start()

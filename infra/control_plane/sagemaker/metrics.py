@@ -1,0 +1,100 @@
+"""Metric extraction from container log lines (``MetricDefinitions``) and the built-ins' known metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_XGBOOST_METRICS = (
+    "accuracy",
+    "auc",
+    "aucpr",
+    "error",
+    "f1",
+    "gamma-deviance",
+    "logloss",
+    "mae",
+    "map",
+    "merror",
+    "mlogloss",
+    "mse",
+    "ndcg",
+    "rmse",
+    "r2",
+)
+_KMEANS_METRICS = (("test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"),)
+_PCA_METRICS: tuple[tuple[str, str], ...] = ()
+
+
+def escape_control_chars(line: str) -> str:
+    """The line as SageMaker's log pipeline shows it: control characters rsyslog-escaped (TAB -> ``#011``)."""
+    return "".join(f"#{ord(c):03o}" if ord(c) < 32 or ord(c) == 127 else c for c in line)
+
+
+def builtin_metric_definitions(image_uri: str) -> list[dict[str, str]]:
+    """Metric definitions SageMaker adds for a built-in algorithm image (empty for other images)."""
+    repository = image_uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    if repository in ("sagemaker-xgboost", "xgboost"):
+        return [
+            {"Name": f"{channel}:{metric}", "Regex": f".*\\[[0-9]+\\].*#011{channel}-{metric}:(\\S+)"}
+            for channel in ("validation", "train")
+            for metric in _XGBOOST_METRICS
+        ]
+    if repository == "kmeans":
+        return [{"Name": name, "Regex": regex} for name, regex in _KMEANS_METRICS]
+    if repository == "pca":
+        return [{"Name": name, "Regex": regex} for name, regex in _PCA_METRICS]
+    return []
+
+
+@lru_cache(maxsize=512)
+def _compile(regex: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(regex)
+    except re.error:
+        logger.warning("metric regex does not compile and is ignored: %s", regex)
+        return None
+
+
+class MetricCollector:
+    """Keeps the last value and timestamp of each metric seen in the log lines (thread-safe)."""
+
+    def __init__(self, definitions: Sequence[Mapping[str, Any]]) -> None:
+        self._definitions = [(str(d["Name"]), _compile(str(d["Regex"]))) for d in definitions]
+        self._values: dict[str, tuple[float, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def feed(self, line: str, timestamp: datetime) -> None:
+        if not self._definitions:
+            return
+        escaped = escape_control_chars(line)
+        for name, pattern in self._definitions:
+            value = _match(pattern, escaped) if pattern is not None else None
+            if value is None and pattern is not None and escaped != line:
+                value = _match(pattern, line)
+            if value is not None:
+                with self._lock:
+                    self._values[name] = (value, timestamp)
+
+    def final(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"MetricName": name, "Value": value, "Timestamp": ts} for name, (value, ts) in self._values.items()
+            ]
+
+
+def _match(pattern: re.Pattern[str], line: str) -> float | None:
+    found = pattern.search(line)
+    if found is None or not found.groups() or found.group(1) is None:
+        return None
+    try:
+        return float(found.group(1))
+    except ValueError:
+        return None

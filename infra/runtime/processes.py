@@ -1,0 +1,174 @@
+"""One container process: its own session and process group, log pumps, and group-wide signals.
+
+The process is started with ``start_new_session=True`` so every process it spawns shares its process group; signals
+always go to the whole group. When the main process exits, anything left in its group is SIGKILLed before the main
+process is reaped (``waitid(WNOWAIT)`` keeps the group id ours until then), so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from infra.runtime.api import LogCallback, LogLine
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HostProcess", "describe_exit", "docker_exit_code"]
+
+_READER_JOIN_SECONDS = 5.0
+
+
+def docker_exit_code(returncode: int) -> int:
+    """Docker's convention: a process killed by signal N exits with 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def describe_exit(exit_code: int) -> str:
+    """E.g. ``AlgorithmError: process exited with code 137 (killed by SIGKILL)``."""
+    text = f"AlgorithmError: process exited with code {exit_code}"
+    if exit_code > 128:
+        try:
+            text += f" (killed by {signal.Signals(exit_code - 128).name})"
+        except ValueError:
+            pass
+    return text
+
+
+class HostProcess:
+    """A started container process for one host."""
+
+    def __init__(
+        self,
+        host: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        on_log: LogCallback | None = None,
+        on_exit: Callable[[HostProcess], None] | None = None,
+        tail_lines: int = 50,
+    ) -> None:
+        self.host = host
+        self._on_log = on_log
+        self._on_exit = on_exit
+        self._tail: deque[str] = deque(maxlen=tail_lines)
+        self._lock = threading.Lock()
+        self._reaped = False
+        self._exit_code: int | None = None
+        self._exited = threading.Event()
+        self._kill_timer: threading.Timer | None = None
+        self._kill_deadline: float | None = None
+        logger.debug("starting %s: %s", host, list(argv))
+        self._popen = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.pid = self._popen.pid
+        assert self._popen.stdout is not None and self._popen.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self._popen.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self._pump, args=(self._popen.stderr, "stderr"), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+        threading.Thread(target=self._wait_for_exit, name=f"sagestack-wait-{host}", daemon=True).start()
+
+    @property
+    def exit_code(self) -> int | None:
+        """Docker-style exit code once the process has exited, else ``None``."""
+        return self._exit_code
+
+    def last_lines(self) -> tuple[str, ...]:
+        return tuple(self._tail)
+
+    def is_alive(self) -> bool:
+        return not self._exited.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the process has exited and its logs are drained; ``False`` on timeout."""
+        return self._exited.wait(timeout)
+
+    def terminate(self, grace_seconds: float) -> None:
+        """SIGTERM the group now and SIGKILL it ``grace_seconds`` later unless it has exited by then."""
+        with self._lock:
+            if self._reaped:
+                return
+            deadline = time.monotonic() + grace_seconds
+            if self._kill_deadline is not None and self._kill_deadline <= deadline:
+                self._signal_group_locked(signal.SIGTERM)
+                return
+            if self._kill_timer is not None:
+                self._kill_timer.cancel()
+            self._kill_deadline = deadline
+            self._kill_timer = threading.Timer(grace_seconds, self.kill)
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
+            self._signal_group_locked(signal.SIGTERM)
+
+    def kill(self) -> None:
+        with self._lock:
+            self._signal_group_locked(signal.SIGKILL)
+
+    def _signal_group_locked(self, signum: signal.Signals) -> None:
+        if self._reaped:
+            return
+        try:
+            os.killpg(self.pid, signum)
+            logger.debug("sent %s to %s (process group %s)", signum.name, self.host, self.pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _pump(self, stream: IO[bytes], name: str) -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                self._tail.append(text)
+                if self._on_log is not None:
+                    self._emit(LogLine(self.host, name, text, datetime.now(UTC)))
+        except (OSError, ValueError) as exc:
+            logger.debug("log pump %s/%s stopped: %s", self.host, name, exc)
+        finally:
+            stream.close()
+
+    def _emit(self, line: LogLine) -> None:
+        assert self._on_log is not None
+        try:
+            self._on_log(line)
+        except Exception:  # a broken callback must not stop the pipe from draining
+            logger.exception("log callback failed for %s", self.host)
+
+    def _wait_for_exit(self) -> None:
+        try:
+            os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        with self._lock:
+            self._signal_group_locked(signal.SIGKILL)  # whatever the container left behind in its group
+            self._reaped = True
+            if self._kill_timer is not None:
+                self._kill_timer.cancel()
+        returncode = self._popen.wait()
+        for reader in self._readers:
+            reader.join(_READER_JOIN_SECONDS)
+        self._exit_code = docker_exit_code(returncode)
+        logger.debug("%s exited with %s", self.host, self._exit_code)
+        self._exited.set()
+        if self._on_exit is not None:
+            try:
+                self._on_exit(self)
+            except Exception:
+                logger.exception("exit callback failed for %s", self.host)

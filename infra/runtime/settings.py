@@ -1,0 +1,62 @@
+"""The process runtime's configuration, read in this one place (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from infra.runtime.errors import InvalidSpecError
+
+# Variables the runtime passes from its own environment to containers (a container otherwise gets a clean
+# environment, as under Docker). PATH and friends keep the interpreter and its libraries usable.
+PASSTHROUGH_VARIABLES: tuple[str, ...] = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SAGEMAKER_SUPPRESS_V2_WARNING",
+)
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Knobs of :class:`infra.runtime.process.ProcessRuntime`."""
+
+    region: str = DEFAULT_REGION
+    stop_grace_seconds: float = 120.0  # training/processing: SIGTERM, then SIGKILL (docker stop -t 120)
+    serving_stop_grace_seconds: float = 30.0  # serving: SIGTERM, then SIGKILL 30 s later (spec §2.1)
+    shutdown_grace_seconds: float = 5.0  # ``shutdown()`` / interpreter exit: do not hold the owner for minutes
+    link_inputs: bool = False  # hard-link channel files instead of copying (a container writing in place
+    # would then change the source files)
+    passthrough: tuple[str, ...] = PASSTHROUGH_VARIABLES
+
+    def __post_init__(self) -> None:
+        for name in ("stop_grace_seconds", "serving_stop_grace_seconds", "shutdown_grace_seconds"):
+            if getattr(self, name) < 0:
+                raise InvalidSpecError(f"{name} must not be negative")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
+        """Defaults, with the region from ``AWS_REGION`` or ``AWS_DEFAULT_REGION``."""
+        env = os.environ if environ is None else environ
+        return cls(region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
+
+    def passthrough_environment(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = os.environ if environ is None else environ
+        return {name: env[name] for name in self.passthrough if name in env}

@@ -1,0 +1,47 @@
+"""Fixtures for the runtime tests: a fake container image and runtimes in both isolation families."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.runtime.api import ContainerImage, IsolationMode
+from infra.runtime.isolation import detect_isolation_mode
+from infra.runtime.process import ProcessRuntime
+from tests.unit.infra.support import LogCollector
+
+FAKE_CONTAINER = Path(__file__).parent / "fixtures" / "fake_container" / "__main__.py"
+
+
+@pytest.fixture
+def fake_image() -> ContainerImage:
+    return ContainerImage(uri="sagestack/fake:test", command=(sys.executable, str(FAKE_CONTAINER)))
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    """The best isolation this machine offers (namespace when possible)."""
+    rt = ProcessRuntime(tmp_path / "data", stop_grace_seconds=0.5)
+    yield rt
+    rt.shutdown()
+
+
+@pytest.fixture
+def env_runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path / "data-env", IsolationMode.ENVIRONMENT, stop_grace_seconds=0.5)
+    yield rt
+    rt.shutdown()
+
+
+@pytest.fixture
+def namespaced() -> None:
+    if detect_isolation_mode() is IsolationMode.ENVIRONMENT:
+        pytest.skip("no mount namespace (bwrap/unshare) available here")
+
+
+@pytest.fixture
+def logs() -> LogCollector:
+    return LogCollector()
