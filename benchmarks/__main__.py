@@ -11,9 +11,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def available() -> list[str]:
-    return sorted(
-        info.name for info in pkgutil.iter_modules([str(HERE)]) if not info.name.startswith("_") and info.name != "common"
-    )
+    modules = pkgutil.iter_modules([str(HERE)])
+    return sorted(info.name for info in modules if not info.name.startswith("_") and info.name != "common")
 
 
 def main(argv: list[str]) -> int:

@@ -57,9 +57,7 @@ def classification_csv(path: Path, rows: int, features: int, seed: int = 7) -> P
         return path
     from sklearn.datasets import make_classification
 
-    x, y = make_classification(
-        n_samples=rows, n_features=features, n_informative=min(features, 20), random_state=seed
-    )
+    x, y = make_classification(n_samples=rows, n_features=features, n_informative=min(features, 20), random_state=seed)
     data = np.column_stack([y.astype(np.float32), x.astype(np.float32)])
     tmp = path.with_suffix(".tmp")
     np.savetxt(tmp, data, delimiter=",", fmt="%.6g")

@@ -57,7 +57,7 @@ def inprocess_latency(booster: xgb.Booster, x: np.ndarray) -> list[float]:
 def http_latency(url: str, x: np.ndarray) -> list[float]:
     session = requests.Session()
     headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-    bodies = [to_csv(x[i][None, :]) for i in range(200)]
+    bodies = [to_csv(x[i][None, :]) for i in range(min(200, len(x)))]
     times = []
     for i in range(SINGLE_REQUESTS):
         start = time.perf_counter()
@@ -113,7 +113,8 @@ def main() -> None:
     p50_http, p50_direct = percentile(served, 50) * 1e3, percentile(direct, 50) * 1e3
     emit(
         "xgboost_serving",
-        f"one-row CSV over keep-alive HTTP vs inplace_predict; throughput {CLIENTS} clients x {BATCH_ROWS}-row requests",
+        f"one-row CSV over keep-alive HTTP vs inplace_predict; "
+        f"throughput {CLIENTS} clients x {BATCH_ROWS}-row requests",
         p50_overhead_ms=p50_http - p50_direct,
         p50_ms=p50_http,
         p99_ms=percentile(served, 99) * 1e3,

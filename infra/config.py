@@ -32,6 +32,8 @@ class StackSettings:
     isolation: str | None = None  # passed to the process runtime; None lets it choose
     invoke_timeout_seconds: float = 60.0
     endpoint_startup_timeout_seconds: float = 240.0
+    capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
+    restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
 
     @property
     def url(self) -> str:
@@ -52,6 +54,7 @@ class StackSettings:
             extra_images=parse_extra_images(source.get("SAGESTACK_EXTRA_IMAGES", "")),
             isolation=source.get("SAGESTACK_ISOLATION") or None,
             invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
+            capture_flush_seconds=_parse_float(source, "SAGESTACK_CAPTURE_FLUSH_SECONDS", 5.0),
         )
 
 

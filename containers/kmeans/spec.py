@@ -8,6 +8,7 @@ from typing import Any
 
 from containers.toolkit.errors import UserError
 from containers.toolkit.hyperparameters import (
+    BUILTIN_HIDDEN_KEYS,
     BooleanHyperparameter,
     CategoricalHyperparameter,
     ContinuousHyperparameter,
@@ -15,22 +16,14 @@ from containers.toolkit.hyperparameters import (
     HyperparameterSpec,
     IntegerHyperparameter,
     Interval,
+    config_from_values,
 )
-from containers.toolkit.metrics import Direction, MetricSpec, quality_metric_regex
+from containers.toolkit.metrics import Direction, MetricSpec
 
 AUTO = "auto"
 AUTO_VALUE = 10  # observed: extra_center_factor=auto gave x10 and local_lloyd_num_trials=auto gave 10 attempts
 EVAL_METRICS = ("msd", "ssd")
-HIDDEN_KEYS = (
-    "_num_gpus",
-    "_log_level",
-    "_kvstore",
-    "_num_kv_servers",
-    "_num_slices",
-    "_enable_profiler",
-    "_disable_wait_to_read",
-    "_tuning_objective_metric",
-)
+HIDDEN_KEYS = BUILTIN_HIDDEN_KEYS
 POSITIVE = Interval(min=1)
 
 
@@ -82,10 +75,16 @@ HYPERPARAMETERS = HyperparameterSpec(
     ignored=HIDDEN_KEYS,
 )
 
+
+def _regex(channel: str, metric: str) -> str:
+    """The published form, e.g. ``#quality_metric: host=\\S+, test msd <loss>=(\\S+)`` (spec §5.4)."""
+    return rf"#quality_metric: host=\S+, {channel} {metric} <loss>=(\S+)"
+
+
 METRICS = (
-    MetricSpec("test:msd", quality_metric_regex("test", "msd"), Direction.MINIMIZE),
-    MetricSpec("test:ssd", quality_metric_regex("test", "ssd"), Direction.MINIMIZE),
-    MetricSpec("train:msd", quality_metric_regex("train", "msd"), Direction.MINIMIZE, tunable=False),
+    MetricSpec("test:msd", _regex("test", "msd"), Direction.MINIMIZE),
+    MetricSpec("test:ssd", _regex("test", "ssd"), Direction.MINIMIZE),
+    MetricSpec("train:msd", _regex("train", "msd"), Direction.MINIMIZE, tunable=False),
 )
 
 
@@ -117,19 +116,11 @@ class KMeansConfig:
         def resolve(value: Any) -> int:
             return AUTO_VALUE if value == AUTO else int(value)
 
-        return cls(
-            feature_dim=int(values["feature_dim"]),
-            k=int(values["k"]),
-            mini_batch_size=int(values["mini_batch_size"]),
-            epochs=int(values["epochs"]),
-            init_method=str(values["init_method"]),
+        return config_from_values(
+            cls,
+            values,
             extra_center_factor=resolve(values["extra_center_factor"]),
-            local_lloyd_max_iter=int(values["local_lloyd_max_iter"]),
-            local_lloyd_tol=float(values["local_lloyd_tol"]),
-            local_lloyd_init_method=str(values["local_lloyd_init_method"]),
             local_lloyd_num_trials=resolve(values["local_lloyd_num_trials"]),
-            half_life_time_size=int(values["half_life_time_size"]),
-            eval_metrics=tuple(values["eval_metrics"]),
         )
 
 

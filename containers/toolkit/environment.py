@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -226,8 +227,17 @@ def _read_json(paths: Paths, name: str) -> dict[str, Any]:
     return data
 
 
+_ALGO_HOST = re.compile(r"algo-[0-9]+")
+
+
 def resolve_host(name: str, *, timeout_seconds: float = 900.0) -> str:
-    """Resolve a host name with exponential back-off (the training toolkit waits up to 15 minutes)."""
+    """Resolve a host name with exponential back-off (the training toolkit waits up to 15 minutes).
+
+    Where the runtime could not give the container its own ``/etc/hosts`` it sets ``SAGESTACK_LOCAL_HOSTS=1``: every
+    ``algo-N`` host then runs on this machine, at 127.0.0.1.
+    """
+    if os.environ.get("SAGESTACK_LOCAL_HOSTS") == "1" and _ALGO_HOST.fullmatch(name):
+        return "127.0.0.1"
     delay = 0.1
     deadline = time.monotonic() + timeout_seconds
     while True:

@@ -11,10 +11,28 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from containers.toolkit.errors import UserError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+TUNING_OBJECTIVE_METRIC = "_tuning_objective_metric"
+# Hidden keys the SDK and the console send to the MXNet-based built-ins (K-Means, PCA, ...): accepted, ignored.
+BUILTIN_HIDDEN_KEYS = (
+    "_num_gpus",
+    "_log_level",
+    "_kvstore",
+    "_num_kv_servers",
+    "_num_slices",
+    "_enable_profiler",
+    "_disable_wait_to_read",
+    TUNING_OBJECTIVE_METRIC,
+)
+
+ConfigT = TypeVar("ConfigT", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -73,8 +91,10 @@ class Hyperparameter:
         try:
             value = self._parse(text)
         except (ValueError, TypeError, SyntaxError) as exc:
+            allowed = self._allowed_text()
+            suffix = f"; allowed range {allowed}" if allowed else ""
             raise UserError(
-                f"Hyperparameter {self.name}: could not parse value '{raw}' as {self.kind.lower()}"
+                f"Hyperparameter {self.name}: could not parse value '{raw}' as {self.kind.lower()}{suffix}"
             ) from exc
         self._check(value, raw)
         return value
@@ -83,6 +103,14 @@ class Hyperparameter:
         return text
 
     def _check(self, value: Any, raw: str) -> None:
+        return None
+
+    def _allowed_text(self) -> str:
+        """The allowed values as text for error messages ("" when anything parseable goes)."""
+        return ""
+
+    def _range_spec(self) -> dict[str, Any] | None:
+        """The ``ParameterRange`` of the API for ``describe()``, when one can be stated."""
         return None
 
     def describe(self) -> dict[str, Any]:
@@ -97,6 +125,9 @@ class Hyperparameter:
             spec["Description"] = self.description
         if self.default is not None:
             spec["DefaultValue"] = str(self.default)
+        range_spec = self._range_spec()
+        if range_spec is not None:
+            spec["Range"] = range_spec
         return spec
 
 
@@ -107,6 +138,15 @@ class _Numeric(Hyperparameter):
     def _check(self, value: Any, raw: str) -> None:
         if float(value) not in self.range:
             raise UserError(f"Hyperparameter {self.name}: value {raw} not in range {self.range}")
+
+    def _allowed_text(self) -> str:
+        return str(self.range)
+
+    def _range_spec(self) -> dict[str, Any] | None:
+        if self.range.min is None or self.range.max is None:
+            return None  # the API needs both bounds
+        key = f"{self.kind}ParameterRangeSpecification"
+        return {key: {"MinValue": _num(self.range.min), "MaxValue": _num(self.range.max)}}
 
 
 @dataclass(frozen=True)
@@ -140,12 +180,18 @@ class CategoricalHyperparameter(Hyperparameter):
     def _parse(self, text: str) -> str:
         if self.case_sensitive:
             return text
-        return text.lower()
+        lowered = text.lower()
+        return next((choice for choice in self.choices if choice.lower() == lowered), lowered)
 
     def _check(self, value: Any, raw: str) -> None:
         if value not in self.choices:
-            allowed = ", ".join(self.choices)
-            raise UserError(f"Hyperparameter {self.name}: value {raw} not in range [{allowed}]")
+            raise UserError(f"Hyperparameter {self.name}: value {raw} not in range {self._allowed_text()}")
+
+    def _allowed_text(self) -> str:
+        return "[" + ", ".join(self.choices) + "]"
+
+    def _range_spec(self) -> dict[str, Any] | None:
+        return {"CategoricalParameterRangeSpecification": {"Values": list(self.choices)}}
 
 
 @dataclass(frozen=True)
@@ -159,6 +205,9 @@ class BooleanHyperparameter(Hyperparameter):
         if lowered in ("false", "0"):
             return False
         raise ValueError(text)
+
+    def _allowed_text(self) -> str:
+        return "[true, false]"
 
 
 @dataclass(frozen=True)
@@ -200,6 +249,8 @@ class HyperparameterSpec:
         for key in sorted(raw):
             if key in ignored or key.startswith("sagemaker_"):
                 continue
+            if key == TUNING_OBJECTIVE_METRIC and key not in specs:
+                continue  # added by the tuning service to every job it starts (spec §1.3)
             name = self.aliases.get(key, key)
             spec = specs.get(name)
             if spec is None:
@@ -218,3 +269,12 @@ class HyperparameterSpec:
 
     def describe(self) -> list[dict[str, Any]]:
         return [p.describe() for p in self.parameters]
+
+
+def config_from_values(cls: type[ConfigT], values: Mapping[str, Any], **overrides: Any) -> ConfigT:
+    """A config dataclass from :meth:`HyperparameterSpec.validate` values: every field named like a value gets it
+    (other values, e.g. accepted-but-unused parameters, are left out); ``overrides`` win."""
+    names = {item.name for item in fields(cls) if item.init}
+    chosen = {name: value for name, value in values.items() if name in names}
+    chosen.update(overrides)
+    return cls(**chosen)

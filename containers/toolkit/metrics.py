@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -38,11 +39,21 @@ class MetricSpec:
         for candidate in (escape_control_chars(line), line):
             found = re.search(self.regex, candidate)
             if found:
-                try:
-                    return float(found.group(1))
-                except (IndexError, ValueError):
-                    return None
+                return leading_float(found.group(1)) if found.groups() else None
         return None
+
+
+_LEADING_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.IGNORECASE)
+
+
+def leading_float(text: str | None) -> float | None:
+    """The number a captured group starts with. With ``#011`` escaping, a built-in regex's ``(\\S+)`` runs on into
+    the next metric (``0.99280#011validation-error:0.1``) unless its metric is last on the line; SageMaker reads the
+    leading number, and so do we."""
+    if not text:
+        return None
+    found = _LEADING_FLOAT.match(text)
+    return float(found.group(0)) if found else None
 
 
 def escape_control_chars(line: str) -> str:
@@ -68,7 +79,7 @@ class MetricsWriter:
 
     def quality(self, channel: str, metric: str, value: float, *, kind: str = "loss") -> None:
         """``#quality_metric: host=algo-1, test msd <loss>=0.0657``."""
-        self._log.info("#quality_metric: host=%s, %s %s <%s>=%s", self._host, channel, metric, kind, repr(value))
+        self._log.info("#quality_metric: host=%s, %s %s <%s>=%s", self._host, channel, metric, kind, repr(float(value)))
 
     def progress(self, percent: float) -> None:
         self._log.info("#progress_metric: host=%s, completed %s %% of epochs", self._host, _pct(percent))
@@ -81,7 +92,8 @@ class MetricsWriter:
     def rounds(self, iteration: int, results: Sequence[tuple[str, str, float]]) -> None:
         """XGBoost's per-round line: ``[3]\\ttrain-auc:0.91234\\tvalidation-auc:0.88765``."""
         parts = [f"{data}-{metric}:{value:.5f}" for data, metric, value in results]
-        self._log.info("[%d]\t%s", iteration, "\t".join(parts))
+        sys.stdout.write(f"[{iteration}]\t{chr(9).join(parts)}\n")  # bare, as xgboost's EvaluationMonitor prints it
+        sys.stdout.flush()
 
 
 def _pct(percent: float) -> str:

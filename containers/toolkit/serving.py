@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from containers.toolkit.codecs.content_types import MediaType, negotiate_accept, parse_media_type
 from containers.toolkit.environment import Paths
@@ -29,6 +30,7 @@ from containers.toolkit.errors import (
     PayloadTooLargeError,
     ToolkitError,
     UnsupportedMediaTypeError,
+    UserError,
 )
 
 logger = logging.getLogger(__name__)
@@ -139,16 +141,36 @@ class InferenceHandler(ABC):
         return media
 
 
-def create_app(handler: InferenceHandler) -> Flask:
-    """The WSGI app for one worker."""
-    app = Flask(handler.__class__.__module__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # the limit is enforced below, with our message
+def _register_error_handlers(app: Flask) -> None:
+    """Typed errors -> statuses, in one place."""
 
     @app.errorhandler(InferenceError)
     def _inference_error(exc: InferenceError) -> Response:
         if exc.status >= 500:
             logger.error("%s", exc.message)
         return Response(exc.message + "\n", status=exc.status, mimetype="text/plain")
+
+    @app.errorhandler(ToolkitError)
+    def _toolkit_error(exc: ToolkitError) -> Response:
+        # A shared decoder's UserError (bad rows) is the caller's fault; anything else is ours.
+        status = 400 if isinstance(exc, UserError) else 500
+        logger.log(logging.WARNING if status < 500 else logging.ERROR, "%s", exc.failure_text())
+        return Response(exc.message + "\n", status=status, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def _unexpected_error(exc: Exception) -> Response | HTTPException:
+        if isinstance(exc, HTTPException):
+            return exc  # 404, 405, ... keep their own answers
+        logger.exception("unexpected error while serving")
+        return Response(f"Internal server error: {type(exc).__name__}: {exc}\n", status=500, mimetype="text/plain")
+
+
+def create_app(handler: InferenceHandler) -> Flask:
+    """The WSGI app for one worker."""
+    app = Flask(handler.__class__.__module__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # the limit is enforced below, with our message
+
+    _register_error_handlers(app)
 
     @app.get("/ping")
     def ping() -> Response:
@@ -169,7 +191,7 @@ def create_app(handler: InferenceHandler) -> Flask:
                 f"Payload of {length} bytes exceeds the limit of {handler.config.max_content_length} bytes "
                 "(MAX_CONTENT_LENGTH)."
             )
-        body = request.get_data(cache=False)
+        body = request.stream.read(handler.config.max_content_length + 1)  # bounded, also for chunked bodies
         if len(body) > handler.config.max_content_length:
             raise PayloadTooLargeError(f"Payload exceeds the limit of {handler.config.max_content_length} bytes.")
         if not body:
@@ -194,7 +216,7 @@ def load_factory(path: str) -> HandlerFactory:
     factory = getattr(importlib.import_module(module_name), attr)
     if not callable(factory):
         raise ToolkitError(f"{path} is not callable")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def serve(handler_path: str, config: ServingConfig | None = None) -> int:
@@ -203,7 +225,7 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
 
     settings = config or ServingConfig.from_env()
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.address}:{settings.port}")
             self.cfg.set("workers", settings.workers)

@@ -164,7 +164,8 @@ def _cluster_info(env: TrainingEnvironment, framework_params: Mapping[str, Any])
     else:
         distribution_groups = []
     if groups:
-        distribution_hosts = [h for g in groups if g.get("instance_group_name") in distribution_groups for h in g["hosts"]]
+        chosen = [g for g in groups if g.get("instance_group_name") in distribution_groups]
+        distribution_hosts = [host for group in chosen for host in group.get("hosts", [])]
     else:
         distribution_hosts = list(env.resource.hosts)
     master = distribution_hosts[0] if distribution_hosts else env.resource.hosts[0]
@@ -195,8 +196,7 @@ def _resource_config(env: TrainingEnvironment) -> dict[str, Any]:
 def _input_data_config(env: TrainingEnvironment) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, channel in env.channels.items():
-        raw = getattr(channel, "raw", None)
-        out[name] = dict(raw) if raw else channel.to_json()
+        out[name] = dict(channel.raw) if channel.raw else channel.to_json()
     return out
 
 

@@ -21,16 +21,19 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["BUILT_IN_REPOSITORIES", "CONTAINER_NAMES", "ImageResolver", "resolve_image"]
 
-# Repository (full match) -> container package under ``containers``. The one table of supported images.
-BUILT_IN_REPOSITORIES: tuple[tuple[str, str], ...] = (
-    (r"(sagemaker-)?xgboost", "xgboost"),
-    (r"kmeans", "kmeans"),
-    (r"pca", "pca"),
-    (r"sagemaker-scikit-learn", "processing"),
-    (r"sagemaker-spark-processing", "processing"),
-    (r"sagemaker-clarify-processing", "clarify"),
-    (r"sagemaker-model-monitor-analyzer", "model_monitor"),
-    (r"sagemaker-rl-.+|.+-rl-.+", "rl"),
+# Repository (full match) -> container package under ``containers``, with the name shown to users. The one table
+# of supported images.
+BUILT_IN_REPOSITORIES: tuple[tuple[str, str, str], ...] = (
+    (r"sagemaker-xgboost", "xgboost", "sagemaker-xgboost"),
+    (r"xgboost", "xgboost", "xgboost"),
+    (r"kmeans", "kmeans", "kmeans"),
+    (r"pca", "pca", "pca"),
+    (r"sagemaker-scikit-learn", "processing", "sagemaker-scikit-learn"),
+    (r"sagemaker-spark-processing", "processing", "sagemaker-spark-processing"),
+    (r"sagemaker-clarify-processing", "clarify", "sagemaker-clarify-processing"),
+    (r"sagemaker-model-monitor-analyzer", "model_monitor", "sagemaker-model-monitor-analyzer"),
+    (r"sagemaker-rl-.+", "rl", "sagemaker-rl-*"),
+    (r".+-rl-.+", "rl", "*-rl-*"),
 )
 
 CONTAINER_NAMES: tuple[str, ...] = ("xgboost", "kmeans", "pca", "rl", "processing", "clarify", "model_monitor")
@@ -56,7 +59,7 @@ class ImageResolver:
         if name is None:
             raise ImageNotFoundError(
                 f"image {uri!r} names no container this runtime can run. Supported: AWS built-in repositories "
-                f"{', '.join(sorted({repo for repo, _ in BUILT_IN_REPOSITORIES}))} "
+                f"{', '.join(shown for _, _, shown in BUILT_IN_REPOSITORIES)} "
                 f"(<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>), or local names "
                 f"sagestack/<name>:<tag> / sagestack-<name> with <name> one of {', '.join(CONTAINER_NAMES)}"
             )
@@ -79,7 +82,7 @@ def container_name(uri: str) -> str | None:
     if ecr is None:
         return None
     repository = ecr.group("repo").rsplit("/", 1)[-1]
-    for pattern, name in BUILT_IN_REPOSITORIES:
+    for pattern, name, _ in BUILT_IN_REPOSITORIES:
         if re.fullmatch(pattern, repository):
             return name
     return None

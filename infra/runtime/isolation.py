@@ -77,7 +77,11 @@ class Isolation:
         return CONTAINER_ROOT if self.namespaced else PurePosixPath(root)
 
     def environment(self, root: Path) -> dict[str, str]:
-        return {"SAGEMAKER_BASE_DIR": str(self.base(root))}
+        env = {"SAGEMAKER_BASE_DIR": str(self.base(root))}
+        if not self.namespaced:
+            # No /etc/hosts of our own: tell the toolkit that algo-N hosts all live on this machine.
+            env["SAGESTACK_LOCAL_HOSTS"] = "1"
+        return env
 
     def wrap(self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
         """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``."""

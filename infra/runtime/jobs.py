@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.runtime.api import HostResult, LogCallback, TrainingOutcome
+from infra.runtime.api import ContainerRuntimeError, HostResult, LogCallback, TrainingOutcome
 from infra.runtime.processes import HostProcess, describe_exit
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,11 @@ class Job:
                 self._processes.append(
                     HostProcess(launch.host, launch.argv, launch.env, launch.root, on_log, self._host_exited)
                 )
-        except OSError:
+        except OSError as exc:
             self.stop(grace_seconds=0.0)
-            raise
+            raise ContainerRuntimeError(
+                f"job {name}: cannot start {launches[len(self._processes)].host}: {exc}"
+            ) from exc
         threading.Thread(target=self._enforce_max_runtime, name=f"sagestack-job-{name}", daemon=True).start()
 
     @property

@@ -26,6 +26,7 @@ from types import FrameType
 
 from infra.runtime.api import (
     ContainerImage,
+    ContainerRuntimeError,
     Entry,
     IsolationMode,
     LogCallback,
@@ -209,6 +210,8 @@ class ProcessRuntime:
         hosts = host_names(spec.instance_count)
         hosts_file = self._hosts_file(spec.work_dir, hosts)
         argv = container_argv(spec.image, None, spec.entrypoint, spec.arguments)
+        if (spec.work_dir / "outputs").exists():
+            shutil.rmtree(spec.work_dir / "outputs")
         launches = []
         for host in hosts:
             layout = lay_out_processing_host(spec, host, hosts, self.settings.link_inputs)
@@ -229,7 +232,10 @@ class ProcessRuntime:
         }
         env = self._environment(spec.image, {}, spec.environment, serving_env)
         argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None)
-        process = HostProcess(spec.name, argv, env, layout.root, on_log)
+        try:
+            process = HostProcess(spec.name, argv, env, layout.root, on_log)
+        except OSError as exc:
+            raise ContainerRuntimeError(f"cannot start serving container {spec.name}: {exc}") from exc
         container = ProcessServingContainer(
             spec.name, process, port, self.settings.serving_stop_grace_seconds, self._prune
         )

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["HostProcess", "describe_exit", "docker_exit_code"]
 
 _READER_JOIN_SECONDS = 5.0
+_GROUP_EXIT_SECONDS = 2.0
 
 
 def docker_exit_code(returncode: int) -> int:
@@ -42,6 +43,27 @@ def describe_exit(exit_code: int) -> str:
         except ValueError:
             pass
     return text
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (zombies, already dead, do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 class HostProcess:
@@ -103,21 +125,25 @@ class HostProcess:
         return self._exited.wait(timeout)
 
     def terminate(self, grace_seconds: float) -> None:
-        """SIGTERM the group now and SIGKILL it ``grace_seconds`` later unless it has exited by then."""
+        """SIGTERM the group (once) and SIGKILL it ``grace_seconds`` later unless it has exited by then.
+
+        Calling again never sends a second SIGTERM (it could interrupt a container saving its model); it only
+        brings the SIGKILL forward when the new deadline is earlier.
+        """
         with self._lock:
             if self._reaped:
                 return
+            first = self._kill_deadline is None
             deadline = time.monotonic() + grace_seconds
-            if self._kill_deadline is not None and self._kill_deadline <= deadline:
+            if self._kill_deadline is None or deadline < self._kill_deadline:
+                if self._kill_timer is not None:
+                    self._kill_timer.cancel()
+                self._kill_deadline = deadline
+                self._kill_timer = threading.Timer(grace_seconds, self.kill)
+                self._kill_timer.daemon = True
+                self._kill_timer.start()
+            if first:
                 self._signal_group_locked(signal.SIGTERM)
-                return
-            if self._kill_timer is not None:
-                self._kill_timer.cancel()
-            self._kill_deadline = deadline
-            self._kill_timer = threading.Timer(grace_seconds, self.kill)
-            self._kill_timer.daemon = True
-            self._kill_timer.start()
-            self._signal_group_locked(signal.SIGTERM)
 
     def kill(self) -> None:
         with self._lock:
@@ -131,6 +157,15 @@ class HostProcess:
             logger.debug("sent %s to %s (process group %s)", signum.name, self.host, self.pid)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def _wait_group_gone(self) -> None:
+        """Give the SIGKILLed rest of the group a moment to die, so "exited" means nothing of it runs."""
+        deadline = time.monotonic() + _GROUP_EXIT_SECONDS
+        while _group_has_live_members(self.pid):
+            if time.monotonic() >= deadline:
+                logger.warning("process group %s of %s outlived SIGKILL", self.pid, self.host)
+                return
+            time.sleep(0.01)
 
     def _pump(self, stream: IO[bytes], name: str) -> None:
         try:
@@ -162,6 +197,7 @@ class HostProcess:
             if self._kill_timer is not None:
                 self._kill_timer.cancel()
         returncode = self._popen.wait()
+        self._wait_group_gone()
         for reader in self._readers:
             reader.join(_READER_JOIN_SECONDS)
         self._exit_code = docker_exit_code(returncode)

@@ -21,7 +21,7 @@ from containers.toolkit.codecs.content_types import (
     parse_media_type,
 )
 from containers.toolkit.codecs.files import HIDDEN_FILE_MESSAGE, find_channel_files, iter_file_batches, read_files
-from containers.toolkit.codecs.inference import decode_request, encode_rows
+from containers.toolkit.codecs.inference import decode_dense_request, decode_request, encode_rows
 from containers.toolkit.codecs.recordio import (
     decode_label_records,
     encode_label_records,
@@ -42,6 +42,7 @@ __all__ = [
     "Batch",
     "MediaType",
     "concat_batches",
+    "decode_dense_request",
     "decode_label_records",
     "decode_request",
     "encode_label_records",

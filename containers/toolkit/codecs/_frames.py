@@ -94,24 +94,25 @@ def split_frames(buf: bytes, *, final: bool, source: str, base: int = 0) -> Fram
     starts: list[int] = []
     lengths: list[int] = []
     end = len(buf)
+    unpack = HEADER.unpack_from
     while pos < end:
-        if end - pos < HEADER.size:
+        if end - pos < 8:
             if final:
                 raise UserError(f"Truncated RecordIO header at offset {base + pos} in {source}.")
             break
-        magic, word = HEADER.unpack_from(buf, pos)
-        size = _check_header(magic, word, base + pos, source)
-        stop = pos + HEADER.size + size
-        if stop > end:
+        magic, size = unpack(buf, pos)
+        if magic != MAGIC or size >> 29:
+            _check_header(magic, size, base + pos, source)
+        stop = pos + 8 + size
+        following = stop + (-size & 3)
+        if following > end and (stop > end or not final):
             if final:
                 raise UserError(
                     f"Truncated RecordIO record at offset {base + pos} in {source}: "
-                    f"expected {size} payload bytes, found {end - pos - HEADER.size}."
+                    f"expected {size} payload bytes, found {end - pos - 8}."
                 )
             break
-        if stop + padding(size) > end and not final:
-            break
-        starts.append(pos + HEADER.size)
+        starts.append(pos + 8)
         lengths.append(size)
-        pos = min(stop + padding(size), end)
+        pos = following if following < end else end
     return Frames(uniform, stride, length, starts, lengths, pos)

@@ -38,6 +38,7 @@ class Tensor:
     keys: np.ndarray
     shape: np.ndarray
     values_span: tuple[int, int] | None = None
+    keys_span: tuple[int, int] | None = None
 
     @property
     def is_sparse(self) -> bool:
@@ -72,8 +73,15 @@ def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 
 def decode_varints(buf: bytes, start: int, stop: int) -> np.ndarray:
     """All varints in ``buf[start:stop]`` as uint64, vectorised."""
+    if stop - start <= 24:
+        small: list[int] = []
+        pos = start
+        while pos < stop:
+            value, pos = read_varint(buf, pos, stop)
+            small.append(value)
+        return np.array(small, dtype=np.uint64)
     raw = np.frombuffer(buf, dtype=np.uint8, count=stop - start, offset=start)
-    if raw.size == 0 or not (raw >= 0x80).any():
+    if not (raw >= 0x80).any():
         return raw.astype(np.uint64)
     if raw[-1] >= 0x80:
         raise WireError(f"truncated packed varint ending at byte {stop}")
@@ -145,17 +153,25 @@ def parse_tensor(buf: bytes, kind: int, start: int, end: int) -> Tensor:
     values: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     shape: list[np.ndarray] = []
-    span: tuple[int, int] | None = None
+    spans: dict[int, tuple[int, int] | None] = {}
     for number, wire_type, a, b in _fields(buf, start, end):
         if number == 1:
             values.append(_scalar_values(buf, kind, wire_type, a, b))
-            span = (a, b) if wire_type == _LEN and len(values) == 1 else None
         elif number == 2:
             keys.append(_uint_values(buf, wire_type, a, b))
         elif number == 3:
             shape.append(_uint_values(buf, wire_type, a, b))
-    dtype = TENSOR_DTYPES[kind]
-    return Tensor(kind, _join(values, dtype), _join(keys, np.dtype(np.uint64)), _join(shape, np.dtype(np.uint64)), span)
+        # a span is only usable when the field is one packed run
+        spans[number] = (a, b) if wire_type == _LEN and number not in spans else None
+    u64 = np.dtype(np.uint64)
+    return Tensor(
+        kind,
+        _join(values, TENSOR_DTYPES[kind]),
+        _join(keys, u64),
+        _join(shape, u64),
+        spans.get(1),
+        spans.get(2),
+    )
 
 
 def _parse_value(buf: bytes, start: int, end: int) -> Tensor | None:

@@ -108,3 +108,15 @@ def rebatch(pieces: Iterable[Batch], batch_rows: int) -> Iterator[Batch]:
         pending_rows = joined.n_rows - start
     if pending_rows:
         yield concat_batches(pending)
+
+
+def densify(features: Features, n_columns: int) -> np.ndarray:
+    """Features as a C-contiguous float64 ``(rows, n_columns)`` array; CSR input narrower than that is zero-padded.
+
+    The caller checks the width first: dense input must already have ``n_columns`` columns, sparse input at most.
+    """
+    if not sp.issparse(features):
+        return np.ascontiguousarray(features, dtype=np.float64)
+    dense = np.zeros((features.shape[0], n_columns), dtype=np.float64)
+    dense[:, : features.shape[1]] = sp.csr_matrix(features).toarray()
+    return dense

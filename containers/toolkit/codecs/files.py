@@ -36,6 +36,7 @@ def find_channel_files(channel_dir: Path, max_depth: int = 3) -> list[Path]:
             raise UserError(HIDDEN_FILE_MESSAGE)
         dirs[:] = sorted(name for name in dirs if not name.startswith("_"))
         if depth > max_depth:
+            dirs[:] = []  # no deeper: also stops symlink cycles
             if files:
                 logger.warning(
                     "Ignoring %d file(s) in %s: deeper than %d levels in the channel", len(files), here, max_depth
@@ -82,6 +83,14 @@ def _checked_widths(pieces: Iterator[tuple[Path, Batch]]) -> Iterator[Batch]:
         yield piece
 
 
+def _checked_media(content_type: str) -> ct.MediaType:
+    media = ct.parse_media_type(content_type)
+    if media.type not in TRAINING_CONTENT_TYPES:
+        accepted = "csv, libsvm, parquet, recordio-protobuf, " + ", ".join(TRAINING_CONTENT_TYPES)
+        raise UserError(f"{content_type} is not an accepted ContentType: {accepted}.")
+    return media
+
+
 def iter_file_batches(
     paths: Sequence[Path], content_type: str, batch_rows: int, *, has_label: bool = True
 ) -> Iterator[Batch]:
@@ -91,14 +100,20 @@ def iter_file_batches(
     parameter of the content type (0 or 1) overrides ``has_label``. LIBSVM and sparse recordIO batches are CSR
     matrices whose width is the largest index seen so far in the batch's files.
     """
-    media = ct.parse_media_type(content_type)
-    if media.type not in TRAINING_CONTENT_TYPES:
-        accepted = "csv, libsvm, parquet, recordio-protobuf, " + ", ".join(TRAINING_CONTENT_TYPES)
-        raise UserError(f"{content_type} is not an accepted ContentType: {accepted}.")
+    media = _checked_media(content_type)
     labelled = _label_setting(media, has_label)
     read_rows = max(batch_rows, min(_READ_ROWS, batch_rows * 8))
     pieces = ((path, piece) for path in paths for piece in _iter_one_file(path, media.type, read_rows, labelled))
     return rebatch(_checked_widths(pieces), batch_rows)
+
+
+def iter_file_pieces(path: Path, content_type: str, max_rows: int, *, has_label: bool = True) -> Iterator[Batch]:
+    """One file's rows as the reader produces them, at most ``max_rows`` per batch and never re-cut or joined.
+
+    For consumers whose result does not depend on how rows are batched: no copy to make batches of equal size.
+    """
+    media = _checked_media(content_type)
+    return _iter_one_file(path, media.type, max_rows, _label_setting(media, has_label))
 
 
 def read_files(paths: Sequence[Path], content_type: str, *, has_label: bool = True) -> Batch:

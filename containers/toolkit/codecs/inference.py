@@ -7,6 +7,7 @@ describe a feature matrix give 400.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 
 from containers.toolkit.codecs import content_types as ct
 from containers.toolkit.codecs._writer import encode_label_records
-from containers.toolkit.codecs.batch import Batch
+from containers.toolkit.codecs.batch import Batch, densify
 from containers.toolkit.codecs.recordio import read_recordio
 from containers.toolkit.codecs.tabular import sniff_delimiter
 from containers.toolkit.errors import BadRequestError, UnsupportedMediaTypeError, UserError
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 RowValue = float | Sequence[float] | np.ndarray
 _NAN = math.nan
+_BULK_BYTES = 16384
 
 
 # ----------------------------------------------------------------------------------------------- CSV
@@ -46,6 +48,11 @@ def decode_csv(body: bytes) -> np.ndarray:
         raise BadRequestError("The request body is empty.")
     lines = [line for line in text.split("\n") if line.strip()]
     delimiter = sniff_delimiter(lines[0])
+    if len(body) > _BULK_BYTES:
+        try:  # numpy's C parser; on any doubt (e.g. empty cells) the exact path below decides
+            return np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
+        except ValueError:
+            logger.debug("bulk CSV parse failed; parsing the body line by line")
     try:
         rows = [_csv_row(line, delimiter) for line in lines]
     except ValueError as exc:
@@ -218,6 +225,25 @@ def decode_request(body: bytes, content_type: str) -> Batch:
     if media.type == ct.JSONLINES:
         return decode_jsonlines(body)
     raise UnsupportedMediaTypeError(f"Content-type {content_type} is not supported.")
+
+
+def decode_dense_request(body: bytes, content_type: str, feature_dim: int) -> np.ndarray:
+    """Decode a request into a finite float64 ``(n, feature_dim)`` matrix (K-Means, PCA, ...).
+
+    Dense rows must have exactly ``feature_dim`` values; sparse rows (recordIO, JSON ``keys``) are zero-padded and
+    must not use a key ``>= feature_dim``. Raises BadRequestError (400) on a width or value problem.
+    """
+    features = decode_request(body, content_type).features
+    width = int(features.shape[1])
+    if sp.issparse(features):
+        if width > feature_dim:
+            raise BadRequestError(f"Feature index {width - 1} is out of range for feature_dim={feature_dim}.")
+    elif width != feature_dim:
+        raise BadRequestError(f"Records have {width} features; the model expects feature_dim={feature_dim}.")
+    matrix = densify(features, feature_dim)
+    if not np.isfinite(matrix).all():
+        raise BadRequestError("Records contain NaN, infinite or missing values.")
+    return matrix
 
 
 def _number(value: Any) -> float:

@@ -2,6 +2,11 @@
 
 All formats have no header and the label in the first column (``has_label=False``: no label column). Malformed
 input raises :class:`UserError` naming the file and the 1-based line (``..., <file>, line <n>: <what>``).
+
+CSV is read with ``pyarrow.csv.open_csv`` (streamed in blocks of ``CSV_BLOCK_BYTES``, multi-threaded, every column
+float64). When pyarrow reports a problem (a non-numeric cell, a row with another number of values, stray spaces),
+the file is read again with pandas, which either accepts it (its parser is more lenient) or names the line; the rows
+already delivered are not delivered twice. pandas and ``pyarrow.parquet`` are imported only when needed.
 """
 
 from __future__ import annotations
@@ -12,21 +17,25 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from containers.toolkit.codecs.batch import Batch
+from containers.toolkit.codecs.batch import Batch, slice_batch
 from containers.toolkit.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
+CSV_BLOCK_BYTES = 16 << 20  # bytes of CSV text pyarrow parses at a time: bounded memory, large BLAS-friendly batches
+
 _NUMBER_CHARS = set(".+-")
 _LINE_IN_MESSAGE = re.compile(r"line (\d+)")
+_FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def sniff_delimiter(line: str) -> str:
@@ -62,6 +71,8 @@ def _first_line(path: Path) -> str:
 
 def _bad_cell(frame: pd.DataFrame) -> tuple[int, int, str]:
     """(row label, 0-based column, text) of the first cell that is not a number."""
+    import pandas as pd
+
     for column_number, column in enumerate(frame.columns):
         series = frame[column]
         if pd.api.types.is_numeric_dtype(series.dtype):
@@ -89,17 +100,63 @@ def _csv_chunk(frame: pd.DataFrame, path: Path) -> np.ndarray:
 
 def _parser_error(exc: Exception, path: Path) -> UserError:
     text = str(exc).strip()
+    fields = _FIELD_COUNT.search(text)
+    if fields:
+        expected, line, seen = fields.groups()
+        return UserError(f"Could not read CSV data in {path}, line {line}: expected {expected} values, found {seen}.")
     found = _LINE_IN_MESSAGE.search(text)
     where = f", line {found.group(1)}" if found else ""
     return UserError(f"Could not read CSV data in {path}{where}: {text}")
 
 
-def iter_csv_batches(
-    path: Path, batch_rows: int, *, has_label: bool = True, delimiter: str | None = None
-) -> Iterator[Batch]:
-    """Stream a header-less CSV file; empty cells become NaN and lines with no values are skipped."""
-    separator = delimiter or sniff_delimiter(_first_line(path))
-    logger.debug("reading %s as CSV with delimiter %r", path, separator)
+class _ArrowCannotRead(Exception):
+    """pyarrow stopped on something the pandas path either accepts or names the line of."""
+
+
+def _drop_blank_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows whose values are all missing (``,,``) are skipped, as the pandas path does with blank lines."""
+    if matrix.shape[1] == 0:
+        return matrix
+    candidates = np.flatnonzero(np.isnan(matrix[:, 0]))  # only these can be blank: a cheap first filter
+    if candidates.size == 0:
+        return matrix
+    blank = candidates[np.isnan(matrix[candidates]).all(axis=1)]
+    return np.delete(matrix, blank, axis=0) if blank.size else matrix
+
+
+def _record_batch_matrix(record_batch: pa.RecordBatch) -> np.ndarray:
+    matrix = np.empty((record_batch.num_rows, record_batch.num_columns), dtype=np.float64)
+    for number, column in enumerate(record_batch.columns):
+        matrix[:, number] = column.to_numpy(zero_copy_only=False)
+    return _drop_blank_rows(matrix)
+
+
+def _arrow_csv_matrices(path: Path, separator: str) -> Iterator[np.ndarray]:
+    """The file as float64 matrices of about ``CSV_BLOCK_BYTES`` of text each; raises _ArrowCannotRead."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    first = _first_line(path)
+    if not first:
+        return
+    names = [f"f{number}" for number in range(len(first.split(separator)))]
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=separator),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
+        )
+        for record_batch in reader:
+            if record_batch.num_rows:
+                yield _record_batch_matrix(record_batch)
+    except (pa.ArrowException, ValueError) as exc:
+        raise _ArrowCannotRead(str(exc)) from exc
+
+
+def _pandas_csv_batches(path: Path, batch_rows: int, has_label: bool, separator: str) -> Iterator[Batch]:
+    import pandas as pd
+
     try:
         reader = pd.read_csv(
             path,
@@ -119,6 +176,38 @@ def iter_csv_batches(
         return
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise _parser_error(exc, path) from exc
+
+
+def _skip_rows(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
+    for batch in batches:
+        if rows >= batch.n_rows:
+            rows -= batch.n_rows
+            continue
+        yield slice_batch(batch, rows, batch.n_rows) if rows else batch
+        rows = 0
+
+
+def iter_csv_batches(
+    path: Path, batch_rows: int, *, has_label: bool = True, delimiter: str | None = None
+) -> Iterator[Batch]:
+    """Stream a header-less CSV file; empty cells become NaN and lines with no values are skipped.
+
+    Batches hold at most ``batch_rows`` rows (callers that need exact sizes re-cut them, see ``rebatch``).
+    """
+    separator = delimiter or sniff_delimiter(_first_line(path))
+    logger.debug("reading %s as CSV with delimiter %r", path, separator)
+    delivered = 0
+    if len(separator) == 1:
+        try:
+            for matrix in _arrow_csv_matrices(path, separator):
+                for start in range(0, matrix.shape[0], batch_rows):
+                    piece = matrix[start : start + batch_rows]
+                    delivered += piece.shape[0]
+                    yield split_label(piece, has_label)
+            return
+        except _ArrowCannotRead as exc:
+            logger.debug("pyarrow stopped in %s after %d rows (%s); reading it with pandas", path, delivered, exc)
+    yield from _skip_rows(_pandas_csv_batches(path, batch_rows, has_label, separator), delivered)
 
 
 # ----------------------------------------------------------------------------------------------- LIBSVM
@@ -185,7 +274,9 @@ def parse_libsvm_line(line: str, rows: _SparseRows, *, has_label: bool, n_featur
 def iter_libsvm_batches(
     path: Path, batch_rows: int, *, has_label: bool = True, n_features: int | None = None
 ) -> Iterator[Batch]:
-    """Stream a LIBSVM file as CSR batches. Indices are kept as written (no shift); blank lines are skipped.
+    """Stream a LIBSVM file as CSR batches; the ``label:weight`` form sets ``weights``.
+
+    Indices are kept as written (no shift); blank lines are skipped; ``qid:`` tokens are ignored.
 
     Batch width is ``max(index) + 1`` of the batch, or ``n_features`` when given (larger indices are an error).
     """
@@ -208,6 +299,9 @@ def iter_libsvm_batches(
 
 
 def _column_values(column: pa.Array | pa.ChunkedArray, name: str, path: Path) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     kind = column.type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
         if not pa.types.is_decimal(kind):
@@ -217,6 +311,9 @@ def _column_values(column: pa.Array | pa.ChunkedArray, name: str, path: Path) ->
 
 def iter_parquet_batches(path: Path, batch_rows: int, *, has_label: bool = True) -> Iterator[Batch]:
     """Stream a Parquet file; column 0 is the label, nulls become NaN."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:

@@ -78,11 +78,11 @@ def _check_value(value: Any, shape: Shape, path: str) -> Iterator[str]:
 
 def _check_length(value: object, shape: Shape, path: str, length: int) -> Iterator[str]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    shown = _show(value)
+    prefix = f"Value {_show(value)} at '{path}' failed to satisfy constraint: Member must have length"
     if low is not None and length < low:
-        yield f"Value {shown} at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {low}"
+        yield f"{prefix} greater than or equal to {low}"
     if high is not None and length > high:
-        yield f"Value {shown} at '{path}' failed to satisfy constraint: Member must have length less than or equal to {high}"
+        yield f"{prefix} less than or equal to {high}"
 
 
 def _check_string(value: str, shape: Shape, path: str) -> Iterator[str]:
@@ -102,10 +102,11 @@ def _check_string(value: str, shape: Shape, path: str) -> Iterator[str]:
 
 def _check_range(value: float, shape: Shape, path: str) -> Iterator[str]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    prefix = f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value"
     if low is not None and value < low:
-        yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {low}"
+        yield f"{prefix} greater than or equal to {low}"
     if high is not None and value > high:
-        yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {high}"
+        yield f"{prefix} less than or equal to {high}"
 
 
 def _show(value: object) -> str:

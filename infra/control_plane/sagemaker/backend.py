@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.config import StackSettings
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.sagemaker.containers import ContainerHost
+from infra.control_plane.sagemaker.data_capture import CaptureWriter
 from infra.control_plane.sagemaker.endpoint_configs import EndpointConfigs
 from infra.control_plane.sagemaker.endpoints import Endpoints
 from infra.control_plane.sagemaker.hosting import Deployer, HostingContext
+from infra.control_plane.sagemaker.model_packages import ModelPackages
 from infra.control_plane.sagemaker.models import Models
+from infra.control_plane.sagemaker.processing_executor import ProcessingExecutor
+from infra.control_plane.sagemaker.processing_jobs import ProcessingJobs
 from infra.control_plane.sagemaker.training_executor import ExecutorContext, TrainingExecutor
 from infra.control_plane.sagemaker.training_jobs import TrainingJobs
+from infra.control_plane.sagemaker.transform_executor import TransformExecutor
+from infra.control_plane.sagemaker.transform_jobs import TransformJobs
 
 
 @dataclass
@@ -23,29 +29,43 @@ class SageMakerBackend:
     models: Models
     endpoint_configs: EndpointConfigs
     endpoints: Endpoints
+    transform_jobs: TransformJobs
+    processing_jobs: ProcessingJobs
+    model_packages: ModelPackages
     logs: LogsAccess
+    capture: CaptureWriter
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
-        return (self.training_jobs, self.models, self.endpoint_configs, self.endpoints)
+        return (
+            self.training_jobs,
+            self.models,
+            self.endpoint_configs,
+            self.endpoints,
+            self.transform_jobs,
+            self.processing_jobs,
+            self.model_packages,
+        )
+
+    def close(self) -> None:
+        """Stack stop: write what data capture still buffers."""
+        self.capture.close()
 
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
-    s3 = S3Access(account_id)
-    logs = LogsAccess(account_id, region)
-    executor = TrainingExecutor(
-        ExecutorContext(
-            account_id=account_id,
-            region=region,
-            stack_url=settings.url,
-            work_root=settings.data_dir / "training-jobs" / account_id / region,
-            containers=containers,
-            s3=s3,
-            logs=logs,
-        )
+    s3, logs = S3Access(account_id), LogsAccess(account_id, region)
+    training = ExecutorContext(
+        account_id=account_id,
+        region=region,
+        stack_url=settings.url,
+        work_root=settings.data_dir / "training-jobs" / account_id / region,
+        containers=containers,
+        s3=s3,
+        logs=logs,
     )
     models = Models(account_id, region)
     configs = EndpointConfigs(account_id, region, models)
+    capture = CaptureWriter(s3, settings.capture_flush_seconds)
     hosting = HostingContext(
         account_id=account_id,
         region=region,
@@ -54,14 +74,26 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         s3=s3,
         logs=logs,
         startup_timeout_seconds=settings.endpoint_startup_timeout_seconds,
+        restart_check_seconds=settings.restart_check_seconds,
     )
-    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models))
+    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture)
+    transform_ctx = replace(training, work_root=settings.data_dir / "transform-jobs" / account_id / region)
+    processing_ctx = replace(training, work_root=settings.data_dir / "processing-jobs" / account_id / region)
     return SageMakerBackend(
         account_id=account_id,
         region=region,
-        training_jobs=TrainingJobs(account_id, region, executor),
+        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training)),
         models=models,
         endpoint_configs=configs,
         endpoints=endpoints,
+        transform_jobs=TransformJobs(
+            account_id,
+            region,
+            models,
+            TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds),
+        ),
+        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx)),
+        model_packages=ModelPackages(account_id, region),
         logs=logs,
+        capture=capture,
     )

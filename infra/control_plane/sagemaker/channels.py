@@ -33,14 +33,14 @@ def materialise_channels(
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if source is None:
             raise ChannelError(f"channel {name}: only S3DataSource is supported locally")
-        objects = _list_objects(s3, source)
+        objects = list_objects(s3, source)
         sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
         gzipped = channel.get("CompressionType") == "Gzip"
         for index, host in enumerate(hosts):
             mine = objects[index :: len(hosts)] if sharded else objects
             target = root / host / name
             target.mkdir(parents=True, exist_ok=True)
-            _download(s3, mine, target, gzipped)
+            download_objects(s3, mine, target, gzipped)
             by_host[host].append(_spec(channel, source, target))
     return by_host
 
@@ -57,15 +57,14 @@ def _spec(channel: Mapping[str, Any], source: Mapping[str, Any], target: Path) -
     )
 
 
-def _list_objects(s3: S3Access, source: Mapping[str, Any]) -> list[tuple[S3Location, str]]:
+def list_objects(s3: S3Access, source: Mapping[str, Any]) -> list[tuple[S3Location, str]]:
     """``(object, relative path)`` pairs for an ``S3Prefix`` or a manifest (incl. the SDK's ``.amazon.manifest``)."""
     try:
         location = S3Location.parse(str(source["S3Uri"]))
         data_type = source.get("S3DataType", "S3Prefix")
         if data_type == "S3Prefix":
             return [
-                (S3Location(location.bucket, key), relative_key(location.key, key))
-                for key, _ in s3.list_keys(location)
+                (S3Location(location.bucket, key), relative_key(location.key, key)) for key, _ in s3.list_keys(location)
             ]
         if data_type == "ManifestFile":
             return _manifest_objects(s3, location)
@@ -86,7 +85,7 @@ def _manifest_objects(s3: S3Access, manifest: S3Location) -> list[tuple[S3Locati
     return [(S3Location(prefix.bucket, base + str(rel)), str(rel)) for rel in entries[1:]]
 
 
-def _download(s3: S3Access, objects: Sequence[tuple[S3Location, str]], target: Path, gzipped: bool) -> None:
+def download_objects(s3: S3Access, objects: Sequence[tuple[S3Location, str]], target: Path, gzipped: bool) -> None:
     for location, relative in objects:
         try:
             path = safe_join(target, relative)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from infra.control_plane.core.errors import ServiceError
@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 
 def utcnow() -> datetime:
-    return datetime.now(tz=timezone.utc)
+    return datetime.now(tz=UTC)
 
 
 def arn_for(kind: str, name: str, account_id: str, region: str) -> str:

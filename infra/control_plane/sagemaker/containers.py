@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from infra.config import StackSettings
-from infra.runtime.api import ContainerImage, ImageNotFoundError, Runtime
+from infra.runtime.api import ContainerImage, ImageNotFoundError, IsolationMode, Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ class ContainerHost:
         except ImportError as exc:
             raise RuntimeUnavailableError(f"the process runtime is not available: {exc}") from exc
         runtime_dir = self._settings.data_dir / "runtime"
-        runtime: Runtime = module.ProcessRuntime(runtime_dir, isolation=self._settings.isolation)
+        isolation = IsolationMode(self._settings.isolation) if self._settings.isolation else None
+        runtime: Runtime = module.ProcessRuntime(runtime_dir, isolation=isolation)
         return runtime
 
     def resolve(self, uri: str) -> ContainerImage:

@@ -14,6 +14,7 @@ from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.store import Store
 from infra.control_plane.sagemaker.common import arn_for, get_or_raise, tags_from, utcnow
+from infra.control_plane.sagemaker.data_capture import CaptureWriter
 from infra.control_plane.sagemaker.endpoint_configs import EndpointConfig, EndpointConfigs
 from infra.control_plane.sagemaker.hosting import Deployer, Deployment, DeploymentError, stop_all
 
@@ -110,7 +111,10 @@ _LIST_SPEC: ListSpec[Endpoint] = ListSpec(
 
 
 class Endpoints:
-    def __init__(self, account_id: str, region: str, configs: EndpointConfigs, deployer: Deployer) -> None:
+    def __init__(
+        self, account_id: str, region: str, configs: EndpointConfigs, deployer: Deployer, capture: CaptureWriter
+    ) -> None:
+        self._capture = capture
         self._account_id = account_id
         self._region = region
         self._configs = configs
@@ -150,6 +154,7 @@ class Endpoints:
         with endpoint.lock:
             deployment, endpoint.deployment = endpoint.deployment, None
         stop_all([deployment])
+        self._capture.flush(endpoint.name)
         return {}
 
     def update_endpoint(self, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
-import tarfile
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,12 +16,14 @@ from urllib.parse import urlsplit
 
 import urllib3
 
-from infra.control_plane.core.aws_services import LogsAccess, S3Access, S3AccessError, S3Location
+from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.sagemaker.common import utcnow
 from infra.control_plane.sagemaker.containers import ContainerHost
+from infra.control_plane.sagemaker.data_capture import CaptureConfig
 from infra.control_plane.sagemaker.endpoint_configs import EndpointConfig
+from infra.control_plane.sagemaker.model_data import ModelDataError, fetch_model
 from infra.control_plane.sagemaker.models import Models
-from infra.runtime.api import ContainerRuntimeError, LogLine, ServingContainer, ServingSpec
+from infra.runtime.api import ContainerRuntimeError, LogCallback, LogLine, ServingContainer, ServingSpec
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class Instance:
     container: ServingContainer
     pool: urllib3.HTTPConnectionPool
     log_stream: str
+    spec: ServingSpec | None = None
+    on_log: LogCallback | None = None
+    restarts: int = 0
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Deployment:
     config_name: str
     variants: list[Variant]
     log_group: str
+    capture: CaptureConfig | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def choose(self, target: str | None) -> Variant | None:
         if target:
@@ -68,6 +73,7 @@ class Deployment:
         return random.choices(self.variants, weights=weights, k=1)[0]
 
     def stop(self) -> None:
+        self.stopped.set()
         for variant in self.variants:
             for instance in variant.instances:
                 try:
@@ -85,6 +91,7 @@ class HostingContext:
     s3: S3Access
     logs: LogsAccess
     startup_timeout_seconds: float
+    restart_check_seconds: float = 0.5
 
 
 class Deployer:
@@ -96,13 +103,15 @@ class Deployer:
 
     def deploy(self, endpoint_name: str, config: EndpointConfig) -> Deployment:
         deploy_dir = self._ctx.work_root / endpoint_name / uuid.uuid4().hex[:8]
-        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}")
+        capture = CaptureConfig.from_request(config.request.get("DataCaptureConfig"))
+        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}", capture)
         try:
             for spec in config.variants:
                 deployment.variants.append(self._start_variant(endpoint_name, spec, deploy_dir, deployment))
         except BaseException:
             deployment.stop()
             raise
+        _Supervisor(self._ctx, deployment).start()
         return deployment
 
     def _start_variant(
@@ -147,36 +156,57 @@ class Deployer:
         try:
             container = self._ctx.containers.runtime.start_serving(serving, on_log)
         except ContainerRuntimeError as exc:
-            raise DeploymentError(f"The primary container for production variant {variant_name} did not pass "
-                                  f"the ping health check: {exc}") from exc
-        parts = urlsplit(container.url)
-        pool = urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=32, block=False,
-                                          retries=False)
-        return Instance(instance_id, container, pool, stream)
+            raise DeploymentError(
+                f"The primary container for production variant {variant_name} did not pass the ping health check: {exc}"
+            ) from exc
+        return Instance(instance_id, container, connection_pool(container.url), stream, serving, on_log)
 
     def _model_dir(self, container_def: Mapping[str, Any], variant_dir: Path) -> Path | None:
-        url = container_def.get("ModelDataUrl")
-        if not url:
-            return None
-        model_dir = variant_dir / "model"
-        shutil.rmtree(model_dir, ignore_errors=True)
-        model_dir.mkdir(parents=True)
-        archive = variant_dir / "model.tar.gz"
         try:
-            archive.write_bytes(self._ctx.s3.get_bytes(S3Location.parse(str(url))))
-        except S3AccessError as exc:
-            raise DeploymentError(f"Could not download model data from {url}: {exc}") from exc
-        safe_extract(archive, model_dir)
-        return model_dir
+            return fetch_model(self._ctx.s3, container_def.get("ModelDataUrl"), variant_dir)
+        except ModelDataError as exc:
+            raise DeploymentError(str(exc)) from exc
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a model archive, rejecting absolute paths, ``..``, links out of ``dest`` and device files."""
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise DeploymentError(f"Model archive {archive.name} is not a safe gzip tar: {exc}") from exc
+def connection_pool(url: str) -> urllib3.HTTPConnectionPool:
+    """Kept-alive connections to one container (``block=False``: bursts open extra connections)."""
+    parts = urlsplit(url)
+    return urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=32, block=False, retries=False)
+
+
+class _Supervisor:
+    """Restarts a deployment's serving containers that died, until the deployment is stopped."""
+
+    def __init__(self, context: HostingContext, deployment: Deployment) -> None:
+        self._ctx = context
+        self._deployment = deployment
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="sagestack-endpoint-supervisor", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
+            for variant in self._deployment.variants:
+                for instance in variant.instances:
+                    if not instance.container.is_alive() and not self._deployment.stopped.is_set():
+                        self._restart(instance)
+
+    def _restart(self, instance: Instance) -> None:
+        if instance.spec is None:
+            return
+        logger.warning("serving container %s died; restarting it", instance.spec.name)
+        try:
+            container = self._ctx.containers.runtime.start_serving(instance.spec, instance.on_log)
+        except ContainerRuntimeError:
+            logger.exception("restarting %s failed; trying again", instance.spec.name)
+            return
+        if self._deployment.stopped.is_set():
+            container.stop()
+            return
+        old_pool = instance.pool
+        instance.container, instance.pool = container, connection_pool(container.url)
+        instance.restarts += 1
+        old_pool.close()
 
 
 def stop_all(deployments: Sequence[Deployment | None], drain_seconds: float = 0.0) -> None:

@@ -29,7 +29,11 @@ _XGBOOST_METRICS = (
     "rmse",
     "r2",
 )
-_KMEANS_METRICS = (("test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"),)
+_KMEANS_METRICS = (
+    ("test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"),
+    ("test:ssd", "#quality_metric: host=\\S+, test ssd <loss>=(\\S+)"),
+    ("train:msd", "#quality_metric: host=\\S+, train msd <loss>=(\\S+)"),
+)
 _PCA_METRICS: tuple[tuple[str, str], ...] = ()
 
 
@@ -85,16 +89,16 @@ class MetricCollector:
 
     def final(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [
-                {"MetricName": name, "Value": value, "Timestamp": ts} for name, (value, ts) in self._values.items()
-            ]
+            return [{"MetricName": name, "Value": value, "Timestamp": ts} for name, (value, ts) in self._values.items()]
 
 
 def _match(pattern: re.Pattern[str], line: str) -> float | None:
     found = pattern.search(line)
     if found is None or not found.groups() or found.group(1) is None:
         return None
-    try:
-        return float(found.group(1))
-    except ValueError:
-        return None
+    # With #011 escaping a built-in ``(\S+)`` can run on into the next metric: read the leading number.
+    number = _LEADING_FLOAT.match(found.group(1))
+    return float(number.group(0)) if number else None
+
+
+_LEADING_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.IGNORECASE)

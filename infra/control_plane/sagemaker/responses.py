@@ -49,9 +49,9 @@ class SageMakerDispatcher:
         """Answer one request; returns the HTTP status and the JSON body (a result or an error)."""
         try:
             op_model = self._operation(operation)
+            handler = self._handler(self._registry.get(account_id, region), operation)
             params = _parse(body)
             validate_request(params, op_model.input_shape)
-            handler = self._handler(self._registry.get(account_id, region), operation)
             result = handler(params)
             return 200, shape_response(result, op_model.output_shape)
         except ServiceError as exc:
@@ -72,7 +72,7 @@ class SageMakerDispatcher:
         for service in (*services, Tags(services)):
             handler = getattr(service, name, None)
             if callable(handler):
-                return handler  # type: ignore[no-any-return]
+                return handler
         raise UnknownOperationException(
             f"Operation {operation} is not implemented by the Sagestack local control plane."
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tarfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from infra.control_plane.core.aws_services import LogsAccess, S3Access, S3Access
 from infra.control_plane.sagemaker.channels import ChannelError, host_names, materialise_channels
 from infra.control_plane.sagemaker.containers import ContainerHost
 from infra.control_plane.sagemaker.metrics import MetricCollector
+from infra.control_plane.sagemaker.model_data import pack_dir
 from infra.control_plane.sagemaker.training_jobs import (
     DEFAULT_MAX_RUNTIME_SECONDS,
     SecondaryStatus,
@@ -196,12 +196,12 @@ class _JobRun:
     def _upload(self, result: TrainingResult) -> None:
         output = S3Location.parse(str(self.request["OutputDataConfig"]["S3OutputPath"]))
         target = output.child(self.job.name, "output")
-        archive = _pack(result.model_dir, self.work_dir / "model.tar.gz")
+        archive = pack_dir(result.model_dir, self.work_dir / "model.tar.gz")
         self.ctx.s3.put_file(target.child("model.tar.gz"), archive)
         with self.job.lock:
             self.job.model_artifacts = target.child("model.tar.gz").uri
         if result.output_data_dir.is_dir() and any(result.output_data_dir.iterdir()):
-            data = _pack(result.output_data_dir, self.work_dir / "output.tar.gz")
+            data = pack_dir(result.output_data_dir, self.work_dir / "output.tar.gz")
             self.ctx.s3.put_file(target.child("output.tar.gz"), data)
         self._checkpoints_out()
 
@@ -248,13 +248,3 @@ def _reason(result: TrainingResult) -> str:
         return result.failure_reason
     codes = ", ".join(f"{h.host} exited with code {h.exit_code}" for h in result.hosts if h.exit_code)
     return f"AlgorithmError: {codes or 'the container failed'}"
-
-
-def _pack(source: Path, archive: Path) -> Path:
-    """Pack the *contents* of ``source`` (members at the archive root) into a gzip tar."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        if source.is_dir():
-            for path in sorted(source.iterdir()):
-                tar.add(path, arcname=path.name)
-    return archive

@@ -36,6 +36,14 @@ def env_runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
     rt.shutdown()
 
 
+@pytest.fixture(params=["default", "environment"])
+def any_mode_runtime(
+    request: pytest.FixtureRequest, runtime: ProcessRuntime, env_runtime: ProcessRuntime
+) -> ProcessRuntime:
+    """The test runs once with the detected isolation and once with the environment fallback."""
+    return runtime if request.param == "default" else env_runtime
+
+
 @pytest.fixture
 def namespaced() -> None:
     if detect_isolation_mode() is IsolationMode.ENVIRONMENT:

@@ -28,7 +28,6 @@ class LogCollector:
         return [line.text for line in self.lines]
 
 
-
 def pid_gone(pid: int) -> bool:
     """True when no process (other than a zombie awaiting its reaper) has this pid."""
     try:

@@ -1,4 +1,4 @@
-"""MXNet NDArray-list files (spec §5.5), the format of the AWS ``model_algo-1`` artifacts, written and read with numpy.
+"""MXNet NDArray-list files, the layout of the AWS ``model_algo-1`` artifacts, written and read with numpy.
 
 Layout, all little-endian: ``uint64 0x112`` (list magic), ``uint64 0`` (reserved), ``uint64 n_arrays``; per array
 ``uint32 0xF993FAC9`` (V2 magic), ``int32 stype`` (0 = dense), ``uint32 ndim`` + ``ndim x int64`` dims, context
@@ -18,6 +18,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
+MODEL_FILE = "model_algo-1"  # the artifact name of the built-in algorithms that use this format
 LIST_MAGIC = 0x112
 ARRAY_MAGIC_V2 = 0xF993FAC9
 DENSE = 0

@@ -1,0 +1,90 @@
+"""pca_quality_speed: the PCA container (CLI, subprocess, regular mode) vs scikit-learn PCA on the same data.
+
+Data: 200k x 200 seeded rows (a 30-dimensional signal with a decaying spectrum plus noise), 10 components, written
+once as a recordIO-protobuf float32 channel (what ``record_set()`` uploads). The container's wall time includes
+interpreter start, decoding the channel and writing the artifact; the anchor decodes nothing: it is
+``PCA(10).fit`` on the in-memory float64 copy of the same float32 values. ``overhead_s`` is the container's wall
+time on a 10-row channel, and ``net_time_ratio`` subtracts it. Goals: variance_rel_err <= 1e-6, time_ratio <= 1.2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from containers.pca.model import load_model
+from containers.toolkit.codecs import write_recordio
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = int(os.environ.get("SAGESTACK_BENCH_ROWS", "200000"))
+FEATURES = 200
+COMPONENTS = 10
+
+
+def make_data(rows: int) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    signal = rng.normal(size=(rows, 30)) * np.geomspace(20, 1, 30)
+    mixing = np.linalg.qr(rng.normal(size=(FEATURES, 30)))[0].T
+    return (signal @ mixing + 0.3 * rng.normal(size=(rows, FEATURES)) + 5.0).astype(np.float32)
+
+
+def host(base: Path, data: np.ndarray) -> Path:
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    hp = {"feature_dim": str(FEATURES), "num_components": str(COMPONENTS), "mini_batch_size": "500"}
+    (config / "hyperparameters.json").write_text(json.dumps(hp))
+    content = {"train": {"ContentType": "application/x-recordio-protobuf"}}
+    (config / "inputdataconfig.json").write_text(json.dumps(content))
+    (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+    channel = base / "input" / "data" / "train"
+    channel.mkdir(parents=True)
+    (channel / "train.pbr").write_bytes(write_recordio(data))
+    return base
+
+
+def run_container(base: Path) -> float:
+    env = dict(os.environ, SAGEMAKER_BASE_DIR=str(base), PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "containers.pca", "train"], env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"container failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    data = make_data(ROWS)
+    with tempfile.TemporaryDirectory(prefix="bench-pca-") as tmp:
+        overhead_s = run_container(host(Path(tmp) / "tiny", data[:10]))
+        base = host(Path(tmp) / "full", data)
+        ours_s = run_container(base)
+        model = load_model(base / "model")
+    values = data.astype(np.float64)
+    start = time.perf_counter()
+    reference = PCA(COMPONENTS).fit(values)
+    sklearn_s = time.perf_counter() - start
+    ours_variance = model.s[::-1].astype(np.float64) ** 2 / (ROWS - 1)
+    rel_err = float(np.max(np.abs(ours_variance - reference.explained_variance_) / reference.explained_variance_))
+    cosines = np.abs(np.sum(model.v[:, ::-1] * reference.components_.T, axis=0))
+    print(
+        f"bench pca_quality_speed variance_rel_err={rel_err:.2e} time_ratio={ours_s / sklearn_s:.3f} "
+        f"ours_s={ours_s:.2f} sklearn_s={sklearn_s:.2f} overhead_s={overhead_s:.2f} "
+        f"net_time_ratio={(ours_s - overhead_s) / sklearn_s:.3f} min_component_cosine={cosines.min():.9f} "
+        f"({ROWS // 1000}k x {FEATURES} -> {COMPONENTS} components, regular mode, recordIO channel; "
+        f"anchor = sklearn PCA fit in memory, svd_solver={reference._fit_svd_solver})",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Streaming PCA (spec §6.2): exact scatter-matrix accumulation, or a one-pass randomized sketch for wide data.
+
+Both modes merge per-batch *centered* statistics with Chan's pairwise formula, so a large mean never cancels
+digits away and the result does not depend on how the rows were cut into batches (up to rounding).
+
+* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64, one BLAS ``syrk`` per batch into the upper
+  triangle, half the work of ``gemm``), then an exact symmetric eigendecomposition of the top ``num_components``.
+* randomized: only ``Y = M2 @ Omega`` (d x l) is kept, for a fixed orthonormal Gaussian ``Omega`` (d x l); the
+  top eigenpairs come from the single-pass Nystrom approximation ``M2 ~ Y (Omega^T Y)^+ Y^T``. Memory is O(d*l),
+  cost O(b*d*l) per batch.
+
+``subtract_mean=false`` uses ``sum x^T x = M2 + n mean mean^T`` instead. Singular values are ``sqrt`` of the
+eigenvalues (the singular values of the centered data matrix, like scikit-learn's ``singular_values_``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import eigh
+from scipy.linalg.blas import dsyrk
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """``mean`` (d,), ``v`` (d, k) and ``s`` (k,), both in ascending order of ``s`` (the AWS artifact's order)."""
+
+    mean: np.ndarray
+    v: np.ndarray
+    s: np.ndarray
+    n: int
+    total_variance: float
+
+    @property
+    def explained_variance(self) -> np.ndarray:
+        return self.s**2 / max(self.n - 1, 1)
+
+
+def flip_signs(v: np.ndarray) -> np.ndarray:
+    """Make the largest-magnitude entry of each column positive (scikit-learn's convention for components)."""
+    rows = np.argmax(np.abs(v), axis=0)
+    signs = np.sign(v[rows, np.arange(v.shape[1])])
+    signs[signs == 0] = 1.0
+    return v * signs
+
+
+class _Moments:
+    """Row count and running mean, merged batch by batch."""
+
+    def __init__(self, d: int) -> None:
+        self.n = 0
+        self.mean = np.zeros(d, dtype=np.float64)
+
+    def merge(self, batch_n: int, batch_mean: np.ndarray) -> tuple[np.ndarray, float]:
+        """Update; returns (delta = batch_mean - old_mean, n_a * n_b / n) for the cross term."""
+        total = self.n + batch_n
+        delta = batch_mean - self.mean
+        weight = self.n * batch_n / total
+        self.mean += delta * (batch_n / total)
+        self.n = total
+        return delta, weight
+
+
+class ScatterAccumulator:
+    """regular mode: the exact d x d scatter matrix, accumulated in its upper triangle (Fortran order for BLAS)."""
+
+    def __init__(self, d: int) -> None:
+        self.moments = _Moments(d)
+        self.m2 = np.zeros((d, d), dtype=np.float64, order="F")
+
+    def add(self, batch: np.ndarray) -> None:
+        if batch.shape[0] == 0:
+            return
+        batch_mean = batch.mean(axis=0)
+        centered = np.subtract(batch, batch_mean, order="F", dtype=np.float64)  # the copy BLAS reads without another
+        self.m2 = dsyrk(1.0, centered, beta=1.0, c=self.m2, trans=1, overwrite_c=1)  # upper += centered^T centered
+        delta, weight = self.moments.merge(batch.shape[0], batch_mean)
+        if weight:
+            self.m2 += np.outer(delta, delta * weight)
+
+    def scatter(self, subtract_mean: bool) -> np.ndarray:
+        upper = np.triu(self.m2)
+        full = upper + np.triu(upper, 1).T
+        if not subtract_mean:
+            full += self.moments.n * np.outer(self.moments.mean, self.moments.mean)
+        return full
+
+    def solve(self, k: int, subtract_mean: bool) -> Components:
+        matrix = self.scatter(subtract_mean)
+        d = matrix.shape[0]
+        values, vectors = eigh(matrix, subset_by_index=[d - k, d - 1])  # ascending
+        return _components(self.moments, values, vectors, float(np.trace(matrix)), subtract_mean)
+
+
+class SketchAccumulator:
+    """randomized mode: ``Y = M2 @ Omega`` for a fixed random orthonormal ``Omega`` (d x l)."""
+
+    def __init__(self, d: int, sketch: int, rng: np.random.Generator) -> None:
+        self.moments = _Moments(d)
+        self.omega, _ = np.linalg.qr(rng.standard_normal((d, sketch)))
+        self.y = np.zeros((d, sketch), dtype=np.float64)
+        self.trace = 0.0
+
+    def add(self, batch: np.ndarray) -> None:
+        if batch.shape[0] == 0:
+            return
+        batch_mean = batch.mean(axis=0)
+        centered = batch - batch_mean
+        self.y += centered.T @ (centered @ self.omega)
+        self.trace += float(np.einsum("ij,ij->", centered, centered))
+        delta, weight = self.moments.merge(batch.shape[0], batch_mean)
+        if weight:
+            self.y += np.outer(delta * weight, delta @ self.omega)
+            self.trace += weight * float(delta @ delta)
+
+    def solve(self, k: int, subtract_mean: bool) -> Components:
+        y = self.y
+        trace = self.trace
+        if not subtract_mean:
+            mean, n = self.moments.mean, self.moments.n
+            y = y + n * np.outer(mean, mean @ self.omega)
+            trace += n * float(mean @ mean)
+        values, vectors = nystrom_eigenpairs(y, self.omega)
+        return _components(self.moments, values[-k:], vectors[:, -k:], trace, subtract_mean)
+
+
+def nystrom_eigenpairs(y: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenpairs (ascending) of the PSD matrix ``A`` known only through ``y = A @ omega`` (stable Nystrom)."""
+    shift = np.finfo(np.float64).eps * np.sqrt(y.shape[0]) * max(np.linalg.norm(y, 2), 1e-300)
+    y_shift = y + shift * omega
+    core = omega.T @ y_shift
+    core = (core + core.T) / 2
+    weights, basis = np.linalg.eigh(core)
+    keep = weights > weights.max() * 1e-12
+    factor = y_shift @ (basis[:, keep] / np.sqrt(weights[keep]))
+    left, sigma, _ = np.linalg.svd(factor, full_matrices=False)
+    values = np.maximum(sigma**2 - shift, 0.0)
+    return values[::-1], left[:, ::-1]
+
+
+def _components(
+    moments: _Moments, values: np.ndarray, vectors: np.ndarray, trace: float, subtract_mean: bool
+) -> Components:
+    values = np.maximum(values, 0.0)
+    mean = moments.mean.copy() if subtract_mean else np.zeros_like(moments.mean)
+    return Components(mean, flip_signs(vectors), np.sqrt(values), moments.n, trace)

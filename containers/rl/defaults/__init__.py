@@ -1,0 +1,1 @@
+"""Default inputs of ``make deepracer``: reward function, model metadata, hyperparameters."""

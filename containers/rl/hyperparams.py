@@ -1,0 +1,153 @@
+"""DeepRacer ``hyperparameters.json`` (spec §3) plus the environment settings DRfC passes separately.
+
+Values arrive as strings (SageMaker), JSON-quoted strings (framework estimators) or JSON numbers (a hand-written
+file); missing keys take the simapp defaults. Keys this trainer does not know are logged and ignored (the tuning
+service's ``_tuning_objective_metric`` and ``sagemaker_*`` keys silently).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from containers.toolkit.errors import UserError
+from containers.toolkit.hyperparameters import unquote
+
+logger = logging.getLogger(__name__)
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+@dataclass(frozen=True)
+class DeepRacerHyperparameters:
+    # spec §3, simapp defaults
+    batch_size: int = 64
+    beta_entropy: float = 0.01
+    discount_factor: float = 0.999
+    e_greedy_value: float = 0.05
+    epsilon_steps: int = 10000
+    exploration_type: str = "categorical"
+    loss_type: str = "mean squared error"
+    lr: float = 0.0003
+    num_episodes_between_training: int = 20
+    num_epochs: int = 10
+    stack_size: int = 1
+    term_cond_avg_score: float = 100000.0
+    term_cond_max_episodes: int = 100000
+    sac_alpha: float = 0.2
+    # DRfC run settings (DR_TRAIN_*) accepted as hyperparameters here
+    min_eval_trials: int = 5
+    best_model_metric: str = "progress"
+    change_start_position: bool = True
+    round_robin_advance_dist: float = 0.05
+    start_position_offset: float = 0.0
+    reverse_direction: bool = False
+    alternate_driving_direction: bool = False
+    max_steps_per_iteration: int = 10000
+    world_name: str = "reinvent_like"
+    # Sagestack extras
+    max_time_minutes: float = 0.0  # 0: no time limit (the console's "maximum time")
+    observation_type: str = "vector"
+    num_workers: int = 0  # 0: one per CPU core, at least 2
+    seed: int = 0
+    stop_after_full_evals: int = 0  # stop once this many consecutive evaluations average 100 %
+    eval_laps: int = 3
+    policy_layers: str = "64,64"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def workers(self) -> int:
+        return self.num_workers if self.num_workers > 0 else max(2, os.cpu_count() or 1)
+
+    @property
+    def layers(self) -> list[int]:
+        try:
+            return [int(x) for x in self.policy_layers.split(",") if x.strip()]
+        except ValueError as exc:
+            raise UserError(f"policy_layers must be comma-separated integers, got {self.policy_layers!r}") from exc
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(DeepRacerHyperparameters)}
+
+
+def _convert(name: str, raw: Any, kind: Any) -> Any:
+    text = unquote(raw) if isinstance(raw, str) else raw
+    try:
+        if kind in (bool, "bool"):
+            lowered = str(text).strip().lower()
+            if lowered not in _TRUE + _FALSE:
+                raise ValueError(lowered)
+            return lowered in _TRUE
+        if kind in (int, "int"):
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        if kind in (float, "float"):
+            return float(text)
+        return str(text)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"Hyperparameter {name}: could not parse value {raw!r} as {kind}") from exc
+
+
+def parse_hyperparameters(raw: Mapping[str, Any]) -> DeepRacerHyperparameters:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith(("sagemaker_", "_tuning")):
+            continue
+        field = _FIELDS.get(key)
+        if field is None:
+            logger.warning("ignoring unknown hyperparameter %s=%r", key, value)
+            continue
+        values[key] = _convert(key, value, field.type)
+    hp = DeepRacerHyperparameters(**values)
+    _validate(hp)
+    return hp
+
+
+def _validate(hp: DeepRacerHyperparameters) -> None:
+    checks = [
+        (hp.batch_size >= 1, "batch_size must be >= 1"),
+        (0.0 <= hp.discount_factor <= 1.0, "discount_factor must be in [0, 1]"),
+        (hp.lr > 0, "lr must be > 0"),
+        (hp.num_episodes_between_training >= 1, "num_episodes_between_training must be >= 1"),
+        (hp.num_epochs >= 1, "num_epochs must be >= 1"),
+        (hp.stack_size >= 1, "stack_size must be >= 1"),
+        (hp.min_eval_trials >= 1, "min_eval_trials must be >= 1"),
+        (hp.exploration_type.lower() in ("categorical", "e-greedy"), "exploration_type: categorical or e-greedy"),
+        (
+            hp.best_model_metric.lower() in ("progress", "reward", "laptime"),
+            "best_model_metric: progress|reward|laptime",
+        ),
+        (hp.observation_type in ("vector", "camera"), "observation_type must be 'vector' or 'camera'"),
+        (hp.term_cond_max_episodes >= 1, "term_cond_max_episodes must be >= 1"),
+        (hp.eval_laps >= 1, "eval_laps must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(f"Hyperparameter error: {message}")
+
+
+def load_hyperparameters_file(
+    path: Path | None, overrides: Mapping[str, Any] | None = None
+) -> DeepRacerHyperparameters:
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"could not read hyperparameters {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UserError(f"{path} must hold a JSON object")
+        data.update(loaded)
+    data.update(overrides or {})
+    return parse_hyperparameters(data)

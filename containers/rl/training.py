@@ -1,0 +1,311 @@
+"""The DeepRacer training loop on stable-baselines3: iterations of N episodes → policy update → ≥ 5 evaluations.
+
+Every iteration writes a checkpoint, rewrites ``TrainingMetrics.json`` and ``deepracer_checkpoints.json``, writes
+its training sim-trace CSV and logs one line (the tuning metrics are read from it). The best model is chosen like the
+simapp: mean evaluation progress (or reward / lap time) of the iteration, ties going to the newer checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from containers.rl.actions import ActionSpace
+from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
+from containers.rl.hyperparams import DeepRacerHyperparameters
+from containers.rl.outputs import CheckpointIndex, TrainingMetrics, format_trace_row, write_simtrace
+from containers.rl.reward import RewardFunction
+from containers.rl.rollouts import EGreedy, collect_ppo_episodes, collect_sac_episodes, run_episodes
+from containers.rl.tracks import Track
+
+logger = logging.getLogger(__name__)
+
+KEEP_CHECKPOINTS = 3
+ITERATION_LINE = (
+    "iteration %d: episodes=%d steps=%d train_reward=%.2f train_completion=%.1f eval_reward=%.2f "
+    "eval_completion=%.1f best_iteration=%d best_eval_completion=%.1f elapsed_s=%.1f"
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    track: Track
+    actions: ActionSpace
+    reward_path: Path
+    hp: DeepRacerHyperparameters
+    model_dir: Path
+    data_dir: Path
+    pretrained: Path | None = None
+
+
+@dataclass
+class IterationResult:
+    iteration: int
+    episodes: int
+    steps: int
+    train_reward: float
+    train_completion: float
+    eval_reward: float
+    eval_completion: float
+    eval_metric: float
+
+
+@dataclass
+class TrainingResult:
+    iterations: list[IterationResult] = field(default_factory=list)
+    best_iteration: int = 0
+    best_checkpoint: Path | None = None
+    total_steps: int = 0
+    seconds: float = 0.0
+    stop_reason: str = ""
+
+
+def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
+    return EnvConfig(
+        observation=hp.observation_type,
+        stack_size=hp.stack_size,
+        change_start_position=hp.change_start_position,
+        round_robin_advance_dist=hp.round_robin_advance_dist,
+        start_position_offset=hp.start_position_offset,
+        reverse_direction=hp.reverse_direction,
+        alternate_driving_direction=hp.alternate_driving_direction,
+    )
+
+
+def make_envs(cfg: RunConfig, n: int, config: EnvConfig) -> list[DeepRacerEnv]:
+    return [
+        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), config, i, n)()
+        for i in range(n)
+    ]
+
+
+def build_vec_env(cfg: RunConfig, n: int) -> VecEnv:
+    """Parallel rollout workers: in-process for the cheap vector observation, subprocesses for the camera."""
+    factories: list[Callable[[], Any]] = [
+        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), env_config(cfg.hp), i, n)
+        for i in range(n)
+    ]
+    if cfg.hp.observation_type == "camera" and n > 1:
+        return SubprocVecEnv(factories, start_method="fork")
+    return DummyVecEnv(factories)
+
+
+def build_model(cfg: RunConfig, env: VecEnv) -> BaseAlgorithm:
+    hp = cfg.hp
+    policy = "CnnPolicy" if hp.observation_type == "camera" else "MlpPolicy"
+    kwargs: dict[str, Any] = {"learning_rate": hp.lr, "gamma": hp.discount_factor, "seed": hp.seed, "device": "cpu"}
+    if hp.observation_type == "vector":
+        kwargs["policy_kwargs"] = {"net_arch": hp.layers}
+    if cfg.actions.training_algorithm == "sac":
+        model: BaseAlgorithm = SAC(
+            policy, env, batch_size=hp.batch_size, ent_coef=hp.sac_alpha, tau=1.0,
+            target_update_interval=hp.num_episodes_between_training, learning_starts=0, **kwargs,
+        )  # fmt: skip
+    else:
+        if hp.loss_type.lower() == "huber":
+            logger.warning("loss_type huber is trained with SB3's mean squared error value loss (see docs)")
+        model = PPO(
+            policy, env, n_steps=64, batch_size=hp.batch_size, n_epochs=hp.num_epochs, ent_coef=hp.beta_entropy,
+            clip_range=0.2, gae_lambda=0.95, **kwargs,
+        )  # fmt: skip
+    if cfg.pretrained is not None:
+        model.set_parameters(str(cfg.pretrained), device="cpu")
+        logger.info("starting from checkpoint %s", cfg.pretrained)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    model._current_progress_remaining = 1.0
+    model._total_timesteps = 10**12  # constant learning rate: DeepRacer has no schedule
+    wrapped = model.get_env()  # SB3 may wrap the env (VecTransposeImage for the camera)
+    if wrapped is None:
+        raise TypeError("the model has no environment")
+    model._last_obs = wrapped.reset()  # type: ignore[assignment]
+    model._last_episode_starts = np.ones((wrapped.num_envs,), dtype=bool)
+    model.ep_info_buffer, model.ep_success_buffer = deque(maxlen=100), deque(maxlen=100)
+    return model
+
+
+class Trainer:
+    """Owns the loop; ``train()`` returns when a stop condition holds."""
+
+    def __init__(self, cfg: RunConfig, on_iteration: Callable[[IterationResult], None] | None = None) -> None:
+        self.cfg = cfg
+        self.hp = cfg.hp
+        torch.manual_seed(cfg.hp.seed)
+        # tiny MLPs run fastest single-threaded; the CNN of the camera policy uses the cores
+        torch.set_num_threads(1 if cfg.hp.observation_type == "vector" else max(1, os.cpu_count() or 1))
+        self.is_sac = cfg.actions.training_algorithm == "sac"
+        self.env = build_vec_env(cfg, 1 if self.is_sac else cfg.hp.workers)
+        self.model = build_model(cfg, self.env)
+        self.env = self.model.get_env() or self.env
+        self.eval_envs = make_envs(cfg, cfg.hp.min_eval_trials, env_config(cfg.hp))
+        self.metrics = TrainingMetrics(cfg.data_dir / "metrics" / "TrainingMetrics.json", cfg.hp.best_model_metric)
+        self.index = CheckpointIndex(cfg.model_dir / "deepracer_checkpoints.json")
+        self.on_iteration = on_iteration
+        self.episodes = 0
+        self.result = TrainingResult()
+        self._best_metric: float | None = None
+        self._full_streak = 0
+        self._episode_ids: dict[tuple[int, int], int] = {}
+        self._kept: list[Path] = []
+        self._trial_count = 0
+        egreedy = cfg.hp.exploration_type.lower() == "e-greedy" and cfg.actions.is_discrete
+        self._egreedy = EGreedy(cfg.hp.e_greedy_value, cfg.hp.epsilon_steps) if egreedy else None
+
+    def train(self) -> TrainingResult:
+        start = time.perf_counter()
+        iteration = 0
+        while True:
+            iteration += 1
+            result = self._iteration(iteration)
+            self.result.iterations.append(result)
+            self.result.seconds = time.perf_counter() - start
+            self._log(result)
+            reason = self._stop_reason(iteration, result)
+            if reason:
+                self.result.stop_reason = reason
+                logger.info("training stopped after %d iteration(s): %s", iteration, reason)
+                break
+        self.env.close()
+        return self.result
+
+    def _iteration(self, iteration: int) -> IterationResult:
+        hp = self.hp
+        if isinstance(self.model, SAC):
+            steps = collect_sac_episodes(self.model, self.env, hp.num_episodes_between_training)
+        elif isinstance(self.model, PPO):
+            steps = collect_ppo_episodes(
+                self.model, self.env, hp.num_episodes_between_training, hp.max_steps_per_iteration, self._egreedy
+            )
+        else:
+            raise TypeError(f"unsupported model {type(self.model).__name__}")
+        records = self._drain_training(iteration)
+        self._update(steps)
+        self.result.total_steps += steps
+        evals = self._evaluate()
+        eval_metric = self._eval_metric(evals)
+        self._checkpoint(iteration, eval_metric)
+        self.metrics.write()
+        return IterationResult(
+            iteration=iteration,
+            episodes=len(records),
+            steps=steps,
+            train_reward=_mean([r["reward"] for r in records]),
+            train_completion=_mean([r["progress"] for r in records]),
+            eval_reward=_mean([r["reward"] for r in evals]),
+            eval_completion=_mean([r["progress"] for r in evals]),
+            eval_metric=eval_metric,
+        )
+
+    def _update(self, steps: int) -> None:
+        if self.is_sac:
+            sac: SAC = self.model  # type: ignore[assignment]
+            if sac.replay_buffer is not None and sac.replay_buffer.size() >= sac.batch_size:
+                sac.train(gradient_steps=max(1, steps), batch_size=sac.batch_size)
+            return
+        ppo: PPO = self.model  # type: ignore[assignment]
+        # the simapp lowers the batch to the largest power of two below the step count for short iterations
+        ppo.batch_size = (
+            self.hp.batch_size if steps > self.hp.batch_size else max(1, 2 ** int(math.log2(steps - 1 or 1)))
+        )
+        ppo.train()
+
+    def _drain_training(self, iteration: int) -> list[dict[str, Any]]:
+        drained: list[tuple[list[dict[str, Any]], list[list[Any]]]] = self.env.env_method("drain_records")
+        records: list[dict[str, Any]] = []
+        rows: list[list[str]] = []
+        wall = time.time()
+        for env_index, (env_records, trace) in enumerate(drained):
+            for row in trace:
+                rows.append(format_trace_row(row, self._episode_id(env_index, int(row[0])), wall))
+            for record in env_records:
+                records.append(record)
+                self.episodes += 1
+                self.metrics.add(record, episode=self.episodes, trial=len(records), phase="training")
+        write_simtrace(self.cfg.data_dir / "training-simtrace" / f"{iteration - 1}-iteration.csv", rows)
+        self._trial_count = len(records)
+        return records
+
+    def _episode_id(self, env_index: int, local: int) -> int:
+        key = (env_index, local)
+        if key not in self._episode_ids:
+            self._episode_ids[key] = len(self._episode_ids)
+        return self._episode_ids[key]
+
+    def _evaluate(self) -> list[dict[str, Any]]:
+        """≥ 5 deterministic episodes from the current round-robin position onwards."""
+        first = self.env.get_attr("next_start", [0])[0]
+        step = self.hp.round_robin_advance_dist if self.hp.change_start_position else 0.0
+        starts: list[float | None] = [first + i * step for i in range(len(self.eval_envs))]
+        results = run_episodes(self.model, self.eval_envs, starts)
+        records = [record for record, _ in results]
+        for record in records:
+            self.metrics.add(record, episode=self.episodes, trial=self._trial_count, phase="evaluation")
+        return records
+
+    def _eval_metric(self, evals: list[dict[str, Any]]) -> float:
+        metric = self.hp.best_model_metric.lower()
+        if metric == "reward":
+            return _mean([r["reward"] for r in evals])
+        if metric == "laptime":
+            return _mean([r["elapsed_time_in_milliseconds"] if r["progress"] >= 100 else 999999 for r in evals])
+        return _mean([r["progress"] for r in evals])
+
+    def _checkpoint(self, iteration: int, metric: float) -> None:
+        directory = self.cfg.model_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"{iteration}_Step-{self.result.total_steps}"
+        path = directory / f"{name}.zip"
+        self.model.save(path)
+        lower_is_better = self.hp.best_model_metric.lower() == "laptime"
+        is_best = self._best_metric is None or (
+            metric <= self._best_metric if lower_is_better else metric >= self._best_metric
+        )
+        if is_best:
+            self._best_metric = metric
+            self.result.best_iteration = iteration
+            self.result.best_checkpoint = path
+            shutil.copyfile(path, directory / "model.zip")
+        self.index.update(name, metric, is_best=is_best)
+        self._kept.append(path)
+        for old in self._kept[:-KEEP_CHECKPOINTS]:
+            if old != self.result.best_checkpoint:
+                old.unlink(missing_ok=True)
+        self._kept = [p for p in self._kept if p.exists()]
+
+    def _stop_reason(self, iteration: int, result: IterationResult) -> str:
+        hp = self.hp
+        self._full_streak = self._full_streak + 1 if result.eval_completion >= 100.0 else 0
+        if hp.stop_after_full_evals and self._full_streak >= hp.stop_after_full_evals:
+            return f"{self._full_streak} consecutive evaluations completed 100 % (stop_after_full_evals)"
+        if iteration >= hp.term_cond_max_episodes:
+            return f"reached {iteration} iterations (term_cond_max_episodes)"
+        if hp.max_time_minutes and self.result.seconds >= hp.max_time_minutes * 60.0:
+            return f"reached the maximum time of {hp.max_time_minutes:g} minutes"
+        return ""
+
+    def _log(self, r: IterationResult) -> None:
+        best = next((x for x in self.result.iterations if x.iteration == self.result.best_iteration), r)
+        logger.info(
+            ITERATION_LINE, r.iteration, r.episodes, r.steps, r.train_reward, r.train_completion, r.eval_reward,
+            r.eval_completion, self.result.best_iteration, best.eval_completion, self.result.seconds,
+        )  # fmt: skip
+        if self.on_iteration is not None:
+            self.on_iteration(r)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 0.0

@@ -1,0 +1,144 @@
+"""Dense training channels for the built-in-style algorithms (K-Means, PCA): checked float64 batches, streamed.
+
+Files are read one after another through the toolkit codecs, so memory holds a few batches, never the channel.
+Each batch is checked: the ``feature_dim`` / ``label_size`` rule for CSV (with no ``label_size``, rows of
+``feature_dim + 1`` columns drop the first one, a label), the width of recordIO features (sparse rows are
+densified; the SDK sends ``force_dense=True`` anyway), and finite values. Errors name the file and the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from containers.toolkit.codecs.batch import Features, densify
+from containers.toolkit.codecs.content_types import CSV, RECORDIO_PROTOBUF, parse_media_type
+from containers.toolkit.codecs.files import find_channel_files, iter_file_batches, iter_file_pieces
+from containers.toolkit.environment import ChannelConfig, TrainingEnvironment
+from containers.toolkit.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED = (CSV, RECORDIO_PROTOBUF)
+DEFAULT_CONTENT_TYPE = RECORDIO_PROTOBUF  # what the SDK's record_set() writes
+TRAIN = "train"
+TEST = "test"
+
+
+@dataclass(frozen=True)
+class DenseChannel:
+    """One channel's files, content type and the expected number of features."""
+
+    name: str
+    files: tuple[Path, ...]
+    content_type: str
+    feature_dim: int
+
+    @classmethod
+    def open(cls, config: ChannelConfig, feature_dim: int) -> DenseChannel:
+        """Check the input mode, content type and files of a channel (before any training)."""
+        if config.input_mode == "Pipe":
+            raise UserError(
+                f"Channel {config.name}: Pipe input mode is not supported by this container; use File or "
+                "FastFile (data is streamed from the files in bounded memory either way)."
+            )
+        content_type = config.content_type or DEFAULT_CONTENT_TYPE
+        if parse_media_type(content_type).type not in SUPPORTED:
+            raise UserError(
+                f"Channel {config.name}: content type {content_type} is not supported; use text/csv or "
+                "application/x-recordio-protobuf."
+            )
+        if not config.path.is_dir():
+            raise UserError(f"Channel {config.name}: data directory {config.path} does not exist.")
+        files = tuple(find_channel_files(config.path))
+        if not files:
+            raise UserError(f"Channel {config.name} is empty: no data files in {config.path}.")
+        return cls(config.name, files, content_type, feature_dim)
+
+    @property
+    def media_type(self) -> str:
+        return parse_media_type(self.content_type).type
+
+    def batches(self, batch_rows: int, *, exact: bool = True) -> Iterator[np.ndarray]:
+        """Every row of every file, in order, as checked C-contiguous float64 batches of ``batch_rows`` rows.
+
+        With ``exact=False`` batches hold *at most* ``batch_rows`` rows, as the file reader delivers them (no
+        copying to re-cut them), for algorithms whose result does not depend on the batching.
+        """
+        csv_label_column = self.media_type == CSV and "label_size" not in parse_media_type(self.content_type).params
+        rows = 0
+        for path in self.files:
+            row = 0
+            if exact:
+                pieces = iter_file_batches([path], self.content_type, batch_rows, has_label=False)
+            else:
+                pieces = iter_file_pieces(path, self.content_type, batch_rows, has_label=False)
+            for batch in pieces:
+                features = dense_features(batch.features, self.feature_dim, path, csv_label_column=csv_label_column)
+                check_finite(features, path, row)
+                row += features.shape[0]
+                yield features
+            rows += row
+        if rows == 0:
+            raise UserError(f"Channel {self.name} is empty: its {len(self.files)} file(s) hold no rows.")
+
+
+def dense_features(features: Features, feature_dim: int, path: Path, *, csv_label_column: bool) -> np.ndarray:
+    """A batch as float64 ``(rows, feature_dim)``; ``csv_label_column`` allows (and drops) one leading column."""
+    width = int(features.shape[1])
+    if sp.issparse(features):
+        if width > feature_dim:
+            raise UserError(
+                f"feature_dim mismatch in {path}: a sparse record has a feature index {width - 1}, out of range "
+                f"for feature_dim={feature_dim}."
+            )
+        return densify(features, feature_dim)
+    if width == feature_dim:
+        return densify(features, feature_dim)
+    if csv_label_column and width == feature_dim + 1:
+        return densify(features[:, 1:], feature_dim)  # the first column is a label (spec §5.2)
+    raise UserError(
+        f"feature_dim mismatch in {path}: rows have {width} columns, but feature_dim={feature_dim} "
+        f"(CSV rows may have feature_dim or feature_dim+1 columns, the first then being a label)."
+    )
+
+
+def check_finite(features: np.ndarray, path: Path, first_row: int) -> None:
+    """Raise UserError naming the file and the 1-based row of the first NaN or infinite value."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = features.sum()  # one pass, no boolean temporary: any NaN/inf makes the sum non-finite
+    if np.isfinite(total):
+        return
+    finite = np.isfinite(features)
+    if finite.all():
+        return  # the sum overflowed: every value is finite
+    row, column = np.argwhere(~finite)[0]
+    raise UserError(
+        f"Invalid value {float(features[row, column])} in {path}, row {first_row + int(row) + 1}, feature "
+        f"{int(column) + 1}: NaN, infinite and missing values are not supported."
+    )
+
+
+def require_single_host(hosts: Sequence[str], algorithm: str) -> None:
+    """These containers train on one instance: refuse a multi-host job with a clear error."""
+    if len(hosts) > 1:
+        raise UserError(
+            f"This {algorithm} container trains on one instance; the job has {len(hosts)} ({', '.join(hosts)}). "
+            "Set InstanceCount=1 (the channel is streamed, so data size is not limited by memory)."
+        )
+
+
+def open_train_and_test(env: TrainingEnvironment, feature_dim: int) -> tuple[DenseChannel, DenseChannel | None]:
+    """The required ``train`` channel and the optional ``test`` channel, both checked before training starts."""
+    train_config = env.channel(TRAIN)
+    if train_config is None:
+        raise UserError(f"Channel {TRAIN} is required (optional: {TEST}).")
+    train = DenseChannel.open(train_config, feature_dim)
+    test_config = env.channel(TEST)
+    test = DenseChannel.open(test_config, feature_dim) if test_config is not None else None
+    return train, test

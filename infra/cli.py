@@ -1,0 +1,216 @@
+"""``sagestack`` command line: serve, up, down, status, env."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from infra.config import StackSettings
+
+logger = logging.getLogger(__name__)
+
+PID_FILE = "stack.pid"
+LOG_FILE = "stack.log"
+SDK_CONFIG_FILE = "sagemaker-config.yaml"
+_START_TIMEOUT_SECONDS = 60.0
+
+
+def _health(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/_sagestack/health", timeout=1.0) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _read_pid(settings: StackSettings) -> int | None:
+    path = settings.data_dir / PID_FILE
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def cmd_serve(settings: StackSettings) -> int:
+    from infra.control_plane.server import LocalStack
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stack = LocalStack(settings)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the stack and every container it started", signum)
+        stack.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stack.serve_forever()
+    return 0
+
+
+def cmd_up(settings: StackSettings) -> int:
+    if _read_pid(settings) is not None and _health(settings.url):
+        print(f"Sagestack is already running on {settings.url}")
+        return 0
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = (settings.data_dir / LOG_FILE).open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "SAGESTACK_DATA_DIR": str(settings.data_dir), "SAGESTACK_PORT": str(settings.port)},
+    )
+    (settings.data_dir / PID_FILE).write_text(str(process.pid))
+    deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            print(f"Sagestack failed to start; see {settings.data_dir / LOG_FILE}", file=sys.stderr)
+            return 1
+        if _health(settings.url):
+            print(f"Sagestack is running on {settings.url} (pid {process.pid}, log {settings.data_dir / LOG_FILE})")
+            print("Point your shell at it with: eval $(sagestack env)")
+            return 0
+        time.sleep(0.2)
+    print(f"Sagestack did not become healthy in {_START_TIMEOUT_SECONDS:.0f}s", file=sys.stderr)
+    return 1
+
+
+def cmd_down(settings: StackSettings) -> int:
+    pid = _read_pid(settings)
+    if pid is None:
+        print("Sagestack is not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, signal.SIGKILL)  # the server leads its own session: this also reaps its containers
+    (settings.data_dir / PID_FILE).unlink(missing_ok=True)
+    print("Sagestack stopped")
+    return 0
+
+
+def cmd_status(settings: StackSettings) -> int:
+    import boto3
+
+    if not _health(settings.url):
+        print(f"Sagestack is not running on {settings.url}")
+        return 1
+    client = boto3.client(
+        "sagemaker",
+        endpoint_url=settings.url,
+        region_name=settings.region,
+        aws_access_key_id="sagestack",
+        aws_secret_access_key="sagestack",
+    )
+    print(f"Sagestack is running on {settings.url}")
+    jobs = client.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+    print(f"Training jobs ({len(jobs)}):")
+    for job in jobs:
+        print(f"  {job['TrainingJobName']:<50} {job['TrainingJobStatus']:<12} {job.get('SecondaryStatus', '')}")
+    for label, operation, key, prefix in (
+        ("Processing jobs", "list_processing_jobs", "ProcessingJobSummaries", "ProcessingJob"),
+        ("Transform jobs", "list_transform_jobs", "TransformJobSummaries", "TransformJob"),
+    ):
+        summaries = getattr(client, operation)(MaxResults=100)[key]
+        print(f"{label} ({len(summaries)}):")
+        for summary in summaries:
+            print(f"  {summary[prefix + 'Name']:<50} {summary[prefix + 'Status']}")
+    endpoints = client.list_endpoints(MaxResults=100)["Endpoints"]
+    print(f"Endpoints ({len(endpoints)}):")
+    for endpoint in endpoints:
+        print(f"  {endpoint['EndpointName']:<50} {endpoint['EndpointStatus']}")
+    return 0
+
+
+def default_bucket(settings: StackSettings) -> str:
+    return f"sagemaker-{settings.region}-{settings.account_id}"
+
+
+def write_sdk_config(settings: StackSettings, bucket: str) -> Path:
+    path = settings.data_dir / SDK_CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "SchemaVersion: '1.0'\n"
+        "SageMaker:\n"
+        "  PythonSDK:\n"
+        "    Modules:\n"
+        "      TelemetryOptOut: true\n"
+        "      Session:\n"
+        f"        DefaultS3Bucket: {bucket}\n"
+    )
+    return path
+
+
+def env_lines(settings: StackSettings, config_path: Path) -> list[str]:
+    return [
+        f"export AWS_ENDPOINT_URL={settings.url}",
+        f"export AWS_DEFAULT_REGION={settings.region}",
+        f"export AWS_REGION={settings.region}",
+        "export AWS_ACCESS_KEY_ID=sagestack",
+        "export AWS_SECRET_ACCESS_KEY=sagestack",
+        f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config_path}",
+        "export SAGEMAKER_SUPPRESS_V2_WARNING=1",
+        "export SAGEMAKER_VALIDATE_ROLE=false",
+    ]
+
+
+def cmd_env(settings: StackSettings) -> int:
+    import boto3
+
+    bucket = default_bucket(settings)
+    if _health(settings.url):
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=settings.url,
+            region_name=settings.region,
+            aws_access_key_id="sagestack",
+            aws_secret_access_key="sagestack",
+        )
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception:
+            s3.create_bucket(Bucket=bucket)
+    else:
+        print(f"# warning: no stack on {settings.url}; bucket {bucket} not created (run: make up)", file=sys.stderr)
+    for line in env_lines(settings, write_sdk_config(settings, bucket)):
+        print(line)
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sagestack", description="The Sagestack local SageMaker stack")
+    parser.add_argument("command", choices=sorted(_COMMANDS))
+    parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")
+    parser.add_argument("--data-dir", help="state directory (default .sagestack or $SAGESTACK_DATA_DIR)")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    if args.port is not None:
+        env["SAGESTACK_PORT"] = str(args.port)
+    if args.data_dir:
+        env["SAGESTACK_DATA_DIR"] = args.data_dir
+    return _COMMANDS[args.command](StackSettings.from_env(env))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""One Sagestack per test session, in-process on a free port, with a test-only fake image registered."""
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.cli import env_lines, write_sdk_config
+from infra.config import StackSettings
+from infra.control_plane.server import LocalStack
+
+FAKE_IMAGE = "sagestack-tests/fake:latest"
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+REGION = "us-east-1"
+
+
+class ExternalStack:
+    """A stack started elsewhere (``python -m infra.cli up``); ``SAGESTACK_TEST_ENDPOINT`` names its URL."""
+
+    def __init__(self, url):
+        self.url = url
+        self.settings = StackSettings(port=int(url.rsplit(":", 1)[1]), region=REGION)
+
+    def backend(self):
+        pytest.skip("needs the in-process stack's internals")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    external = os.environ.get("SAGESTACK_TEST_ENDPOINT")
+    if external:
+        yield ExternalStack(external)
+        return
+    data_dir = tmp_path_factory.mktemp("sagestack")
+    fake = str(Path(__file__).with_name("fake_container.py"))
+    settings = StackSettings(
+        data_dir=data_dir,
+        port=0,
+        region=REGION,
+        extra_images={FAKE_IMAGE: (sys.executable, fake)},
+        capture_flush_seconds=0.3,
+    )
+    local = LocalStack(settings)
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_url(stack):
+    return stack.url
+
+
+def _client(url, service):
+    return boto3.client(
+        service, endpoint_url=url, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+@pytest.fixture(scope="session")
+def sm(stack_url):
+    return _client(stack_url, "sagemaker")
+
+
+@pytest.fixture(scope="session")
+def smr(stack_url):
+    return _client(stack_url, "sagemaker-runtime")
+
+
+@pytest.fixture(scope="session")
+def s3(stack_url):
+    return _client(stack_url, "s3")
+
+
+@pytest.fixture(scope="session")
+def logs(stack_url):
+    return _client(stack_url, "logs")
+
+
+@pytest.fixture(scope="session")
+def bucket(s3):
+    name = "sagestack-tests"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="data/train/part-1.csv", Body=b"1,0.5\n0,0.1\n")
+    s3.put_object(Bucket=name, Key="data/train/part-2.csv", Body=b"1,0.7\n")
+    s3.put_object(Bucket=name, Key="data/validation/v.csv", Body=b"0,0.2\n")
+    return name
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def sdk_env(stack, monkeypatch, tmp_path):
+    settings = StackSettings(data_dir=tmp_path, port=stack.settings.port, region="us-east-1")
+    bucket = "sagemaker-us-east-1-123456789012"
+    for line in env_lines(settings, write_sdk_config(settings, bucket)):
+        key, _, value = line.removeprefix("export ").partition("=")
+        monkeypatch.setenv(key, value)
+    import boto3
+    import sagemaker
+
+    boto3.client("s3").create_bucket(Bucket=bucket) if bucket not in [
+        b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]
+    ] else None
+    return sagemaker.Session(boto_session=boto3.Session()), bucket

@@ -1,0 +1,172 @@
+"""Contract tests: success/failure signalling of the training entry point (entrypoint.py, spec §1.7)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from containers.toolkit import entrypoint
+from containers.toolkit.entrypoint import EXIT_TERMINATED, main_for, run_training
+from containers.toolkit.environment import TrainingEnvironment
+from containers.toolkit.errors import AlgorithmError, UserError
+from tests.unit.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env, write_config
+
+pytestmark = pytest.mark.usefixtures("restore_process_state")
+
+
+@pytest.fixture
+def base(ml_base: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    make_tree(ml_base, hyperparameters={"num_round": "3"}, channels={"train": {}})
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(ml_base))
+    return ml_base
+
+
+def _write_partial_model(env: TrainingEnvironment) -> None:
+    (env.paths.model_dir / "xgboost-model").write_text("half")
+    (env.paths.model_dir / "sub").mkdir()
+    (env.paths.model_dir / "sub" / "part").write_text("half")
+
+
+def test_success_writes_the_success_file_and_keeps_the_model(base: Path) -> None:
+    seen: dict[str, str] = {}
+
+    def train(env: TrainingEnvironment) -> None:
+        seen.update(env.hyperparameters)
+        (env.paths.model_dir / "model.bin").write_text("ok")
+
+    assert run_training(train) == 0
+    assert seen == {"num_round": "3"}
+    assert (base / "output" / "success").read_text() == ""
+    assert not (base / "output" / "failure").exists()
+    assert (base / "model" / "model.bin").read_text() == "ok"
+
+
+def test_user_error_writes_its_kind_exits_1_and_empties_the_model_dir(base: Path) -> None:
+    def train(env: TrainingEnvironment) -> None:
+        _write_partial_model(env)
+        raise UserError("Hyperparameter eta: value 2 not in range [0, 1]")
+
+    assert run_training(train) == 1
+    assert (base / "output" / "failure").read_text() == "ClientError: Hyperparameter eta: value 2 not in range [0, 1]"
+    assert list((base / "model").iterdir()) == []
+    assert not (base / "output" / "success").exists()
+
+
+def test_algorithm_error_exits_2(base: Path) -> None:
+    def train(env: TrainingEnvironment) -> None:
+        raise AlgorithmError("tracker failed")
+
+    assert run_training(train) == 2
+    assert (base / "output" / "failure").read_text() == "AlgorithmError: tracker failed"
+
+
+def test_unexpected_exception_is_an_algorithm_error_with_traceback(base: Path) -> None:
+    def train(env: TrainingEnvironment) -> None:
+        _write_partial_model(env)
+        raise ValueError("boom")
+
+    assert run_training(train) == 2
+    text = (base / "output" / "failure").read_text()
+    assert text.startswith("AlgorithmError: ValueError: boom\n")
+    assert "Traceback" in text and 'raise ValueError("boom")' in text
+    assert list((base / "model").iterdir()) == []
+
+
+def test_bad_config_file_is_a_user_error(base: Path) -> None:
+    write_config(base, "resourceconfig.json", "{oops")
+    assert run_training(lambda env: None) == 1
+    assert re.match(r"ClientError: .*resourceconfig\.json is not valid JSON", (base / "output" / "failure").read_text())
+
+
+def test_first_failure_writer_wins(base: Path) -> None:
+    def train(env: TrainingEnvironment) -> None:
+        env.paths.failure_file.write_text("written by the user script")
+        raise UserError("later")
+
+    assert run_training(train) == 1
+    assert (base / "output" / "failure").read_text() == "written by the user script"
+
+
+def test_failure_file_directory_is_created(ml_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(ml_base))  # nothing laid out at all
+
+    def train(env: TrainingEnvironment) -> None:
+        raise UserError("no data")
+
+    assert run_training(train) == 1
+    assert (ml_base / "output" / "failure").read_text() == "ClientError: no data"
+
+
+def test_log_format_is_the_built_in_one(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def train(env: TrainingEnvironment) -> None:
+        entrypoint.logger.info("hello %s", "world")
+
+    assert run_training(train) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^\[\d\d/\d\d/\d{4} \d\d:\d\d:\d\d INFO containers\.toolkit\.entrypoint\] hello world$", out, re.M
+    )
+
+
+def test_main_for_dispatches_train_and_serve(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[str] = []
+    assert main_for(lambda env: calls.append("train"), lambda: 0, ["train"]) == 0
+    assert main_for(lambda env: calls.append("train-default"), lambda: 0, []) == 0
+
+    def serve() -> int:
+        calls.append("serve")
+        return 7
+
+    assert main_for(lambda env: None, serve, ["serve"]) == 7
+    assert calls == ["train", "train-default", "serve"]
+    assert main_for(lambda env: None, lambda: 0, ["predict"]) == 2
+    assert "unknown command 'predict'" in capsys.readouterr().err
+
+
+SLEEPING_TRAINER = textwrap.dedent(
+    """
+    import sys, time
+    from containers.toolkit.entrypoint import run_training
+
+    def train(env):
+        (env.paths.model_dir / "checkpoint-1").write_text("saved")
+        (env.paths.output_dir / "started").write_text("yes")
+        time.sleep(60)
+
+    sys.exit(run_training(train))
+    """
+)
+
+
+def _wait_for(path: Path, process: subprocess.Popen[bytes], deadline_s: float = 30.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"child never reached {path.name}: rc={process.returncode} {out!r} {err!r}")
+        time.sleep(0.02)
+
+
+def test_sigterm_stops_training_with_143_and_a_failure_file(ml_base: Path) -> None:
+    make_tree(ml_base, hyperparameters={}, channels={"train": {}})
+    process = subprocess.Popen(
+        [PYTHON, "-c", SLEEPING_TRAINER],
+        cwd=REPO_ROOT,
+        env=subprocess_env(SAGEMAKER_BASE_DIR=str(ml_base)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for(ml_base / "output" / "started", process)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == EXIT_TERMINATED == 143
+    assert "Training stopped by SIGTERM" in (ml_base / "output" / "failure").read_text()
+    assert (ml_base / "model" / "checkpoint-1").read_text() == "saved"  # a stopped job keeps what it saved
+    assert b"training stopped by the platform (SIGTERM)" in out
