@@ -20,13 +20,13 @@ import requests
 import xgboost as xgb
 
 from benchmarks.common import emit, percentile, work_dir
+from benchmarks.xgboost_serving import http_latency
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
 from infra.runtime.model_archive import pack_model
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 FEATURES = 10
-REQUESTS = 2000
 CLIENTS = 8
 ROWS_PER_BATCH = 100
 BATCHES_PER_CLIENT = 40
@@ -66,18 +66,6 @@ def deploy(url: str, archive: Path) -> str:
     return name
 
 
-def latency(url: str, bodies: list[bytes]) -> list[float]:
-    session = requests.Session()
-    headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-    times = []
-    for i in range(REQUESTS):
-        start = time.perf_counter()
-        response = session.post(url, data=bodies[i % len(bodies)], headers=headers)
-        times.append(time.perf_counter() - start)
-        response.raise_for_status()
-    return times
-
-
 def _client(url: str, bodies: list[bytes]) -> int:
     session = requests.Session()
     for body in bodies:
@@ -101,10 +89,9 @@ def main() -> None:
         name = deploy(url, archive)
         instance = stack.backend().endpoints.store.find(name).deployment.variants[0].instances[0]  # type: ignore[union-attr]
         edge, direct = f"{url}/endpoints/{name}/invocations", f"{instance.container.url}/invocations"
-        singles = [csv(x[i][None, :]) for i in range(200)]
         batches = [csv(x[i * ROWS_PER_BATCH : (i + 1) * ROWS_PER_BATCH]) for i in range(BATCHES_PER_CLIENT)]
-        latency(edge, singles[:50]), latency(direct, singles[:50])  # warm up
-        edge_times, direct_times = latency(edge, singles), latency(direct, singles)
+        http_latency(edge, x[:50]), http_latency(direct, x[:50])  # warm up
+        edge_times, direct_times = http_latency(edge, x), http_latency(direct, x)
         with ProcessPoolExecutor(CLIENTS) as pool:
             throughput(pool, direct, batches[:5])  # start the client processes
             edge_tp, direct_tp = throughput(pool, edge, batches), throughput(pool, direct, batches)

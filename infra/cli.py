@@ -198,12 +198,28 @@ def cmd_env(settings: StackSettings) -> int:
 _COMMANDS = {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}
 
 
+# Commands served by a container's own CLI. infra never imports containers, so these run as a subprocess.
+_CONTAINER_COMMANDS = {"deepracer": "containers.rl.cli"}
+
+
+def run_container_cli(module: str, args: list[str]) -> int:
+    """``sagestack deepracer validate reward.py`` -> ``python -m containers.rl.cli validate reward.py``."""
+    return subprocess.run([sys.executable, "-m", module, *args], check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sagestack", description="The Sagestack local SageMaker stack")
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in and args_in[0] in _CONTAINER_COMMANDS:
+        return run_container_cli(_CONTAINER_COMMANDS[args_in[0]], args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog="sagestack",
+        description="The Sagestack local SageMaker stack",
+        epilog="Also: sagestack deepracer {train,validate,evaluate} ... (the RL container's CLI)",
+    )
     parser.add_argument("command", choices=sorted(_COMMANDS))
     parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")
     parser.add_argument("--data-dir", help="state directory (default .sagestack or $SAGESTACK_DATA_DIR)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     env = dict(os.environ)
     if args.port is not None:
         env["SAGESTACK_PORT"] = str(args.port)

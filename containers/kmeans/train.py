@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from containers.kmeans.algorithm import Scores, StreamingKMeans, reduce_centers
 from containers.kmeans.model import save_centers
 from containers.kmeans.spec import KMeansConfig, parse_hyperparameters
-from containers.toolkit.channels import TEST, TRAIN, DenseChannel, open_train_and_test, require_single_host
+from containers.toolkit.channels import (
+    TEST,
+    TRAIN,
+    DenseChannel,
+    ReplayableBatches,
+    open_train_and_test,
+    require_single_host,
+)
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
 from containers.toolkit.metrics import MetricsWriter
 
 logger = logging.getLogger(__name__)
+
+REPLAY_BUDGET_BYTES = 128 << 20  # a train channel that decodes to this much is read from the files only once
 
 
 def _initial_sample(batches: Iterator[np.ndarray], rows_wanted: int) -> list[np.ndarray]:
@@ -35,15 +44,15 @@ def _initial_sample(batches: Iterator[np.ndarray], rows_wanted: int) -> list[np.
     return taken
 
 
-def _first_epoch(stream: StreamingKMeans, channel: DenseChannel, config: KMeansConfig) -> None:
+def _first_epoch(stream: StreamingKMeans, data: ReplayableBatches, config: KMeansConfig) -> None:
     """Initialise from the first mini-batch (more rows when it holds fewer than K), then stream the epoch."""
-    batches = channel.batches(config.mini_batch_size)
+    batches = iter(data)
     init_rows = max(config.mini_batch_size, config.working_centers)
     head = _initial_sample(batches, init_rows)
     sample = np.concatenate(head) if head else np.empty((0, config.feature_dim))
     if sample.shape[0] < config.k:  # the whole channel is in the sample
         raise UserError(
-            f"k={config.k} is larger than the number of rows ({sample.shape[0]}) in channel {channel.name}; "
+            f"k={config.k} is larger than the number of rows ({sample.shape[0]}) in channel {data.channel.name}; "
             "choose k <= the number of training records."
         )
     stream.initialize(sample[:init_rows], config.init_method)
@@ -53,16 +62,16 @@ def _first_epoch(stream: StreamingKMeans, channel: DenseChannel, config: KMeansC
         stream.partial_fit(batch)
 
 
-def fit(channel: DenseChannel, config: KMeansConfig, metrics: MetricsWriter) -> np.ndarray:
-    """The k final centers (float64) learned from ``channel`` by spec §5.3."""
+def fit(data: ReplayableBatches, config: KMeansConfig, metrics: MetricsWriter) -> np.ndarray:
+    """The k final centers (float64) learned from the train channel's mini-batches by spec §5.3."""
     rng = np.random.default_rng(config.seed)
     stream = StreamingKMeans(config.working_centers, config.half_life_time_size, rng)
     started = time.perf_counter()
     for epoch in range(config.epochs):
         if epoch == 0:
-            _first_epoch(stream, channel, config)
+            _first_epoch(stream, data, config)
         else:
-            for batch in channel.batches(config.mini_batch_size):
+            for batch in data:
                 stream.partial_fit(batch)
         metrics.progress(100.0 * (epoch + 1) / config.epochs)
     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -80,25 +89,28 @@ def fit(channel: DenseChannel, config: KMeansConfig, metrics: MetricsWriter) -> 
     )
 
 
-def score(channel: DenseChannel, centers: np.ndarray, batch_rows: int) -> Scores:
+def score(batches: Iterable[np.ndarray], centers: np.ndarray) -> Scores:
     scores = Scores()
-    for batch in channel.batches(batch_rows):
+    for batch in batches:
         scores.add(batch, centers)
     return scores
 
 
 def _report(
-    channels: tuple[DenseChannel, DenseChannel | None], config: KMeansConfig, centers: np.ndarray, host: str
+    train_data: ReplayableBatches,
+    test_channel: DenseChannel | None,
+    config: KMeansConfig,
+    centers: np.ndarray,
+    host: str,
 ) -> None:
     """``train msd`` (exact: one more pass over the train channel), then the test channel's ``eval_metrics``."""
-    train_channel, test_channel = channels
     metrics = MetricsWriter(host)
     batch_rows = max(config.mini_batch_size, min(65536, (1 << 21) // config.feature_dim))
-    metrics.quality(TRAIN, "msd", score(train_channel, centers, batch_rows).msd)
+    metrics.quality(TRAIN, "msd", score(train_data, centers).msd)
     if test_channel is None:
         logger.info("Test data is not provided.")
         return
-    test_scores = score(test_channel, centers, batch_rows)
+    test_scores = score(test_channel.batches(batch_rows), centers)
     for name in config.eval_metrics:
         value = test_scores.msd if name == "msd" else test_scores.ssd
         logger.info("#test_score (%s) : ('%s', %r)", host, name, value)
@@ -109,7 +121,7 @@ def train(env: TrainingEnvironment) -> None:
     """The ``train`` entry: every failure is a typed error turned into the failure file by the toolkit."""
     config = parse_hyperparameters(dict(env.hyperparameters))
     require_single_host(env.resource.hosts, "K-Means")
-    channels = open_train_and_test(env, config.feature_dim)  # fails before training when either is unusable
+    train_channel, test_channel = open_train_and_test(env, config.feature_dim)  # checked before training
     logger.info(
         "training K-Means: k=%d, K=%d working centers, feature_dim=%d",
         config.k,
@@ -117,7 +129,8 @@ def train(env: TrainingEnvironment) -> None:
         config.feature_dim,
     )
     metrics = MetricsWriter(env.resource.current_host)
-    centers = fit(channels[0], config, metrics)
-    _report(channels, config, centers, env.resource.current_host)
+    train_data = ReplayableBatches(train_channel, config.mini_batch_size, REPLAY_BUDGET_BYTES)
+    centers = fit(train_data, config, metrics)
+    _report(train_data, test_channel, config, centers, env.resource.current_host)
     env.paths.model_dir.mkdir(parents=True, exist_ok=True)
     save_centers(env.paths.model_dir, centers)

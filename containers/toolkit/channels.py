@@ -142,3 +142,33 @@ def open_train_and_test(env: TrainingEnvironment, feature_dim: int) -> tuple[Den
     test_config = env.channel(TEST)
     test = DenseChannel.open(test_config, feature_dim) if test_config is not None else None
     return train, test
+
+
+class ReplayableBatches:
+    """A channel read several times (epochs, then scoring): the first pass keeps its batches while they fit in
+    ``budget_bytes``, and later passes replay them instead of decoding the files again. A channel larger than the
+    budget is simply streamed again each time, so memory stays bounded by the budget."""
+
+    def __init__(self, channel: DenseChannel, batch_rows: int, budget_bytes: int) -> None:
+        self.channel = channel
+        self.batch_rows = batch_rows
+        self.budget_bytes = budget_bytes
+        self._cache: list[np.ndarray] | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._cache is not None:
+            yield from self._cache
+            return
+        kept: list[np.ndarray] | None = []
+        size = 0
+        for batch in self.channel.batches(self.batch_rows):
+            if kept is not None:
+                size += batch.nbytes
+                if size <= self.budget_bytes:
+                    kept.append(batch.copy())  # a batch may be a view that keeps a larger decoded block alive
+                else:
+                    kept = None  # too large: the next passes stream the files again
+            yield batch
+        if kept is not None:
+            logger.info("channel %s (%d bytes decoded) is kept in memory for the next passes", self.channel.name, size)
+        self._cache = kept

@@ -70,7 +70,10 @@ def test_environment_mode_rebases_opt_ml_arguments_and_links_binds(tmp_path: Pat
 
     assert argv == [sys.executable, f"{root.resolve()}/code/train.py", "--x", "/opt/mlx"]
     assert (root / "checkpoints").resolve() == checkpoints.resolve()
-    assert Isolation(IsolationMode.ENVIRONMENT).environment(root) == {"SAGEMAKER_BASE_DIR": str(root)}
+    assert Isolation(IsolationMode.ENVIRONMENT).environment(root) == {
+        "SAGEMAKER_BASE_DIR": str(root),
+        "SAGESTACK_LOCAL_HOSTS": "1",  # no /etc/hosts of its own: algo-N resolve to 127.0.0.1 in the toolkit
+    }
 
 
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")

@@ -102,3 +102,18 @@ def test_config_from_values_skips_unknown_values_and_applies_overrides():
     values = spec.validate({"size": "4", "_kvstore": "dist_sync", "_tuning_objective_metric": "x"})
     assert config_from_values(_Config, values) == _Config(4)
     assert config_from_values(_Config, values, depth=7) == _Config(4, 7)
+
+
+def test_replayable_batches_read_files_once_within_budget(tmp_path, monkeypatch):
+    from containers.toolkit.channels import ReplayableBatches
+
+    channel = _channel(tmp_path, {"a.csv": b"1,2\n3,4\n5,6\n"})
+    reads = []
+    original = DenseChannel.batches
+    monkeypatch.setattr(DenseChannel, "batches", lambda self, rows: reads.append(rows) or original(self, rows))
+    kept = ReplayableBatches(channel, 2, budget_bytes=1 << 20)
+    first, second = [b.tolist() for b in kept], [b.tolist() for b in kept]
+    assert first == second and len(reads) == 1
+    streamed = ReplayableBatches(channel, 2, budget_bytes=8)
+    assert [b.tolist() for b in streamed] == [b.tolist() for b in streamed] == first
+    assert len(reads) == 3

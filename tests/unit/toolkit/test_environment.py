@@ -358,3 +358,11 @@ def test_gpus_are_zero_without_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> No
     hardware = Hardware.detect()
     assert (hardware.num_gpus, hardware.num_neurons) == (0, 0)
     assert hardware.num_cpus >= 1
+
+
+def test_resolve_host_maps_algo_hosts_to_loopback_without_a_hosts_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGESTACK_LOCAL_HOSTS", "1")
+    assert resolve_host("algo-2") == "127.0.0.1"
+    monkeypatch.delenv("SAGESTACK_LOCAL_HOSTS")
+    with pytest.raises(PlatformError):
+        resolve_host("algo-2", timeout_seconds=0)

@@ -104,10 +104,9 @@ def test_every_metric_has_a_tunable_validation_and_informational_train_definitio
     assert not names["train:auc"].tunable
 
 
-def test_round_line_matches_the_metric_regex_only_after_escaping(caplog):
-    caplog.set_level("INFO")
+def test_round_line_matches_the_metric_regex_only_after_escaping(capsys):
     MetricsWriter("algo-1").rounds(3, [("train", "auc", 0.912341), ("validation", "auc", 0.887654)])
-    line = caplog.records[-1].getMessage()
+    line = capsys.readouterr().out.splitlines()[-1]
     assert line == "[3]\ttrain-auc:0.91234\tvalidation-auc:0.88765"
     regex = spec.metric_regex("validation", "auc")
     assert re.match(regex, escape_control_chars(line)).group(1) == "0.88765"

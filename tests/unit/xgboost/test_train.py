@@ -59,8 +59,7 @@ def test_learns_german_credit_and_matches_plain_xgboost(tmp_path, german_credit)
     np.testing.assert_allclose(ours, plain.inplace_predict(ds.x_test), rtol=1e-6, atol=1e-6)
 
 
-def test_every_round_prints_a_line_the_tuning_regex_reads(tmp_path, small_binary, caplog):
-    caplog.set_level("INFO")
+def test_every_round_prints_a_line_the_tuning_regex_reads(tmp_path, small_binary, capsys):
     ds = small_binary
     raw = {**PARAMS, "num_round": "3", "eval_metric": "auc,accuracy"}
     _train_on(
@@ -68,7 +67,7 @@ def test_every_round_prints_a_line_the_tuning_regex_reads(tmp_path, small_binary
         raw,
         {"train": {"t.csv": to_csv(ds.y_train, ds.x_train)}, "validation": {"v.csv": to_csv(ds.y_test, ds.x_test)}},
     )
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert [line.split("\t")[0] for line in lines] == ["[0]", "[1]", "[2]"]
     names = [part.split(":")[0] for part in lines[0].split("\t")[1:]]
     assert names == ["train-auc", "train-accuracy", "validation-auc", "validation-accuracy"]
@@ -134,7 +133,7 @@ def test_csv_weights_take_the_second_column(tmp_path, small_binary):
     np.testing.assert_allclose(booster.inplace_predict(ds.x_test), reference.inplace_predict(ds.x_test), atol=1e-6)
 
 
-def test_checkpoints_keep_five_and_resume_continues_the_round_count(tmp_path, small_binary, caplog):
+def test_checkpoints_keep_five_and_resume_continues_the_round_count(tmp_path, small_binary, capsys):
     ds = small_binary
     files = {"train": {"t.csv": to_csv(ds.y_train, ds.x_train)}}
     checkpoints = tmp_path / "ck"
@@ -147,14 +146,14 @@ def test_checkpoints_keep_five_and_resume_continues_the_round_count(tmp_path, sm
         path.unlink()  # as if the job had been stopped after round 3
     resume = read_resume_point(checkpoints)
     assert resume is not None and resume[0] == 3
-    caplog.set_level("INFO")
+    capsys.readouterr()  # forget the first run's lines
     resumed = _train_on(
         tmp_path / "b",
         {**PARAMS, "num_round": "7"},
         files,
         settings=TrainSettings(checkpoint_dir=checkpoints, resume=resume),
     )
-    rounds = [r.getMessage().split("\t")[0] for r in caplog.records if r.getMessage().startswith("[")]
+    rounds = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert rounds == ["[4]", "[5]", "[6]"]
     assert resumed.num_boosted_rounds() == 7
     np.testing.assert_allclose(resumed.inplace_predict(ds.x_test), first.inplace_predict(ds.x_test), atol=1e-6)

@@ -1,0 +1,171 @@
+"""Request bodies for the model and its answers parsed into :class:`ModelOutput` (spec §1.2 predictor keys).
+
+CSV: rows without header; ``label``/``probability`` are column indices; neither means every column is a score.
+JSON Lines: ``content_template`` (default ``{"features":$features}``) per row; ``label``/``probability`` are
+JMESPath per answer line. JSON: ``content_template`` with ``$records`` (default ``$records``), answers either a list
+of records or a document the JMESPath expressions select lists from.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from containers.clarify.config import Column, PredictorConfig
+from containers.clarify.dataset import _path_value
+from containers.toolkit.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelOutput", "decode_response", "encode_rows"]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What the model said for each row: scores ``(n, k)`` and/or labels ``(n,)``."""
+
+    scores: np.ndarray | None
+    labels: np.ndarray | None
+    label_headers: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        values = self.labels if self.labels is not None else self.scores
+        return 0 if values is None else len(values)
+
+    def matrix(self) -> np.ndarray:
+        """The numeric outputs SHAP and PDP explain: the scores, else the labels as numbers."""
+        if self.scores is not None:
+            return self.scores
+        assert self.labels is not None
+        try:
+            return self.labels.astype(np.float64).reshape(-1, 1)
+        except (TypeError, ValueError) as exc:
+            raise UserError(
+                "The model returns non-numeric labels only; SHAP and PDP need scores. "
+                "Fix: set ModelPredictedLabelConfig(probability=...) so the scores are used."
+            ) from exc
+
+    def output_names(self) -> list[str]:
+        width = self.matrix().shape[1]
+        if self.label_headers and len(self.label_headers) == width:
+            return list(self.label_headers)
+        return [f"label{i}" for i in range(width)]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _row_lists(frame: pd.DataFrame) -> list[list[Any]]:
+    return frame.to_numpy().tolist() if len(set(frame.dtypes)) == 1 else frame.astype(object).to_numpy().tolist()
+
+
+def encode_rows(frame: pd.DataFrame, config: PredictorConfig) -> bytes:
+    """The request body for ``frame``'s rows (feature columns only, in order)."""
+    if config.content_type == "text/csv":
+        return frame.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8")
+    rows = [json.dumps(row, default=_plain, separators=(",", ":")) for row in _row_lists(frame)]
+    if config.content_type == "application/jsonlines":
+        template = config.content_template or '{"features":$features}'
+        return "\n".join(template.replace("$features", row) for row in rows).encode("utf-8")
+    template = config.content_template or "$records"
+    return template.replace("$records", "[" + ",".join(rows) + "]").encode("utf-8")
+
+
+def _malformed(why: str) -> UserError:
+    return UserError(
+        f"The endpoint returned malformed predictions: {why}. Fix: check predictor.accept_type, "
+        "predictor.label and predictor.probability against what the model answers."
+    )
+
+
+def _select(record: Any, where: Column) -> Any:
+    if isinstance(where, int) and isinstance(record, list):
+        return record[where] if -len(record) <= where < len(record) else None
+    return _path_value(record, str(where))
+
+
+def _score_matrix(values: Sequence[Any]) -> np.ndarray:
+    try:
+        matrix = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _malformed(f"scores are not numbers ({exc})") from exc
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(-1, 1)
+    if matrix.ndim != 2:
+        raise _malformed(f"scores have shape {matrix.shape}")
+    return matrix
+
+
+def _from_records(records: Sequence[Any], config: PredictorConfig) -> ModelOutput:
+    labels = scores = None
+    if config.label is not None:
+        picked = [_select(r, config.label) for r in records]
+        if any(v is None for v in picked):
+            raise _malformed(f"'predictor.label' ({config.label}) selects nothing in some answers")
+        labels = np.array(picked, dtype=object)
+    if config.probability is not None:
+        picked = [_select(r, config.probability) for r in records]
+        if any(v is None for v in picked):
+            raise _malformed(f"'predictor.probability' ({config.probability}) selects nothing in some answers")
+        scores = _score_matrix(picked)
+    if labels is None and scores is None:
+        scores = _score_matrix(list(records))
+    if labels is not None and labels.size and isinstance(labels[0], list):
+        return ModelOutput(scores, None, config.label_headers or tuple(map(str, labels[0])))
+    return ModelOutput(scores, labels, config.label_headers)
+
+
+def _decode_csv(text: str, config: PredictorConfig) -> ModelOutput:
+    if not text.strip():
+        raise _malformed("the answer is empty")
+    frame = pd.read_csv(io.StringIO(text), header=None, skipinitialspace=True)
+    if config.label is None and config.probability is None:
+        if all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
+            return ModelOutput(frame.to_numpy(dtype=np.float64), None, config.label_headers)
+        return ModelOutput(None, frame.iloc[:, 0].to_numpy(dtype=object), config.label_headers)
+    return _from_records(frame.astype(object).to_numpy().tolist(), config)
+
+
+def _decode_json(text: str, config: PredictorConfig) -> ModelOutput:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _malformed(f"not JSON ({exc})") from exc
+    if isinstance(document, list):
+        return _from_records(document, config)
+    if isinstance(document, dict) and isinstance(document.get("predictions"), list):
+        return _from_records(document["predictions"], config)
+    labels = _path_value(document, str(config.label)) if config.label is not None else None
+    scores = _path_value(document, str(config.probability)) if config.probability is not None else None
+    if labels is None and scores is None:
+        raise _malformed("no list of predictions found in the JSON answer")
+    return ModelOutput(
+        _score_matrix(scores) if scores is not None else None,
+        np.array(labels, dtype=object) if labels is not None else None,
+        config.label_headers,
+    )
+
+
+def decode_response(payload: bytes, config: PredictorConfig) -> ModelOutput:
+    """Parse the model's answer by ``accept_type``."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed("the answer is not UTF-8") from exc
+    if config.accept_type == "text/csv":
+        return _decode_csv(text, config)
+    if config.accept_type == "application/jsonlines":
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise _malformed(f"a line is not JSON ({exc})") from exc
+        return _from_records(records, config)
+    return _decode_json(text, config)

@@ -1,0 +1,1 @@
+"""Feature jobs: pure DataFrame -> DataFrame functions plus a thin ``main(argv)`` per job."""
