@@ -34,6 +34,8 @@ class StackSettings:
     endpoint_startup_timeout_seconds: float = 240.0
     capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
     restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
+    pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
+    pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
 
     @property
     def url(self) -> str:
@@ -55,6 +57,8 @@ class StackSettings:
             isolation=source.get("SAGESTACK_ISOLATION") or None,
             invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
             capture_flush_seconds=_parse_float(source, "SAGESTACK_CAPTURE_FLUSH_SECONDS", 5.0),
+            pipeline_poll_seconds=_parse_float(source, "SAGESTACK_PIPELINE_POLL_SECONDS", 0.1),
+            pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
         )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType, StructField, StructType
@@ -131,7 +132,7 @@ class EndpointTransformer:
         kind = df.schema[self.features_col].dataType
         if isinstance(kind, ArrayType):
             column = F.col(self.features_col).cast("array<double>")
-        elif kind.typeName() == "vector":
+        elif isinstance(kind, VectorUDT):
             column = vector_to_array(F.col(self.features_col))
         else:
             raise InputDataError(

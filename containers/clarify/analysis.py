@@ -27,6 +27,7 @@ from containers.clarify.posttraining import POST_TRAINING
 from containers.clarify.predictor import Model, connect_model, predicted_labels
 from containers.clarify.pretraining import PRE_TRAINING
 from containers.clarify.report import write_reports
+from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,15 @@ def _predicted_index(dataset: Dataset, config: AnalysisConfig, outcome: Outcome,
         return binarise_predicted(dataset.frame[dataset.predicted_label], outcome)
     assert model is not None
     labels, from_score = predicted_labels(model.predict(dataset.feature_frame()), config.probability_threshold)
-    if from_score:
-        return labels.to_numpy() == 1
-    return binarise_predicted(labels, outcome)
+    if not from_score:
+        return binarise_predicted(labels, outcome)
+    positive = labels.to_numpy() == 1
+    if not positive.any():
+        raise UserError(
+            f"No score is above probability_threshold {config.probability_threshold}: the post-training metrics are "
+            "undefined. Fix: check probability_threshold and what the model returns."
+        )
+    return positive
 
 
 def _players(shap: ShapConfig, dataset: Dataset) -> list[str]:

@@ -82,8 +82,11 @@ def column_type(series: pd.Series, values: Sequence[Any] | None) -> DataType:
 
 
 def _threshold(values: Sequence[Any] | None, key: str) -> float:
+    """The threshold, kept as written when it is a number (so an integer prints as ``(40, 75]``)."""
     if not values:
         raise UserError(f"analysis_config.json: '{key}' is needed: the column is continuous and needs a threshold.")
+    if isinstance(values[0], (int, float)):
+        return values[0]
     try:
         return float(values[0])
     except (TypeError, ValueError) as exc:

@@ -368,12 +368,3 @@ def _report(raw: Any) -> ReportConfig | None:
     return ReportConfig(
         name=str(raw.get("name") or "report"), title=str(raw.get("title") or "SageMaker Analysis Report")
     )
-
-
-def column_label(value: Column | None) -> str:
-    """How a column reference reads in messages."""
-    return "" if value is None else str(value)
-
-
-def as_sequence(value: Sequence[Any] | None) -> list[Any]:
-    return list(value) if value else []

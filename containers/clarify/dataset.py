@@ -222,10 +222,3 @@ def _roles(frame: pd.DataFrame, config: AnalysisConfig) -> Dataset:
         raise UserError("The dataset has no feature columns left after label, predicted label and exclusions.")
     group = optional(config.group_variable, "group_variable")
     return Dataset(frame, label, predicted, group, joinsource, features)
-
-
-def numeric_matrix(frame: pd.DataFrame) -> np.ndarray | None:
-    """``frame`` as float64 when every column is numeric, else ``None``."""
-    if all(pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype) for dtype in frame.dtypes):
-        return frame.to_numpy(dtype=np.float64)
-    return None

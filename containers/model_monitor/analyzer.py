@@ -9,6 +9,7 @@ truth, with the same output file names. The post-analytics script runs last, aft
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from containers.model_monitor import cloudwatch, model_quality
-from containers.model_monitor.capture import CaptureTally, capture_tables, iter_records, record_rows
+from containers.model_monitor.capture import CaptureRecord, CaptureTally, Row, capture_tables, iter_records, record_rows
 from containers.model_monitor.config import AnalyzerConfig
 from containers.model_monitor.constraints import load_constraints, suggest_constraints
 from containers.model_monitor.model_quality_data import baseline_labels, monitoring_labels
@@ -77,12 +78,11 @@ def _table_source(
                 "record_preprocessor_script applies to captured records only; %s data is read as is", fmt.kind
             )
         return lambda: read_dataset(config.dataset_source, fmt)
+    to_rows: Callable[[CaptureRecord], list[Row]]
     if config.record_preprocessor_script is not None:
         to_rows = load_preprocessor(config.record_preprocessor_script)
     else:
-
-        def to_rows(record):  # type: ignore[no-untyped-def]
-            return record_rows(record, fmt.capture_index_names, names)
+        to_rows = functools.partial(record_rows, index_names=fmt.capture_index_names, names=names)
 
     def tables() -> Iterator[pa.Table]:
         return capture_tables(

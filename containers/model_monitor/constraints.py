@@ -102,7 +102,9 @@ class MonitoringConfig:
             comparison_method="Simple" if method.lower() in ("simple", "linf_simple") else "Robust",
             categorical_comparison_threshold=_num(
                 dist.get("categorical_comparison_threshold"),
-                threshold if "comparison_threshold" in dist else base.categorical_comparison_threshold,
+                threshold
+                if "comparison_threshold" in dist or "comparison_threshold" in raw
+                else base.categorical_comparison_threshold,
             ),
             categorical_drift_method=str(dist.get("categorical_drift_method", base.categorical_drift_method)),
         )

@@ -99,8 +99,8 @@ class KLLSketch:
         """Estimated number of added values ``< v`` (``<= v`` when ``inclusive``) for each ``v``."""
         items, weights = self.weighted_items()
         cumulative = np.concatenate([[0.0], np.cumsum(weights)])
-        side = "right" if inclusive else "left"
-        positions = np.searchsorted(items, np.asarray(values, dtype=np.float64), side=side)
+        query = np.asarray(values, dtype=np.float64)
+        positions = np.searchsorted(items, query, side="right") if inclusive else np.searchsorted(items, query)
         return np.asarray(cumulative[positions], dtype=np.float64)
 
     def cdf(self, values: npt.ArrayLike) -> FloatArray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from containers.model_monitor.capture import CaptureTally, open_text, decode_payload, iter_records
+from containers.model_monitor.capture import CaptureTally, decode_payload, iter_records, open_text
 from containers.model_monitor.config import AnalyzerConfig
 from containers.model_monitor.readers import dataset_files, read_dataset
 from containers.toolkit.errors import UserError
@@ -44,7 +44,8 @@ class Labels:
         if problem_type == "BinaryClassification" and (not self.prediction or self.prediction[0] is None):
             if scores is None:
                 raise UserError(
-                    "A binary model quality job needs inference_attribute or probability_attribute: neither gave values."
+                    "A binary model quality job needs inference_attribute or probability_attribute; "
+                    "neither gave values."
                 )
             prediction = np.where(scores > threshold, 1.0, 0.0).astype(object)
         else:

@@ -24,7 +24,7 @@ from containers.model_monitor.kll import KLLSketch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["INTEGRAL", "FRACTIONAL", "ColumnProfile", "classify_text"]
+__all__ = ["FRACTIONAL", "INTEGRAL", "ColumnProfile", "classify_text"]
 
 INTEGRAL = r"^[-+]? ?\d+$"
 FRACTIONAL = r"^[-+]? ?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$"
@@ -33,22 +33,22 @@ NUMERIC_DISTINCT_CAP = 20_000
 TYPE_NAMES = ("Integral", "Fractional", "Boolean", "String")
 
 
-def classify_text(values: pa.Array) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """For non-null text ``values``: (numeric values as float64, is-fractional mask over them, booleans, strings)."""
+def classify_text(values: pa.Array, try_numeric: bool = True) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """For non-null text ``values``: (numeric values as float64, is-fractional mask over them, booleans, strings).
+
+    The fast path is one float cast (cheap when it succeeds) plus a ``[.eE]`` scan to tell Integral from Fractional;
+    a failed cast is expensive in pyarrow, so columns known to hold text skip it (``try_numeric=False``).
+    """
     if len(values) == 0:
         return np.empty(0), np.empty(0, dtype=bool), 0, 0
-    try:
-        as_int = pc.cast(values, pa.int64())
-        return as_int.to_numpy(zero_copy_only=False).astype(np.float64), np.zeros(len(values), dtype=bool), 0, 0
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    try:
-        as_float = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-        if np.isfinite(as_float).all():
+    if try_numeric:
+        try:
+            as_float = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            as_float = None
+        if as_float is not None and np.isfinite(as_float).all():
             fractional = pc.match_substring_regex(values, r"[.eE]").to_numpy(zero_copy_only=False)
-            return as_float, np.asarray(fractional, dtype=bool), 0, 0
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+            return as_float.astype(np.float64), np.asarray(fractional, dtype=bool), 0, 0
     is_int = np.asarray(pc.match_substring_regex(values, INTEGRAL).to_numpy(zero_copy_only=False), dtype=bool)
     is_num = np.asarray(pc.match_substring_regex(values, FRACTIONAL).to_numpy(zero_copy_only=False), dtype=bool)
     is_bool = np.asarray(pc.match_substring_regex(values, BOOLEAN).to_numpy(zero_copy_only=False), dtype=bool)
@@ -75,6 +75,7 @@ class ColumnProfile:
         self.sketch = KLLSketch()
         self.counts: Counter[str] | None = Counter()
         self.needs_recount = False
+        self._text_seen = False
 
     def update(self, column: pa.Array | pa.ChunkedArray) -> None:
         values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
@@ -93,7 +94,8 @@ class ColumnProfile:
             present = pc.cast(present, pa.string())
         else:
             present = present if pa.types.is_string(kind) else pc.cast(present, pa.string())
-            numeric, fractional, booleans, strings = classify_text(present)
+            numeric, fractional, booleans, strings = classify_text(present, try_numeric=not self._text_seen)
+            self._text_seen = self._text_seen or booleans + strings > 0
         n_frac = int(fractional.sum())
         self.type_counts["Fractional"] += n_frac
         self.type_counts["Integral"] += int(numeric.size) - n_frac

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CHUNK_ROWS", "dataset_files", "read_dataset", "rows_to_table", "to_text"]
 
 CHUNK_ROWS = 262_144
-CSV_BLOCK_BYTES = 32 << 20
+CSV_BLOCK_BYTES = 8 << 20
 
 
 def dataset_files(source: Path) -> list[Path]:

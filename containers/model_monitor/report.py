@@ -13,11 +13,16 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from containers.model_monitor.profile import ColumnProfile
 from containers.model_monitor.statistics import BaselineFeature, DatasetProfile
 from containers.model_monitor.violations import CheckResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +79,7 @@ def write_drift_report(
     return directory / "index.html"
 
 
-def _draw(axis: object, feature: BaselineFeature, column: object) -> bool:
-    from containers.model_monitor.profile import ColumnProfile
-
-    assert isinstance(column, ColumnProfile)
+def _draw(axis: Axes, feature: BaselineFeature, column: ColumnProfile) -> bool:
     if feature.sketch is not None and column.is_numeric and column.sketch.count:
         base_items, _ = feature.sketch.weighted_items()
         low = min(float(base_items.min()), column.num_min)
@@ -88,21 +90,22 @@ def _draw(axis: object, feature: BaselineFeature, column: object) -> bool:
             cdf = sketch.rank(edges, inclusive=True) / max(sketch.total_weight, 1.0)
             cdf[0] = sketch.rank(edges[:1], inclusive=False)[0] / max(sketch.total_weight, 1.0)
             share = np.diff(cdf)
-            axis.bar(edges[:-1] + width * (0.25 + 0.5 * offset), share, width=width * 0.45, label=label)  # type: ignore[attr-defined]
-        axis.set_ylabel("share of values")  # type: ignore[attr-defined]
+            axis.bar(edges[:-1] + width * (0.25 + 0.5 * offset), share, width=width * 0.45, label=label)
+        axis.set_ylabel("share of values")
         return True
     if feature.categories and column.counts is not None:
         base_total = sum(feature.categories.values()) or 1.0
         curr_total = float(sum(column.counts.values())) or 1.0
+        counts = column.counts
         keys = sorted(
-            set(feature.categories) | set(column.counts),
-            key=lambda k: -(feature.categories.get(k, 0.0) / base_total + column.counts.get(k, 0) / curr_total),  # type: ignore[union-attr]
+            set(feature.categories) | set(counts),
+            key=lambda k: -(feature.categories.get(k, 0.0) / base_total + counts.get(k, 0) / curr_total),
         )[:TOP_CATEGORIES]
         positions = np.arange(len(keys))
-        axis.bar(positions - 0.2, [feature.categories.get(k, 0.0) / base_total for k in keys], 0.4, label="baseline")  # type: ignore[attr-defined]
-        axis.bar(positions + 0.2, [column.counts.get(k, 0) / curr_total for k in keys], 0.4, label="current")  # type: ignore[attr-defined]
-        axis.set_xticks(positions, [k[:12] for k in keys], rotation=45, fontsize=7)  # type: ignore[attr-defined]
-        axis.set_ylabel("share of values")  # type: ignore[attr-defined]
+        axis.bar(positions - 0.2, [feature.categories.get(k, 0.0) / base_total for k in keys], 0.4, label="baseline")
+        axis.bar(positions + 0.2, [counts.get(k, 0) / curr_total for k in keys], 0.4, label="current")
+        axis.set_xticks(positions, [k[:12] for k in keys], rotation=45, fontsize=7)
+        axis.set_ylabel("share of values")
         return True
     return False
 

@@ -94,7 +94,7 @@ def feature_json(column: ColumnProfile, item_count: int) -> dict[str, Any]:
                 },
             },
         }
-    counts = column.counts or {}
+    counts: dict[str, int] = dict(column.counts or {})
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_VALUES]
     return {
         "name": column.name,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from infra.config import StackSettings
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.pipelines.service import Pipelines
 from infra.control_plane.sagemaker.containers import ContainerHost
 from infra.control_plane.sagemaker.data_capture import CaptureWriter
 from infra.control_plane.sagemaker.endpoint_configs import EndpointConfigs
@@ -34,6 +35,7 @@ class SageMakerBackend:
     model_packages: ModelPackages
     logs: LogsAccess
     capture: CaptureWriter
+    pipelines: Pipelines = field(init=False)  # set by build_backend: its steps call the services above
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -45,6 +47,7 @@ class SageMakerBackend:
             self.transform_jobs,
             self.processing_jobs,
             self.model_packages,
+            self.pipelines,
         )
 
     def close(self) -> None:
@@ -79,7 +82,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture)
     transform_ctx = replace(training, work_root=settings.data_dir / "transform-jobs" / account_id / region)
     processing_ctx = replace(training, work_root=settings.data_dir / "processing-jobs" / account_id / region)
-    return SageMakerBackend(
+    backend = SageMakerBackend(
         account_id=account_id,
         region=region,
         training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training)),
@@ -97,3 +100,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         logs=logs,
         capture=capture,
     )
+    backend.pipelines = Pipelines(
+        account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
+    )
+    return backend

@@ -1,0 +1,66 @@
+"""``python -m infra.images build|tag-aws|sizes``: the ``make images`` and ``sagestack images`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from infra.images.build import ImageBuildError, ImageBuilder
+from infra.images.catalog import BASE_NAME, IMAGE_NAMES, ImagePaths, image_ref
+from infra.images.tags import tag_aws
+from infra.images.wheelhouse import WheelhouseError
+from infra.runtime.api import ContainerRuntimeError
+from infra.runtime.docker_cli import DockerCli
+
+logger = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infra.images", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build sagestack/base and the container images (cached)")
+    build.add_argument("--only", action="append", choices=IMAGE_NAMES, help="build only this image (repeatable)")
+    build.add_argument("--online", action="store_true", help="base python:3.11-slim and the pip index")
+    build.add_argument("--force", action="store_true", help="rebuild even when the inputs did not change")
+    tag = commands.add_parser("tag-aws", help="tag the images with the AWS built-in image URIs")
+    tag.add_argument("--region", default="us-east-1")
+    tag.add_argument("--only", action="append", choices=IMAGE_NAMES)
+    commands.add_parser("sizes", help="print each image's size")
+    return parser
+
+
+def _sizes(cli: DockerCli) -> None:
+    for name in (BASE_NAME, *IMAGE_NAMES):
+        info = cli.inspect("image", image_ref(name))
+        size = f"{int(info['Size']) / 1e6:.0f} MB" if info is not None else "not built"
+        print(f"{image_ref(name):34} {size}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cli = DockerCli()
+    started = time.monotonic()
+    try:
+        if args.command == "build":
+            builder = ImageBuilder(ImagePaths.default(), cli, online=args.online)
+            for result in builder.build(tuple(args.only or IMAGE_NAMES), force=args.force):
+                state = "built" if result.built else "up to date"
+                print(f"{result.ref:34} {state:10} {result.seconds:6.1f} s  inputs={result.inputs}")
+        elif args.command == "tag-aws":
+            for tag in tag_aws(args.region, tuple(args.only) if args.only else None, cli):
+                print(f"{tag.source} -> {tag.uri}")
+        else:
+            _sizes(cli)
+    except (ImageBuildError, WheelhouseError, ContainerRuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"done in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

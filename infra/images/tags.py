@@ -1,0 +1,52 @@
+"""Tag local images with the AWS built-in image URIs, so SDK local mode finds them without ECR (its
+``_ecr_login_if_needed`` skips login and pull when ``docker images -q <uri>`` finds the image)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from infra.images.catalog import AWS_IMAGES, US_EAST_1_URIS, AwsImage, image_ref
+from infra.runtime.docker_cli import DockerCli
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Tag", "aws_uri", "tag_aws"]
+
+
+@dataclass(frozen=True)
+class Tag:
+    source: str
+    uri: str
+
+
+def aws_uri(image: AwsImage, region: str) -> str:
+    """The URI ``sagemaker.image_uris.retrieve`` gives (the us-east-1 table when the SDK is missing)."""
+    try:
+        os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+        from sagemaker import image_uris  # imported lazily: it takes seconds
+    except ImportError:
+        if region != "us-east-1":
+            raise
+        return US_EAST_1_URIS[(image.framework, image.version)]
+    extra = {"py_version": image.py_version} if image.py_version else {}
+    uri: str = image_uris.retrieve(
+        image.framework, region=region, version=image.version, instance_type="ml.m5.large", **extra
+    )
+    return uri if ":" in uri.rsplit("/", 1)[-1] else f"{uri}:latest"
+
+
+def tag_aws(region: str, names: tuple[str, ...] | None = None, docker: DockerCli | None = None) -> list[Tag]:
+    """``docker tag sagestack/<name>:latest <aws uri>`` for every built-in image of the selected containers."""
+    cli = docker if docker is not None else DockerCli()
+    tags: list[Tag] = []
+    for image in AWS_IMAGES:
+        if names is not None and image.container not in names:
+            continue
+        source = image_ref(image.container)
+        uri = aws_uri(image, region)
+        cli.run("tag", source, uri)
+        logger.info("tagged %s as %s", source, uri)
+        tags.append(Tag(source, uri))
+    return tags

@@ -1,0 +1,200 @@
+"""The credit-risk pipeline, defined with the SageMaker Python SDK v2 (same definition locally and on AWS).
+
+features (processing) -> XGBoost tuning (Bayesian) or training -> evaluation (processing, ``evaluation.json`` as a
+PropertyFile) -> AUC >= threshold ? (create model + register model package + batch transform of the test split)
+: Fail with the metric in the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sagemaker import image_uris
+from sagemaker.inputs import TrainingInput, TransformInput
+from sagemaker.model import Model
+from sagemaker.processing import ProcessingInput, ProcessingOutput
+from sagemaker.sklearn.processing import SKLearnProcessor
+from sagemaker.transformer import Transformer
+from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
+from sagemaker.workflow.condition_step import ConditionStep
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.workflow.fail_step import FailStep
+from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.model_step import ModelStep
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_context import PipelineSession
+from sagemaker.workflow.properties import PropertyFile
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
+from sagemaker.estimator import Estimator
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+XGBOOST_VERSION = "1.7-1"
+SKLEARN_VERSION = "1.2-1"
+AUC_PATH = "binary_classification_metrics.auc.value"
+STATIC_HYPERPARAMETERS = {
+    "objective": "binary:logistic",
+    "eval_metric": "auc",
+    "num_round": "200",
+    "early_stopping_rounds": "20",
+    "subsample": "0.8",
+    "seed": "42",
+}
+
+
+@dataclass(frozen=True)
+class CreditRiskConfig:
+    """What changes between environments (local stack, AWS account); everything else is the definition."""
+
+    name: str
+    role: str
+    bucket: str
+    input_uri: str
+    use_tuning: bool = True
+    max_tuning_jobs: int = 6
+    parallel_tuning_jobs: int = 2
+    model_package_group: str = "credit-risk"
+    instance_type: str = "ml.m5.large"
+    cache_expire_after: str = "P30D"
+
+
+def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
+    """The pipeline object; ``upsert()`` and ``start()`` it with the same session."""
+    input_data = ParameterString("InputData", default_value=config.input_uri)
+    auc_threshold = ParameterFloat("AucThreshold", default_value=0.7)
+    approval = ParameterString(
+        "ModelApprovalStatus", default_value="PendingManualApproval", enum_values=["Approved", "PendingManualApproval"]
+    )
+    max_depth = ParameterInteger("MaxDepth", default_value=3)
+    cache = CacheConfig(enable_caching=True, expire_after=config.cache_expire_after)
+    prefix = f"s3://{config.bucket}/{config.name}"
+
+    processor = SKLearnProcessor(
+        framework_version=SKLEARN_VERSION,
+        role=config.role,
+        instance_type=config.instance_type,
+        instance_count=1,
+        base_job_name=f"{config.name}-proc",
+        sagemaker_session=session,
+    )
+    features = ProcessingStep(
+        "Features",
+        step_args=processor.run(
+            code=str(SCRIPTS / "features.py"),
+            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input", input_name="raw")],
+            outputs=[
+                ProcessingOutput(output_name=name, source=f"/opt/ml/processing/{name}")
+                for name in ("train", "validation", "test", "test_features")
+            ],
+            arguments=["--seed", "42"],
+        ),
+        cache_config=cache,
+    )
+    channel = features.properties.ProcessingOutputConfig.Outputs
+    estimator = Estimator(
+        image_uri=image_uris.retrieve("xgboost", session.boto_region_name, XGBOOST_VERSION),
+        role=config.role,
+        instance_type=config.instance_type,
+        instance_count=1,
+        output_path=f"{prefix}/models",
+        hyperparameters={**STATIC_HYPERPARAMETERS, "max_depth": max_depth},
+        sagemaker_session=session,
+    )
+    inputs = {
+        name: TrainingInput(channel[name].S3Output.S3Uri, content_type="text/csv") for name in ("train", "validation")
+    }
+    model_data, train_step = _train(config, estimator, inputs, cache)
+
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluation = ProcessingStep(
+        "Evaluate",
+        step_args=processor.run(
+            code=str(SCRIPTS / "evaluate.py"),
+            inputs=[
+                ProcessingInput(source=model_data, destination="/opt/ml/processing/model", input_name="model"),
+                ProcessingInput(
+                    source=channel["test"].S3Output.S3Uri, destination="/opt/ml/processing/test", input_name="test"
+                ),
+            ],
+            outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
+        ),
+        property_files=[evaluation_report],
+        cache_config=cache,
+    )
+    auc = JsonGet(step_name=evaluation.name, property_file=evaluation_report, json_path=AUC_PATH)
+
+    model = Model(
+        image_uri=image_uris.retrieve("xgboost", session.boto_region_name, XGBOOST_VERSION),
+        model_data=model_data,
+        role=config.role,
+        sagemaker_session=session,
+    )
+    create_model = ModelStep("CreditModel", step_args=model.create(instance_type=config.instance_type))
+    register = ModelStep(
+        "RegisterCreditModel",
+        step_args=model.register(
+            content_types=["text/csv"],
+            response_types=["text/csv"],
+            inference_instances=[config.instance_type],
+            transform_instances=[config.instance_type],
+            model_package_group_name=config.model_package_group,
+            approval_status=approval,
+        ),
+    )
+    transformer = Transformer(
+        model_name=create_model.properties.ModelName,
+        instance_type=config.instance_type,
+        instance_count=1,
+        accept="text/csv",
+        assemble_with="Line",
+        output_path=f"{prefix}/scores",
+        sagemaker_session=session,
+    )
+    transform = TransformStep(
+        "ScoreTestSplit",
+        step_args=transformer.transform(
+            channel["test_features"].S3Output.S3Uri, content_type="text/csv", split_type="Line"
+        ),
+        cache_config=cache,
+    )
+    fail = FailStep(
+        "AucTooLow",
+        error_message=Join(on=" ", values=["Model AUC", auc, "is below the threshold", auc_threshold]),
+    )
+    gate = ConditionStep(
+        "AucGate",
+        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
+        if_steps=[create_model, register, transform],
+        else_steps=[fail],
+    )
+    return Pipeline(
+        name=config.name,
+        parameters=[input_data, auc_threshold, approval, max_depth],
+        steps=[features, train_step, evaluation, gate],
+        sagemaker_session=session,
+    )
+
+
+def _train(
+    config: CreditRiskConfig, estimator: Estimator, inputs: dict[str, TrainingInput], cache: CacheConfig
+) -> tuple[object, TrainingStep | TuningStep]:
+    """A Bayesian tuning step when the target supports it, else one training job with the static values."""
+    if not config.use_tuning:
+        step = TrainingStep("Train", step_args=estimator.fit(inputs), cache_config=cache)
+        return step.properties.ModelArtifacts.S3ModelArtifacts, step
+    tuner = HyperparameterTuner(
+        estimator,
+        objective_metric_name="validation:auc",
+        objective_type="Maximize",
+        hyperparameter_ranges={
+            "eta": ContinuousParameter(0.02, 0.3),
+            "min_child_weight": IntegerParameter(1, 8),
+            "colsample_bytree": ContinuousParameter(0.5, 1.0),
+        },
+        strategy="Bayesian",
+        max_jobs=config.max_tuning_jobs,
+        max_parallel_jobs=config.parallel_tuning_jobs,
+    )
+    step = TuningStep("Tune", step_args=tuner.fit(inputs), cache_config=cache)
+    return step.get_top_model_s3_uri(top_k=0, s3_bucket=config.bucket, prefix=f"{config.name}/models"), step
