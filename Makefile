@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH ?=
+NO_DEPS_PACKAGES := smclarify==0.5
 PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
@@ -28,13 +29,15 @@ $(STAMP): pyproject.toml requirements.lock
 	@echo "==> installing locked dependencies into $(VENV) (first run takes a minute or two)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# smclarify 0.5 (the Clarify reference arithmetic) declares s3fs, whose aiobotocore pin fights botocore: no deps.
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS_PACKAGES)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 lock: | $(VENV)
 	@$(PYTHON_BIN) -m venv .venv-lock && .venv-lock/bin/pip install --quiet --upgrade "pip>=24" \
 	  && .venv-lock/bin/pip install --quiet ".[dev]" \
-	  && .venv-lock/bin/pip freeze --exclude-editable | grep -v '^sagestack' > requirements.lock; \
+	  && .venv-lock/bin/pip freeze --exclude-editable | grep -v -e '^sagestack' -e '^smclarify' > requirements.lock; \
 	  rm -rf .venv-lock; echo "requirements.lock updated"
 
 lint: $(STAMP)

@@ -65,7 +65,11 @@ def timed(df) -> float:
 
 def main() -> None:
     rows = int(os.environ.get("SAGESTACK_BENCH_SCORING_ROWS", "1000000"))
-    for key, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"), ("AWS_DEFAULT_REGION", "us-east-1")):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(key, value)
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack(StackSettings(data_dir=Path(tmp) / "stack", port=0, region="us-east-1"))

@@ -42,6 +42,7 @@ def build_session(settings: SparkSettings) -> SparkSession:
     conf = {
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.executorEnv.PYTHONWARNINGS": os.environ["PYTHONWARNINGS"],
     }

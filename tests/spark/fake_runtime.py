@@ -75,9 +75,12 @@ class FakeRuntime:
                 body = self.rfile.read(length)
                 name = self.path.split("/")[2]
                 if name == "broken":
-                    error = {"message": "Received client error (400) from primary with message \"bad input\"",
-                             "OriginalStatusCode": 400, "OriginalMessage": "could not parse: feature count 3 != 5",
-                             "LogStreamArn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/broken"}
+                    error = {
+                        "message": 'Received client error (400) from primary with message "bad input"',
+                        "OriginalStatusCode": 400,
+                        "OriginalMessage": "could not parse: feature count 3 != 5",
+                        "LogStreamArn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/broken",
+                    }
                     return self._send(424, json.dumps(error).encode(), "ModelError")
                 if name != "scorer":
                     msg = {"message": f"Endpoint {name} of account 123456789012 not found."}

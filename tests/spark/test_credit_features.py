@@ -14,8 +14,18 @@ from spark_jobs.features import credit
 from spark_jobs.features.cli import parse_args, run
 from spark_jobs.recordio import encode_dense, read_records
 
-COLUMNS = ["risk", "sex", "job", "housing", "saving_accounts", "checking_account", "credit_amount", "duration",
-           "purpose", "age"]
+COLUMNS = [
+    "risk",
+    "sex",
+    "job",
+    "housing",
+    "saving_accounts",
+    "checking_account",
+    "credit_amount",
+    "duration",
+    "purpose",
+    "age",
+]
 ROWS = [
     ("1", "male", "2", "own", "not_known", "little", "1169", "6", "radio/TV", "67"),
     ("0", " Female", "2", "own", "little", "moderate", "5951", "48", "radio/TV", "22"),
@@ -73,8 +83,10 @@ def test_label_first_moves_the_label(raw):
 
 def test_recordio_writer_matches_the_documented_bytes_and_the_sdk_reader():
     body, offsets = encode_dense(np.array([[1, 2, 3]], dtype=np.float32), np.array([1.0]))
-    assert body.hex() == ("0a23d7ce300000000a1a0a0676616c75657312101 20e0a0c0000803f0000004000004040"
-                          "12120a0676616c75657312081206 0a040000803f").replace(" ", "")
+    assert body.hex() == (
+        "0a23d7ce300000000a1a0a0676616c75657312101 20e0a0c0000803f0000004000004040"
+        "12120a0676616c75657312081206 0a040000803f"
+    ).replace(" ", "")
     from sagemaker.amazon.common import read_records as sdk_read
 
     x = np.random.default_rng(1).normal(size=(20, 7)).astype(np.float32)
@@ -92,7 +104,9 @@ def test_job_writes_channels_baseline_and_manifest_locally(spark, tmp_path):
     total = sum(channels[s]["csv"]["rows"] for s in ("train", "validation", "test"))
     assert total == 1000 and manifest["dropped_rows"] == {"invalid_label": 0}
     for split in ("train", "validation", "test"):
-        assert channels[split]["csv"]["rows"] == channels[split]["parquet"]["rows"] == channels[split]["recordio"]["rows"]
+        assert (
+            channels[split]["csv"]["rows"] == channels[split]["parquet"]["rows"] == channels[split]["recordio"]["rows"]
+        )
     train_csv = np.loadtxt(tmp_path / "train/csv/part-00000.csv", delimiter=",", ndmin=2)
     assert train_csv.shape == (channels["train"]["csv"]["rows"], 1 + len(manifest["features"]))
     assert set(np.unique(train_csv[:, 0])) <= {0.0, 1.0}

@@ -33,8 +33,12 @@ def digits(spark):
 
 def test_xgboost_in_a_pipeline_trains_deploys_and_scores(digits, aws, sm):
     xgb = XGBoostSageMakerEstimator(
-        training_instance_type="ml.m5.xlarge", training_instance_count=1, endpoint_instance_type="ml.m5.xlarge",
-        endpoint_initial_instance_count=1, sagemaker_role=ROLE, aws=aws,
+        training_instance_type="ml.m5.xlarge",
+        training_instance_count=1,
+        endpoint_instance_type="ml.m5.xlarge",
+        endpoint_initial_instance_count=1,
+        sagemaker_role=ROLE,
+        aws=aws,
     )
     xgb.set_num_round(15).set_num_class(10).set_objective("multi:softmax")
     assert xgb.hyperparameters() == {"num_round": "15", "num_class": "10", "objective": "multi:softmax"}
@@ -47,8 +51,10 @@ def test_xgboost_in_a_pipeline_trains_deploys_and_scores(digits, aws, sm):
     assert len(out) == 50 and np.mean([r["label"] == r["prediction"] for r in out]) > 0.9
 
     again = SageMakerModel.from_endpoint(
-        model.endpoint_name, ScoringSettings(CSVSerializer(), XGBoostCSVDeserializer(), features_col=None,
-                                             feature_columns=tuple(COLUMNS)), aws=aws)
+        model.endpoint_name,
+        ScoringSettings(CSVSerializer(), XGBoostCSVDeserializer(), features_col=None, feature_columns=tuple(COLUMNS)),
+        aws=aws,
+    )
     scored = again.transform(digits.limit(20)).collect()
     assert [r["prediction"] for r in scored] == [r["prediction"] for r in out[:20]]
     model.delete_resources()
@@ -58,8 +64,9 @@ def test_xgboost_in_a_pipeline_trains_deploys_and_scores(digits, aws, sm):
 
 def test_kmeans_and_pca_on_recordio_with_lazy_and_no_endpoint(digits, aws):
     assembled = VectorAssembler(inputCols=COLUMNS, outputCol="features").transform(digits)
-    kmeans = KMeansSageMakerEstimator(sagemaker_role=ROLE, aws=aws,
-                                      endpoint_creation_policy=EndpointCreationPolicy.CREATE_ON_TRANSFORM)
+    kmeans = KMeansSageMakerEstimator(
+        sagemaker_role=ROLE, aws=aws, endpoint_creation_policy=EndpointCreationPolicy.CREATE_ON_TRANSFORM
+    )
     kmeans.set_k(10)
     model = kmeans.fit(assembled)
     assert model.endpoint_name is None and kmeans.hyperparameters()["feature_dim"] == "64"
@@ -68,7 +75,9 @@ def test_kmeans_and_pca_on_recordio_with_lazy_and_no_endpoint(digits, aws):
     assert all(r["distance_to_cluster"] >= 0 for r in out)
     model.delete_resources()
 
-    pca = PCASageMakerEstimator(sagemaker_role=ROLE, aws=aws, endpoint_creation_policy=EndpointCreationPolicy.DO_NOT_CREATE)
+    pca = PCASageMakerEstimator(
+        sagemaker_role=ROLE, aws=aws, endpoint_creation_policy=EndpointCreationPolicy.DO_NOT_CREATE
+    )
     pca.set_num_components(3).set_mini_batch_size(100)
     pca_model = pca.fit(assembled)
     with pytest.raises(SageMakerJobError, match="no endpoint"):

@@ -25,7 +25,11 @@ def _transformer(url: str, name: str = "scorer", **kwargs) -> EndpointTransforme
 
 def _frame(spark, rows: int, partitions: int = 3):
     return spark.range(rows, numPartitions=partitions).selectExpr(
-        "id", "cast(id as double) as id_f", "cast(id as double) * 0.5 as x1", "cast(id % 7 as double) as x2", "cast(1 as double) as x3"
+        "id",
+        "cast(id as double) as id_f",
+        "cast(id as double) * 0.5 as x1",
+        "cast(id % 7 as double) as x2",
+        "cast(1 as double) as x3",
     )
 
 

@@ -99,7 +99,7 @@ def child_name(step: Step, execution_id: str) -> str:
     limit = JOB_KINDS[step.type].max_name if step.type in JOB_KINDS else 63
     cleaned = "".join(c if c in _NAME_CHARS else "-" for c in step.name).strip("-") or "step"
     suffix = f"-{execution_id}-{secrets.token_hex(3)[:5]}"
-    return cleaned[: limit - len(suffix)] + suffix
+    return (cleaned[: limit - len(suffix)] + suffix).lower()  # ARNs lower-case names: keep both the same
 
 
 @dataclass
@@ -211,7 +211,18 @@ def _create_model(ctx: StepContext) -> StepOutcome:
 
 
 def _register_model(ctx: StepContext) -> StepOutcome:
+    group = ctx.arguments.get("ModelPackageGroupName")
+    if group and not str(group).startswith("arn:"):
+        _ensure_group(ctx, str(group))
     created = _call(ctx, "CreateModelPackage", ctx.arguments)
     arn = str(created.get("ModelPackageArn"))
     described = _call(ctx, "DescribeModelPackage", {"ModelPackageName": arn})
     return StepOutcome(described, {"RegisterModel": {"Arn": arn}})
+
+
+def _ensure_group(ctx: StepContext, group: str) -> None:
+    """A RegisterModel step creates its model package group when it does not exist yet (as on AWS)."""
+    try:
+        ctx.operations.call("DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+    except ServiceError:
+        _call(ctx, "CreateModelPackageGroup", {"ModelPackageGroupName": group})

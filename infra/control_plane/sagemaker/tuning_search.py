@@ -47,8 +47,8 @@ class SearchStrategy(Protocol):
 
 
 def startup_trials(max_jobs: int) -> int:
-    """Random jobs before the model takes over: a quarter of the budget, between 3 and 10."""
-    return max(3, min(10, max_jobs // 4))
+    """Random jobs before the model takes over: a third of the budget, between 3 and 10."""
+    return max(3, min(10, max_jobs // 3))
 
 
 class RandomSearch:

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("smclarify")
 pytest.importorskip("functional")
 
-from benchmarks import clarify_metric_agreement as agreement  # noqa: E402
+from benchmarks import clarify_metric_agreement as agreement
 
 
 @pytest.fixture(autouse=True)

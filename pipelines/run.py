@@ -1,0 +1,110 @@
+"""``python -m pipelines.run``: upsert and start a pipeline, follow it live, print a summary and write a report.
+
+Usage: ``python -m pipelines.run [--pipeline credit-risk] [--target local|aws] [--param Name=Value ...]``.
+On ``--target local`` the stack at ``$AWS_ENDPOINT_URL`` is used if it answers, else it is started in the background
+(``python -m infra.cli up``; stop it with ``make down``). Exit code 1 (with the failing step's reason) if the
+execution does not succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.report import write_report
+from pipelines.settings import RunSettings, SettingsError, Target
+from pipelines.watch import follow, step_rows, summary_table
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASET = ROOT / "data" / "german_credit.csv"
+PIPELINES = ("credit-risk",)
+
+
+def supports_tuning(sm: Any) -> bool:
+    """True when the target answers the tuning API (the local stack gains it in its own issue)."""
+    try:
+        sm.list_hyper_parameter_tuning_jobs(MaxResults=1)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "UnknownOperationException":
+            return False
+        raise
+    return True
+
+
+def build_credit_risk(settings: RunSettings, tuning: str, name: str) -> tuple[Any, dict[str, str]]:
+    from pipelines.credit_risk.pipeline import CreditRiskConfig, build
+
+    session = settings.session()
+    bucket = session.default_bucket()
+    key = f"{name}/input/german_credit.csv"
+    session.boto_session.client("s3").upload_file(str(DATASET), bucket, key)
+    use_tuning = supports_tuning(session.sagemaker_client) if tuning == "auto" else tuning == "on"
+    config = CreditRiskConfig(
+        name=name, role=settings.role, bucket=bucket, input_uri=f"s3://{bucket}/{key}", use_tuning=use_tuning
+    )
+    return build(config, session), {"tuning": "Bayesian tuning" if use_tuning else "single training job"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pipeline", choices=PIPELINES, default="credit-risk")
+    parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
+    parser.add_argument("--name", help="pipeline name (default: the --pipeline value)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
+    parser.add_argument("--tuning", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports")
+    parser.add_argument("--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    for noisy in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="sagemaker")
+    target = Target(args.target)
+    try:
+        if target is Target.LOCAL:
+            print(f"==> local stack: {ensure_local_stack()}", flush=True)
+        settings = RunSettings.from_env(target)
+    except (BootstrapError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    name = args.name or args.pipeline
+    pipeline, notes = build_credit_risk(settings, args.tuning, name)
+    print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)
+    pipeline.upsert(role_arn=settings.role)
+    parameters = dict(item.split("=", 1) for item in args.param)
+    execution = pipeline.start(parameters=parameters or None)
+    print(f"==> started {execution.arn}", flush=True)
+    sm = pipeline.sagemaker_session.sagemaker_client
+    s3 = boto3.Session(region_name=settings.region).client("s3")
+    described = follow(sm, execution.arn, lambda line: print("  " + line, flush=True))
+    wall = time.perf_counter() - started
+    rows = step_rows(sm, s3, execution.arn)
+    print()
+    print("\n".join(summary_table(rows)))
+    report = write_report(sm, s3, described, rows, args.reports, wall)
+    status = described["PipelineExecutionStatus"]
+    print(f"\nexecution {status} in {wall:.1f} s; report: {report}")
+    if status != "Succeeded":
+        print(f"error: {described.get('FailureReason') or status}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
