@@ -10,14 +10,16 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline lock clean up down status deepracer
+.PHONY: help setup lint test bench pipeline quickstart lock clean up down status deepracer features
 
 help:
-	@echo "make pipeline   run the main job (train XGBoost on German credit, serve, score, report AUC)"
+	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=)"
+	@echo "make quickstart train/serve the XGBoost container directly through the process runtime"
 	@echo "make test       lint + the whole test suite"
 	@echo "make lint       ruff, mypy, import-linter"
 	@echo "make bench      every benchmark (BENCH=<name> for one)"
 	@echo "make setup      create .venv and install the locked dependencies"
+	@echo "make features   run the PySpark feature job (FEATURES_OUT=s3://... or a local dir)"
 	@echo "make deepracer  train a DeepRacer-style car (REWARD=, TRACK=, ACTIONS=, HYPERPARAMETERS=)"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 
@@ -43,7 +45,7 @@ lock: | $(VENV)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy containers infra
+	$(VENV)/bin/mypy containers infra spark_jobs pipelines
 	$(VENV)/bin/lint-imports
 
 test: lint
@@ -52,7 +54,13 @@ test: lint
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH)
 
+PIPELINE ?= credit-risk
+TARGET ?= local
 pipeline: $(STAMP)
+	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET)
+
+# The foundation flow without the stack: train the XGBoost container through the process runtime, serve, score.
+quickstart: $(STAMP)
 	$(PY) -m infra.quickstart
 
 up: $(STAMP)
@@ -63,6 +71,13 @@ down: $(STAMP)
 
 status: $(STAMP)
 	$(PY) -m infra.cli status
+
+FEATURES_OUT ?= s3://sagemaker-us-east-1-123456789012/features/credit
+# The German credit feature job (PySpark) writes csv/parquet/recordIO channels, a baseline and a manifest.
+# The default output is the local stack's default bucket: the stack is started if it is not running.
+features: up
+	eval "$$($(PY) -m infra.cli env)" && $(PY) -m spark_jobs.features.credit --input data/german_credit.csv \
+	  --output $(FEATURES_OUT)
 
 REWARD ?=
 TRACK ?=

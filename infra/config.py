@@ -36,6 +36,8 @@ class StackSettings:
     restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
     pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
+    tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
+    tuning_max_parallel_jobs: int = 10  # AWS's default quota of parallel training jobs per tuning job
 
     @property
     def url(self) -> str:
@@ -58,6 +60,8 @@ class StackSettings:
             invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
             capture_flush_seconds=_parse_float(source, "SAGESTACK_CAPTURE_FLUSH_SECONDS", 5.0),
             pipeline_poll_seconds=_parse_float(source, "SAGESTACK_PIPELINE_POLL_SECONDS", 0.1),
+            tuning_cores=_parse_int(source, "SAGESTACK_TUNING_CORES", os.cpu_count() or 1),
+            tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
         )
 

@@ -10,16 +10,14 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from pipelines.watch import StepRow, read_json  # noqa: E402
+from pipelines.watch import StepRow, read_json
 
 logger = logging.getLogger(__name__)
 
 
-def write_report(
-    sm: Any, s3: Any, described: dict[str, Any], rows: list[StepRow], root: Path, wall_s: float
-) -> Path:
+def write_report(sm: Any, s3: Any, described: dict[str, Any], rows: list[StepRow], root: Path, wall_s: float) -> Path:
     execution_arn = described["PipelineExecutionArn"]
     folder = root / execution_arn.rsplit("/", 1)[-1]
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +84,9 @@ def _tuning_chart(sm: Any, tuning_job: str, folder: Path) -> list[str]:
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=tuning_job, SortBy="CreationTime", SortOrder="Ascending", MaxResults=100
     )["TrainingJobSummaries"]
-    values = [(j["TrainingJobName"], (j.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")) for j in jobs]
+    values = [
+        (j["TrainingJobName"], (j.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")) for j in jobs
+    ]
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(range(1, len(values) + 1), [v if v is not None else float("nan") for _, v in values], marker="o")
     axis.set_xlabel("training job (launch order)")

@@ -77,31 +77,31 @@ def main(argv: list[str] | None = None) -> int:
     target = Target(args.target)
     try:
         if target is Target.LOCAL:
-            print(f"==> local stack: {ensure_local_stack()}", flush=True)
+            print(f"==> local stack: {ensure_local_stack()}", flush=True)  # noqa: T201
         settings = RunSettings.from_env(target)
     except (BootstrapError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     started = time.perf_counter()
     name = args.name or args.pipeline
     pipeline, notes = build_credit_risk(settings, args.tuning, name)
-    print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)
+    print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)  # noqa: T201
     pipeline.upsert(role_arn=settings.role)
     parameters = dict(item.split("=", 1) for item in args.param)
     execution = pipeline.start(parameters=parameters or None)
-    print(f"==> started {execution.arn}", flush=True)
+    print(f"==> started {execution.arn}", flush=True)  # noqa: T201
     sm = pipeline.sagemaker_session.sagemaker_client
     s3 = boto3.Session(region_name=settings.region).client("s3")
-    described = follow(sm, execution.arn, lambda line: print("  " + line, flush=True))
+    described = follow(sm, execution.arn, lambda line: print("  " + line, flush=True))  # noqa: T201
     wall = time.perf_counter() - started
     rows = step_rows(sm, s3, execution.arn)
-    print()
-    print("\n".join(summary_table(rows)))
+    print()  # noqa: T201
+    print("\n".join(summary_table(rows)))  # noqa: T201
     report = write_report(sm, s3, described, rows, args.reports, wall)
     status = described["PipelineExecutionStatus"]
-    print(f"\nexecution {status} in {wall:.1f} s; report: {report}")
+    print(f"\nexecution {status} in {wall:.1f} s; report: {report}")  # noqa: T201
     if status != "Succeeded":
-        print(f"error: {described.get('FailureReason') or status}", file=sys.stderr)
+        print(f"error: {described.get('FailureReason') or status}", file=sys.stderr)  # noqa: T201
         return 1
     return 0
 

@@ -86,7 +86,10 @@ def key_metrics(sm: Any, s3: Any, row: StepRow) -> dict[str, Any]:
         tuning = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=_name(meta["TuningJob"]["Arn"]))
         best = tuning.get("BestTrainingJob") or {}
         value = (best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value")
-        return {"best_objective": round(value, 4) if value is not None else None, "best_job": best.get("TrainingJobName")}
+        return {
+            "best_objective": round(value, 4) if value is not None else None,
+            "best_job": best.get("TrainingJobName"),
+        }
     if "ProcessingJob" in meta:
         return _evaluation_metrics(sm, s3, _name(meta["ProcessingJob"]["Arn"]))
     if "Condition" in meta:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sagemaker import image_uris
-from sagemaker.inputs import TrainingInput, TransformInput
+from sagemaker.estimator import Estimator
+from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.sklearn.processing import SKLearnProcessor
@@ -27,7 +29,6 @@ from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
-from sagemaker.estimator import Estimator
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 XGBOOST_VERSION = "1.7-1"
@@ -122,7 +123,7 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
         property_files=[evaluation_report],
         cache_config=cache,
     )
-    auc = JsonGet(step_name=evaluation.name, property_file=evaluation_report, json_path=AUC_PATH)
+    auc: Any = JsonGet(step_name=evaluation.name, property_file=evaluation_report, json_path=AUC_PATH)
 
     model = Model(
         image_uri=image_uris.retrieve("xgboost", session.boto_region_name, XGBOOST_VERSION),
@@ -178,11 +179,11 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
 
 def _train(
     config: CreditRiskConfig, estimator: Estimator, inputs: dict[str, TrainingInput], cache: CacheConfig
-) -> tuple[object, TrainingStep | TuningStep]:
+) -> tuple[Any, TrainingStep | TuningStep]:
     """A Bayesian tuning step when the target supports it, else one training job with the static values."""
     if not config.use_tuning:
-        step = TrainingStep("Train", step_args=estimator.fit(inputs), cache_config=cache)
-        return step.properties.ModelArtifacts.S3ModelArtifacts, step
+        training = TrainingStep("Train", step_args=estimator.fit(inputs), cache_config=cache)
+        return training.properties.ModelArtifacts.S3ModelArtifacts, training
     tuner = HyperparameterTuner(
         estimator,
         objective_metric_name="validation:auc",

@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """Pipeline tests run against the session stack (in-process) through boto3 and the SDK; named graph shapes."""
 
 import json
@@ -24,12 +25,10 @@ time.sleep(float(os.environ.get('SLEEP', '0')))
 flaky = os.environ.get('FLAKY_MARKER')
 if flaky and not pathlib.Path(flaky).exists():
     pathlib.Path(flaky).write_text('seen')
-    pathlib.Path('/opt/ml/output').mkdir(parents=True, exist_ok=True)
-    pathlib.Path('/opt/ml/output/message').write_text('InternalServerError: flaky platform')
+    print('InternalServerError: flaky platform', file=sys.stderr)
     sys.exit(1)
 if os.environ.get('FAIL'):
-    pathlib.Path('/opt/ml/output').mkdir(parents=True, exist_ok=True)
-    pathlib.Path('/opt/ml/output/message').write_text('ClientError: ' + os.environ['FAIL'])
+    print('ClientError: ' + os.environ['FAIL'], file=sys.stderr)
     sys.exit(1)
 (out / 'metrics.json').write_text(json.dumps({'metrics': {'auc': {'value': float(os.environ.get('AUC', '0.8'))}}}))
 """
@@ -95,7 +94,9 @@ def definition(steps, parameters=()):
 
 
 def auc_of(step):
-    return {"Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.Metrics"}, "Path": "metrics.auc.value"}}
+    return {
+        "Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.Metrics"}, "Path": "metrics.auc.value"}
+    }
 
 
 # --- named shapes -----------------------------------------------------------------------------------------------
@@ -116,7 +117,9 @@ def linear(code_uri, bucket):
 def fan_out_fan_in(code_uri, bucket):
     fan = [processing(f"Fan{i}", code_uri, bucket, env={"SLEEP": "1"}, DependsOn=["Source"]) for i in range(3)]
     join = {"Std:Join": {"On": ",", "Values": [auc_of(f"Fan{i}") for i in range(3)]}}
-    return definition([processing("Source", code_uri, bucket), *fan, processing("Sink", code_uri, bucket, env={"ALL": join})])
+    return definition(
+        [processing("Source", code_uri, bucket), *fan, processing("Sink", code_uri, bucket, env={"ALL": join})]
+    )
 
 
 @pytest.fixture
@@ -126,7 +129,11 @@ def condition_branches(code_uri, bucket):
         "Type": "Condition",
         "Arguments": {
             "Conditions": [
-                {"Type": "GreaterThanOrEqualTo", "LeftValue": auc_of("Eval"), "RightValue": {"Get": "Parameters.Threshold"}}
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": auc_of("Eval"),
+                    "RightValue": {"Get": "Parameters.Threshold"},
+                }
             ],
             "IfSteps": [processing("Good", code_uri, bucket)],
             "ElseSteps": [
@@ -142,7 +149,10 @@ def condition_branches(code_uri, bucket):
     }
     return definition(
         [processing("Eval", code_uri, bucket, env={"AUC": {"Get": "Parameters.Auc"}}), gate],
-        parameters=[{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}, {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.7}],
+        parameters=[
+            {"Name": "Auc", "Type": "Float", "DefaultValue": 0.9},
+            {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.7},
+        ],
     )
 
 

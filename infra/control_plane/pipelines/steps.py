@@ -143,9 +143,11 @@ def _service_fault(exc: ServiceError) -> str | None:
 
 
 def _job_fault(reason: str) -> str | None:
-    if reason.startswith(("InternalServerError", "InternalFailure")):
+    # SageMaker's own reasons start "InternalServerError: ..."; locally the processing runner wraps the last stderr
+    # line ("AlgorithmError: InternalServerError: ..., exit code: 1"), so the marker may appear anywhere.
+    if "InternalServerError" in reason:
         return "SageMaker.JOB_INTERNAL_ERROR"
-    if reason.startswith("CapacityError"):
+    if "CapacityError" in reason:
         return "SageMaker.CAPACITY_ERROR"
     return None
 

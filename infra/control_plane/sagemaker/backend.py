@@ -20,6 +20,9 @@ from infra.control_plane.sagemaker.training_executor import ExecutorContext, Tra
 from infra.control_plane.sagemaker.training_jobs import TrainingJobs
 from infra.control_plane.sagemaker.transform_executor import TransformExecutor
 from infra.control_plane.sagemaker.transform_jobs import TransformJobs
+from infra.control_plane.sagemaker.tuning_jobs import TuningJobs
+from infra.control_plane.sagemaker.tuning_logs import LogTap
+from infra.control_plane.sagemaker.tuning_runner import build_tuning_jobs
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SageMakerBackend:
     logs: LogsAccess
     capture: CaptureWriter
     pipelines: Pipelines = field(init=False)  # set by build_backend: its steps call the services above
+    tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -48,6 +52,7 @@ class SageMakerBackend:
             self.processing_jobs,
             self.model_packages,
             self.pipelines,
+            self.tuning_jobs,
         )
 
     def close(self) -> None:
@@ -56,7 +61,7 @@ class SageMakerBackend:
 
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
-    s3, logs = S3Access(account_id), LogsAccess(account_id, region)
+    s3, logs = S3Access(account_id), LogTap(account_id, region)  # LogTap: tuning jobs read training logs
     training = ExecutorContext(
         account_id=account_id,
         region=region,
@@ -100,6 +105,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         logs=logs,
         capture=capture,
     )
+    backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region)
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )

@@ -282,7 +282,9 @@ class TuningJobs:
         return get_or_raise(self.store, str(params["HyperParameterTuningJobName"])).to_api()
 
     def list_hyper_parameter_tuning_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        page, token = paginate(self.store.values(), {"SortBy": "Name", "SortOrder": "Ascending", **params}, _TUNING_LIST)
+        page, token = paginate(
+            self.store.values(), {"SortBy": "Name", "SortOrder": "Ascending", **params}, _TUNING_LIST
+        )
         return {"HyperParameterTuningJobSummaries": [job.summary() for job in page], "NextToken": token}
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -309,7 +311,9 @@ class TuningJobs:
     def delete_hyper_parameter_tuning_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         job = get_or_raise(self.store, str(params["HyperParameterTuningJobName"]))
         if not job.is_terminal:
-            raise ValidationException(f"The tuning job {job.name} is in status {job.status.value} and cannot be deleted.")
+            raise ValidationException(
+                f"The tuning job {job.name} is in status {job.status.value} and cannot be deleted."
+            )
         self.store.remove(job.name)
         self.tags.pop(job.arn, None)
         return {}

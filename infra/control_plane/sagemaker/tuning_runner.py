@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Sequence
 
+from infra.config import StackSettings
 from infra.control_plane.core.errors import ServiceError, ValidationException
 from infra.control_plane.sagemaker.training_jobs import TrainingJobs, TrainingJobStatus
-from infra.control_plane.sagemaker.tuning_jobs import ChildJob, TuningJob, TuningJobStatus
+from infra.control_plane.sagemaker.tuning_jobs import ChildJob, TuningJob, TuningJobs, TuningJobStatus
 from infra.control_plane.sagemaker.tuning_logs import LogTap, ObjectiveReader
 from infra.control_plane.sagemaker.tuning_search import SearchStrategy, build_strategy
-from infra.control_plane.sagemaker.tuning_validation import child_request
+from infra.control_plane.sagemaker.tuning_validation import TuningLimits, child_request
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ class TuningRunner:
     def launch(self, job: TuningJob, parents: list[TuningJob]) -> None:
         run = _TuningRun(job, parents, self._training_jobs, self._tap, self._cores)
         threading.Thread(target=run.run, name=f"tuning-{job.name}", daemon=True).start()
+
+
+def build_tuning_jobs(
+    settings: StackSettings, training_jobs: TrainingJobs, tap: LogTap, account_id: str, region: str
+) -> TuningJobs:
+    """The tuning-job service of one account/region (what ``build_backend`` registers)."""
+    limits = TuningLimits(max_parallel_training_jobs=settings.tuning_max_parallel_jobs)
+    return TuningJobs(account_id, region, TuningRunner(training_jobs, tap, settings.tuning_cores), limits)
 
 
 def threads_per_job(cores: int, parallel: int, max_jobs: int) -> int:
@@ -248,7 +257,9 @@ class _TuningRun:
 
     def _conclude(self) -> None:
         children = self.job.children
-        if self.halt is not None:
+        if self.job.stop_requested.is_set():
+            self.job.finish(TuningJobStatus.STOPPED)
+        elif self.halt is not None:
             self.job.finish(*self.halt)
         elif children and all(c.objective is None for c in children):
             failed = [c for c in children if c.training.status is TrainingJobStatus.FAILED]

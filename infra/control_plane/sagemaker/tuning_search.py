@@ -103,9 +103,7 @@ class OptunaSearch:
             seed=seed,
             n_startup_trials=startup_trials(max_jobs),
             multivariate=True,
-            group=True,
             constant_liar=True,
-            warn_independent_sampling=False,
         )
         self._study = optuna.create_study(
             direction="maximize" if maximize else "minimize",
@@ -150,9 +148,7 @@ class OptunaSearch:
 
     def seed(self, coordinates: Mapping[str, Any], value: float) -> None:
         with self._lock:
-            frozen = optuna.trial.create_trial(
-                params=dict(coordinates), distributions=self._distributions, value=value
-            )
+            frozen = optuna.trial.create_trial(params=dict(coordinates), distributions=self._distributions, value=value)
             self._study.add_trial(frozen)
 
 
@@ -172,7 +168,5 @@ def build_strategy(
     pruner: optuna.pruners.BasePruner | None = None
     if strategy == "Hyperband" and resources is not None:
         low, high = resources
-        pruner = optuna.pruners.HyperbandPruner(
-            min_resource=low, max_resource=high, reduction_factor=REDUCTION_FACTOR
-        )
+        pruner = optuna.pruners.HyperbandPruner(min_resource=low, max_resource=high, reduction_factor=REDUCTION_FACTOR)
     return OptunaSearch(space, maximize, seed, max_jobs, pruner)

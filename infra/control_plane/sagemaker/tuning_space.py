@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,7 +214,3 @@ def range_names(ranges: Mapping[str, Any] | None) -> list[str]:
 def has_numeric_ranges(ranges: Mapping[str, Any] | None) -> bool:
     source = ranges or {}
     return bool(source.get("IntegerParameterRanges") or source.get("ContinuousParameterRanges"))
-
-
-def flatten(values: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [str(v) for item in values for v in item.values()]

@@ -134,7 +134,8 @@ def _check_strategy_options(config: Mapping[str, Any], strategy: str) -> None:
 
 
 def _raw_definitions(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    single, several = params.get("TrainingJobDefinition"), params.get("TrainingJobDefinitions")
+    single = params.get("TrainingJobDefinition")
+    several: list[Mapping[str, Any]] = params.get("TrainingJobDefinitions") or []
     if bool(single) == bool(several):
         raise ValidationException("Exactly one of TrainingJobDefinition or TrainingJobDefinitions must be provided.")
     if single:
@@ -142,7 +143,7 @@ def _raw_definitions(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     names = [d.get("DefinitionName") for d in several]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise ValidationException("Each of TrainingJobDefinitions needs a unique DefinitionName.")
-    return list(several)
+    return several
 
 
 def _definition(raw: Mapping[str, Any], config: Mapping[str, Any], strategy: str) -> Definition:
@@ -215,9 +216,7 @@ def _builtin_tunable(image: str, builtin: Sequence[Mapping[str, str]]) -> dict[s
     }
 
 
-def _max_jobs(
-    config: Mapping[str, Any], definitions: Sequence[Definition], strategy: str, limits: TuningLimits
-) -> int:
+def _max_jobs(config: Mapping[str, Any], definitions: Sequence[Definition], strategy: str, limits: TuningLimits) -> int:
     requested = config.get("MaxNumberOfTrainingJobs")
     if strategy == "Grid":
         combinations = sum(d.space.grid_size() for d in definitions)
@@ -283,6 +282,8 @@ def child_request(definition: Definition, name: str, tuned: Mapping[str, str], t
         OBJECTIVE_HYPERPARAMETER: definition.objective.metric,
     }
     request["ResourceConfig"] = _resource_config(raw)
+    # AWS describes KmsKeyId "" when none is set; the SDK's Estimator.attach (tuner.deploy) reads it.
+    request["OutputDataConfig"] = {"KmsKeyId": "", **raw["OutputDataConfig"]}
     environment = dict(raw.get("Environment") or {})
     if threads is not None and "OMP_NUM_THREADS" not in environment:
         environment["OMP_NUM_THREADS"] = str(threads)

@@ -1,0 +1,77 @@
+"""SageMaker SDK v2 local mode (``LocalSession``, ``instance_type="local"``, docker-compose) with our images tagged as
+the AWS built-in URIs: unmodified local-mode code trains, deploys and batch-transforms built-in XGBoost."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.runtime.docker_cli import DockerCli
+from tests.docker.conftest import binary_csv
+
+XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+pytestmark = pytest.mark.expensive
+
+
+@pytest.fixture
+def aws_tagged_xgboost() -> str:
+    if DockerCli().inspect("image", XGBOOST_URI) is None:
+        pytest.skip(f"{XGBOOST_URI} is not tagged: run `python -m infra.images tag-aws --region us-east-1`")
+    if shutil.which("docker-compose") is None and not DockerCli().run("compose", "version", check=False).stdout:
+        pytest.skip("SDK local mode needs docker compose (apt-get install docker-compose)")
+    return XGBOOST_URI
+
+
+def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
+    aws_tagged_xgboost: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagemaker.deserializers import CSVDeserializer
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+    from sagemaker.local import LocalSession
+    from sagemaker.serializers import CSVSerializer
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # the SDK reads ~/.sagemaker/config.yaml; keep the user's out
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(variable, raising=False)
+    train = binary_csv(tmp_path / "data" / "train" / "train.csv")
+    features = tmp_path / "data" / "batch" / "batch.csv"
+    features.parent.mkdir(parents=True)
+    features.write_text("0.5,0.5,0,0\n-2,-2,0,0\n")
+    session = LocalSession()
+    session.config = {"local": {"local_code": True, "container_root": str(tmp_path / "sm-local")}}
+    (tmp_path / "sm-local").mkdir()
+
+    estimator = Estimator(
+        image_uri=aws_tagged_xgboost,
+        role=ROLE,
+        instance_count=1,
+        instance_type="local",
+        output_path=f"file://{tmp_path / 'output'}",
+        hyperparameters={"objective": "binary:logistic", "num_round": 5, "max_depth": 3},
+        sagemaker_session=session,
+    )
+    estimator.fit({"train": TrainingInput(f"file://{train.parent}", content_type="text/csv")})
+    assert estimator.model_data.startswith("file://")
+    assert Path(estimator.model_data.removeprefix("file://")).is_file()
+
+    predictor = estimator.deploy(
+        initial_instance_count=1, instance_type="local", serializer=CSVSerializer(), deserializer=CSVDeserializer()
+    )
+    try:
+        scores = [float(row[0]) for row in predictor.predict([[0.5, 0.5, 0, 0], [-2, -2, 0, 0]]) if row and row[0]]
+    finally:
+        predictor.delete_endpoint()
+    assert len(scores) == 2 and scores[0] > scores[1]
+
+    transformer = estimator.transformer(
+        instance_count=1, instance_type="local", output_path=f"file://{tmp_path / 'transform'}"
+    )
+    transformer.transform(f"file://{features.parent}", content_type="text/csv", split_type="Line")
+    transformer.wait()
+    out = (tmp_path / "transform" / "batch.csv.out").read_text().split()
+    assert len(out) == 2 and float(out[0]) > float(out[1])
