@@ -17,6 +17,15 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from containers.processing.spark_submit import (
+    SparkCommand,
+    SubmitError,
+    base_dir,
+    build_spark_command,
+    is_primary_host,
+    is_spark_submit,
+)
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["interpreter_argv", "run_command"]
@@ -47,9 +56,22 @@ def run_command(argv: Sequence[str]) -> int:
         _write_message("ClientError: the processing container needs a command (AppSpecification.ContainerEntrypoint)")
         return EXIT_NO_COMMAND
     command = interpreter_argv(argv)
+    environment: dict[str, str] | None = None
+    spark: SparkCommand | None = None
+    if is_spark_submit(argv):
+        if not is_primary_host(base_dir()):
+            logger.info("smspark-submit: not the primary host; the application runs on the first host only")
+            return 0
+        try:
+            spark = build_spark_command(argv)
+        except SubmitError as exc:
+            _write_message(str(exc))
+            logger.error("%s", exc)
+            return EXIT_NO_COMMAND
+        command, environment = spark.argv, {**os.environ, **spark.environment}
     logger.info("running %s", " ".join(command))
     try:
-        child = subprocess.Popen(command, stderr=subprocess.PIPE)
+        child = subprocess.Popen(command, stderr=subprocess.PIPE, env=environment)
     except OSError as exc:
         _write_message(f"ClientError: cannot run {command[0]}: {exc}")
         return 127
@@ -63,6 +85,8 @@ def run_command(argv: Sequence[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     pump.join(timeout=5)
+    if spark is not None:
+        spark.finish()
     code = 128 - code if code < 0 else code
     if code != 0:
         _write_message(_failure(code, list(tail)))

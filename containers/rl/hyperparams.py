@@ -60,6 +60,7 @@ class DeepRacerHyperparameters:
     stop_after_full_evals: int = 0  # stop once this many consecutive evaluations average 100 %
     eval_laps: int = 3
     policy_layers: str = "64,64"
+    evaluate_only: bool = False  # the job evaluates the policy of its checkpoint channel, no training
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,6 +82,40 @@ def write_artefacts(cfg: RunConfig) -> None:
     shutil.copyfile(cfg.reward_path, cfg.model_dir / "reward_function.py")
 
 
+def log_evaluation(summary: EvaluationSummary) -> None:
+    """One line per lap, then the summary line (its ``eval_completion`` is the job's final evaluation metric)."""
+    for i, lap in enumerate(summary.laps, start=1):
+        logger.info(
+            "evaluation lap %d: completion=%d%% time=%.3fs status=%s off_track=%d",
+            i, lap["completion_percentage"], lap["elapsed_time_in_milliseconds"] / 1000.0, lap["episode_status"],
+            lap["off_track_count"],
+        )  # fmt: skip
+    logger.info(
+        "evaluation: eval_laps_completed=%d/%d eval_completion=%.1f off_track=%d best_lap_s=%s",
+        summary.completed, len(summary.laps), summary.mean_completion, summary.off_track,
+        "-" if summary.best_lap_ms is None else f"{summary.best_lap_ms / 1000.0:.3f}",
+    )  # fmt: skip
+
+
+def run_evaluation(cfg: RunConfig, policy: Path) -> EvaluationSummary:
+    """Evaluation only (no training): race ``cfg.hp.eval_laps`` laps with the policy at ``policy``.
+
+    The policy and its artefacts are copied to the model directory, so the job's model is deployable as well.
+    """
+    write_artefacts(cfg)
+    if policy.resolve() != (cfg.model_dir / "model.zip").resolve():
+        shutil.copyfile(policy, cfg.model_dir / "model.zip")
+    model = load_policy(cfg.model_dir / "model.zip", cfg.actions.training_algorithm)
+    logger.info(
+        "evaluating %s on %s (%.2f m) over %d lap(s)", policy.name, cfg.track.name, cfg.track.length, cfg.hp.eval_laps
+    )
+    summary, traces = evaluate(cfg, model, cfg.hp.eval_laps)
+    write_evaluation(cfg, summary, traces)
+    log_evaluation(summary)
+    write_json(cfg.data_dir / "summary.json", {"evaluate_only": True, "evaluation": summary.laps})
+    return summary
+
+
 def run(cfg: RunConfig) -> RunSummary:
     start = time.perf_counter()
     write_artefacts(cfg)
@@ -100,17 +134,7 @@ def run(cfg: RunConfig) -> RunSummary:
     model = load_policy(best, cfg.actions.training_algorithm)
     summary, traces = evaluate(cfg, model, cfg.hp.eval_laps)
     write_evaluation(cfg, summary, traces)
-    for i, lap in enumerate(summary.laps, start=1):
-        logger.info(
-            "evaluation lap %d: completion=%d%% time=%.3fs status=%s off_track=%d",
-            i, lap["completion_percentage"], lap["elapsed_time_in_milliseconds"] / 1000.0, lap["episode_status"],
-            lap["off_track_count"],
-        )  # fmt: skip
-    logger.info(
-        "evaluation: eval_laps_completed=%d/%d mean_completion=%.1f off_track=%d best_lap_s=%s",
-        summary.completed, len(summary.laps), summary.mean_completion, summary.off_track,
-        "-" if summary.best_lap_ms is None else f"{summary.best_lap_ms / 1000.0:.3f}",
-    )  # fmt: skip
+    log_evaluation(summary)
     write_json(
         cfg.data_dir / "summary.json",
         {

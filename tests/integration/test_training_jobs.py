@@ -30,6 +30,7 @@ def test_training_job_completes_with_metrics_artifacts_and_logs(sm, s3, logs, bu
     described = wait_training(sm, name)
 
     assert described["TrainingJobStatus"] == "Completed"
+    assert described["OutputDataConfig"]["KmsKeyId"] == ""  # as AWS answers; Estimator.attach reads it
     statuses = [t["Status"] for t in described["SecondaryStatusTransitions"]]
     assert statuses == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
     metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}

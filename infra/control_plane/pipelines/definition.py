@@ -31,6 +31,18 @@ EXECUTION_VARIABLES = frozenset(
     }
 )
 
+# Step-level keys of ClarifyCheck / QualityCheck steps (spec §3.4); any of them may be an expression.
+CHECK_FIELDS = (
+    "CheckType",
+    "ModelPackageGroupName",
+    "SkipCheck",
+    "FailOnViolation",
+    "RegisterNewBaseline",
+    "SuppliedBaselineConstraints",
+    "SuppliedBaselineStatistics",
+    "ModelName",
+)
+
 
 class DefinitionError(ValueError):
     """The definition cannot be run; the message names the step and the path at fault."""
@@ -125,8 +137,12 @@ class Step:
         """Everything that may hold expressions (a Condition's branches are separate steps)."""
         if self.type is StepType.CONDITION:
             return {"Conditions": (self.arguments or {}).get("Conditions", [])}
-        extra = {key: self.raw[key] for key in ("ErrorMessage", "FunctionArn") if key in self.raw}
+        extra = {key: self.raw[key] for key in ("ErrorMessage", "FunctionArn", *CHECK_FIELDS) if key in self.raw}
         return {"Arguments": self.arguments, **extra}
+
+    def check_fields(self) -> dict[str, Any]:
+        """The step-level keys of a ClarifyCheck/QualityCheck step (they may hold expressions)."""
+        return {key: self.raw[key] for key in CHECK_FIELDS if key in self.raw}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.control_plane.pipelines.cache import StepCache
+from infra.control_plane.pipelines.check_steps import CHECK_TYPES, run_check_step
 from infra.control_plane.pipelines.definition import Step, StepType
 from infra.control_plane.pipelines.expressions import ExpressionError, Scope, evaluate_condition, resolve
 from infra.control_plane.pipelines.operations import Operations
@@ -37,6 +38,7 @@ class EngineContext:
     cache: StepCache
     poll_seconds: float = 0.1
     default_parallelism: int = 50
+    write_s3: Callable[[str, bytes], None] | None = None
 
 
 @dataclass
@@ -157,9 +159,10 @@ class ExecutionRunner:
                 record.metadata = {"Fail": {"ErrorMessage": message}}
                 raise StepFailed(message, by_fail_step=True)
             arguments = resolve(step.arguments, scope)
+            fields = resolve(step.check_fields(), scope) if step.type in CHECK_TYPES else {}
         except ExpressionError as exc:
             raise StepFailed(f"Step {step.name}: {exc}") from exc
-        return self._cached_or_run(step, record, arguments, job_name)
+        return self._cached_or_run(step, record, arguments, job_name, fields)
 
     def _condition(self, step: Step, scope: Scope) -> StepOutcome:
         outcome = all(evaluate_condition(c, scope) for c in step.arguments.get("Conditions") or [])
@@ -169,10 +172,12 @@ class ExecutionRunner:
                     self.execution.skipped.add(other.name)
         return StepOutcome({"Outcome": outcome}, {"Condition": {"Outcome": "True" if outcome else "False"}})
 
-    def _cached_or_run(self, step: Step, record: StepRecord, arguments: Any, job_name: str) -> StepOutcome:
+    def _cached_or_run(
+        self, step: Step, record: StepRecord, arguments: Any, job_name: str, fields: dict[str, Any]
+    ) -> StepOutcome:
         pipeline = self.execution.pipeline.name
         policy = CachePolicy.of(step)
-        key = cache_key(step, arguments) if policy is not None else None
+        key = cache_key(step, {**arguments, **fields}) if policy is not None else None
         if policy is not None and key is not None:
             hit = self.ctx.cache.lookup(pipeline, key, policy.expire_after)
             if hit is not None:
@@ -182,17 +187,19 @@ class ExecutionRunner:
         def on_metadata(metadata: dict[str, Any]) -> None:
             record.metadata = metadata
 
-        outcome = run_step(
-            StepContext(
-                step,
-                arguments,
-                job_name,
-                self.ctx.operations,
-                self.execution.stop_requested,
-                self.ctx.poll_seconds,
-                on_metadata,
-            )
+        context = StepContext(
+            step,
+            arguments,
+            job_name,
+            self.ctx.operations,
+            self.execution.stop_requested,
+            self.ctx.poll_seconds,
+            on_metadata,
+            fields,
+            self.ctx.read_s3,
+            self.ctx.write_s3,
         )
+        outcome = run_check_step(context) if step.type in CHECK_TYPES else run_step(context)
         if key is not None:
             self.ctx.cache.record(pipeline, key, self.execution.arn, outcome.properties, outcome.metadata)
         return outcome

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from infra.control_plane.pipelines.definition import DefinitionError, Step, StepType
+from infra.control_plane.pipelines.definition import CHECK_FIELDS, DefinitionError, Step, StepType
 
 CACHE_KEYS: Mapping[StepType, tuple[str, ...]] = {
     StepType.PROCESSING: ("AppSpecification", "Environment", "ProcessingInputs"),
@@ -25,6 +25,9 @@ CACHE_KEYS: Mapping[StepType, tuple[str, ...]] = {
     ),
     StepType.TUNING: ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
     StepType.TRANSFORM: ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+    # spec §1.10/§2.13: the check config (the job's inputs and environment) and the check-step keys
+    StepType.CLARIFY_CHECK: ("AppSpecification", "Environment", "ProcessingInputs", *CHECK_FIELDS),
+    StepType.QUALITY_CHECK: ("AppSpecification", "Environment", "ProcessingInputs", *CHECK_FIELDS),
 }
 EXCEPTION_TYPES = frozenset(
     {

@@ -20,6 +20,16 @@ PROPERTY_SOURCES: Mapping[StepType, tuple[str, ...]] = {
     StepType.TUNING: ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
 }
 
+CHECK_PROPERTIES: Mapping[StepType, tuple[str, ...]] = {
+    StepType.CLARIFY_CHECK: ("CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints"),
+    StepType.QUALITY_CHECK: (
+        "CalculatedBaselineStatistics",
+        "CalculatedBaselineConstraints",
+        "BaselineUsedForDriftCheckStatistics",
+        "BaselineUsedForDriftCheckConstraints",
+    ),
+}
+
 
 def check_property_references(definition: Definition) -> None:
     """Every ``Steps.X.<path>`` must be a path of X's properties; raise naming the referring step and the path."""
@@ -48,6 +58,9 @@ def _problem(definition: Definition, target: str, kind: StepType, path: str) -> 
         return None
     if kind is StepType.CONDITION:
         return None if path == "Outcome" else f"a Condition step only has the property Outcome, not {path!r}"
+    if kind in CHECK_PROPERTIES:
+        allowed = CHECK_PROPERTIES[kind]
+        return None if path in allowed else f"a {kind.value} step has the properties {list(allowed)}, not {path!r}"
     try:
         tokens = parse_path(path)
     except ExpressionError as exc:

@@ -33,11 +33,9 @@ logger = logging.getLogger(__name__)
 
 RUNNABLE = frozenset(
     {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
-    | {StepType.CONDITION, StepType.FAIL}
+    | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK}
 )
 _LATER = {
-    StepType.CLARIFY_CHECK: "arrives with the Clarify issue",
-    StepType.QUALITY_CHECK: "arrives with the Model Monitor issue",
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
 }
 _ID_CHARS = string.ascii_lowercase + string.digits
@@ -67,7 +65,9 @@ class Pipelines:
         self.executions: dict[str, Execution] = {}
         self.tags: dict[str, list[dict[str, str]]] = {}
         self._tokens: dict[tuple[str, str], dict[str, Any]] = {}
-        self._engine = EngineContext(self.operations, self._read_s3, StepCache(), poll_seconds, parallelism)
+        self._engine = EngineContext(
+            self.operations, self._read_s3, StepCache(), poll_seconds, parallelism, write_s3=self._write_s3
+        )
 
     # --- pipelines -------------------------------------------------------------------------------------------
 
@@ -291,8 +291,8 @@ class Pipelines:
             why = _LATER.get(step.type, "is not supported by the Sagestack local control plane")
             raise DefinitionError(
                 f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
-                "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail"
-                + (", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else ".")
+                "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
+                "QualityCheck" + (", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else ".")
             )
 
     def _experiment(self, execution: Execution) -> dict[str, Any]:
@@ -307,6 +307,9 @@ class Pipelines:
 
     def _read_s3(self, uri: str) -> bytes:
         return self._s3.get_bytes(S3Location.parse(uri))
+
+    def _write_s3(self, uri: str, data: bytes) -> None:
+        self._s3.put_bytes(S3Location.parse(uri), data)
 
 
 def _parameters(definition: Definition, supplied: list[Mapping[str, Any]]) -> dict[str, Any]:

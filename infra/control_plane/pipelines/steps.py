@@ -8,7 +8,7 @@ import string
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.control_plane.core.errors import ServiceError
@@ -111,6 +111,9 @@ class StepContext:
     stop: threading.Event
     poll_seconds: float
     on_metadata: Callable[[dict[str, Any]], None]
+    step_fields: dict[str, Any] = field(default_factory=dict)  # resolved check-step keys (CheckType, SkipCheck, ...)
+    read_s3: Callable[[str], bytes] | None = None
+    write_s3: Callable[[str, bytes], None] | None = None
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
@@ -123,6 +126,11 @@ def run_step(ctx: StepContext) -> StepOutcome:
     if ctx.step.type is StepType.REGISTER_MODEL:
         return _register_model(ctx)
     raise StepFailed(f"Step {ctx.step.name}: step type {ctx.step.type.value} cannot be executed locally.")
+
+
+def run_processing(ctx: StepContext) -> StepOutcome:
+    """Run ``ctx.arguments`` as a processing job named ``ctx.child_name`` (check steps run theirs this way)."""
+    return _run_job(ctx, JOB_KINDS[StepType.PROCESSING])
 
 
 def _call(ctx: StepContext, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,8 @@ class TrainingJob:
             body.update(
                 TrainingJobName=self.name,
                 TrainingJobArn=self.arn,
+                # AWS describes KmsKeyId "" when none was set; the SDK's Estimator.attach reads the key.
+                OutputDataConfig={"KmsKeyId": "", **(request.get("OutputDataConfig") or {})},
                 TrainingJobStatus=self.status,
                 SecondaryStatus=self.secondary_status,
                 FailureReason=self.failure_reason,

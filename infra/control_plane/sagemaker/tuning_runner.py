@@ -124,7 +124,7 @@ class _TuningRun:
                     return
             else:
                 for _ in range(self.job.plan.max_parallel - len(running)):
-                    if not self._launch_next():
+                    if self._launch_done() or not self._launch_next():
                         break
             self.job.stop_requested.wait(POLL_SECONDS)
 
