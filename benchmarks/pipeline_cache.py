@@ -1,8 +1,9 @@
 """pipeline_cache: the credit-risk pipeline run twice with caching on (``python -m pipelines.run`` in-process).
 
 ratio = second execution's duration / first's (CreationTime -> LastModifiedTime of the execution). Cached: features,
-training/tuning, evaluation; the model, registration and transform steps run again (the transform's cache key holds
-the new model's name). Goal: ratio <= 0.2.
+training/tuning, evaluation and the transform (the Model step reuses the first run's model when its resolved
+definition is unchanged, so the transform's cache key, which holds the model name, is equal); registration runs
+again. Goal: ratio <= 0.2.
 """
 
 from __future__ import annotations

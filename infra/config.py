@@ -38,6 +38,7 @@ class StackSettings:
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
     tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
     tuning_max_parallel_jobs: int = 10  # AWS's default quota of parallel training jobs per tuning job
+    monitor_tick_seconds: float = 30.0  # how often the monitoring scheduler looks for due cron schedules
 
     @property
     def url(self) -> str:
@@ -63,6 +64,7 @@ class StackSettings:
             tuning_cores=_parse_int(source, "SAGESTACK_TUNING_CORES", os.cpu_count() or 1),
             tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
+            monitor_tick_seconds=_parse_float(source, "SAGESTACK_MONITOR_TICK_SECONDS", 30.0),
         )
 
 

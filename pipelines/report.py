@@ -1,4 +1,5 @@
-"""The run report: ``reports/<execution id>/report.md`` with the step table, metrics, ROC curve and tuning chart."""
+"""The run report: ``reports/<execution id>/report.md`` with the step table, metrics, ROC curve, tuning chart, the
+Clarify bias metrics (with their meaning in plain words) and the global SHAP values as a bar chart."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def write_report(sm: Any, s3: Any, described: dict[str, Any], rows: list[StepRow
         lines.append(f"| {row.name} | {row.status}{' (cached)' if row.cached else ''} | {duration} | {metrics} |")
     lines += _evaluation_section(sm, s3, rows, folder)
     lines += _training_section(sm, rows, folder)
+    lines += _bias_section(s3, rows)
+    lines += _shap_section(s3, rows, folder)
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -97,3 +100,86 @@ def _tuning_chart(sm: Any, tuning_job: str, folder: Path) -> list[str]:
     plt.close(figure)
     table = "\n".join(f"| {name} | {value} |" for name, value in values)
     return ["", "## Tuning", "", "| training job | objective |", "|---|---|", table, "", "![tuning](tuning.png)"]
+
+
+# What each Clarify metric says, in plain words, and what "no bias" looks like (a = everyone else, d = the group).
+BIAS_MEANINGS: dict[str, tuple[str, str]] = {
+    "CI": ("how much smaller the group is than everyone else (> 0: under-represented)", "0"),
+    "DPL": ("how many fewer good-risk labels the group has than everyone else", "0"),
+    "KL": ("how different the group's label mix is from everyone else's (divergence)", "0"),
+    "JS": ("symmetric version of KL: how different the two label mixes are", "0"),
+    "LP": ("distance between the two label distributions", "0"),
+    "TVD": ("half the total difference between the two label distributions", "0"),
+    "KS": ("largest gap between the two label distributions", "0"),
+    "CDDL": ("difference in label rates once subgroups are accounted for", "0"),
+    "DPPL": ("how many fewer good-risk predictions the model gives the group", "0"),
+    "DI": ("the group's rate of good-risk predictions divided by everyone else's (< 0.8 is a warning)", "1"),
+    "AD": ("how much less accurate the model is for the group", "0"),
+    "RD": ("how many fewer real good risks the model recognises in the group (recall gap)", "0"),
+    "DAR": ("how much less precise the model's good-risk calls are for the group", "0"),
+    "DRR": ("how much less reliable the model's bad-risk calls are for the group", "0"),
+    "DCA": ("gap between observed and predicted acceptances, everyone else minus the group", "0"),
+    "DCR": ("gap between observed and predicted rejections, group minus everyone else", "0"),
+    "SD": ("difference in true negative rates", "0"),
+    "TE": ("difference in the ratio of false negatives to false positives", "0"),
+    "FT": ("share of the group who would be treated differently if they were like their nearest others", "0"),
+    "GE": ("inequality of the model's benefit across people", "0"),
+}
+
+
+def _check_documents(s3: Any, rows: list[StepRow]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for row in rows:
+        uri = (row.metadata.get("ClarifyCheck") or {}).get("CalculatedBaselineConstraints")
+        if not uri:
+            continue
+        try:
+            found.append((row.name, read_json(s3, uri)))
+        except Exception:  # a report section, never a reason to fail the run
+            logger.warning("cannot read %s for the report", uri, exc_info=True)
+    return found
+
+
+def _bias_section(s3: Any, rows: list[StepRow]) -> list[str]:
+    lines: list[str] = []
+    for step, document in _check_documents(s3, rows):
+        for group, title in (("pre_training_bias_metrics", "data"), ("post_training_bias_metrics", "model")):
+            block = document.get(group)
+            if not block:
+                continue
+            lines += ["", f"## Bias in the {title} ({step})", ""]
+            lines += ["| facet (group) | metric | value | what it means | no bias |", "|---|---|---|---|---|"]
+            for facet, entries in (block.get("facets") or {}).items():
+                for entry in entries:
+                    for metric in entry.get("metrics") or []:
+                        meaning, ideal = BIAS_MEANINGS.get(metric["name"], (metric.get("description", ""), "0"))
+                        value = metric.get("value")
+                        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+                        group_name = f"{facet} = {entry.get('value_or_threshold')}"
+                        lines.append(f"| {group_name} | {metric['name']} | {shown} | {meaning} | {ideal} |")
+    return lines
+
+
+def _shap_section(s3: Any, rows: list[StepRow], folder: Path) -> list[str]:
+    for step, document in _check_documents(s3, rows):
+        shap = (document.get("explanations") or {}).get("kernel_shap") or {}
+        for label, block in shap.items():
+            values = sorted((block.get("global_shap_values") or {}).items(), key=lambda item: item[1])[-15:]
+            if not values:
+                continue
+            figure, axis = plt.subplots(figsize=(6.5, 0.3 * len(values) + 1.2))
+            axis.barh([name for name, _ in values], [value for _, value in values], color="tab:green")
+            axis.set_xlabel("mean |SHAP value| (impact on the predicted probability of good risk)")
+            axis.set_title(f"global feature importance ({label})")
+            figure.tight_layout()
+            figure.savefig(folder / "shap.png", dpi=110)
+            plt.close(figure)
+            return [
+                "",
+                f"## What drives the model ({step}, Kernel SHAP)",
+                "",
+                "Longer bars: features that move the predicted risk more, on average over the test split.",
+                "",
+                "![global SHAP values](shap.png)",
+            ]
+    return []

@@ -1,6 +1,6 @@
 """``python -m pipelines.run``: upsert and start a pipeline, follow it live, print a summary and write a report.
 
-Usage: ``python -m pipelines.run [--pipeline credit-risk] [--target local|aws] [--param Name=Value ...]``.
+Usage: ``python -m pipelines.run [--pipeline credit-risk|segmentation] [--target local|aws] [--param Name=Value ...]``.
 On ``--target local`` the stack at ``$AWS_ENDPOINT_URL`` is used if it answers, else it is started in the background
 (``python -m infra.cli up``; stop it with ``make down``). Exit code 1 (with the failing step's reason) if the
 execution does not succeed.
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT / "data" / "german_credit.csv"
-PIPELINES = ("credit-risk",)
+PIPELINES = ("credit-risk", "segmentation")
 
 
 def supports_tuning(sm: Any) -> bool:
@@ -56,6 +56,32 @@ def build_credit_risk(settings: RunSettings, tuning: str, name: str) -> tuple[An
     return build(config, session), {"tuning": "Bayesian tuning" if use_tuning else "single training job"}
 
 
+def build_segmentation(settings: RunSettings, name: str, rows: int) -> tuple[Any, dict[str, str]]:
+    from pipelines.segmentation.pipeline import SegmentationConfig, build
+
+    session = settings.session()
+    config = SegmentationConfig(name=name, role=settings.role, bucket=session.default_bucket(), rows=rows)
+    return build(config, session), {"data": f"digits ({rows or 'all'} images)"}
+
+
+def build_pipeline(settings: RunSettings, args: argparse.Namespace, name: str) -> tuple[Any, dict[str, str]]:
+    if args.pipeline == "segmentation":
+        return build_segmentation(settings, name, args.rows)
+    return build_credit_risk(settings, args.tuning, name)
+
+
+def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Path) -> None:
+    """Pipeline-specific report sections after the common ones."""
+    if pipeline != "segmentation":
+        return
+    from pipelines.segmentation.report import segmentation_section
+
+    lines = segmentation_section(sm, s3, rows, report.parent)
+    if lines:
+        with report.open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--pipeline", choices=PIPELINES, default="credit-risk")
@@ -63,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", help="pipeline name (default: the --pipeline value)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
     parser.add_argument("--tuning", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--rows", type=int, default=0, help="segmentation: use the first N digits (0: all)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -84,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     name = args.name or args.pipeline
-    pipeline, notes = build_credit_risk(settings, args.tuning, name)
+    pipeline, notes = build_pipeline(settings, args, name)
     print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)  # noqa: T201
     pipeline.upsert(role_arn=settings.role)
     parameters = dict(item.split("=", 1) for item in args.param)
@@ -98,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print()  # noqa: T201
     print("\n".join(summary_table(rows)))  # noqa: T201
     report = write_report(sm, s3, described, rows, args.reports, wall)
+    append_sections(args.pipeline, sm, s3, rows, report)
     status = described["PipelineExecutionStatus"]
     print(f"\nexecution {status} in {wall:.1f} s; report: {report}")  # noqa: T201
     if status != "Succeeded":

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TextIO
 
 from containers.processing.spark_submit import (
     SparkCommand,
@@ -35,7 +35,9 @@ MESSAGE_LIMIT = 1024
 EXIT_NO_COMMAND = 2
 _PYTHON = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-_TAIL_LINES = 20
+_TAIL_LINES = 200
+# log4j lines (Spark's shutdown chatter comes after the Python traceback) never make a good failure reason
+_LOG_LINE = re.compile(r"^\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:INFO|WARN|DEBUG|TRACE) ")
 
 
 def interpreter_argv(argv: Sequence[str]) -> list[str]:
@@ -55,8 +57,6 @@ def run_command(argv: Sequence[str]) -> int:
     if not argv:
         _write_message("ClientError: the processing container needs a command (AppSpecification.ContainerEntrypoint)")
         return EXIT_NO_COMMAND
-    command = interpreter_argv(argv)
-    environment: dict[str, str] | None = None
     spark: SparkCommand | None = None
     if is_spark_submit(argv):
         if not is_primary_host(base_dir()):
@@ -68,29 +68,41 @@ def run_command(argv: Sequence[str]) -> int:
             _write_message(str(exc))
             logger.error("%s", exc)
             return EXIT_NO_COMMAND
-        command, environment = spark.argv, {**os.environ, **spark.environment}
+    code, tail = _run(spark.argv if spark else interpreter_argv(argv), spark.environment if spark else None, spark)
+    if spark is not None:
+        spark.finish()
+    if code != 0 and tail is not None:
+        _write_message(_failure(code, tail))
+    return code
+
+
+def _run(
+    command: list[str], extra_env: dict[str, str] | None, spark: SparkCommand | None
+) -> tuple[int, list[str] | None]:
+    """Run the child with stderr (and for Spark also stdout: PySpark's driver prints there) teed into a tail."""
     logger.info("running %s", " ".join(command))
+    environment = {**os.environ, **extra_env} if extra_env else None
+    stdout = subprocess.PIPE if spark is not None else None
     try:
-        child = subprocess.Popen(command, stderr=subprocess.PIPE, env=environment)
+        child = subprocess.Popen(command, stdout=stdout, stderr=subprocess.PIPE, env=environment)
     except OSError as exc:
         _write_message(f"ClientError: cannot run {command[0]}: {exc}")
-        return 127
+        return 127, None  # the message names the command already
     previous = {sig: signal.signal(sig, _forward(child)) for sig in _FORWARDED}
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-    pump = threading.Thread(target=_tee, args=(child.stderr, tail), daemon=True)
-    pump.start()
+    pumps = [threading.Thread(target=_tee, args=(child.stderr, sys.stderr, tail), daemon=True)]
+    if child.stdout is not None:
+        pumps.append(threading.Thread(target=_tee, args=(child.stdout, sys.stdout, tail), daemon=True))
+    for pump in pumps:
+        pump.start()
     try:
         code = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    pump.join(timeout=5)
-    if spark is not None:
-        spark.finish()
-    code = 128 - code if code < 0 else code
-    if code != 0:
-        _write_message(_failure(code, list(tail)))
-    return code
+    for pump in pumps:
+        pump.join(timeout=5)
+    return (128 - code if code < 0 else code), list(tail)
 
 
 def _forward(child: subprocess.Popen[bytes]) -> Callable[[int, FrameType | None], None]:
@@ -101,19 +113,20 @@ def _forward(child: subprocess.Popen[bytes]) -> Callable[[int, FrameType | None]
     return handler
 
 
-def _tee(stream: IO[bytes] | None, tail: collections.deque[str]) -> None:
+def _tee(stream: IO[bytes] | None, sink: TextIO, tail: collections.deque[str]) -> None:
     if stream is None:
         return
     for raw in iter(stream.readline, b""):
-        sys.stderr.buffer.write(raw)
-        sys.stderr.buffer.flush()
+        sink.buffer.write(raw)
+        sink.buffer.flush()
         text = raw.decode("utf-8", errors="replace").rstrip()
         if text:
             tail.append(text)
 
 
 def _failure(code: int, tail: list[str]) -> str:
-    last = tail[-1] if tail else "no error output"
+    meaningful = [line for line in tail if not _LOG_LINE.match(line)]
+    last = meaningful[-1] if meaningful else (tail[-1] if tail else "no error output")
     return f"AlgorithmError: {last}, exit code: {code}"
 
 

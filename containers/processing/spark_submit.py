@@ -211,6 +211,10 @@ def build_spark_command(argv: Sequence[str], env: Mapping[str, str] | None = Non
         logs.mkdir(parents=True, exist_ok=True)
         conf.setdefault("spark.eventLog.enabled", "true")
         conf.setdefault("spark.eventLog.dir", logs.resolve().as_uri())
+        # Spark 4 defaults to rolling, zstd-compressed logs; the 3.x images (and their history server) write one
+        # plain JSON-lines file per application, so do that unless the configuration asks otherwise.
+        conf.setdefault("spark.eventLog.rolling.enabled", "false")
+        conf.setdefault("spark.eventLog.compress", "false")
     staging = Path(tempfile.mkdtemp(prefix="smspark-"))
     command = [str(spark_submit_path()), "--master", master]
     if request.verbose:

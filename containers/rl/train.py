@@ -74,13 +74,14 @@ def find_checkpoint(env: TrainingEnvironment) -> Path | None:
 
 
 def train(env: TrainingEnvironment) -> None:
-    from containers.rl.run import run
-    from containers.rl.training import RunConfig
     from containers.toolkit.script_mode import is_script_mode, run_user_entry_point
 
-    if is_script_mode(env):  # RLEstimator: the user's entry point trains its own Gymnasium env
+    if is_script_mode(env):  # RLEstimator: the user's entry point trains its own Gymnasium env (torch not loaded here)
         run_user_entry_point(env)
         return
+    from containers.rl.run import run
+    from containers.rl.training import RunConfig
+
     pretrained = find_checkpoint(env)
     if parse_hyperparameters({"evaluate_only": env.hyperparameters.get("evaluate_only", "false")}).evaluate_only:
         evaluate_checkpoint(env, pretrained)
@@ -107,11 +108,11 @@ def evaluate_checkpoint(env: TrainingEnvironment, policy: Path | None) -> None:
     The job's hyperparameters override the checkpoint's (``eval_laps``, ``world_name`` for another track); a route
     ``*.npy`` or ``reward_function.py`` in another input channel replaces the checkpoint's.
     """
+    if policy is None:
+        raise UserError(f"evaluate_only=true needs a {CHECKPOINT_CHANNEL} channel holding a trained model")
     from containers.rl.run import run_evaluation
     from containers.rl.serve import load_run_config
 
-    if policy is None:
-        raise UserError(f"evaluate_only=true needs a {CHECKPOINT_CHANNEL} channel holding a trained model")
     base = load_run_config(policy.parent, env.paths.output_data_dir)
     hp = parse_hyperparameters({**base.hp.to_json(), **env.hyperparameters})
     route = find_input(env, "*.npy")

@@ -1,8 +1,9 @@
 """The credit-risk pipeline, defined with the SageMaker Python SDK v2 (same definition locally and on AWS).
 
-features (processing) -> XGBoost tuning (Bayesian) or training -> evaluation (processing, ``evaluation.json`` as a
-PropertyFile) -> AUC >= threshold ? (create model + register model package + batch transform of the test split)
-: Fail with the metric in the message.
+features (processing) -> data bias + data quality checks -> XGBoost tuning (Bayesian) or training -> evaluation
+(processing, ``evaluation.json`` as a PropertyFile) -> AUC >= threshold ? (create model -> model bias,
+explainability and model quality checks -> register model package with their baselines; batch transform of the
+test split) : Fail with the metric in the message. The checks are in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from sagemaker.workflow.pipeline import Pipeline
 from sagemaker.workflow.pipeline_context import PipelineSession
 from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
+
+from pipelines.credit_risk.checks import CheckSettings, check_parameters, data_checks, model_checks, registry_fields
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 XGBOOST_VERSION = "1.7-1"
@@ -86,7 +89,7 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
             inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input", input_name="raw")],
             outputs=[
                 ProcessingOutput(output_name=name, source=f"/opt/ml/processing/{name}")
-                for name in ("train", "validation", "test", "test_features")
+                for name in ("train", "validation", "test", "test_features", "labelled_train", "labelled_test")
             ],
             arguments=["--seed", "42"],
         ),
@@ -105,7 +108,13 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     inputs = {
         name: TrainingInput(channel[name].S3Output.S3Uri, content_type="text/csv") for name in ("train", "validation")
     }
+    skip_checks, register_baselines = check_parameters()
+    checks = CheckSettings(
+        config.role, prefix, config.instance_type, config.model_package_group, skip_checks, register_baselines
+    )
+    data_bias, data_quality = data_checks(checks, session, channel["labelled_train"].S3Output.S3Uri)
     model_data, train_step = _train(config, estimator, inputs, cache)
+    train_step.add_depends_on([data_bias, data_quality])
 
     evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     evaluation = ProcessingStep(
@@ -118,7 +127,10 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
                     source=channel["test"].S3Output.S3Uri, destination="/opt/ml/processing/test", input_name="test"
                 ),
             ],
-            outputs=[ProcessingOutput(output_name="evaluation", source="/opt/ml/processing/evaluation")],
+            outputs=[
+                ProcessingOutput(output_name=name, source=f"/opt/ml/processing/{name}")
+                for name in ("evaluation", "predictions")
+            ],
         ),
         property_files=[evaluation_report],
         cache_config=cache,
@@ -132,6 +144,11 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
         sagemaker_session=session,
     )
     create_model = ModelStep("CreditModel", step_args=model.create(instance_type=config.instance_type))
+    predictions = evaluation.properties.ProcessingOutputConfig.Outputs["predictions"].S3Output.S3Uri
+    model_bias, explainability, model_quality = model_checks(
+        checks, session, channel["labelled_test"].S3Output.S3Uri, create_model.properties.ModelName, predictions
+    )
+    model_metrics, drift_baselines = registry_fields(data_bias, data_quality, model_bias, explainability, model_quality)
     register = ModelStep(
         "RegisterCreditModel",
         step_args=model.register(
@@ -141,6 +158,8 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
             transform_instances=[config.instance_type],
             model_package_group_name=config.model_package_group,
             approval_status=approval,
+            model_metrics=model_metrics,
+            drift_check_baselines=drift_baselines,
         ),
     )
     transformer = Transformer(
@@ -166,13 +185,13 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     gate = ConditionStep(
         "AucGate",
         conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[create_model, register, transform],
+        if_steps=[create_model, model_bias, explainability, model_quality, register, transform],
         else_steps=[fail],
     )
     return Pipeline(
         name=config.name,
-        parameters=[input_data, auc_threshold, approval, max_depth],
-        steps=[features, train_step, evaluation, gate],
+        parameters=[input_data, auc_threshold, approval, max_depth, skip_checks, register_baselines],
+        steps=[features, data_bias, data_quality, train_step, evaluation, gate],
         sagemaker_session=session,
     )
 

@@ -15,6 +15,8 @@ from tests.docker.conftest import binary_csv
 XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
+TELEMETRY_OFF = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
+
 pytestmark = pytest.mark.expensive
 
 
@@ -35,9 +37,12 @@ def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
     from sagemaker.inputs import TrainingInput
     from sagemaker.local import LocalSession
     from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
     from sagemaker.serializers import CSVSerializer
 
     monkeypatch.setenv("HOME", str(tmp_path))  # the SDK reads ~/.sagemaker/config.yaml; keep the user's out
+    (tmp_path / ".sagemaker").mkdir()
+    (tmp_path / ".sagemaker" / "config.yaml").write_text(TELEMETRY_OFF)
     for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(variable, raising=False)
     train = binary_csv(tmp_path / "data" / "train" / "train.csv")

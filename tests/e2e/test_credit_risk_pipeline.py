@@ -15,8 +15,18 @@ def test_credit_risk_pipeline_succeeds_and_writes_the_report(sdk_env, tmp_path, 
     report = (folder / "report.md").read_text()
     assert "| Evaluate | Succeeded" in report and "auc=" in report
     assert (folder / "roc.png").stat().st_size > 0
-    packages = boto3.client("sagemaker").list_model_packages(ModelPackageGroupName="credit-risk")
+    for step in ("DataBiasCheck", "DataQualityCheck", "ModelBiasCheck", "ExplainabilityCheck", "ModelQualityCheck"):
+        assert f"| {step} | Succeeded" in report
+    assert "## Bias in the data" in report and "## Bias in the model" in report and "| sex = 1 | CI |" in report
+    assert (folder / "shap.png").stat().st_size > 0
+    sm = boto3.client("sagemaker")
+    packages = sm.list_model_packages(ModelPackageGroupName="credit-risk")
     assert packages["ModelPackageSummaryList"]
+    package = sm.describe_model_package(ModelPackageName=packages["ModelPackageSummaryList"][0]["ModelPackageArn"])
+    assert package["DriftCheckBaselines"]["Bias"]["PreTrainingConstraints"]["S3Uri"].endswith("analysis.json")
+    assert package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"].endswith("statistics.json")
+    assert package["ModelMetrics"]["ModelQuality"]["Constraints"]["S3Uri"].endswith("constraints.json")
+    assert package["ModelMetrics"]["Explainability"]["Report"]["S3Uri"].endswith("analysis.json")
 
     # same pipeline, impossible threshold: cached upstream steps, the Fail step's message, exit code 1
     assert main(["--name", name, "--reports", str(reports), "--param", "AucThreshold=0.999"]) == 1

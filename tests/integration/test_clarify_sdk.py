@@ -81,7 +81,9 @@ def _data_config(credit, output):
 def _bias_config():
     from sagemaker import clarify
 
-    return clarify.BiasConfig(label_values_or_threshold=[1], facet_name=["sex", "age"], facet_values_or_threshold=[[1], [40]])
+    return clarify.BiasConfig(
+        label_values_or_threshold=[1], facet_name=["sex", "age"], facet_values_or_threshold=[[1], [40]]
+    )
 
 
 def _analysis(s3, output):
@@ -120,7 +122,9 @@ def test_post_training_bias_with_a_shadow_endpoint(sdk_env, sm, s3, credit, mode
     _processor(session).run_post_training_bias(
         _data_config(credit, output),
         _bias_config(),
-        clarify.ModelConfig(model_name=model_name, instance_type="ml.m5.large", instance_count=1, accept_type="text/csv"),
+        clarify.ModelConfig(
+            model_name=model_name, instance_type="ml.m5.large", instance_count=1, accept_type="text/csv"
+        ),
         clarify.ModelPredictedLabelConfig(probability_threshold=0.5),
         methods=["DPPL", "DI", "AD"],
         wait=True,
@@ -144,7 +148,9 @@ def test_explainability_with_kernel_shap(sdk_env, s3, credit, model_name):
     )
     _processor(session).run_explainability(
         _data_config(credit, output),
-        clarify.ModelConfig(model_name=model_name, instance_type="ml.m5.large", instance_count=1, accept_type="text/csv"),
+        clarify.ModelConfig(
+            model_name=model_name, instance_type="ml.m5.large", instance_count=1, accept_type="text/csv"
+        ),
         shap,
         wait=True,
         logs=False,

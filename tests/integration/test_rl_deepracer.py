@@ -20,8 +20,14 @@ RL_IMAGE = "462105765813.dkr.ecr.us-east-1.amazonaws.com/sagemaker-rl-ray-contai
 DEFAULTS = Path(__file__).parents[2] / "containers" / "rl" / "defaults"
 METRIC_DEFINITIONS = [{"Name": m.name, "Regex": m.regex} for m in METRICS]
 # Tiny budget: 2 iterations of 4 episodes on the oval, 2 evaluation episodes per iteration, 1 final lap.
-TINY = {"term_cond_max_episodes": "2", "world_name": "oval", "eval_laps": "1", "num_workers": "2",
-        "min_eval_trials": "2", "num_epochs": "3"}  # fmt: skip
+TINY = {
+    "term_cond_max_episodes": "2",
+    "world_name": "oval",
+    "eval_laps": "1",
+    "num_workers": "2",
+    "min_eval_trials": "2",
+    "num_epochs": "3",
+}
 SIMTRACE_HEADER = (
     "episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,closest_waypoint,"
     "track_len,tstamp,episode_status,pause_duration,obstacle_crash_counter,wall_clock"
@@ -64,10 +70,12 @@ def final_metrics(described):
 def custom_files(s3, bucket):
     """DRfC's custom files prefix: reward function, action space and hyperparameters.json."""
     prefix = f"s3://{bucket}/rl/custom_files"
-    s3.put_object(Bucket=bucket, Key="rl/custom_files/reward_function.py",
-                  Body=(DEFAULTS / "reward_function.py").read_bytes())  # fmt: skip
-    s3.put_object(Bucket=bucket, Key="rl/custom_files/model_metadata.json",
-                  Body=(DEFAULTS / "model_metadata.json").read_bytes())  # fmt: skip
+    s3.put_object(
+        Bucket=bucket, Key="rl/custom_files/reward_function.py", Body=(DEFAULTS / "reward_function.py").read_bytes()
+    )
+    s3.put_object(
+        Bucket=bucket, Key="rl/custom_files/model_metadata.json", Body=(DEFAULTS / "model_metadata.json").read_bytes()
+    )
     hyperparameters = {"num_episodes_between_training": 4, "batch_size": 64, "lr": 0.0003, "discount_factor": 0.99}
     s3.put_object(Bucket=bucket, Key="rl/custom_files/hyperparameters.json", Body=json.dumps(hyperparameters).encode())
     return prefix
@@ -119,7 +127,7 @@ def _drive(model, predict, steps):
     for _ in range(steps):
         prediction = predict(observation)
         seen.append((observation, prediction))
-        observation, _, terminated, truncated, info = env.step(prediction["action"])
+        observation, _, terminated, truncated, _ = env.step(prediction["action"])
         if terminated or truncated:
             break
     return seen, actions
@@ -130,12 +138,19 @@ def test_endpoint_maps_observations_to_actions(trained, sm, smr, s3, tmp_path):
     model = members(s3, artifacts)
     name = unique("deepracer-policy")
     sm.create_model(
-        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": RL_IMAGE, "ModelDataUrl": artifacts}
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": RL_IMAGE,
+            "ModelDataUrl": artifacts,
+            "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"},
+        },
     )
     sm.create_endpoint_config(
         EndpointConfigName=name,
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-                             "InstanceType": "ml.m5.large"}],  # fmt: skip
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     try:
@@ -144,12 +159,13 @@ def test_endpoint_maps_observations_to_actions(trained, sm, smr, s3, tmp_path):
 
         def predict(observation):
             body = json.dumps({"instances": [observation.tolist()]})
-            answer = smr.invoke_endpoint(EndpointName=name, Body=body, ContentType="application/json",
-                                         Accept="application/json")  # fmt: skip
+            answer = smr.invoke_endpoint(
+                EndpointName=name, Body=body, ContentType="application/json", Accept="application/json"
+            )
             assert answer["ContentType"] == "application/json"
             return json.loads(answer["Body"].read())["predictions"][0]
 
-        seen, actions = _drive(model, predict, steps=40)
+        seen, actions = _drive(model, predict, steps=25)
         (tmp_path / "model.zip").write_bytes(model["model.zip"])
         from stable_baselines3 import PPO
 

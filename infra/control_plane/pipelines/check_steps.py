@@ -98,7 +98,7 @@ def run_check_step(ctx: StepContext) -> StepOutcome:
     output = _output_uri(ctx, arguments)
     calculated = Baseline(f"{output}/analysis.json") if clarify else _quality_files(output)
     previous = _previous_baseline(ctx, flags)
-    metadata.update(_baseline_metadata("Calculated", calculated))
+    metadata.update(_baseline_metadata("CalculatedBaseline", calculated))
     if not flags.skip_check:
         if previous.constraints is None:
             raise StepFailed(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.control_plane.core.errors import ServiceError
+from infra.control_plane.pipelines.cache import model_reuse
 from infra.control_plane.pipelines.definition import Step, StepType
 from infra.control_plane.pipelines.operations import Operations
 
@@ -214,9 +215,14 @@ def _tuning_summaries(ctx: StepContext, name: str) -> dict[str, Any]:
 
 
 def _create_model(ctx: StepContext) -> StepOutcome:
+    reuse = model_reuse(ctx.operations)  # same definition as last time: keep that model (see cache.py)
+    previous = reuse.reusable(ctx.operations, ctx.step.name, ctx.arguments)
+    if previous is not None:
+        return StepOutcome(previous, {"Model": {"Arn": previous.get("ModelArn")}})
     request = {"ModelName": ctx.child_name, **ctx.arguments}
     created = _call(ctx, "CreateModel", request)
     described = _call(ctx, "DescribeModel", {"ModelName": request["ModelName"]})
+    reuse.record(ctx.step.name, ctx.arguments, described)
     return StepOutcome(described, {"Model": {"Arn": created.get("ModelArn")}})
 
 

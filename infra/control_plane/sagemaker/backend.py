@@ -14,6 +14,9 @@ from infra.control_plane.sagemaker.endpoints import Endpoints
 from infra.control_plane.sagemaker.hosting import Deployer, HostingContext
 from infra.control_plane.sagemaker.model_packages import ModelPackages
 from infra.control_plane.sagemaker.models import Models
+from infra.control_plane.sagemaker.monitoring_definitions import MonitoringJobDefinitions
+from infra.control_plane.sagemaker.monitoring_executions import EndpointCaptures, ExecutionContext, ExecutionRunner
+from infra.control_plane.sagemaker.monitoring_schedules import MonitoringSchedules
 from infra.control_plane.sagemaker.processing_executor import ProcessingExecutor
 from infra.control_plane.sagemaker.processing_jobs import ProcessingJobs
 from infra.control_plane.sagemaker.training_executor import ExecutorContext, TrainingExecutor
@@ -40,6 +43,8 @@ class SageMakerBackend:
     capture: CaptureWriter
     pipelines: Pipelines = field(init=False)  # set by build_backend: its steps call the services above
     tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
+    monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
+    monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -53,10 +58,13 @@ class SageMakerBackend:
             self.model_packages,
             self.pipelines,
             self.tuning_jobs,
+            self.monitoring_job_definitions,
+            self.monitoring_schedules,
         )
 
     def close(self) -> None:
-        """Stack stop: write what data capture still buffers."""
+        """Stack stop: stop the monitoring scheduler, write what data capture still buffers."""
+        self.monitoring_schedules.close()
         self.capture.close()
 
 
@@ -106,6 +114,20 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         capture=capture,
     )
     backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region)
+    captures = EndpointCaptures(endpoints, configs, capture)
+    backend.monitoring_job_definitions = MonitoringJobDefinitions(
+        account_id, region, lambda name: backend.processing_jobs.store.find(name) is not None
+    )
+    backend.monitoring_schedules = MonitoringSchedules(
+        account_id,
+        region,
+        backend.monitoring_job_definitions,
+        ExecutionRunner(
+            ExecutionContext(account_id, region, s3, backend.processing_jobs, captures, processing_ctx.work_root)
+        ),
+        captures.exists,
+        settings.monitor_tick_seconds,
+    )
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )

@@ -1,7 +1,8 @@
 """Evaluation step (runs inside a SageMaker processing container): the trained model on the test split.
 
 Writes ``evaluation.json`` (the pipeline's PropertyFile: ``binary_classification_metrics.auc.value`` ...) with the
-ROC curve points, so the run report can draw it without reading the model again.
+ROC curve points, so the run report can draw it without reading the model again, and ``predictions.csv``
+(``label,probability,prediction``), the model-quality check's baseline dataset.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def main() -> None:
     out = BASE / "evaluation"
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report))
+    # the model-quality baseline input: ground truth, score and predicted label per test row
+    predictions = BASE / "predictions"
+    predictions.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {"label": test.iloc[:, 0].astype(int), "probability": scores, "prediction": (scores >= 0.5).astype(int)}
+    ).to_csv(predictions / "predictions.csv", index=False)
     logger.info("auc=%.4f", report["binary_classification_metrics"]["auc"]["value"])  # type: ignore[index]
 
 

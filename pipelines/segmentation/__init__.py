@@ -1,0 +1,1 @@
+"""The segmentation pipeline: digits -> PCA -> K-Means -> batch transform, with a per-cluster summary."""
