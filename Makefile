@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart lock clean up down status deepracer features
+.PHONY: help setup lint test bench pipeline quickstart score lock clean up down status deepracer features
 
 help:
 	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=)"
@@ -58,6 +58,11 @@ PIPELINE ?= credit-risk
 TARGET ?= local
 pipeline: $(STAMP)
 	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET)
+
+SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
+# Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.
+score: up
+	eval "$$($(PY) -m infra.cli env)" && $(PY) -m spark_jobs.score --endpoint credit-risk --input $(SCORE_INPUT)
 
 # The foundation flow without the stack: train the XGBoost container through the process runtime, serve, score.
 quickstart: $(STAMP)

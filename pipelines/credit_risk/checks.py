@@ -46,6 +46,7 @@ class CheckSettings:
     model_package_group: str
     skip: Any  # ParameterBoolean (a variable, not a type, for mypy)
     register: Any
+    cache: Any = None  # CacheConfig shared with the other steps: identical checks are cache hits on a rerun
 
 
 def check_parameters() -> tuple[Any, Any]:
@@ -65,6 +66,7 @@ def _flags(settings: CheckSettings) -> dict[str, Any]:
         "skip_check": settings.skip,
         "register_new_baseline": settings.register,
         "model_package_group_name": settings.model_package_group,
+        "cache_config": settings.cache,
     }
 
 

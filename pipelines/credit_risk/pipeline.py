@@ -110,7 +110,7 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     }
     skip_checks, register_baselines = check_parameters()
     checks = CheckSettings(
-        config.role, prefix, config.instance_type, config.model_package_group, skip_checks, register_baselines
+        config.role, prefix, config.instance_type, config.model_package_group, skip_checks, register_baselines, cache
     )
     data_bias, data_quality = data_checks(checks, session, channel["labelled_train"].S3Output.S3Uri)
     model_data, train_step = _train(config, estimator, inputs, cache)

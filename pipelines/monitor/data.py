@@ -41,6 +41,13 @@ def load(path: Path = DATASET, seed: int = SEED) -> CreditData:
     return CreditData(raw=raw, columns=columns, train=train, holdout_raw=raw.loc[rest.index])
 
 
+def continuous_columns(raw: pd.DataFrame, max_categories: int = 20) -> list[str]:
+    """Numeric columns of the raw data with more than ``max_categories`` values (``age``, ``credit_amount``,
+    ``duration``; ``job`` with its four values is a category written as a number)."""
+    numeric = raw.drop(columns=[LABEL]).select_dtypes("number")
+    return [str(c) for c in numeric.columns if numeric[c].nunique() > max_categories]
+
+
 def encode(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Raw rows as model input: the features step's encoding, reindexed to the model's columns (an unseen
     category has no column: all of its group's one-hot columns are 0); empty cells stay empty."""
@@ -69,6 +76,12 @@ def baseline_frame(train: pd.DataFrame, scores: list[float]) -> pd.DataFrame:
     with a header (Spark-compliant names), whole numbers as integers."""
     features = with_header(train.drop(columns=[LABEL]))
     return pd.concat([pd.DataFrame({"score": scores}, index=features.index), features], axis=1)
+
+
+DRIFT = (
+    "credit_amount x2.5 + 2000, duration +18 months, age -8 years; purpose 'cryptocurrency' (never seen) for 40% "
+    "and job 4 (never seen) for 30% of rows; age empty for 25% and duration for 15%"
+)
 
 
 def drifted(raw: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:

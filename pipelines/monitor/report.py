@@ -83,7 +83,8 @@ def write_report(
         *[f"- {key}: `{value}`" for key, value in notes.items()],
         "- baseline: the model's training split with the model's scores "
         "([baseline.csv](baseline.csv), [statistics](baseline/statistics.json), "
-        "[constraints](baseline/constraints.json))",
+        "[constraints](baseline/constraints.json) as suggested, "
+        "[as reviewed](baseline-reviewed/constraints.json))",
         "",
         "| traffic | schedule | window | status | rows | violations | drift report |",
         "|---|---|---|---|---|---|---|",

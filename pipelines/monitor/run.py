@@ -16,6 +16,7 @@ Only boto3 and the SageMaker SDK talk to SageMaker; on ``--target local`` the st
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -133,6 +134,23 @@ def suggest_baseline(ctx: Context, baseline_csv: Path) -> Any:
     return monitor
 
 
+def review_constraints(ctx: Context, baseline: Any, continuous: list[str]) -> str:
+    """Review the suggested constraints as a user would: a number with many values (age, amounts) is not a
+    category, so its suggested ``domains`` (categorical_values_check) are dropped. Returns the reviewed file's URI."""
+    document = baseline.suggested_constraints().body_dict
+    dropped = []
+    for feature in document.get("features", []):
+        if feature["name"] in continuous and (feature.get("string_constraints") or {}).pop("domains", None):
+            dropped.append(feature["name"])
+            if not feature["string_constraints"]:
+                del feature["string_constraints"]
+    key = f"{ctx.prefix}/baseline-reviewed/constraints.json"
+    ctx.s3.put_object(Bucket=ctx.bucket, Key=key, Body=json.dumps(document, indent=2).encode())
+    if dropped:
+        ctx.notes["constraints reviewed"] = f"categorical domains dropped for {', '.join(dropped)} (continuous numbers)"
+    return f"s3://{ctx.bucket}/{key}"
+
+
 def _monitor(ctx: Context) -> Any:
     from sagemaker.model_monitor import DefaultModelMonitor
 
@@ -156,13 +174,13 @@ def send(ctx: Context, lines: list[str]) -> int:
     return scored
 
 
-def run_monitor(ctx: Context, baseline: Any, label: str, since: datetime) -> RunResult:
+def run_monitor(ctx: Context, baseline: Any, constraints: str, label: str, since: datetime) -> RunResult:
     """A one-time (NOW) schedule over ``[since, now)``; waits for its execution and reads its outputs."""
     from sagemaker.model_monitor import CronExpressionGenerator
 
     monitor = _monitor(ctx)
     schedule = f"{ctx.endpoint}-{label}-{_stamp()}"
-    statistics, constraints = baseline.baseline_statistics(), baseline.suggested_constraints()
+    statistics = baseline.baseline_statistics()
     seconds = _window_seconds(since)
     monitor.create_monitoring_schedule(
         monitor_schedule_name=schedule,
@@ -239,6 +257,8 @@ def demo(ctx: Context, say: Any) -> list[RunResult]:
     config = ctx.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
     ctx.notes.update(model=model_name, capture=endpoint["DataCaptureConfig"].get("DestinationS3Uri", ""))
+    ctx.notes["normal traffic"] = "the holdout rows (validation + test splits) as they are"
+    ctx.notes["drifted traffic"] = f"the same rows with {credit.DRIFT}"
     data = credit.load()
     ctx.folder.mkdir(parents=True, exist_ok=True)
 
@@ -250,6 +270,8 @@ def demo(ctx: Context, say: Any) -> list[RunResult]:
     say("==> suggesting a baseline (DefaultModelMonitor.suggest_baseline)")
     baseline = suggest_baseline(ctx, baseline_csv)
     download_prefix(ctx.s3, f"s3://{ctx.bucket}/{ctx.prefix}/baseline", ctx.folder / "baseline")
+    constraints = review_constraints(ctx, baseline, credit.continuous_columns(data.raw))
+    download_prefix(ctx.s3, constraints.rsplit("/", 1)[0], ctx.folder / "baseline-reviewed")
 
     results: list[RunResult] = []
     last_traffic = datetime.min.replace(tzinfo=UTC)  # earlier traffic (make deploy's test row) predates the baseline
@@ -258,12 +280,15 @@ def demo(ctx: Context, say: Any) -> list[RunResult]:
         # the windows must not overlap: the previous traffic ends more than the window margin before this one
         time.sleep(max(0.0, _WINDOW_MARGIN_SECONDS + 1 - (datetime.now(UTC) - last_traffic).total_seconds()))
         since = datetime.now(UTC)
-        say(f"==> sending {len(lines)} {label} rows to {ctx.endpoint}")
+        say(
+            f"==> sending {len(lines)} {label} rows to {ctx.endpoint}"
+            + (f" ({credit.DRIFT})" if label == "drifted" else "")
+        )
         send(ctx, lines)
         last_traffic = datetime.now(UTC)
         say(f"==> monitoring the {label} traffic (a NOW schedule over the last {_window_seconds(since)} s)")
-        result = run_monitor(ctx, baseline, label, since)
-        say(f"    {result.status}: {result.exit_message or result.failure or ''}")
+        result = run_monitor(ctx, baseline, constraints, label, since)
+        say(f"    {result.exit_message or result.failure or result.status}")
         results.append(result)
     return results
 

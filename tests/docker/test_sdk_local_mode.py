@@ -73,9 +73,8 @@ def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
     with tarfile.open(estimator.model_data.removeprefix("file://")) as archive:
         archive.extractall(model_dir, filter="data")
     model = Model(image_uri=aws_tagged_xgboost, model_data=f"file://{model_dir}", role=ROLE, sagemaker_session=session)
-    predictor = model.deploy(
-        initial_instance_count=1, instance_type="local", serializer=CSVSerializer(), deserializer=CSVDeserializer()
-    )
+    model.deploy(initial_instance_count=1, instance_type="local")
+    predictor = Predictor(model.endpoint_name, session, serializer=CSVSerializer(), deserializer=CSVDeserializer())
     try:
         scores = [float(row[0]) for row in predictor.predict([[0.5, 0.5, 0, 0], [-2, -2, 0, 0]]) if row and row[0]]
     finally:
