@@ -10,10 +10,13 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart score lock clean up down status deepracer features
+.PHONY: help setup lint test bench pipeline quickstart score deploy monitor lock clean up down status deepracer features
 
 help:
 	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=)"
+	@echo "make deploy     deploy the latest approved credit-risk model package (ENDPOINT=, PACKAGE=)"
+	@echo "make monitor    Model Monitor on that endpoint: normal then drifted traffic, violations, drift report"
+	@echo "make score      score the test split through the endpoint with the Spark transformer"
 	@echo "make quickstart train/serve the XGBoost container directly through the process runtime"
 	@echo "make test       lint + the whole test suite"
 	@echo "make lint       ruff, mypy, import-linter"
@@ -58,6 +61,16 @@ PIPELINE ?= credit-risk
 TARGET ?= local
 pipeline: $(STAMP)
 	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET)
+
+ENDPOINT ?= credit-risk
+PACKAGE ?=
+# Deploy the newest Approved (or PACKAGE=<arn|version>) credit-risk model package to ENDPOINT with data capture.
+deploy: $(STAMP)
+	$(PY) -m pipelines.deploy --endpoint $(ENDPOINT) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
+
+# Model Monitor on ENDPOINT: baseline, normal then drifted traffic, two on-demand (NOW) runs, reports/monitor-<ts>/.
+monitor: $(STAMP)
+	$(PY) -m pipelines.monitor --endpoint $(ENDPOINT) --target $(TARGET)
 
 SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
 # Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.

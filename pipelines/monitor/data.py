@@ -1,14 +1,14 @@
 """German credit data for the monitor demo, prepared exactly as the pipeline's feature step prepares it.
 
-``build_table`` and ``with_header`` come from ``pipelines/credit_risk/scripts/features.py`` (the step's own
-script), and the 70/15/15 split repeats its ``main`` (same seed, same stratification), so the baseline is the
-model's training split and the columns are the model's input columns in the model's order. Traffic is raw German
-credit rows encoded the same way; drifted traffic shifts numeric features, introduces categories the model never
-saw and leaves cells empty.
+``build_table`` comes from ``pipelines/credit_risk/scripts/features.py`` (the step's own script) and the 70/15/15
+split repeats its ``main`` (same seed, same stratification), so the baseline is the model's training split and the
+columns are the model's input columns in the model's order. Traffic is raw German credit rows encoded the same way;
+drifted traffic shifts numeric features, introduces categories the model never saw and leaves cells empty.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from pipelines.credit_risk.scripts.features import LABEL, build_table, with_header
+from pipelines.credit_risk.scripts.features import LABEL, build_table
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "data" / "german_credit.csv"
@@ -72,10 +72,18 @@ def csv_lines(features: pd.DataFrame) -> list[str]:
 
 
 def baseline_frame(train: pd.DataFrame, scores: list[float]) -> pd.DataFrame:
-    """The baselining dataset: the model's score first (the capture puts outputs first), then the features,
-    with a header (Spark-compliant names), whole numbers as integers."""
-    features = with_header(train.drop(columns=[LABEL]))
+    """The baselining dataset: the model's score first (the capture puts outputs first), then the features, with
+    a header of Spark-compliant names and whole-number columns as integers (as the traffic writes them)."""
+    features = train.drop(columns=[LABEL])
+    whole = [c for c in features.columns if bool((features[c] == features[c].round()).all())]
+    features = features.astype({c: np.int64 for c in whole})
+    features.columns = [spark_name(str(c)) for c in features.columns]
     return pd.concat([pd.DataFrame({"score": scores}, index=features.index), features], axis=1)
+
+
+def spark_name(name: str) -> str:
+    """Model Monitor wants Spark-compliant column names: lower case, ``_`` only."""
+    return re.sub(r"[^a-z0-9]", "_", name.lower())
 
 
 DRIFT = (
