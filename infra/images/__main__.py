@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from infra.images.build import ImageBuildError, ImageBuilder
+from infra.images.build import ImageBuilder, ImageBuildError
 from infra.images.catalog import BASE_NAME, IMAGE_NAMES, ImagePaths, image_ref
 from infra.images.tags import tag_aws
 from infra.images.wheelhouse import WheelhouseError

@@ -113,7 +113,7 @@ class ImageBuilder:
         logger.info("importing %s as %s", rootfs, OS_IMAGE)
         with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
             imported = subprocess.run(
-                self.docker.argv("import", "-", OS_IMAGE), stdin=tar.stdout, capture_output=True, text=True
+                self.docker.argv("import", "-", OS_IMAGE), stdin=tar.stdout, capture_output=True, text=True, check=False
             )
         self._check(imported, "docker import")
         return OS_IMAGE

@@ -23,7 +23,7 @@ from infra.images.catalog import ImagePaths
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WheelhouseError", "resolve_wheels", "requirements_digest"]
+__all__ = ["WheelhouseError", "requirements_digest", "resolve_wheels"]
 
 
 class WheelhouseError(RuntimeError):

@@ -142,19 +142,14 @@ class DockerJobRun:
     def _explain(self, outcome: JobOutcome) -> JobOutcome:
         hosts: list[HostResult] = []
         first_reason: str | None = None
-        for result in outcome.hosts:
-            if result.exit_code != 0:
-                found = post_mortem(
-                    self._runtime.docker,
-                    self._containers[result.host],
-                    result.host,
-                    result.exit_code,
-                    self._tail.lines(result.host),
-                )
+        for host in outcome.hosts:
+            if host.exit_code != 0:
+                name, lines = self._containers[host.host], self._tail.lines(host.host)
+                found = post_mortem(self._runtime.docker, name, host.host, host.exit_code, lines)
                 if found.reason is not None:
-                    result = dataclasses.replace(result, failure_reason=found.reason)
+                    host = dataclasses.replace(host, failure_reason=found.reason)  # noqa: PLW2901
                     first_reason = first_reason or found.reason
-            hosts.append(result)
+            hosts.append(host)
         reason = outcome.failure_reason
         if outcome.outcome is TrainingOutcome.FAILED and first_reason is not None:
             reason = first_reason

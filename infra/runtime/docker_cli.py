@@ -22,7 +22,7 @@ from infra.runtime.api import ContainerRuntimeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DockerCli", "DockerCommandError", "DockerUnavailableError", "LABEL_MANAGED"]
+__all__ = ["LABEL_MANAGED", "DockerCli", "DockerCommandError", "DockerUnavailableError"]
 
 LABEL_MANAGED = "org.sagestack.managed"  # on every container the Docker runtime starts
 _ENGINE_DOWN = ("cannot connect to the docker daemon", "is the docker daemon running", "connection refused")

@@ -122,7 +122,9 @@ class PostMortem:
 def post_mortem(docker: DockerCli, name: str, host: str, exit_code: int, tail: Sequence[str]) -> PostMortem:
     """Explain a non-zero exit: engine gone, out-of-memory kill, or ``docker run`` failing to start the container."""
     if not docker.is_available():
-        return PostMortem(f"AlgorithmError: the Docker engine stopped while {host} was running (exit {exit_code})", True)
+        return PostMortem(
+            f"AlgorithmError: the Docker engine stopped while {host} was running (exit {exit_code})", True
+        )
     state = (docker.inspect("container", name) or {}).get("State") or {}
     if state.get("OOMKilled"):
         return PostMortem(

@@ -36,7 +36,9 @@ def test_xgboost_trains_in_docker_streams_logs_and_leaves_nothing_running(
     docker_runtime: DockerRuntime, xgboost_image: str, tmp_path: Path
 ) -> None:
     lines: list[str] = []
-    run = docker_runtime.start_training(xgboost_spec(tmp_path, "train-one", AWS_XGBOOST), lambda line: lines.append(line.text))
+    run = docker_runtime.start_training(
+        xgboost_spec(tmp_path, "train-one", AWS_XGBOOST), lambda line: lines.append(line.text)
+    )
 
     result = run.wait()
 
@@ -97,7 +99,10 @@ def test_stop_sends_sigterm_and_removes_the_containers(
 ) -> None:
     started = threading.Event()
     spec = xgboost_spec(
-        tmp_path, "train-stop", xgboost_image, entrypoint=["python", "-c", "print('up', flush=True); import time; time.sleep(60)"]
+        tmp_path,
+        "train-stop",
+        xgboost_image,
+        entrypoint=["python", "-c", "print('up', flush=True); import time; time.sleep(60)"],
     )
     run = docker_runtime.start_training(spec, lambda line: started.set() if line.text == "up" else None)
     assert started.wait(60)

@@ -59,7 +59,7 @@ def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
         instance_count=1,
         instance_type="local",
         output_path=f"file://{tmp_path / 'output'}",
-        hyperparameters={"objective": "binary:logistic", "num_round": 5, "max_depth": 3},
+        hyperparameters={"objective": "binary:logistic", "num_round": "5", "max_depth": "3"},
         sagemaker_session=session,
     )
     estimator.fit({"train": TrainingInput(f"file://{train.parent}", content_type="text/csv")})
@@ -82,9 +82,8 @@ def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
     assert len(scores) == 2 and scores[0] > scores[1]
 
     transformer = model.transformer(
-        instance_count=1, instance_type="local", output_path=f"file://{tmp_path / 'transform'}"
+        instance_count=1, instance_type="local", strategy="MultiRecord", output_path=f"file://{tmp_path / 'transform'}"
     )
     transformer.transform(f"file://{features.parent}", content_type="text/csv", split_type="Line")
-    transformer.wait()
     out = (tmp_path / "transform" / "batch.csv.out").read_text().split()
     assert len(out) == 2 and float(out[0]) > float(out[1])

@@ -549,7 +549,7 @@ def test_model_quality_merges_ground_truth_by_inference_id(sm, smr, s3, bucket):
         sm.delete_endpoint(EndpointName=endpoint_name)
 
 
-def test_bias_and_explainability_definitions_are_stored_and_their_executions_fail_clearly(sm, bucket, endpoint):
+def test_bias_and_explainability_definitions_are_stored_and_a_bad_config_fails_clearly(sm, bucket, endpoint):
     common = {
         "JobResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}},
         "RoleArn": ROLE,
@@ -603,4 +603,5 @@ def test_bias_and_explainability_definitions_are_stored_and_their_executions_fai
     schedule = _now_schedule(sm, bias, kind="ModelBias")
     execution = _wait_execution(sm, schedule)
     assert execution["MonitoringExecutionStatus"] == "Failed"
-    assert "ModelBias monitoring executions are not run" in execution["FailureReason"]
+    # The bias execution runs Clarify now: an analysis config that is not in S3 fails it with a reason naming it.
+    assert "ConfigUri" in execution["FailureReason"] and "cannot be read" in execution["FailureReason"]

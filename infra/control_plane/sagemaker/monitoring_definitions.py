@@ -3,7 +3,7 @@ normalised view (:class:`MonitoringJob`) an execution runs, built from a named d
 ``MonitoringJobDefinition``.
 
 Data quality and model quality definitions are run by the analyzer; model bias and model explainability
-definitions are accepted and stored (their executions are not run locally yet).
+definitions by the Clarify container (``monitoring_clarify*.py``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -46,6 +46,13 @@ from infra.control_plane.sagemaker.common import utcnow
 from infra.control_plane.sagemaker.data_capture import CaptureWriter
 from infra.control_plane.sagemaker.endpoint_configs import EndpointConfigs
 from infra.control_plane.sagemaker.endpoints import Endpoints
+from infra.control_plane.sagemaker.monitoring_clarify import CLARIFY_TYPES, ClarifySetupError, EmptyWindow
+from infra.control_plane.sagemaker.monitoring_clarify_run import (
+    ClarifyParts,
+    ClarifyRunState,
+    clarify_request,
+    conclude_clarify,
+)
 from infra.control_plane.sagemaker.monitoring_definitions import MonitoringJob, MonitoringType
 from infra.control_plane.sagemaker.monitoring_time import hours_between, window_text
 from infra.control_plane.sagemaker.processing_jobs import ProcessingJob, ProcessingJobs
@@ -208,13 +215,17 @@ class _Run:
         self.job = job
         self.window = window
         stamp = execution.scheduled_time.strftime("%Y%m%d%H%M")
+        self.clarify: ClarifyRunState | None = None
         self.job_name = f"model-monitoring-{stamp}-{uuid.uuid4().hex[:24]}"
 
     def run(self) -> None:
         try:
-            request = self._request()
-        except ExecutionSetupError as exc:
+            request = self._clarify_request() if self.job.monitoring_type in CLARIFY_TYPES else self._request()
+        except (ExecutionSetupError, ClarifySetupError) as exc:
             self.execution.set(ExecutionStatus.FAILED, str(exc))
+            return
+        except EmptyWindow as exc:
+            self.execution.set(ExecutionStatus.COMPLETED, str(exc))
             return
         try:
             arn = self.ctx.processing_jobs.create_processing_job(request)["ProcessingJobArn"]
@@ -231,13 +242,35 @@ class _Run:
 
     # -- the processing request --------------------------------------------------------------------------------
 
+    def _clarify_request(self) -> dict[str, Any]:
+        """Bias / explainability: the window staged as a Clarify job (``monitoring_clarify``)."""
+        if self.job.endpoint_input is None:
+            raise ExecutionSetupError(
+                "BatchTransformInput monitoring is not run by the Sagestack local stack yet; monitor an endpoint."
+            )
+        endpoint = str(self.job.endpoint_input["EndpointName"])
+        destination = self.ctx.captures.destination(endpoint)
+        if destination is None:
+            raise ExecutionSetupError(f"ClientError: Endpoint {endpoint} does not exist or has no DataCaptureConfig.")
+        self.ctx.captures.flush(endpoint)
+        baseline = self.job.baseline
+        constraints = (baseline.get("ConstraintsResource") or {}).get("S3Uri")
+        if not constraints and baseline.get("BaseliningJobName"):
+            constraints = f"{self._baselining_output(str(baseline['BaseliningJobName']))}/analysis.json"
+        parts = ClarifyParts(
+            job=self.job,
+            job_name=self.job_name,
+            schedule=self.execution.schedule_name,
+            scheduled_time=self.execution.scheduled_time,
+            window=(self.window.start, self.window.end),
+            capture_root=S3Location.parse(destination).child(endpoint),
+            baseline_uri=str(constraints) if constraints else None,
+        )
+        request, self.clarify = clarify_request(self.ctx.s3, parts)
+        return request
+
     def _request(self) -> dict[str, Any]:
         job = self.job
-        if job.monitoring_type in (MonitoringType.MODEL_BIAS, MonitoringType.MODEL_EXPLAINABILITY):
-            raise ExecutionSetupError(
-                f"{job.monitoring_type.value} monitoring executions are not run by the Sagestack local stack yet "
-                "(the job definition and schedule are stored); use a DataQuality or ModelQuality schedule."
-            )
         if job.endpoint_input is None:
             raise ExecutionSetupError(
                 "BatchTransformInput monitoring is not run by the Sagestack local stack yet; monitor an endpoint."
@@ -423,6 +456,15 @@ class _Run:
         if status is not JobStatus.COMPLETED:
             self.execution.set(ExecutionStatus.FAILED, reason or message or "the monitoring job failed")
             return
+        if self.clarify is not None:
+            count, failure, records = conclude_clarify(self.ctx.s3, self.clarify, output_uri)
+            if records:
+                publish_metrics(self.ctx.account_id, self.ctx.region, records, self.execution.endpoint_name)
+            if failure:
+                self.execution.set(ExecutionStatus.FAILED, failure)
+            else:
+                self.execution.set(ExecutionStatus.COMPLETED_WITH_VIOLATIONS if count else ExecutionStatus.COMPLETED)
+            return
         if not is_builtin_analyzer(str(self.job.app.get("ImageUri", ""))):
             self._forward_metrics()
         violations = self._violation_count(output_uri)
@@ -451,7 +493,7 @@ class _Run:
             publish_metrics(self.ctx.account_id, self.ctx.region, records, self.execution.endpoint_name)
 
 
-def publish_metrics(account_id: str, region: str, records: list[Mapping[str, Any]], endpoint: str | None) -> int:
+def publish_metrics(account_id: str, region: str, records: Sequence[Mapping[str, Any]], endpoint: str | None) -> int:
     """PutMetricData into moto's CloudWatch (in process); returns how many records were stored."""
     default_namespace = (
         "aws/sagemaker/Endpoints/data-metrics" if endpoint else "aws/sagemaker/ModelMonitoring/data-metrics"
