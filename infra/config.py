@@ -30,6 +30,7 @@ class StackSettings:
     # Test-only and user-provided images: URI -> argv standing for the image's ENTRYPOINT.
     extra_images: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     isolation: str | None = None  # passed to the process runtime; None lets it choose
+    runtime: str = "process"  # "process" (default, no Docker) or "docker" (SAGESTACK_RUNTIME)
     invoke_timeout_seconds: float = 60.0
     endpoint_startup_timeout_seconds: float = 240.0
     capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
@@ -58,6 +59,7 @@ class StackSettings:
             account_id=source.get("SAGESTACK_ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
             extra_images=parse_extra_images(source.get("SAGESTACK_EXTRA_IMAGES", "")),
             isolation=source.get("SAGESTACK_ISOLATION") or None,
+            runtime=_parse_runtime(source.get("SAGESTACK_RUNTIME") or "process"),
             invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
             capture_flush_seconds=_parse_float(source, "SAGESTACK_CAPTURE_FLUSH_SECONDS", 5.0),
             pipeline_poll_seconds=_parse_float(source, "SAGESTACK_PIPELINE_POLL_SECONDS", 0.1),
@@ -66,6 +68,15 @@ class StackSettings:
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
             monitor_tick_seconds=_parse_float(source, "SAGESTACK_MONITOR_TICK_SECONDS", 30.0),
         )
+
+
+RUNTIMES = ("process", "docker")
+
+
+def _parse_runtime(raw: str) -> str:
+    if raw not in RUNTIMES:
+        raise SettingsError(f"SAGESTACK_RUNTIME={raw!r}: expected one of {', '.join(RUNTIMES)}")
+    return raw
 
 
 def parse_extra_images(raw: str) -> dict[str, tuple[str, ...]]:

@@ -3,9 +3,58 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
+
+import pytest
 
 # The SDK v2 prints a deprecation banner on import; the stack and the SDK never reach AWS from tests.
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+class _SdkPollingClock:
+    """``time`` as the SageMaker SDK v2 sees it: sleeps are capped and the skipped time is added to its clock.
+
+    The SDK polls Describe* every 5-30 s (``wait_for_job``, ``wait_for_endpoint``) and ``logs_for_job`` re-describes a
+    job only when 30 s of ``time.time()`` have passed; none of it can be configured. Against the local stack jobs
+    finish in seconds, so the suite would mostly measure those intervals. Only the SDK's own modules get this clock
+    (the stack, the containers and the tests keep the real one): each capped sleep moves the SDK's clock forward by
+    the full requested amount, so its loops run in the same order with the same checks, just sooner.
+    """
+
+    max_sleep_seconds = 0.25
+
+    def __init__(self) -> None:
+        self._skipped = 0.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        real = min(seconds, self.max_sleep_seconds)
+        time.sleep(real)
+        self._skipped += max(0.0, seconds - real)
+
+    def time(self) -> float:
+        return time.time() + self._skipped
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._skipped
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_sdk_polling() -> Iterator[None]:
+    try:
+        import sagemaker.session
+        import sagemaker.utils
+    except ImportError:  # pragma: no cover - the SDK is a project dependency
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    for module in (sagemaker.session, sagemaker.utils):
+        patch.setattr(module, "time", _SdkPollingClock())
+    yield
+    patch.undo()

@@ -80,6 +80,8 @@ def model_files(model_dir: Path, ensemble: bool) -> list[Path]:
     for path in sorted(model_dir.iterdir()) if model_dir.is_dir() else []:
         if path.name.startswith("."):
             logger.warning("Ignoring hidden file %s in the model directory", path.name)
+        elif path.name.endswith(".tar.gz"):  # SDK local mode mounts the archive beside the extracted model
+            logger.info("Ignoring the model archive %s in the model directory", path.name)
         elif path.is_file():
             files.append(path)
     if not files:

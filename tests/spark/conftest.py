@@ -17,8 +17,9 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def fake_runtime():
+    """A fresh fake endpoint per test: its counters (served rows, throttles) must not carry over between tests."""
     runtime = FakeRuntime()
     yield runtime
     runtime.stop()

@@ -29,8 +29,14 @@ class ContainerHost:
     def runtime(self) -> Runtime:
         with self._lock:
             if self._runtime is None:
-                self._runtime = self._load_process_runtime()
+                load = self._load_docker_runtime if self._settings.runtime == "docker" else self._load_process_runtime
+                self._runtime = load()
             return self._runtime
+
+    def _load_docker_runtime(self) -> Runtime:
+        module: Any = importlib.import_module("infra.runtime.docker")
+        runtime: Runtime = module.DockerRuntime(self._settings.data_dir / "runtime")
+        return runtime
 
     def _load_process_runtime(self) -> Runtime:
         try:
@@ -51,7 +57,13 @@ class ContainerHost:
             images: Any = importlib.import_module("infra.runtime.images")
         except ImportError as exc:
             raise ImageNotFoundError(f"image {uri!r}: image resolution is not available ({exc})") from exc
-        image: ContainerImage = images.resolve_image(uri)
+        try:
+            image: ContainerImage = images.resolve_image(uri)
+        except ImageNotFoundError:
+            if self._settings.runtime != "docker":
+                raise
+            # A user's own image: the Docker runtime runs it if it is present in the local engine (never pulls).
+            return ContainerImage(uri=uri, command=())
         return image
 
     def shutdown(self) -> None:

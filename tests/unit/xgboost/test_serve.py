@@ -247,3 +247,11 @@ def test_gunicorn_server_serves_and_stops_on_sigterm(tmp_path, binary):
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_the_model_archive_beside_the_extracted_model_is_not_loaded(tmp_path):
+    from containers.xgboost.serve import model_files
+
+    (tmp_path / "model.tar.gz").write_bytes(b"\x1f\x8b archive")
+    (tmp_path / "xgboost-model").write_bytes(b"model")
+    assert [p.name for p in model_files(tmp_path, ensemble=True)] == ["xgboost-model"]
