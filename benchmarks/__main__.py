@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
@@ -15,6 +16,15 @@ def available() -> list[str]:
     return sorted(info.name for info in modules if not info.name.startswith("_") and info.name != "common")
 
 
+# Benchmarks that start the local stack talk to it with boto3, which insists on some credentials and a region.
+LOCAL_AWS_DEFAULTS = {
+    "AWS_ACCESS_KEY_ID": "sagestack",
+    "AWS_SECRET_ACCESS_KEY": "sagestack",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+}
+
+
 def main(argv: list[str]) -> int:
     names = [a for a in argv if a] or available()
     unknown = [n for n in names if n not in available()]
@@ -24,7 +34,8 @@ def main(argv: list[str]) -> int:
     failed = 0
     for name in names:
         print(f"# running {name}", file=sys.stderr, flush=True)
-        result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False)
+        env = {**LOCAL_AWS_DEFAULTS, **os.environ}
+        result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], check=False, env=env)
         if result.returncode != 0:
             print(f"bench {name} error=exit_{result.returncode} (the benchmark failed; see above)", flush=True)
             failed += 1
