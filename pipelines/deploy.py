@@ -16,7 +16,6 @@ import argparse
 import logging
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.console import configure_cli_logging
 from pipelines.settings import RunSettings, SettingsError, Target
 
 logger = logging.getLogger(__name__)
@@ -228,10 +228,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    for noisy in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="sagemaker")
+    configure_cli_logging(args.verbose)
     target = Target(args.target)
     say = _printer()
     try:

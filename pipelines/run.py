@@ -12,7 +12,6 @@ import argparse
 import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.console import configure_cli_logging
 from pipelines.report import write_report
 from pipelines.settings import RunSettings, SettingsError, Target
 from pipelines.watch import follow, step_rows, summary_table
@@ -97,10 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    for noisy in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="sagemaker")
+    configure_cli_logging(args.verbose)
     target = Target(args.target)
     try:
         if target is Target.LOCAL:

@@ -21,7 +21,6 @@ import logging
 import math
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.console import configure_cli_logging
 from pipelines.monitor import data as credit
 from pipelines.monitor.report import RunResult, download_prefix, print_violations, write_report
 from pipelines.settings import RunSettings, SettingsError, Target
@@ -310,10 +310,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    for noisy in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="sagemaker")
+    configure_cli_logging(args.verbose)
 
     def say(line: str) -> None:
         print(line, flush=True)  # noqa: T201

@@ -50,8 +50,8 @@ def clarify_request(s3: S3Access, parts: ClarifyParts) -> tuple[dict[str, Any], 
     request: dict[str, Any] = {
         "ProcessingJobName": parts.job_name,
         "ProcessingInputs": [
-            _s3_input("dataset", staged.data_uri, DATA_PATH),
-            _s3_input("analysis_config", staged.config_uri, CONFIG_PATH),
+            s3_input("dataset", staged.data_uri, DATA_PATH),
+            s3_input("analysis_config", staged.config_uri, CONFIG_PATH),
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
@@ -101,7 +101,8 @@ def conclude_clarify(
     return len(found), None, records
 
 
-def _s3_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
+def s3_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
+    """A ``ProcessingInputs`` entry that copies ``uri`` to ``local_path`` (File mode, every host)."""
     return {
         "InputName": name,
         "AppManaged": False,

@@ -52,6 +52,7 @@ from infra.control_plane.sagemaker.monitoring_clarify_run import (
     ClarifyRunState,
     clarify_request,
     conclude_clarify,
+    s3_input,
 )
 from infra.control_plane.sagemaker.monitoring_definitions import MonitoringJob, MonitoringType
 from infra.control_plane.sagemaker.monitoring_time import hours_between, window_text
@@ -358,7 +359,7 @@ class _Run:
             folders = [(variants[0] if variants else "AllTraffic", min(wanted))]
         local_root = str(self.job.endpoint_input["LocalPath"]).rstrip("/") if self.job.endpoint_input else ""
         return [
-            _s3_input(
+            s3_input(
                 f"endpoint_input_{index}",
                 f"s3://{root.bucket}/{prefix}{variant}/{hour}/",
                 f"{local_root}/{endpoint}/{variant}/{hour}",
@@ -382,7 +383,7 @@ class _Run:
             if not uri:
                 continue
             self._require_object(str(uri), variable.replace("_", " "))
-            inputs.append(_s3_input(name, str(uri), path))
+            inputs.append(s3_input(name, str(uri), path))
             environment[variable] = f"{path}/{PurePosixPath(str(uri)).name}"
         if not constraints and self._is_data_quality:
             raise ExecutionSetupError(
@@ -424,7 +425,7 @@ class _Run:
         ):
             uri = self.job.app.get(key)
             if uri:
-                inputs.append(_s3_input(name, str(uri), path))
+                inputs.append(s3_input(name, str(uri), path))
                 environment[variable] = f"{path}/{PurePosixPath(str(uri)).name}"
         return inputs
 
@@ -443,7 +444,7 @@ class _Run:
         if not self.job.ground_truth_uri:
             raise ExecutionSetupError("ClientError: a model quality execution needs GroundTruthS3Input.S3Uri.")
         uri = str(self.job.ground_truth_uri).rstrip("/") + "/"
-        return [_s3_input("groundtruth_input", uri, GROUND_TRUTH_PATH)]
+        return [s3_input("groundtruth_input", uri, GROUND_TRUTH_PATH)]
 
     # -- the outcome -------------------------------------------------------------------------------------------
 
@@ -530,18 +531,3 @@ def _naive_utc(value: Any) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
-
-
-def _s3_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "AppManaged": False,
-        "S3Input": {
-            "S3Uri": uri,
-            "LocalPath": local_path,
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-            "S3DataDistributionType": "FullyReplicated",
-            "S3CompressionType": "None",
-        },
-    }
