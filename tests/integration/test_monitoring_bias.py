@@ -196,7 +196,9 @@ def test_model_bias_monitor_flags_a_facet_that_drifted(sdk_env, stack_url, s3, c
         predictor.delete_endpoint()
 
 
-@pytest.mark.xfail(reason="open: the execution finds no captured record in its window (see the hand-off report)")
+@pytest.mark.xfail(
+    reason="open: Kernel SHAP gives the features pinned to the baseline ~1e-6, not 0 (docs/model-monitor.md Known gap)"
+)
 def test_model_explainability_monitor_flags_attribution_drift(sdk_env, stack_url, credit, model_data):
     from sagemaker import clarify
     from sagemaker.model_monitor import CronExpressionGenerator, ModelExplainabilityMonitor

@@ -109,7 +109,8 @@ class CaptureWriter:
     def __init__(self, s3: S3Access, flush_seconds: float) -> None:
         self._s3 = s3
         self._flush_seconds = flush_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffer (held briefly: ``record`` is on the hot path)
+        self._flushing = threading.Lock()  # one flush at a time, from taking the buffer to the last write
         self._buffer: list[Captured] = []
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,18 +127,23 @@ class CaptureWriter:
             self.flush()
 
     def flush(self, endpoint: str | None = None) -> int:
-        """Write what is buffered (for one endpoint, or all); returns the number of records written."""
-        with self._lock:
-            taken = [c for c in self._buffer if endpoint is None or c.endpoint == endpoint]
-            self._buffer = [c for c in self._buffer if endpoint is not None and c.endpoint != endpoint]
-        groups: dict[tuple[str, str, str, str], list[Captured]] = defaultdict(list)
-        for item in taken:
-            groups[(item.config.destination, item.endpoint, item.variant, item.time.strftime("%Y/%m/%d/%H"))].append(
-                item
-            )
-        for (destination, endpoint_name, variant, hour), items in groups.items():
-            self._write(destination, f"{endpoint_name}/{variant}/{hour}", items)
-        return len(taken)
+        """Write what is buffered (for one endpoint, or all); returns the number of records written.
+
+        On return every record captured before the call is in S3, including those a concurrent flush (the
+        background thread's) had already taken from the buffer: flushes are serialised from taking to writing, so a
+        monitoring execution that flushes and then lists the window never misses records still being written.
+        """
+        with self._flushing:
+            with self._lock:
+                taken = [c for c in self._buffer if endpoint is None or c.endpoint == endpoint]
+                self._buffer = [c for c in self._buffer if endpoint is not None and c.endpoint != endpoint]
+            groups: dict[tuple[str, str, str, str], list[Captured]] = defaultdict(list)
+            for item in taken:
+                hour = item.time.strftime("%Y/%m/%d/%H")
+                groups[(item.config.destination, item.endpoint, item.variant, hour)].append(item)
+            for (destination, endpoint_name, variant, hour), items in groups.items():
+                self._write(destination, f"{endpoint_name}/{variant}/{hour}", items)
+            return len(taken)
 
     def _write(self, destination: str, partition: str, items: Sequence[Captured]) -> None:
         now = utcnow()
