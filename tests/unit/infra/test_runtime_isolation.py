@@ -32,7 +32,8 @@ def test_without_bwrap_or_unshare_detection_falls_back_with_one_warning(
         second = detect_isolation_mode()
 
     assert first is second is IsolationMode.ENVIRONMENT
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "infra.runtime.isolation"]
+    assert len(warnings) == 1
 
 
 def test_forcing_a_mode_that_does_not_work_raises(monkeypatch: pytest.MonkeyPatch) -> None:
