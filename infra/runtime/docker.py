@@ -186,10 +186,7 @@ class DockerRuntime:
         memory_limit: str | None = None,
     ) -> None:
         self.data_dir = data_dir
-        base = settings if settings is not None else RuntimeSettings.from_environment()
-        if stop_grace_seconds is not None:
-            base = dataclasses.replace(base, stop_grace_seconds=stop_grace_seconds)
-        self.settings = base
+        self.settings = RuntimeSettings.resolve(settings, stop_grace_seconds)
         self.docker = docker if docker is not None else DockerCli()
         self.memory_limit = memory_limit
         self.runtime_id = secrets.token_hex(6)

@@ -14,7 +14,6 @@ long-running entry point that wants SIGTERM to run the atexit hooks calls :func:
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import shutil
 import signal
@@ -166,10 +165,7 @@ class ProcessRuntime:
         stop_grace_seconds: float | None = None,
     ) -> None:
         self.data_dir = data_dir
-        base = settings if settings is not None else RuntimeSettings.from_environment()
-        if stop_grace_seconds is not None:
-            base = dataclasses.replace(base, stop_grace_seconds=stop_grace_seconds)
-        self.settings = base
+        self.settings = RuntimeSettings.resolve(settings, stop_grace_seconds)
         self._isolation: Isolation = resolve_isolation(isolation)
         self._lock = threading.Lock()
         self._jobs: list[Job] = []

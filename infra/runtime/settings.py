@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.runtime.errors import InvalidSpecError
 
@@ -50,6 +50,12 @@ class RuntimeSettings:
         for name in ("stop_grace_seconds", "serving_stop_grace_seconds", "shutdown_grace_seconds"):
             if getattr(self, name) < 0:
                 raise InvalidSpecError(f"{name} must not be negative")
+
+    @classmethod
+    def resolve(cls, settings: RuntimeSettings | None, stop_grace_seconds: float | None = None) -> RuntimeSettings:
+        """The settings a runtime was given (else the environment's), with an optional grace-period override."""
+        base = settings if settings is not None else cls.from_environment()
+        return base if stop_grace_seconds is None else replace(base, stop_grace_seconds=stop_grace_seconds)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
