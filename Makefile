@@ -31,6 +31,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON_BIN) >/dev/null || { echo "error: $(PYTHON_BIN) not found; Sagestack needs Python 3.11" >&2; exit 1; }
+	@java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])' || { echo "error: Java 17 or newer not found on PATH; \
+	  PySpark 4 needs it (Debian: apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	@echo "==> installing locked dependencies into $(VENV) (first run takes a minute or two)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
