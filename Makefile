@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean up down status deepracer features
+.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean up down status deepracer features infra infra-delete publish-images
 
 help:
 	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=)"
@@ -24,6 +24,8 @@ help:
 	@echo "make setup      create .venv and install the locked dependencies"
 	@echo "make features   run the PySpark feature job (FEATURES_OUT=s3://... or a local dir)"
 	@echo "make deepracer  train a DeepRacer-style car (REWARD=, TRACK=, ACTIONS=, HYPERPARAMETERS=)"
+	@echo "make infra      deploy infra/aws/template.yaml (CloudFormation) to TARGET=local|aws; make infra-delete"
+	@echo "make publish-images  push the images to ECR of TARGET, tagged by git commit"
 	@echo "make images     build the Docker image of every container (offline); make test-docker runs that tier"
 	@echo "make lock       re-resolve requirements.lock from pyproject.toml"
 
@@ -126,6 +128,16 @@ test-docker: $(STAMP)
 	$(PY) -m infra.images build
 	$(PY) -m infra.images tag-aws --region us-east-1
 	$(PY) -m pytest tests/docker -q
+
+# The AWS resources the pipelines need (infra/aws/template.yaml) on TARGET: local = the local stack, aws = the account.
+infra: $(STAMP)
+	$(PY) -m infra.aws deploy --target $(TARGET)
+
+infra-delete: $(STAMP)
+	$(PY) -m infra.aws delete --target $(TARGET)
+
+publish-images: $(STAMP)
+	$(PY) -m infra.aws publish-images --target $(TARGET)
 
 clean:
 	rm -rf .sagestack reports .bench
