@@ -51,7 +51,13 @@ def build_credit_risk(settings: RunSettings, tuning: str, name: str) -> tuple[An
     session.boto_session.client("s3").upload_file(str(DATASET), bucket, key)
     use_tuning = supports_tuning(session.sagemaker_client) if tuning == "auto" else tuning == "on"
     config = CreditRiskConfig(
-        name=name, role=settings.role, bucket=bucket, input_uri=f"s3://{bucket}/{key}", use_tuning=use_tuning
+        name=name,
+        role=settings.role,
+        bucket=bucket,
+        input_uri=f"s3://{bucket}/{key}",
+        use_tuning=use_tuning,
+        model_package_group=settings.conf.model_package_groups["credit_risk"],
+        instance_type=settings.conf.instance_types["training"],
     )
     return build(config, session), {"tuning": "Bayesian tuning" if use_tuning else "single training job"}
 
@@ -65,9 +71,10 @@ def build_segmentation(settings: RunSettings, name: str, rows: int) -> tuple[Any
 
 
 def build_pipeline(settings: RunSettings, args: argparse.Namespace, name: str) -> tuple[Any, dict[str, str]]:
+    """``--rows`` and ``--tuning`` default to the small-data switches of conf/<target>.yml."""
     if args.pipeline == "segmentation":
-        return build_segmentation(settings, name, args.rows)
-    return build_credit_risk(settings, args.tuning, name)
+        return build_segmentation(settings, name, settings.conf.segmentation_rows if args.rows is None else args.rows)
+    return build_credit_risk(settings, args.tuning or settings.conf.tuning, name)
 
 
 def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Path) -> None:
@@ -88,8 +95,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument("--name", help="pipeline name (default: the --pipeline value)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
-    parser.add_argument("--tuning", choices=("auto", "on", "off"), default="auto")
-    parser.add_argument("--rows", type=int, default=0, help="segmentation: use the first N digits (0: all)")
+    parser.add_argument("--tuning", choices=("auto", "on", "off"), help="default: conf/<target>.yml (auto)")
+    parser.add_argument("--rows", type=int, help="segmentation: use the first N digits (0: all; default: conf)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)

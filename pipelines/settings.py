@@ -1,16 +1,27 @@
-"""Where a pipeline runs: the one module of ``pipelines`` that reads the environment."""
+"""Where a pipeline runs: the one module of ``pipelines`` that reads the environment and ``conf/<target>.yml``.
+
+The environment file names what differs per target (stack, groups, endpoint, instance types, small-data switches);
+the environment holds only region and credentials. On ``aws`` the execution role and the data bucket are the
+outputs of the stack ``make infra`` deployed (``ExecutionRoleArn``, ``BucketName``) unless ``SAGEMAKER_ROLE_ARN``
+names a role.
+"""
 
 from __future__ import annotations
 
 import enum
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import boto3
+import yaml
+from botocore.exceptions import BotoCoreError, ClientError
 from sagemaker.workflow.pipeline_context import PipelineSession
 
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 class Target(str, enum.Enum):
@@ -23,19 +34,73 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class EnvironmentConfig:
+    """The pipelines' part of ``conf/<target>.yml``."""
+
+    stack_name: str = "sagestack"
+    endpoint_name: str = "credit-risk"
+    model_package_groups: Mapping[str, str] = field(
+        default_factory=lambda: {"credit_risk": "credit-risk", "segmentation": "segmentation"}
+    )
+    instance_types: Mapping[str, str] = field(
+        default_factory=lambda: {"training": "ml.m5.large", "endpoint": "ml.m5.large", "monitor": "ml.m5.xlarge"}
+    )
+    segmentation_rows: int = 0
+    tuning: str = "auto"
+
+    @classmethod
+    def load(cls, target: Target, env: Mapping[str, str]) -> EnvironmentConfig:
+        path = Path(env.get("SAGESTACK_CONF_DIR") or CONF_DIR) / f"{target.value}.yml"
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"cannot read the environment file {path}: {exc}") from exc
+        small = raw.get("small_data") or {}
+        defaults = cls()
+        return cls(
+            stack_name=str(raw.get("stack_name") or defaults.stack_name),
+            endpoint_name=str(raw.get("endpoint_name") or defaults.endpoint_name),
+            model_package_groups={**defaults.model_package_groups, **(raw.get("model_package_groups") or {})},
+            instance_types={**defaults.instance_types, **(raw.get("instance_types") or {})},
+            segmentation_rows=int(small.get("segmentation_rows") or 0),
+            tuning=str(small.get("tuning") or defaults.tuning),
+        )
+
+
+@dataclass(frozen=True)
 class RunSettings:
     target: Target
     role: str
     region: str
+    bucket: str | None = None  # None: the SDK's default bucket (the local stack's sagemaker-<region>-<account>)
+    conf: EnvironmentConfig = field(default_factory=EnvironmentConfig)
 
     @classmethod
     def from_env(cls, target: Target, env: Mapping[str, str] | None = None) -> RunSettings:
         source = os.environ if env is None else env
         region = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or "us-east-1"
-        role = source.get("SAGEMAKER_ROLE_ARN") or (LOCAL_ROLE if target is Target.LOCAL else "")
+        conf = EnvironmentConfig.load(target, source)
+        outputs = _stack_outputs(conf.stack_name, region) if target is Target.AWS else {}
+        role = source.get("SAGEMAKER_ROLE_ARN") or outputs.get("ExecutionRoleArn") or ""
+        if not role and target is Target.LOCAL:
+            role = LOCAL_ROLE
         if not role:
-            raise SettingsError("TARGET=aws needs SAGEMAKER_ROLE_ARN: the execution role SageMaker jobs assume.")
-        return cls(target, role, region)
+            raise SettingsError(
+                f"TARGET=aws needs the execution role: deploy the stack {conf.stack_name} (make infra TARGET=aws) "
+                "or set SAGEMAKER_ROLE_ARN."
+            )
+        return cls(target, role, region, outputs.get("BucketName"), conf)
 
     def session(self) -> PipelineSession:
-        return PipelineSession(boto_session=boto3.Session(region_name=self.region))
+        return PipelineSession(boto_session=boto3.Session(region_name=self.region), default_bucket=self.bucket)
+
+
+def _stack_outputs(stack_name: str, region: str) -> dict[str, str]:
+    """The outputs of ``stack_name`` on AWS, or nothing when it cannot be read (then SAGEMAKER_ROLE_ARN must say)."""
+    try:
+        stacks: list[dict[str, Any]] = (
+            boto3.Session(region_name=region).client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        )
+    except (ClientError, BotoCoreError):
+        return {}
+    return {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs") or [])} if stacks else {}

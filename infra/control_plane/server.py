@@ -40,10 +40,13 @@ class EdgeApp:
     def __init__(self, settings: StackSettings, registry: Registry[SageMakerBackend]) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        from infra.control_plane.cloudformation import CloudFormationFront  # imports moto: only when serving
+
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
         self._invoke = InvokeFront(registry, settings.invoke_timeout_seconds)
-        self._moto = DomainDispatcherApplication(create_backend_app)
+        moto = DomainDispatcherApplication(create_backend_app)
+        self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
