@@ -68,15 +68,15 @@ TARGET ?= local
 pipeline: $(STAMP)
 	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET)
 
-ENDPOINT ?= credit-risk
+ENDPOINT ?=
 PACKAGE ?=
 # Deploy the newest Approved (or PACKAGE=<arn|version>) credit-risk model package to ENDPOINT with data capture.
 deploy: $(STAMP)
-	$(PY) -m pipelines.deploy --endpoint $(ENDPOINT) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
+	$(PY) -m pipelines.deploy $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
 
 # Model Monitor on ENDPOINT: baseline, normal then drifted traffic, two on-demand (NOW) runs, reports/monitor-<ts>/.
 monitor: $(STAMP)
-	$(PY) -m pipelines.monitor --endpoint $(ENDPOINT) --target $(TARGET)
+	$(PY) -m pipelines.monitor $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
 
 SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
 # Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.

@@ -38,8 +38,6 @@ from pipelines.settings import RunSettings, SettingsError, Target
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-ENDPOINT = "credit-risk"
-MONITOR_INSTANCE = "ml.m5.xlarge"
 BATCH_ROWS = 10  # rows per request: one capture record holds ten rows (the analyzer splits them)
 _POLL_SECONDS = 1.0
 _TIMEOUT_SECONDS = 1800.0
@@ -93,7 +91,7 @@ def score_training_split(ctx: Context, model_name: str, train: Any) -> list[floa
     transformer = Transformer(
         model_name=model_name,
         instance_count=1,
-        instance_type="ml.m5.large",
+        instance_type=ctx.settings.conf.instance_types["training"],
         accept="text/csv",
         assemble_with="Line",
         output_path=f"s3://{ctx.bucket}/{ctx.prefix}/train-scores",
@@ -157,7 +155,7 @@ def _monitor(ctx: Context) -> Any:
     return DefaultModelMonitor(
         role=ctx.settings.role,
         instance_count=1,
-        instance_type=MONITOR_INSTANCE,
+        instance_type=ctx.settings.conf.instance_types["monitor"],
         volume_size_in_gb=5,
         max_runtime_in_seconds=1800,
         sagemaker_session=ctx.session,
@@ -239,15 +237,16 @@ def _context(args: argparse.Namespace, settings: RunSettings) -> Context:
     session = _sdk_session(settings)
     boto = session.boto_session
     stamp = _stamp()
+    endpoint = args.endpoint or settings.conf.endpoint_name
     return Context(
         settings=settings,
         session=session,
         sm=session.sagemaker_client,
         runtime=boto.client("sagemaker-runtime"),
         s3=boto.client("s3"),
-        endpoint=args.endpoint,
-        bucket=session.default_bucket(),
-        prefix=f"{args.endpoint}/monitor/{stamp}",
+        endpoint=endpoint,
+        bucket=settings.bucket or session.default_bucket(),
+        prefix=f"{endpoint}/monitor/{stamp}",
         folder=args.reports / f"monitor-{stamp}",
     )
 
@@ -301,7 +300,7 @@ def _window_seconds(since: datetime) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--endpoint", default=ENDPOINT, help="the endpoint `make deploy` created (default credit-risk)")
+    parser.add_argument("--endpoint", help="the endpoint `make deploy` created (default: conf/<target>.yml)")
     parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--verbose", action="store_true")
