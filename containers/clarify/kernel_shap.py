@@ -1,18 +1,23 @@
-"""Kernel SHAP (spec §1.6), vectorised: one coalition design for every row, one weighted least-squares solve.
+"""Kernel SHAP (spec §1.6), vectorised: rows that vary in the same features share one coalition design and solve.
 
 * Players are the explained features; every other feature keeps the row's value.
+* Per row, a player whose value equals its value in every baseline row (missing equals missing) does not vary: no
+  coalition can change the model's input through it, so it gets exactly 0 and is left out of the regression, as the
+  ``shap`` package's ``KernelExplainer`` does with its varying-feature mask. Rows are grouped by which players vary.
 * v_x(z) = (1/K)·Σ_k g(f(h(x, b_k, z))), g = logit when ``use_logit``, else identity.
-* Coalitions: every subset when 2^M − 2 ≤ ``num_samples``; otherwise whole subset sizes are enumerated (with their
-  complements) while the budget allows, and the rest are sampled by the Shapley kernel's size weights with ``seed``,
-  as the open-source ``shap`` package does. Weights π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)).
-* Σ_j φ_j = v_x(1) − v_x(0) is imposed exactly by eliminating the last player.
-* All predictions go through ``model.predict`` in large batches (a few thousand rows × samples × baseline rows).
+* Coalitions of the M varying players: every subset when 2^M − 2 ≤ the budget; otherwise whole subset sizes are
+  enumerated (with their complements) while the budget allows, and the rest are sampled by the Shapley kernel's size
+  weights with ``seed``, as ``shap`` does. Weights π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)). The budget is
+  ``num_samples``, else 2M + 2048 (``shap``'s rule, with M the row's varying players).
+* Σ_j φ_j = v_x(1) − v_x(0) is imposed exactly by eliminating the last varying player; one varying player gets it all.
+* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +28,7 @@ from containers.clarify.predictor import Model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ShapResult", "coalitions", "default_num_samples", "explain", "global_values"]
+__all__ = ["ShapResult", "coalitions", "default_num_samples", "explain", "global_values", "varying"]
 
 ROWS_PER_CALL = 1_000_000
 _EPS = 1e-12
@@ -141,14 +146,11 @@ def _compose(rows: np.ndarray, baseline: np.ndarray, masks: np.ndarray, columns:
     return full.reshape(-1, rows.shape[1])
 
 
-def _values(
-    model: Model, composed: np.ndarray, template: pd.DataFrame, groups: tuple[int, ...], link: bool
-) -> np.ndarray:
+def _predict(model: Model, composed: np.ndarray, template: pd.DataFrame, link: bool) -> np.ndarray:
     frame = pd.DataFrame(composed, columns=template.columns)
     if composed.dtype == object:
         frame = frame.astype(template.dtypes.to_dict())
-    out = _link(model.predict(frame).matrix(), link)
-    return out.reshape((*groups, out.shape[1])).mean(axis=len(groups) - 1)
+    return _link(model.predict(frame).matrix(), link)
 
 
 def _solve(
@@ -176,6 +178,99 @@ def _as_array(frame: pd.DataFrame) -> np.ndarray:
     return frame.to_numpy(dtype=np.float64) if numeric else frame.to_numpy(dtype=object)
 
 
+def varying(rows: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """``(n, p)``: whether each row's value differs from the baseline's in at least one baseline row."""
+    missing = pd.isna(rows)
+    differs = np.zeros(rows.shape, dtype=bool)
+    for background in baseline:
+        unequal = np.asarray(rows != background[None, :], dtype=bool)
+        differs |= unequal & ~(missing & pd.isna(background)[None, :])
+    return differs
+
+
+_NO_COALITION = (np.zeros((0, 1), dtype=bool), np.zeros(0))
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Rows whose varying players are ``active`` (positions among the players), and their coalition design."""
+
+    rows: np.ndarray
+    active: np.ndarray
+    masks: np.ndarray  # (S, len(active)): the sampled coalitions, without the empty and the full one
+    weights: np.ndarray
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        """The coalitions to evaluate: the empty one, the full one, then ``masks``."""
+        m = len(self.active)
+        return np.vstack([np.zeros((1, m), dtype=bool), np.ones((1, m), dtype=bool), self.masks])
+
+
+def _groups(vary: np.ndarray, num_samples: int | None, seed: int | None) -> list[_Group]:
+    """One group per distinct varying pattern with at least one varying player (the others are all 0)."""
+    patterns, inverse = np.unique(vary, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    designs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    groups = []
+    for index, pattern in enumerate(patterns):
+        m = int(pattern.sum())
+        if m == 0:
+            continue
+        if m not in designs:
+            designs[m] = coalitions(m, num_samples or default_num_samples(m), seed) if m > 1 else _NO_COALITION
+        masks, weights = designs[m]
+        groups.append(_Group(np.flatnonzero(inverse == index), np.flatnonzero(pattern), masks, weights))
+    return groups
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """What every batch needs: the model, the rows and baseline as arrays, where the players are, the link."""
+
+    model: Model
+    data: np.ndarray
+    base: np.ndarray
+    columns: np.ndarray  # the players' column positions in ``data``
+    template: pd.DataFrame
+    use_logit: bool
+
+
+def _batches(groups: list[_Group], baseline_rows: int) -> Iterator[list[tuple[_Group, np.ndarray]]]:
+    """(group, row indices) pieces, packed so one ``predict`` call sees at most ``ROWS_PER_CALL`` composed rows
+    (or one row's worth, when a single row needs more)."""
+    pending: list[tuple[_Group, np.ndarray]] = []
+    size = 0
+    for group in groups:
+        per_row = (len(group.masks) + 2) * baseline_rows
+        block = max(1, ROWS_PER_CALL // per_row)
+        for start in range(0, len(group.rows), block):
+            chunk = group.rows[start : start + block]
+            if pending and size + len(chunk) * per_row > ROWS_PER_CALL:
+                yield pending
+                pending, size = [], 0
+            pending.append((group, chunk))
+            size += len(chunk) * per_row
+    if pending:
+        yield pending
+
+
+def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: np.ndarray) -> None:
+    """Predict every piece's composed rows in one call, then solve each piece into ``out[rows, active]``."""
+    composed = [
+        _compose(problem.data[chunk], problem.base, group.evaluated, problem.columns[group.active])
+        for group, chunk in pieces
+    ]
+    predictions = _predict(problem.model, np.concatenate(composed), problem.template, problem.use_logit)
+    offset = 0
+    for (group, chunk), part in zip(pieces, composed, strict=True):
+        shape = (len(chunk), len(group.masks) + 2, len(problem.base), predictions.shape[1])
+        values = predictions[offset : offset + len(part)].reshape(shape).mean(axis=2)
+        offset += len(part)
+        phi = _solve(group.masks, group.weights, values[:, 2:], values[:, 0], values[:, 1])
+        out[np.ix_(chunk, group.active)] = phi
+
+
 def explain(
     model: Model,
     rows: pd.DataFrame,
@@ -187,27 +282,24 @@ def explain(
     use_logit: bool = False,
 ) -> ShapResult:
     """Local SHAP values of ``players`` for every row of ``rows`` against ``baseline`` (same columns)."""
-    columns = np.array([rows.columns.get_loc(name) for name in players])
-    masks, weights = coalitions(len(players), num_samples or default_num_samples(len(players)), seed)
+    columns = np.array([rows.columns.get_loc(name) for name in players], dtype=np.intp)
     data, base = _as_array(rows), _as_array(baseline.loc[:, rows.columns])
     base_out = model.predict(baseline.loc[:, rows.columns])
     expected = _link(base_out.matrix(), use_logit).mean(axis=0)
+    groups = _groups(varying(data[:, columns], base[:, columns]), num_samples, seed)
     logger.info(
-        "kernel SHAP: %d rows, %d players, %d coalitions, %d baseline rows",
+        "kernel SHAP: %d rows, %d players, %d baseline rows, %d varying-feature pattern(s), %d row(s) varying in none",
         len(data),
         len(players),
-        len(masks),
         len(base),
+        len(groups),
+        len(data) - sum(len(g.rows) for g in groups),
     )
-    block = max(1, ROWS_PER_CALL // (len(masks) + 2) // len(base))
-    parts = []
-    for start in range(0, len(data), block):
-        chunk = data[start : start + block]
-        every = np.vstack([np.zeros((1, len(players)), dtype=bool), np.ones((1, len(players)), dtype=bool), masks])
-        composed = _compose(chunk, base, every, columns)
-        values = _values(model, composed, rows, (len(chunk), len(every), len(base)), use_logit)
-        parts.append(_solve(masks, weights, values[:, 2:], values[:, 0], values[:, 1]))
-    return ShapResult(list(players), base_out.output_names(), expected, np.concatenate(parts, axis=0))
+    local = np.zeros((len(data), len(players), len(expected)))
+    problem = _Problem(model, data, base, columns, rows, use_logit)
+    for pieces in _batches(groups, len(base)):
+        _evaluate(problem, pieces, local)
+    return ShapResult(list(players), base_out.output_names(), expected, local)
 
 
 def global_values(local: np.ndarray, method: str) -> np.ndarray:

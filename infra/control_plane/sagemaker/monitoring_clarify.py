@@ -7,7 +7,14 @@ The Clarify container reads CSV, so the control plane stages the window as one: 
 response (``InferenceAttribute``, else the score at ``ProbabilityAttribute`` or the first value compared with
 ``ProbabilityThresholdAttribute``). The job definition's ``ConfigUri`` config is completed with ``dataset_type``,
 the staged headers, ``predicted_label`` and every method (bias: all pre- and post-training metrics; explainability:
-the config's SHAP with the monitored endpoint as the predictor) plus a report.
+the config's SHAP) plus a report.
+
+Explainability calls the model, and never through the monitored endpoint: every request there would be captured and
+then monitored as traffic (a later data-quality run would see the SHAP job's synthetic rows). As on AWS, the Clarify
+job creates a shadow endpoint from ``predictor.model_name`` (the SDK's ``ModelConfig``); a config without a model
+gets the monitored endpoint's model (its first production variant's ``ModelName`` and ``InstanceType``, one
+instance). A ``predictor.endpoint_name`` naming another endpoint is kept; one naming the monitored endpoint is
+replaced by the shadow endpoint too.
 """
 
 from __future__ import annotations
@@ -69,6 +76,8 @@ def stage(
     window: tuple[datetime, datetime],
     staging: S3Location,
     baseline_uri: str | None,
+    *,
+    endpoint_variant: Mapping[str, Any] | None = None,
 ) -> ClarifyStage:
     """Read the window's captures, build the dataset and config, upload both under ``staging``."""
     config = _read_json(s3, str(job.app.get("ConfigUri") or ""), "analysis config (ConfigUri)")
@@ -79,7 +88,7 @@ def stage(
     if job.monitoring_type is MonitoringType.MODEL_BIAS:
         header, table, analysis = _bias_dataset(s3, job, config, rows)
     else:
-        header, table, analysis = _explainability_dataset(job, config, rows)
+        header, table, analysis = _explainability_dataset(job, config, rows, endpoint_variant)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -316,22 +325,41 @@ class _Predictor:
 
 
 def _explainability_dataset(
-    job: MonitoringJob, config: Mapping[str, Any], rows: Sequence[_Row]
+    job: MonitoringJob, config: Mapping[str, Any], rows: Sequence[_Row], variant: Mapping[str, Any] | None
 ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     features = _feature_headers(config, len(rows[0].features), None)
     methods = config.get("methods") or {}
     if not isinstance(methods, Mapping) or "shap" not in methods:
         raise ClarifySetupError("ClientError: the explainability analysis config (ConfigUri) has no methods.shap.")
-    predictor = dict(config.get("predictor") or {})
-    for key in ("model_name", "instance_type", "initial_instance_count", "endpoint_name_prefix", "accelerator_type"):
-        predictor.pop(key, None)  # a real-time monitor asks the monitored endpoint itself
-    predictor["endpoint_name"] = job.endpoint_name
-    predictor.setdefault("content_type", "text/csv")
     analysis = {key: value for key, value in config.items() if key not in ("methods", "predictor", "label")}
     analysis.update(
         dataset_type="text/csv",
         headers=features,
         methods={"shap": methods["shap"], "report": _REPORT},
-        predictor=predictor,
+        predictor=_shadow_predictor(config.get("predictor") or {}, str(job.endpoint_name), variant),
     )
     return features, [row.features for row in rows], analysis
+
+
+def _shadow_predictor(predictor: Mapping[str, Any], endpoint: str, variant: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The config's predictor, made to reach the model through a shadow endpoint, never the monitored one."""
+    chosen = dict(predictor)
+    chosen.setdefault("content_type", "text/csv")
+    if chosen.get("model_name"):
+        chosen.pop("endpoint_name", None)
+        return chosen
+    if chosen.get("endpoint_name") and chosen["endpoint_name"] != endpoint:
+        return chosen
+    serving = variant or {}
+    model = serving.get("ModelName")
+    if not model:
+        raise ClarifySetupError(
+            f"ClientError: the explainability analysis config names no predictor.model_name and endpoint {endpoint} "
+            "has no production variant with a ModelName to create a shadow endpoint from; set "
+            "ModelConfig(model_name=...) in the analysis config."
+        )
+    chosen.pop("endpoint_name", None)
+    chosen.update(model_name=str(model), initial_instance_count=1)
+    if serving.get("InstanceType"):
+        chosen["instance_type"] = str(serving["InstanceType"])
+    return chosen

@@ -10,6 +10,7 @@ goes to ``<S3Uri>/<endpoint>/<schedule>/yyyy/mm/dd/hh`` of the scheduled time, w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ class ClarifyParts:
     window: tuple[datetime, datetime]
     capture_root: S3Location
     baseline_uri: str | None
+    endpoint_variant: Mapping[str, Any] | None = None  # the monitored endpoint's production variant (its model)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ def clarify_request(s3: S3Access, parts: ClarifyParts) -> tuple[dict[str, Any], 
     endpoint = str(job.endpoint_name)
     schedule_root = f"{str(job.output['S3Uri']).rstrip('/')}/{endpoint}/{parts.schedule}"
     staging = S3Location.parse(f"{schedule_root}/clarify-inputs/{parts.job_name}")
-    staged = stage(s3, job, parts.capture_root, parts.window, staging, parts.baseline_uri)
+    staged = stage(
+        s3, job, parts.capture_root, parts.window, staging, parts.baseline_uri, endpoint_variant=parts.endpoint_variant
+    )
     output_uri = f"{schedule_root}/{parts.scheduled_time:%Y/%m/%d/%H}"
     request: dict[str, Any] = {
         "ProcessingJobName": parts.job_name,

@@ -5,7 +5,8 @@ A cron schedule keeps its next fire time; the scheduler thread (started with the
 :meth:`MonitoringSchedules.tick` every ``SAGESTACK_MONITOR_TICK_SECONDS`` and starts one execution per due schedule,
 for the latest fire time that has passed (missed older ones are not back-filled, and a schedule whose previous
 execution still runs skips that fire time). ``NOW`` schedules run once, at Create (and again at an Update that
-sets ``NOW``). Tests drive time with :attr:`MonitoringSchedules.clock` (``advance``) and ``tick(at)``.
+sets ``NOW``). Tests drive time with :attr:`MonitoringSchedules.clock` (``advance``) and ``tick(at)``. The
+config is validated into a plan by ``monitoring_plans.py``; the List filters are in ``monitoring_filters.py``.
 """
 
 from __future__ import annotations
@@ -22,24 +23,16 @@ from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, Val
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.store import Store
 from infra.control_plane.sagemaker.common import arn_for, tags_from, utcnow
-from infra.control_plane.sagemaker.monitoring_definitions import (
-    MonitoringJob,
-    MonitoringJobDefinitions,
-    MonitoringType,
-    job_from_inline,
-)
+from infra.control_plane.sagemaker.monitoring_definitions import MonitoringJob, MonitoringJobDefinitions, MonitoringType
 from infra.control_plane.sagemaker.monitoring_executions import (
     ExecutionRunner,
     ExecutionStatus,
     MonitoringExecution,
     Window,
 )
-from infra.control_plane.sagemaker.monitoring_time import (
-    ScheduleExpression,
-    analysis_window,
-    parse_offset,
-    validate_offsets,
-)
+from infra.control_plane.sagemaker.monitoring_filters import execution_matches, schedule_matches
+from infra.control_plane.sagemaker.monitoring_plans import SchedulePlan, plan_schedule, schedule_job
+from infra.control_plane.sagemaker.monitoring_time import analysis_window
 
 logger = logging.getLogger(__name__)
 
@@ -70,24 +63,12 @@ class MonitoringClock:
         return self.now()
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """A validated ``MonitoringScheduleConfig``: what runs, when, over which window offsets."""
-
-    monitoring_type: MonitoringType
-    definition_name: str | None
-    endpoint_name: str | None
-    expression: ScheduleExpression
-    start_offset: timedelta | None
-    end_offset: timedelta | None
-
-
 @dataclass
 class MonitoringSchedule:
     name: str
     arn: str
     config: Mapping[str, Any]
-    plan: _Plan
+    plan: SchedulePlan
     creation_time: datetime = field(default_factory=utcnow)
     last_modified: datetime = field(default_factory=utcnow)
     status: ScheduleStatus = ScheduleStatus.SCHEDULED
@@ -174,7 +155,7 @@ class MonitoringSchedules:
         name = str(params["MonitoringScheduleName"])
         arn = arn_for("monitoring-schedule", name, self._account_id, self._region)
         config = params["MonitoringScheduleConfig"]
-        plan, job = self._plan(config)
+        plan, job = plan_schedule(config, self._definitions, self._endpoint_exists)
         schedule = MonitoringSchedule(name=name, arn=arn, config=dict(config), plan=plan)
         self.store.add(name, schedule, lambda n: ResourceInUse(f"Monitoring schedule {arn} already exists."))
         self.tags[arn] = tags_from(params)
@@ -185,14 +166,14 @@ class MonitoringSchedules:
         return self.store.get_or_raise(str(params["MonitoringScheduleName"])).to_api()
 
     def list_monitoring_schedules(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        items = [s for s in self.store.values() if _schedule_matches(s, params)]
+        items = [s for s in self.store.values() if schedule_matches(s.plan, params)]
         page, token = paginate(items, params, _SCHEDULE_LIST)
         return {"MonitoringScheduleSummaries": [s.summary() for s in page], "NextToken": token}
 
     def update_monitoring_schedule(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schedule = self.store.get_or_raise(str(params["MonitoringScheduleName"]))
         config = params["MonitoringScheduleConfig"]
-        plan, job = self._plan(config)
+        plan, job = plan_schedule(config, self._definitions, self._endpoint_exists)
         with schedule.lock:
             schedule.config, schedule.plan = dict(config), plan
             schedule.last_modified = utcnow()
@@ -230,7 +211,7 @@ class MonitoringSchedules:
 
     def list_monitoring_executions(self, params: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
-            items = [e for e in self._executions if _execution_matches(e, params)]
+            items = [e for e in self._executions if execution_matches(e, params)]
         page, token = paginate(items, {"SortBy": "ScheduledTime", **params}, _EXECUTION_LIST)
         return {"MonitoringExecutionSummaries": [e.summary() for e in page], "NextToken": token}
 
@@ -252,7 +233,7 @@ class MonitoringSchedules:
                 scheduled = schedule.plan.expression.latest_at_or_before(now) or now
                 schedule.next_fire = schedule.plan.expression.next_after(scheduled)
             try:
-                job = self._job(schedule.plan, schedule.config)
+                job = schedule_job(schedule.plan, schedule.config, self._definitions)
             except (ValidationException, ResourceNotFound) as exc:
                 logger.warning("monitoring schedule %s cannot run: %s", schedule.name, exc.message)
                 self._record(schedule, scheduled).set(ExecutionStatus.FAILED, f"ClientError: {exc.message}")
@@ -323,95 +304,10 @@ class MonitoringSchedules:
             except Exception:
                 logger.exception("monitoring scheduler tick failed")
 
-    # -- validation --------------------------------------------------------------------------------------------
-
-    def _plan(self, config: Mapping[str, Any]) -> tuple[_Plan, MonitoringJob]:
-        schedule_config = config.get("ScheduleConfig") or {}
-        expression = ScheduleExpression.parse(schedule_config.get("ScheduleExpression"))
-        start = _offset(schedule_config, "DataAnalysisStartTime")
-        end = _offset(schedule_config, "DataAnalysisEndTime")
-        if expression.one_time and (start is None or end is None):
-            raise ValidationException(
-                "A NOW (one-time) monitoring schedule requires ScheduleConfig.DataAnalysisStartTime and "
-                "DataAnalysisEndTime, e.g. -PT1H and -PT0H."
-            )
-        validate_offsets(start, end, "data analysis")
-        kind = _monitoring_type(config)
-        plan = _Plan(kind, config.get("MonitoringJobDefinitionName"), None, expression, start, end)
-        job = self._job(plan, config)
-        endpoint_input = job.endpoint_input or {}
-        input_start = _offset(endpoint_input, "StartTimeOffset")
-        input_end = _offset(endpoint_input, "EndTimeOffset")
-        validate_offsets(input_start, input_end, "job input")
-        if start is None and end is None:
-            start, end = input_start, input_end
-        if job.endpoint_name is not None and not self._endpoint_exists(job.endpoint_name):
-            raise ValidationException(f'Could not find endpoint "{job.endpoint_name}".')
-        return _Plan(kind, plan.definition_name, job.endpoint_name, expression, start, end), job
-
-    def _job(self, plan: _Plan, config: Mapping[str, Any]) -> MonitoringJob:
-        inline = config.get("MonitoringJobDefinition")
-        if inline is not None:
-            return job_from_inline(inline)
-        return self._definitions.get(plan.monitoring_type, str(plan.definition_name)).job()
-
     def _users_of(self, kind: MonitoringType, name: str) -> list[str]:
         return [
             s.name for s in self.store.values() if s.plan.monitoring_type is kind and s.plan.definition_name == name
         ]
-
-
-def _monitoring_type(config: Mapping[str, Any]) -> MonitoringType:
-    inline, named = config.get("MonitoringJobDefinition"), config.get("MonitoringJobDefinitionName")
-    if (inline is None) == (named is None):
-        raise ValidationException(
-            "MonitoringScheduleConfig must have exactly one of MonitoringJobDefinition or MonitoringJobDefinitionName."
-        )
-    requested = config.get("MonitoringType")
-    if inline is not None:
-        if requested not in (None, MonitoringType.DATA_QUALITY.value):
-            raise ValidationException("An inline MonitoringJobDefinition is a DataQuality job definition.")
-        return MonitoringType.DATA_QUALITY
-    if requested is None:
-        raise ValidationException("MonitoringType is required with MonitoringJobDefinitionName.")
-    return MonitoringType(requested)
-
-
-def _offset(source: Mapping[str, Any], key: str) -> timedelta | None:
-    value = source.get(key)
-    return parse_offset(str(value), key) if value else None
-
-
-def _schedule_matches(schedule: MonitoringSchedule, params: Mapping[str, Any]) -> bool:
-    plan = schedule.plan
-    return (
-        params.get("EndpointName") in (None, plan.endpoint_name)
-        and params.get("MonitoringJobDefinitionName") in (None, plan.definition_name)
-        and params.get("MonitoringTypeEquals") in (None, plan.monitoring_type.value)
-    )
-
-
-def _execution_matches(execution: MonitoringExecution, params: Mapping[str, Any]) -> bool:
-    if params.get("MonitoringScheduleName") not in (None, execution.schedule_name):
-        return False
-    if params.get("EndpointName") not in (None, execution.endpoint_name):
-        return False
-    if params.get("MonitoringJobDefinitionName") not in (None, execution.definition_name):
-        return False
-    if params.get("MonitoringTypeEquals") not in (None, execution.monitoring_type.value):
-        return False
-    after, before = params.get("ScheduledTimeAfter"), params.get("ScheduledTimeBefore")
-    if after is not None and execution.scheduled_time <= _as_datetime(after):
-        return False
-    return before is None or execution.scheduled_time < _as_datetime(before)
-
-
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _not_found(name: str) -> ResourceNotFound:

@@ -1,4 +1,5 @@
-"""Kernel SHAP: exact answers on a linear model, efficiency on a non-linear one, coalition design, aggregation."""
+"""Kernel SHAP: exact answers on a linear model, efficiency on a non-linear one, coalition design, aggregation,
+and features that do not vary from the baseline (exactly 0, outside the regression), checked against shap 0.51."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.clarify.kernel_shap import coalitions, explain, global_values
+from containers.clarify import kernel_shap
+from containers.clarify.kernel_shap import coalitions, explain, global_values, varying
+from containers.clarify.predictor_codec import ModelOutput
 from tests.unit.clarify.conftest import FunctionModel
 
 COEF = np.array([2.0, -1.0, 0.5, 3.0, 0.0, 1.5, -2.5, 0.25, 1.0])
@@ -68,6 +71,110 @@ def test_coalition_design_is_exhaustive_when_affordable_and_seeded_otherwise() -
     first, _ = coalitions(12, 300, 5)
     second, _ = coalitions(12, 300, 5)
     assert np.array_equal(first, second) and len(first) <= 300
+
+
+def _pinned_frames() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """12 features, 3 baseline rows constant in f1 and f5; rows pinned to those values (and to f7 of every row)."""
+    rng = np.random.default_rng(11)
+    names = [f"f{i}" for i in range(12)]
+    baseline = pd.DataFrame(rng.normal(size=(3, 12)), columns=names)
+    baseline[["f1", "f5"]] = [0.5, -1.25]
+    rows = pd.DataFrame(rng.normal(size=(40, 12)), columns=names)
+    rows.loc[:19, "f1"] = 0.5
+    rows.loc[10:29, "f5"] = -1.25
+    pinned = np.zeros(rows.shape, dtype=bool)
+    pinned[:20, 1] = True
+    pinned[10:30, 5] = True
+    return rows, baseline, pinned
+
+
+WIDE = np.array([2.0, -1.0, 0.5, 3.0, 0.0, 1.5, -2.5, 0.25, 1.0, -0.75, 1.25, 0.6])
+
+
+def test_linear_model_known_answer_with_features_pinned_to_the_baseline() -> None:
+    """Exact SHAP of a linear model is w_i (x_i − E[b_i]); a pinned feature gets exactly 0; shap agrees."""
+    import shap  # a dev dependency (shap==0.51.0)
+
+    rows, baseline, pinned = _pinned_frames()
+    model = FunctionModel(lambda x: x @ WIDE - 0.3)
+    result = explain(model, rows, baseline, list(rows.columns), num_samples=40, seed=2)
+    expected = WIDE * (rows.to_numpy() - baseline.to_numpy().mean(axis=0))
+    local = result.local[:, :, 0]
+    np.testing.assert_allclose(local, expected, atol=1e-9)
+    assert np.all(local[pinned] == 0.0)
+    explainer = shap.KernelExplainer(lambda x: x @ WIDE - 0.3, baseline.to_numpy())
+    reference = explainer.shap_values(rows.to_numpy(), nsamples=40, l1_reg=False, silent=True)
+    np.testing.assert_allclose(local, reference, atol=1e-8)
+    assert np.all(np.asarray(reference)[pinned] == 0.0)
+
+
+def _bumpy(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(x @ WIDE[: x.shape[1]] / 3 + x[:, 0] * x[:, 1] - np.sin(x[:, 2] * x[:, 5]))))
+
+
+def test_sampled_coalitions_give_pinned_features_exactly_zero_and_keep_efficiency() -> None:
+    rows, baseline, pinned = _pinned_frames()
+    result = explain(FunctionModel(_bumpy), rows, baseline, list(rows.columns), num_samples=32, seed=0)
+    local = result.local[:, :, 0]
+    assert np.all(local[pinned] == 0.0)
+    assert np.all(np.abs(local[~pinned]) > 0)
+    np.testing.assert_allclose(local.sum(axis=1), _bumpy(rows.to_numpy()) - result.expected_value[0], atol=1e-12)
+
+
+def test_exhaustive_coalitions_match_shap_on_a_non_linear_model_with_pinned_features() -> None:
+    """With every coalition both compute exact Shapley values: equal to rounding, zeros where a feature is pinned."""
+    import shap
+
+    rows, baseline, pinned = _pinned_frames()
+    rows, baseline, pinned = rows.iloc[:, :7], baseline.iloc[:, :7], pinned[:, :7]
+    result = explain(FunctionModel(_bumpy), rows, baseline, list(rows.columns), seed=0)
+    reference = shap.KernelExplainer(_bumpy, baseline.to_numpy()).shap_values(rows.to_numpy(), silent=True)
+    np.testing.assert_allclose(result.local[:, :, 0], reference, atol=1e-9)
+    assert np.all(result.local[:, :, 0][pinned] == 0.0)
+
+
+def test_rows_equal_to_the_baseline_are_zero_without_calling_the_model_and_one_varying_feature_takes_all() -> None:
+    rows, baseline = _frames(rows=4, baseline_rows=1)
+    rows.iloc[0] = baseline.iloc[0]  # varies in nothing
+    rows.iloc[1] = baseline.iloc[0]
+    rows.iloc[1, 3] = 9.0  # varies in f3 only
+    model = FunctionModel(_bumpy)
+    result = explain(model, rows, baseline, list(rows.columns), num_samples=20, seed=0)
+    local = result.local[:, :, 0]
+    assert np.all(local[0] == 0.0)
+    assert np.all(np.delete(local[1], 3) == 0.0)
+    assert local[1, 3] == pytest.approx(float(_bumpy(rows.to_numpy()[1:2])[0] - result.expected_value[0]), abs=1e-12)
+    assert model.rows == 1 + 2 * 1 + 2 * (20 + 2)  # baseline; f3 alone: v(0), v(1); two full rows: 20 coalitions
+
+
+class _CallSizes(FunctionModel):
+    def __init__(self) -> None:
+        super().__init__(_bumpy)
+        self.sizes: list[int] = []
+
+    def predict(self, frame: pd.DataFrame) -> ModelOutput:
+        self.sizes.append(len(frame))
+        return super().predict(frame)
+
+
+def test_predictions_are_packed_across_groups_within_the_call_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, baseline, _ = _pinned_frames()  # four varying patterns
+    model = _CallSizes()
+    packed = explain(model, rows, baseline, list(rows.columns), num_samples=32, seed=0)
+    assert len(model.sizes) == 2  # the baseline, then every group in one call
+    monkeypatch.setattr(kernel_shap, "ROWS_PER_CALL", 1000)
+    model = _CallSizes()
+    split = explain(model, rows, baseline, list(rows.columns), num_samples=32, seed=0)
+    assert len(model.sizes) > 5 and max(model.sizes) <= 1000
+    np.testing.assert_allclose(split.local, packed.local, atol=1e-12)
+
+
+def test_varying_treats_missing_as_equal_and_compares_categories() -> None:
+    rows = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, np.nan]])
+    baseline = np.array([[1.0, np.nan, 3.0], [1.0, np.nan, 4.0]])
+    assert varying(rows, baseline).tolist() == [[False, False, True], [False, True, True]]
+    categories = np.array([["a", None], ["b", "x"]], dtype=object)
+    assert varying(categories, np.array([["a", None]], dtype=object)).tolist() == [[False, False], [True, True]]
 
 
 def test_global_aggregations() -> None:
