@@ -1,9 +1,10 @@
 """The credit-risk pipeline, defined with the SageMaker Python SDK v2 (same definition locally and on AWS).
 
-features (processing) -> data bias + data quality checks -> XGBoost tuning (Bayesian) or training -> evaluation
-(processing, ``evaluation.json`` as a PropertyFile) -> AUC >= threshold ? (create model -> model bias,
-explainability and model quality checks -> register model package with their baselines; batch transform of the
-test split) : Fail with the metric in the message. The checks are in ``checks.py``.
+features (``PySparkProcessor`` running ``spark_jobs/features/credit.py --processing``) -> data bias + data quality
+checks -> XGBoost tuning (Bayesian) or training -> evaluation (processing, ``evaluation.json`` as a PropertyFile)
+-> AUC >= threshold ? (create model -> model bias, explainability and model quality checks -> register model
+package with their baselines; batch transform of the test split) : Fail with the metric in the message. The checks
+are in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.processing import ProcessingInput, ProcessingOutput
 from sagemaker.sklearn.processing import SKLearnProcessor
+from sagemaker.spark.processing import PySparkProcessor
 from sagemaker.transformer import Transformer
 from sagemaker.tuner import ContinuousParameter, HyperparameterTuner, IntegerParameter
 from sagemaker.workflow.condition_step import ConditionStep
@@ -32,10 +34,23 @@ from sagemaker.workflow.properties import PropertyFile
 from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep, TuningStep
 
 from pipelines.credit_risk.checks import CheckSettings, check_parameters, data_checks, model_checks, registry_fields
+from pipelines.credit_risk.packaging import SPARK_JOBS, build_py_files
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
+FEATURE_JOB = SPARK_JOBS / "features" / "credit.py"
 XGBOOST_VERSION = "1.7-1"
 SKLEARN_VERSION = "1.2-1"
+SPARK_VERSION = "3.5"  # the newest SageMaker Spark processing image (PySpark 3.5)
+# processing output name -> folder under s3://<bucket>/<pipeline>/features/ (fixed, so `make score` finds the test
+# split; the label-less split's folder must not start with "test", or the prefix "features/test" would match it)
+FEATURE_OUTPUTS = {
+    "train": "train",
+    "validation": "validation",
+    "test": "test",
+    "test_features": "unlabelled_test",
+    "labelled_train": "labelled_train",
+    "labelled_test": "labelled_test",
+}
 AUC_PATH = "binary_classification_metrics.auc.value"
 STATIC_HYPERPARAMETERS = {
     "objective": "binary:logistic",
@@ -74,6 +89,7 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     cache = CacheConfig(enable_caching=True, expire_after=config.cache_expire_after)
     prefix = f"s3://{config.bucket}/{config.name}"
 
+    features = _features_step(config, session, input_data, cache)
     processor = SKLearnProcessor(
         framework_version=SKLEARN_VERSION,
         role=config.role,
@@ -81,19 +97,6 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
         instance_count=1,
         base_job_name=f"{config.name}-proc",
         sagemaker_session=session,
-    )
-    features = ProcessingStep(
-        "Features",
-        step_args=processor.run(
-            code=str(SCRIPTS / "features.py"),
-            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input", input_name="raw")],
-            outputs=[
-                ProcessingOutput(output_name=name, source=f"/opt/ml/processing/{name}")
-                for name in ("train", "validation", "test", "test_features", "labelled_train", "labelled_test")
-            ],
-            arguments=["--seed", "42"],
-        ),
-        cache_config=cache,
     )
     channel = features.properties.ProcessingOutputConfig.Outputs
     estimator = Estimator(
@@ -193,6 +196,38 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
         parameters=[input_data, auc_threshold, approval, max_depth, skip_checks, register_baselines],
         steps=[features, data_bias, data_quality, train_step, evaluation, gate],
         sagemaker_session=session,
+    )
+
+
+def _features_step(
+    config: CreditRiskConfig, session: PipelineSession, input_data: Any, cache: CacheConfig
+) -> ProcessingStep:
+    """The Spark feature job in processing mode; the ``spark_jobs`` package ships as a reproducible zip."""
+    spark = PySparkProcessor(
+        framework_version=SPARK_VERSION,
+        role=config.role,
+        instance_type=config.instance_type,
+        instance_count=1,
+        base_job_name=f"{config.name}-features",
+        sagemaker_session=session,
+    )
+    return ProcessingStep(
+        "Features",
+        step_args=spark.run(
+            submit_app=str(FEATURE_JOB),
+            submit_py_files=[str(build_py_files())],
+            inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input", input_name="raw")],
+            outputs=[
+                ProcessingOutput(
+                    output_name=name,
+                    source=f"/opt/ml/processing/{name}",
+                    destination=f"s3://{config.bucket}/{config.name}/features/{folder}",
+                )
+                for name, folder in FEATURE_OUTPUTS.items()
+            ],
+            arguments=["--processing", "--seed", "42"],
+        ),
+        cache_config=cache,
     )
 
 

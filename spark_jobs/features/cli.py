@@ -1,4 +1,8 @@
-"""``python -m spark_jobs.features.credit``: the German credit feature job (local, ``spark-submit``, processing)."""
+"""``python -m spark_jobs.features.credit``: the German credit feature job (local or ``spark-submit``), to a
+directory or S3.
+
+The SageMaker processing entry (``--processing``) is ``spark_jobs.features.processing``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from spark_jobs.config import AwsSettings, SparkSettings
-from spark_jobs.errors import SparkJobsError
+from spark_jobs.errors import FeatureJobError, SparkJobsError
 from spark_jobs.features import credit
 from spark_jobs.features.job import FORMATS, manifest_document, write_manifest, write_outputs
 from spark_jobs.session import build_session
@@ -43,9 +47,9 @@ def parse_args(argv: list[str]) -> CreditJobConfig:
     if unknown:
         parser.error(f"unknown formats {unknown}; choose from {list(FORMATS)}")
     try:
-        train, validation, test = (float(x) for x in args.fractions.split(","))
-    except ValueError:
-        parser.error(f"--fractions must be three numbers like 0.7,0.15,0.15, got {args.fractions!r}")
+        fractions = credit.SplitFractions.parse(args.fractions)
+    except FeatureJobError as exc:
+        parser.error(str(exc))
     master = None if args.master.lower() == "none" else args.master
     spark = SparkSettings(
         master=master,
@@ -53,7 +57,6 @@ def parse_args(argv: list[str]) -> CreditJobConfig:
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
     )
-    fractions = credit.SplitFractions(train, validation, test)
     return CreditJobConfig(args.input, args.output, formats, args.seed, fractions, spark)
 
 

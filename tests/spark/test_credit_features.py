@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from spark_jobs.config import AwsSettings
-from spark_jobs.errors import InputDataError
+from spark_jobs.errors import FeatureJobError, InputDataError
 from spark_jobs.features import credit
 from spark_jobs.features.cli import parse_args, run
 from spark_jobs.recordio import encode_dense, read_records
@@ -52,17 +53,40 @@ def test_missing_columns_are_named(raw):
         credit.clean(raw.drop("purpose"))
 
 
-def test_split_is_reproducible_and_independent_of_partitioning(spark):
+def test_split_is_reproducible_stratified_and_independent_of_partitioning(spark):
     df = spark.read.csv("data/german_credit.csv", header=True)
     a = credit.assign_split(credit.clean(df), seed=7)
     b = credit.assign_split(credit.clean(df.repartition(3).orderBy("age")), seed=7)
     key = ["credit_amount", "duration", "age", "purpose", "sex", "housing", "job", "risk"]
     left = sorted(tuple(r) for r in a.select(*key, "split").collect())
     assert left == sorted(tuple(r) for r in b.select(*key, "split").collect())
-    counts = {r["split"]: r["count"] for r in a.groupBy("split").count().collect()}
-    assert 600 < counts["train"] < 800 and counts["validation"] > 100 and counts["test"] > 100
+    counts = {(r["split"], r["risk"]): r["count"] for r in a.groupBy("split", "risk").count().collect()}
+    # 700 good / 300 bad risks, each class split 70/15/15 exactly
+    assert counts == {
+        ("train", 1.0): 490,
+        ("validation", 1.0): 105,
+        ("test", 1.0): 105,
+        ("train", 0.0): 210,
+        ("validation", 0.0): 45,
+        ("test", 0.0): 45,
+    }
     other = credit.assign_split(credit.clean(df), seed=8).select(*key, "split").collect()
     assert sorted(tuple(r) for r in other) != left
+
+
+def test_split_fractions_of_zero_leave_a_split_empty(spark):
+    df = credit.clean(spark.read.csv("data/german_credit.csv", header=True))
+    split = credit.assign_split(df, seed=1, fractions=credit.SplitFractions(0.0, 0.5, 0.5))
+    counts = {r["split"]: r["count"] for r in split.groupBy("split").count().collect()}
+    assert counts == {"validation": 500, "test": 500}
+
+
+def test_split_fractions_are_parsed_and_checked():
+    assert credit.SplitFractions.parse("0.8,0.1,0.1") == credit.SplitFractions(0.8, 0.1, 0.1)
+    with pytest.raises(FeatureJobError, match="not three numbers"):
+        credit.SplitFractions.parse("0.8,0.2")
+    with pytest.raises(FeatureJobError, match="sum to 1"):
+        credit.SplitFractions.parse("0.8,0.2,0.2")
 
 
 def test_encoding_is_sorted_imputed_and_label_first(raw):
@@ -72,9 +96,18 @@ def test_encoding_is_sorted_imputed_and_label_first(raw):
     assert encoding.medians["credit_amount"] in (1169.0, 5951.0)
     encoded = credit.encode(cleaned, encoding)
     assert encoded.columns[0] == "risk" and encoded.columns[1:] == encoding.feature_columns()
+    assert encoding.feature_columns()[:5] == ["job", "credit_amount", "duration", "age", "sex"]
     row = encoded.where("age = 49").first()
     assert row["credit_amount"] == encoding.medians["credit_amount"] and row["checking_account__missing"] == 1.0
     assert all(isinstance(v, float) for v in row)
+    assert {r["age"]: r["sex"] for r in encoded.select("age", "sex").collect()} == {67.0: 0.0, 22.0: 1.0, 49.0: 0.0}
+
+
+def test_levels_come_from_every_row_and_medians_from_train_only(raw):
+    cleaned = credit.clean(raw).withColumn("split", F.when(F.col("age") == 22, "test").otherwise("train"))
+    encoding = credit.fit_encoding(cleaned)
+    assert "moderate" in encoding.levels["checking_account"]  # only in the test row
+    assert encoding.medians["age"] in (49.0, 67.0)  # the test row's 22 does not count
 
 
 def test_label_first_moves_the_label(raw):
