@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import sagemaker
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 from sagemaker.workflow.pipeline_context import PipelineSession
+
+from pipelines import sdk_config
 
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -92,7 +95,14 @@ class RunSettings:
         return cls(target, role, region, outputs.get("BucketName"), conf)
 
     def session(self) -> PipelineSession:
+        """The pipeline session (definitions are built with it, then upserted and started)."""
+        sdk_config.install()
         return PipelineSession(boto_session=boto3.Session(region_name=self.region), default_bucket=self.bucket)
+
+    def sdk_session(self) -> sagemaker.Session:
+        """A plain SDK session (deploy, monitor, CLI look-ups) on the same region and bucket."""
+        sdk_config.install()
+        return sagemaker.Session(boto_session=boto3.Session(region_name=self.region), default_bucket=self.bucket)
 
 
 def _stack_outputs(stack_name: str, region: str) -> dict[str, str]:

@@ -58,3 +58,11 @@ def _fast_sdk_polling() -> Iterator[None]:
         patch.setattr(module, "time", _SdkPollingClock())
     yield
     patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_sdk_config_validator() -> None:
+    """Tests drive the SDK directly (not only through ``pipelines``): give them the same prebuilt config validator."""
+    from pipelines import sdk_config
+
+    sdk_config.install()

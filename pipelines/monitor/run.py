@@ -1,9 +1,10 @@
 """``python -m pipelines.monitor``: Model Monitor against the ``credit-risk`` endpoint that ``make deploy`` created.
 
-1. Baseline: the model's training split (the features step's encoding) scored by the deployed model in a batch
-   transform, then ``DefaultModelMonitor.suggest_baseline`` (a processing job on the analyzer image).
-2. Normal traffic (the holdout rows) through the endpoint, then a one-time (``NOW``) monitoring schedule over
-   exactly that traffic's window.
+1. Baseline: the model's training split, as the pipeline's ``Features`` step wrote it (``labelled_train`` under
+   ``s3://<bucket>/<pipeline>/features/``), scored by the deployed model in a batch transform, then
+   ``DefaultModelMonitor.suggest_baseline`` (a processing job on the analyzer image).
+2. Normal traffic (the test split's rows, ``labelled_test``, which the model never trained on) through the
+   endpoint, then a one-time (``NOW``) monitoring schedule over exactly that traffic's window.
 3. Drifted traffic (shifted amounts, durations and ages, a purpose and a job category never seen, empty cells),
    then a second ``NOW`` schedule over that window.
 4. The violations of both runs on the terminal, and ``reports/monitor-<timestamp>/report.md`` with the drift
@@ -26,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, ensure_local_stack
@@ -57,15 +57,14 @@ class Context:
     s3: Any
     endpoint: str
     bucket: str
+    pipeline: str  # the pipeline whose feature splits are the baseline and the traffic
     prefix: str  # s3 prefix of this run's files
     folder: Path  # local report folder
     notes: dict[str, str] = field(default_factory=dict)
 
 
 def _sdk_session(settings: RunSettings) -> Any:
-    import sagemaker
-
-    return sagemaker.Session(boto_session=boto3.Session(region_name=settings.region))
+    return settings.sdk_session()
 
 
 def check_endpoint(sm: Any, endpoint: str) -> dict[str, Any]:
@@ -246,6 +245,7 @@ def _context(args: argparse.Namespace, settings: RunSettings) -> Context:
         s3=boto.client("s3"),
         endpoint=endpoint,
         bucket=settings.bucket or session.default_bucket(),
+        pipeline=args.pipeline_name,
         prefix=f"{endpoint}/monitor/{stamp}",
         folder=args.reports / f"monitor-{stamp}",
     )
@@ -256,9 +256,11 @@ def demo(ctx: Context, say: Any) -> list[RunResult]:
     config = ctx.sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model_name = config["ProductionVariants"][0]["ModelName"]
     ctx.notes.update(model=model_name, capture=endpoint["DataCaptureConfig"].get("DestinationS3Uri", ""))
-    ctx.notes["normal traffic"] = "the holdout rows (validation + test splits) as they are"
+    splits = credit.S3Splits(ctx.s3, ctx.bucket, ctx.pipeline)
+    data = credit.load_splits(splits)
+    ctx.notes["training split"] = splits.describe(credit.TRAIN_FOLDER)
+    ctx.notes["normal traffic"] = f"the test split's rows as they are ({splits.describe(credit.TEST_FOLDER)})"
     ctx.notes["drifted traffic"] = f"the same rows with {credit.DRIFT}"
-    data = credit.load()
     ctx.folder.mkdir(parents=True, exist_ok=True)
 
     say(f"==> scoring the training split ({len(data.train)} rows) with {model_name} (batch transform)")
@@ -269,7 +271,7 @@ def demo(ctx: Context, say: Any) -> list[RunResult]:
     say("==> suggesting a baseline (DefaultModelMonitor.suggest_baseline)")
     baseline = suggest_baseline(ctx, baseline_csv)
     download_prefix(ctx.s3, f"s3://{ctx.bucket}/{ctx.prefix}/baseline", ctx.folder / "baseline")
-    constraints = review_constraints(ctx, baseline, credit.continuous_columns(data.raw))
+    constraints = review_constraints(ctx, baseline, credit.continuous_columns(data.train))
     download_prefix(ctx.s3, constraints.rsplit("/", 1)[0], ctx.folder / "baseline-reviewed")
 
     results: list[RunResult] = []
@@ -302,6 +304,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--endpoint", help="the endpoint `make deploy` created (default: conf/<target>.yml)")
     parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
+    parser.add_argument(
+        "--pipeline-name", default=credit.PIPELINE, help="the pipeline whose feature splits to use (%(default)s)"
+    )
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -321,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = RunSettings.from_env(target)
         ctx = _context(args, settings)
         results = demo(ctx, say)
-    except (BootstrapError, SettingsError, MonitorError) as exc:
+    except (BootstrapError, SettingsError, MonitorError, credit.SplitsError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2 if isinstance(exc, BootstrapError | SettingsError) else 1
     print_violations(results, say)
