@@ -10,11 +10,13 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean up down status deepracer features infra infra-delete publish-images
+.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean up down status deepracer features infra infra-delete publish-images gate deployments
 
 help:
-	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=)"
+	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=, ROWS=)"
 	@echo "make deploy     deploy the latest approved credit-risk model package (ENDPOINT=, PACKAGE=)"
+	@echo "make gate       CI's evaluation gate on the newest pipeline execution (GATE_OUTPUT=, MIN_AUC=)"
+	@echo "make deployments  the endpoint's deployment history (ENDPOINT=, TARGET=)"
 	@echo "make monitor    Model Monitor on that endpoint: normal then drifted traffic, violations, drift report"
 	@echo "make score      score the test split through the endpoint with the Spark transformer"
 	@echo "make quickstart train/serve the XGBoost container directly through the process runtime"
@@ -56,9 +58,12 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy containers infra spark_jobs pipelines
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/cfn-lint infra/aws/template.yaml
+	$(VENV)/bin/actionlint
 
+# Two workers (pytest-xdist, whole files per worker): each runs its own stack and SparkSession for its session.
+TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -m "not requires_docker" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH)
@@ -66,13 +71,25 @@ bench: $(STAMP)
 PIPELINE ?= credit-risk
 TARGET ?= local
 pipeline: $(STAMP)
-	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET)
+	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET) $(if $(ROWS),--rows $(ROWS))
 
 ENDPOINT ?=
 PACKAGE ?=
 # Deploy the newest Approved (or PACKAGE=<arn|version>) credit-risk model package to ENDPOINT with data capture.
 deploy: $(STAMP)
 	$(PY) -m pipelines.deploy $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
+
+# The evaluation gate after `make pipeline` (CI): exit 1 unless the newest execution passed and registered a package.
+# GATE_OUTPUT=<file> appends passed=/execution=/package=/auc= lines (e.g. $$GITHUB_OUTPUT); MIN_AUC= adds a bar.
+GATE_OUTPUT ?=
+MIN_AUC ?=
+gate: $(STAMP)
+	$(PY) -m pipelines.gate --pipeline $(PIPELINE) --target $(TARGET) $(if $(GATE_OUTPUT),--output $(GATE_OUTPUT)) \
+	  $(if $(MIN_AUC),--min-auc $(MIN_AUC))
+
+# The deployment history of ENDPOINT (every `make deploy` attempt: time, outcome, endpoint config, package).
+deployments: $(STAMP)
+	$(PY) -m pipelines.cli deployments $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
 
 # Model Monitor on ENDPOINT: baseline, normal then drifted traffic, two on-demand (NOW) runs, reports/monitor-<ts>/.
 monitor: $(STAMP)
@@ -120,18 +137,19 @@ images: $(STAMP)
 images-tag-aws: $(STAMP)
 	$(PY) -m infra.images tag-aws --region $${AWS_REGION:-us-east-1}
 
-# The Docker tier: installs and starts an engine if it can (else skips, exit 0), builds and tags the images, runs
-# tests/docker and the control plane's contract tests against a stack on the Docker runtime. IMAGES_ARGS=--online
-# builds from python:3.11-slim and the pip index (a runner without debootstrap).
+# The Docker tier: installs and starts an engine if it can (else skips, exit 0), builds and tags the images it uses
+# (base, xgboost, processing: `make images` builds all), runs tests/docker and the control plane's contract tests
+# against a stack on the Docker runtime. IMAGES_ARGS=--online: python:3.11-slim and the pip index (no debootstrap).
 IMAGES_ARGS ?=
+DOCKER_TEST_IMAGES := --only xgboost --only processing
 DOCKER_CONTRACT_TESTS := tests/integration/test_training_jobs.py tests/integration/test_processing_jobs.py \
   tests/integration/test_transform_jobs.py tests/integration/test_endpoints.py \
   tests/integration/test_capture_and_faults.py
 test-docker: $(STAMP)
 	@$(PY) -m infra.images engine || { echo "no Docker engine can be had here: skipping the Docker tier"; exit 0; }; \
 	set -ex; \
-	$(PY) -m infra.images build $(IMAGES_ARGS); \
-	$(PY) -m infra.images tag-aws --region us-east-1; \
+	$(PY) -m infra.images build $(DOCKER_TEST_IMAGES) $(IMAGES_ARGS); \
+	$(PY) -m infra.images tag-aws --region us-east-1 $(DOCKER_TEST_IMAGES); \
 	SAGESTACK_TEST_RUNTIME=docker $(PY) -m pytest tests/docker $(DOCKER_CONTRACT_TESTS) -q $(PYTEST_ARGS)
 
 # The AWS resources the pipelines need (infra/aws/template.yaml) on TARGET: local = the local stack, aws = the account.
