@@ -1,70 +1,83 @@
-"""docker_job_overhead: the one-round XGBoost job in the Docker runtime vs the process runtime.
+"""docker_job_overhead: the one-round XGBoost training job through the stack, Docker runtime vs process runtime.
 
-Both runtimes run the same 100-row CSV through the same container (``sagestack/xgboost`` in Docker, ``python -m
-containers.xgboost`` as a process), median of REPEATS jobs each. Measured at the runtime interface: the stack's
-``RUNTIME=docker`` switch is wired by the lead (see docs/images.md), and the stack adds the same S3/Logs work to both.
-Key ``ratio`` (docker / process), also ``added_s``. For reference, SDK local mode added about 6.5 s per job over
-``docker run`` of the same image on this machine.
+Two in-process stacks in one run, identical but for ``runtime`` (``docker`` runs ``sagestack/xgboost`` from ``make
+images``, ``process`` runs ``python -m containers.xgboost``). Each job is timed from CreateTrainingJob until
+DescribeTrainingJob says Completed (S3 download, container, model upload and logs included in both), median of
+REPEATS after one warm-up job per stack. Key ``ratio`` (docker / process), also ``added_s``. For reference, SDK local
+mode added about 6.5 s per job over ``docker run`` of the same image on this machine.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
+from typing import Any
+
+import boto3
 
 from benchmarks.common import emit, work_dir
-from infra.runtime.api import ChannelSpec, ContainerImage, TrainingOutcome, TrainingSpec
-from infra.runtime.docker import DockerRuntime
-from infra.runtime.images import resolve_image
-from infra.runtime.process import ProcessRuntime
+from infra.config import StackSettings
+from infra.control_plane.server import LocalStack
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-HYPERPARAMETERS = {"num_round": "1", "objective": "binary:logistic", "max_depth": "2"}
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+BUCKET = "bench-docker-job-overhead"
 REPEATS = 5
 
 
-def _spec(image: ContainerImage, root: Path, name: str, data: Path) -> TrainingSpec:
-    return TrainingSpec(
-        job_name=name,
-        image=image,
-        work_dir=root / name,
-        hyperparameters=HYPERPARAMETERS,
-        channels={"algo-1": [ChannelSpec("train", data, content_type="text/csv")]},
-    )
+def _client(stack: LocalStack, service: str) -> Any:
+    return boto3.client(service, endpoint_url=stack.url, region_name="us-east-1")
 
 
-def _median_job_seconds(
-    runtime: DockerRuntime | ProcessRuntime, image: ContainerImage, root: Path, data: Path
-) -> float:
-    times = []
-    for index in range(REPEATS + 1):
-        start = time.perf_counter()
-        result = runtime.start_training(_spec(image, root, f"job-{index}", data)).wait()
-        elapsed = time.perf_counter() - start
-        if result.outcome is not TrainingOutcome.COMPLETED:
-            raise RuntimeError(f"benchmark job failed: {result.failure_reason}")
-        if index:  # the first job warms caches (page cache, image layers)
-            times.append(elapsed)
-    return statistics.median(times)
+def _request(name: str) -> dict[str, Any]:
+    source = {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/train/"}}
+    return {
+        "TrainingJobName": name,
+        "RoleArn": ROLE,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "HyperParameters": {"num_round": "1", "objective": "binary:logistic", "max_depth": "2"},
+        "InputDataConfig": [{"ChannelName": "train", "ContentType": "text/csv", "DataSource": source}],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+
+
+def _job_seconds(sm: Any, name: str) -> float:
+    start = time.perf_counter()
+    sm.create_training_job(**_request(name))
+    while True:
+        described = sm.describe_training_job(TrainingJobName=name)
+        if described["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    if described["TrainingJobStatus"] != "Completed":
+        raise RuntimeError(f"benchmark job {name} failed: {described.get('FailureReason')}")
+    return elapsed
+
+
+def _median_job_seconds(runtime: str) -> float:
+    stack = LocalStack(StackSettings(data_dir=work_dir(f"docker_job_overhead/{runtime}"), port=0, runtime=runtime))
+    stack.start()
+    try:
+        s3, sm = _client(stack, "s3"), _client(stack, "sagemaker")
+        s3.create_bucket(Bucket=BUCKET)
+        rows = "".join(f"{i % 2},{i / 100:.3f},{(100 - i) / 100:.3f}\n" for i in range(100))
+        s3.put_object(Bucket=BUCKET, Key="train/train.csv", Body=rows.encode())
+        suffix = f"{int(time.time())}"
+        times = [_job_seconds(sm, f"{runtime}-{suffix}-{index}") for index in range(REPEATS + 1)]
+    finally:
+        stack.stop()
+    return statistics.median(times[1:])  # the first job warms caches (page cache, image layers, imports)
 
 
 def main() -> None:
-    root = work_dir("docker_job_overhead")
-    data = root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "train.csv").write_text("".join(f"{i % 2},{i / 100:.3f},{(100 - i) / 100:.3f}\n" for i in range(100)))
-    process_runtime = ProcessRuntime(root / "process-runtime")
-    docker_runtime = DockerRuntime(root / "docker-runtime")
-    try:
-        process_s = _median_job_seconds(process_runtime, resolve_image(IMAGE), root / "process", data)
-        docker_s = _median_job_seconds(docker_runtime, ContainerImage(uri=IMAGE, command=()), root / "docker", data)
-    finally:
-        process_runtime.shutdown()
-        docker_runtime.shutdown()
+    process_s = _median_job_seconds("process")
+    docker_s = _median_job_seconds("docker")
     emit(
         "docker_job_overhead",
-        f"one-round XGBoost, 100 rows, median of {REPEATS}; runtime interface",
+        f"one-round XGBoost, 100 rows, through the stack, median of {REPEATS}",
         ratio=docker_s / process_s,
         added_s=docker_s - process_s,
         docker_s=docker_s,

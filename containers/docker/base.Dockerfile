@@ -31,8 +31,13 @@ ENV VIRTUAL_ENV=/opt/venv \
     MPLCONFIGDIR=/tmp/matplotlib \
     HOME=/tmp
 
+# One layer: the wheels are installed, trimmed (trim-python.sh: no test suites, headers, Flight) and deleted in the
+# same RUN, so neither the wheelhouse nor what the trim removes is stored.
 COPY containers/docker/requirements/ wheel[s] /tmp/build/
+COPY containers/docker/trim-python.sh /tmp/build/
 RUN python3 -m venv "$VIRTUAL_ENV" \
     && python -m pip install $PIP_INSTALL_OPTIONS --find-links /tmp/build -r /tmp/build/base.txt \
+    && sh /tmp/build/trim-python.sh "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    && python -c "import flask, gunicorn, numpy, pandas, pyarrow.csv, pyarrow.parquet, scipy.sparse" \
     && rm -rf /tmp/build \
     && chmod -R a+rX "$VIRTUAL_ENV"

@@ -1,4 +1,4 @@
-"""``python -m infra.images build|tag-aws|sizes``: the ``make images`` and ``sagestack images`` commands."""
+"""``python -m infra.images build|tag-aws|sizes|render``: the ``make images`` and ``sagestack images`` commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from infra.images.build import ImageBuilder, ImageBuildError
 from infra.images.catalog import BASE_NAME, IMAGE_NAMES, ImagePaths, image_ref
+from infra.images.dockerfiles import render_all
+from infra.images.engine import NoEngineError, ensure_engine
 from infra.images.tags import tag_aws
 from infra.images.wheelhouse import WheelhouseError
 from infra.runtime.api import ContainerRuntimeError
@@ -29,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("--region", default="us-east-1")
     tag.add_argument("--only", action="append", choices=IMAGE_NAMES)
     commands.add_parser("sizes", help="print each image's size")
+    commands.add_parser("render", help="write containers/<name>/Dockerfile from the shared template")
+    engine = commands.add_parser(
+        "engine", help="make sure a Docker engine answers (start or install it); exit 3 if not"
+    )
+    engine.add_argument("--no-install", action="store_true", help="start dockerd if installed, never apt-get")
     return parser
 
 
@@ -53,8 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "tag-aws":
             for tag in tag_aws(args.region, tuple(args.only) if args.only else None, cli):
                 print(f"{tag.source} -> {tag.uri}")
+        elif args.command == "engine":
+            how = ensure_engine(cli, ImagePaths.default().state_dir / "dockerd.log", install=not args.no_install)
+            print(f"Docker engine {how}")
+        elif args.command == "render":
+            for path in render_all(ImagePaths.default()):
+                print(f"rendered {path}")
         else:
             _sizes(cli)
+    except NoEngineError as exc:
+        print(f"no Docker engine: {exc}", file=sys.stderr)
+        return 3
     except (ImageBuildError, WheelhouseError, ContainerRuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -30,6 +30,8 @@ from infra.images.catalog import (
     ImagePaths,
     image_ref,
 )
+from infra.images.dockerfiles import stale_dockerfiles
+from infra.images.tags import recorded_tags
 from infra.images.wheelhouse import resolve_wheels
 from infra.runtime.docker_cli import DockerCli
 
@@ -39,6 +41,17 @@ __all__ = ["BuildResult", "ImageBuildError", "ImageBuilder"]
 
 BUILD_TIMEOUT_SECONDS = 1800.0
 DEBOOTSTRAP_PACKAGES = "python3,python3-venv,python3-pip,ca-certificates,libgomp1"
+# Left out of the imported OS image: apt's caches and package lists, documentation, translations, and the system pip
+# and setuptools (the venv gets its own pip from /usr/share/python-wheels). About 170 MB of the root file system.
+ROOTFS_EXCLUDES: tuple[str, ...] = (
+    "./var/cache/apt/*",
+    "./var/lib/apt/lists/*",
+    "./usr/share/doc/*",
+    "./usr/share/man/*",
+    "./usr/share/info/*",
+    "./usr/share/locale/*",
+    "./usr/lib/python3/dist-packages/*",
+)
 
 
 class ImageBuildError(RuntimeError):
@@ -111,7 +124,8 @@ class ImageBuilder:
             argv = ["debootstrap", "--variant=minbase", f"--include={DEBOOTSTRAP_PACKAGES}", "bookworm", str(rootfs)]
             self._check(subprocess.run(argv, capture_output=True, text=True, check=False), "debootstrap")
         logger.info("importing %s as %s", rootfs, OS_IMAGE)
-        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+        excludes = [f"--exclude={pattern}" for pattern in ROOTFS_EXCLUDES]
+        with subprocess.Popen(["tar", "-C", str(rootfs), *excludes, "-c", "."], stdout=subprocess.PIPE) as tar:
             imported = subprocess.run(
                 self.docker.argv("import", "-", OS_IMAGE), stdin=tar.stdout, capture_output=True, text=True, check=False
             )
@@ -124,11 +138,15 @@ class ImageBuilder:
             (f"containers/docker/requirements/{path.name}", path)
             for path in sorted(self.paths.requirements.glob("*.txt"))
         ]
+        files.append(("containers/docker/trim-python.sh", containers / "docker" / "trim-python.sh"))
         if name == BASE_NAME:
             dockerfile = "containers/docker/base.Dockerfile"
             files.append((dockerfile, containers / "docker" / "base.Dockerfile"))
         else:
             dockerfile = f"containers/{name}/Dockerfile"
+            stale = stale_dockerfiles(self.paths, (name,))
+            if stale:
+                raise ImageBuildError(f"{stale[0]} differs from its template: run `python -m infra.images render`")
             files.append(("containers/__init__.py", containers / "__init__.py"))
             files.append(("containers/docker/install-layer.sh", containers / "docker" / "install-layer.sh"))
             files.extend(_tree(containers, "toolkit"))
@@ -147,6 +165,7 @@ class ImageBuilder:
             return BuildResult(name, ref, False, time.monotonic() - started, inputs)
         directory = self._stage(name, context)
         argv = ["build", "--label", f"{INPUTS_LABEL}={inputs}", "--build-arg", f"BASE_IMAGE={base_image}"]
+        argv += ["--no-cache"] if force else []  # --force: a real rebuild, not Docker's cached layers
         if not self.online:
             argv += ["--network", "none", "--build-arg", "PIP_INSTALL_OPTIONS=--no-index"]
         argv += ["-f", str(directory / context.dockerfile), "-t", ref, str(directory)]
@@ -157,6 +176,7 @@ class ImageBuilder:
         )  # fmt: skip
         self._check(done, f"docker build of {ref}")
         shutil.rmtree(directory, ignore_errors=True)
+        self._retag_aliases(name)
         seconds = time.monotonic() - started
         logger.info("built %s in %.1f s", ref, seconds)
         return BuildResult(name, ref, True, seconds, inputs)
@@ -173,6 +193,18 @@ class ImageBuilder:
             except OSError:
                 shutil.copy2(source, destination)
         return directory
+
+    def _retag_aliases(self, name: str) -> None:
+        """Move the AWS URIs ``tag-aws`` gave an earlier build of this image to the new one.
+
+        Otherwise SDK local mode and the Docker runtime, which run an AWS URI as is when it exists locally, would
+        keep running the stale image after a rebuild. Only tags ``tag-aws`` recorded are moved (never a tag someone
+        else gave the image, such as a registry copy pinned to a commit).
+        """
+        for uri in recorded_tags(self.paths).get(name, ()):
+            if self.docker.inspect("image", uri) is not None:
+                self.docker.run("tag", image_ref(name), uri)
+                logger.info("moved %s to the new %s", uri, image_ref(name))
 
     def _image_id(self, ref: str) -> str:
         info = self.docker.inspect("image", ref)

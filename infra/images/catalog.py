@@ -9,13 +9,11 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AWS_IMAGES", "IMAGE_NAMES", "AwsImage", "ImagePaths", "image_ref"]
+__all__ = ["AWS_IMAGES", "IMAGE_NAMES", "IMAGE_SPECS", "AwsImage", "ImagePaths", "ImageSpec", "image_ref"]
 
-# One image per container package; the order is the build order (small images first).
-IMAGE_NAMES: tuple[str, ...] = ("kmeans", "pca", "xgboost", "processing", "model_monitor", "clarify", "rl")
 REPOSITORY_PREFIX = "sagestack"
 BASE_NAME = "base"
-OS_IMAGE = "sagestack/os:bookworm"  # debootstrap root file system, imported (offline builds only)
+OS_IMAGE = "sagestack/os:bookworm-slim"  # debootstrap root file system, trimmed and imported (offline builds only)
 ONLINE_BASE_IMAGE = "python:3.11-slim"
 INPUTS_LABEL = "org.sagestack.inputs"  # content hash of everything an image is built from
 
@@ -29,6 +27,38 @@ class AwsImage:
     version: str | None
     py_version: str | None = None
 
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What differs between the containers' Dockerfiles; the rest is ``containers/docker/container.Dockerfile.in``."""
+
+    name: str  # the container package (``containers/<name>``)
+    title: str  # what the image is, one line (Dockerfile header and image description)
+    serves: bool  # an algorithm image (``train`` / ``serve``); False: a processing image run with its own command
+    environment: tuple[tuple[str, str], ...] = ()  # extra ENV lines
+
+
+# The SM_* paths the SageMaker XGBoost container sets in its image (script mode reads them).
+_XGBOOST_ENV = (
+    ("SM_INPUT", "/opt/ml/input"),
+    ("SM_INPUT_TRAINING_CONFIG_FILE", "/opt/ml/input/config/hyperparameters.json"),
+    ("SM_INPUT_DATA_CONFIG_FILE", "/opt/ml/input/config/inputdataconfig.json"),
+    ("SM_CHECKPOINT_CONFIG_FILE", "/opt/ml/input/config/checkpointconfig.json"),
+    ("SM_MODEL_DIR", "/opt/ml/model"),
+)
+
+IMAGE_SPECS: tuple[ImageSpec, ...] = (
+    ImageSpec("kmeans", "SageMaker-compatible built-in K-Means", serves=True),
+    ImageSpec("pca", "SageMaker-compatible built-in PCA", serves=True),
+    ImageSpec("xgboost", "SageMaker-compatible built-in XGBoost (algorithm and script mode)", True, _XGBOOST_ENV),
+    ImageSpec("processing", "SageMaker processing image (scikit-learn processor stand-in)", serves=False),
+    ImageSpec("model_monitor", "SageMaker Model Monitor analyzer image stand-in", serves=False),
+    ImageSpec("clarify", "SageMaker Clarify processing image stand-in", serves=False),
+    ImageSpec("rl", "SageMaker RL-style container (stable-baselines3 on torch CPU)", serves=True),
+)
+
+# One image per container package; the order is the build order (small images first).
+IMAGE_NAMES: tuple[str, ...] = tuple(spec.name for spec in IMAGE_SPECS)
 
 # The built-in images our containers stand in for (aws-local-emulation.md §8). Spark processing is left out: the
 # processing image carries no Spark/JVM.

@@ -3,22 +3,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
 
-from infra.images.catalog import AWS_IMAGES, US_EAST_1_URIS, AwsImage, image_ref
+from infra.images.catalog import AWS_IMAGES, US_EAST_1_URIS, AwsImage, ImagePaths, image_ref
 from infra.runtime.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Tag", "aws_uri", "tag_aws"]
+TAGS_FILE = "aws-tags.json"  # in the images state directory: what tag-aws tagged, so a rebuild moves those tags
+
+__all__ = ["Tag", "aws_uri", "recorded_tags", "tag_aws"]
 
 
 @dataclass(frozen=True)
 class Tag:
     source: str
     uri: str
+    container: str
 
 
 def aws_uri(image: AwsImage, region: str) -> str:
@@ -37,7 +41,28 @@ def aws_uri(image: AwsImage, region: str) -> str:
     return uri if ":" in uri.rsplit("/", 1)[-1] else f"{uri}:latest"
 
 
-def tag_aws(region: str, names: tuple[str, ...] | None = None, docker: DockerCli | None = None) -> list[Tag]:
+def recorded_tags(paths: ImagePaths) -> dict[str, list[str]]:
+    """Container name -> the AWS URIs ``tag_aws`` gave its image on this machine (any region)."""
+    path = paths.state_dir / TAGS_FILE
+    if not path.is_file():
+        return {}
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    return {str(name): [str(uri) for uri in uris] for name, uris in loaded.items()}
+
+
+def _record(paths: ImagePaths, tags: list[Tag]) -> None:
+    recorded = recorded_tags(paths)
+    for tag in tags:
+        uris = recorded.setdefault(tag.container, [])
+        if tag.uri not in uris:
+            uris.append(tag.uri)
+    paths.state_dir.mkdir(parents=True, exist_ok=True)
+    (paths.state_dir / TAGS_FILE).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def tag_aws(
+    region: str, names: tuple[str, ...] | None = None, docker: DockerCli | None = None, paths: ImagePaths | None = None
+) -> list[Tag]:
     """``docker tag sagestack/<name>:latest <aws uri>`` for every built-in image of the selected containers."""
     cli = docker if docker is not None else DockerCli()
     tags: list[Tag] = []
@@ -48,5 +73,6 @@ def tag_aws(region: str, names: tuple[str, ...] | None = None, docker: DockerCli
         uri = aws_uri(image, region)
         cli.run("tag", source, uri)
         logger.info("tagged %s as %s", source, uri)
-        tags.append(Tag(source, uri))
+        tags.append(Tag(source, uri, image.container))
+    _record(paths if paths is not None else ImagePaths.default(), tags)
     return tags

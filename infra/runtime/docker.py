@@ -2,7 +2,9 @@
 
 - Training and processing: one container per host on a per-job user-defined network, where each container has the
   hostname and network alias ``algo-<i>`` (so distributed XGBoost finds its master); the host's directory from
-  :mod:`infra.runtime.layout` is bind-mounted at ``/opt/ml``; the environment is SageMaker's.
+  :mod:`infra.runtime.layout` is bind-mounted at ``/opt/ml``; the environment is SageMaker's. A loopback
+  ``AWS_ENDPOINT_URL`` (the stack on ``127.0.0.1``) is rewritten to a relay on the network's gateway address
+  (:mod:`infra.runtime.docker_relay`), so user scripts and the Clarify container reach S3 and SageMaker.
 - Serving: ``serve`` with the container's port 8080 published on ``127.0.0.1`` only.
 - Supervision is the process runtime's (:class:`~infra.runtime.jobs.Job`) applied to attached ``docker run``
   clients: logs stream to the callback per host, SIGTERM is forwarded to the container, a failed host stops the
@@ -36,8 +38,11 @@ from infra.runtime.api import (
     TrainingSpec,
 )
 from infra.runtime.docker_cli import LABEL_MANAGED, DockerCli
+from infra.runtime.docker_reaper import LeftoverReaper
+from infra.runtime.docker_relay import RelaySet, relay_environment
 from infra.runtime.docker_run import ContainerCommand, LogTail, docker_name, local_image, post_mortem
 from infra.runtime.docker_serving import DockerServingContainer
+from infra.runtime.images import container_name
 from infra.runtime.jobs import Job, JobOutcome, Launch
 from infra.runtime.layout import (
     CONTAINER_ROOT,
@@ -52,7 +57,9 @@ from infra.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DockerJobRun", "DockerRuntime"]
+__all__ = ["DockerJobRun", "DockerRuntime", "processing_command"]
+
+PROCESSING_RUNNER = "containers.processing"  # the module that runs a processing job's command (processing image)
 
 
 class DockerJobRun:
@@ -66,8 +73,10 @@ class DockerJobRun:
         network: str,
         tail: LogTail,
         collect: TrainingSpec | ProcessingSpec,
+        relays: RelaySet | None = None,
     ) -> None:
         self._runtime = runtime
+        self._relays = relays if relays is not None else RelaySet()
         self._job = job
         self._containers = dict(containers)  # host -> container name
         self._network = network
@@ -134,8 +143,8 @@ class DockerJobRun:
         with self._lock:
             if self._outcome is None:
                 self._outcome = self._explain(outcome)
-                self._runtime.docker.remove_containers(tuple(self._containers.values()))
-                self._runtime.docker.remove_network(self._network)
+                self._runtime.reaper.remove(self._containers.values(), (self._network,))
+                self._relays.close()
                 logger.info("job %s finished: %s", self._job.name, self._outcome.outcome.value)
             return self._outcome
 
@@ -154,6 +163,20 @@ class DockerJobRun:
         if outcome.outcome is TrainingOutcome.FAILED and first_reason is not None:
             reason = first_reason
         return JobOutcome(outcome.outcome, tuple(hosts), reason)
+
+
+def processing_command(spec: ProcessingSpec) -> tuple[Sequence[str] | None, Sequence[str] | None]:
+    """The ``--entrypoint`` and arguments of a processing container.
+
+    The control plane hands ``AppSpecification.ContainerEntrypoint`` + ``ContainerArguments`` to the processing
+    runner (``image.command`` is ``python -m containers.processing``) as one argument list. The processing image's
+    own ENTRYPOINT is that runner; any other image (XGBoost, a user's) does not have it, so there the first argument
+    becomes ``--entrypoint``, as SageMaker does with ContainerEntrypoint.
+    """
+    runner = tuple(spec.image.command[-2:]) == ("-m", PROCESSING_RUNNER)
+    if spec.entrypoint or not spec.arguments or not runner or container_name(spec.image.uri) == "processing":
+        return spec.entrypoint, spec.arguments
+    return spec.arguments[:1], spec.arguments[1:]
 
 
 class _ProcessingRun:
@@ -193,6 +216,7 @@ class DockerRuntime:
         self._lock = threading.Lock()
         self._runs: list[DockerJobRun] = []
         self._servers: list[DockerServingContainer] = []
+        self.reaper = LeftoverReaper(self.docker)
         data_dir.mkdir(parents=True, exist_ok=True)
         atexit.register(self.shutdown)
 
@@ -218,7 +242,8 @@ class DockerRuntime:
         for host in hosts:
             layout = lay_out_processing_host(spec, host, hosts, self.settings.link_inputs)
             commands[host] = ({str(CONTAINER_ROOT): layout.root}, self._environment(spec.image, {}, spec.environment))
-        run = self._start_job(spec, image, commands, None, spec.entrypoint, spec.arguments, on_log)
+        entrypoint, arguments = processing_command(spec)
+        run = self._start_job(spec, image, commands, None, entrypoint, arguments, on_log)
         return _ProcessingRun(run)
 
     def start_serving(
@@ -244,8 +269,9 @@ class DockerRuntime:
 
     def shutdown(self) -> None:
         """Stop every job and server, then remove whatever container or network this runtime still owns."""
-        with self._lock:
+        with self._lock:  # taken over: a second shutdown (atexit after an explicit one) has nothing left to stop
             runs, servers = list(self._runs), list(self._servers)
+            self._runs, self._servers = [], []
         grace = self.settings.shutdown_grace_seconds
         for run in runs:
             if run.is_running():
@@ -255,6 +281,7 @@ class DockerRuntime:
         for run in runs:
             run.join(timeout=grace + 10.0)
         self._remove_leftovers()
+        self.reaper.close()
 
     def _start_job(
         self,
@@ -268,25 +295,40 @@ class DockerRuntime:
     ) -> DockerJobRun:
         network = docker_name(spec.job_name, "net")
         self.docker.run("network", "create", "--label", f"{LABEL_MANAGED}={self.runtime_id}", network)
-        launches, names = [], {}
-        for host, (mounts, environment) in hosts.items():
-            command = self.command(host, spec.job_name, image, network=network, mounts=mounts, environment=environment)
-            names[host] = command.name
-            argv = command.argv(self.docker, entry, entrypoint, arguments)
-            launches.append(Launch(host, argv, self.docker.environment(), spec.work_dir / host))
+        relays, launches, names = RelaySet(), [], {}
         tail = LogTail(on_log)
-        logger.info("starting job %s in Docker (%s) on %s", spec.job_name, image, ", ".join(hosts))
         try:
+            gateway = self.docker.network_gateway(network)
+            for host, (mounts, platform_environment) in hosts.items():
+                environment = self._relayed(platform_environment, gateway, relays)
+                command = self.command(
+                    host, spec.job_name, image, network=network, mounts=mounts, environment=environment
+                )
+                names[host] = command.name
+                argv = command.argv(self.docker, entry, entrypoint, arguments)
+                launches.append(Launch(host, argv, self.docker.environment(), spec.work_dir / host))
+            logger.info("starting job %s in Docker (%s) on %s", spec.job_name, image, ", ".join(hosts))
             job = Job(spec.job_name, launches, tail, spec.max_runtime_seconds, self.settings.stop_grace_seconds)
         except BaseException:
-            self.docker.remove_containers(tuple(names.values()))
-            self.docker.remove_network(network)
+            self.reaper.remove(names.values(), (network,))
+            relays.close()
             raise
-        run = DockerJobRun(self, job, names, network, tail, spec)
+        run = DockerJobRun(self, job, names, network, tail, spec, relays)
         threading.Thread(target=run._finish, name=f"sagestack-docker-{spec.job_name}", daemon=True).start()
         with self._lock:
             self._runs = [other for other in self._runs if other.is_running()] + [run]
         return run
+
+    @staticmethod
+    def _relayed(environment: Mapping[str, str], gateway: str | None, relays: RelaySet) -> Mapping[str, str]:
+        """Loopback endpoint URLs pointed at a relay on ``gateway``; unchanged when there is no usable gateway."""
+        if gateway is None:
+            return environment
+        try:
+            return relay_environment(environment, gateway, relays)
+        except OSError as exc:  # e.g. rootless Docker: the gateway is not an address of this host
+            logger.warning("cannot relay the stack on %s (%s): containers see loopback endpoint URLs", gateway, exc)
+            return environment
 
     def _environment(
         self, image: ContainerImage, platform: Mapping[str, str], user: Mapping[str, str]

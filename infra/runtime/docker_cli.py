@@ -47,6 +47,7 @@ class DockerCli:
 
     binary: str = "docker"
     timeout_seconds: float = 60.0
+    host: str | None = None  # DOCKER_HOST for every command; None keeps the caller's (or the CLI's default)
 
     def executable(self) -> str:
         found = shutil.which(self.binary)
@@ -59,14 +60,18 @@ class DockerCli:
 
     def environment(self) -> dict[str, str]:
         """The CLI's environment: the legacy builder when ``buildx`` is missing (CLI ≥ 23 refuses to build then)."""
-        env = dict(os.environ)
+        env = self._host_environment() or dict(os.environ)
         if "DOCKER_BUILDKIT" not in env and not self.has_buildx():
             env["DOCKER_BUILDKIT"] = "0"
         return env
 
+    def _host_environment(self) -> dict[str, str] | None:
+        return {**os.environ, "DOCKER_HOST": self.host} if self.host else None
+
     def has_buildx(self) -> bool:
         try:
-            done = subprocess.run(self.argv("buildx", "version"), capture_output=True, timeout=10, check=False)
+            argv, env = self.argv("buildx", "version"), self._host_environment()
+            done = subprocess.run(argv, capture_output=True, timeout=10, check=False, env=env)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
@@ -84,7 +89,7 @@ class DockerCli:
                 text=True,
                 timeout=self.timeout_seconds if timeout is None else timeout,
                 check=False,
-                env=dict(env) if env is not None else None,
+                env=dict(env) if env is not None else self._host_environment(),
             )
         except subprocess.TimeoutExpired as exc:
             raise DockerUnavailableError(f"`docker {' '.join(args)}` did not answer within {exc.timeout:g} s") from exc
@@ -121,20 +126,35 @@ class DockerCli:
         value = labels.get(label)
         return str(value) if value is not None else None
 
-    def remove_containers(self, names: Sequence[str]) -> None:
-        """``docker rm -f`` (never raises: used on cleanup paths)."""
-        if not names:
-            return
-        try:
-            self.run("rm", "-f", *names, check=False, timeout=60)
-        except ContainerRuntimeError as exc:
-            logger.warning("could not remove containers %s: %s", ", ".join(names), exc)
+    def network_gateway(self, network: str) -> str | None:
+        """The IPv4 gateway of a network (the host's address on its bridge), ``None`` when it has none."""
+        info = self.inspect("network", network) or {}
+        for pool in (info.get("IPAM") or {}).get("Config") or []:
+            gateway = str(pool.get("Gateway") or "")
+            if gateway and ":" not in gateway:
+                return gateway
+        return None
 
-    def remove_network(self, name: str) -> None:
+    def remove_containers(self, names: Sequence[str]) -> bool:
+        """``docker rm -f`` (never raises: used on cleanup paths); ``False`` when the engine did not answer."""
+        if not names:
+            return True
+        return self._remove(("rm", "-f", *names), f"containers {', '.join(names)}", 60.0)
+
+    def remove_network(self, name: str) -> bool:
+        """``docker network rm`` (never raises); ``False`` when the engine did not answer."""
+        return self._remove(("network", "rm", name), f"network {name}", 30.0)
+
+    def _remove(self, args: Sequence[str], what: str, timeout: float) -> bool:
         try:
-            self.run("network", "rm", name, check=False, timeout=30)
+            done = self.run(*args, check=False, timeout=timeout)
         except ContainerRuntimeError as exc:
-            logger.warning("could not remove network %s: %s", name, exc)
+            logger.warning("could not remove %s: %s", what, exc)
+            return False
+        if done.returncode != 0 and engine_down(done.stderr):
+            logger.warning("could not remove %s: the Docker engine is not reachable", what)
+            return False
+        return True
 
 
 def engine_down(stderr: str) -> bool:

@@ -73,7 +73,9 @@ class ContainerCommand:
         self, docker: DockerCli, entry: Entry | None, entrypoint: Sequence[str] | None, arguments: Sequence[str] | None
     ) -> list[str]:
         """``docker run [--entrypoint E] image [args]`` with spec §1.1's override rules."""
-        argv = docker.argv("run", "--name", self.name, "--hostname", self.host)
+        # --init: Docker's tiny init is PID 1 and forwards SIGTERM, so a container that installs no handler stops at
+        # once (as under the process runtime) instead of ignoring it as PID 1 until SIGKILL after the grace period.
+        argv = docker.argv("run", "--init", "--name", self.name, "--hostname", self.host)
         argv += ["--label", f"{LABEL_MANAGED}={self.runtime_id}", "--label", f"{LABEL_JOB}={self.job}"]
         if self.network is not None:
             argv += ["--network", self.network, "--network-alias", self.host]

@@ -82,7 +82,7 @@ class DockerServingContainer:
         docker.run("stop", "-t", str(int(grace)), self.name, check=False, timeout=grace + 30.0)
         self._process.terminate(5.0)  # the CLI exits once the container has; this only covers a hung client
         self._process.wait(10.0)
-        docker.remove_containers((self.name,))
+        self._runtime.reaper.remove((self.name,))
         logger.info("serving container %s stopped", self.name)
 
     def _wait_until_healthy(self, timeout_seconds: float, tail: LogTail) -> None:

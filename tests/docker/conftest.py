@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +76,28 @@ def running_containers(runtime: DockerRuntime) -> list[str]:
     label = f"label=org.sagestack.managed={runtime.runtime_id}"
     done = subprocess.run(["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True, check=True)
     return done.stdout.split()
+
+
+def eventually(check: Callable[[], object], seconds: float = 120.0) -> bool:
+    """Poll ``check`` until it is truthy; ``False`` after ``seconds`` (the caller asserts)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.fixture
+def xgboost_model_dir(tmp_path: Path) -> Path:
+    """A directory holding a tiny ``xgboost-model`` (trained in-process: no container needed)."""
+    import xgboost
+
+    data = np.loadtxt(binary_csv(tmp_path / "model-data.csv"), delimiter=",")
+    booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(data[:, 1:], label=data[:, 0]), 2)
+    model_dir = tmp_path / "model-dir"
+    model_dir.mkdir()
+    with warnings.catch_warnings():  # "saving in UBJSON by default": the name is the container's, not ours
+        warnings.simplefilter("ignore", UserWarning)
+        booster.save_model(str(model_dir / "xgboost-model"))
+    return model_dir

@@ -12,8 +12,10 @@ import pytest
 
 from infra.runtime.api import ContainerImage, ImageNotFoundError, ServingSpec, TrainingOutcome
 from infra.runtime.docker import DockerRuntime
+from infra.runtime.docker_cli import DockerCli, DockerUnavailableError
 from infra.runtime.errors import ServingStartupError
-from tests.docker.conftest import running_containers
+from tests.docker.conftest import eventually, running_containers
+from tests.docker.engine_proxy import EngineProxy
 from tests.docker.test_runtime_contract import xgboost_spec
 
 
@@ -98,3 +100,25 @@ def test_shutdown_leaves_no_container_running(xgboost_image: str, tmp_path: Path
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     assert networks == []
+
+
+def test_the_engine_stopping_under_an_endpoint_is_named_and_its_container_goes_when_it_is_back(
+    xgboost_image: str, xgboost_model_dir: Path, tmp_path: Path
+) -> None:
+    proxy = EngineProxy(tmp_path / "docker.sock")
+    proxy.start()
+    runtime = DockerRuntime(tmp_path / "runtime", docker=DockerCli(host=proxy.docker_host), stop_grace_seconds=2.0)
+    image = ContainerImage(uri=xgboost_image, command=())
+    spec = ServingSpec("endpoint-engine", image, tmp_path / "serve", xgboost_model_dir, startup_timeout_seconds=60.0)
+    server = runtime.start_serving(spec)
+    try:
+        proxy.stop()
+        assert eventually(lambda: not server.is_alive())  # the hosting layer restarts a dead container...
+        with pytest.raises(DockerUnavailableError, match="engine is not reachable"):
+            runtime.start_serving(spec)  # ...which fails, naming the engine, while it is down
+        server.stop(grace_seconds=0.0)
+    finally:
+        proxy.start()
+    assert eventually(lambda: running_containers(runtime) == [])  # removed once the engine answers again
+    runtime.shutdown()
+    proxy.stop()

@@ -4,7 +4,6 @@ the AWS built-in URIs: unmodified local-mode code trains, deploys and batch-tran
 from __future__ import annotations
 
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,9 @@ def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
     assert estimator.model_data.startswith("file://")
     assert Path(estimator.model_data.removeprefix("file://")).is_file()
 
-    # SDK local mode mounts the directory holding model.tar.gz, extracted beside the archive, at /opt/ml/model; our
-    # XGBoost server then picks model.tar.gz as the model file (containers/xgboost/serve.py `model_files` should skip
-    # *.tar.gz). Until that is fixed, serve from a directory holding only the extracted model.
-    model_dir = tmp_path / "model"
-    with tarfile.open(estimator.model_data.removeprefix("file://")) as archive:
-        archive.extractall(model_dir, filter="data")
-    model = Model(image_uri=aws_tagged_xgboost, model_data=f"file://{model_dir}", role=ROLE, sagemaker_session=session)
+    # Deploy straight from the training job's model.tar.gz: SDK local mode mounts the archive beside the extracted
+    # model at /opt/ml/model, and the XGBoost server must pick the model, not the archive.
+    model = Model(image_uri=aws_tagged_xgboost, model_data=estimator.model_data, role=ROLE, sagemaker_session=session)
     model.deploy(initial_instance_count=1, instance_type="local")
     predictor = Predictor(model.endpoint_name, session, serializer=CSVSerializer(), deserializer=CSVDeserializer())
     try:

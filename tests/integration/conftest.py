@@ -1,4 +1,9 @@
-"""One Sagestack per test session, in-process on a free port, with a test-only fake image registered."""
+"""One Sagestack per test session, in-process on a free port, with a test-only fake image registered.
+
+``SAGESTACK_TEST_RUNTIME=docker`` (``make test-docker``) runs the same tests against a stack whose jobs and endpoints
+run in Docker; the fake image is then built as a real image (``tests/docker/fake_image.py``). Tests that check what
+only one runtime does are listed in ``RUNTIME_SPECIFIC`` and get the ``runtime(name)`` marker.
+"""
 
 import os
 import sys
@@ -17,6 +22,38 @@ XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:
 SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 REGION = "us-east-1"
+
+
+RUNTIMES = ("process", "docker")
+# Test name -> (the only runtime it makes sense for, why).
+RUNTIME_SPECIFIC = {
+    "test_a_dead_serving_container_is_restarted": ("process", "kills the serve process by its pid"),
+    "test_stopping_the_stack_stops_running_jobs": ("process", "starts its own process-runtime stack, finds pids"),
+    "test_invoke_timeout_is_a_model_error": ("process", "runs on its own process-runtime stack"),
+}
+
+
+def selected_runtime():
+    """The runtime the session stack uses: ``SAGESTACK_TEST_RUNTIME`` (default ``process``)."""
+    runtime = os.environ.get("SAGESTACK_TEST_RUNTIME") or "process"
+    if runtime not in RUNTIMES:
+        raise pytest.UsageError(f"SAGESTACK_TEST_RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "runtime(name): only meaningful with that runtime (SAGESTACK_TEST_RUNTIME)")
+
+
+def pytest_collection_modifyitems(config, items):
+    here, runtime = Path(__file__).parent, selected_runtime()
+    for item in items:
+        wanted = RUNTIME_SPECIFIC.get(getattr(item, "originalname", item.name))
+        if wanted is None or here not in Path(str(item.fspath)).parents:
+            continue
+        item.add_marker(pytest.mark.runtime(wanted[0]))
+        if wanted[0] != runtime:
+            item.add_marker(pytest.mark.skip(reason=f"{wanted[0]} runtime only: {wanted[1]}"))
 
 
 class ExternalStack:
@@ -38,12 +75,18 @@ def stack(tmp_path_factory):
         return
     data_dir = tmp_path_factory.mktemp("sagestack")
     fake = str(Path(__file__).with_name("fake_container.py"))
+    runtime = selected_runtime()
+    if runtime == "docker":
+        from tests.docker.fake_image import build_fake_image
+
+        build_fake_image(FAKE_IMAGE, Path(fake))
     settings = StackSettings(
         data_dir=data_dir,
         port=0,
         region=REGION,
         extra_images={FAKE_IMAGE: (sys.executable, fake)},
         capture_flush_seconds=0.3,
+        runtime=runtime,
     )
     local = LocalStack(settings)
     local.start()
