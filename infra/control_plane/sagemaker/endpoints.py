@@ -197,7 +197,16 @@ class Endpoints:
             old, endpoint.deployment = endpoint.deployment, deployment
             endpoint.config_name = config.name
             endpoint.set_status(EndpointStatus.IN_SERVICE)
+            deployment.on_lost = lambda reason: self._lost(endpoint, deployment, reason)
         stop_all([old], drain_seconds=_DRAIN_SECONDS)
+
+    def _lost(self, endpoint: Endpoint, deployment: Deployment, reason: str) -> None:
+        """A running deployment whose container cannot be restarted: the endpoint fails with the reason."""
+        with endpoint.lock:
+            if endpoint.deployment is deployment:
+                endpoint.deployment = None
+                endpoint.set_status(EndpointStatus.FAILED, reason[:1024])
+        stop_all([deployment])
 
     def _failed(self, endpoint: Endpoint, reason: str) -> None:
         with endpoint.lock:

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
@@ -41,6 +41,7 @@ class Instance:
     spec: ServingSpec | None = None
     on_log: LogCallback | None = None
     restarts: int = 0
+    failed_restarts: int = 0  # consecutive failed restart attempts
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Deployment:
     log_group: str
     capture: CaptureConfig | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
+    # called once with a FailureReason when a dead serving container cannot be restarted (the endpoint fails)
+    on_lost: Callable[[str], None] | None = None
 
     def choose(self, target: str | None) -> Variant | None:
         if target:
@@ -92,6 +95,7 @@ class HostingContext:
     logs: LogsAccess
     startup_timeout_seconds: float
     restart_check_seconds: float = 0.5
+    max_failed_restarts: int = 5
 
 
 class Deployer:
@@ -189,24 +193,43 @@ class _Supervisor:
             for variant in self._deployment.variants:
                 for instance in variant.instances:
                     if not instance.container.is_alive() and not self._deployment.stopped.is_set():
-                        self._restart(instance)
+                        reason = self._restart(variant, instance)
+                        if reason is not None:
+                            self._lose(reason)
+                            return
 
-    def _restart(self, instance: Instance) -> None:
+    def _restart(self, variant: Variant, instance: Instance) -> str | None:
+        """Restart a dead container; a FailureReason once it failed ``max_failed_restarts`` times in a row."""
         if instance.spec is None:
-            return
+            return None
         logger.warning("serving container %s died; restarting it", instance.spec.name)
         try:
             container = self._ctx.containers.runtime.start_serving(instance.spec, instance.on_log)
-        except ContainerRuntimeError:
-            logger.exception("restarting %s failed; trying again", instance.spec.name)
-            return
+        except ContainerRuntimeError as exc:
+            instance.failed_restarts += 1
+            logger.warning("restarting %s failed (%d in a row): %s", instance.spec.name, instance.failed_restarts, exc)
+            if instance.failed_restarts < self._ctx.max_failed_restarts:
+                return None
+            return (
+                f"The serving container of variant {variant.name} ({instance.instance_id}) stopped and could not be "
+                f"restarted after {instance.failed_restarts} attempts: {exc}"
+            )
         if self._deployment.stopped.is_set():
             container.stop()
-            return
+            return None
         old_pool = instance.pool
         instance.container, instance.pool = container, connection_pool(container.url)
         instance.restarts += 1
+        instance.failed_restarts = 0
         old_pool.close()
+        return None
+
+    def _lose(self, reason: str) -> None:
+        logger.error("deployment %s lost: %s", self._deployment.config_name, reason)
+        if self._deployment.on_lost is not None:
+            self._deployment.on_lost(reason)
+        else:
+            self._deployment.stop()
 
 
 def stop_all(deployments: Sequence[Deployment | None], drain_seconds: float = 0.0) -> None:
