@@ -1,10 +1,14 @@
 """``python -m pipelines.deploy``: deploy a model package of the ``credit-risk`` group to the ``credit-risk`` endpoint
-with data capture on, creating the endpoint or updating it in place.
+with data capture on: blue/green, health-checked, rolled back when unhealthy, recorded, safe to re-run.
 
 The package is ``--package`` (an ARN or a version number) or the newest ``Approved`` one; when the group has no
-approved package, the newest package is approved first (and the command says so). The endpoint captures every
-request and response (``DataCaptureConfig``, 100%) under ``s3://<default bucket>/<endpoint>/data-capture``, the
-input of ``make monitor``. One scored row at the end shows the endpoint answering.
+approved package, the newest package is approved first (and the command says so). The same package already live
+with the same settings and healthy: nothing to do (exit 0). Otherwise a new model and endpoint config (data capture
+of every request and response under ``s3://<bucket>/<endpoint>/data-capture``, the input of ``make
+monitor``), then ``CreateEndpoint`` or ``UpdateEndpoint`` (blue/green: a failed update leaves the old config
+serving), a wait for ``InService``, and the health check (``pipelines/deployment_health.py``). Unhealthy: the
+endpoint is updated back to the previous config and the command exits 1 with the reason. Every attempt is recorded
+(``pipelines/deployment_history.py``; list them with ``python -m pipelines.cli deployments``).
 
 On ``--target local`` the stack at ``$AWS_ENDPOINT_URL`` is used when it answers, else it is started in the
 background (``pipelines/bootstrap.py``); everything else is boto3 and the SageMaker SDK.
@@ -15,215 +19,169 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.bootstrap import BootstrapError, ensure_local_stack
 from pipelines.console import configure_cli_logging
+from pipelines.deployment import (
+    BUSY,
+    DeployError,
+    EndpointSpec,
+    LiveEndpoint,
+    Package,
+    Say,
+    Waiting,
+    approve,
+    create_config,
+    live_endpoint,
+    mark_health,
+    resolve_package,
+    roll_back,
+    stamp,
+    switch,
+)
+from pipelines.deployment_health import (
+    HealthCheck,
+    HealthDataError,
+    HealthReport,
+    Sample,
+    check_health,
+    health_data_uri,
+    read_sample,
+)
+from pipelines.deployment_history import DeploymentHistory, DeploymentRecord, HistoryError, Outcome
 from pipelines.settings import RunSettings, SettingsError, Target
 
 logger = logging.getLogger(__name__)
 
-GROUP = "credit-risk"
-ENDPOINT = "credit-risk"
-INSTANCE_TYPE = "ml.m5.large"
-_POLL_SECONDS = 2.0
-_DEPLOY_TIMEOUT_SECONDS = 900.0
-
-
-class DeployError(RuntimeError):
-    """The package cannot be found or the endpoint did not come up; the message says what to do."""
+PIPELINE = "credit-risk"  # the pipeline whose Features step wrote the test split the health check scores
 
 
 @dataclass(frozen=True)
-class Package:
-    arn: str
-    version: int | None
-    status: str
-    image: str
-    model_data: str
-    environment: dict[str, str]
+class Deployment:
+    """Everything one run needs: clients, where to write, what a healthy endpoint is, how long to wait."""
+
+    session: Any  # sagemaker.Session
+    role: str
+    history: DeploymentHistory
+    check: HealthCheck
+    sample: Sample | None  # the test rows the health check sends (None: no check)
+    waiting: Waiting
+    say: Say
+
+    @property
+    def sm(self) -> Any:
+        return self.session.sagemaker_client
+
+    @property
+    def runtime(self) -> Any:
+        return self.session.sagemaker_runtime_client
 
 
-def resolve_package(sm: Any, group: str, wanted: str | None, say: Any = print) -> Package:
-    """``wanted`` (ARN or version), else the newest Approved package, else the newest one, approved now."""
-    if wanted:
-        arn = wanted if wanted.startswith("arn:") else _arn_of_version(sm, group, int(wanted))
-        return _package(sm, arn)
-    approved = _packages(sm, group, "Approved")
-    if approved:
-        return _package(sm, approved[0]["ModelPackageArn"])
-    every = _packages(sm, group, None)
-    if not every:
-        raise DeployError(f"Model package group {group} holds no package: run `make pipeline` first.")
-    newest = every[0]
-    sm.update_model_package(
-        ModelPackageArn=newest["ModelPackageArn"],
-        ModelApprovalStatus="Approved",
-        ApprovalDescription="Approved by make deploy: the group had no approved package.",
-    )
-    say(
-        f"==> no Approved package in {group}: approving the newest, version {newest.get('ModelPackageVersion')} "
-        f"(was {newest.get('ModelApprovalStatus')})"
-    )
-    return _package(sm, newest["ModelPackageArn"])
-
-
-def _packages(sm: Any, group: str, status: str | None) -> list[dict[str, Any]]:
-    query: dict[str, Any] = {
-        "ModelPackageGroupName": group,
-        "SortBy": "CreationTime",
-        "SortOrder": "Descending",
-        "MaxResults": 100,
-    }
-    if status:
-        query["ModelApprovalStatus"] = status
-    try:
-        return list(sm.list_model_packages(**query)["ModelPackageSummaryList"])
-    except ClientError as exc:
-        raise DeployError(f"Cannot list the packages of {group} ({exc}): run `make pipeline` first.") from exc
-
-
-def _arn_of_version(sm: Any, group: str, version: int) -> str:
-    for item in _packages(sm, group, None):
-        if item.get("ModelPackageVersion") == version:
-            return str(item["ModelPackageArn"])
-    raise DeployError(f"Model package group {group} has no version {version}.")
-
-
-def _package(sm: Any, arn: str) -> Package:
-    described = sm.describe_model_package(ModelPackageName=arn)
-    containers = (described.get("InferenceSpecification") or {}).get("Containers") or []
-    if not containers or not containers[0].get("ModelDataUrl"):
-        raise DeployError(f"Model package {arn} has no inference container with model data to deploy.")
-    container = containers[0]
-    return Package(
-        arn=described["ModelPackageArn"],
-        version=described.get("ModelPackageVersion"),
-        status=described.get("ModelApprovalStatus", ""),
-        image=container["Image"],
-        model_data=container["ModelDataUrl"],
-        environment=dict(container.get("Environment") or {}),
-    )
-
-
-def deploy(
-    settings: RunSettings,
-    package: Package,
-    endpoint: str,
-    instance_type: str,
-    sampling: int,
-    capture_uri: str | None,
-    say: Any = print,
-) -> dict[str, Any]:
-    """A new model and endpoint config (with data capture) for the package; create or update the endpoint."""
-    from sagemaker.model import Model
-    from sagemaker.model_monitor import DataCaptureConfig
-
-    session = sdk_session(settings)
-    sm = session.sagemaker_client
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    version = f"v{package.version}" if package.version is not None else "pkg"
-    model_name = f"{endpoint}-{version}-{stamp}"
-    environment: dict[str, Any] = dict(package.environment)
-    Model(
-        image_uri=package.image,
-        model_data=package.model_data,
-        env=environment or None,
-        role=settings.role,
-        name=model_name,
-        sagemaker_session=session,
-    ).create(instance_type=instance_type)
-    destination = capture_uri or f"s3://{session.default_bucket()}/{endpoint}/data-capture"
-    capture = DataCaptureConfig(
-        enable_capture=True,
-        sampling_percentage=sampling,
-        destination_s3_uri=destination,
-        capture_options=["REQUEST", "RESPONSE"],
-        csv_content_types=["text/csv"],
-        json_content_types=["application/json"],
-    )
-    config_name = f"{endpoint}-{stamp}"
-    session.create_endpoint_config(
-        name=config_name,
-        model_name=model_name,
-        initial_instance_count=1,
-        instance_type=instance_type,
-        data_capture_config_dict=capture._to_request_dict(),
-        tags=[{"Key": "ModelPackageArn", "Value": package.arn}],
-    )
-    if _endpoint_exists(sm, endpoint):
-        say(f"==> updating endpoint {endpoint} in place to {config_name}")
-        session.update_endpoint(endpoint, config_name, wait=False)
+def deploy(run: Deployment, package: Package, spec: EndpointSpec) -> DeploymentRecord | None:
+    """Deploy ``package`` to ``spec.endpoint``; None when it is already live (nothing done), else the record."""
+    live = live_endpoint(run.sm, spec.endpoint)
+    if live is not None and live.status in BUSY:
+        raise DeployError(f"Endpoint {spec.endpoint} is {live.status}: another change is under way; retry later.")
+    if live is not None and live.serves(package, spec):
+        run.say(f"==> {spec.endpoint} already serves {package.arn} ({live.config_name}, healthy): nothing to do")
+        return None
+    started = _now()
+    config = create_config(run.sm, run.role, package, spec, stamp())
+    previous = live.config_name if live is not None and live.status != "Failed" else None
+    run.say(f"==> {'updating' if previous else 'creating'} endpoint {spec.endpoint}: {previous or '-'} -> {config}")
+    failure = switch(run.sm, spec.endpoint, config, live, run.waiting)
+    if failure:
+        stays = f"traffic stays on {previous}" if previous else "the endpoint serves nothing"
+        outcome, reason, health = Outcome.FAILED, f"the update to {config} failed ({failure}); {stays}", None
     else:
-        say(f"==> creating endpoint {endpoint} ({config_name})")
-        session.create_endpoint(endpoint, config_name, wait=False)
-    described = _wait_in_service(sm, endpoint, config_name)
-    return {"model": model_name, "config": config_name, "capture": destination, "endpoint": described}
+        run.say(f"==> {config} InService: health check ({len(run.sample.labels) if run.sample else 0} test rows)")
+        health = check_health(run.runtime, spec.endpoint, run.check, run.sample)
+        mark_health(run.sm, config, health.passed)
+        outcome, reason = _after_check(run, spec.endpoint, live, health)
+        if outcome is Outcome.SUCCEEDED:
+            approve(run.sm, package, spec.endpoint)
+    record = DeploymentRecord(
+        endpoint=spec.endpoint,
+        endpoint_config=config,
+        package_arn=package.arn,
+        package_version=package.version,
+        started=started,
+        finished=_now(),
+        outcome=outcome,
+        previous_config=previous,
+        reason=reason,
+        health=health.figures if health else {},
+    )
+    run.history.record(record)
+    return record
+
+
+def _after_check(
+    run: Deployment, endpoint: str, live: LiveEndpoint | None, health: HealthReport
+) -> tuple[Outcome, str]:
+    if health.passed:
+        return Outcome.SUCCEEDED, health.reason
+    if live is None or live.status == "Failed":
+        return Outcome.UNHEALTHY, f"unhealthy: {health.reason}; no earlier config to roll back to"
+    run.say(f"==> unhealthy ({health.reason}): rolling back to {live.config_name}")
+    failure = roll_back(run.sm, endpoint, live.config_name, run.waiting)
+    if failure:
+        return Outcome.ROLLBACK_FAILED, f"unhealthy: {health.reason}; the rollback failed too: {failure}"
+    return Outcome.ROLLED_BACK, f"unhealthy: {health.reason}; traffic is back on {live.config_name}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def sdk_session(settings: RunSettings) -> Any:
-    """A plain SDK session (``RunSettings.session`` is a PipelineSession, which would defer ``Model.create``)."""
+    """A plain SDK session on the target's bucket (``RunSettings.session`` is a PipelineSession)."""
     import boto3
     import sagemaker
 
-    return sagemaker.Session(boto_session=boto3.Session(region_name=settings.region))
-
-
-def _endpoint_exists(sm: Any, endpoint: str) -> bool:
-    try:
-        sm.describe_endpoint(EndpointName=endpoint)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            return False
-        raise
-    return True
-
-
-def _wait_in_service(sm: Any, endpoint: str, config_name: str) -> dict[str, Any]:
-    deadline = time.monotonic() + _DEPLOY_TIMEOUT_SECONDS
-    while True:
-        described: dict[str, Any] = sm.describe_endpoint(EndpointName=endpoint)
-        status = described["EndpointStatus"]
-        if status == "InService" and described["EndpointConfigName"] == config_name:
-            return described
-        if status == "Failed" or (status == "InService" and described.get("FailureReason")):
-            raise DeployError(f"Endpoint {endpoint} did not deploy {config_name}: {described.get('FailureReason')}")
-        if time.monotonic() > deadline:
-            raise DeployError(f"Endpoint {endpoint} is still {status} after {_DEPLOY_TIMEOUT_SECONDS:.0f} s.")
-        time.sleep(_POLL_SECONDS)
-
-
-def smoke_test(settings: RunSettings, endpoint: str) -> tuple[str, float]:
-    """Score one holdout row through the endpoint: (the CSV row, the score)."""
-    import boto3
-
-    from pipelines.monitor.data import csv_lines, encode, load
-
-    data = load()
-    row = csv_lines(encode(data.holdout_raw.head(1), data.columns))[0]
-    runtime = boto3.Session(region_name=settings.region).client("sagemaker-runtime")
-    answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=row.encode(), ContentType="text/csv")
-    return row, float(answer["Body"].read().decode().strip().splitlines()[0])
+    return sagemaker.Session(boto_session=boto3.Session(region_name=settings.region), default_bucket=settings.bucket)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--group", default=GROUP, help="model package group (default: credit-risk)")
+    parser.add_argument("--group", help="model package group (default: conf/<target>.yml's credit_risk group)")
     parser.add_argument("--package", help="model package ARN or version number (default: newest Approved)")
-    parser.add_argument("--endpoint", default=ENDPOINT, help="endpoint name (default: credit-risk)")
+    parser.add_argument("--endpoint", help="endpoint name (default: conf/<target>.yml's endpoint_name)")
     parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
-    parser.add_argument("--instance-type", default=INSTANCE_TYPE)
+    parser.add_argument("--instance-type", help="default: conf/<target>.yml's endpoint instance type")
     parser.add_argument("--sampling", type=int, default=100, help="data capture sampling percentage")
     parser.add_argument(
         "--capture-uri", help="data capture destination (default: s3://<bucket>/<endpoint>/data-capture)"
     )
+    defaults = HealthCheck()
+    parser.add_argument(
+        "--health-rows", type=int, default=defaults.rows, help="test rows the health check scores (0: no check)"
+    )
+    parser.add_argument(
+        "--health-data", help=f"S3 prefix of a labelled CSV split (default: the {PIPELINE} pipeline's test split)"
+    )
+    parser.add_argument(
+        "--health-min-auc", type=float, default=defaults.min_auc, help="lowest AUC on those rows that counts healthy"
+    )
+    parser.add_argument("--timeout", type=float, default=Waiting().timeout_seconds, help="seconds to wait per switch")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def endpoint_spec(args: argparse.Namespace, settings: RunSettings, bucket: str) -> EndpointSpec:
+    """The command line over conf/<target>.yml (endpoint name, endpoint instance type)."""
+    endpoint = args.endpoint or settings.conf.endpoint_name
+    return EndpointSpec(
+        endpoint=endpoint,
+        instance_type=args.instance_type or settings.conf.instance_types["endpoint"],
+        sampling=args.sampling,
+        capture_uri=args.capture_uri or f"s3://{bucket}/{endpoint}/data-capture",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,23 +193,45 @@ def main(argv: list[str] | None = None) -> int:
         if target is Target.LOCAL:
             say(f"==> local stack: {ensure_local_stack()}")
         settings = RunSettings.from_env(target)
-        sm = sdk_session(settings).sagemaker_client
-        package = resolve_package(sm, args.group, args.package, say)
+        session = sdk_session(settings)
+        bucket = session.default_bucket()
+        s3 = session.boto_session.client("s3")
+        check = HealthCheck(rows=args.health_rows, min_auc=args.health_min_auc)
+        data = args.health_data or health_data_uri(bucket, PIPELINE)
+        run = Deployment(
+            session=session,
+            role=settings.role,
+            history=DeploymentHistory(s3, bucket),
+            check=check,
+            sample=read_sample(s3, data, check.rows) if check.rows > 0 else None,
+            waiting=Waiting(timeout_seconds=args.timeout),
+            say=say,
+        )
+        spec = endpoint_spec(args, settings, bucket)
+        package = resolve_package(
+            run.sm, args.group or settings.conf.model_package_groups["credit_risk"], args.package, say
+        )
         say(f"==> model package {package.arn} ({package.status})")
-        result = deploy(settings, package, args.endpoint, args.instance_type, args.sampling, args.capture_uri, say)
-        row, score = smoke_test(settings, args.endpoint)
-    except (BootstrapError, SettingsError, DeployError) as exc:
+        record = deploy(run, package, spec)
+    except (BootstrapError, SettingsError, BotoCoreError) as exc:  # no stack, no settings, no credentials
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2 if isinstance(exc, BootstrapError | SettingsError) else 1
-    say(f"==> endpoint {args.endpoint} InService with {result['model']}")
-    say(f"    data capture: {args.sampling}% of requests and responses -> {result['capture']}")
-    say(f"    test row scored {score:.4f} (probability of good credit risk)")
+        return 2
+    except (DeployError, HealthDataError, HistoryError, ClientError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if record is None:
+        return 0
+    say(f"==> recorded in {run.history.location(spec.endpoint)} ({record.outcome.value})")
+    if record.outcome is not Outcome.SUCCEEDED:
+        print(f"error: deployment {record.outcome.value}: {record.reason}", file=sys.stderr)  # noqa: T201
+        return 1
+    say(f"==> endpoint {spec.endpoint} InService with {record.endpoint_config}: {record.reason}")
+    say(f"    data capture: {spec.sampling}% of requests and responses -> {spec.capture_uri}")
     say("    next: make monitor")
-    logger.debug("scored %s", row)
     return 0
 
 
-def _printer() -> Any:
+def _printer() -> Say:
     def say(line: str) -> None:
         print(line, flush=True)  # noqa: T201
 

@@ -42,13 +42,15 @@ def supports_tuning(sm: Any) -> bool:
     return True
 
 
-def build_credit_risk(settings: RunSettings, tuning: str, name: str) -> tuple[Any, dict[str, str]]:
+def build_credit_risk(settings: RunSettings, tuning: str, name: str, rows: int = 0) -> tuple[Any, dict[str, str]]:
     from pipelines.credit_risk.pipeline import CreditRiskConfig, build
 
     session = settings.session()
     bucket = session.default_bucket()
-    key = f"{name}/input/german_credit.csv"
-    session.boto_session.client("s3").upload_file(str(DATASET), bucket, key)
+    key = f"{name}/input/german_credit{f'-first-{rows}' if rows else ''}.csv"
+    lines = DATASET.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = "".join(lines[: rows + 1] if rows else lines).encode()  # small data (CI): the header + the first rows
+    session.boto_session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     use_tuning = supports_tuning(session.sagemaker_client) if tuning == "auto" else tuning == "on"
     config = CreditRiskConfig(
         name=name,
@@ -74,7 +76,7 @@ def build_pipeline(settings: RunSettings, args: argparse.Namespace, name: str) -
     """``--rows`` and ``--tuning`` default to the small-data switches of conf/<target>.yml."""
     if args.pipeline == "segmentation":
         return build_segmentation(settings, name, settings.conf.segmentation_rows if args.rows is None else args.rows)
-    return build_credit_risk(settings, args.tuning or settings.conf.tuning, name)
+    return build_credit_risk(settings, args.tuning or settings.conf.tuning, name, args.rows or 0)
 
 
 def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Path) -> None:
@@ -96,7 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", help="pipeline name (default: the --pipeline value)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
     parser.add_argument("--tuning", choices=("auto", "on", "off"), help="default: conf/<target>.yml (auto)")
-    parser.add_argument("--rows", type=int, help="segmentation: use the first N digits (0: all; default: conf)")
+    parser.add_argument("--rows", type=int, help="use the first N rows/digits (0: all; segmentation default: conf)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
