@@ -83,6 +83,8 @@ class RunSettings:
         source = os.environ if env is None else env
         region = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or "us-east-1"
         conf = EnvironmentConfig.load(target, source)
+        if target is Target.AWS:
+            _check_aws_environment(source, region)
         outputs = _stack_outputs(conf.stack_name, region) if target is Target.AWS else {}
         role = source.get("SAGEMAKER_ROLE_ARN") or outputs.get("ExecutionRoleArn") or ""
         if not role and target is Target.LOCAL:
@@ -103,6 +105,20 @@ class RunSettings:
         """A plain SDK session (deploy, monitor, CLI look-ups) on the same region and bucket."""
         sdk_config.install()
         return sagemaker.Session(boto_session=boto3.Session(region_name=self.region), default_bucket=self.bucket)
+
+
+def _check_aws_environment(source: Mapping[str, str], region: str) -> None:
+    """TARGET=aws: no local endpoint override and some credentials, before anything is called or created."""
+    if source.get("AWS_ENDPOINT_URL"):
+        raise SettingsError(
+            f"AWS_ENDPOINT_URL={source['AWS_ENDPOINT_URL']} is set (the local stack's environment?): unset it for "
+            "TARGET=aws, or use TARGET=local."
+        )
+    if boto3.Session(region_name=region).get_credentials() is None:
+        raise SettingsError(
+            "TARGET=aws needs AWS credentials and none were found: set AWS_PROFILE (aws sso login / aws configure) "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; in GitHub Actions assume the CI role through OIDC."
+        )
 
 
 def _stack_outputs(stack_name: str, region: str) -> dict[str, str]:
