@@ -12,6 +12,9 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
+
+from pipelines.settings import RunSettings, Target
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +49,15 @@ def ensure_local_stack() -> str:
         if sep and not line.startswith("#"):
             os.environ[key.strip()] = value.strip()
     return os.environ["AWS_ENDPOINT_URL"]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # noqa: T201  (the CLIs' progress line)
+
+
+def target_settings(target: Target, say: Callable[[str], None] = _say) -> RunSettings:
+    """What every CLI does first: on ``local`` the stack (started when needed, announced with ``say``), then the
+    settings of the target. Raises :class:`BootstrapError` or ``SettingsError``."""
+    if target is Target.LOCAL:
+        say(f"==> local stack: {ensure_local_stack()}")
+    return RunSettings.from_env(target)

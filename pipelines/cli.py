@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.bootstrap import BootstrapError, target_settings
 from pipelines.console import configure_cli_logging
 from pipelines.deployment_history import DeploymentHistory, HistoryError, history_table
-from pipelines.settings import RunSettings, SettingsError, Target
+from pipelines.settings import SettingsError, Target
 from pipelines.watch import list_steps
+
+logger = logging.getLogger(__name__)
 
 
 def _sm() -> Any:
@@ -59,13 +62,9 @@ def cmd_deployments(args: argparse.Namespace) -> int:
     configure_cli_logging(verbose=False)  # the SDK's config chatter stays out of the table
     try:
         target = Target(args.target)
-        if target is Target.LOCAL:
-            ensure_local_stack()
-        settings = RunSettings.from_env(target)
+        settings = target_settings(target, say=logger.info)
         endpoint = args.endpoint or settings.conf.endpoint_name
-        import sagemaker
-
-        session = sagemaker.Session(boto_session=boto3.Session(region_name=settings.region))
+        session = settings.sdk_session()
         bucket = args.bucket or settings.bucket or session.default_bucket()
         history = DeploymentHistory(session.boto_session.client("s3"), bucket)
         records = history.records(endpoint)

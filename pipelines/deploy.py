@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.bootstrap import BootstrapError, target_settings
 from pipelines.console import configure_cli_logging
 from pipelines.deployment import (
     BUSY,
@@ -139,14 +139,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def sdk_session(settings: RunSettings) -> Any:
-    """A plain SDK session on the target's bucket (``RunSettings.session`` is a PipelineSession)."""
-    import boto3
-    import sagemaker
-
-    return sagemaker.Session(boto_session=boto3.Session(region_name=settings.region), default_bucket=settings.bucket)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--group", help="model package group (default: conf/<target>.yml's credit_risk group)")
@@ -190,10 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     target = Target(args.target)
     say = _printer()
     try:
-        if target is Target.LOCAL:
-            say(f"==> local stack: {ensure_local_stack()}")
-        settings = RunSettings.from_env(target)
-        session = sdk_session(settings)
+        settings = target_settings(target, say)
+        session = settings.sdk_session()
         bucket = session.default_bucket()
         s3 = session.boto_session.client("s3")
         check = HealthCheck(rows=args.health_rows, min_auc=args.health_min_auc)

@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.bootstrap import BootstrapError, target_settings
 from pipelines.console import configure_cli_logging
-from pipelines.settings import RunSettings, SettingsError, Target
+from pipelines.settings import SettingsError, Target
 from pipelines.watch import StepRow, follow, step_rows
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_cli_logging(args.verbose)
     target = Target(args.target)
     try:
-        if target is Target.LOCAL:
-            print(f"==> local stack: {ensure_local_stack()}", flush=True)  # noqa: T201
-        settings = RunSettings.from_env(target)
+        settings = target_settings(target)
         session = boto3.Session(region_name=settings.region)
         verdict = gate(session.client("sagemaker"), session.client("s3"), args.pipeline, args.execution, args.min_auc)
     except (BootstrapError, SettingsError, BotoCoreError) as exc:  # no stack, no settings, no credentials

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.bootstrap import BootstrapError, target_settings
 from pipelines.console import configure_cli_logging
 from pipelines.report import write_report
 from pipelines.settings import RunSettings, SettingsError, Target
@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_cli_logging(args.verbose)
     target = Target(args.target)
     try:
-        if target is Target.LOCAL:
-            print(f"==> local stack: {ensure_local_stack()}", flush=True)  # noqa: T201
-        settings = RunSettings.from_env(target)
+        settings = target_settings(target)
     except (BootstrapError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2

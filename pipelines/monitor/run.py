@@ -29,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipelines.bootstrap import BootstrapError, ensure_local_stack
+from pipelines.bootstrap import BootstrapError, target_settings
 from pipelines.console import configure_cli_logging
 from pipelines.monitor import data as credit
 from pipelines.monitor.report import RunResult, download_prefix, print_violations, write_report
@@ -61,10 +61,6 @@ class Context:
     prefix: str  # s3 prefix of this run's files
     folder: Path  # local report folder
     notes: dict[str, str] = field(default_factory=dict)
-
-
-def _sdk_session(settings: RunSettings) -> Any:
-    return settings.sdk_session()
 
 
 def check_endpoint(sm: Any, endpoint: str) -> dict[str, Any]:
@@ -233,7 +229,7 @@ def _stamp() -> str:
 
 
 def _context(args: argparse.Namespace, settings: RunSettings) -> Context:
-    session = _sdk_session(settings)
+    session = settings.sdk_session()
     boto = session.boto_session
     stamp = _stamp()
     endpoint = args.endpoint or settings.conf.endpoint_name
@@ -321,9 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
     target = Target(args.target)
     try:
-        if target is Target.LOCAL:
-            say(f"==> local stack: {ensure_local_stack()}")
-        settings = RunSettings.from_env(target)
+        settings = target_settings(target, say)
         ctx = _context(args, settings)
         results = demo(ctx, say)
     except (BootstrapError, SettingsError, MonitorError, credit.SplitsError) as exc:
