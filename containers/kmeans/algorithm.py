@@ -25,18 +25,27 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
 
 
 def nearest_center(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest center of every row and the squared Euclidean distance to it (chunked, bounded memory)."""
+    """Index of the nearest center of every row and the squared Euclidean distance to it (chunked, bounded memory).
+
+    ``|x - c|^2 = |x|^2 + (|c|^2 - 2 x.c)``: the bracket alone decides the nearest center, so one GEMM with the
+    centers scaled by -2, one in-place add and one argmin per chunk; ``|x|^2`` is added to the winner only.
+    """
     n = x.shape[0]
     labels = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.float64)
+    scaled = np.ascontiguousarray(centers.T, dtype=np.float64) * -2.0  # (d, K)
     center_norms = _row_norms(centers)
     step = max(1, _CHUNK_ENTRIES // max(1, centers.shape[0]))
     for start in range(0, n, step):
         part = x[start : start + step]
-        d2 = _row_norms(part)[:, None] - 2.0 * (part @ centers.T) + center_norms[None, :]
-        idx = np.argmin(d2, axis=1)
+        scores = part @ scaled
+        scores += center_norms
+        idx = np.argmin(scores, axis=1)
         labels[start : start + step] = idx
-        best[start : start + step] = np.maximum(d2[np.arange(part.shape[0]), idx], 0.0)
+        nearest = np.take_along_axis(scores, idx[:, None], axis=1)[:, 0]
+        nearest += _row_norms(part)
+        best[start : start + step] = nearest
+    np.maximum(best, 0.0, out=best)
     return labels, best
 
 
@@ -48,6 +57,7 @@ def kmeans_plusplus(points: np.ndarray, weights: np.ndarray, n_centers: int, rng
     first = int(rng.choice(n, p=weights / total)) if total > 0 else int(rng.integers(n))
     chosen = [first]
     closest = np.maximum(_row_norms(points - points[first]), 0.0)
+    norms = _row_norms(points)
     for _ in range(1, n_centers):
         potential = weights * closest
         mass = potential.sum()
@@ -57,12 +67,7 @@ def kmeans_plusplus(points: np.ndarray, weights: np.ndarray, n_centers: int, rng
         else:
             candidates = np.searchsorted(np.cumsum(potential), rng.random(trials) * mass)
             candidates = np.minimum(candidates, n - 1)
-            d2 = np.maximum(
-                _row_norms(points)[None, :]
-                - 2.0 * points[candidates] @ points.T
-                + _row_norms(points[candidates])[:, None],
-                0.0,
-            )
+            d2 = np.maximum(norms[None, :] - 2.0 * points[candidates] @ points.T + norms[candidates][:, None], 0.0)
             options = np.minimum(closest[None, :], d2)
             best = int(np.argmin(options @ weights))
             pick = int(candidates[best])

@@ -3,8 +3,8 @@
 Both modes merge per-batch *centered* statistics with Chan's pairwise formula, so a large mean never cancels
 digits away and the result does not depend on how the rows were cut into batches (up to rounding).
 
-* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64, one BLAS ``syrk`` per batch into the upper
-  triangle, half the work of ``gemm``), then an exact symmetric eigendecomposition of the top ``num_components``.
+* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64; numpy runs ``c.T @ c`` as one BLAS ``syrk``,
+  half the work of ``gemm``), then an exact symmetric eigendecomposition of the top ``num_components``.
 * randomized: only ``Y = M2 @ Omega`` (d x l) is kept, for a fixed orthonormal Gaussian ``Omega`` (d x l); the
   top eigenpairs come from the single-pass Nystrom approximation ``M2 ~ Y (Omega^T Y)^+ Y^T``. Memory is O(d*l),
   cost O(b*d*l) per batch.
@@ -19,10 +19,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh
-from scipy.linalg.blas import dsyrk
 
 logger = logging.getLogger(__name__)
+
+SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
 
 
 @dataclass
@@ -66,34 +66,44 @@ class _Moments:
 
 
 class ScatterAccumulator:
-    """regular mode: the exact d x d scatter matrix, accumulated in its upper triangle (Fortran order for BLAS)."""
+    """regular mode: the exact d x d scatter matrix, accumulated batch by batch (row-major, symmetric)."""
 
     def __init__(self, d: int) -> None:
         self.moments = _Moments(d)
-        self.m2 = np.zeros((d, d), dtype=np.float64, order="F")
+        self.m2 = np.zeros((d, d), dtype=np.float64)
 
     def add(self, batch: np.ndarray) -> None:
         if batch.shape[0] == 0:
             return
         batch_mean = batch.mean(axis=0)
-        centered = np.subtract(batch, batch_mean, order="F", dtype=np.float64)  # the copy BLAS reads without another
-        self.m2 = dsyrk(1.0, centered, beta=1.0, c=self.m2, trans=1, overwrite_c=1)  # upper += centered^T centered
+        centered = np.subtract(batch, batch_mean, dtype=np.float64)  # row-major: a streaming pass, no transpose
+        self.m2 += centered.T @ centered  # the same buffer on both sides: numpy calls BLAS syrk
         delta, weight = self.moments.merge(batch.shape[0], batch_mean)
         if weight:
             self.m2 += np.outer(delta, delta * weight)
 
     def scatter(self, subtract_mean: bool) -> np.ndarray:
-        upper = np.triu(self.m2)
-        full = upper + np.triu(upper, 1).T
+        full = (self.m2 + self.m2.T) / 2  # symmetric up to rounding already; make it exactly so
         if not subtract_mean:
             full += self.moments.n * np.outer(self.moments.mean, self.moments.mean)
         return full
 
     def solve(self, k: int, subtract_mean: bool) -> Components:
         matrix = self.scatter(subtract_mean)
-        d = matrix.shape[0]
-        values, vectors = eigh(matrix, subset_by_index=[d - k, d - 1])  # ascending
+        values, vectors = top_eigenpairs(matrix, k)
         return _components(self.moments, values, vectors, float(np.trace(matrix)), subtract_mean)
+
+
+def top_eigenpairs(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest eigenpairs of a symmetric matrix, in ascending order."""
+    d = matrix.shape[0]
+    if d < SUBSET_EIGH_MIN_DIM:  # a full LAPACK syevd is fast here, and numpy is already loaded
+        values, vectors = np.linalg.eigh(matrix)
+        return values[d - k :], vectors[:, d - k :]
+    from scipy.linalg import eigh
+
+    values, vectors = eigh(matrix, subset_by_index=[d - k, d - 1])
+    return values, vectors
 
 
 class SketchAccumulator:

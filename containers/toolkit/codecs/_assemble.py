@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from containers.toolkit.codecs._frames import Frames
 from containers.toolkit.codecs._template import VALUES, decode_group, sparse_width
-from containers.toolkit.codecs._wire import ParsedRecord, Tensor, WireError, parse_record
+from containers.toolkit.codecs._wire import ByteData, ParsedRecord, Tensor, WireError, parse_record
 from containers.toolkit.codecs.batch import Batch, concat_batches, empty_batch
 from containers.toolkit.errors import UserError
 
@@ -24,7 +24,7 @@ _MIN_GROUP = 4
 Part = tuple[np.ndarray, Batch]  # record numbers of the rows, and the rows
 
 
-def parse(buf: bytes, start: int, length: int, number: int, source: str) -> ParsedRecord:
+def parse(buf: ByteData, start: int, length: int, number: int, source: str) -> ParsedRecord:
     try:
         return parse_record(buf, start, start + length)
     except WireError as exc:
@@ -137,7 +137,7 @@ def _in_order(parts: list[Part], source: str) -> Batch:
     return batch
 
 
-def decode_buffer(buf: bytes, frames: Frames, seen: int, source: str) -> Batch:
+def decode_buffer(buf: ByteData, frames: Frames, seen: int, source: str) -> Batch:
     """All records of ``buf`` located by ``frames``; ``seen`` records came before it in the stream."""
     uniform_starts = np.arange(frames.uniform, dtype=np.int64) * frames.stride + 8
     starts = np.concatenate([uniform_starts, np.array(frames.starts, dtype=np.int64)])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _check_header(magic: int, word: int, offset: int, source: str) -> int:
     return word & _LENGTH_MASK
 
 
-def _uniform_prefix(buf: bytes, source: str, base: int) -> tuple[int, int, int]:
+def _uniform_prefix(buf: ByteData, source: str, base: int) -> tuple[int, int, int]:
     """(count, stride, payload length) of the leading records whose header equals the first one."""
     if len(buf) < HEADER.size:
         return 0, 0, 0
@@ -83,7 +84,7 @@ def _uniform_prefix(buf: bytes, source: str, base: int) -> tuple[int, int, int]:
     return count, stride, length
 
 
-def split_frames(buf: bytes, *, final: bool, source: str, base: int = 0) -> Frames:
+def split_frames(buf: ByteData, *, final: bool, source: str, base: int = 0) -> Frames:
     """Locate the records in ``buf`` (``base`` is its offset in the whole stream, for messages).
 
     With ``final=False`` an incomplete record at the end is left unconsumed for the next call; with

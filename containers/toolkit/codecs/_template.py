@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from containers.toolkit.codecs._wire import INT32, TENSOR_DTYPES, Tensor, WireError, decode_varints, parse_record
+from containers.toolkit.codecs._wire import (
+    INT32,
+    TENSOR_DTYPES,
+    ByteData,
+    Tensor,
+    WireError,
+    decode_varints,
+    parse_record,
+)
 from containers.toolkit.codecs.batch import Batch, Features
 from containers.toolkit.errors import UserError
 
@@ -106,7 +114,7 @@ def _sparse(tensor: Tensor, values: np.ndarray, keys: np.ndarray, numbers: np.nd
     return sp.csr_matrix((values.ravel(), keys.astype(np.int64).ravel(), indptr), shape=(count, width))
 
 
-def _gather(buf: bytes, starts: np.ndarray, length: int) -> np.ndarray:
+def _gather(buf: ByteData, starts: np.ndarray, length: int) -> np.ndarray:
     """The payloads at ``starts`` as a (records, length) uint8 array; a view when they are evenly spaced."""
     data = np.frombuffer(buf, dtype=np.uint8)
     if starts.size > 1:
@@ -119,7 +127,7 @@ def _gather(buf: bytes, starts: np.ndarray, length: int) -> np.ndarray:
 
 
 def decode_group(
-    buf: bytes, starts: np.ndarray, length: int, numbers: np.ndarray, source: str
+    buf: ByteData, starts: np.ndarray, length: int, numbers: np.ndarray, source: str
 ) -> tuple[np.ndarray, Batch] | None:
     """Decode the records whose payloads (all ``length`` bytes) start at ``starts``.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 
@@ -22,6 +23,7 @@ TENSOR_DTYPES: dict[int, np.dtype] = {
     INT32: np.dtype(np.int32),
 }
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
+ByteData: TypeAlias = bytes | bytearray  # a request body, or a chunk read from a file straight into a bytearray
 _U64_MASK = (1 << 64) - 1
 
 
@@ -56,7 +58,7 @@ class ParsedRecord:
 # ----------------------------------------------------------------------------------------------- decoding
 
 
-def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: ByteData, pos: int, end: int) -> tuple[int, int]:
     result = 0
     shift = 0
     while pos < end:
@@ -71,7 +73,7 @@ def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     raise WireError(f"truncated or overlong varint before byte {pos}")
 
 
-def decode_varints(buf: bytes, start: int, stop: int) -> np.ndarray:
+def decode_varints(buf: ByteData, start: int, stop: int) -> np.ndarray:
     """All varints in ``buf[start:stop]`` as uint64, vectorised."""
     if stop - start <= 24:
         small: list[int] = []
@@ -95,7 +97,7 @@ def decode_varints(buf: bytes, start: int, stop: int) -> np.ndarray:
     return np.bitwise_or.reduceat(parts, starts)
 
 
-def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+def _fields(buf: ByteData, start: int, end: int) -> list[tuple[int, int, int, int]]:
     """(field number, wire type, a, b): for LEN fields ``buf[a:b]``; for varints ``a`` is the value."""
     out: list[tuple[int, int, int, int]] = []
     pos = start
@@ -120,7 +122,7 @@ def _fields(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]
     return out
 
 
-def _scalar_values(buf: bytes, kind: int, wire_type: int, a: int, b: int) -> np.ndarray:
+def _scalar_values(buf: ByteData, kind: int, wire_type: int, a: int, b: int) -> np.ndarray:
     dtype = TENSOR_DTYPES[kind]
     if kind == INT32:
         if wire_type == _VARINT:
@@ -135,7 +137,7 @@ def _scalar_values(buf: bytes, kind: int, wire_type: int, a: int, b: int) -> np.
     return np.frombuffer(buf, dtype=dtype, count=(b - a) // dtype.itemsize, offset=a)
 
 
-def _uint_values(buf: bytes, wire_type: int, a: int, b: int) -> np.ndarray:
+def _uint_values(buf: ByteData, wire_type: int, a: int, b: int) -> np.ndarray:
     if wire_type == _VARINT:
         return np.array([a], dtype=np.uint64)
     if wire_type != _LEN:
@@ -149,7 +151,7 @@ def _join(parts: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def parse_tensor(buf: bytes, kind: int, start: int, end: int) -> Tensor:
+def parse_tensor(buf: ByteData, kind: int, start: int, end: int) -> Tensor:
     values: list[np.ndarray] = []
     keys: list[np.ndarray] = []
     shape: list[np.ndarray] = []
@@ -174,7 +176,7 @@ def parse_tensor(buf: bytes, kind: int, start: int, end: int) -> Tensor:
     )
 
 
-def _parse_value(buf: bytes, start: int, end: int) -> Tensor | None:
+def _parse_value(buf: ByteData, start: int, end: int) -> Tensor | None:
     tensor: Tensor | None = None
     for number, wire_type, a, b in _fields(buf, start, end):
         if number in TENSOR_DTYPES and wire_type == _LEN:
@@ -182,7 +184,7 @@ def _parse_value(buf: bytes, start: int, end: int) -> Tensor | None:
     return tensor
 
 
-def _parse_map_entry(buf: bytes, start: int, end: int) -> tuple[str, Tensor | None]:
+def _parse_map_entry(buf: ByteData, start: int, end: int) -> tuple[str, Tensor | None]:
     key = ""
     tensor: Tensor | None = None
     for number, wire_type, a, b in _fields(buf, start, end):
@@ -193,7 +195,7 @@ def _parse_map_entry(buf: bytes, start: int, end: int) -> tuple[str, Tensor | No
     return key, tensor
 
 
-def parse_record(buf: bytes, start: int, end: int) -> ParsedRecord:
+def parse_record(buf: ByteData, start: int, end: int) -> ParsedRecord:
     """Decode one Record from ``buf[start:end]``; ``Bytes`` values and string fields are skipped."""
     record = ParsedRecord()
     for number, wire_type, a, b in _fields(buf, start, end):

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from containers.toolkit.codecs import content_types as ct
 from containers.toolkit.codecs.batch import Batch, concat_batches, empty_batch, rebatch
-from containers.toolkit.codecs.recordio import iter_recordio_batches
+from containers.toolkit.codecs.recordio import iter_recordio_batches, iter_recordio_pieces
 from containers.toolkit.codecs.tabular import iter_csv_batches, iter_libsvm_batches, iter_parquet_batches
 from containers.toolkit.errors import UserError
 
@@ -55,7 +55,10 @@ def _label_setting(media: ct.MediaType, has_label: bool) -> bool:
     return label_size == "1"
 
 
-def _iter_one_file(path: Path, media_type: str, batch_rows: int, has_label: bool) -> Iterator[Batch]:
+def _iter_one_file(
+    path: Path, media_type: str, batch_rows: int, has_label: bool, *, joined: bool = True
+) -> Iterator[Batch]:
+    """Batches of at most ``batch_rows`` rows; ``joined=False`` keeps recordIO's decoded chunks apart (no copy)."""
     if media_type == ct.CSV:
         yield from iter_csv_batches(path, batch_rows, has_label=has_label)
     elif media_type == ct.LIBSVM:
@@ -64,7 +67,8 @@ def _iter_one_file(path: Path, media_type: str, batch_rows: int, has_label: bool
         yield from iter_parquet_batches(path, batch_rows, has_label=has_label)
     else:
         with path.open("rb") as stream:
-            for batch in iter_recordio_batches(stream, batch_rows, source=str(path)):
+            read = iter_recordio_batches if joined else iter_recordio_pieces
+            for batch in read(stream, batch_rows, source=str(path)):
                 yield batch if has_label else batch._replace(labels=None)
 
 
@@ -113,7 +117,7 @@ def iter_file_pieces(path: Path, content_type: str, max_rows: int, *, has_label:
     For consumers whose result does not depend on how rows are batched: no copy to make batches of equal size.
     """
     media = _checked_media(content_type)
-    return _iter_one_file(path, media.type, max_rows, _label_setting(media, has_label))
+    return _iter_one_file(path, media.type, max_rows, _label_setting(media, has_label), joined=False)
 
 
 def read_files(paths: Sequence[Path], content_type: str, *, has_label: bool = True) -> Batch:

@@ -16,9 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from containers.toolkit.codecs._assemble import decode_buffer, parse
+from containers.toolkit.codecs._buffers import read_after
 from containers.toolkit.codecs._frames import Frames, split_frames
+from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.codecs._writer import encode_label_records, write_recordio
-from containers.toolkit.codecs.batch import Batch, concat_batches, empty_batch, rebatch
+from containers.toolkit.codecs.batch import Batch, concat_batches, empty_batch, rebatch, slice_batch
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ __all__ = [
     "decode_label_records",
     "encode_label_records",
     "iter_recordio_batches",
+    "iter_recordio_pieces",
     "iter_records",
     "read_recordio",
     "write_recordio",
@@ -38,15 +41,14 @@ CHUNK_BYTES = 8 << 20
 # ----------------------------------------------------------------------------------------------- framing
 
 
-def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[bytes, Frames, int]]:
+def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     """(buffer, frames in it, number of records before it), reading ``stream`` with bounded memory."""
-    pending = b""
+    pending = bytearray()
     base = 0
     seen = 0
     while True:
-        data = stream.read(chunk_bytes)
-        final = not data
-        buf = pending + data if pending else data
+        buf = read_after(stream, pending, chunk_bytes)
+        final = len(buf) == len(pending)
         if not buf:
             return
         frames = split_frames(buf, final=final, source=source, base=base)
@@ -68,17 +70,18 @@ def _as_stream(data: bytes | bytearray | memoryview | BinaryIO) -> BinaryIO:
 def iter_records(stream: BinaryIO, *, source: str = "<stream>") -> Iterator[bytes]:
     """Yield the payload of every RecordIO record in ``stream``."""
     for buf, frames, _ in _iter_chunks(stream, source, CHUNK_BYTES):
+        view = memoryview(buf)
         for index in range(frames.uniform):
             start = index * frames.stride + 8
-            yield buf[start : start + frames.payload_length]
+            yield view[start : start + frames.payload_length].tobytes()
         for start, length in zip(frames.starts, frames.lengths, strict=True):
-            yield buf[start : start + length]
+            yield view[start : start + length].tobytes()
 
 
 # ----------------------------------------------------------------------------------------------- decoding
 
 
-def _decoded(chunks: Iterator[tuple[bytes, Frames, int]], source: str) -> Iterator[Batch]:
+def _decoded(chunks: Iterator[tuple[ByteData, Frames, int]], source: str) -> Iterator[Batch]:
     """Decode every chunk; dense records must all have as many features as the first one."""
     width: int | None = None
     for buf, frames, seen in chunks:
@@ -104,11 +107,25 @@ def iter_recordio_batches(
     return rebatch(_decoded(_iter_chunks(stream, source, chunk_bytes), source), batch_rows)
 
 
+def iter_recordio_pieces(
+    stream: BinaryIO, max_rows: int, *, source: str = "<stream>", chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[Batch]:
+    """Stream ``stream`` as the decoder produces it: batches of at most ``max_rows`` rows, never joined.
+
+    For consumers whose result does not depend on the batching: no copy to make batches of equal size.
+    """
+    if max_rows <= 0:
+        raise ValueError(f"max_rows must be positive, got {max_rows}")
+    for piece in _decoded(_iter_chunks(stream, source, chunk_bytes), source):
+        for start in range(0, piece.n_rows, max_rows):
+            yield piece if piece.n_rows <= max_rows else slice_batch(piece, start, start + max_rows)
+
+
 def read_recordio(data: bytes | bytearray | memoryview | BinaryIO, *, source: str = "<request>") -> Batch:
     """Read a whole RecordIO-protobuf body or stream into one batch."""
     if isinstance(data, bytes | bytearray | memoryview):
         buf = bytes(data)
-        chunks: Iterator[tuple[bytes, Frames, int]] = iter([(buf, split_frames(buf, final=True, source=source), 0)])
+        chunks: Iterator[tuple[ByteData, Frames, int]] = iter([(buf, split_frames(buf, final=True, source=source), 0)])
     else:
         chunks = _iter_chunks(data, source, CHUNK_BYTES)
     pieces = list(_decoded(chunks, source))

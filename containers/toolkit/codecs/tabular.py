@@ -3,8 +3,10 @@
 All formats have no header and the label in the first column (``has_label=False``: no label column). Malformed
 input raises :class:`UserError` naming the file and the 1-based line (``..., <file>, line <n>: <what>``).
 
-CSV is read with ``pyarrow.csv.open_csv`` (streamed in blocks of ``CSV_BLOCK_BYTES``, multi-threaded, every column
-float64). When pyarrow reports a problem (a non-numeric cell, a row with another number of values, stray spaces),
+CSV is read in pieces of about ``CSV_BLOCK_BYTES`` cut at line breaks (bounded memory), each parsed by
+``pyarrow.csv.read_csv`` on all the Arrow threads (the streaming ``open_csv`` reader parses on one thread) with every
+column float64, and turned into a row-major matrix by Arrow (``to_tensor``; ``to_numpy`` on a chunked column would
+import pandas). When pyarrow reports a problem (a non-numeric cell, a row with another number of values, stray spaces),
 the file is read again with pandas, which either accepts it (its parser is more lenient) or names the line; the rows
 already delivered are not delivered twice. pandas and ``pyarrow.parquet`` are imported only when needed.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from containers.toolkit.codecs._buffers import read_after
 from containers.toolkit.codecs.batch import Batch, slice_batch
 from containers.toolkit.errors import UserError
 
@@ -124,11 +127,39 @@ def _drop_blank_rows(matrix: np.ndarray) -> np.ndarray:
     return np.delete(matrix, blank, axis=0) if blank.size else matrix
 
 
-def _record_batch_matrix(record_batch: pa.RecordBatch) -> np.ndarray:
-    matrix = np.empty((record_batch.num_rows, record_batch.num_columns), dtype=np.float64)
-    for number, column in enumerate(record_batch.columns):
-        matrix[:, number] = column.to_numpy(zero_copy_only=False)
+def _table_matrix(table: pa.Table) -> np.ndarray:
+    """The float64 columns as one C-contiguous ``(rows, columns)`` matrix; nulls (empty cells) become NaN."""
+    matrix = np.asarray(table.to_tensor(null_to_nan=True, row_major=True))
+    if not matrix.flags.writeable:  # pragma: no cover - Arrow hands over its own buffer; keep callers free to write
+        matrix = matrix.copy()
     return _drop_blank_rows(matrix)
+
+
+def _line_break_end(text: bytes | bytearray) -> int:
+    """Length of the prefix of ``text`` that ends with its last line break (0 when it holds none)."""
+    end = text.rfind(b"\n")
+    if end < 0:
+        end = text.rfind(b"\r")  # old Mac line ends
+    return end + 1
+
+
+def _text_pieces(path: Path) -> Iterator[memoryview]:
+    """The file's bytes in pieces of about ``CSV_BLOCK_BYTES`` that end at a line break (except at the file's end).
+
+    A line longer than the block is kept whole: the piece grows until a line break or the end of the file.
+    """
+    with path.open("rb") as handle:
+        pending = bytearray()
+        while True:
+            text = read_after(handle, pending, CSV_BLOCK_BYTES)
+            if len(text) - len(pending) < CSV_BLOCK_BYTES:  # a short read is the end of the file: one last piece
+                if text:
+                    yield memoryview(text)
+                return
+            cut = _line_break_end(text)
+            if cut:
+                yield memoryview(text)[:cut]
+            pending = text[cut:]
 
 
 def _arrow_csv_matrices(path: Path, separator: str) -> Iterator[np.ndarray]:
@@ -140,16 +171,19 @@ def _arrow_csv_matrices(path: Path, separator: str) -> Iterator[np.ndarray]:
     if not first:
         return
     names = [f"f{number}" for number in range(len(first.split(separator)))]
+    read_options = pacsv.ReadOptions(column_names=names)
+    parse_options = pacsv.ParseOptions(delimiter=separator)
+    convert_options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64()))
     try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names, block_size=CSV_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=separator),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.float64())),
-        )
-        for record_batch in reader:
-            if record_batch.num_rows:
-                yield _record_batch_matrix(record_batch)
+        for text in _text_pieces(path):
+            table = pacsv.read_csv(
+                pa.py_buffer(text),
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+            if table.num_rows:
+                yield _table_matrix(table)
     except (pa.ArrowException, ValueError) as exc:
         raise _ArrowCannotRead(str(exc)) from exc
 
