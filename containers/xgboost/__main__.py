@@ -1,20 +1,61 @@
-"""``python -m containers.xgboost train|serve``: the image's ENTRYPOINT."""
+"""``python -m containers.xgboost train|serve``: the image's ENTRYPOINT.
+
+Only the standard library is imported here; the ``train``/``serve`` functions below import the rest when they run.
+Training first sizes the native thread pools (:func:`limit_native_threads`, before numpy and XGBoost's OpenMP load),
+then imports XGBoost without its scikit-learn wrappers (:func:`import_xgboost_lean`): ``import xgboost`` otherwise
+imports scikit-learn and SciPy's statistics modules (1-2 s of CPU per job) for the ``XGBClassifier`` family that
+algorithm mode never uses. K-fold training imports scikit-learn itself when it needs it; script mode runs the user's
+script in its own interpreter, where ``import xgboost`` is the usual one.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import sys
 
 from containers.toolkit.entrypoint import main_for
-from containers.toolkit.serving import serve
+from containers.toolkit.environment import TrainingEnvironment
+from containers.toolkit.threads import limit_native_threads
 from containers.xgboost import HANDLER
-from containers.xgboost.train import train_job
+
+logger = logging.getLogger(__name__)
+
+_HIDDEN_FOR_IMPORT = "sklearn"
+
+
+def import_xgboost_lean() -> None:
+    """Import ``xgboost`` with scikit-learn hidden, so XGBoost skips its optional scikit-learn integration.
+
+    A ``None`` entry in ``sys.modules`` makes ``import sklearn`` raise ImportError, which XGBoost treats as "not
+    installed"; the entry is removed right after, so a later ``import sklearn`` works. Nothing happens when either
+    module is already loaded.
+    """
+    if "xgboost" in sys.modules or _HIDDEN_FOR_IMPORT in sys.modules:
+        return
+    sys.modules[_HIDDEN_FOR_IMPORT] = None  # type: ignore[assignment]
+    try:
+        importlib.import_module("xgboost")
+    finally:
+        del sys.modules[_HIDDEN_FOR_IMPORT]
+    logger.debug("xgboost imported without its scikit-learn wrappers")
+
+
+def _train(env: TrainingEnvironment) -> None:
+    limit_native_threads()  # numpy and XGBoost's OpenMP runtime are first loaded just below
+    import_xgboost_lean()
+    from containers.xgboost.train import train_job
+
+    train_job(env)
 
 
 def _serve() -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from containers.toolkit.serving import serve
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # after numpy's import, as before: XGBoost's predictions only
     return serve(HANDLER)
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(train_job, _serve))
+    sys.exit(main_for(_train, _serve))

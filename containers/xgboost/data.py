@@ -15,6 +15,7 @@ from containers.toolkit.codecs import CSV, Batch, find_channel_files, parse_medi
 from containers.toolkit.codecs.files import TRAINING_CONTENT_TYPES
 from containers.toolkit.environment import ChannelConfig
 from containers.toolkit.errors import UserError
+from containers.xgboost.csv_float32 import read_csv_float32
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ def require_data(channel: ChannelData) -> None:
 def read_channel(channel: ChannelData, *, csv_weights: bool) -> Batch:
     """All rows of a channel; labels are required; with ``csv_weights`` the CSV's second column is the weight."""
     require_data(channel)
-    batch = read_files(list(channel.files), channel.content_type, has_label=True)
+    batch = read_csv_float32(channel.files) if channel.content_type == CSV else None
+    if batch is None:
+        batch = read_files(list(channel.files), channel.content_type, has_label=True)
     if batch.n_rows == 0:
         raise UserError(f"No data in {_CHANNEL_TITLES[channel.name]} channel path {channel.path}")
     if batch.labels is None or batch.labels.size == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 HEALTH_PATH = "/_sagestack/health"
 StartResponse = Callable[..., Any]
 _INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+# Set in the WSGI environ by a route that has read the whole request body (Content-Length, no chunking): only then may
+# the connection carry the next request, so the handler keeps it open (werkzeug closes every connection otherwise).
+KEEP_ALIVE = "sagestack.keep_alive"
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
 
 
@@ -77,6 +81,8 @@ class EdgeApp:
 
     def _invocations(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
         call = Invocation(name, self._settings.account_id, self._region(environ), _read_body(environ), environ)
+        if "HTTP_TRANSFER_ENCODING" not in environ:
+            environ[KEEP_ALIVE] = True
         reply = self._invoke.handle(call)
         return _respond(start_response, reply.status, reply.headers, reply.body)
 
@@ -90,14 +96,91 @@ def _respond(start_response: StartResponse, status: int, headers: list[tuple[str
     return [body]
 
 
-def _quiet_handler() -> type:
+class _Connections:
+    """The edge's open client connections, so ``stop`` can end the kept-alive ones (their threads wait to read)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+
+    def add(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.add(connection)
+
+    def discard(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(connection)
+
+    def close_all(self) -> None:
+        with self._lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
+
+
+def _quiet_handler(connections: _Connections) -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class QuietHandler(MotoRequestHandler):
+        # TCP_NODELAY on every connection: werkzeug writes a response's headers and body as two sends, and with
+        # Nagle's algorithm the body waits for the client's (delayed) ACK of the headers: up to 40 ms per request.
+        disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            connections.add(self.connection)
+
+        def finish(self) -> None:
+            connections.discard(self.connection)
+            super().finish()
+
+        def run_wsgi(self) -> None:
+            # werkzeug answers every request with "Connection: close" and then drains the socket for 10 ms (it
+            # cannot tell a leftover body from the next request). InvokeEndpoint calls are run here instead, so a
+            # client's kept-alive connection carries the next call without a new TCP handshake and thread.
+            if self.command == "POST" and not self.headers.get("Expect") and _INVOKE_PATH.match(self.path):
+                _run_keep_alive(self)
+            else:
+                super().run_wsgi()
+
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             logger.debug("%s %s -> %s", self.command, self.path, code)
 
     return QuietHandler
+
+
+def _run_keep_alive(handler: Any) -> None:
+    """Run the WSGI app for one request on ``handler``; keep the connection when the app read the whole body."""
+    handler.environ = environ = handler.make_environ()
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        started[:] = [status, headers]
+        return _no_write
+
+    try:
+        body = b"".join(handler.server.app(environ, start_response))
+        status, headers = started
+    except Exception:
+        logger.exception("edge request %s failed", handler.path)
+        status, headers, body = "500 Internal Server Error", [("Content-Length", "0")], b""
+    if not environ.get(KEEP_ALIVE):
+        handler.close_connection = True
+    code, _, reason = str(status).partition(" ")
+    handler.send_response(int(code), reason)
+    for name, value in headers:
+        handler.send_header(name, value)
+    if handler.close_connection:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("the edge's apps return their body; they never call write()")
 
 
 class LocalStack:
@@ -110,6 +193,7 @@ class LocalStack:
         self._thread: threading.Thread | None = None
         self._containers: ContainerHost | None = None
         self._registry: Registry[SageMakerBackend] | None = None
+        self._connections = _Connections()
 
     @property
     def url(self) -> str:
@@ -117,7 +201,11 @@ class LocalStack:
 
     def start(self) -> str:
         server = make_server(
-            self.settings.host, self.settings.port, _placeholder, threaded=True, request_handler=_quiet_handler()
+            self.settings.host,
+            self.settings.port,
+            _placeholder,
+            threaded=True,
+            request_handler=_quiet_handler(self._connections),
         )
         self.settings = self.settings.with_port(int(server.server_address[1]))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -147,6 +235,7 @@ class LocalStack:
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._connections.close_all()  # kept-alive connections: their threads would hold server_close
             self._server.server_close()
         for backend in self._registry.all() if self._registry is not None else []:
             backend.close()
