@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -66,6 +68,42 @@ def _group_has_live_members(pgid: int) -> bool:
     return False
 
 
+class _Spawner:
+    """Forks every container process from one long-lived thread.
+
+    bubblewrap's ``--die-with-parent`` (``PR_SET_PDEATHSIG``) fires when the *thread* that forked the process exits,
+    not the process: a serving container started from an endpoint's short-lived deploy thread would be killed as soon
+    as that thread returned. Forking from a thread that lives as long as the stack keeps the guarantee we want (the
+    containers die with the stack, never before).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]]
+        self._requests = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="sagestack-spawner", daemon=True)
+                self._thread.start()
+        result: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((start, result))
+        return result.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, result = self._requests.get()
+            try:
+                result.set_result(start())
+            except BaseException as exc:  # handed to the caller, which raises it in its own thread
+                result.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
+
+
 class HostProcess:
     """A started container process for one host."""
 
@@ -90,14 +128,16 @@ class HostProcess:
         self._kill_timer: threading.Timer | None = None
         self._kill_deadline: float | None = None
         logger.debug("starting %s: %s", host, list(argv))
-        self._popen = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+        self._popen = _SPAWNER.popen(
+            lambda: subprocess.Popen(
+                list(argv),
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         )
         self.pid = self._popen.pid
         assert self._popen.stdout is not None and self._popen.stderr is not None
