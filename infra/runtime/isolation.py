@@ -109,8 +109,13 @@ def resolve_isolation(forced: IsolationMode | None) -> Isolation:
 
 @functools.cache
 def detect_isolation_mode() -> IsolationMode:
-    """Bubblewrap, else unshare, else the environment fallback (logged once as a WARNING)."""
-    for mode in (IsolationMode.BUBBLEWRAP, IsolationMode.UNSHARE):
+    """unshare, else bubblewrap, else the environment fallback (logged once as a WARNING).
+
+    unshare comes first because it *execs* the container: the process we signal is the container itself, so a
+    SIGTERM on Stop reaches it alone and it can save its model. bubblewrap stays a parent process that dies of the
+    SIGTERM (taking the container with it, ``--die-with-parent``), so a graceful stop is not possible under it.
+    """
+    for mode in (IsolationMode.UNSHARE, IsolationMode.BUBBLEWRAP):
         if _probe(mode):
             logger.info("container isolation: %s", mode.value)
             return mode
