@@ -66,3 +66,13 @@ def _one_sdk_config_validator() -> None:
     from pipelines import sdk_config
 
     sdk_config.install()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logging_after_the_session() -> Iterator[None]:
+    """Exit handlers (the runtimes' shutdown, py4j's gateway) log after pytest has closed the streams it captured
+    into; without this, each such record prints a 'Logging error' traceback at the end of the run."""
+    yield
+    import logging
+
+    logging.raiseExceptions = False
