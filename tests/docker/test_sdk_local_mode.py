@@ -4,6 +4,7 @@ the AWS built-in URIs: unmodified local-mode code trains, deploys and batch-tran
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,23 @@ pytestmark = pytest.mark.expensive
 
 
 @pytest.fixture
-def aws_tagged_xgboost() -> str:
-    if DockerCli().inspect("image", XGBOOST_URI) is None:
+def aws_tagged_xgboost() -> Iterator[str]:
+    docker = DockerCli()
+    if docker.inspect("image", XGBOOST_URI) is None:
         pytest.skip(f"{XGBOOST_URI} is not tagged: run `python -m infra.images tag-aws --region us-east-1`")
-    if shutil.which("docker-compose") is None and not DockerCli().run("compose", "version", check=False).stdout:
+    if shutil.which("docker-compose") is None and not docker.run("compose", "version", check=False).stdout:
         pytest.skip("SDK local mode needs docker compose (apt-get install docker-compose)")
-    return XGBOOST_URI
+    before = set(_containers_of(docker, XGBOOST_URI))
+    yield XGBOOST_URI
+    # the SDK's docker-compose runs leave their exited containers behind: remove the ones this test made
+    leftovers = [c for c in _containers_of(docker, XGBOOST_URI) if c not in before]
+    if leftovers:
+        docker.run("rm", "-f", *leftovers, check=False)
+
+
+def _containers_of(docker: DockerCli, image: str) -> list[str]:
+    listed = docker.run("ps", "-aq", "--filter", f"ancestor={image}", check=False)
+    return listed.stdout.split()
 
 
 def test_sdk_local_mode_trains_deploys_and_batch_transforms_builtin_xgboost(
