@@ -21,7 +21,7 @@ help:
 	@echo "make score      score the test split through the endpoint with the Spark transformer"
 	@echo "make quickstart train/serve the XGBoost container directly through the process runtime"
 	@echo "make test       lint + the whole test suite"
-	@echo "make lint       ruff, mypy, import-linter"
+	@echo "make lint       ruff, mypy, import-linter, cfn-lint, actionlint"
 	@echo "make bench      every benchmark (BENCH=<name> for one)"
 	@echo "make setup      create .venv and install the locked dependencies"
 	@echo "make features   run the PySpark feature job (FEATURES_OUT=s3://... or a local dir)"

@@ -14,6 +14,7 @@ import sys
 import urllib.request
 from collections.abc import Callable
 
+from pipelines import console
 from pipelines.settings import RunSettings, Target
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,7 @@ def ensure_local_stack() -> str:
     return os.environ["AWS_ENDPOINT_URL"]
 
 
-def _say(line: str) -> None:
-    print(line, flush=True)  # noqa: T201  (the CLIs' progress line)
-
-
-def target_settings(target: Target, say: Callable[[str], None] = _say) -> RunSettings:
+def target_settings(target: Target, say: Callable[[str], None] = console.say) -> RunSettings:
     """What every CLI does first: on ``local`` the stack (started when needed, announced with ``say``), then the
     settings of the target. Raises :class:`BootstrapError` or ``SettingsError``."""
     if target is Target.LOCAL:

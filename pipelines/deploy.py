@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import configure_cli_logging
+from pipelines.console import command_parser, configure_cli_logging, say
 from pipelines.deployment import (
     BUSY,
     DeployError,
@@ -140,11 +140,10 @@ def _now() -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_parser(__doc__)
     parser.add_argument("--group", help="model package group (default: conf/<target>.yml's credit_risk group)")
     parser.add_argument("--package", help="model package ARN or version number (default: newest Approved)")
     parser.add_argument("--endpoint", help="endpoint name (default: conf/<target>.yml's endpoint_name)")
-    parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument("--instance-type", help="default: conf/<target>.yml's endpoint instance type")
     parser.add_argument("--sampling", type=int, default=100, help="data capture sampling percentage")
     parser.add_argument(
@@ -161,7 +160,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--health-min-auc", type=float, default=defaults.min_auc, help="lowest AUC on those rows that counts healthy"
     )
     parser.add_argument("--timeout", type=float, default=Waiting().timeout_seconds, help="seconds to wait per switch")
-    parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -180,7 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_cli_logging(args.verbose)
     target = Target(args.target)
-    say = _printer()
     try:
         settings = target_settings(target, say)
         session = settings.sdk_session()
@@ -219,13 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     say(f"    data capture: {spec.sampling}% of requests and responses -> {spec.capture_uri}")
     say("    next: make monitor")
     return 0
-
-
-def _printer() -> Say:
-    def say(line: str) -> None:
-        print(line, flush=True)  # noqa: T201
-
-    return say
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import configure_cli_logging
+from pipelines.console import command_parser, configure_cli_logging
 from pipelines.settings import SettingsError, Target
 from pipelines.watch import StepRow, follow, step_rows
 
@@ -102,13 +102,11 @@ def write_outputs(path: Path, verdict: Verdict) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_parser(__doc__)
     parser.add_argument("--pipeline", default="credit-risk", help="pipeline name (default: credit-risk)")
     parser.add_argument("--execution", help="execution ARN (default: the pipeline's newest execution)")
-    parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument("--min-auc", type=float, help="also require this evaluation AUC (evaluation.json)")
     parser.add_argument("--output", type=Path, help="append key=value results to this file (e.g. $GITHUB_OUTPUT)")
-    parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 

@@ -19,7 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import configure_cli_logging
+from pipelines.console import command_parser, configure_cli_logging
 from pipelines.report import write_report
 from pipelines.settings import RunSettings, SettingsError, Target
 from pipelines.watch import follow, step_rows, summary_table
@@ -92,15 +92,13 @@ def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Pa
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_parser(__doc__)
     parser.add_argument("--pipeline", choices=PIPELINES, default="credit-risk")
-    parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument("--name", help="pipeline name (default: the --pipeline value)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
     parser.add_argument("--tuning", choices=("auto", "on", "off"), help="default: conf/<target>.yml (auto)")
     parser.add_argument("--rows", type=int, help="use the first N rows/digits (0: all; segmentation default: conf)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
-    parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 

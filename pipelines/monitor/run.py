@@ -30,7 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import configure_cli_logging
+from pipelines.console import command_parser, configure_cli_logging, say
 from pipelines.monitor import data as credit
 from pipelines.monitor.report import RunResult, download_prefix, print_violations, write_report
 from pipelines.settings import RunSettings, SettingsError, Target
@@ -297,23 +297,18 @@ def _window_seconds(since: datetime) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = command_parser(__doc__)
     parser.add_argument("--endpoint", help="the endpoint `make deploy` created (default: conf/<target>.yml)")
-    parser.add_argument("--target", choices=[t.value for t in Target], default=Target.LOCAL.value)
     parser.add_argument(
         "--pipeline-name", default=credit.PIPELINE, help="the pipeline whose feature splits to use (%(default)s)"
     )
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
-    parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_cli_logging(args.verbose)
-
-    def say(line: str) -> None:
-        print(line, flush=True)  # noqa: T201
 
     target = Target(args.target)
     try:

@@ -73,3 +73,15 @@ def wait_processing(sm, name, timeout=120):
 
 def error_code(raised):
     return raised.value.response["Error"]["Code"]
+
+
+def wait_schedule_execution(monitor, timeout=300):
+    """The schedule's last execution summary once it has finished (SDK ``ModelMonitor`` or a subclass)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = monitor.describe_schedule().get("LastMonitoringExecutionSummary") or {}
+        if summary.get("MonitoringExecutionStatus") in ("Completed", "CompletedWithViolations", "Failed", "Stopped"):
+            return summary
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the execution of {monitor.monitoring_schedule_name} did not finish")
+        time.sleep(0.5)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import ROLE, XGBOOST_IMAGE, unique
+from tests.integration.helpers import wait_schedule_execution
 
 pytestmark = pytest.mark.expensive
 
@@ -84,17 +85,6 @@ def _clarify_configs(credit, output, model_name):
         model_name=model_name, instance_type="ml.m5.large", instance_count=1, accept_type="text/csv"
     )
     return data, model
-
-
-def _wait(monitor, timeout=300):
-    deadline = time.monotonic() + timeout
-    while True:
-        summary = monitor.describe_schedule().get("LastMonitoringExecutionSummary") or {}
-        if summary.get("MonitoringExecutionStatus") in ("Completed", "CompletedWithViolations", "Failed", "Stopped"):
-            return summary
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the execution of {monitor.monitoring_schedule_name} did not finish")
-        time.sleep(0.5)
 
 
 def _captured_records(s3, bucket, predictor, name, row):
@@ -174,7 +164,7 @@ def test_model_bias_monitor_flags_a_facet_that_drifted(sdk_env, stack_url, s3, c
             data_analysis_start_time="-PT1H",
             data_analysis_end_time="-PT0H",
         )
-        summary = _wait(monitor)
+        summary = wait_schedule_execution(monitor)
         assert summary["MonitoringExecutionStatus"] == "CompletedWithViolations", summary.get("FailureReason")
         assert summary["MonitoringType"] == "ModelBias"
         [execution] = monitor.list_executions()
@@ -250,7 +240,7 @@ def test_model_explainability_monitor_flags_attribution_drift(sdk_env, stack_url
             data_analysis_start_time="-PT1H",
             data_analysis_end_time="-PT0H",
         )
-        summary = _wait(monitor)
+        summary = wait_schedule_execution(monitor)
         assert summary["MonitoringExecutionStatus"] == "CompletedWithViolations", summary.get("FailureReason")
         assert summary["MonitoringType"] == "ModelExplainability"
         [execution] = monitor.list_executions()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.integration.conftest import FAKE_IMAGE, ROLE, unique
+from tests.integration.helpers import wait_schedule_execution
 
 pytestmark = pytest.mark.expensive
 
@@ -46,17 +47,6 @@ def _latest_done(monitor, timeout=300):
                 return executions
         if time.monotonic() > deadline:
             raise AssertionError(f"no finished execution for {monitor.monitoring_schedule_name}")
-        time.sleep(0.5)
-
-
-def _wait_schedule_execution(monitor, timeout=300):
-    deadline = time.monotonic() + timeout
-    while True:
-        summary = monitor.describe_schedule().get("LastMonitoringExecutionSummary") or {}
-        if summary.get("MonitoringExecutionStatus") in ("Completed", "CompletedWithViolations", "Failed", "Stopped"):
-            return summary
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the execution of {monitor.monitoring_schedule_name} did not finish")
         time.sleep(0.5)
 
 
@@ -101,7 +91,7 @@ def test_default_model_monitor_baseline_now_schedule_and_violations(sdk_env, tmp
             data_analysis_end_time="-PT0H",
             enable_cloudwatch_metrics=True,
         )
-        summary = _wait_schedule_execution(monitor)
+        summary = wait_schedule_execution(monitor)
         assert summary["MonitoringExecutionStatus"] == "CompletedWithViolations", summary.get("FailureReason")
         executions = _latest_done(monitor)
         assert len(executions) == 1
@@ -177,7 +167,7 @@ def test_model_quality_monitor_with_ground_truth_in_s3(sdk_env, tmp_path):
             data_analysis_start_time="-PT1H",
             data_analysis_end_time="-PT0H",
         )
-        summary = _wait_schedule_execution(monitor)
+        summary = wait_schedule_execution(monitor)
         assert summary["MonitoringExecutionStatus"] == "CompletedWithViolations", summary.get("FailureReason")
         assert summary["MonitoringType"] == "ModelQuality"
         [execution] = _latest_done(monitor)
