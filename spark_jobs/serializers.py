@@ -73,7 +73,9 @@ class CSVSerializer(RequestSerializer):
 class LibSVMSerializer(RequestSerializer):
     """``text/libsvm``: ``0 i:v ...`` per row with 1-based indices of the non-zero values (zeros are implicit).
 
-    Indices are always 1-based so the container's "shift when every index >= 1" rule applies to every request.
+    1-based like sagemaker-spark's LibSVM row serializer and Spark's ``libsvm`` writer: it pairs with a model trained
+    on 1-based LIBSVM rows. The container keeps indices as written, so a model trained on CSV (0-based columns)
+    wants :class:`CSVSerializer` instead.
     """
 
     content_type = "text/libsvm"

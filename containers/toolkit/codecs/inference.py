@@ -68,7 +68,13 @@ def decode_csv(body: bytes) -> np.ndarray:
 
 
 def decode_libsvm(body: bytes) -> sp.csr_matrix:
-    """``index:value`` tokens per line; a leading label token (no ``:``) is ignored; 1-based indices are shifted."""
+    """``index:value`` tokens per line; a leading label token (no ``:``) is ignored.
+
+    Indices are kept as written, exactly as the training reader keeps them (``codecs/tabular.py``) and as AWS's
+    XGBoost container reads LIBSVM on both sides: a model trained on 1-based rows has an unused column 0 and is
+    served 1-based rows. Shifting here would move every feature one column left, silently (docs/containers.md,
+    "One reading of the data").
+    """
     indptr = [0]
     indices: list[int] = []
     values: list[float] = []
@@ -93,8 +99,6 @@ def decode_libsvm(body: bytes) -> sp.csr_matrix:
     index_array = np.array(indices, dtype=np.int64)
     if index_array.size and index_array.min() < 0:
         raise BadRequestError(f"LIBSVM feature index {int(index_array.min())} is negative.")
-    if index_array.size and index_array.min() >= 1:
-        index_array -= 1
     width = int(index_array.max()) + 1 if index_array.size else 0
     return sp.csr_matrix((np.array(values, dtype=np.float64), index_array, indptr), shape=(len(indptr) - 1, width))
 

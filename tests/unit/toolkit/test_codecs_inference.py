@@ -23,6 +23,7 @@ from containers.toolkit.codecs import (
     parse_media_type,
     write_recordio,
 )
+from containers.toolkit.codecs.tabular import iter_libsvm_batches
 from containers.toolkit.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
 
 SUPPORTED = [JSON, JSONLINES, CSV, RECORDIO_PROTOBUF]
@@ -119,10 +120,22 @@ def test_decode_csv_errors():
         decode_request(b"\xff\xfe", "text/csv")
 
 
-def test_decode_libsvm_ignores_label_and_shifts_one_based_indices():
+def test_decode_libsvm_ignores_label_and_keeps_one_based_indices_as_written():
+    # Column 0 stays empty: the model trained on these rows has it unused too (AWS's container reads both sides so).
     batch = decode_request(b"1 1:0.5 3:2\n0 2:1\n", "text/libsvm")
     assert sp.issparse(batch.features)
-    np.testing.assert_array_equal(dense(batch.features), [[0.5, 0, 2], [0, 1, 0]])
+    np.testing.assert_array_equal(dense(batch.features), [[0, 0.5, 0, 2], [0, 0, 1, 0]])
+
+
+def test_decode_libsvm_reads_the_same_matrix_as_the_training_reader(tmp_path):
+    # The abalone example: 1-based indices, labels first. Serving must see every feature in training's column.
+    lines = b"15 1:1 2:0.455 3:0.365 4:0.095 8:0.15\n7 1:2 2:0.35 5:0.2255 6:0.0995 7:0.0485\n9 3:0.53 8:0.21\n"
+    path = tmp_path / "train.libsvm"
+    path.write_bytes(lines)
+    (training,) = iter_libsvm_batches(path, batch_rows=10)
+    served = decode_request(lines, "text/libsvm").features
+    assert served.shape == training.features.shape
+    np.testing.assert_array_equal(dense(served), dense(training.features))
 
 
 def test_decode_libsvm_keeps_zero_based_indices():

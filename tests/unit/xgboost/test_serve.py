@@ -77,7 +77,7 @@ def test_round_trip_in_every_content_type(binary, content_type, accept):
     body = {
         "text/csv": lambda: _csv_body(ROWS),
         "text/libsvm": lambda: "\n".join(
-            "0 " + " ".join(f"{i + 1}:{float(v)!r}" for i, v in enumerate(row)) for row in ROWS
+            "0 " + " ".join(f"{i}:{float(v)!r}" for i, v in enumerate(row)) for row in ROWS
         ).encode(),
         "application/x-recordio-protobuf": lambda: write_recordio(ROWS.astype(np.float32)),
     }[content_type]()
