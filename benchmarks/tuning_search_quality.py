@@ -5,7 +5,7 @@ tuned hyperparameters. For each of 5 seeds: Random search runs 20 jobs; Bayesian
 strategy object) runs up to ``BAYES_CAP`` jobs; ``jobs_to_match`` is the number of Bayesian jobs until its best reaches
 Random's best-after-20 (``BAYES_CAP + 1`` when it never does). Reported: the median over seeds. Goal <= 12.
 
-To keep it feasible the search logic (``infra.control_plane.sagemaker.tuning_search``, the same objects a tuning job
+To keep it feasible the search logic (``infra.control_plane.tuning.tuning_search``, the same objects a tuning job
 uses) runs against an in-process objective that trains the same xgboost model the container would (same parameters,
 ``num_round`` rounds, AUC on the validation split); the process runtime is not involved. Jobs run one at a time.
 """
@@ -20,8 +20,8 @@ import pandas as pd
 import xgboost as xgb
 
 from benchmarks.common import ROOT, emit
-from infra.control_plane.sagemaker.tuning_search import SearchStrategy, build_strategy
-from infra.control_plane.sagemaker.tuning_space import SearchSpace, parse_space
+from infra.control_plane.tuning.tuning_search import SearchStrategy, build_strategy
+from infra.control_plane.tuning.tuning_space import SearchSpace, parse_space
 
 SEEDS = (0, 1, 2, 3, 4)
 RANDOM_JOBS = 20

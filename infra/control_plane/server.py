@@ -16,10 +16,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from infra.config import StackSettings
 from infra.control_plane.core.store import Registry
-from infra.control_plane.runtime.invoke import Invocation, InvokeFront
-from infra.control_plane.sagemaker.backend import SageMakerBackend, build_backend
-from infra.control_plane.sagemaker.containers import ContainerHost
-from infra.control_plane.sagemaker.responses import SageMakerDispatcher
+from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.hosting.sagemaker_runtime import Invocation, InvokeFront
+from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
+from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
 from infra.runtime.api import Runtime
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class EdgeApp:
 
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
-        self._invoke = InvokeFront(registry, settings.invoke_timeout_seconds)
+        self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 

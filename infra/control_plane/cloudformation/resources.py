@@ -29,7 +29,7 @@ from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
 
 from infra.control_plane.core.store import Registry
-from infra.control_plane.sagemaker.backend import SageMakerBackend
+from infra.control_plane.sagemaker_backend import SageMakerBackend
 
 SageMakerRegistry = Registry[SageMakerBackend]
 

@@ -4,7 +4,7 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-from infra.control_plane.sagemaker.hosting import (
+from infra.control_plane.hosting.endpoint_deployer import (
     Deployment,
     HostingContext,
     Instance,

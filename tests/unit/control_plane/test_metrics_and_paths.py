@@ -4,7 +4,11 @@ from pathlib import Path
 import pytest
 
 from infra.control_plane.core.aws_services import S3AccessError, relative_key, safe_join
-from infra.control_plane.sagemaker.metrics import MetricCollector, builtin_metric_definitions, escape_control_chars
+from infra.control_plane.training.builtin_metrics import (
+    MetricCollector,
+    builtin_metric_definitions,
+    escape_control_chars,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.control_plane.sagemaker.monitoring_clarify import ClarifySetupError, _shadow_predictor
+from infra.control_plane.monitoring.clarify.monitoring_clarify import ClarifySetupError, _shadow_predictor
 
 VARIANT = {"VariantName": "AllTraffic", "ModelName": "credit-model", "InstanceType": "ml.m5.large"}
 

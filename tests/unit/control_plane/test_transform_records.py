@@ -2,8 +2,8 @@
 
 import pytest
 
-from infra.control_plane.sagemaker.jsonpath import JsonPathError, select
-from infra.control_plane.sagemaker.transform_records import (
+from infra.control_plane.core.jsonpath import JsonPathError, select
+from infra.control_plane.transform.transform_records import (
     DataProcessing,
     RecordError,
     frame_recordio,

@@ -5,11 +5,11 @@ import math
 import pytest
 
 from infra.control_plane.core.errors import ResourceLimitExceeded, ValidationException
-from infra.control_plane.sagemaker.tuning_logs import ObjectiveReader
-from infra.control_plane.sagemaker.tuning_runner import median_rule_stops, threads_per_job
-from infra.control_plane.sagemaker.tuning_search import build_strategy, startup_trials
-from infra.control_plane.sagemaker.tuning_space import ScalingType, parse_space
-from infra.control_plane.sagemaker.tuning_validation import TuningLimits, objective_regex, plan_tuning_job
+from infra.control_plane.tuning.tuning_logs import ObjectiveReader
+from infra.control_plane.tuning.tuning_runner import median_rule_stops, threads_per_job
+from infra.control_plane.tuning.tuning_search import build_strategy, startup_trials
+from infra.control_plane.tuning.tuning_space import ScalingType, parse_space
+from infra.control_plane.tuning.tuning_validation import TuningLimits, objective_regex, plan_tuning_job
 
 XGB = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 

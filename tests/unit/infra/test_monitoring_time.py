@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from infra.control_plane.core.errors import ValidationException
-from infra.control_plane.sagemaker.monitoring_schedules import MonitoringClock
-from infra.control_plane.sagemaker.monitoring_time import (
+from infra.control_plane.monitoring.monitoring_schedules import MonitoringClock
+from infra.control_plane.monitoring.monitoring_time import (
     ScheduleExpression,
     analysis_window,
     hours_between,

@@ -1,0 +1,60 @@
+"""The stack's one container runtime and image resolution (built-in URIs plus configured extra images)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from infra.config import StackSettings
+from infra.runtime.api import ContainerImage, ImageNotFoundError, IsolationMode, Runtime
+from infra.runtime.images import resolve_image
+
+logger = logging.getLogger(__name__)
+
+
+class ContainerHost:
+    """Owns the runtime every job and endpoint of the stack runs on, so shutdown stops them all."""
+
+    def __init__(self, settings: StackSettings, runtime: Runtime | None = None) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        self._lock = threading.Lock()
+
+    @property
+    def runtime(self) -> Runtime:
+        with self._lock:
+            if self._runtime is None:
+                load = self._load_docker_runtime if self._settings.runtime == "docker" else self._load_process_runtime
+                self._runtime = load()
+            return self._runtime
+
+    def _load_docker_runtime(self) -> Runtime:
+        from infra.runtime.docker import DockerRuntime  # only when asked for: it probes the engine
+
+        return DockerRuntime(self._settings.data_dir / "runtime")
+
+    def _load_process_runtime(self) -> Runtime:
+        from infra.runtime.process import ProcessRuntime
+
+        isolation = IsolationMode(self._settings.isolation) if self._settings.isolation else None
+        return ProcessRuntime(self._settings.data_dir / "runtime", isolation=isolation)
+
+    def resolve(self, uri: str) -> ContainerImage:
+        """Resolve ``uri``; raises :class:`ImageNotFoundError` naming the image when nothing can run it."""
+        extra = self._settings.extra_images.get(uri)
+        if extra is not None:
+            return ContainerImage(uri=uri, command=extra)
+        try:
+            image = resolve_image(uri)
+        except ImageNotFoundError:
+            if self._settings.runtime != "docker":
+                raise
+            # A user's own image: the Docker runtime runs it if it is present in the local engine (never pulls).
+            return ContainerImage(uri=uri, command=())
+        return image
+
+    def shutdown(self) -> None:
+        with self._lock:
+            runtime = self._runtime
+        if runtime is not None:
+            runtime.shutdown()

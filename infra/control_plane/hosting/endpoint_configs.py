@@ -1,0 +1,110 @@
+"""Endpoint configurations: Create/Describe/List/Delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
+from infra.control_plane.core.store import Store
+from infra.control_plane.hosting.models import Models
+
+_ECHOED = (
+    "ProductionVariants",
+    "DataCaptureConfig",
+    "KmsKeyId",
+    "AsyncInferenceConfig",
+    "ExplainerConfig",
+    "ShadowProductionVariants",
+    "ExecutionRoleArn",
+    "VpcConfig",
+    "EnableNetworkIsolation",
+)
+
+
+@dataclass
+class EndpointConfig:
+    name: str
+    arn: str
+    request: Mapping[str, Any]
+    creation_time: datetime = field(default_factory=utcnow)
+
+    @property
+    def variants(self) -> list[Mapping[str, Any]]:
+        return list(self.request.get("ProductionVariants") or [])
+
+    def to_api(self) -> dict[str, Any]:
+        body = {key: self.request.get(key) for key in _ECHOED}
+        body["ProductionVariants"] = [_with_defaults(v) for v in self.variants]
+        body.update(EndpointConfigName=self.name, EndpointConfigArn=self.arn, CreationTime=self.creation_time)
+        return body
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "EndpointConfigName": self.name,
+            "EndpointConfigArn": self.arn,
+            "CreationTime": self.creation_time,
+        }
+
+
+def _with_defaults(variant: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(variant)
+    out.setdefault("InitialVariantWeight", 1.0)
+    return out
+
+
+_LIST_SPEC: ListSpec[EndpointConfig] = ListSpec(name=lambda c: c.name, creation_time=lambda c: c.creation_time)
+
+
+class EndpointConfigs:
+    def __init__(self, account_id: str, region: str, models: Models) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._models = models
+        self.store: Store[EndpointConfig] = Store(
+            "endpoint-config",
+            lambda name: ValidationException(f'Could not find endpoint configuration "{name}".'),
+        )
+        self.tags: dict[str, list[dict[str, str]]] = {}
+
+    def arn(self, name: str) -> str:
+        return arn_for("endpoint-config", name, self._account_id, self._region)
+
+    def create_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params["EndpointConfigName"])
+        self._check_variants(params.get("ProductionVariants") or [])
+        config = EndpointConfig(name=name, arn=self.arn(name), request=dict(params))
+        self.store.add(
+            name,
+            config,
+            lambda n: ValidationException(f'Cannot create already existing endpoint configuration "{self.arn(n)}".'),
+        )
+        self.tags[config.arn] = tags_from(params)
+        return {"EndpointConfigArn": config.arn}
+
+    def _check_variants(self, variants: list[Mapping[str, Any]]) -> None:
+        names = [v["VariantName"] for v in variants]
+        if len(names) != len(set(names)):
+            raise ValidationException("Variant names must be unique within a ProductionVariants list.")
+        for variant in variants:
+            if variant.get("ModelName"):
+                get_or_raise(self._models.store, str(variant["ModelName"]))
+            if variant.get("ServerlessConfig") is None and not variant.get("InitialInstanceCount"):
+                raise ValidationException(
+                    f"InitialInstanceCount is required for variant {variant['VariantName']} without ServerlessConfig."
+                )
+
+    def describe_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return get_or_raise(self.store, str(params["EndpointConfigName"])).to_api()
+
+    def list_endpoint_configs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        page, token = paginate(self.store.values(), params, _LIST_SPEC)
+        return {"EndpointConfigs": [c.summary() for c in page], "NextToken": token}
+
+    def delete_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.store.remove(str(params["EndpointConfigName"]))
+        return {}

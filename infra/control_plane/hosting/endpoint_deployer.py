@@ -1,0 +1,244 @@
+"""Running endpoint deployments: one serving container per variant instance, weighted routing."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.execution.model_data import ModelDataError, fetch_model
+from infra.control_plane.hosting.data_capture import CaptureConfig
+from infra.control_plane.hosting.endpoint_configs import EndpointConfig
+from infra.control_plane.hosting.models import Models
+from infra.runtime.api import ContainerRuntimeError, LogCallback, LogLine, ServingContainer, ServingSpec
+
+logger = logging.getLogger(__name__)
+
+
+class DeploymentError(Exception):
+    """A variant could not be started; the message becomes the endpoint's FailureReason."""
+
+
+@dataclass
+class Instance:
+    instance_id: str
+    container: ServingContainer
+    pool: urllib3.HTTPConnectionPool
+    log_stream: str
+    spec: ServingSpec | None = None
+    on_log: LogCallback | None = None
+    restarts: int = 0
+    failed_restarts: int = 0  # consecutive failed restart attempts
+
+
+@dataclass
+class Variant:
+    name: str
+    weight: float
+    image: str
+    instances: list[Instance]
+    resolved_at: datetime = field(default_factory=utcnow)
+    _next: count[int] = field(default_factory=count)
+
+    def pick(self) -> Instance:
+        return self.instances[next(self._next) % len(self.instances)]
+
+
+@dataclass
+class Deployment:
+    config_name: str
+    variants: list[Variant]
+    log_group: str
+    capture: CaptureConfig | None = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+    # called once with a FailureReason when a dead serving container cannot be restarted (the endpoint fails)
+    on_lost: Callable[[str], None] | None = None
+
+    def choose(self, target: str | None) -> Variant | None:
+        if target:
+            return next((v for v in self.variants if v.name == target), None)
+        weights = [max(v.weight, 0.0) for v in self.variants]
+        if sum(weights) <= 0:
+            return self.variants[0] if self.variants else None
+        return random.choices(self.variants, weights=weights, k=1)[0]
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for variant in self.variants:
+            for instance in variant.instances:
+                try:
+                    instance.container.stop()
+                finally:
+                    instance.pool.close()
+
+
+@dataclass(frozen=True)
+class HostingContext:
+    account_id: str
+    region: str
+    work_root: Path
+    containers: ContainerHost
+    s3: S3Access
+    logs: LogsAccess
+    startup_timeout_seconds: float
+    restart_check_seconds: float = 0.5
+    max_failed_restarts: int = 5
+
+
+class Deployer:
+    """Builds a :class:`Deployment` for an endpoint config, stopping what it started if any variant fails."""
+
+    def __init__(self, context: HostingContext, models: Models) -> None:
+        self._ctx = context
+        self._models = models
+
+    def deploy(self, endpoint_name: str, config: EndpointConfig) -> Deployment:
+        deploy_dir = self._ctx.work_root / endpoint_name / uuid.uuid4().hex[:8]
+        capture = CaptureConfig.from_request(config.request.get("DataCaptureConfig"))
+        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}", capture)
+        try:
+            for spec in config.variants:
+                deployment.variants.append(self._start_variant(endpoint_name, spec, deploy_dir, deployment))
+        except BaseException:
+            deployment.stop()
+            raise
+        _Supervisor(self._ctx, deployment).start()
+        return deployment
+
+    def _start_variant(
+        self, endpoint: str, spec: Mapping[str, Any], deploy_dir: Path, deployment: Deployment
+    ) -> Variant:
+        variant_name = str(spec["VariantName"])
+        model = self._models.store.find(str(spec.get("ModelName", "")))
+        if model is None or not model.containers:
+            raise DeploymentError(f"Could not find model {spec.get('ModelName')} for variant {variant_name}.")
+        container_def = model.containers[0]
+        image_uri = str(container_def.get("Image", ""))
+        try:
+            image = self._ctx.containers.resolve(image_uri)
+        except ContainerRuntimeError as exc:
+            raise DeploymentError(str(exc)) from exc
+        model_dir = self._model_dir(container_def, deploy_dir / variant_name)
+        variant = Variant(variant_name, float(spec.get("InitialVariantWeight", 1.0)), image_uri, [])
+        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
+        for index in range(int(spec.get("InitialInstanceCount") or 1)):
+            instance_id = f"i-{uuid.uuid4().hex[:17]}"
+            serving = ServingSpec(
+                name=f"{endpoint}-{variant_name}-{index + 1}",
+                image=image,
+                work_dir=deploy_dir / variant_name / instance_id,
+                model_dir=model_dir,
+                environment=environment,
+                startup_timeout_seconds=self._ctx.startup_timeout_seconds,
+            )
+            variant.instances.append(self._start_instance(serving, deployment, variant_name, instance_id))
+        return variant
+
+    def _start_instance(
+        self, serving: ServingSpec, deployment: Deployment, variant_name: str, instance_id: str
+    ) -> Instance:
+        stream = f"{variant_name}/{instance_id}"
+        group = deployment.log_group
+
+        def on_log(line: LogLine) -> None:
+            self._ctx.logs.put(group, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
+
+        self._ctx.logs.ensure_stream(group, stream)
+        try:
+            container = self._ctx.containers.runtime.start_serving(serving, on_log)
+        except ContainerRuntimeError as exc:
+            raise DeploymentError(
+                f"The primary container for production variant {variant_name} did not pass the ping health check: {exc}"
+            ) from exc
+        return Instance(instance_id, container, connection_pool(container.url), stream, serving, on_log)
+
+    def _model_dir(self, container_def: Mapping[str, Any], variant_dir: Path) -> Path | None:
+        try:
+            return fetch_model(self._ctx.s3, container_def.get("ModelDataUrl"), variant_dir)
+        except ModelDataError as exc:
+            raise DeploymentError(str(exc)) from exc
+
+
+def connection_pool(url: str) -> urllib3.HTTPConnectionPool:
+    """Kept-alive connections to one container (``block=False``: bursts open extra connections)."""
+    parts = urlsplit(url)
+    return urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=32, block=False, retries=False)
+
+
+class _Supervisor:
+    """Restarts a deployment's serving containers that died, until the deployment is stopped."""
+
+    def __init__(self, context: HostingContext, deployment: Deployment) -> None:
+        self._ctx = context
+        self._deployment = deployment
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="sagestack-endpoint-supervisor", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
+            for variant in self._deployment.variants:
+                for instance in variant.instances:
+                    if not instance.container.is_alive() and not self._deployment.stopped.is_set():
+                        reason = self._restart(variant, instance)
+                        if reason is not None:
+                            self._lose(reason)
+                            return
+
+    def _restart(self, variant: Variant, instance: Instance) -> str | None:
+        """Restart a dead container; a FailureReason once it failed ``max_failed_restarts`` times in a row."""
+        if instance.spec is None:
+            return None
+        logger.warning("serving container %s died; restarting it", instance.spec.name)
+        try:
+            container = self._ctx.containers.runtime.start_serving(instance.spec, instance.on_log)
+        except ContainerRuntimeError as exc:
+            instance.failed_restarts += 1
+            logger.warning("restarting %s failed (%d in a row): %s", instance.spec.name, instance.failed_restarts, exc)
+            if instance.failed_restarts < self._ctx.max_failed_restarts:
+                return None
+            return (
+                f"The serving container of variant {variant.name} ({instance.instance_id}) stopped and could not be "
+                f"restarted after {instance.failed_restarts} attempts: {exc}"
+            )
+        if self._deployment.stopped.is_set():
+            container.stop()
+            return None
+        old_pool = instance.pool
+        instance.container, instance.pool = container, connection_pool(container.url)
+        instance.restarts += 1
+        instance.failed_restarts = 0
+        old_pool.close()
+        return None
+
+    def _lose(self, reason: str) -> None:
+        logger.error("deployment %s lost: %s", self._deployment.config_name, reason)
+        if self._deployment.on_lost is not None:
+            self._deployment.on_lost(reason)
+        else:
+            self._deployment.stop()
+
+
+def stop_all(deployments: Sequence[Deployment | None], drain_seconds: float = 0.0) -> None:
+    """Stop deployments in the background, after ``drain_seconds`` so requests in flight can finish."""
+
+    def stop(deployment: Deployment) -> None:
+        threading.Event().wait(drain_seconds)
+        deployment.stop()
+
+    for deployment in deployments:
+        if deployment is not None:
+            threading.Thread(target=stop, args=(deployment,), daemon=True).start()

@@ -1,0 +1,82 @@
+"""Models: Create/Describe/List/Delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
+from infra.control_plane.core.store import Store
+
+
+@dataclass
+class Model:
+    name: str
+    arn: str
+    request: Mapping[str, Any]
+    creation_time: datetime = field(default_factory=utcnow)
+
+    @property
+    def containers(self) -> list[Mapping[str, Any]]:
+        primary = self.request.get("PrimaryContainer")
+        return [primary] if primary else list(self.request.get("Containers") or [])
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "ModelName": self.name,
+            "ModelArn": self.arn,
+            "PrimaryContainer": self.request.get("PrimaryContainer"),
+            "Containers": self.request.get("Containers"),
+            "InferenceExecutionConfig": self.request.get("InferenceExecutionConfig"),
+            "ExecutionRoleArn": self.request.get("ExecutionRoleArn"),
+            "VpcConfig": self.request.get("VpcConfig"),
+            "EnableNetworkIsolation": bool(self.request.get("EnableNetworkIsolation", False)),
+            "CreationTime": self.creation_time,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.creation_time}
+
+
+_LIST_SPEC: ListSpec[Model] = ListSpec(name=lambda m: m.name, creation_time=lambda m: m.creation_time)
+
+
+class Models:
+    def __init__(self, account_id: str, region: str) -> None:
+        self._account_id = account_id
+        self._region = region
+        self.store: Store[Model] = Store(
+            "model", lambda name: ValidationException(f'Could not find model "{self.arn(name)}".')
+        )
+        self.tags: dict[str, list[dict[str, str]]] = {}
+
+    def arn(self, name: str) -> str:
+        return arn_for("model", name, self._account_id, self._region)
+
+    def create_model(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params["ModelName"])
+        if not params.get("PrimaryContainer") and not params.get("Containers"):
+            raise ValidationException("Either PrimaryContainer or Containers must be specified.")
+        model = Model(name=name, arn=self.arn(name), request=dict(params))
+        self.store.add(
+            name,
+            model,
+            lambda n: ValidationException(f'Cannot create already existing model "{self.arn(n)}".'),
+        )
+        self.tags[model.arn] = tags_from(params)
+        return {"ModelArn": model.arn}
+
+    def describe_model(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return get_or_raise(self.store, str(params["ModelName"])).to_api()
+
+    def list_models(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        page, token = paginate(self.store.values(), params, _LIST_SPEC)
+        return {"Models": [m.summary() for m in page], "NextToken": token}
+
+    def delete_model(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.store.remove(str(params["ModelName"]))
+        return {}

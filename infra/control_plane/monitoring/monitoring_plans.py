@@ -1,0 +1,96 @@
+"""A schedule's ``MonitoringScheduleConfig`` validated into a plan: what runs, when, over which window offsets.
+
+Exactly one of an inline ``MonitoringJobDefinition`` (a DataQuality job) or ``MonitoringJobDefinitionName`` with its
+``MonitoringType``; a ``NOW`` schedule needs both ``DataAnalysisStartTime`` and ``DataAnalysisEndTime``; without
+them the job input's ``StartTimeOffset``/``EndTimeOffset`` apply; the monitored endpoint must exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.monitoring.monitoring_definitions import (
+    MonitoringJob,
+    MonitoringJobDefinitions,
+    MonitoringType,
+    job_from_inline,
+)
+from infra.control_plane.monitoring.monitoring_time import ScheduleExpression, parse_offset, validate_offsets
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SchedulePlan", "plan_schedule", "schedule_job"]
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A validated ``MonitoringScheduleConfig``: what runs, when, over which window offsets."""
+
+    monitoring_type: MonitoringType
+    definition_name: str | None
+    endpoint_name: str | None
+    expression: ScheduleExpression
+    start_offset: timedelta | None
+    end_offset: timedelta | None
+
+
+def plan_schedule(
+    config: Mapping[str, Any], definitions: MonitoringJobDefinitions, endpoint_exists: Callable[[str], bool]
+) -> tuple[SchedulePlan, MonitoringJob]:
+    """The plan and the job it runs now, or a ``ValidationException`` / ``ResourceNotFound``."""
+    schedule_config = config.get("ScheduleConfig") or {}
+    expression = ScheduleExpression.parse(schedule_config.get("ScheduleExpression"))
+    start = _offset(schedule_config, "DataAnalysisStartTime")
+    end = _offset(schedule_config, "DataAnalysisEndTime")
+    if expression.one_time and (start is None or end is None):
+        raise ValidationException(
+            "A NOW (one-time) monitoring schedule requires ScheduleConfig.DataAnalysisStartTime and "
+            "DataAnalysisEndTime, e.g. -PT1H and -PT0H."
+        )
+    validate_offsets(start, end, "data analysis")
+    kind = _monitoring_type(config)
+    plan = SchedulePlan(kind, config.get("MonitoringJobDefinitionName"), None, expression, start, end)
+    job = schedule_job(plan, config, definitions)
+    endpoint_input = job.endpoint_input or {}
+    input_start = _offset(endpoint_input, "StartTimeOffset")
+    input_end = _offset(endpoint_input, "EndTimeOffset")
+    validate_offsets(input_start, input_end, "job input")
+    if start is None and end is None:
+        start, end = input_start, input_end
+    if job.endpoint_name is not None and not endpoint_exists(job.endpoint_name):
+        raise ValidationException(f'Could not find endpoint "{job.endpoint_name}".')
+    return SchedulePlan(kind, plan.definition_name, job.endpoint_name, expression, start, end), job
+
+
+def schedule_job(plan: SchedulePlan, config: Mapping[str, Any], definitions: MonitoringJobDefinitions) -> MonitoringJob:
+    """The job the schedule runs: its inline definition, else the named job definition as it is now."""
+    inline = config.get("MonitoringJobDefinition")
+    if inline is not None:
+        return job_from_inline(inline)
+    return definitions.get(plan.monitoring_type, str(plan.definition_name)).job()
+
+
+def _monitoring_type(config: Mapping[str, Any]) -> MonitoringType:
+    inline, named = config.get("MonitoringJobDefinition"), config.get("MonitoringJobDefinitionName")
+    if (inline is None) == (named is None):
+        raise ValidationException(
+            "MonitoringScheduleConfig must have exactly one of MonitoringJobDefinition or MonitoringJobDefinitionName."
+        )
+    requested = config.get("MonitoringType")
+    if inline is not None:
+        if requested not in (None, MonitoringType.DATA_QUALITY.value):
+            raise ValidationException("An inline MonitoringJobDefinition is a DataQuality job definition.")
+        return MonitoringType.DATA_QUALITY
+    if requested is None:
+        raise ValidationException("MonitoringType is required with MonitoringJobDefinitionName.")
+    return MonitoringType(requested)
+
+
+def _offset(source: Mapping[str, Any], key: str) -> timedelta | None:
+    value = source.get(key)
+    return parse_offset(str(value), key) if value else None

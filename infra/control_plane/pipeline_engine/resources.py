@@ -1,0 +1,192 @@
+"""Pipelines, executions and step records: the resources, their AWS status enums and ``to_api()`` forms."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.pipeline_engine.definition import Definition
+
+
+class PipelineStatus(str, enum.Enum):
+    ACTIVE = "Active"
+    DELETING = "Deleting"
+
+
+class ExecutionStatus(str, enum.Enum):
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+
+class StepStatus(str, enum.Enum):
+    STARTING = "Starting"
+    EXECUTING = "Executing"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    FAILED = "Failed"
+    SUCCEEDED = "Succeeded"
+
+
+TERMINAL_EXECUTION = {ExecutionStatus.STOPPED, ExecutionStatus.FAILED, ExecutionStatus.SUCCEEDED}
+
+
+@dataclass
+class PipelineVersion:
+    version_id: int
+    definition_text: str
+    definition: Definition
+    creation_time: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Pipeline:
+    name: str
+    arn: str
+    role_arn: str
+    versions: list[PipelineVersion]
+    display_name: str | None = None
+    description: str | None = None
+    parallelism: dict[str, Any] | None = None
+    status: PipelineStatus = PipelineStatus.ACTIVE
+    creation_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    last_run_time: datetime | None = None
+
+    @property
+    def latest(self) -> PipelineVersion:
+        return self.versions[-1]
+
+    def version(self, version_id: int | None) -> PipelineVersion | None:
+        if version_id is None:
+            return self.latest
+        return next((v for v in self.versions if v.version_id == version_id), None)
+
+    def to_api(self, version: PipelineVersion) -> dict[str, Any]:
+        return {
+            "PipelineArn": self.arn,
+            "PipelineName": self.name,
+            "PipelineDisplayName": self.display_name or self.name,
+            "PipelineDefinition": version.definition_text,
+            "PipelineDescription": self.description,
+            "RoleArn": self.role_arn,
+            "PipelineStatus": self.status,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified,
+            "LastRunTime": self.last_run_time,
+            "ParallelismConfiguration": self.parallelism,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "PipelineArn": self.arn,
+            "PipelineName": self.name,
+            "PipelineDisplayName": self.display_name or self.name,
+            "PipelineDescription": self.description,
+            "RoleArn": self.role_arn,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified,
+            "LastExecutionTime": self.last_run_time,
+        }
+
+
+@dataclass
+class StepRecord:
+    name: str
+    step_type: str
+    display_name: str | None = None
+    description: str | None = None
+    status: StepStatus = StepStatus.STARTING
+    start_time: datetime = field(default_factory=utcnow)
+    end_time: datetime | None = None
+    failure_reason: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempt_count: int = 1
+    cache_source: str | None = None
+    properties: dict[str, Any] | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "StepName": self.name,
+            "StepDisplayName": self.display_name,
+            "StepDescription": self.description,
+            "StartTime": self.start_time,
+            "EndTime": self.end_time,
+            "StepStatus": self.status,
+            "CacheHitResult": {"SourcePipelineExecutionArn": self.cache_source} if self.cache_source else None,
+            "FailureReason": self.failure_reason,
+            "Metadata": self.metadata or None,
+            "AttemptCount": self.attempt_count,
+        }
+
+
+@dataclass
+class Execution:
+    arn: str
+    execution_id: str
+    pipeline: Pipeline
+    version: PipelineVersion
+    parameters: dict[str, Any]
+    display_name: str | None = None
+    description: str | None = None
+    parallelism: dict[str, Any] | None = None
+    status: ExecutionStatus = ExecutionStatus.EXECUTING
+    failure_reason: str | None = None
+    failed_by_fail_step: bool = False
+    experiment: dict[str, Any] = field(default_factory=dict)
+    creation_time: datetime = field(default_factory=utcnow)
+    last_modified: datetime = field(default_factory=utcnow)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def definition(self) -> Definition:
+        return self.version.definition
+
+    def max_parallel(self, default: int) -> int:
+        for config in (self.parallelism, self.pipeline.parallelism):
+            if config and config.get("MaxParallelExecutionSteps"):
+                return max(1, int(config["MaxParallelExecutionSteps"]))
+        return default
+
+    def finish(self, status: ExecutionStatus, reason: str | None = None) -> None:
+        with self.lock:
+            self.status = status
+            self.failure_reason = reason[:1300] if reason else None
+            self.last_modified = utcnow()
+
+    def to_api(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "PipelineArn": self.pipeline.arn,
+                "PipelineExecutionArn": self.arn,
+                "PipelineExecutionDisplayName": self.display_name
+                or f"execution-{int(self.creation_time.timestamp() * 1000)}",
+                "PipelineExecutionStatus": self.status,
+                "PipelineExecutionDescription": self.description,
+                "PipelineExperimentConfig": self.experiment or None,
+                "FailureReason": self.failure_reason,
+                "CreationTime": self.creation_time,
+                "LastModifiedTime": self.last_modified,
+                "ParallelismConfiguration": self.parallelism,
+                "PipelineVersionId": self.version.version_id,
+            }
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "PipelineExecutionArn": self.arn,
+                "StartTime": self.creation_time,
+                "PipelineExecutionStatus": self.status,
+                "PipelineExecutionDescription": self.description,
+                "PipelineExecutionDisplayName": self.display_name,
+                "PipelineExecutionFailureReason": self.failure_reason,
+            }

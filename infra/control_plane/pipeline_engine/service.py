@@ -1,0 +1,337 @@
+"""The Pipelines API handlers of one account/region (CreatePipeline ... RetryPipelineExecution)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.core.errors import ResourceNotFound, ValidationException
+from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
+from infra.control_plane.core.store import Store
+from infra.control_plane.pipeline_engine.cache import StepCache
+from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, parse_definition
+from infra.control_plane.pipeline_engine.engine import EngineContext, ExecutionRunner, execution_variables
+from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, resolve
+from infra.control_plane.pipeline_engine.operations import Operations, Services
+from infra.control_plane.pipeline_engine.policies import CachePolicy, retry_policies
+from infra.control_plane.pipeline_engine.property_paths import check_property_references
+from infra.control_plane.pipeline_engine.resources import (
+    Execution,
+    ExecutionStatus,
+    Pipeline,
+    PipelineVersion,
+    StepRecord,
+    StepStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+RUNNABLE = frozenset(
+    {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
+    | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK}
+)
+_LATER = {
+    StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
+}
+_ID_CHARS = string.ascii_lowercase + string.digits
+
+_PIPELINES: ListSpec[Pipeline] = ListSpec(
+    name=lambda p: p.name, creation_time=lambda p: p.creation_time, last_modified=lambda p: p.last_modified
+)
+_EXECUTIONS: ListSpec[Execution] = ListSpec(
+    name=lambda e: e.arn,
+    creation_time=lambda e: e.creation_time,
+    extra_sort_keys={"PipelineExecutionArn": lambda e: e.arn},
+)
+_STEPS: ListSpec[StepRecord] = ListSpec(
+    name=lambda s: s.name, creation_time=lambda s: s.start_time, default_max_results=100
+)
+
+
+class Pipelines:
+    def __init__(
+        self, account_id: str, region: str, services: Services, s3: S3Access, poll_seconds: float, parallelism: int
+    ) -> None:
+        self._account_id, self._region, self._s3 = account_id, region, s3
+        self.operations = Operations(services)
+        self.store: Store[Pipeline] = Store(
+            "pipeline", not_found("Pipeline '{name}' does not exist.", ResourceNotFound)
+        )
+        self.executions: dict[str, Execution] = {}
+        self.tags: dict[str, list[dict[str, str]]] = {}
+        self._tokens: dict[tuple[str, str], dict[str, Any]] = {}
+        self._engine = EngineContext(
+            self.operations, self._read_s3, StepCache(), poll_seconds, parallelism, write_s3=self._write_s3
+        )
+
+    # --- pipelines -------------------------------------------------------------------------------------------
+
+    def create_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._idempotent("CreatePipeline", params, lambda: self._create(params))
+
+    def _create(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params["PipelineName"])
+        if self.store.find(name) is not None:
+            raise ValidationException(
+                "Pipeline names must be unique within an AWS account and region. "
+                f"Pipeline with name ({name}) already exists."
+            )
+        text, definition = self._definition(params)
+        pipeline = Pipeline(
+            name=name,
+            arn=arn_for("pipeline", name, self._account_id, self._region),
+            role_arn=str(params["RoleArn"]),
+            versions=[PipelineVersion(1, text, definition)],
+            display_name=params.get("PipelineDisplayName"),
+            description=params.get("PipelineDescription"),
+            parallelism=params.get("ParallelismConfiguration"),
+        )
+        self.store.add(name, pipeline, lambda n: ValidationException(f"Pipeline with name ({n}) already exists."))
+        self.tags[pipeline.arn] = tags_from(params)
+        logger.info("created pipeline %s (%d steps)", name, len(definition.steps))
+        return {"PipelineArn": pipeline.arn}
+
+    def update_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(str(params["PipelineName"]))
+        if params.get("PipelineDefinition") is not None or params.get("PipelineDefinitionS3Location") is not None:
+            text, definition = self._definition(params)
+            pipeline.versions.append(PipelineVersion(pipeline.latest.version_id + 1, text, definition))
+        for key, attribute in (
+            ("PipelineDisplayName", "display_name"),
+            ("PipelineDescription", "description"),
+            ("RoleArn", "role_arn"),
+            ("ParallelismConfiguration", "parallelism"),
+        ):
+            if params.get(key) is not None:
+                setattr(pipeline, attribute, params[key])
+        pipeline.last_modified = utcnow()
+        return {"PipelineArn": pipeline.arn, "PipelineVersionId": pipeline.latest.version_id}
+
+    def describe_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(str(params["PipelineName"]))
+        version = pipeline.version(params.get("PipelineVersionId"))
+        if version is None:
+            raise ResourceNotFound(
+                f"Pipeline version {params.get('PipelineVersionId')} of {pipeline.name} does not exist."
+            )
+        return pipeline.to_api(version)
+
+    def list_pipelines(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        prefix = str(params.get("PipelineNamePrefix") or "")
+        pipelines = [p for p in self.store.values() if p.name.startswith(prefix)]
+        page, token = paginate(pipelines, params, _PIPELINES)
+        return {"PipelineSummaries": [p.summary() for p in page], "NextToken": token}
+
+    def delete_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(str(params["PipelineName"]))
+        for arn, execution in list(self.executions.items()):
+            if execution.pipeline is pipeline:
+                execution.stop_requested.set()
+                del self.executions[arn]
+        self.store.remove(pipeline.name)
+        self.tags.pop(pipeline.arn, None)
+        self._engine.cache.forget(pipeline.name)
+        return {"PipelineArn": pipeline.arn}
+
+    # --- executions ------------------------------------------------------------------------------------------
+
+    def start_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._idempotent("StartPipelineExecution", params, lambda: self._start(params))
+
+    def _start(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(str(params["PipelineName"]))
+        version = pipeline.version(params.get("PipelineVersionId"))
+        if version is None:
+            raise ValidationException(f"Pipeline version {params['PipelineVersionId']} does not exist.")
+        execution_id = "".join(secrets.choice(_ID_CHARS) for _ in range(12))
+        execution = Execution(
+            arn=f"{pipeline.arn}/execution/{execution_id}",
+            execution_id=execution_id,
+            pipeline=pipeline,
+            version=version,
+            parameters=_parameters(version.definition, params.get("PipelineParameters") or []),
+            display_name=params.get("PipelineExecutionDisplayName"),
+            description=params.get("PipelineExecutionDescription"),
+            parallelism=params.get("ParallelismConfiguration"),
+        )
+        execution.experiment = self._experiment(execution)
+        self.executions[execution.arn] = execution
+        pipeline.last_run_time = execution.creation_time
+        ExecutionRunner(execution, self._engine).start()
+        return {"PipelineExecutionArn": execution.arn}
+
+    def describe_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._execution(params).to_api()
+
+    def list_pipeline_executions(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        pipeline = self._pipeline(str(params["PipelineName"]))
+        executions = [e for e in self.executions.values() if e.pipeline is pipeline]
+        page, token = paginate(executions, params, _EXECUTIONS)
+        return {"PipelineExecutionSummaries": [e.summary() for e in page], "NextToken": token}
+
+    def list_pipeline_execution_steps(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        with execution.lock:
+            records = list(execution.steps.values())
+        page, token = paginate(records, params, _STEPS)
+        return {"PipelineExecutionSteps": [r.to_api() for r in page], "NextToken": token}
+
+    def list_pipeline_parameters_for_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        values = [{"Name": k, "Value": _wire(v)} for k, v in execution.parameters.items()]
+        return {"PipelineParameters": values}
+
+    def describe_pipeline_definition_for_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        return {"PipelineDefinition": execution.version.definition_text, "CreationTime": execution.creation_time}
+
+    def stop_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        with execution.lock:
+            if execution.status is not ExecutionStatus.EXECUTING:
+                raise ValidationException(
+                    f"Pipeline execution {execution.arn} is {execution.status.value}; "
+                    "only an Executing one can be stopped."
+                )
+            execution.status = ExecutionStatus.STOPPING
+            for record in execution.steps.values():
+                if record.status in (StepStatus.STARTING, StepStatus.EXECUTING):
+                    record.status = StepStatus.STOPPING
+        execution.stop_requested.set()
+        return {"PipelineExecutionArn": execution.arn}
+
+    def retry_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        with execution.lock:
+            if execution.status is not ExecutionStatus.FAILED:
+                raise ValidationException(
+                    f"Pipeline execution {execution.arn} is {execution.status.value}; only a Failed one can be retried."
+                )
+            if execution.failed_by_fail_step:
+                raise ValidationException(
+                    f"Pipeline execution {execution.arn} ended in a Fail step and cannot be retried."
+                )
+            execution.steps = {n: r for n, r in execution.steps.items() if r.status is StepStatus.SUCCEEDED}
+            execution.status, execution.failure_reason = ExecutionStatus.EXECUTING, None
+            if params.get("ParallelismConfiguration"):
+                execution.parallelism = params["ParallelismConfiguration"]
+            execution.last_modified = utcnow()
+        ExecutionRunner(execution, self._engine).start()
+        return {"PipelineExecutionArn": execution.arn}
+
+    def update_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        execution = self._execution(params)
+        with execution.lock:
+            execution.description = params.get("PipelineExecutionDescription", execution.description)
+            execution.display_name = params.get("PipelineExecutionDisplayName", execution.display_name)
+            execution.parallelism = params.get("ParallelismConfiguration", execution.parallelism)
+        return {"PipelineExecutionArn": execution.arn}
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+
+    def _idempotent(self, operation: str, params: Mapping[str, Any], action: Any) -> dict[str, Any]:
+        token = params.get("ClientRequestToken")
+        if token and (operation, str(token)) in self._tokens:
+            return self._tokens[(operation, str(token))]
+        result: dict[str, Any] = action()
+        if token:
+            self._tokens[(operation, str(token))] = result
+        return result
+
+    def _pipeline(self, name_or_arn: str) -> Pipeline:
+        if name_or_arn.startswith("arn:"):
+            for pipeline in self.store.values():
+                if pipeline.arn == name_or_arn.lower():
+                    return pipeline
+            raise ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
+        return self.store.get_or_raise(name_or_arn)
+
+    def _execution(self, params: Mapping[str, Any]) -> Execution:
+        arn = str(params["PipelineExecutionArn"])
+        execution = self.executions.get(arn)
+        if execution is None:
+            raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
+        return execution
+
+    def _definition(self, params: Mapping[str, Any]) -> tuple[str, Definition]:
+        text = params.get("PipelineDefinition")
+        location = params.get("PipelineDefinitionS3Location")
+        if text is None and location is None:
+            raise ValidationException("One of PipelineDefinition or PipelineDefinitionS3Location is required.")
+        if text is not None and location is not None:
+            raise ValidationException("Give PipelineDefinition or PipelineDefinitionS3Location, not both.")
+        if text is None and isinstance(location, Mapping):
+            uri = f"s3://{location['Bucket']}/{location['ObjectKey']}"
+            try:
+                text = self._read_s3(uri).decode("utf-8")
+            except (S3AccessError, UnicodeDecodeError) as exc:
+                raise ValidationException(f"PipelineDefinitionS3Location {uri} cannot be read: {exc}") from exc
+        try:
+            definition = parse_definition(str(text))
+            self._check_supported(definition)
+            check_property_references(definition)
+            for step in definition.steps.values():
+                CachePolicy.of(step)
+                retry_policies(step)
+        except DefinitionError as exc:
+            raise ValidationException(str(exc)) from exc
+        return str(text), definition
+
+    def _check_supported(self, definition: Definition) -> None:
+        for step in definition.steps.values():
+            if step.type in RUNNABLE:
+                continue
+            if step.type is StepType.TUNING and self.operations.supports("CreateHyperParameterTuningJob"):
+                continue
+            why = _LATER.get(step.type, "is not supported by the Sagestack local control plane")
+            raise DefinitionError(
+                f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
+                "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
+                "QualityCheck" + (", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else ".")
+            )
+
+    def _experiment(self, execution: Execution) -> dict[str, Any]:
+        config = execution.definition.experiment_config
+        if not isinstance(config, Mapping):
+            return {}
+        scope = Scope(execution.parameters, execution_variables(execution), {}, {}, self._read_s3)
+        try:
+            return {k: str(v) for k, v in resolve(dict(config), scope).items() if v is not None}
+        except ExpressionError:
+            return {}
+
+    def _read_s3(self, uri: str) -> bytes:
+        return self._s3.get_bytes(S3Location.parse(uri))
+
+    def _write_s3(self, uri: str, data: bytes) -> None:
+        self._s3.put_bytes(S3Location.parse(uri), data)
+
+
+def _parameters(definition: Definition, supplied: list[Mapping[str, Any]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in supplied:
+        name = str(item.get("Name"))
+        parameter = definition.parameters.get(name)
+        if parameter is None:
+            raise ValidationException(f"Parameter {name} is not declared by the pipeline definition.")
+        try:
+            values[name] = parameter.coerce(item.get("Value"))
+        except DefinitionError as exc:
+            raise ValidationException(str(exc)) from exc
+    for name, parameter in definition.parameters.items():
+        if name not in values:
+            if parameter.default is None:
+                raise ValidationException(f"Parameter {name} has no default value and must be supplied at start.")
+            values[name] = parameter.default
+    return values
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,130 @@
+"""Processing jobs: the resource and the Create/Describe/List/Stop handlers (the run is in processing_executor)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, Protocol
+
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
+from infra.control_plane.core.store import Store
+from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
+
+logger = logging.getLogger(__name__)
+
+PROCESSING_ROOT = PurePosixPath("/opt/ml/processing")
+_ECHOED = (
+    "ProcessingInputs",
+    "ProcessingOutputConfig",
+    "ProcessingResources",
+    "StoppingCondition",
+    "AppSpecification",
+    "Environment",
+    "NetworkConfig",
+    "RoleArn",
+    "ExperimentConfig",
+)
+
+
+@dataclass
+class ProcessingJob(BatchJob):
+    exit_message: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        with self.lock:
+            body = {key: self.request.get(key) for key in _ECHOED}
+            body.update(
+                ProcessingJobName=self.name,
+                ProcessingJobArn=self.arn,
+                ProcessingJobStatus=self.status,
+                ExitMessage=self.exit_message,
+                FailureReason=self.failure_reason,
+                ProcessingStartTime=self.start_time,
+                ProcessingEndTime=self.end_time,
+                LastModifiedTime=self.last_modified,
+                CreationTime=self.creation_time,
+            )
+            return body
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "ProcessingJobName": self.name,
+                "ProcessingJobArn": self.arn,
+                "CreationTime": self.creation_time,
+                "ProcessingEndTime": self.end_time,
+                "LastModifiedTime": self.last_modified,
+                "ProcessingJobStatus": self.status,
+                "FailureReason": self.failure_reason,
+                "ExitMessage": self.exit_message,
+            }
+
+
+_LIST_SPEC: ListSpec[ProcessingJob] = ListSpec(
+    name=lambda job: job.name,
+    creation_time=lambda job: job.creation_time,
+    status=lambda job: job.status.value,
+    last_modified=lambda job: job.last_modified,
+)
+
+
+class ProcessingLauncher(Protocol):
+    def launch(self, job: ProcessingJob) -> None: ...
+
+
+class ProcessingJobs:
+    """Handlers for the processing-job operations of one account/region."""
+
+    def __init__(self, account_id: str, region: str, launcher: ProcessingLauncher) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._launcher = launcher
+        self.store: Store[ProcessingJob] = Store("processing-job", job_not_found)
+        self.tags: dict[str, list[dict[str, str]]] = {}
+
+    def create_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params["ProcessingJobName"])
+        arn = arn_for("processing-job", name, self._account_id, self._region)
+        _check_create(params)
+        job = ProcessingJob(name=name, arn=arn, request=dict(params))
+        self.store.add(name, job, already_exists(arn))
+        self.tags[arn] = tags_from(params)
+        self._launcher.launch(job)
+        return {"ProcessingJobArn": arn}
+
+    def describe_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return get_or_raise(self.store, str(params["ProcessingJobName"])).to_api()
+
+    def list_processing_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        page, token = paginate(self.store.values(), params, _LIST_SPEC)
+        return {"ProcessingJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def stop_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        get_or_raise(self.store, str(params["ProcessingJobName"])).request_stop("processing")
+        return {}
+
+
+def _check_create(params: Mapping[str, Any]) -> None:
+    inputs = params.get("ProcessingInputs") or []
+    outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    names = [i["InputName"] for i in inputs] + [o["OutputName"] for o in outputs]
+    if len(names) != len(set(names)):
+        raise ValidationException("ProcessingInputs and ProcessingOutputConfig names must be unique.")
+    local_paths = [i["S3Input"]["LocalPath"] for i in inputs if i.get("S3Input")]
+    local_paths += [o["S3Output"]["LocalPath"] for o in outputs if o.get("S3Output")]
+    for path in local_paths:
+        pure = PurePosixPath(path)
+        if not pure.is_relative_to(PROCESSING_ROOT) or pure == PROCESSING_ROOT or ".." in pure.parts:
+            raise ValidationException(
+                f"LocalPath {path} is invalid: it must be a path below {PROCESSING_ROOT}/ without '..'."
+            )
+    for item in inputs:
+        if item.get("S3Input") is None:
+            raise ValidationException(
+                f"ProcessingInput {item['InputName']}: only S3Input is supported by the local stack "
+                "(DatasetDefinition is not)."
+            )

@@ -1,0 +1,135 @@
+"""One SageMaker backend per account/region: the resource services, wired to the shared executors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from infra.config import StackSettings
+from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.hosting.data_capture import CaptureWriter
+from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
+from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
+from infra.control_plane.hosting.endpoints import Endpoints
+from infra.control_plane.hosting.models import Models
+from infra.control_plane.monitoring.monitoring_definitions import MonitoringJobDefinitions
+from infra.control_plane.monitoring.monitoring_executions import EndpointCaptures, ExecutionContext, ExecutionRunner
+from infra.control_plane.monitoring.monitoring_schedules import MonitoringSchedules
+from infra.control_plane.pipeline_engine.service import Pipelines
+from infra.control_plane.processing.processing_executor import ProcessingExecutor
+from infra.control_plane.processing.processing_jobs import ProcessingJobs
+from infra.control_plane.registry.model_packages import ModelPackages
+from infra.control_plane.training.training_executor import TrainingExecutor
+from infra.control_plane.training.training_jobs import TrainingJobs
+from infra.control_plane.transform.transform_executor import TransformExecutor
+from infra.control_plane.transform.transform_jobs import TransformJobs
+from infra.control_plane.tuning.tuning_jobs import TuningJobs
+from infra.control_plane.tuning.tuning_logs import LogTap
+from infra.control_plane.tuning.tuning_runner import build_tuning_jobs
+
+
+@dataclass
+class SageMakerBackend:
+    account_id: str
+    region: str
+    training_jobs: TrainingJobs
+    models: Models
+    endpoint_configs: EndpointConfigs
+    endpoints: Endpoints
+    transform_jobs: TransformJobs
+    processing_jobs: ProcessingJobs
+    model_packages: ModelPackages
+    logs: LogsAccess
+    capture: CaptureWriter
+    pipelines: Pipelines = field(init=False)  # set by build_backend: its steps call the services above
+    tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
+    monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
+    monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
+
+    def services(self) -> tuple[object, ...]:
+        """The objects whose ``snake_case`` methods are API operations."""
+        return (
+            self.training_jobs,
+            self.models,
+            self.endpoint_configs,
+            self.endpoints,
+            self.transform_jobs,
+            self.processing_jobs,
+            self.model_packages,
+            self.pipelines,
+            self.tuning_jobs,
+            self.monitoring_job_definitions,
+            self.monitoring_schedules,
+        )
+
+    def close(self) -> None:
+        """Stack stop: stop the monitoring scheduler, write what data capture still buffers."""
+        self.monitoring_schedules.close()
+        self.capture.close()
+
+
+def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
+    s3, logs = S3Access(account_id), LogTap(account_id, region)  # LogTap: tuning jobs read training logs
+    training = ExecutorContext(
+        account_id=account_id,
+        region=region,
+        stack_url=settings.url,
+        work_root=settings.data_dir / "training-jobs" / account_id / region,
+        containers=containers,
+        s3=s3,
+        logs=logs,
+    )
+    models = Models(account_id, region)
+    configs = EndpointConfigs(account_id, region, models)
+    capture = CaptureWriter(s3, settings.capture_flush_seconds)
+    hosting = HostingContext(
+        account_id=account_id,
+        region=region,
+        work_root=settings.data_dir / "endpoints" / account_id / region,
+        containers=containers,
+        s3=s3,
+        logs=logs,
+        startup_timeout_seconds=settings.endpoint_startup_timeout_seconds,
+        restart_check_seconds=settings.restart_check_seconds,
+    )
+    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture)
+    transform_ctx = replace(training, work_root=settings.data_dir / "transform-jobs" / account_id / region)
+    processing_ctx = replace(training, work_root=settings.data_dir / "processing-jobs" / account_id / region)
+    backend = SageMakerBackend(
+        account_id=account_id,
+        region=region,
+        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training)),
+        models=models,
+        endpoint_configs=configs,
+        endpoints=endpoints,
+        transform_jobs=TransformJobs(
+            account_id,
+            region,
+            models,
+            TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds),
+        ),
+        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx)),
+        model_packages=ModelPackages(account_id, region),
+        logs=logs,
+        capture=capture,
+    )
+    backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region)
+    captures = EndpointCaptures(endpoints, configs, capture)
+    backend.monitoring_job_definitions = MonitoringJobDefinitions(
+        account_id, region, lambda name: backend.processing_jobs.store.find(name) is not None
+    )
+    backend.monitoring_schedules = MonitoringSchedules(
+        account_id,
+        region,
+        backend.monitoring_job_definitions,
+        ExecutionRunner(
+            ExecutionContext(account_id, region, s3, backend.processing_jobs, captures, processing_ctx.work_root)
+        ),
+        captures.exists,
+        settings.monitor_tick_seconds,
+    )
+    backend.pipelines = Pipelines(
+        account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
+    )
+    return backend

@@ -1,0 +1,327 @@
+"""Runs a transform job for real: the model's serving container(s), every input object split, packed and sent.
+
+Objects are dealt to instances by sorted S3 key; each instance handles its files one after another with up to
+``MaxConcurrentTransforms`` requests in flight. A file's ``.out`` is written only when every request of it succeeded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError
+
+from infra.control_plane.core.aws_services import S3AccessError, S3Location
+from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.execution.batch_jobs import JobStatus, launch_thread
+from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.execution.input_channels import ChannelError, list_objects
+from infra.control_plane.execution.model_data import ModelDataError, fetch_model
+from infra.control_plane.hosting.models import Models
+from infra.control_plane.transform.transform_jobs import (
+    DEFAULT_MAX_PAYLOAD_MB,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    TransformJob,
+)
+from infra.control_plane.transform.transform_records import RecordError, pack_requests, request_body, split_records
+from infra.runtime.api import ContainerRuntimeError, LogLine, ServingContainer, ServingSpec
+
+logger = logging.getLogger(__name__)
+
+LOG_GROUP = "/aws/sagemaker/TransformJobs"
+_STRATEGIES = {"MULTI_RECORD": "MultiRecord", "SINGLE_RECORD": "SingleRecord"}
+
+
+class TransformSetupError(Exception):
+    """The job failed before any input was sent; the message becomes the FailureReason."""
+
+
+@dataclass
+class _Worker:
+    instance_id: str
+    container: ServingContainer
+    pool: urllib3.HTTPConnectionPool
+    stream: str
+
+
+@dataclass
+class _Settings:
+    strategy: str
+    max_bytes: int
+    concurrency: int
+    timeout: float
+    retries: int
+    content_type: str | None
+    accept: str | None
+    assemble_line: bool
+
+
+@dataclass
+class _Outcome:
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, message: str) -> None:
+        with self.lock:
+            self.failures.append(message)
+
+
+class TransformExecutor:
+    """Implements ``TransformLauncher``: each job runs in its own thread."""
+
+    def __init__(self, context: ExecutorContext, models: Models, startup_timeout_seconds: float) -> None:
+        self._ctx = context
+        self._models = models
+        self._startup_timeout = startup_timeout_seconds
+
+    def launch(self, job: TransformJob) -> None:
+        launch_thread(job, "transform", lambda: _TransformRun(self, job).run())
+
+
+class _TransformRun:
+    def __init__(self, executor: TransformExecutor, job: TransformJob) -> None:
+        self.ctx = executor._ctx
+        self.models = executor._models
+        self.startup_timeout = executor._startup_timeout
+        self.job = job
+        self.request = job.request
+        self.work_dir = self.ctx.work_root / job.name
+        self.workers: list[_Worker] = []
+
+    def run(self) -> None:
+        self.job.started()
+        try:
+            objects = self._inputs()
+            self._start_workers()
+            settings = self._settings()
+        except TransformSetupError as exc:
+            self._stop_workers()
+            self.job.finish(JobStatus.FAILED, str(exc))
+            return
+        try:
+            outcome = self._transform(objects, settings)
+        finally:
+            self._stop_workers()
+        if outcome.failures:
+            self.job.finish(JobStatus.FAILED, "; ".join(outcome.failures))
+        else:
+            self.job.finish(JobStatus.COMPLETED)
+
+    def _inputs(self) -> list[tuple[S3Location, str]]:
+        source = self.request["TransformInput"]["DataSource"]["S3DataSource"]
+        try:
+            objects = list_objects(self.ctx.s3, source)
+        except ChannelError as exc:
+            raise TransformSetupError(f"ClientError: {exc}") from exc
+        if not objects:
+            raise TransformSetupError(f'ClientError: No S3 objects found under S3 URL "{source["S3Uri"]}".')
+        return objects
+
+    def _start_workers(self) -> None:
+        model = self.models.store.find(str(self.request["ModelName"]))
+        if model is None or not model.containers:
+            raise TransformSetupError(f"ClientError: Could not find model {self.request['ModelName']}.")
+        container_def = model.containers[0]
+        try:
+            image = self.ctx.containers.resolve(str(container_def.get("Image", "")))
+            model_dir = fetch_model(self.ctx.s3, container_def.get("ModelDataUrl"), self.work_dir)
+        except (ContainerRuntimeError, ModelDataError) as exc:
+            raise TransformSetupError(f"ClientError: {exc}") from exc
+        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
+        environment.update(self._batch_environment())
+        count = int((self.request.get("TransformResources") or {}).get("InstanceCount") or 1)
+        for index in range(count):
+            self.workers.append(self._start_worker(image, model_dir, environment, index))
+
+    def _batch_environment(self) -> dict[str, str]:
+        env = {"SAGEMAKER_BATCH": "true"}
+        optional = {
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": self.request.get("MaxPayloadInMB"),
+            "SAGEMAKER_BATCH_STRATEGY": _env_strategy(self.request.get("BatchStrategy")),
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": self.request.get("MaxConcurrentTransforms") or None,
+        }
+        env.update({key: str(value) for key, value in optional.items() if value is not None})
+        env.update({str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()})
+        return env
+
+    def _start_worker(self, image: Any, model_dir: Path | None, env: Mapping[str, str], index: int) -> _Worker:
+        instance_id = f"i-{uuid.uuid4().hex[:17]}"
+        stream = f"{self.job.name}/{instance_id}"
+        self.ctx.logs.ensure_stream(LOG_GROUP, stream)
+
+        def on_log(line: LogLine) -> None:
+            self.ctx.logs.put(LOG_GROUP, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
+
+        spec = ServingSpec(
+            name=f"{self.job.name}-{index + 1}",
+            image=image,
+            work_dir=self.work_dir / instance_id,
+            model_dir=model_dir,
+            environment=env,
+            startup_timeout_seconds=self.startup_timeout,
+        )
+        try:
+            container = self.ctx.containers.runtime.start_serving(spec, on_log)
+        except ContainerRuntimeError as exc:
+            raise TransformSetupError(f"ClientError: the model container did not start: {exc}") from exc
+        parts = urlsplit(container.url)
+        pool = urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=16, retries=False)
+        return _Worker(instance_id, container, pool, stream)
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            try:
+                worker.container.stop()
+            finally:
+                worker.pool.close()
+
+    def _settings(self) -> _Settings:
+        params = self._execution_parameters()
+        request, client = self.request, self.request.get("ModelClientConfig") or {}
+        split = self.job.split_type
+        strategy = request.get("BatchStrategy") or _STRATEGIES.get(str(params.get("BatchStrategy")), "MultiRecord")
+        payload_mb = request.get("MaxPayloadInMB")
+        if payload_mb is None:
+            payload_mb = params.get("MaxPayloadInMB") or DEFAULT_MAX_PAYLOAD_MB
+        payload_mb = int(payload_mb)
+        concurrency = int(request.get("MaxConcurrentTransforms") or params.get("MaxConcurrentTransforms") or 1)
+        with self.job.lock:
+            self.job.effective.update(
+                BatchStrategy=strategy, MaxPayloadInMB=payload_mb, MaxConcurrentTransforms=concurrency
+            )
+        return _Settings(
+            strategy=strategy if split != "None" else "SingleRecord",
+            max_bytes=payload_mb * 1024 * 1024,
+            concurrency=max(1, concurrency),
+            timeout=float(client.get("InvocationsTimeoutInSeconds") or DEFAULT_TIMEOUT_SECONDS),
+            retries=int(client.get("InvocationsMaxRetries", DEFAULT_MAX_RETRIES)),
+            content_type=request["TransformInput"].get("ContentType"),
+            accept=request["TransformOutput"].get("Accept"),
+            assemble_line=request["TransformOutput"].get("AssembleWith") == "Line",
+        )
+
+    def _execution_parameters(self) -> dict[str, Any]:
+        if self.request.get("MaxConcurrentTransforms") and self.request.get("BatchStrategy"):
+            return {}
+        worker = self.workers[0]
+        try:
+            response = worker.pool.urlopen("GET", "/execution-parameters", timeout=5.0, retries=False)
+            loaded = json.loads(response.data) if response.status == 200 else {}
+        except (HTTPError, ValueError):
+            loaded = {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def _transform(self, objects: Sequence[tuple[S3Location, str]], settings: _Settings) -> _Outcome:
+        outcome = _Outcome()
+        threads = []
+        for index, worker in enumerate(self.workers):
+            mine = objects[index :: len(self.workers)]
+            thread = threading.Thread(target=self._worker_loop, args=(worker, mine, settings, outcome), daemon=True)
+            threads.append(thread)
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return outcome
+
+    def _worker_loop(
+        self, worker: _Worker, objects: Sequence[tuple[S3Location, str]], settings: _Settings, outcome: _Outcome
+    ) -> None:
+        output = S3Location.parse(str(self.request["TransformOutput"]["S3OutputPath"]))
+        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+            for location, relative in objects:
+                if self.job.stop_requested.is_set():
+                    return
+                try:
+                    body = _FileTransform(self.job, worker, settings, pool).run(self._read(location))
+                    self.ctx.s3.put_bytes(output.child(relative + ".out"), body)
+                except (RecordError, _InvokeError, S3AccessError) as exc:
+                    message = f"{location.uri}: {exc}"
+                    outcome.add(message)
+                    self._data_log(worker, message)
+
+    def _read(self, location: S3Location) -> bytes:
+        data = self.ctx.s3.get_bytes(location)
+        if self.request["TransformInput"].get("CompressionType") == "Gzip":
+            try:
+                return gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise RecordError(f"input is not valid gzip: {exc}") from exc
+        return data
+
+    def _data_log(self, worker: _Worker, message: str) -> None:
+        stamp = int(utcnow().timestamp() * 1000)
+        self.ctx.logs.put(LOG_GROUP, f"{worker.stream}/data-log", [(stamp, message)])
+
+
+class _InvokeError(Exception):
+    """A request failed after every retry."""
+
+
+class _FileTransform:
+    """One input file: split, filter, pack, send (in order), join/filter, assemble."""
+
+    def __init__(self, job: TransformJob, worker: _Worker, settings: _Settings, pool: ThreadPoolExecutor) -> None:
+        self.job, self.worker, self.settings, self.pool = job, worker, settings, pool
+        self.processing = job.data_processing
+
+    def run(self, data: bytes) -> bytes:
+        records = split_records(data, self.job.split_type)
+        sent = [self.processing.filter_input(r) for r in records] if self.processing.active else records
+        batches = pack_requests(sent, self.settings.strategy, self.job.split_type, self.settings.max_bytes)
+        bodies = [request_body(sent, b, self.job.split_type, self.settings.strategy) for b in batches]
+        responses = list(self.pool.map(self._invoke, bodies))
+        pieces = [self._finish(records, batch, response) for batch, response in zip(batches, responses, strict=True)]
+        return b"".join(pieces)
+
+    def _finish(self, records: Sequence[bytes], batch: Sequence[int], response: bytes) -> bytes:
+        if not self.processing.active:
+            return self._assemble(response)
+        outputs = [response] if len(batch) == 1 else response.strip(b"\n").split(b"\n")
+        if len(outputs) != len(batch):
+            raise RecordError(
+                f"JoinSource/OutputFilter need one output line per record: sent {len(batch)}, got {len(outputs)}"
+            )
+        joined = [self.processing.finish(records[i], out) for i, out in zip(batch, outputs, strict=True)]
+        return b"".join(self._assemble(piece) for piece in joined)
+
+    def _assemble(self, body: bytes) -> bytes:
+        if self.settings.assemble_line and not body.endswith(b"\n"):
+            return body + b"\n"
+        return body
+
+    def _invoke(self, body: bytes) -> bytes:
+        headers = {"Content-Type": self.settings.content_type or "application/octet-stream"}
+        if self.settings.accept:
+            headers["Accept"] = self.settings.accept
+        last = ""
+        for _ in range(self.settings.retries + 1):
+            if self.job.stop_requested.is_set():
+                raise _InvokeError("the job was stopped")
+            try:
+                response = self.worker.pool.urlopen(
+                    "POST", "/invocations", body=body, headers=headers, timeout=self.settings.timeout, retries=False
+                )
+            except HTTPError as exc:
+                last = f"the model container did not answer: {exc}"
+                continue
+            if response.status < 400:
+                return bytes(response.data)
+            last = f"the model container answered {response.status}: {response.data.decode('utf-8', 'replace')}"
+            if response.status < 500:
+                break
+        raise _InvokeError(last[:500])
+
+
+def _env_strategy(strategy: object) -> str | None:
+    return {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}.get(str(strategy)) if strategy else None

@@ -1,0 +1,150 @@
+"""Transform jobs: the resource and the Create/Describe/List/Stop handlers (the run is in transform_executor)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
+from infra.control_plane.core.store import Store
+from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
+from infra.control_plane.hosting.models import Models
+from infra.control_plane.transform.transform_records import DataProcessing, RecordError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PAYLOAD_MB = 6
+DEFAULT_TIMEOUT_SECONDS = 600
+DEFAULT_MAX_RETRIES = 3
+_ECHOED = (
+    "ModelName",
+    "MaxConcurrentTransforms",
+    "ModelClientConfig",
+    "MaxPayloadInMB",
+    "BatchStrategy",
+    "Environment",
+    "TransformInput",
+    "TransformOutput",
+    "DataCaptureConfig",
+    "TransformResources",
+    "DataProcessing",
+    "ExperimentConfig",
+)
+
+
+@dataclass
+class TransformJob(BatchJob):
+    effective: dict[str, Any] = field(default_factory=dict)  # values resolved at run time (execution parameters)
+
+    @property
+    def split_type(self) -> str:
+        return str(self.request["TransformInput"].get("SplitType") or "None")
+
+    @property
+    def data_processing(self) -> DataProcessing:
+        spec: Mapping[str, Any] = self.request.get("DataProcessing") or {}
+        return DataProcessing(
+            input_filter=str(spec.get("InputFilter") or "$"),
+            join_input=spec.get("JoinSource") == "Input",
+            output_filter=str(spec.get("OutputFilter") or "$"),
+            content_type=str(self.request["TransformInput"].get("ContentType") or ""),
+            accept=str(self.request["TransformOutput"].get("Accept") or ""),
+        )
+
+    def to_api(self) -> dict[str, Any]:
+        with self.lock:
+            body = {key: self.request.get(key) for key in _ECHOED}
+            body.update({k: v for k, v in self.effective.items() if body.get(k) is None})
+            body.update(
+                TransformJobName=self.name,
+                TransformJobArn=self.arn,
+                TransformJobStatus=self.status,
+                FailureReason=self.failure_reason,
+                CreationTime=self.creation_time,
+                TransformStartTime=self.start_time,
+                TransformEndTime=self.end_time,
+            )
+            return body
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "TransformJobName": self.name,
+                "TransformJobArn": self.arn,
+                "CreationTime": self.creation_time,
+                "TransformEndTime": self.end_time,
+                "LastModifiedTime": self.last_modified,
+                "TransformJobStatus": self.status,
+                "FailureReason": self.failure_reason,
+            }
+
+
+_LIST_SPEC: ListSpec[TransformJob] = ListSpec(
+    name=lambda job: job.name,
+    creation_time=lambda job: job.creation_time,
+    status=lambda job: job.status.value,
+    last_modified=lambda job: job.last_modified,
+)
+
+
+class TransformLauncher(Protocol):
+    def launch(self, job: TransformJob) -> None: ...
+
+
+class TransformJobs:
+    """Handlers for the transform-job operations of one account/region."""
+
+    def __init__(self, account_id: str, region: str, models: Models, launcher: TransformLauncher) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._models = models
+        self._launcher = launcher
+        self.store: Store[TransformJob] = Store("transform-job", job_not_found)
+        self.tags: dict[str, list[dict[str, str]]] = {}
+
+    def create_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(params["TransformJobName"])
+        arn = arn_for("transform-job", name, self._account_id, self._region)
+        if self._models.store.find(str(params["ModelName"])) is None:
+            model_arn = arn_for("model", str(params["ModelName"]), self._account_id, self._region)
+            raise ValidationException(f'Could not find model "{model_arn}".')
+        job = TransformJob(name=name, arn=arn, request=dict(params))
+        _check_create(job)
+        self.store.add(name, job, already_exists(arn))
+        self.tags[arn] = tags_from(params)
+        self._launcher.launch(job)
+        return {"TransformJobArn": arn}
+
+    def describe_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return get_or_raise(self.store, str(params["TransformJobName"])).to_api()
+
+    def list_transform_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        page, token = paginate(self.store.values(), params, _LIST_SPEC)
+        return {"TransformJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def stop_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        get_or_raise(self.store, str(params["TransformJobName"])).request_stop("transform")
+        return {}
+
+
+def _check_create(job: TransformJob) -> None:
+    request = job.request
+    payload = request.get("MaxPayloadInMB")
+    concurrency = request.get("MaxConcurrentTransforms")
+    if payload and concurrency and int(payload) * int(concurrency) > 100:
+        raise ValidationException(
+            "MaxConcurrentTransforms * MaxPayloadInMB must not exceed 100 MB "
+            f"(got {concurrency} * {payload} = {int(payload) * int(concurrency)})."
+        )
+    source = request["TransformInput"]["DataSource"].get("S3DataSource")
+    if source is None:
+        raise ValidationException("TransformInput.DataSource must have an S3DataSource.")
+    assemble = str(request["TransformOutput"].get("AssembleWith") or "None")
+    try:
+        job.data_processing.check(job.split_type, assemble)
+    except RecordError as exc:
+        raise ValidationException(str(exc)) from exc
