@@ -71,29 +71,29 @@ bench: $(STAMP)
 PIPELINE ?= credit-risk
 TARGET ?= local
 pipeline: $(STAMP)
-	$(PY) -m pipelines.run --pipeline $(PIPELINE) --target $(TARGET) $(if $(ROWS),--rows $(ROWS))
+	$(PY) -m pipelines.commands.run_pipeline --pipeline $(PIPELINE) --target $(TARGET) $(if $(ROWS),--rows $(ROWS))
 
 ENDPOINT ?=
 PACKAGE ?=
 # Deploy the newest Approved (or PACKAGE=<arn|version>) credit-risk model package to ENDPOINT with data capture.
 deploy: $(STAMP)
-	$(PY) -m pipelines.deploy $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
+	$(PY) -m pipelines.commands.deploy $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET) $(if $(PACKAGE),--package $(PACKAGE))
 
 # The evaluation gate after `make pipeline` (CI): exit 1 unless the newest execution passed and registered a package.
 # GATE_OUTPUT=<file> appends passed=/execution=/package=/auc= lines (e.g. $$GITHUB_OUTPUT); MIN_AUC= adds a bar.
 GATE_OUTPUT ?=
 MIN_AUC ?=
 gate: $(STAMP)
-	$(PY) -m pipelines.gate --pipeline $(PIPELINE) --target $(TARGET) $(if $(GATE_OUTPUT),--output $(GATE_OUTPUT)) \
+	$(PY) -m pipelines.commands.gate --pipeline $(PIPELINE) --target $(TARGET) $(if $(GATE_OUTPUT),--output $(GATE_OUTPUT)) \
 	  $(if $(MIN_AUC),--min-auc $(MIN_AUC))
 
 # The deployment history of ENDPOINT (every `make deploy` attempt: time, outcome, endpoint config, package).
 deployments: $(STAMP)
-	$(PY) -m pipelines.cli deployments $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
+	$(PY) -m pipelines.commands.deployments $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
 
 # Model Monitor on ENDPOINT: baseline, normal then drifted traffic, two on-demand (NOW) runs, reports/monitor-<ts>/.
 monitor: $(STAMP)
-	$(PY) -m pipelines.monitor $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
+	$(PY) -m pipelines.commands.monitor $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
 
 SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
 # Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.

@@ -1,4 +1,5 @@
-"""make_pipeline_wall: wall time of ``python -m pipelines.run`` (what ``make pipeline`` runs after setup).
+"""make_pipeline_wall: wall time of ``python -m pipelines.commands.run_pipeline`` (what ``make pipeline`` runs after
+setup).
 
 Starts from no running stack (a fresh data directory and port), so the stack start-up is included, then stops the
 stack it started. Goal: seconds <= 300 on 2 cores.
@@ -22,7 +23,7 @@ def main() -> None:
     env.update(SAGESTACK_DATA_DIR=str(root / "stack"), SAGESTACK_PORT=PORT, SAGEMAKER_SUPPRESS_V2_WARNING="1")
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.run", "--reports", str(root / "reports")],
+        [sys.executable, "-m", "pipelines.commands.run_pipeline", "--reports", str(root / "reports")],
         env=env,
         capture_output=True,
         text=True,

@@ -1,4 +1,5 @@
-"""pipeline_cache: the credit-risk pipeline run twice with caching on (``python -m pipelines.run`` in-process).
+"""pipeline_cache: the credit-risk pipeline run twice with caching on (``python -m pipelines.commands.run_pipeline``
+in-process).
 
 ratio = second execution's duration / first's (CreationTime -> LastModifiedTime of the execution). Cached: features,
 training/tuning, evaluation and the transform (the Model step reuses the first run's model when its resolved
@@ -19,7 +20,7 @@ from benchmarks.common import emit, work_dir
 from infra.cli import env_lines, write_sdk_config
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
-from pipelines.run import main as run_pipeline
+from pipelines.commands.run_pipeline import main as run_pipeline
 
 
 def execution_seconds(sm: object, name: str) -> list[float]:

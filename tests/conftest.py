@@ -63,7 +63,7 @@ def _fast_sdk_polling() -> Iterator[None]:
 @pytest.fixture(scope="session", autouse=True)
 def _one_sdk_config_validator() -> None:
     """Tests drive the SDK directly (not only through ``pipelines``): give them the same prebuilt config validator."""
-    from pipelines import sdk_config
+    from pipelines.library import sdk_config
 
     sdk_config.install()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipelines.deployment_history import DeploymentHistory
+from pipelines.library.deployment.deployment_history import DeploymentHistory
 from tests.ci.workflow_runner import ROOT, Context, WorkflowRunner, clean_environment
 
 pytestmark = pytest.mark.expensive

@@ -1,9 +1,10 @@
-"""``python -m pipelines.run`` end to end on the German credit data: SDK upsert/start, live progress, report."""
+"""``python -m pipelines.commands.run_pipeline`` end to end on the German credit data: SDK upsert/start, live progress,
+report."""
 
 import boto3
 
+from pipelines.commands.run_pipeline import main
 from pipelines.credit_risk.pipeline import FEATURE_OUTPUTS
-from pipelines.run import main
 from tests.integration.conftest import unique
 
 

@@ -1,6 +1,6 @@
-"""``python -m pipelines.deploy`` against the session stack: blue/green update, idempotent re-run, rollback of an
-unhealthy model, a failed update, the history through ``python -m pipelines.cli deployments``, and the gate's
-verdict on a failed run.
+"""``python -m pipelines.commands.deploy`` against the session stack: blue/green update, idempotent re-run, rollback
+of an unhealthy model, a failed update, the history through ``python -m pipelines.commands.deployments``, and the
+gate's verdict on a failed run.
 
 The packages hold XGBoost boosters trained in-process on a 70/30 split of German credit encoded as the features step
 encodes it (``pipelines/credit_risk/encoding.py``); the 30 % is written where the health check reads a labelled test
@@ -18,10 +18,10 @@ import pytest
 import xgboost
 from sklearn.model_selection import train_test_split
 
-from pipelines import cli, deploy, gate
+from pipelines.commands import deploy, deployments, gate
 from pipelines.credit_risk.encoding import LABEL, build_table
-from pipelines.deployment_health import judge, roc_auc
-from pipelines.deployment_history import DeploymentHistory, Outcome
+from pipelines.library.deployment.deployment_health import judge, roc_auc
+from pipelines.library.deployment.deployment_history import DeploymentHistory, Outcome
 from tests.integration.conftest import XGBOOST_IMAGE, unique
 from tests.pipelines.conftest import create, run
 
@@ -125,7 +125,7 @@ def test_deploy_update_rerun_rollback_and_history(sdk_env, packages, capsys):
     ]
     assert records[1].health["auc"] >= 0.6 > records[2].health["auc"]
 
-    assert cli.main(["deployments", "--endpoint", endpoint]) == 0
+    assert deployments.main(["--endpoint", endpoint]) == 0
     lines = capsys.readouterr().out.splitlines()
     ours = [line for line in lines if endpoint in line and group in line]
     outcomes = [word for line in ours for word in line.split() if word in {o.value for o in Outcome}]

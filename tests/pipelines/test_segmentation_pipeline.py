@@ -1,4 +1,4 @@
-"""``python -m pipelines.run --pipeline segmentation`` end to end on 300 digits, then a cached rerun.
+"""``python -m pipelines.commands.run_pipeline --pipeline segmentation`` end to end on 300 digits, then a cached rerun.
 
 The rerun shows the Model-step reuse: both Model steps give the first run's model names, so both batch transforms
 (whose cache keys hold the model name) are cache hits.
@@ -6,7 +6,7 @@ The rerun shows the Model-step reuse: both Model steps give the first run's mode
 
 import boto3
 
-from pipelines.run import main
+from pipelines.commands.run_pipeline import main
 from tests.integration.conftest import unique
 
 

@@ -10,7 +10,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["pipelines.run", "pipelines.deploy", "pipelines.gate", "pipelines.monitor"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pipelines.commands.run_pipeline",
+        "pipelines.commands.deploy",
+        "pipelines.commands.gate",
+        "pipelines.commands.monitor",
+    ],
+)
 def test_target_aws_without_credentials_is_refused_before_any_call(module, tmp_path):
     keep = ("PATH", "HOME", "LANG", "SAGEMAKER_SUPPRESS_V2_WARNING")
     env = {k: v for k, v in os.environ.items() if k in keep}

@@ -1,5 +1,5 @@
-"""The monitor demo's data (``pipelines/monitor/data.py``): the baseline is the pipeline's ``labelled_train``
-split and the traffic its ``labelled_test`` split, read where the ``Features`` step wrote them.
+"""The monitor demo's data (``pipelines/library/monitor_demo/monitor_data.py``): the baseline is the pipeline's
+``labelled_train`` split and the traffic its ``labelled_test`` split, read where the ``Features`` step wrote them.
 
 The splits here are German credit rows encoded the way the step writes them (header, label first, whole numbers as
 integers); the S3 client is a small in-memory fake, so nothing is started.
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipelines.credit_risk.encoding import build_table
-from pipelines.monitor import data
+from pipelines.library.monitor_demo import monitor_data as data
 
 PREFIX = "credit-risk/features"
 

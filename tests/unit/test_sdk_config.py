@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 from sagemaker.config import config as sdk_config_module
 
-from pipelines import sdk_config
+from pipelines.library import sdk_config
 
 GOOD = {
     "SchemaVersion": "1.0",

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from pipelines.watch import StepRow, read_json
+from pipelines.library.execution_watch import StepRow, read_json
 
 logger = logging.getLogger(__name__)
 

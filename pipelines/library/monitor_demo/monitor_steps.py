@@ -1,26 +1,14 @@
-"""``python -m pipelines.monitor``: Model Monitor against the ``credit-risk`` endpoint that ``make deploy`` created.
-
-1. Baseline: the model's training split, as the pipeline's ``Features`` step wrote it (``labelled_train`` under
-   ``s3://<bucket>/<pipeline>/features/``), scored by the deployed model in a batch transform, then
-   ``DefaultModelMonitor.suggest_baseline`` (a processing job on the analyzer image).
-2. Normal traffic (the test split's rows, ``labelled_test``, which the model never trained on) through the
-   endpoint, then a one-time (``NOW``) monitoring schedule over exactly that traffic's window.
-3. Drifted traffic (shifted amounts, durations and ages, a purpose and a job category never seen, empty cells),
-   then a second ``NOW`` schedule over that window.
-4. The violations of both runs on the terminal, and ``reports/monitor-<timestamp>/report.md`` with the drift
-   reports (per-feature plots, baseline versus now) downloaded next to it.
-
-Only boto3 and the SageMaker SDK talk to SageMaker; on ``--target local`` the stack is started the way
-``pipelines/bootstrap.py`` does when it is not running.
+"""The monitor demo's steps, in the order ``pipelines.commands.monitor`` runs them (:func:`demo`): check the endpoint,
+score the training split by batch transform, suggest and review a baseline, then for normal and drifted traffic send
+it and run a one-time (``NOW``) monitoring schedule over exactly its window; finally read back the drift distances
+published to CloudWatch. Only boto3 and the SageMaker SDK talk to SageMaker.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,15 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import command_parser, configure_cli_logging, say
-from pipelines.monitor import data as credit
-from pipelines.monitor.report import RunResult, download_prefix, print_violations, write_report
-from pipelines.settings import RunSettings, SettingsError, Target
+from pipelines.library.monitor_demo import monitor_data as credit
+from pipelines.library.monitor_demo.monitor_report import RunResult, download_prefix
+from pipelines.library.run_settings import RunSettings
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 BATCH_ROWS = 10  # rows per request: one capture record holds ten rows (the analyzer splits them)
 _POLL_SECONDS = 1.0
 _TIMEOUT_SECONDS = 1800.0
@@ -82,7 +67,7 @@ def score_training_split(ctx: Context, model_name: str, train: Any) -> list[floa
     features = credit.csv_lines(train.drop(columns=[credit.LABEL]))
     key = f"{ctx.prefix}/train-features/train.csv"
     ctx.s3.put_object(Bucket=ctx.bucket, Key=key, Body=("\n".join(features) + "\n").encode())
-    job_name = f"{ctx.endpoint}-baseline-scores-{_stamp()}"
+    job_name = f"{ctx.endpoint}-baseline-scores-{stamp()}"
     transformer = Transformer(
         model_name=model_name,
         instance_count=1,
@@ -110,7 +95,7 @@ def suggest_baseline(ctx: Context, baseline_csv: Path) -> Any:
     from sagemaker.model_monitor.dataset_format import DatasetFormat
 
     monitor = _monitor(ctx)
-    job_name = f"{ctx.endpoint}-baseline-{_stamp()}"
+    job_name = f"{ctx.endpoint}-baseline-{stamp()}"
     monitor.suggest_baseline(
         baseline_dataset=str(baseline_csv),
         dataset_format=DatasetFormat.csv(header=True),
@@ -172,7 +157,7 @@ def run_monitor(ctx: Context, baseline: Any, constraints: str, label: str, since
     from sagemaker.model_monitor import CronExpressionGenerator
 
     monitor = _monitor(ctx)
-    schedule = f"{ctx.endpoint}-{label}-{_stamp()}"
+    schedule = f"{ctx.endpoint}-{label}-{stamp()}"
     statistics = baseline.baseline_statistics()
     seconds = _window_seconds(since)
     monitor.create_monitoring_schedule(
@@ -224,27 +209,8 @@ def _wait(describe: Any, key: str, running: tuple[str, ...] = ("InProgress", "St
         time.sleep(_POLL_SECONDS)
 
 
-def _stamp() -> str:
+def stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-
-
-def _context(args: argparse.Namespace, settings: RunSettings) -> Context:
-    session = settings.sdk_session()
-    boto = session.boto_session
-    stamp = _stamp()
-    endpoint = args.endpoint or settings.conf.endpoint_name
-    return Context(
-        settings=settings,
-        session=session,
-        sm=session.sagemaker_client,
-        runtime=boto.client("sagemaker-runtime"),
-        s3=boto.client("s3"),
-        endpoint=endpoint,
-        bucket=settings.bucket or session.default_bucket(),
-        pipeline=args.pipeline_name,
-        prefix=f"{endpoint}/monitor/{stamp}",
-        folder=args.reports / f"monitor-{stamp}",
-    )
 
 
 def demo(ctx: Context, say: Any) -> list[RunResult]:
@@ -296,38 +262,7 @@ def _window_seconds(since: datetime) -> int:
     return math.ceil((datetime.now(UTC) - since).total_seconds()) + _WINDOW_MARGIN_SECONDS
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = command_parser(__doc__)
-    parser.add_argument("--endpoint", help="the endpoint `make deploy` created (default: conf/<target>.yml)")
-    parser.add_argument(
-        "--pipeline-name", default=credit.PIPELINE, help="the pipeline whose feature splits to use (%(default)s)"
-    )
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    configure_cli_logging(args.verbose)
-
-    target = Target(args.target)
-    try:
-        settings = target_settings(target, say)
-        ctx = _context(args, settings)
-        results = demo(ctx, say)
-    except (BootstrapError, SettingsError, MonitorError, credit.SplitsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2 if isinstance(exc, BootstrapError | SettingsError) else 1
-    print_violations(results, say)
-    report = write_report(ctx.folder, ctx.endpoint, ctx.notes, results, _cloudwatch(ctx, results))
-    say(f"\nreport: {report}")
-    failed = [r for r in results if not r.status.startswith("Completed")]
-    for result in failed:
-        print(f"error: the {result.label} run {result.status}: {result.failure}", file=sys.stderr)  # noqa: T201
-    return 1 if failed else 0
-
-
-def _cloudwatch(ctx: Context, results: list[RunResult]) -> dict[str, float]:
+def cloudwatch_drift(ctx: Context, results: list[RunResult]) -> dict[str, float]:
     """The drift distances the drifted run published to CloudWatch, read back (feature -> value)."""
     drifted = next((r for r in results if r.label == "drifted"), None)
     if drifted is None:

@@ -21,10 +21,10 @@ import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 from sagemaker.workflow.pipeline_context import PipelineSession
 
-from pipelines import sdk_config
+from pipelines.library import sdk_config
 
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class Target(str, enum.Enum):

@@ -61,7 +61,7 @@ def read_sample(s3: Any, uri: str, rows: int) -> Sample:
     """The first ``rows`` rows of the labelled CSV files under the S3 prefix ``uri`` (in key order)."""
     import pandas as pd
 
-    from pipelines.monitor.data import csv_lines
+    from pipelines.library.monitor_demo.monitor_data import csv_lines
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     try:

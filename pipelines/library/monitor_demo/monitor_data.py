@@ -10,8 +10,8 @@ so the normal traffic is exactly the test split; drifted traffic shifts numeric 
 model never saw and leaves cells empty.
 
 ``load`` is the older offline stand-in (the CSV re-split with scikit-learn, which is *not* the pipeline's split):
-it is kept only for the callers that still use it (``pipelines/deployment_health.py``, ``tests/pipelines/
-test_deploy.py``).
+it is kept only for the callers that still use it (``pipelines/library/deployment/deployment_health.py``,
+``tests/pipelines/test_deploy.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pipelines.credit_risk.pipeline import FEATURE_OUTPUTS
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DATASET = ROOT / "data" / "german_credit.csv"
 PIPELINE = "credit-risk"  # `make pipeline`'s default pipeline name
 TRAIN_FOLDER = FEATURE_OUTPUTS["labelled_train"]

@@ -1,6 +1,7 @@
-"""``python -m pipelines.run``: upsert and start a pipeline, follow it live, print a summary and write a report.
+"""``python -m pipelines.commands.run_pipeline``: upsert and start a pipeline, follow it live, summarise, report.
 
-Usage: ``python -m pipelines.run [--pipeline credit-risk|segmentation] [--target local|aws] [--param Name=Value ...]``.
+Usage: ``python -m pipelines.commands.run_pipeline [--pipeline credit-risk|segmentation] [--target local|aws]
+[--param Name=Value ...]``.
 On ``--target local`` the stack at ``$AWS_ENDPOINT_URL`` is used if it answers, else it is started in the background
 (``python -m infra.cli up``; stop it with ``make down``). Exit code 1 (with the failing step's reason) if the
 execution does not succeed.
@@ -18,15 +19,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import command_parser, configure_cli_logging
-from pipelines.report import write_report
-from pipelines.settings import RunSettings, SettingsError, Target
-from pipelines.watch import follow, step_rows, summary_table
+from pipelines.library.console import command_parser, configure_cli_logging
+from pipelines.library.execution_watch import follow, step_rows, summary_table
+from pipelines.library.local_stack import BootstrapError, target_settings
+from pipelines.library.run_report import write_report
+from pipelines.library.run_settings import RunSettings, SettingsError, Target
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT / "data" / "german_credit.csv"
 PIPELINES = ("credit-risk", "segmentation")
 
@@ -83,7 +84,7 @@ def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Pa
     """Pipeline-specific report sections after the common ones."""
     if pipeline != "segmentation":
         return
-    from pipelines.segmentation.report import segmentation_section
+    from pipelines.segmentation.cluster_report import segmentation_section
 
     lines = segmentation_section(sm, s3, rows, report.parent)
     if lines:
@@ -109,29 +110,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = target_settings(target)
     except (BootstrapError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     name = args.name or args.pipeline
     pipeline, notes = build_pipeline(settings, args, name)
-    print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)  # noqa: T201
+    print(f"==> upserting pipeline {name} ({', '.join(notes.values())})", flush=True)
     pipeline.upsert(role_arn=settings.role)
     parameters = dict(item.split("=", 1) for item in args.param)
     execution = pipeline.start(parameters=parameters or None)
-    print(f"==> started {execution.arn}", flush=True)  # noqa: T201
+    print(f"==> started {execution.arn}", flush=True)
     sm = pipeline.sagemaker_session.sagemaker_client
     s3 = boto3.Session(region_name=settings.region).client("s3")
-    described = follow(sm, execution.arn, lambda line: print("  " + line, flush=True))  # noqa: T201
+    described = follow(sm, execution.arn, lambda line: print("  " + line, flush=True))
     wall = time.perf_counter() - started
     rows = step_rows(sm, s3, execution.arn)
-    print()  # noqa: T201
-    print("\n".join(summary_table(rows)))  # noqa: T201
+    print()
+    print("\n".join(summary_table(rows)))
     report = write_report(sm, s3, described, rows, args.reports, wall)
     append_sections(args.pipeline, sm, s3, rows, report)
     status = described["PipelineExecutionStatus"]
-    print(f"\nexecution {status} in {wall:.1f} s; report: {report}")  # noqa: T201
+    print(f"\nexecution {status} in {wall:.1f} s; report: {report}")
     if status != "Succeeded":
-        print(f"error: {described.get('FailureReason') or status}", file=sys.stderr)  # noqa: T201
+        print(f"error: {described.get('FailureReason') or status}", file=sys.stderr)
         return 1
     return 0
 

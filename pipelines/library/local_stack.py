@@ -1,4 +1,4 @@
-"""Local-stack bootstrap for ``python -m pipelines.run --target local`` (the only place ``pipelines`` touches infra).
+"""Local-stack bootstrap for the commands on ``--target local`` (the only place ``pipelines`` touches infra).
 
 Layering: ``pipelines`` never imports ``infra``. This module starts the stack the way a user would, as subprocesses
 (``python -m infra.cli up`` / ``env``), and copies the printed ``export`` lines into this process's environment, so
@@ -14,8 +14,8 @@ import sys
 import urllib.request
 from collections.abc import Callable
 
-from pipelines import console
-from pipelines.settings import RunSettings, Target
+from pipelines.library import console
+from pipelines.library.run_settings import RunSettings, Target
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``python -m pipelines.gate``: the evaluation gate CI runs between the pipeline and the deployment.
+"""``python -m pipelines.commands.gate``: the evaluation gate CI runs between the pipeline and the deployment.
 
 Waits for a pipeline execution (``--execution``, default: the pipeline's newest), then passes only when the execution
 Succeeded, every Condition step (the credit-risk ``AucGate``) took its true branch, no Fail step ran, a model package
@@ -20,10 +20,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipelines.bootstrap import BootstrapError, target_settings
-from pipelines.console import command_parser, configure_cli_logging
-from pipelines.settings import SettingsError, Target
-from pipelines.watch import StepRow, follow, step_rows
+from pipelines.library.console import command_parser, configure_cli_logging
+from pipelines.library.execution_watch import StepRow, follow, step_rows
+from pipelines.library.local_stack import BootstrapError, target_settings
+from pipelines.library.run_settings import SettingsError, Target
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def judge(described: dict[str, Any], rows: list[StepRow], min_auc: float | None)
 
 def gate(sm: Any, s3: Any, pipeline: str, execution: str | None, min_auc: float | None) -> Verdict:
     arn = execution or newest_execution(sm, pipeline)
-    print(f"==> gate on {arn}", flush=True)  # noqa: T201
-    described = follow(sm, arn, lambda line: print("  " + line, flush=True), poll_seconds=5.0)  # noqa: T201
+    print(f"==> gate on {arn}", flush=True)
+    described = follow(sm, arn, lambda line: print("  " + line, flush=True), poll_seconds=5.0)
     return judge(described, step_rows(sm, s3, arn), min_auc)
 
 
@@ -119,19 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         session = boto3.Session(region_name=settings.region)
         verdict = gate(session.client("sagemaker"), session.client("s3"), args.pipeline, args.execution, args.min_auc)
     except (BootstrapError, SettingsError, BotoCoreError) as exc:  # no stack, no settings, no credentials
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except (GateError, ClientError) as exc:
-        print(f"error: gate failed: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"error: gate failed: {exc}", file=sys.stderr)
         return 1
     if args.output:
         write_outputs(args.output, verdict)
     metrics = ", ".join(f"{k}={v}" for k, v in verdict.metrics.items()) or "no evaluation metrics"
-    print(f"    evaluation: {metrics}")  # noqa: T201
+    print(f"    evaluation: {metrics}")
     if not verdict.passed:
-        print(f"error: gate failed: {'; '.join(verdict.reasons)}", file=sys.stderr)  # noqa: T201
+        print(f"error: gate failed: {'; '.join(verdict.reasons)}", file=sys.stderr)
         return 1
-    print(f"==> gate passed: deploy {verdict.package}")  # noqa: T201
+    print(f"==> gate passed: deploy {verdict.package}")
     return 0
 
 

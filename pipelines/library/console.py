@@ -6,7 +6,7 @@ import argparse
 import logging
 import warnings
 
-from pipelines.settings import Target
+from pipelines.library.run_settings import Target
 
 _NOISY = ("sagemaker", "sagemaker.config", "botocore", "urllib3")
 

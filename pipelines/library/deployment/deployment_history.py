@@ -1,4 +1,5 @@
-"""Deployment history: one JSON object per deployment attempt in the bucket, listed by ``pipelines.cli deployments``.
+"""Deployment history: one JSON object per deployment attempt in the bucket, listed by
+``python -m pipelines.commands.deployments``.
 
 Where: ``s3://<bucket>/deployments/<endpoint>/<endpoint config>.json``. Every deployment creates its own endpoint
 config (``<endpoint>-<UTC stamp>``), so keys sort in time order, no object is ever rewritten (no read-modify-write

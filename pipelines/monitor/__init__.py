@@ -1,1 +1,0 @@
-"""``make monitor``: Model Monitor on the endpoint ``make deploy`` created (baseline, traffic, drift, report)."""
