@@ -126,7 +126,7 @@ TRACK ?=
 ACTIONS ?=
 HYPERPARAMETERS ?=
 deepracer: $(STAMP)
-	$(PY) -m containers.rl.cli train $(if $(REWARD),--reward $(REWARD)) $(if $(TRACK),--track $(TRACK)) \
+	$(PY) -m containers.rl.local_cli train $(if $(REWARD),--reward $(REWARD)) $(if $(TRACK),--track $(TRACK)) \
 	  $(if $(ACTIONS),--actions $(ACTIONS)) $(if $(HYPERPARAMETERS),--hyperparameters $(HYPERPARAMETERS)) \
 	  --output-dir .sagestack/deepracer
 

@@ -13,11 +13,12 @@ GOAL_S = 600.0
 
 def main() -> None:
     from containers.rl.actions import default_action_space
-    from containers.rl.cli import DEFAULTS_DIR
     from containers.rl.hyperparams import load_hyperparameters_file
+    from containers.rl.local_cli import DEFAULTS_DIR
     from containers.rl.reward import DEFAULT_REWARD_FILE
+    from containers.rl.run_config import RunConfig
     from containers.rl.tracks import load_track
-    from containers.rl.training import RunConfig, Trainer
+    from containers.rl.trainer import Trainer
 
     # the make-deepracer defaults, but stop at the first iteration whose evaluations all complete the lap
     hp = load_hyperparameters_file(

@@ -199,11 +199,11 @@ _COMMANDS = {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_s
 
 
 # Commands served by a container's own CLI. infra never imports containers, so these run as a subprocess.
-_CONTAINER_COMMANDS = {"deepracer": "containers.rl.cli"}
+_CONTAINER_COMMANDS = {"deepracer": "containers.rl.local_cli"}
 
 
 def run_container_cli(module: str, args: list[str]) -> int:
-    """``sagestack deepracer validate reward.py`` -> ``python -m containers.rl.cli validate reward.py``."""
+    """``sagestack deepracer validate reward.py`` -> ``python -m containers.rl.local_cli validate reward.py``."""
     return subprocess.run([sys.executable, "-m", module, *args], check=False).returncode
 
 

@@ -16,9 +16,6 @@ from typing import Any
 import numpy as np
 
 from containers.rl.actions import load_model_metadata
-from containers.rl.hyperparams import parse_hyperparameters
-from containers.rl.reward import DEFAULT_REWARD_FILE
-from containers.rl.tracks import Track
 from containers.toolkit.codecs.content_types import MediaType
 from containers.toolkit.errors import BadRequestError, ModelLoadError, UserError
 from containers.toolkit.serving import InferenceHandler, serve
@@ -28,24 +25,13 @@ logger = logging.getLogger(__name__)
 HANDLER_PATH = "containers.rl.serve:PolicyHandler"
 
 
-def load_run_config(model_dir: Path, data_dir: Path) -> Any:
-    """Rebuild the RunConfig a model directory was trained with (for evaluation from a checkpoint)."""
-    from containers.rl.training import RunConfig
-
-    actions = load_model_metadata(model_dir / "model_metadata.json")
-    hp = parse_hyperparameters(json.loads((model_dir / "hyperparameters.json").read_text()))
-    track = Track.from_array(hp.world_name, np.load(model_dir / "track.npy"))
-    reward = model_dir / "reward_function.py"
-    return RunConfig(track, actions, reward if reward.exists() else DEFAULT_REWARD_FILE, hp, model_dir, data_dir)
-
-
 class PolicyHandler(InferenceHandler):
     content_types = ("application/json",)
     accepts = ("application/json",)
     default_accept = "application/json"
 
     def load(self, model_dir: Path) -> None:
-        from containers.rl.run import load_policy
+        from containers.rl.lap_evaluation import load_policy
 
         try:
             self.actions = load_model_metadata(model_dir / "model_metadata.json")

@@ -6,11 +6,12 @@ from stable_baselines3 import PPO, SAC
 
 from containers.rl.actions import parse_model_metadata
 from containers.rl.camera import HEIGHT, WIDTH, Camera
+from containers.rl.episodic_algorithms import EGreedy
 from containers.rl.hyperparams import parse_hyperparameters
 from containers.rl.reward import DEFAULT_REWARD_FILE
-from containers.rl.rollouts import EGreedy
+from containers.rl.run_config import RunConfig
 from containers.rl.simulator import Pose
-from containers.rl.training import RunConfig, Trainer
+from containers.rl.trainer import Trainer
 
 CONTINUOUS = {
     "action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 1.0}},

@@ -10,8 +10,8 @@ from containers.rl.graphs import compute_reward_graph
 from containers.rl.hyperparams import parse_hyperparameters
 from containers.rl.outputs import SIMTRACE_HEADER
 from containers.rl.reward import DEFAULT_REWARD_FILE
-from containers.rl.run import run
-from containers.rl.training import RunConfig
+from containers.rl.run_config import RunConfig
+from containers.rl.training_run import run
 
 
 @pytest.fixture(scope="module")

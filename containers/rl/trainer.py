@@ -8,11 +8,9 @@ simapp: mean evaluation progress (or reward / lap time) of the iteration, ties g
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO, SAC
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from containers.rl.actions import ActionSpace
-from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
-from containers.rl.hyperparams import DeepRacerHyperparameters
+from containers.rl.episodic_algorithms import build_algorithm
+from containers.rl.lap_evaluation import run_episodes
 from containers.rl.outputs import CheckpointIndex, TrainingMetrics, format_trace_row, write_simtrace
-from containers.rl.reward import RewardFunction
-from containers.rl.rollouts import EGreedy, collect_ppo_episodes, collect_sac_episodes, run_episodes
-from containers.rl.tracks import Track
+from containers.rl.run_config import RunConfig, build_vec_env, env_config, make_envs
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +31,6 @@ ITERATION_LINE = (
     "iteration %d: episodes=%d steps=%d train_reward=%.2f train_completion=%.1f eval_reward=%.2f "
     "eval_completion=%.1f best_iteration=%d best_eval_completion=%.1f elapsed_s=%.1f"
 )
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    track: Track
-    actions: ActionSpace
-    reward_path: Path
-    hp: DeepRacerHyperparameters
-    model_dir: Path
-    data_dir: Path
-    pretrained: Path | None = None
 
 
 @dataclass
@@ -75,71 +55,12 @@ class TrainingResult:
     stop_reason: str = ""
 
 
-def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
-    return EnvConfig(
-        observation=hp.observation_type,
-        stack_size=hp.stack_size,
-        change_start_position=hp.change_start_position,
-        round_robin_advance_dist=hp.round_robin_advance_dist,
-        start_position_offset=hp.start_position_offset,
-        reverse_direction=hp.reverse_direction,
-        alternate_driving_direction=hp.alternate_driving_direction,
-    )
-
-
-def make_envs(cfg: RunConfig, n: int, config: EnvConfig) -> list[DeepRacerEnv]:
-    return [
-        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), config, i, n)()
-        for i in range(n)
-    ]
-
-
-def build_vec_env(cfg: RunConfig, n: int) -> VecEnv:
-    """Parallel rollout workers: in-process for the cheap vector observation, subprocesses for the camera."""
-    factories: list[Callable[[], Any]] = [
-        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), env_config(cfg.hp), i, n)
-        for i in range(n)
-    ]
-    if cfg.hp.observation_type == "camera" and n > 1:
-        return SubprocVecEnv(factories, start_method="fork")
-    return DummyVecEnv(factories)
-
-
-def build_model(cfg: RunConfig, env: VecEnv) -> BaseAlgorithm:
-    hp = cfg.hp
-    policy = "CnnPolicy" if hp.observation_type == "camera" else "MlpPolicy"
-    kwargs: dict[str, Any] = {"learning_rate": hp.lr, "gamma": hp.discount_factor, "seed": hp.seed, "device": "cpu"}
-    if hp.observation_type == "vector":
-        kwargs["policy_kwargs"] = {"net_arch": hp.layers}
-    if cfg.actions.training_algorithm == "sac":
-        model: BaseAlgorithm = SAC(
-            policy, env, batch_size=hp.batch_size, ent_coef=hp.sac_alpha, tau=1.0,
-            target_update_interval=hp.num_episodes_between_training, learning_starts=0, **kwargs,
-        )  # fmt: skip
-    else:
-        if hp.loss_type.lower() == "huber":
-            logger.warning("loss_type huber is trained with SB3's mean squared error value loss (see docs)")
-        model = PPO(
-            policy, env, n_steps=64, batch_size=hp.batch_size, n_epochs=hp.num_epochs, ent_coef=hp.beta_entropy,
-            clip_range=0.2, gae_lambda=0.95, **kwargs,
-        )  # fmt: skip
-    if cfg.pretrained is not None:
-        model.set_parameters(str(cfg.pretrained), device="cpu")
-        logger.info("starting from checkpoint %s", cfg.pretrained)
-    model.set_logger(Logger(folder=None, output_formats=[]))
-    model._current_progress_remaining = 1.0
-    model._total_timesteps = 10**12  # constant learning rate: DeepRacer has no schedule
-    wrapped = model.get_env()  # SB3 may wrap the env (VecTransposeImage for the camera)
-    if wrapped is None:
-        raise TypeError("the model has no environment")
-    model._last_obs = wrapped.reset()  # type: ignore[assignment]
-    model._last_episode_starts = np.ones((wrapped.num_envs,), dtype=bool)
-    model.ep_info_buffer, model.ep_success_buffer = deque(maxlen=100), deque(maxlen=100)
-    return model
-
-
 class Trainer:
-    """Owns the loop; ``train()`` returns when a stop condition holds."""
+    """Owns the loop; ``train()`` returns when a stop condition holds.
+
+    The algorithm (``containers.rl.episodic_algorithms``) plays and learns from the iteration's episodes; the trainer
+    turns the records the environments kept into DeepRacer's outputs, evaluates, checkpoints and decides when to stop.
+    """
 
     def __init__(self, cfg: RunConfig, on_iteration: Callable[[IterationResult], None] | None = None) -> None:
         self.cfg = cfg
@@ -147,10 +68,12 @@ class Trainer:
         torch.manual_seed(cfg.hp.seed)
         # tiny MLPs run fastest single-threaded; the CNN of the camera policy uses the cores
         torch.set_num_threads(1 if cfg.hp.observation_type == "vector" else max(1, os.cpu_count() or 1))
-        self.is_sac = cfg.actions.training_algorithm == "sac"
-        self.env = build_vec_env(cfg, 1 if self.is_sac else cfg.hp.workers)
-        self.model = build_model(cfg, self.env)
-        self.env = self.model.get_env() or self.env
+        is_sac = cfg.actions.training_algorithm == "sac"  # SB3 collects whole episodes for SAC on one env only
+        self.model = build_algorithm(cfg, build_vec_env(cfg, 1 if is_sac else cfg.hp.workers))
+        env = self.model.get_env()  # SB3 may wrap the env (VecTransposeImage for the camera)
+        if env is None:
+            raise TypeError("the model has no environment")
+        self.env = env
         self.eval_envs = make_envs(cfg, cfg.hp.min_eval_trials, env_config(cfg.hp))
         self.metrics = TrainingMetrics(cfg.data_dir / "metrics" / "TrainingMetrics.json", cfg.hp.best_model_metric)
         self.index = CheckpointIndex(cfg.model_dir / "deepracer_checkpoints.json")
@@ -162,8 +85,6 @@ class Trainer:
         self._episode_ids: dict[tuple[int, int], int] = {}
         self._kept: list[Path] = []
         self._trial_count = 0
-        egreedy = cfg.hp.exploration_type.lower() == "e-greedy" and cfg.actions.is_discrete
-        self._egreedy = EGreedy(cfg.hp.e_greedy_value, cfg.hp.epsilon_steps) if egreedy else None
 
     def train(self) -> TrainingResult:
         start = time.perf_counter()
@@ -183,17 +104,8 @@ class Trainer:
         return self.result
 
     def _iteration(self, iteration: int) -> IterationResult:
-        hp = self.hp
-        if isinstance(self.model, SAC):
-            steps = collect_sac_episodes(self.model, self.env, hp.num_episodes_between_training)
-        elif isinstance(self.model, PPO):
-            steps = collect_ppo_episodes(
-                self.model, self.env, hp.num_episodes_between_training, hp.max_steps_per_iteration, self._egreedy
-            )
-        else:
-            raise TypeError(f"unsupported model {type(self.model).__name__}")
+        steps = self.model.learn_iteration()
         records = self._drain_training(iteration)
-        self._update(steps)
         self.result.total_steps += steps
         evals = self._evaluate()
         eval_metric = self._eval_metric(evals)
@@ -209,19 +121,6 @@ class Trainer:
             eval_completion=_mean([r["progress"] for r in evals]),
             eval_metric=eval_metric,
         )
-
-    def _update(self, steps: int) -> None:
-        if self.is_sac:
-            sac: SAC = self.model  # type: ignore[assignment]
-            if sac.replay_buffer is not None and sac.replay_buffer.size() >= sac.batch_size:
-                sac.train(gradient_steps=max(1, steps), batch_size=sac.batch_size)
-            return
-        ppo: PPO = self.model  # type: ignore[assignment]
-        # the simapp lowers the batch to the largest power of two below the step count for short iterations
-        ppo.batch_size = (
-            self.hp.batch_size if steps > self.hp.batch_size else max(1, 2 ** int(math.log2(steps - 1 or 1)))
-        )
-        ppo.train()
 
     def _drain_training(self, iteration: int) -> list[dict[str, Any]]:
         drained: list[tuple[list[dict[str, Any]], list[list[Any]]]] = self.env.env_method("drain_records")

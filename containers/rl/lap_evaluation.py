@@ -1,11 +1,13 @@
-"""One DeepRacer run end to end: train, evaluate the best model over N laps, write graphs and artefacts.
+"""Racing a policy: whole episodes in lock-step, and the N-lap evaluation with its DeepRacer outputs.
 
-Used by both ``python -m containers.rl.cli train`` (``make deepracer``) and the container's ``train`` entry.
+``run_episodes`` plays one episode per plain environment with batched inference; the trainer uses it for the
+evaluations of every iteration. ``evaluate`` races ``laps`` trials from the start line with the deterministic policy,
+``write_evaluation`` writes the evaluation metrics JSON, sim-trace CSV and lap plot, and ``run_evaluation`` is the
+``evaluate_only`` training job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -17,10 +19,10 @@ import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from containers.rl.graphs import compute_reward_graph, plot_laps, plot_reward_graph
+from containers.rl.env import DeepRacerEnv
+from containers.rl.graphs import plot_laps
 from containers.rl.outputs import evaluation_record, format_trace_row, write_json, write_simtrace
-from containers.rl.rollouts import run_episodes
-from containers.rl.training import RunConfig, Trainer, TrainingResult, env_config, make_envs
+from containers.rl.run_config import RunConfig, env_config, make_envs, save_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +36,37 @@ class EvaluationSummary:
     best_lap_ms: int | None
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    training: TrainingResult
-    evaluation: EvaluationSummary
-    seconds: float
-
-
 def load_policy(path: Path, algorithm: str) -> BaseAlgorithm:
     cls = SAC if algorithm == "sac" else PPO
     return cls.load(str(path), device="cpu")
+
+
+def run_episodes(
+    model: BaseAlgorithm, envs: list[DeepRacerEnv], starts: list[float | None], deterministic: bool = True
+) -> list[tuple[dict[str, Any], list[list[Any]]]]:
+    """One episode on each env (in lock-step, batched inference); returns (record, trace rows) per env."""
+    observations: list[Any] = []
+    for env, start in zip(envs, starts, strict=True):
+        env.set_fixed_start(start)
+        env.drain_records()
+        observations.append(env.reset()[0])
+    active = list(range(len(envs)))
+    while active:
+        batch = np.stack([observations[i] for i in active])
+        actions, _ = model.predict(batch, deterministic=deterministic)
+        still = []
+        for i, action in zip(active, actions, strict=True):
+            obs, _, terminated, truncated, _ = envs[i].step(action)
+            observations[i] = obs
+            if not (terminated or truncated):
+                still.append(i)
+        active = still
+    results = []
+    for env in envs:
+        records, trace = env.drain_records()
+        env.set_fixed_start(None)
+        results.append((records[0], trace))
+    return results
 
 
 def evaluate(cfg: RunConfig, model: BaseAlgorithm, laps: int) -> tuple[EvaluationSummary, list[list[list[Any]]]]:
@@ -73,15 +96,6 @@ def write_evaluation(cfg: RunConfig, summary: EvaluationSummary, traces: list[li
     plot_laps(cfg.track, traces, cfg.data_dir / "evaluation_laps.png", f"Evaluation laps on {cfg.track.name}")
 
 
-def write_artefacts(cfg: RunConfig) -> None:
-    """What serving and re-evaluation need next to the policy in the model directory."""
-    cfg.model_dir.mkdir(parents=True, exist_ok=True)
-    write_json(cfg.model_dir / "model_metadata.json", cfg.actions.to_json())
-    write_json(cfg.model_dir / "hyperparameters.json", cfg.hp.to_json())
-    np.save(cfg.model_dir / "track.npy", cfg.track.to_array())
-    shutil.copyfile(cfg.reward_path, cfg.model_dir / "reward_function.py")
-
-
 def log_evaluation(summary: EvaluationSummary) -> None:
     """One line per lap, then the summary line (its ``eval_completion`` is the job's final evaluation metric)."""
     for i, lap in enumerate(summary.laps, start=1):
@@ -102,7 +116,7 @@ def run_evaluation(cfg: RunConfig, policy: Path) -> EvaluationSummary:
 
     The policy and its artefacts are copied to the model directory, so the job's model is deployable as well.
     """
-    write_artefacts(cfg)
+    save_run_config(cfg)
     if policy.resolve() != (cfg.model_dir / "model.zip").resolve():
         shutil.copyfile(policy, cfg.model_dir / "model.zip")
     model = load_policy(cfg.model_dir / "model.zip", cfg.actions.training_algorithm)
@@ -114,40 +128,3 @@ def run_evaluation(cfg: RunConfig, policy: Path) -> EvaluationSummary:
     log_evaluation(summary)
     write_json(cfg.data_dir / "summary.json", {"evaluate_only": True, "evaluation": summary.laps})
     return summary
-
-
-def run(cfg: RunConfig) -> RunSummary:
-    start = time.perf_counter()
-    write_artefacts(cfg)
-    trainer = Trainer(cfg)
-    logger.info(
-        "training on %s (%.2f m), %s action space (%d actions), %s, %s observation, %d worker(s)",
-        cfg.track.name, cfg.track.length, cfg.actions.kind, len(cfg.actions.actions), cfg.actions.training_algorithm,
-        cfg.hp.observation_type, 1 if cfg.actions.training_algorithm == "sac" else cfg.hp.workers,
-    )  # fmt: skip
-    result = trainer.train()
-    graph = compute_reward_graph(trainer.metrics.records, cfg.hp.num_episodes_between_training)
-    plot_reward_graph(
-        graph, cfg.data_dir / "reward_graph.png", cfg.data_dir / "reward_graph.html", f"Reward graph — {cfg.track.name}"
-    )
-    best = cfg.model_dir / "model.zip"
-    model = load_policy(best, cfg.actions.training_algorithm)
-    summary, traces = evaluate(cfg, model, cfg.hp.eval_laps)
-    write_evaluation(cfg, summary, traces)
-    log_evaluation(summary)
-    write_json(
-        cfg.data_dir / "summary.json",
-        {
-            "iterations": len(result.iterations),
-            "best_iteration": result.best_iteration,
-            "total_steps": result.total_steps,
-            "training_seconds": round(result.seconds, 2),
-            "stop_reason": result.stop_reason,
-            "evaluation": summary.laps,
-        },
-    )
-    return RunSummary(result, summary, time.perf_counter() - start)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())

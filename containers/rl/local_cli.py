@@ -1,4 +1,4 @@
-"""``python -m containers.rl.cli train|validate|evaluate`` — the local DeepRacer loop (``make deepracer``).
+"""``python -m containers.rl.local_cli train|validate|evaluate`` — the local DeepRacer loop (``make deepracer``).
 
 train     train on a track with a reward function, action space and hyperparameters (defaults: the project's
           generated re:Invent-2018-like loop, follow-the-centre-line reward, the console's 10-action space)
@@ -25,7 +25,7 @@ DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m containers.rl.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m containers.rl.local_cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a car, then evaluate it")
     train.add_argument("--reward", type=Path, default=DEFAULT_REWARD_FILE, help="reward_function.py")
@@ -56,8 +56,8 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from containers.rl.run import run  # torch and SB3 load only for training
-    from containers.rl.training import RunConfig
+    from containers.rl.run_config import RunConfig  # torch and SB3 load only for training
+    from containers.rl.training_run import run
 
     hp_file = args.hyperparameters or DEFAULTS_DIR / "hyperparameters.json"
     overrides = _overrides(args.set)
@@ -97,8 +97,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from containers.rl.run import evaluate, load_policy, write_evaluation
-    from containers.rl.serve import load_run_config
+    from containers.rl.lap_evaluation import evaluate, load_policy, write_evaluation
+    from containers.rl.run_config import load_run_config
 
     cfg = load_run_config(args.model_dir, args.output_dir or args.model_dir.parent)
     model = load_policy(args.model_dir / "model.zip", cfg.actions.training_algorithm)

@@ -1,0 +1,86 @@
+"""What one DeepRacer run is made of: track, action space, reward function, hyperparameters and directories.
+
+``RunConfig`` is built by the container's ``train`` (from the job's input channels) and by the local command
+(``local_cli``). ``save_run_config`` writes it next to the policy in the model directory and ``load_run_config``
+reads it back, so serving and re-evaluation race the policy with what it was trained on. ``make_envs`` and
+``build_vec_env`` build the simulator environments a run's configuration describes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from containers.rl.actions import ActionSpace, load_model_metadata
+from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
+from containers.rl.hyperparams import DeepRacerHyperparameters, parse_hyperparameters
+from containers.rl.outputs import write_json
+from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
+from containers.rl.tracks import Track
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    track: Track
+    actions: ActionSpace
+    reward_path: Path
+    hp: DeepRacerHyperparameters
+    model_dir: Path
+    data_dir: Path
+    pretrained: Path | None = None
+
+
+def save_run_config(cfg: RunConfig) -> None:
+    """What serving and re-evaluation need next to the policy in the model directory."""
+    cfg.model_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.model_dir / "model_metadata.json", cfg.actions.to_json())
+    write_json(cfg.model_dir / "hyperparameters.json", cfg.hp.to_json())
+    np.save(cfg.model_dir / "track.npy", cfg.track.to_array())
+    shutil.copyfile(cfg.reward_path, cfg.model_dir / "reward_function.py")
+
+
+def load_run_config(model_dir: Path, data_dir: Path) -> RunConfig:
+    """Rebuild the RunConfig a model directory was trained with (for evaluation from a checkpoint)."""
+    actions = load_model_metadata(model_dir / "model_metadata.json")
+    hp = parse_hyperparameters(json.loads((model_dir / "hyperparameters.json").read_text()))
+    track = Track.from_array(hp.world_name, np.load(model_dir / "track.npy"))
+    reward = model_dir / "reward_function.py"
+    return RunConfig(track, actions, reward if reward.exists() else DEFAULT_REWARD_FILE, hp, model_dir, data_dir)
+
+
+def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
+    return EnvConfig(
+        observation=hp.observation_type,
+        stack_size=hp.stack_size,
+        change_start_position=hp.change_start_position,
+        round_robin_advance_dist=hp.round_robin_advance_dist,
+        start_position_offset=hp.start_position_offset,
+        reverse_direction=hp.reverse_direction,
+        alternate_driving_direction=hp.alternate_driving_direction,
+    )
+
+
+def make_envs(cfg: RunConfig, n: int, config: EnvConfig) -> list[DeepRacerEnv]:
+    """``n`` plain environments (evaluation races them in lock-step)."""
+    return [
+        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), config, i, n)()
+        for i in range(n)
+    ]
+
+
+def build_vec_env(cfg: RunConfig, n: int) -> VecEnv:
+    """Parallel rollout workers: in-process for the cheap vector observation, subprocesses for the camera."""
+    factories: list[Callable[[], Any]] = [
+        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), env_config(cfg.hp), i, n)
+        for i in range(n)
+    ]
+    if cfg.hp.observation_type == "camera" and n > 1:
+        return SubprocVecEnv(factories, start_method="fork")
+    return DummyVecEnv(factories)

@@ -1,0 +1,58 @@
+"""One DeepRacer training run end to end: train, evaluate the best model over N laps, write graphs and artefacts.
+
+Used by both ``python -m containers.rl.local_cli train`` (``make deepracer``) and the container's ``train`` entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from containers.rl.graphs import compute_reward_graph, plot_reward_graph
+from containers.rl.lap_evaluation import EvaluationSummary, evaluate, load_policy, log_evaluation, write_evaluation
+from containers.rl.outputs import write_json
+from containers.rl.run_config import RunConfig, save_run_config
+from containers.rl.trainer import Trainer, TrainingResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    training: TrainingResult
+    evaluation: EvaluationSummary
+    seconds: float
+
+
+def run(cfg: RunConfig) -> RunSummary:
+    start = time.perf_counter()
+    save_run_config(cfg)
+    trainer = Trainer(cfg)
+    logger.info(
+        "training on %s (%.2f m), %s action space (%d actions), %s, %s observation, %d worker(s)",
+        cfg.track.name, cfg.track.length, cfg.actions.kind, len(cfg.actions.actions), cfg.actions.training_algorithm,
+        cfg.hp.observation_type, 1 if cfg.actions.training_algorithm == "sac" else cfg.hp.workers,
+    )  # fmt: skip
+    result = trainer.train()
+    graph = compute_reward_graph(trainer.metrics.records, cfg.hp.num_episodes_between_training)
+    plot_reward_graph(
+        graph, cfg.data_dir / "reward_graph.png", cfg.data_dir / "reward_graph.html", f"Reward graph — {cfg.track.name}"
+    )
+    best = cfg.model_dir / "model.zip"
+    model = load_policy(best, cfg.actions.training_algorithm)
+    summary, traces = evaluate(cfg, model, cfg.hp.eval_laps)
+    write_evaluation(cfg, summary, traces)
+    log_evaluation(summary)
+    write_json(
+        cfg.data_dir / "summary.json",
+        {
+            "iterations": len(result.iterations),
+            "best_iteration": result.best_iteration,
+            "total_steps": result.total_steps,
+            "training_seconds": round(result.seconds, 2),
+            "stop_reason": result.stop_reason,
+            "evaluation": summary.laps,
+        },
+    )
+    return RunSummary(result, summary, time.perf_counter() - start)
