@@ -2,8 +2,9 @@
 
 A test that cannot run here without some capability says so in one of two ways, never with a bare ``pytest.skip``:
 
-* ``@pytest.mark.capability("bubblewrap", ...)`` (also as a module's ``pytestmark``): skipped before its fixtures
-  run when a named capability's probe says it is missing here;
+* ``@pytest.mark.capability("bubblewrap", ...)`` (also as a module's ``pytestmark``, or added by a conftest's
+  ``pytest_collection_modifyitems``): skipped, before its fixtures run, when a named capability's probe says it is
+  missing here;
 * ``requires_capability("docker-images", available=..., why=...)`` inside a fixture or test, when the test's own
   check is more specific than the probe (one image, one tmp_path); without ``available`` the probe decides.
 
@@ -142,12 +143,14 @@ def _capability(name: str) -> Capability:
 
 def requires_capability(name: str, available: bool | None = None, why: str = "") -> None:
     """Skip the calling test (fixture, or module at import) unless ``available`` (default: the probe) holds."""
-    capability = _capability(name)
-    if available if available is not None else capability.available():
+    __tracebackhide__ = True  # the skip is reported at the caller's line
+    if available if available is not None else _capability(name).available():
         return
-    raise pytest.skip.Exception(
-        f"capability {name}: needs {capability.description}{f' ({why})' if why else ''}", allow_module_level=True
-    )
+    pytest.skip(_reason(name, why), allow_module_level=True)
+
+
+def _reason(name: str, why: str = "") -> str:
+    return f"capability {name}: needs {_capability(name).description}{f' ({why})' if why else ''}"
 
 
 def _is_ci() -> bool:
@@ -226,8 +229,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(CapabilitySkipReport(), "sagestack-capability-skips")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    for mark in item.iter_markers("capability"):
-        for name in mark.args:
-            requires_capability(name)
+@pytest.hookimpl(trylast=True)  # after conftests that add capability markers (tests/docker/conftest.py)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        missing = [
+            name for mark in item.iter_markers("capability") for name in mark.args if not _capability(name).available()
+        ]
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=_reason(missing[0])))
