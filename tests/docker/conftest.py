@@ -1,11 +1,10 @@
 """The Docker tier: every test here needs a running engine and the images from ``make images``.
 
-Without an engine (``docker info`` fails) every test is skipped with one clear reason, so ``make test`` stays green.
+Without an engine (``docker info`` fails) every test is skipped for the capability ``docker`` (tests/capabilities.py).
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import warnings
@@ -17,36 +16,23 @@ import pytest
 
 from infra.runtime.docker import DockerRuntime
 from infra.runtime.docker_cli import DockerCli
+from tests.capabilities import requires_capability
 
 XGBOOST_IMAGE = "sagestack/xgboost:latest"
 
 
-def _engine_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        done = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
-_ENGINE = _engine_available()
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    skip = pytest.mark.skip(reason="no Docker engine (`docker info` failed): run `make test-docker`")
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.requires_docker)
-            if not _ENGINE:
-                item.add_marker(skip)
+            item.add_marker(pytest.mark.capability("docker"))  # tests/capabilities.py: skipped, and listed, without
 
 
 def require_image(ref: str) -> None:
-    if DockerCli().inspect("image", ref) is None:
-        pytest.skip(f"image {ref} is not built: run `python -m infra.images build`")
+    requires_capability(
+        "docker-images", available=DockerCli().inspect("image", ref) is not None, why=f"{ref} is not built"
+    )
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
-
 from infra.runtime.docker_cli import DockerCli
+from tests.capabilities import requires_capability
 
 BASE_IMAGE = "sagestack/base:latest"
 DOCKERFILE = """\
@@ -28,10 +27,9 @@ ENTRYPOINT ["python", "/fake/fake_entry.py"]
 def build_fake_image(tag: str, fake_container: Path) -> None:
     """``docker build -t tag``; skips the calling test (or session) when there is no engine or no base image."""
     docker = DockerCli()
-    if not docker.is_available():
-        pytest.skip("SAGESTACK_TEST_RUNTIME=docker needs a Docker engine (`docker info` failed)")
-    if docker.inspect("image", BASE_IMAGE) is None:
-        pytest.skip(f"SAGESTACK_TEST_RUNTIME=docker needs {BASE_IMAGE}: run `make images`")
+    requires_capability("docker", available=docker.is_available(), why="SAGESTACK_TEST_RUNTIME=docker")
+    built = docker.inspect("image", BASE_IMAGE) is not None
+    requires_capability("docker-images", available=built, why=f"SAGESTACK_TEST_RUNTIME=docker needs {BASE_IMAGE}")
     with tempfile.TemporaryDirectory(prefix="sagestack-fake-image-") as scratch:
         context = Path(scratch)
         shutil.copy2(fake_container, context / "fake_container.py")

@@ -3,13 +3,13 @@ the AWS built-in URIs: unmodified local-mode code trains, deploys and batch-tran
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.runtime.docker_cli import DockerCli
+from tests.capabilities import requires_capability
 from tests.docker.conftest import binary_csv
 
 XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -17,16 +17,14 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 TELEMETRY_OFF = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
 
-pytestmark = pytest.mark.expensive
+pytestmark = [pytest.mark.expensive, pytest.mark.capability("docker-compose")]
 
 
 @pytest.fixture
 def aws_tagged_xgboost() -> Iterator[str]:
     docker = DockerCli()
-    if docker.inspect("image", XGBOOST_URI) is None:
-        pytest.skip(f"{XGBOOST_URI} is not tagged: run `python -m infra.images tag-aws --region us-east-1`")
-    if shutil.which("docker-compose") is None and not docker.run("compose", "version", check=False).stdout:
-        pytest.skip("SDK local mode needs docker compose (apt-get install docker-compose)")
+    tagged = docker.inspect("image", XGBOOST_URI) is not None
+    requires_capability("docker-images", available=tagged, why=f"{XGBOOST_URI} is not tagged")
     before = set(_containers_of(docker, XGBOOST_URI))
     yield XGBOOST_URI
     # the SDK's docker-compose runs leave their exited containers behind: remove the ones this test made

@@ -2,7 +2,6 @@
 its IAM policies, image publishing (Docker) and TARGET=aws without credentials."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -183,10 +182,9 @@ def _free_port():
 
 
 @pytest.mark.requires_docker
+@pytest.mark.capability("docker", "docker-registry")
 def test_publish_images_local_pushes_to_the_registry_and_records_in_ecr(target, tmp_path):
     cli = DockerCli()
-    if not cli.is_available() or shutil.which("docker-registry") is None:
-        pytest.skip("needs a Docker engine and Debian's docker-registry")
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "rootfs" / "hello.txt").write_text("hello\n")
     archive = tmp_path / "tiny.tar"

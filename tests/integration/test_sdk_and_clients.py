@@ -1,14 +1,11 @@
 """SageMaker SDK v2 and localstack-client against the stack, unchanged user code."""
 
 import socket
-from pathlib import Path
 
 import pytest
 
 from infra.config import StackSettings
 from tests.integration.conftest import FAKE_IMAGE, ROLE, unique
-
-XGBOOST_READY = Path(__file__).parents[2].joinpath("containers", "xgboost", "__main__.py").exists()
 
 
 def _fit_deploy_predict(session, bucket, image_uri, hyperparameters, payload, capsys):
@@ -47,7 +44,6 @@ def test_sdk_v2_estimator_fit_streams_logs_then_deploy_and_predict(sdk_env, caps
 
 
 @pytest.mark.expensive
-@pytest.mark.skipif(not XGBOOST_READY, reason="containers/xgboost is not implemented yet")
 def test_sdk_v2_builtin_xgboost(sdk_env, capsys):
     from sagemaker import image_uris
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.pipelines.conftest import ROLE, definition, processing, unique
+from tests.pipelines.conftest import ROLE, definition, processing, run, steps_of, unique
 
 
 def _error(sm, body):
@@ -51,7 +51,18 @@ def test_bad_definitions_are_rejected(sm, code_uri, bucket, mutate, message):
 def test_property_paths_accept_list_selection_by_name(sm, code_uri, bucket):
     value = {"Get": "Steps.A.ProcessingOutputConfig.Outputs['out'].S3Output.S3Uri"}
     body = definition([processing("A", code_uri, bucket), _with_env(code_uri, bucket, "B", value)])
-    sm.create_pipeline(PipelineName=unique("ok"), PipelineDefinition=body, RoleArn=ROLE)
+    name = unique("ok")
+    sm.create_pipeline(PipelineName=name, PipelineDefinition=body, RoleArn=ROLE)
+    # accepted at Create, and resolved at run time: B's job gets the URI of A's output selected by its name
+    arn, described = run(sm, name)
+    assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
+    jobs = {
+        step: sm.describe_processing_job(ProcessingJobName=s["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
+        for step, s in steps_of(sm, arn).items()
+    }
+    [output] = jobs["A"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["OutputName"] == "out" and output["S3Output"]["S3Uri"].endswith("/A")
+    assert jobs["B"]["Environment"]["X"] == output["S3Output"]["S3Uri"]
 
 
 def test_not_json_and_wrong_version(sm):

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-pytest.importorskip("smclarify")
-pytest.importorskip("functional")
-
 from benchmarks import clarify_metric_agreement as agreement
+
+pytestmark = pytest.mark.capability("smclarify")  # tests/capabilities.py; benchmarks imports smclarify lazily
 
 
 @pytest.fixture(autouse=True)

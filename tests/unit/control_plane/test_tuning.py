@@ -72,7 +72,7 @@ def test_bayesian_uses_warm_start_seeds_and_learns():
 def test_hyperband_prunes_weak_trials():
     space = _space("float", "0", "1", "Linear")
     search = build_strategy("Hyperband", space, True, 0, 30, (1, 9))
-    pruned = 0
+    trials = []  # (number, p, the last step it reported, pruned); a trial's objective curve is p * step
     for _ in range(30):
         suggestion = search.ask()
         x = suggestion.coordinates["p"]
@@ -82,8 +82,15 @@ def test_hyperband_prunes_weak_trials():
                 stop = True
                 break
         search.tell(suggestion.number, x * step, pruned=stop)
-        pruned += stop
-    assert pruned > 0
+        trials.append((suggestion.number, x, step, stop))
+    pruned = [t for t in trials if t[3]]
+    assert pruned and len(pruned) < len(trials)
+    for number, x, step, _ in pruned:
+        assert step in (1, 3, 9)  # stopped only at a rung: MinResource * 3**k up to MaxResource (eta = 3)
+        # and because an earlier trial had reached that rung with a better value (it was not in the top 1/eta)
+        assert any(other < number and p > x and reached >= step for other, p, reached, _ in trials), (number, x)
+    assert all(step == 9 for _, _, step, stop in trials if not stop)  # the others ran to MaxResource
+    assert not max(trials, key=lambda t: t[1])[3]  # the strongest trial is never pruned
 
 
 def test_median_rule():

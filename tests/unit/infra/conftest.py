@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from infra.runtime.api import ContainerImage, IsolationMode
-from infra.runtime.isolation import detect_isolation_mode
 from infra.runtime.process import ProcessRuntime
+from tests.capabilities import requires_capability
 from tests.unit.infra.support import LogCollector
 
 FAKE_CONTAINER = Path(__file__).parent / "fixtures" / "fake_container" / "__main__.py"
@@ -46,8 +46,7 @@ def any_mode_runtime(
 
 @pytest.fixture
 def namespaced() -> None:
-    if detect_isolation_mode() is IsolationMode.ENVIRONMENT:
-        pytest.skip("no mount namespace (bwrap/unshare) available here")
+    requires_capability("mount-namespaces")
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +76,7 @@ def test_environment_mode_rebases_opt_ml_arguments_and_links_binds(tmp_path: Pat
     }
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+@pytest.mark.capability("unshare")
 def test_unshare_command_binds_the_job_dir_and_hosts_file(tmp_path: Path) -> None:
     layout = HostLayout("algo-1", tmp_path / "root")
 

@@ -1,6 +1,5 @@
 """Container processes outlive the thread that started them, and still die with the stack (bwrap --die-with-parent)."""
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -10,7 +9,7 @@ import pytest
 
 from infra.runtime.processes import HostProcess
 
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+needs_bwrap = pytest.mark.capability("bubblewrap")
 
 
 def _start_in_short_lived_thread(argv, tmp_path):

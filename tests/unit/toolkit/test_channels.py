@@ -78,8 +78,13 @@ def test_check_finite_names_row_and_feature(tmp_path):
         check_finite(features, tmp_path / "f.csv", 10)
 
 
+@pytest.mark.filterwarnings("error")  # nor does the overflowing sum leak a RuntimeWarning
 def test_check_finite_accepts_values_whose_sum_overflows(tmp_path):
-    check_finite(np.full((2, 2), 1e308), tmp_path / "f.csv", 0)
+    huge = np.full((2, 2), 1e308)
+    assert check_finite(huge, tmp_path / "f.csv", 0) is None  # every value is finite: accepted
+    huge[1, 0] = np.nan  # the sum is not finite either way: now the value itself is named
+    with pytest.raises(UserError, match=r"Invalid value nan in .*f.csv, row 2, feature 1"):
+        check_finite(huge, tmp_path / "f.csv", 0)
 
 
 def test_require_single_host():

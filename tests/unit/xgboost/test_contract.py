@@ -104,6 +104,12 @@ def test_default_content_type_is_libsvm(tmp_path):
     base = layout_host(tmp_path, HPS, {"train": Channel({"t": b"1 0:1.0 1:2.0\n0 0:-1.0 1:0.5\n"}, None)})
     code, output = run_train(base)
     assert code == 0, output
+    # no ContentType: the channel was read as LIBSVM (as CSV these lines would be a malformed-row ClientError)
+    assert failure_text(base) == "" and (base / "output" / "success").exists()
+    assert model_files(base) == ["xgboost-model"]
+    booster = xgb.Booster(model_file=str(base / "model" / "xgboost-model"))
+    assert booster.num_boosted_rounds() == 5 and booster.num_features() == 2  # indices 0 and 1, as written
+    assert re.findall(r"\[(\d+)\]\ttrain-auc:", output) == ["0", "1", "2", "3", "4"]
 
 
 def test_checkpoint_resume_through_the_entry_point(tmp_path, small_binary):

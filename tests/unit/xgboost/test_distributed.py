@@ -17,6 +17,8 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
+from tests.capabilities import requires_capability
+
 from .conftest import REPO, Channel, container_env, layout_host, model_files, to_csv
 
 HOSTS = ("algo-1", "algo-2")
@@ -95,8 +97,8 @@ def _run_hosts(tmp_path, shards, validation=None, hps=HPS, checkpoints=False):
 
 @pytest.fixture
 def isolated(tmp_path):
-    if not _namespaces_work(tmp_path):
-        pytest.skip("needs unshare with mount namespaces to make algo-1/algo-2 resolve")
+    # tests/capabilities.py: the probe checks `unshare -rm`; this also checks that a bound hosts file resolves
+    requires_capability("unshare-namespaces", available=_namespaces_work(tmp_path), why="algo-1/algo-2 must resolve")
     return tmp_path
 
 
