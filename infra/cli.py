@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from infra.config import StackSettings
+from infra.config import JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY, StackSettings
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def cmd_up(settings: StackSettings) -> int:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "SAGESTACK_DATA_DIR": str(settings.data_dir), "SAGESTACK_PORT": str(settings.port)},
+        env={**os.environ, **serve_environment(settings)},
     )
     (settings.data_dir / PID_FILE).write_text(str(process.pid))
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
@@ -85,6 +85,26 @@ def cmd_up(settings: StackSettings) -> int:
         time.sleep(0.2)
     print(f"Sagestack did not become healthy in {_START_TIMEOUT_SECONDS:.0f}s", file=sys.stderr)
     return 1
+
+
+def serve_environment(settings: StackSettings) -> dict[str, str]:
+    """The settings ``up`` passes to its ``serve`` process (access keys travel in the caller's environment)."""
+    return {
+        "SAGESTACK_DATA_DIR": str(settings.data_dir),
+        "SAGESTACK_PORT": str(settings.port),
+        "SAGESTACK_HOST": settings.host,
+        "SAGESTACK_REQUIRE_AUTH": "1" if settings.require_auth else "0",
+        "SAGESTACK_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
+        "SAGESTACK_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+        "SAGESTACK_REQUEST_TIMEOUT": str(settings.request_timeout_seconds),
+    }
+
+
+def client_credentials(settings: StackSettings) -> tuple[str, str]:
+    """The keys the CLI signs with: the first configured access key, else the stack's built-in local key."""
+    for key_id, secret in settings.access_keys.items():
+        return key_id, secret
+    return JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY
 
 
 def cmd_down(settings: StackSettings) -> int:
@@ -113,12 +133,13 @@ def cmd_status(settings: StackSettings) -> int:
     if not _health(settings.url):
         print(f"Sagestack is not running on {settings.url}")
         return 1
+    key_id, secret = client_credentials(settings)
     client = boto3.client(
         "sagemaker",
         endpoint_url=settings.url,
         region_name=settings.region,
-        aws_access_key_id="sagestack",
-        aws_secret_access_key="sagestack",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
     )
     print(f"Sagestack is running on {settings.url}")
     jobs = client.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
@@ -160,12 +181,13 @@ def write_sdk_config(settings: StackSettings, bucket: str) -> Path:
 
 
 def env_lines(settings: StackSettings, config_path: Path) -> list[str]:
+    key_id, secret = client_credentials(settings)
     return [
         f"export AWS_ENDPOINT_URL={settings.url}",
         f"export AWS_DEFAULT_REGION={settings.region}",
         f"export AWS_REGION={settings.region}",
-        "export AWS_ACCESS_KEY_ID=sagestack",
-        "export AWS_SECRET_ACCESS_KEY=sagestack",
+        f"export AWS_ACCESS_KEY_ID={key_id}",
+        f"export AWS_SECRET_ACCESS_KEY={secret}",
         f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config_path}",
         "export SAGEMAKER_SUPPRESS_V2_WARNING=1",
         "export SAGEMAKER_VALIDATE_ROLE=false",
@@ -177,12 +199,13 @@ def cmd_env(settings: StackSettings) -> int:
 
     bucket = default_bucket(settings)
     if _health(settings.url):
+        key_id, secret = client_credentials(settings)
         s3 = boto3.client(
             "s3",
             endpoint_url=settings.url,
             region_name=settings.region,
-            aws_access_key_id="sagestack",
-            aws_secret_access_key="sagestack",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
         )
         try:
             s3.head_bucket(Bucket=bucket)
@@ -219,13 +242,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(_COMMANDS))
     parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")
     parser.add_argument("--data-dir", help="state directory (default .sagestack or $SAGESTACK_DATA_DIR)")
+    _add_security_flags(parser)
     args = parser.parse_args(args_in)
     env = dict(os.environ)
     if args.port is not None:
         env["SAGESTACK_PORT"] = str(args.port)
     if args.data_dir:
         env["SAGESTACK_DATA_DIR"] = args.data_dir
+    if args.host:
+        env["SAGESTACK_HOST"] = args.host
+    if args.require_auth:
+        env["SAGESTACK_REQUIRE_AUTH"] = "1"
+    if args.allowed_host:
+        env["SAGESTACK_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
+    if args.allowed_origin:
+        env["SAGESTACK_ALLOWED_ORIGINS"] = ",".join(args.allowed_origin)
+    if args.request_timeout is not None:
+        env["SAGESTACK_REQUEST_TIMEOUT"] = str(args.request_timeout)
     return _COMMANDS[args.command](StackSettings.from_env(env))
+
+
+def _add_security_flags(parser: argparse.ArgumentParser) -> None:
+    """The edge's guards (docs/security.md); access keys are read from $SAGESTACK_ACCESS_KEYS, never from argv."""
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1; any other requires SigV4 access keys)")
+    parser.add_argument(
+        "--require-auth",
+        action="store_true",
+        help="SigV4-verify every request against $SAGESTACK_ACCESS_KEYS (<key id>:<secret>,...)",
+    )
+    parser.add_argument("--allowed-host", action="append", help="another Host name the stack answers (repeatable)")
+    parser.add_argument("--allowed-origin", action="append", help="a browser Origin allowed to call it (repeatable)")
+    parser.add_argument("--request-timeout", type=float, help="seconds a silent connection is kept (default 60)")
 
 
 if __name__ == "__main__":

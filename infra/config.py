@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -12,6 +13,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account; STS GetCallerIdentity answers it
+# The access key the control plane hands its jobs' containers; accepted from loopback peers (docs/security.md).
+JOB_ACCESS_KEY_ID = "sagestack"
+JOB_SECRET_ACCESS_KEY = "sagestack"
 
 
 class SettingsError(ValueError):
@@ -40,10 +44,27 @@ class StackSettings:
     tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
     tuning_max_parallel_jobs: int = 10  # AWS's default quota of parallel training jobs per tuning job
     monitor_tick_seconds: float = 30.0  # how often the monitoring scheduler looks for due cron schedules
+    # The edge's guards (docs/security.md): extra Host names and browser origins allowed, SigV4 keys, limits.
+    allowed_hosts: tuple[str, ...] = ()  # besides the bind address, localhost and the machine's own IP addresses
+    allowed_origins: tuple[str, ...] = ()  # browser Origins allowed to call the stack (CORS); none by default
+    access_keys: Mapping[str, str] = field(default_factory=dict)  # access key id -> secret, for SigV4 checks
+    require_auth: bool = False  # SigV4-verify every request (always on when bound to a non-loopback address)
+    request_timeout_seconds: float = 60.0  # a connection silent this long (stalled request, idle keep-alive) ends
+    max_api_request_bytes: int = 16 * 1024 * 1024  # largest SageMaker API request body
+
+    def __post_init__(self) -> None:
+        if self.auth_required and not self.access_keys:
+            reason = "SAGESTACK_REQUIRE_AUTH is set" if self.require_auth else f"the stack binds to {self.host}"
+            raise SettingsError(f"{reason}: set SAGESTACK_ACCESS_KEYS=<key id>:<secret> so requests can be verified")
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def auth_required(self) -> bool:
+        """SigV4 is checked when asked for, and always when anything but this machine can reach the stack."""
+        return self.require_auth or not is_loopback(self.host)
 
     def with_port(self, port: int) -> StackSettings:
         return replace(self, port=port)
@@ -67,7 +88,48 @@ class StackSettings:
             tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
             monitor_tick_seconds=_parse_float(source, "SAGESTACK_MONITOR_TICK_SECONDS", 30.0),
+            allowed_hosts=_parse_list(source.get("SAGESTACK_ALLOWED_HOSTS", "")),
+            allowed_origins=_parse_list(source.get("SAGESTACK_ALLOWED_ORIGINS", "")),
+            access_keys=parse_access_keys(source.get("SAGESTACK_ACCESS_KEYS", "")),
+            require_auth=_parse_flag(source, "SAGESTACK_REQUIRE_AUTH"),
+            request_timeout_seconds=_parse_float(source, "SAGESTACK_REQUEST_TIMEOUT", 60.0),
+            max_api_request_bytes=_parse_int(source, "SAGESTACK_MAX_API_REQUEST_BYTES", 16 * 1024 * 1024),
         )
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_access_keys(raw: str) -> dict[str, str]:
+    """Parse ``SAGESTACK_ACCESS_KEYS``: ``<key id>:<secret>`` pairs separated by commas."""
+    keys: dict[str, str] = {}
+    for pair in _parse_list(raw):
+        key_id, colon, secret = pair.partition(":")
+        if not colon or not key_id or not secret:
+            raise SettingsError("SAGESTACK_ACCESS_KEYS must be <key id>:<secret>[,<key id>:<secret>...]")
+        keys[key_id] = secret
+    return keys
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _parse_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 RUNTIMES = ("process", "docker")

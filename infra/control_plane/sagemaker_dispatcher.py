@@ -20,6 +20,7 @@ from infra.control_plane.core.errors import (
     SerializationException,
     ServiceError,
     UnknownOperationException,
+    ValidationException,
 )
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.store import Registry
@@ -85,6 +86,8 @@ def _parse(body: bytes) -> dict[str, Any]:
         params = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SerializationException(f"Request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the C decoder's own limit, far deeper than validation's MAX_NESTING
+        raise ValidationException("Request is nested too deeply.") from exc
     if not isinstance(params, dict):
         raise SerializationException("Request body must be a JSON object.")
     return params

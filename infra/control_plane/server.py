@@ -4,96 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from infra.config import StackSettings
 from infra.control_plane.core.store import Registry
+from infra.control_plane.edge.http_guards import StartResponse, respond
+from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
 from infra.control_plane.execution.container_host import ContainerHost
-from infra.control_plane.hosting.sagemaker_runtime import Invocation, InvokeFront
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
-from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
 from infra.runtime.api import Runtime
 
 logger = logging.getLogger(__name__)
 
-HEALTH_PATH = "/_sagestack/health"
-StartResponse = Callable[..., Any]
-_INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
-# Set in the WSGI environ by a route that has read the whole request body (Content-Length, no chunking): only then may
-# the connection carry the next request, so the handler keeps it open (werkzeug closes every connection otherwise).
-KEEP_ALIVE = "sagestack.keep_alive"
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    return environ["wsgi.input"].read(length) if length > 0 else b""
-
-
-class EdgeApp:
-    """Routes a request by ``X-Amz-Target`` and path; nothing here knows a resource."""
-
-    def __init__(self, settings: StackSettings, registry: Registry[SageMakerBackend]) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        from infra.control_plane.cloudformation import CloudFormationFront  # imports moto: only when serving
-
-        self._settings = settings
-        self._control = SageMakerDispatcher(registry)
-        self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
-        moto = DomainDispatcherApplication(create_backend_app)
-        self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith("SageMaker."):
-            return self._sagemaker(environ, start_response, target.partition(".")[2])
-        path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") == "POST":
-            match = _INVOKE_PATH.match(path)
-            if match is not None and self._service(environ) in ("sagemaker", None):
-                return self._invocations(environ, start_response, unquote(match.group("name")))
-        if path == HEALTH_PATH:
-            return _respond(start_response, 200, [("Content-Type", "application/json")], b'{"status": "running"}')
-        result: Iterable[bytes] = self._moto(environ, start_response)
-        return result
-
-    def _region(self, environ: dict[str, Any]) -> str:
-        scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        return scope.group("region") if scope else self._settings.region
-
-    def _service(self, environ: dict[str, Any]) -> str | None:
-        scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        return scope.group("service") if scope else None
-
-    def _sagemaker(self, environ: dict[str, Any], start_response: StartResponse, op: str) -> Iterable[bytes]:
-        status, body = self._control.handle(op, _read_body(environ), self._settings.account_id, self._region(environ))
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-        return _respond(start_response, status, headers, json.dumps(body).encode())
-
-    def _invocations(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
-        call = Invocation(name, self._settings.account_id, self._region(environ), _read_body(environ), environ)
-        if "HTTP_TRANSFER_ENCODING" not in environ:
-            environ[KEEP_ALIVE] = True
-        reply = self._invoke.handle(call)
-        return _respond(start_response, reply.status, reply.headers, reply.body)
-
-
-_REASONS = {200: "OK", 400: "Bad Request", 424: "Failed Dependency", 500: "Internal Server Error", 503: "Unavailable"}
-
-
-def _respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
-    headers = [*headers, ("Content-Length", str(len(body)))]
-    start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
-    return [body]
+__all__ = ["HEALTH_PATH", "LocalStack"]
+_DRAIN_LIMIT = 64 * 1024 * 1024  # an over-limit body up to this size is discarded after the answer, so the client
+# (which sends its whole body before reading) sees the error instead of a reset connection
+_DRAIN_CHUNK = 64 * 1024
 
 
 class _Connections:
@@ -121,13 +53,16 @@ class _Connections:
                 pass  # already closed by the client
 
 
-def _quiet_handler(connections: _Connections) -> type:
+def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class QuietHandler(MotoRequestHandler):
         # TCP_NODELAY on every connection: werkzeug writes a response's headers and body as two sends, and with
         # Nagle's algorithm the body waits for the client's (delayed) ACK of the headers: up to 40 ms per request.
         disable_nagle_algorithm = True
+        # A socket timeout on every connection: a stalled request or an idle kept-alive connection ends (and its
+        # thread with it) instead of holding a thread forever.
+        timeout = timeout_seconds
 
         def setup(self) -> None:
             super().setup()
@@ -141,13 +76,28 @@ def _quiet_handler(connections: _Connections) -> type:
             # werkzeug answers every request with "Connection: close" and then drains the socket for 10 ms (it
             # cannot tell a leftover body from the next request). InvokeEndpoint calls are run here instead, so a
             # client's kept-alive connection carries the next call without a new TCP handshake and thread.
-            if self.command == "POST" and not self.headers.get("Expect") and _INVOKE_PATH.match(self.path):
+            if self.command == "POST" and not self.headers.get("Expect") and INVOKE_PATH.match(self.path):
                 _run_keep_alive(self)
             else:
                 super().run_wsgi()
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """Malformed HTTP (request line, headers): an AWS-shaped error, then the connection closes."""
+            body = json.dumps({"__type": "BadRequestException", "message": message or "Bad request"}).encode()
+            self.close_connection = True
+            if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"  # an unreadable request line: still answer with a status line
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            logger.debug("%s %s -> %s", self.command, self.path, code)
+            logger.debug("%s %s -> %s", getattr(self, "command", "-"), getattr(self, "path", "-"), code)
 
     return QuietHandler
 
@@ -177,6 +127,22 @@ def _run_keep_alive(handler: Any) -> None:
         handler.send_header("Connection", "close")
     handler.end_headers()
     handler.wfile.write(body)
+    unread = environ.get(UNREAD_BODY)
+    if isinstance(unread, int) and unread <= _DRAIN_LIMIT:
+        handler.wfile.flush()
+        _discard(handler.rfile, unread)
+
+
+def _discard(stream: Any, length: int) -> None:
+    """Read and drop ``length`` bytes without keeping them (bounded memory)."""
+    try:
+        while length > 0:
+            data = stream.read(min(_DRAIN_CHUNK, length))
+            if not data:
+                return
+            length -= len(data)
+    except OSError:
+        return  # the client gave up, or the connection timed out
 
 
 def _no_write(data: bytes) -> None:
@@ -205,7 +171,7 @@ class LocalStack:
             self.settings.port,
             _placeholder,
             threaded=True,
-            request_handler=_quiet_handler(self._connections),
+            request_handler=_quiet_handler(self._connections, self.settings.request_timeout_seconds),
         )
         self.settings = self.settings.with_port(int(server.server_address[1]))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -247,4 +213,4 @@ class LocalStack:
 
 
 def _placeholder(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    return _respond(start_response, 503, [], b"starting")
+    return respond(start_response, 503, [], b"starting")

@@ -7,30 +7,54 @@ or enums, which the service does. Both reports are folded into one ``ValidationE
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.utils import parse_timestamp
 from botocore.validate import ParamValidator
 
 from infra.control_plane.core.errors import ValidationException
 
 logger = logging.getLogger(__name__)
 _MAX_REPORTED = 10
+MAX_NESTING = 64  # deeper than any SageMaker input shape; a request nested deeper is refused before it is walked
+# Epoch seconds a timestamp may hold: year 1 to year 9999, what Python's datetime (and AWS) can represent.
+_EARLIEST_EPOCH, _LATEST_EPOCH = -62135596800, 253402300799
 
 
 def validate_request(params: Mapping[str, Any], shape: StructureShape | None) -> None:
     """Raise ``ValidationException`` when ``params`` break the input shape's constraints."""
+    check_nesting(params)
     if shape is None:
         return
-    type_report = ParamValidator().validate(dict(params), shape)
-    if type_report.has_errors():
-        raise ValidationException(_type_message(type_report.generate_report()))
     problems = list(_check_structure(params, shape, ""))
+    try:
+        type_report = ParamValidator().validate(dict(params), shape)
+    except (ArithmeticError, RuntimeError, ValueError, OSError) as exc:  # botocore parsing an out-of-range timestamp
+        if not problems:
+            raise ValidationException(f"1 validation error detected: {exc}") from exc
+    else:
+        if type_report.has_errors():
+            raise ValidationException(_type_message(type_report.generate_report()))
     if problems:
         raise ValidationException(format_problems(problems))
+
+
+def check_nesting(value: object, limit: int = MAX_NESTING) -> None:
+    """Refuse a document nested deeper than ``limit`` (walked without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, Mapping | list):
+                if depth + 1 > limit:
+                    raise ValidationException(f"Request is nested deeper than {limit} levels.")
+                pending.append((child, depth + 1))
 
 
 def format_problems(problems: list[str]) -> str:
@@ -74,6 +98,23 @@ def _check_value(value: Any, shape: Shape, path: str) -> Iterator[str]:
         yield from _check_string(value, shape, path)
     elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, int | float):
         yield from _check_range(value, shape, path)
+    elif shape.type_name == "timestamp":
+        yield from _check_timestamp(value, path)
+
+
+def _check_timestamp(value: object, path: str) -> Iterator[str]:
+    """Epoch seconds or a date string that a datetime can hold (botocore fails on others with a RuntimeError)."""
+    problem = f"Value '{value}' at '{path}' failed to satisfy constraint: Member must be a valid timestamp"
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or not _EARLIEST_EPOCH <= value <= _LATEST_EPOCH:
+            yield problem
+    elif isinstance(value, str):
+        try:
+            parse_timestamp(value)
+        except (ArithmeticError, RuntimeError, ValueError, OSError, TypeError):
+            yield problem
 
 
 def _check_length(value: object, shape: Shape, path: str, length: int) -> Iterator[str]:

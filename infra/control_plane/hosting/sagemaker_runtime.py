@@ -18,6 +18,7 @@ from infra.control_plane.core.errors import (
     ModelError,
     RuntimeValidationError,
     ServiceError,
+    UnknownOperationException,
 )
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
@@ -79,9 +80,7 @@ class InvokeFront:
 
     def _invoke(self, call: Invocation) -> Reply:
         if len(call.body) > MAX_PAYLOAD_BYTES:
-            raise RuntimeValidationError(
-                f"Request payload of {len(call.body)} bytes exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."
-            )
+            return payload_too_large(len(call.body))
         backend = self._backends(call.account_id, call.region)
         deployment = self._deployment(backend, call)
         target = _header(call.environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
@@ -163,6 +162,16 @@ def _captured(call: Invocation, config: CaptureConfig, variant: str, reply: Repl
 def _header(environ: Mapping[str, object], key: str) -> str | None:
     value = environ.get(key)
     return str(value) if value is not None and value != "" else None
+
+
+def payload_too_large(length: int | None) -> Reply:
+    """The answer to a body over the limit; the edge sends it before reading the body (``length`` as declared)."""
+    size = f"of {length} bytes" if length is not None else "(chunked)"
+    return _error(RuntimeValidationError(f"Request payload {size} exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."))
+
+
+def runtime_not_implemented(operation: str) -> Reply:
+    return _error(UnknownOperationException(f"{operation} is not implemented by the Sagestack local control plane."))
 
 
 def _error(exc: ServiceError) -> Reply:

@@ -252,6 +252,8 @@ class Pipelines:
         return self.store.get_or_raise(name_or_arn)
 
     def _execution(self, params: Mapping[str, Any]) -> Execution:
+        if params.get("PipelineExecutionArn") is None:
+            raise ValidationException("PipelineExecutionArn is required.")
         arn = str(params["PipelineExecutionArn"])
         execution = self.executions.get(arn)
         if execution is None:

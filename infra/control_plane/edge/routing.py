@@ -1,0 +1,187 @@
+"""Routes a guarded request: SageMaker and SageMaker Runtime are ours, every other service goes to moto.
+
+Nothing meant for SageMaker reaches moto's own SageMaker mock: a target or signing scope that names SageMaker is
+answered here, with ``UnknownOperationException`` when the stack does not implement it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from infra.config import StackSettings
+from infra.control_plane.core.errors import UnknownOperationException
+from infra.control_plane.core.store import Registry
+from infra.control_plane.edge.http_guards import (
+    BodyTooLarge,
+    EdgeRefusal,
+    StartResponse,
+    check_host,
+    check_origin,
+    cors_headers,
+    declared_length,
+    is_chunked,
+    preflight_headers,
+    read_body,
+    refusal_response,
+    respond,
+    speaks_json,
+)
+from infra.control_plane.edge.sigv4_check import verify_signature
+from infra.control_plane.hosting.sagemaker_runtime import (
+    MAX_PAYLOAD_BYTES,
+    Invocation,
+    InvokeFront,
+    payload_too_large,
+    runtime_not_implemented,
+)
+from infra.control_plane.sagemaker_backend import SageMakerBackend
+from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH = "/_sagestack/health"
+INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+# SageMaker Runtime's other operations (InvokeEndpointAsync, InvokeEndpointWithResponseStream): not implemented.
+_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/(?P<kind>async-invocations|invocations-response-stream)$")
+_RUNTIME_OPERATIONS = {
+    "async-invocations": "InvokeEndpointAsync",
+    "invocations-response-stream": "InvokeEndpointWithResponseStream",
+}
+# Set in the WSGI environ by a route that has read the whole request body (Content-Length, no chunking): only then may
+# the connection carry the next request, so the handler keeps it open (werkzeug closes every connection otherwise).
+KEEP_ALIVE = "sagestack.keep_alive"
+# Set by a route that answered without reading a body declared too large: the handler discards it after answering.
+UNREAD_BODY = "sagestack.unread_body"
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+
+
+class EdgeApp:
+    """Guards, then routes a request by ``X-Amz-Target``, path and signing scope; nothing here knows a resource."""
+
+    def __init__(self, settings: StackSettings, registry: Registry[SageMakerBackend]) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        from infra.control_plane.cloudformation import CloudFormationFront  # imports moto: only when serving
+
+        self._settings = settings
+        self._control = SageMakerDispatcher(registry)
+        self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
+        moto = DomainDispatcherApplication(create_backend_app)
+        self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        service = self._scope(environ, "service")
+        try:
+            check_host(environ, self._settings)
+            origin = check_origin(environ, self._settings)
+            declared_length(environ)
+            if origin is not None and environ.get("REQUEST_METHOD") == "OPTIONS":
+                return respond(start_response, 200, preflight_headers(environ, origin), b"")
+            return self._route(environ, _with_cors(start_response, origin), service)
+        except EdgeRefusal as refusal:
+            return refusal_response(start_response, refusal, speaks_json(environ, service))
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse, service: str | None) -> Iterable[bytes]:
+        target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+        path = str(environ.get("PATH_INFO") or "")
+        if path == HEALTH_PATH and not target:
+            return respond(start_response, 200, [("Content-Type", "application/json")], b'{"status": "running"}')
+        prefix, _, operation = target.partition(".")
+        if prefix == "SageMaker" or "sagemaker" in prefix.lower():
+            return self._sagemaker(environ, start_response, operation if prefix == "SageMaker" else "")
+        if environ.get("REQUEST_METHOD") == "POST" and service in ("sagemaker", None):
+            match = INVOKE_PATH.match(path)
+            if match is not None:
+                return self._invocations(environ, start_response, unquote(match.group("name")))
+            runtime = _RUNTIME_PATH.match(path)
+            if runtime is not None:
+                return self._not_implemented(environ, start_response, _RUNTIME_OPERATIONS[runtime.group("kind")])
+        if service == "sagemaker":
+            return self._sagemaker(environ, start_response, "")
+        self._authenticate(environ, None if service == "s3" else self._buffer_body(environ))
+        result: Iterable[bytes] = self._moto(environ, start_response)
+        return result
+
+    def _scope(self, environ: dict[str, Any], part: str) -> str | None:
+        scope = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
+        return scope.group(part) if scope else None
+
+    def _region(self, environ: dict[str, Any]) -> str:
+        return self._scope(environ, "region") or self._settings.region
+
+    def _authenticate(self, environ: dict[str, Any], body: bytes | None) -> None:
+        if self._settings.auth_required:
+            verify_signature(environ, body, self._settings.access_keys)
+
+    def _buffer_body(self, environ: dict[str, Any]) -> bytes | None:
+        """Read a body moto will read anyway, so its signature can be checked; hand moto a copy."""
+        if not self._settings.auth_required:
+            return None
+        try:
+            body = read_body(environ, self._settings.max_api_request_bytes)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "RequestEntityTooLargeException", "Request body is too large.") from exc
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ.pop("wsgi.input_terminated", None)
+        return body
+
+    def _sagemaker(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        limit = self._settings.max_api_request_bytes
+        try:
+            body = read_body(environ, limit)
+        except BodyTooLarge as exc:
+            size = exc.length or f"more than {limit}"
+            message = f"Request body of {size} bytes exceeds the maximum of {limit} bytes."
+            raise EdgeRefusal(413, "ValidationException", message) from exc
+        self._authenticate(environ, body)
+        if not operation:
+            target = environ.get("HTTP_X_AMZ_TARGET") or "(none)"
+            unknown = UnknownOperationException(f"X-Amz-Target {target} names no SageMaker operation.")
+            return respond(start_response, unknown.status, headers, json.dumps(unknown.to_body()).encode())
+        status, answer = self._control.handle(operation, body, self._settings.account_id, self._region(environ))
+        return respond(start_response, status, headers, json.dumps(answer).encode())
+
+    def _invocations(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, MAX_PAYLOAD_BYTES)
+        except BodyTooLarge as exc:
+            environ[UNREAD_BODY] = exc.length
+            reply = payload_too_large(exc.length)
+            return respond(start_response, reply.status, reply.headers, reply.body)
+        self._authenticate(environ, body)
+        if not is_chunked(environ):
+            environ[KEEP_ALIVE] = True
+        reply = self._invoke.handle(Invocation(name, self._settings.account_id, self._region(environ), body, environ))
+        return respond(start_response, reply.status, reply.headers, reply.body)
+
+    def _not_implemented(
+        self, environ: dict[str, Any], start_response: StartResponse, operation: str
+    ) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, MAX_PAYLOAD_BYTES)
+        except BodyTooLarge as exc:
+            reply = payload_too_large(exc.length)
+        else:
+            self._authenticate(environ, body)
+            reply = runtime_not_implemented(operation)
+        return respond(start_response, reply.status, reply.headers, reply.body)
+
+
+def _with_cors(start_response: StartResponse, origin: str | None) -> StartResponse:
+    if origin is None:
+        return start_response
+
+    def with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, *cors_headers(origin)], exc_info)
+
+    return with_headers
