@@ -4,8 +4,7 @@ Same CSV file (200k rows x 50 features, label first), same parameters (100 round
 builds the DMatrix, trains and saves the model, all in this process. Like the container, it evaluates the training
 data after every round (``evals=[(dtrain, "train")]``): the container contract requires that watchlist and its
 per-round metric line (docs/algorithms/xgboost.md#metrics), so an anchor without it would skip about 5 % of the work.
-The anchor does not
-print the lines; formatting 100 short lines is negligible. Goal: ratio <= 1.10.
+The anchor does not print the lines; formatting 100 short lines is negligible. Goal: ratio <= 1.10.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 Records are grouped by payload length, each group is decoded from a template (:mod:`_template`), and the rows
 are put back in stream order. Rules (after XGBoost's reader, docs/reference/formats.md#semantics): a record without
-``features["values"]``
-is skipped; any sparse record makes the result CSR; labels are all present or all absent.
+``features["values"]`` is skipped; any sparse record makes the result CSR; labels are all present or all absent.
 """
 
 from __future__ import annotations
