@@ -3,7 +3,7 @@
 Data: the German credit set (facets ``sex`` = female and ``age`` > 40, group ``housing``, predictions from a seeded
 logistic regression) and a 100k-row synthetic set with known bias (a categorical facet with a values list, the same
 facet one-vs-rest, a continuous facet with a threshold, numeric features so FT runs). Metrics that fail must fail in
-both. smclarify needs ``future.infer_string`` off on pandas 3 (spec §1.11). Goal: max_abs_diff <= 1e-9.
+both. smclarify needs ``future.infer_string`` off on pandas 3 (docs/clarify.md#benchmarks). Goal: max_abs_diff <= 1e-9.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Same CSV file (200k rows x 50 features, label first), same parameters (100 rounds, hist). The anchor reads the file,
 builds the DMatrix, trains and saves the model, all in this process. Like the container, it evaluates the training
 data after every round (``evals=[(dtrain, "train")]``): the container contract requires that watchlist and its
-per-round metric line (spec §4.5, §4.6), so an anchor without it would skip about 5 % of the work. The anchor does not
-print the lines; formatting 100 short lines is negligible. Goal: ratio <= 1.10.
+per-round metric line (docs/algorithms/xgboost.md#metrics), so an anchor without it would skip about 5 % of the work.
+The anchor does not print the lines; formatting 100 short lines is negligible. Goal: ratio <= 1.10.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Writer: every dense float32 row has the same protobuf layout, so one header is built once and the rows are laid out
 with numpy (no per-row Python). Reader: enough of ``aialgs.data.Record`` to read inference answers (``label`` map of
 float32/float64/int32 tensors), one Record per row. Framing: little-endian magic ``0xCED7230A``, uint32 length,
-payload, zero padding to 4 bytes (sagemaker-containers spec §3).
+payload, zero padding to 4 bytes (docs/reference/formats.md#framing).
 
 This duplicates a small part of ``containers.toolkit.codecs`` on purpose: ``spark_jobs`` must not import
 ``containers`` (layering), and a shared codec would need its own distribution package (see docs/spark.md).

@@ -1,7 +1,8 @@
 """One Clarify job: the dataset, the model when needed, every requested method, and the output files.
 
-Output layout (spec §1.8): ``analysis.json``; ``<report name>.html`` (+ ``.pdf``); ``explanations_shap/out.csv``
-when local SHAP values are saved; ``explanations_shap/baseline.csv`` when the baseline was computed.
+Output layout (docs/clarify.md#outputs): ``analysis.json``; ``<report name>.html`` (+ ``.pdf``);
+``explanations_shap/out.csv`` when local SHAP values are saved; ``explanations_shap/baseline.csv`` when the baseline was
+computed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Groups and outcomes as booleans (spec §1.3), with smclarify 0.5's exact conventions.
+"""Groups and outcomes as booleans (docs/clarify.md#binarisation-smclarifys-rules), with smclarify 0.5's exact
+conventions.
 
 * Column type: categorical if the dtype is ``category``, several values were given, or an integer (or
   integer-castable text) column has a uniqueness fraction below 5 %; floats and other integers are continuous.
@@ -154,7 +155,8 @@ def binarise_label(series: pd.Series, values: Sequence[Any], key: str = "label_v
 
 
 def binarise_predicted(predicted: pd.Series, label: Outcome) -> np.ndarray:
-    """Predicted labels binarised with the **label's** positive values (spec §1.3 rule 3)."""
+    """Predicted labels binarised with the **label's** positive values
+    (docs/clarify.md#binarisation-smclarifys-rules)."""
     kind = column_type(predicted, label.values)
     if kind is not label.data_type:
         raise UserError(

@@ -1,7 +1,8 @@
 """``analysis_config.json`` parsed once into frozen dataclasses, with every check a user can act on.
 
-The schema is the SDK's ``ANALYSIS_CONFIG_SCHEMA_V1_0`` (spec §1.2). Unknown metric names, missing bias keys and
-contradictory SHAP settings are ``UserError``s that name the field, say why, and say how to fix it.
+The schema is the SDK's ``ANALYSIS_CONFIG_SCHEMA_V1_0`` (docs/clarify.md#analysis_configjson). Unknown metric names,
+missing bias keys and contradictory SHAP settings are ``UserError``s that name the field, say why, and say how to fix
+it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Kernel SHAP (spec §1.6), vectorised: rows that vary in the same features share one coalition design and solve.
+"""Kernel SHAP (docs/clarify.md#kernel-shap-kernel_shappy), vectorised: rows that vary in the same features share one
+coalition design and solve.
 
 * Players are the explained features; every other feature keeps the row's value.
 * Per row, a player whose value equals its value in every baseline row (missing equals missing) does not vary: no

@@ -1,4 +1,4 @@
-"""Where a Clarify processing job finds its config and data and writes its results (spec §1.1).
+"""Where a Clarify processing job finds its config and data and writes its results (docs/clarify.md#job-contract).
 
 Every path hangs off the toolkit's base directory (``/opt/ml``, or ``SAGEMAKER_BASE_DIR``), so
 ``<base>/processing/input/config/analysis_config.json`` is what the container sees at

@@ -1,4 +1,4 @@
-"""Partial dependence (spec §1.7): set a feature to each grid value in every row, predict, average.
+"""Partial dependence (docs/clarify.md#pdp-pdppy): set a feature to each grid value in every row, predict, average.
 
 Numerical features: ``grid_resolution`` equal buckets over [min, max]; ``feature_values`` are the bucket centres and
 ``data_distribution`` the share of rows per bucket. Categorical features: the unique values and their shares.

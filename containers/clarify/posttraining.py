@@ -1,4 +1,5 @@
-"""Post-training bias metrics (spec §1.5) with smclarify 0.5's arithmetic, signs and edge cases.
+"""Post-training bias metrics (docs/clarify.md#bias-metrics-smclarify-05-arithmetic-bit-for-bit) with smclarify 0.5's
+arithmetic, signs and edge cases.
 
 *a* is the complement of the facet group, *d* the group; ``label`` and ``predicted`` are binarised indices.
 FT uses smclarify's sign: +1 when every *d* member is model-positive and its *a*-neighbours are negative.

@@ -1,4 +1,4 @@
-"""Request bodies for the model and its answers parsed into :class:`ModelOutput` (spec §1.2 predictor keys).
+"""Request bodies for the model and its answers parsed into :class:`ModelOutput` (docs/clarify.md#analysis_configjson).
 
 CSV: rows without header; ``label``/``probability`` are column indices; neither means every column is a score.
 JSON Lines: ``content_template`` (default ``{"features":$features}``) per row; ``label``/``probability`` are

@@ -1,4 +1,5 @@
-"""Pre-training bias metrics (spec §1.4): CI, DPL, KL, JS, LP, TVD, KS, CDDL, with smclarify 0.5's arithmetic.
+"""Pre-training bias metrics (docs/clarify.md#bias-metrics-smclarify-05-arithmetic-bit-for-bit): CI, DPL, KL, JS, LP,
+TVD, KS, CDDL, with smclarify 0.5's arithmetic.
 
 KL, JS, LP, TVD and KS compare the distributions of the **binarised** label in *a* and *d*; outcomes whose
 probability is 0 in either group are dropped without renormalising (smclarify's ``pdfs_aligned_nonzero``).

@@ -1,3 +1,3 @@
-"""Built-in-compatible K-Means container (spec §5): ``python -m containers.kmeans train|serve``."""
+"""Built-in-compatible K-Means container (docs/algorithms/kmeans.md): ``python -m containers.kmeans train|serve``."""
 
 __all__: list[str] = []

@@ -1,4 +1,5 @@
-"""Web-scale mini-batch k-means with extra centers and a weighted local Lloyd reduction (spec §5.3).
+"""Web-scale mini-batch k-means with extra centers and a weighted local Lloyd reduction
+(docs/algorithms/kmeans.md#algorithm).
 
 Stage 1 streams mini-batches through ``K = k * extra_center_factor`` working centers with a per-center learning rate
 ``p_c = n_c / (N_c + n_c)`` (each center is the running mean of the points it has been given), optionally forgetting

@@ -1,4 +1,5 @@
-"""K-Means inference (spec §5.6): ``closest_cluster`` and ``distance_to_cluster`` (Euclidean) per record."""
+"""K-Means inference (docs/algorithms/kmeans.md#inference): ``closest_cluster`` and ``distance_to_cluster`` (Euclidean)
+per record."""
 
 from __future__ import annotations
 

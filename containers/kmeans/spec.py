@@ -1,4 +1,5 @@
-"""K-Means hyperparameters (spec §5.1) and metrics (spec §5.4), declared once."""
+"""K-Means hyperparameters (docs/algorithms/kmeans.md#hyperparameters) and metrics
+(docs/algorithms/kmeans.md#logs-and-metrics), declared once."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ HYPERPARAMETERS = HyperparameterSpec(
 
 
 def _regex(channel: str, metric: str) -> str:
-    """The published form, e.g. ``#quality_metric: host=\\S+, test msd <loss>=(\\S+)`` (spec §5.4)."""
+    """The published form, e.g. ``#quality_metric: host=\\S+, test msd <loss>=(\\S+)``
+    (docs/algorithms/kmeans.md#logs-and-metrics)."""
     return rf"#quality_metric: host=\S+, {channel} {metric} <loss>=(\S+)"
 
 

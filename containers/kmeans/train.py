@@ -1,7 +1,8 @@
 """K-Means training: validate, stream the ``train`` channel through the web-scale algorithm, score, save.
 
 ``model_algo-1`` is written last, as an MXNet NDArray list holding one float32 ``(k, feature_dim)`` array, the
-layout of the AWS artifact (spec §5.5), so ``mx.nd.load`` and :func:`containers.kmeans.model.load_centers` both read it.
+layout of the AWS artifact (docs/algorithms/kmeans.md#model-artifact), so ``mx.nd.load`` and
+:func:`containers.kmeans.model.load_centers` both read it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _first_epoch(stream: StreamingKMeans, data: ReplayableBatches, config: KMean
 
 
 def fit(data: ReplayableBatches, config: KMeansConfig, metrics: MetricsWriter) -> np.ndarray:
-    """The k final centers (float64) learned from the train channel's mini-batches by spec §5.3."""
+    """The k final centers (float64) learned from the train channel's mini-batches
+    (docs/algorithms/kmeans.md#algorithm)."""
     rng = np.random.default_rng(config.seed)
     stream = StreamingKMeans(config.working_centers, config.half_life_time_size, rng)
     started = time.perf_counter()

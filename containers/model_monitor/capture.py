@@ -1,4 +1,4 @@
-"""Captured inference records (spec §2.1; containers spec §2.8): JSON lines, ``.jsonl`` or ``.jsonl.gz``.
+"""Captured inference records (docs/reference/formats.md#data-capture-records): JSON lines, ``.jsonl`` or ``.jsonl.gz``.
 
 Each record's ``data`` is decoded by its ``encoding`` (``CSV`` and ``JSON`` are text, ``BASE64`` is the base64 of the
 raw body) and then parsed by its ``observedContentType``. Rows of one record: the output columns come first, then the

@@ -1,4 +1,5 @@
-"""CloudWatch metrics (spec §2.7): written as PutMetricData records, and published when a local endpoint is set.
+"""CloudWatch metrics (docs/reference/model-monitor-files.md#cloudwatch-metrics): written as PutMetricData records, and
+published when a local endpoint is set.
 
 Records go to ``/opt/ml/output/metrics/cloudwatch/cloudwatch_metrics.jsonl`` (the BYOC contract's directory), one
 ``{"Namespace", "MetricName", "Timestamp", "Dimensions", "Value" | "StatisticValues", "Unit"}`` object a line, so the

@@ -1,4 +1,5 @@
-"""The analyzer's configuration: the environment variables of spec §2.2/§2.5, read once into a frozen dataclass.
+"""The analyzer's configuration: the environment variables of docs/reference/model-monitor-files.md#job-environment,
+read once into a frozen dataclass.
 
 Paths in the environment are container paths (``/opt/ml/processing/...``). When ``SAGEMAKER_BASE_DIR`` moves the
 ``/opt/ml`` root (the process runtime without a mount namespace, and the tests), a path under ``/opt/ml`` is read

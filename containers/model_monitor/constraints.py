@@ -1,4 +1,5 @@
-"""``constraints.json`` (data quality, spec §2.4): suggested from a profile, and read back (tolerantly) as a baseline.
+"""``constraints.json`` (data quality, docs/reference/model-monitor-files.md#constraintsjson): suggested from a profile,
+and read back (tolerantly) as a baseline.
 
 Suggestion rules, after Deequ's suggestion rules as Model Monitor applies them:
 

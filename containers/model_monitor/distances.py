@@ -1,4 +1,5 @@
-"""Distribution distances for ``baseline_drift_check`` (spec §2.6, Deequ 2.0.2 ``Distance``; χ² from Deequ 2.0.3).
+"""Distribution distances for ``baseline_drift_check`` (docs/reference/model-monitor-files.md#distribution-distances,
+Deequ 2.0.2 ``Distance``; χ² from Deequ 2.0.3).
 
 * numeric: L∞ distance between the two sketched CDFs over the union of retained items (the two-sample KS
   statistic; exact when both sketches still hold every value);

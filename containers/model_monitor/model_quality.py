@@ -1,4 +1,5 @@
-"""Model quality (spec §2.8): metrics for regression, binary and multiclass problems, their constraints and checks.
+"""Model quality (docs/reference/model-monitor-files.md#model-quality): metrics for regression, binary and multiclass
+problems, their constraints and checks.
 
 Each scalar metric is ``{"value": x, "standard_deviation": s}``; ``s`` is the standard deviation of the metric over
 five seeded random 80% subsamples when there are at least 200 samples, else the string ``"NaN"``. Decisions: the

@@ -1,4 +1,5 @@
-"""Model-quality inputs: a baseline dataset's columns, or captured outputs merged with ground truth (spec §2.8).
+"""Model-quality inputs: a baseline dataset's columns, or captured outputs merged with ground truth
+(docs/reference/model-monitor-files.md#model-quality).
 
 Attributes (``inference_attribute``, ``probability_attribute``, ``ground_truth_attribute``) are a column name, a
 0-based column index (CSV), or a JSON path such as ``predictions[0].score`` / ``$.score`` (JSON). Captures are

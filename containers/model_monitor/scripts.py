@@ -1,4 +1,5 @@
-"""User record pre-processor and post-analytics scripts (spec §2.12).
+"""User record pre-processor and post-analytics scripts
+(docs/reference/model-monitor-files.md#pre--and-post-processing-scripts).
 
 ``preprocess_handler(inference_record[, logger])`` sees an ``InferenceRecord`` with both attribute styles the docs and
 the SDK fixtures use (``record.endpoint_input.data`` and ``record.event_data.endpointInput.data``). It returns a flat

@@ -1,4 +1,5 @@
-"""``statistics.json`` (data quality, spec §2.3): built from streamed chunks, and read back as a baseline."""
+"""``statistics.json`` (data quality, docs/reference/model-monitor-files.md#statisticsjson): built from streamed chunks,
+and read back as a baseline."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``constraint_violations.json`` (spec §2.6): every data-quality check of the current window against the baseline."""
+"""``constraint_violations.json`` (docs/reference/model-monitor-files.md#constraint_violationsjson): every data-quality
+check of the current window against the baseline."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
-"""Built-in-compatible PCA container (spec §6): ``python -m containers.pca train|serve``."""
+"""Built-in-compatible PCA container (docs/algorithms/pca.md): ``python -m containers.pca train|serve``."""
 
 __all__: list[str] = []

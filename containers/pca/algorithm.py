@@ -1,4 +1,5 @@
-"""Streaming PCA (spec §6.2): exact scatter-matrix accumulation, or a one-pass randomized sketch for wide data.
+"""Streaming PCA (docs/algorithms/pca.md#algorithm): exact scatter-matrix accumulation, or a one-pass randomized sketch
+for wide data.
 
 Both modes merge per-batch *centered* statistics with Chan's pairwise formula, so a large mean never cancels
 digits away and the result does not depend on how the rows were cut into batches (up to rounding).

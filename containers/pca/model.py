@@ -1,7 +1,8 @@
 """The PCA artifact: ``model_algo-1``, an MXNet NDArray dict ``{"mean": (1, d), "s": (k,), "v": (d, k)}`` (float32).
 
-``s`` is in ascending order and the columns of ``v`` follow it, as in the AWS artifact (spec §6.3). ``mean`` is all
-zeros when the model was trained with ``subtract_mean=false``, so serving always computes ``(x - mean) @ v``.
+``s`` is in ascending order and the columns of ``v`` follow it, as in the AWS artifact
+(docs/algorithms/pca.md#model-artifact). ``mean`` is all zeros when the model was trained with ``subtract_mean=false``,
+so serving always computes ``(x - mean) @ v``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""PCA inference (spec §6.4): ``projection = (x - mean) @ v`` per record, under the key ``projection``."""
+"""PCA inference (docs/algorithms/pca.md#inference): ``projection = (x - mean) @ v`` per record, under the key
+``projection``."""
 
 from __future__ import annotations
 

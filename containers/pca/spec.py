@@ -1,4 +1,4 @@
-"""PCA hyperparameters (spec §6.1) and the metric lines this container prints."""
+"""PCA hyperparameters (docs/algorithms/pca.md#hyperparameters) and the metric lines this container prints."""
 
 from __future__ import annotations
 

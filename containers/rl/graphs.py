@@ -1,4 +1,5 @@
-"""The reward graph (computed as DeepRacer-on-AWS draws it, spec §4.4) and the top-down plot of evaluated laps."""
+"""The reward graph (computed as DeepRacer-on-AWS draws it, docs/deepracer.md#reading-the-reward-graph) and the top-down
+plot of evaluated laps."""
 
 from __future__ import annotations
 

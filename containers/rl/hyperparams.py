@@ -1,4 +1,5 @@
-"""DeepRacer ``hyperparameters.json`` (spec §3) plus the environment settings DRfC passes separately.
+"""DeepRacer ``hyperparameters.json`` (docs/deepracer.md#hyperparametersjson-keys-and-defaults) plus the environment
+settings DRfC passes separately.
 
 Values arrive as strings (SageMaker), JSON-quoted strings (framework estimators) or JSON numbers (a hand-written
 file); missing keys take the simapp defaults. Keys this trainer does not know are logged and ignored (the tuning
@@ -27,7 +28,7 @@ _FALSE = ("false", "0", "no")
 
 @dataclass(frozen=True)
 class DeepRacerHyperparameters:
-    # spec §3, simapp defaults
+    # simapp defaults (docs/deepracer.md#hyperparametersjson-keys-and-defaults)
     batch_size: int = 64
     beta_entropy: float = 0.01
     discount_factor: float = 0.999

@@ -1,5 +1,5 @@
-"""Training outputs in DeepRacer's formats (spec §4): TrainingMetrics JSON, sim-trace CSVs, evaluation metrics,
-``deepracer_checkpoints.json``.
+"""Training outputs in DeepRacer's formats (docs/deepracer.md#output-formats): TrainingMetrics JSON, sim-trace CSVs,
+evaluation metrics, ``deepracer_checkpoints.json``.
 
 Layout (relative to the data directory): ``metrics/TrainingMetrics.json``, ``metrics/evaluation/evaluation-<ts>.json``,
 ``training-simtrace/<iteration>-iteration.csv`` (training-phase steps of that iteration),

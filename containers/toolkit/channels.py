@@ -101,7 +101,7 @@ def dense_features(features: Features, feature_dim: int, path: Path, *, csv_labe
     if width == feature_dim:
         return densify(features, feature_dim)
     if csv_label_column and width == feature_dim + 1:
-        return densify(features[:, 1:], feature_dim)  # the first column is a label (spec §5.2)
+        return densify(features[:, 1:], feature_dim)  # the first column is a label (docs/algorithms/kmeans.md#data)
     raise UserError(
         f"feature_dim mismatch in {path}: rows have {width} columns, but feature_dim={feature_dim} "
         f"(CSV rows may have feature_dim or feature_dim+1 columns, the first then being a label)."

@@ -250,7 +250,8 @@ class HyperparameterSpec:
             if key in ignored or key.startswith("sagemaker_"):
                 continue
             if key == TUNING_OBJECTIVE_METRIC and key not in specs:
-                continue  # added by the tuning service to every job it starts (spec §1.3)
+                # tuning adds it to every job it starts (docs/reference/container-contract.md#hyperparametersjson)
+                continue
             name = self.aliases.get(key, key)
             spec = specs.get(name)
             if spec is None:

@@ -1,4 +1,5 @@
-"""Script mode (spec §1.11): run a user's entry point the way the SageMaker training toolkit does.
+"""Script mode (docs/reference/container-contract.md#script-mode): run a user's entry point the way the SageMaker
+training toolkit does.
 
 The code bundle named by ``sagemaker_submit_directory`` (a local directory, a local tarball, or
 ``s3://.../sourcedir.tar.gz``) is unpacked into ``/opt/ml/code`` when that directory is empty. The entry point

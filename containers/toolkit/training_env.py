@@ -1,4 +1,5 @@
-"""The ``SM_*`` environment the SageMaker training toolkit gives a user's entry point (spec §1.10).
+"""The ``SM_*`` environment the SageMaker training toolkit gives a user's entry point
+(docs/reference/container-contract.md#training-environment-variables).
 
 ``sm_env_vars(env)`` turns a loaded :class:`TrainingEnvironment` into the exact variables and values that
 sagemaker-training sets: hyperparameters decoded with ``json.loads`` (the raw string when that fails), ``sagemaker_*``
@@ -279,7 +280,8 @@ _ENV_KEYS = (
 
 
 def sm_env_vars(env: TrainingEnvironment, hardware: Hardware | None = None) -> dict[str, str]:
-    """Every ``SM_*`` variable of spec §1.10, plus ``SAGEMAKER_JOB_NAME``, ``CURRENT_HOST``, ``SAGEMAKER_REGION``."""
+    """Every ``SM_*`` variable of docs/reference/container-contract.md#training-environment-variables, plus
+    ``SAGEMAKER_JOB_NAME``, ``CURRENT_HOST``, ``SAGEMAKER_REGION``."""
     info = training_env(env, hardware)
     values: dict[str, Any] = {key: info[key] for key in _ENV_KEYS}
     values["hps"] = info["hyperparameters"]

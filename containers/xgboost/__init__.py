@@ -1,4 +1,5 @@
-"""The built-in XGBoost algorithm, compatible with the open-source SageMaker XGBoost container (spec §4)."""
+"""The built-in XGBoost algorithm, compatible with the open-source SageMaker XGBoost container
+(docs/algorithms/xgboost.md)."""
 
 from __future__ import annotations
 

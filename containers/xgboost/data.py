@@ -1,4 +1,5 @@
-"""Training channels of the XGBoost algorithm (spec §4.3): validation, discovery, reading into DMatrix objects."""
+"""Training channels of the XGBoost algorithm (docs/algorithms/xgboost.md#channels-and-content-types): validation,
+discovery, reading into DMatrix objects."""
 
 from __future__ import annotations
 

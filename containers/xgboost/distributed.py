@@ -1,4 +1,4 @@
-"""Multi-host training with XGBoost's collective (spec §4.6, §1.13).
+"""Multi-host training with XGBoost's collective (docs/algorithms/xgboost.md#training).
 
 Round 1: every host joins a group led by a tracker on the first sorted host (port ``SAGESTACK_RABIT_PORT``, default
 9099) and says whether it holds data. Hosts without data stop there (exit 0). Round 2 (port + 1): the hosts with

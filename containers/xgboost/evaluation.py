@@ -1,4 +1,4 @@
-"""Metrics the container computes itself (spec §4.5), passed to XGBoost as ``custom_metric``.
+"""Metrics the container computes itself (docs/algorithms/xgboost.md#metrics), passed to XGBoost as ``custom_metric``.
 
 Every metric is computed from sufficient statistics (a confusion matrix for classification, weighted sums for
 regression) so that, in distributed training, one allreduce over the workers gives exactly the metric of the whole

@@ -1,4 +1,5 @@
-"""K-fold cross-validation (``_kfold``, ``_num_cv_round``; spec §4.6): k·r boosters and out-of-fold predictions.
+"""K-fold cross-validation (``_kfold``, ``_num_cv_round``; docs/algorithms/xgboost.md#training): k·r boosters and
+out-of-fold predictions.
 
 Train and validation are joined; folds are stratified for classification. Each booster is saved as
 ``xgboost-model-<i>`` (serving averages them), each fold checkpoints into ``<checkpoints>/model-<i>/``, a summary line

@@ -1,4 +1,5 @@
-"""Selectable inference output (``SAGEMAKER_INFERENCE_OUTPUT``, spec §4.9) and the text form of predictions."""
+"""Selectable inference output (``SAGEMAKER_INFERENCE_OUTPUT``, docs/algorithms/xgboost.md#inference) and the text form
+of predictions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Algorithm-mode inference (spec §4.9): CSV, LIBSVM and recordIO in; CSV, JSON, JSON Lines and recordIO out.
+"""Algorithm-mode inference (docs/algorithms/xgboost.md#inference): CSV, LIBSVM and recordIO in; CSV, JSON, JSON Lines
+and recordIO out.
 
 Prediction uses ``Booster.inplace_predict`` with one thread per worker (no DMatrix, no pandas), the best iteration
 when early stopping recorded one, and the mean (or majority vote) of every model file when the model directory holds

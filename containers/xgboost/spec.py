@@ -1,4 +1,5 @@
-"""Everything the built-in XGBoost algorithm declares once: hyperparameters, metrics and their rules (spec §4.4, §4.5).
+"""Everything the built-in XGBoost algorithm declares once: hyperparameters, metrics and their rules
+(docs/algorithms/xgboost.md).
 
 The same objects validate ``hyperparameters.json`` at run time and describe the algorithm (``MetricDefinitions``,
 ``CreateAlgorithm`` hyperparameter specs).
@@ -63,7 +64,8 @@ MINIMIZE_METRICS: tuple[str, ...] = (
     "tweedie-nloglik",
 )
 METRIC_NAMES: tuple[str, ...] = MAXIMIZE_METRICS + MINIMIZE_METRICS
-# Metrics the container computes itself (custom_metric) rather than asking XGBoost for (spec §4.5).
+# Metrics the container computes itself (custom_metric) rather than asking XGBoost for
+# (docs/algorithms/xgboost.md#metrics).
 CUSTOM_METRICS: frozenset[str] = frozenset(
     {
         "accuracy",

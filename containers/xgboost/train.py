@@ -1,4 +1,5 @@
-"""Algorithm-mode training (spec §4.6): hyperparameters and channels in, ``xgboost-model`` out.
+"""Algorithm-mode training (docs/algorithms/xgboost.md#training): hyperparameters and channels in, ``xgboost-model``
+out.
 
 ``train_job(env)`` is the container entry (``python -m containers.xgboost train``). ``train_booster`` is the core: it
 takes already-built DMatrix objects and explicit settings, so tests call it without any ``/opt/ml`` tree.
@@ -75,7 +76,7 @@ def _xgb_value(name: str, value: Any) -> Any:
 
 
 def early_stopping(values: Mapping[str, Any], has_validation: bool) -> xgb.callback.EarlyStopping | None:
-    """Early stopping on the validation data (spec §4.5), or None when it does not apply."""
+    """Early stopping on the validation data (docs/algorithms/xgboost.md#metrics), or None when it does not apply."""
     rounds = values.get("early_stopping_rounds")
     if not rounds:
         return None
@@ -213,7 +214,7 @@ def _require_all(channels: Mapping[str, data.ChannelData]) -> None:
 def train_job(env: TrainingEnvironment) -> None:
     """The container's ``train`` command: script mode when a user entry point is set, else algorithm mode."""
     if is_script_mode(env):
-        run_user_entry_point(env)  # the user's script, with the SM_* environment (spec §1.11, §4.2)
+        run_user_entry_point(env)  # the user's script, with the SM_* environment (docs/algorithms/xgboost.md#modes)
         return
     values = spec.validate(env.hyperparameters)
     channels = data.discover(env.channels)

@@ -60,7 +60,8 @@ IMAGE_SPECS: tuple[ImageSpec, ...] = (
 # One image per container package; the order is the build order (small images first).
 IMAGE_NAMES: tuple[str, ...] = tuple(spec.name for spec in IMAGE_SPECS)
 
-# The built-in images our containers stand in for (aws-local-emulation.md §8). Spark processing is left out: the
+# The built-in images our containers stand in for (docs/images.md#built-in-image-uris-us-east-1). Spark processing is
+# left out: the
 # processing image carries no Spark/JVM.
 AWS_IMAGES: tuple[AwsImage, ...] = (
     AwsImage("xgboost", "xgboost", "1.7-1"),
@@ -76,7 +77,7 @@ AWS_IMAGES: tuple[AwsImage, ...] = (
     AwsImage("rl", "coach-tensorflow", "1.0.0", "py3"),
 )
 
-# us-east-1 URIs (aws-local-emulation.md §8), used when the SageMaker SDK cannot be imported.
+# us-east-1 URIs (docs/images.md#built-in-image-uris-us-east-1), used when the SageMaker SDK cannot be imported.
 US_EAST_1_URIS: dict[tuple[str, str | None], str] = {
     ("xgboost", "1.7-1"): "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
     ("xgboost", "3.0-5"): "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5",

@@ -72,7 +72,8 @@ class ContainerCommand:
     def argv(
         self, docker: DockerCli, entry: Entry | None, entrypoint: Sequence[str] | None, arguments: Sequence[str] | None
     ) -> list[str]:
-        """``docker run [--entrypoint E] image [args]`` with spec §1.1's override rules."""
+        """``docker run [--entrypoint E] image [args]`` with the override rules of
+        docs/reference/container-contract.md#start-and-stop."""
         # --init: Docker's tiny init is PID 1 and forwards SIGTERM, so a container that installs no handler stops at
         # once (as under the process runtime) instead of ignoring it as PID 1 until SIGKILL after the grace period.
         argv = docker.argv("run", "--init", "--name", self.name, "--hostname", self.host)

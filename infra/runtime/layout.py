@@ -1,4 +1,5 @@
-"""Lay out the ``/opt/ml``-shaped directory of one host (spec §1.2–§1.5, §1.9; processing and serving trees).
+"""Lay out the ``/opt/ml``-shaped directory of one host (docs/reference/container-contract.md#the-optml-tree; processing
+and serving trees).
 
 Every function takes ``base``: the path the *container* sees as ``/opt/ml``. It is ``/opt/ml`` when the host
 directory is mounted there, and the host directory itself in ``IsolationMode.ENVIRONMENT``; config files that hold

@@ -1,4 +1,5 @@
-"""``model.tar.gz`` helpers (spec §1.8): pack a model directory, and extract an archive without trusting it.
+"""``model.tar.gz`` helpers (docs/reference/container-contract.md#modeltargz): pack a model directory, and extract an
+archive without trusting it.
 
 Only pack a model from a :class:`~infra.runtime.api.TrainingResult` whose ``model_dir`` is non-empty: the process
 runtime leaves it empty unless every host exited 0, so a model half-written by a killed container is never packed.

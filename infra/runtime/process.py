@@ -61,7 +61,7 @@ def container_argv(
     entrypoint: Sequence[str] | None = None,
     arguments: Sequence[str] | None = None,
 ) -> list[str]:
-    """``docker run [--entrypoint E] image [A...]`` as argv (spec §1.1).
+    """``docker run [--entrypoint E] image [A...]`` as argv (docs/reference/container-contract.md#start-and-stop).
 
     The entry (``train``/``serve``) stands for the arguments SageMaker passes; ``arguments`` replace it, and an
     ``entrypoint`` replaces the image's command and drops the entry, as ``--entrypoint`` resets ``CMD``.

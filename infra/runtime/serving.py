@@ -1,4 +1,4 @@
-"""A started ``serve`` process and its readiness check (spec §2.1–§2.2)."""
+"""A started ``serve`` process and its readiness check (docs/reference/container-contract.md#serving)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ProcessServingContainer", "free_port", "wait_until_healthy"]
 
-PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (spec §2.2)
+PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (docs/reference/container-contract.md#http-server)
 _PING_INTERVAL_SECONDS = 0.1
 
 

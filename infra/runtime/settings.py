@@ -40,7 +40,8 @@ class RuntimeSettings:
 
     region: str = DEFAULT_REGION
     stop_grace_seconds: float = 120.0  # training/processing: SIGTERM, then SIGKILL (docker stop -t 120)
-    serving_stop_grace_seconds: float = 30.0  # serving: SIGTERM, then SIGKILL 30 s later (spec §2.1)
+    # serving: SIGTERM, then SIGKILL 30 s later (docs/reference/container-contract.md#serving-start-and-stop)
+    serving_stop_grace_seconds: float = 30.0
     shutdown_grace_seconds: float = 5.0  # ``shutdown()`` / interpreter exit: do not hold the owner for minutes
     link_inputs: bool = False  # hard-link channel files instead of copying (a container writing in place
     # would then change the source files)

@@ -1,4 +1,5 @@
-"""Endpoint data capture (spec §2.8) and faults: a dying container, invoke timeouts, stopping with jobs running."""
+"""Endpoint data capture (docs/reference/formats.md#data-capture-records) and faults: a dying container, invoke
+timeouts, stopping with jobs running."""
 
 import base64
 import json

@@ -1,8 +1,8 @@
 """Turning the records of one buffer into a batch: same-length groups vectorised, the rest record by record.
 
 Records are grouped by payload length, each group is decoded from a template (:mod:`_template`), and the rows
-are put back in stream order. Rules (after XGBoost's reader, spec §3.3): a record without ``features["values"]``
-is skipped; any sparse record makes the result CSR; labels are all present or all absent.
+are put back in stream order. Rules (after XGBoost's reader, docs/reference/formats.md#semantics): a record without
+``features["values"]`` is skipped; any sparse record makes the result CSR; labels are all present or all absent.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RecordIO framing (spec §3.1): magic, length word, payload, zero padding to 4 bytes.
+"""RecordIO framing (docs/reference/formats.md#framing): magic, length word, payload, zero padding to 4 bytes.
 
 Runs of records that all have the same size are found with one numpy comparison instead of a Python loop.
 """

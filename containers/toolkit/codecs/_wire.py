@@ -1,4 +1,5 @@
-"""Protocol-buffers wire format for ``aialgs.data.Record`` (spec §3.2), written by hand with numpy.
+"""Protocol-buffers wire format for ``aialgs.data.Record`` (docs/reference/formats.md#record-schema), written by hand
+with numpy.
 
 Only what the Record schema needs: varints, length-delimited fields, packed and unpacked repeated scalars.
 Decoding records where each value span sits lets :mod:`recordio` decode many same-layout records in one step.

@@ -1,7 +1,7 @@
 """Media types the containers read and write, and ``Accept`` negotiation.
 
 Names are matched case-insensitively and the short aliases SageMaker accepts (``csv``, ``libsvm``,
-``recordio-protobuf``, ...) map to the canonical MIME type (spec §4.3).
+``recordio-protobuf``, ...) map to the canonical MIME type (docs/algorithms/xgboost.md#channels-and-content-types).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Finding the data files of a channel directory and reading them in order, streamed (spec §4.3)."""
+"""Finding the data files of a channel directory and reading them in order, streamed
+(docs/algorithms/xgboost.md#channels-and-content-types)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Serving-side codecs: request bodies into feature batches, prediction rows into response bodies.
 
-Request forms: spec §4.9 (CSV, LIBSVM, recordIO for XGBoost) and §5.6/§6.4 (JSON and JSON Lines for K-Means/PCA).
+Request forms: docs/algorithms/xgboost.md#inference (CSV, LIBSVM, recordIO) and docs/algorithms/kmeans.md#inference
+(also JSON, JSON Lines).
 Bodies that cannot be parsed as their content type give 415 (as XGBoost answers); well-formed bodies that do not
 describe a feature matrix give 400.
 """

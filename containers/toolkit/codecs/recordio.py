@@ -1,4 +1,5 @@
-"""RecordIO-protobuf (``application/x-recordio-protobuf``, spec §3): read and write ``aialgs.data.Record`` streams.
+"""RecordIO-protobuf (``application/x-recordio-protobuf``, docs/reference/formats.md#recordio-protobuf): read and write
+``aialgs.data.Record`` streams.
 
 Features live under ``features["values"]`` and labels under ``label["values"]``, as Float32, Float64 or Int32
 tensors, dense or sparse (``keys`` + ``shape``). Output is byte-identical to the SageMaker SDK writers

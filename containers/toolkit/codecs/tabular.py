@@ -1,4 +1,5 @@
-"""Training-side readers for CSV, LIBSVM and Parquet files (spec §4.3): streamed in row batches.
+"""Training-side readers for CSV, LIBSVM and Parquet files (docs/algorithms/xgboost.md#channels-and-content-types):
+streamed in row batches.
 
 All formats have no header and the label in the first column (``has_label=False``: no label column). Malformed
 input raises :class:`UserError` naming the file and the 1-based line (``..., <file>, line <n>: <what>``).

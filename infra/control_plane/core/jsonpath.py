@@ -1,4 +1,5 @@
-"""The JSONPath subset batch transform's ``DataProcessing`` filters accept (spec §2.7).
+"""The JSONPath subset batch transform's ``DataProcessing`` filters accept
+(docs/reference/formats.md#dataprocessing-and-its-jsonpath-subset).
 
 ``$``; ``.name``; ``*``; ``['a','b']``; ``[n]`` / ``[n,m,...]`` with negative indices; slices ``[start:end]`` whose
 end is **inclusive** (DG: ``$[1:4]`` is "the second through fifth columns", ``$[:5]`` "first through sixth").

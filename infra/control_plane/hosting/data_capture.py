@@ -1,4 +1,4 @@
-"""Endpoint data capture (spec §2.8), done in the invoke front, not the container.
+"""Endpoint data capture (docs/reference/formats.md#data-capture-records), done in the invoke front, not the container.
 
 ``record`` is on the hot path: a sampling draw and an append under a lock. A background thread turns the buffer
 into JSON Lines files every ``flush_seconds`` under

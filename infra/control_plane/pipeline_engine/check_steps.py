@@ -1,10 +1,11 @@
-"""ClarifyCheck and QualityCheck steps (spec §1.10, §2.13): a processing job computes the new baseline, which is
+"""ClarifyCheck and QualityCheck steps (docs/pipelines.md#check-steps): a processing job computes the new baseline,
+which is
 checked against the previous one (supplied, else the latest Approved model package's ``DriftCheckBaselines``).
 
 ClarifyCheck: one Clarify job; ``analysis.json`` is the calculated baseline, compared here (``clarify_compare``).
 QualityCheck: one Model Monitor baselining job (``statistics.json`` + ``constraints.json``); when a check is due, a
 second analyzer job over the same dataset with ``baseline_constraints``/``baseline_statistics`` set writes
-``constraint_violations.json`` (the analyzer's own checks, spec §2.6 / §2.8).
+``constraint_violations.json`` (the analyzer's own checks, docs/reference/model-monitor-files.md).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ EXECUTION_VARIABLES = frozenset(
     }
 )
 
-# Step-level keys of ClarifyCheck / QualityCheck steps (spec §3.4); any of them may be an expression.
+# Step-level keys of ClarifyCheck / QualityCheck steps (docs/pipelines.md#check-steps); any of them may be an
+# expression.
 CHECK_FIELDS = (
     "CheckType",
     "ModelPackageGroupName",

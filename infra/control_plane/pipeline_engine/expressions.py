@@ -167,7 +167,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 
 def evaluate_condition(condition: Mapping[str, Any], scope: Scope) -> bool:
-    """One condition (SDK and public-schema spellings both accepted, spec §3.5/§3.9)."""
+    """One condition (SDK and public-schema spellings both accepted, docs/pipelines.md#conditions)."""
     kind = condition.get("Type")
     if kind in _COMPARE:
         left, right = resolve(condition.get("LeftValue"), scope), resolve(condition.get("RightValue"), scope)

@@ -25,7 +25,8 @@ CACHE_KEYS: Mapping[StepType, tuple[str, ...]] = {
     ),
     StepType.TUNING: ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
     StepType.TRANSFORM: ("DataProcessing", "Environment", "ModelName", "TransformInput"),
-    # spec §1.10/§2.13: the check config (the job's inputs and environment) and the check-step keys
+    # docs/pipelines.md#cache-key-attributes: the check config (the job's inputs and environment) and the check-step
+    # keys
     StepType.CLARIFY_CHECK: ("AppSpecification", "Environment", "ProcessingInputs", *CHECK_FIELDS),
     StepType.QUALITY_CHECK: ("AppSpecification", "Environment", "ProcessingInputs", *CHECK_FIELDS),
 }

@@ -1,4 +1,5 @@
-"""Batch transform data handling (spec §2.7): split files into records, pack requests, join and filter.
+"""Batch transform data handling (docs/reference/formats.md#batch-transform-records): split files into records, pack
+requests, join and filter.
 
 Pure functions over bytes; the executor does the I/O.
 """

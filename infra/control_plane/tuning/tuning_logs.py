@@ -55,7 +55,8 @@ class LogTap(LogsAccess):
 
 
 class ObjectiveReader:
-    """Reads the objective metric from one log line the way SageMaker does (§1.12): escaped line, then raw."""
+    """Reads the objective metric from one log line the way SageMaker does
+    (docs/reference/container-contract.md#metric-lines): escaped line, then raw."""
 
     def __init__(self, regex: str) -> None:
         self._pattern = re.compile(regex)

@@ -1,6 +1,7 @@
 """Search strategies: what the next training job tries, and (Hyperband) whether a running job goes on.
 
-``Random`` draws each value independently with the §8.2 scaling formulas. ``Grid`` walks every combination once.
+``Random`` draws each value independently with the scaling formulas of
+docs/tuning.md#strategies-and-how-the-search-works. ``Grid`` walks every combination once.
 ``Bayesian`` is optuna's TPE sampler (multivariate, constant liar so parallel jobs do not pile onto the same point,
 few random start-up jobs so small budgets still exploit). ``Hyperband`` is the same sampler with optuna's
 ``HyperbandPruner`` (η = 3 over [MinResource, MaxResource]) fed with every logged value of the objective.

@@ -1,7 +1,8 @@
 """The search space of a tuning job: parameter ranges, their scaling, sampling, grid enumeration and value strings.
 
 Every range maps values to a *search coordinate* (what a sampler works on) and back to the string a training job
-receives. Scaling follows spec §8.2: Linear is uniform, Logarithmic is uniform in ``ln x``, ReverseLogarithmic is
+receives. Scaling follows docs/tuning.md#strategies-and-how-the-search-works: Linear is uniform, Logarithmic is uniform
+in ``ln x``, ReverseLogarithmic is
 uniform in ``ln(1 - x)`` (samples crowd towards 1), Auto is Logarithmic when ``min > 0`` and ``max / min >= 100``.
 """
 

@@ -22,7 +22,7 @@ OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 EPOCH_HYPERPARAMETERS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 MAX_HYPERBAND_RESOURCE = 20000
 MAX_HYPERPARAMETERS = 100
-# Spec §4.5: the metrics the XGBoost container knows; ``validation:<m>`` is tunable for each.
+# docs/algorithms/xgboost.md#metrics: the metrics the XGBoost container knows; ``validation:<m>`` is tunable for each.
 XGBOOST_MAXIMIZE = (
     "accuracy", "auc", "aucpr", "balanced_accuracy", "f1", "f1_binary", "f1_macro", "map", "ndcg", "precision",
     "r2", "recall", "precision_macro", "precision_micro", "recall_macro", "recall_micro",

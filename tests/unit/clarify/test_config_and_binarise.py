@@ -1,4 +1,5 @@
-"""analysis_config.json validation (errors name the field) and the binarisation rules of spec §1.3."""
+"""analysis_config.json validation (errors name the field) and the rules of
+docs/clarify.md#binarisation-smclarifys-rules."""
 
 from __future__ import annotations
 

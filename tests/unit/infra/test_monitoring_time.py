@@ -1,4 +1,5 @@
-"""Monitoring schedule time: the cron subset, ISO-8601 offsets, fire times, analysis windows (spec §2.5, §2.11)."""
+"""Monitoring schedule time: the cron subset, ISO-8601 offsets, fire times, analysis windows
+(docs/model-monitor.md#schedules-and-windows-monitoring_timepy)."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -22,7 +22,8 @@ def test_defaults_and_auto_values():
 
 
 def test_sdk_hyperparameters_are_accepted():
-    # exactly what KMeans(...).hyperparameters() gives in sagemaker 2.257.7 (spec §1.3), plus tuning's key
+    # exactly what KMeans(...).hyperparameters() gives in sagemaker 2.257.7
+    # (docs/reference/container-contract.md#hyperparametersjson), plus tuning's key
     raw = {
         "force_dense": "True",
         "k": "3",

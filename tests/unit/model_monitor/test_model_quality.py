@@ -42,7 +42,8 @@ def test_binary_vs_sklearn() -> None:
 
 
 def test_binary_docs_example_best_constant_classifier() -> None:
-    """Prevalence 0.25: the constant positive classifier has precision 0.25, recall 1, F1 0.4, F2 0.625 (spec §2.8)."""
+    """Prevalence 0.25: the constant positive classifier has precision 0.25, recall 1, F1 0.4, F2 0.625
+    (docs/reference/model-monitor-files.md#model-quality)."""
     y = np.array([1, 0, 0, 0] * 5, dtype=float)
     p = np.array([1, 1, 1, 0] * 5, dtype=float)
     out = mq.binary_metrics(y, p, None)

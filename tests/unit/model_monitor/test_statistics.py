@@ -73,7 +73,8 @@ def test_string_statistics(stats) -> None:
 
 
 def test_sdk_fixture_population_std() -> None:
-    """24 x 1, 21 x 2, 55 x 3: mean 2.31, population std 0.8330 (spec §2.3)."""
+    """24 x 1, 21 x 2, 55 x 3: mean 2.31, population std 0.8330
+    (docs/reference/model-monitor-files.md#statisticsjson)."""
     profile = DatasetProfile()
     values = ["1"] * 24 + ["2"] * 21 + ["3"] * 55
     profile.update(pa.table({"_c0": pa.array(values)}))

@@ -17,7 +17,8 @@ from containers.toolkit.environment import TrainingEnvironment
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-# The hyperparameters of spec §1.10's worked example, as a framework estimator writes them.
+# The hyperparameters of the worked example in docs/reference/container-contract.md#training-environment-variables, as a
+# framework estimator writes them.
 WORKED_EXAMPLE_HPS = {
     "num_round": "10",
     "eta": "0.2",

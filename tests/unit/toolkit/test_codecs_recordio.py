@@ -1,4 +1,5 @@
-"""RecordIO-protobuf: spec §3.4 bytes, byte equality with the SageMaker SDK writers, round trips, errors."""
+"""RecordIO-protobuf: the bytes of docs/reference/formats.md#byte-examples, byte equality with the SageMaker SDK
+writers, round trips, errors."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def dense_of(features) -> np.ndarray:
     return features.toarray() if sp.issparse(features) else np.asarray(features)
 
 
-# ----------------------------------------------------------------------------------------------- spec §3.4
+# --------------------------------------------------------------------------- docs/reference/formats.md#byte-examples
 
 
 def test_spec_example_float32_row_with_label():

@@ -1,4 +1,5 @@
-"""Contract tests: success/failure signalling of the training entry point (entrypoint.py, spec §1.7)."""
+"""Contract tests: success/failure signalling of the training entry point (entrypoint.py,
+docs/reference/container-contract.md#exit-codes-and-failure)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Contract tests: /opt/ml parsing (environment.py) and the SM_* variables of spec §1.10 (training_env.py)."""
+"""Contract tests: /opt/ml parsing (environment.py) and the SM_* variables of
+docs/reference/container-contract.md#training-environment-variables."""
 
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def test_resolve_host_resolves_and_gives_up(monkeypatch: pytest.MonkeyPatch) -> 
         resolve_host("algo-9", timeout_seconds=0)
 
 
-# -- SM_* variables (spec §1.10) -----------------------------------------------------------------------------------
+# -- SM_* variables (docs/reference/container-contract.md#training-environment-variables) ------------------------------
 
 
 def _worked_example(make_env, **extra_hps: str):

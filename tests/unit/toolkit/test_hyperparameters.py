@@ -1,4 +1,5 @@
-"""Contract tests: declarative hyperparameter specs (hyperparameters.py, spec §1.3)."""
+"""Contract tests: declarative hyperparameter specs (hyperparameters.py,
+docs/reference/container-contract.md#hyperparametersjson)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Contract tests: metric lines and the regexes SageMaker matches against them (metrics.py, spec §1.12)."""
+"""Contract tests: metric lines and the regexes SageMaker matches against them (metrics.py,
+docs/reference/container-contract.md#metric-lines)."""
 
 from __future__ import annotations
 

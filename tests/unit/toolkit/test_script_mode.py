@@ -1,4 +1,5 @@
-"""Contract tests: script mode (script_mode.py, spec §1.11) with tiny user scripts written to tmp."""
+"""Contract tests: script mode (script_mode.py, docs/reference/container-contract.md#script-mode) with tiny user scripts
+written to tmp."""
 
 from __future__ import annotations
 

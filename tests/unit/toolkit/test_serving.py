@@ -1,4 +1,4 @@
-"""Contract tests: the shared serving app (serving.py, spec §2.2–§2.4)."""
+"""Contract tests: the shared serving app (serving.py, docs/reference/container-contract.md#serving)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Compare a new Clarify ``analysis.json`` with a baseline one (spec §1.10, §2.9, §2.10): bias and attribution drift.
+"""Compare a new Clarify ``analysis.json`` with a baseline one
+(docs/reference/model-monitor-files.md#bias-and-explainability-monitors): bias and attribution drift.
 
 Bias: for each facet, facet value and metric present in both files, the new value violates when it is farther from
 "no bias" than the baseline value (|new| > |baseline|; for DI, |new − 1| > |baseline − 1|). Explainability: per

@@ -1,4 +1,5 @@
-"""Bias and explainability monitoring executions: the capture window turned into a Clarify job (spec §2.9, §2.10).
+"""Bias and explainability monitoring executions: the capture window turned into a Clarify job
+(docs/reference/model-monitor-files.md#bias-and-explainability-monitors).
 
 The Clarify container reads CSV, so the control plane stages the window as one: every captured record whose
 ``inferenceTime`` falls in the window gives one row per CSV line of its request (JSON requests through
@@ -273,7 +274,8 @@ def _ground_truth(s3: S3Access, job: MonitoringJob) -> dict[str, str]:
 
 
 class _Predictor:
-    """The predicted label of one captured response line (spec §2.9 EndpointInput attributes)."""
+    """The predicted label of one captured response line
+    (docs/reference/model-monitor-files.md#bias-and-explainability-monitors)."""
 
     def __init__(self, endpoint_input: Mapping[str, Any], config: Mapping[str, Any], labels: Sequence[str]) -> None:
         self.inference = endpoint_input.get("InferenceAttribute")

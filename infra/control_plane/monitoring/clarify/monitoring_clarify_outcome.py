@@ -1,8 +1,9 @@
 """The end of a bias or explainability execution: violations against the baseline and CloudWatch records.
 
-Bias (spec §2.9): the baseline is the baselining job's ``analysis.json``; every facet, facet value and metric of the
+Bias (docs/reference/model-monitor-files.md#bias-and-explainability-monitors): the baseline is the baselining job's
+``analysis.json``; every facet, facet value and metric of the
 pre- and post-training blocks the baseline has is compared with the point rule of ``clarify_compare`` (the value
-is worse than the baseline's: |new| > |baseline|, DI around 1; no bootstrap interval). Explainability (spec §2.10):
+is worse than the baseline's: |new| > |baseline|, DI around 1; no bootstrap interval). Explainability (same section):
 per label, the nDCG of the window's global SHAP ranking scored with the baseline's attributions, < 0.9 violates.
 
 Metrics: ``aws/sagemaker/Endpoints/bias-metrics`` ``bias_metric_<NAME>`` with ``Endpoint``, ``MonitoringSchedule``,
