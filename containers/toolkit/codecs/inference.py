@@ -73,8 +73,8 @@ def decode_libsvm(body: bytes) -> sp.csr_matrix:
 
     Indices are kept as written, exactly as the training reader keeps them (``codecs/tabular.py``) and as AWS's
     XGBoost container reads LIBSVM on both sides: a model trained on 1-based rows has an unused column 0 and is
-    served 1-based rows. Shifting here would move every feature one column left, silently (docs/containers.md,
-    "One reading of the data").
+    served 1-based rows. Shifting here would move every feature one column left, silently
+    (docs/containers.md#codecs-toolkitcodecs).
     """
     indptr = [0]
     indices: list[int] = []
