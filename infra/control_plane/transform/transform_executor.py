@@ -136,11 +136,11 @@ class _TransformRun:
             raise TransformSetupError(f"ClientError: Could not find model {self.request.model_name}.")
         container_def = model.containers[0]
         try:
-            image = self.ctx.containers.resolve(str(container_def.get("Image", "")))
-            model_dir = fetch_model(self.ctx.s3, container_def.get("ModelDataUrl"), self.work_dir)
+            image = self.ctx.containers.resolve(container_def.image or "")
+            model_dir = fetch_model(self.ctx.s3, container_def.model_data_url, self.work_dir)
         except (ContainerRuntimeError, ModelDataError) as exc:
             raise TransformSetupError(f"ClientError: {exc}") from exc
-        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
+        environment = dict(container_def.environment)
         environment.update(self._batch_environment())
         count = self.request.transform_resources.instance_count or 1
         for index in range(count):

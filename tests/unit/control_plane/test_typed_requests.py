@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from infra.control_plane.core.api_shapes import ApiShape, parse_request
 from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, CreateModelRequest
 from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
 from infra.control_plane.transform.transform_request import CreateTransformJobRequest
@@ -150,7 +151,35 @@ def test_a_request_that_does_not_fit_is_a_validation_exception() -> None:
         parse_request(CreateTrainingJobRequest, {"TrainingJobName": "x"})
 
 
+def test_endpoint_config_request_parses_with_aws_defaults() -> None:
+    params = {
+        "EndpointConfigName": "c",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1}],
+        "DataCaptureConfig": {
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://b/capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    }
+    request = parse_request(CreateEndpointConfigRequest, params)
+    [variant] = request.production_variants
+    assert (variant.variant_name, variant.model_name, variant.initial_variant_weight) == ("AllTraffic", "m", 1.0)
+    capture = request.data_capture_config
+    assert capture is not None and capture.enable_capture is True
+    assert [o.capture_mode for o in capture.capture_options] == ["Input", "Output"]
+    assert request.wire() == params
+
+
+def test_model_request_parses_its_container() -> None:
+    params = {"ModelName": "m", "PrimaryContainer": {"Image": "xgb", "ModelDataUrl": "s3://b/model.tar.gz"}}
+    request = parse_request(CreateModelRequest, params)
+    assert request.primary_container is not None and request.primary_container.model_data_url == "s3://b/model.tar.gz"
+    assert dict(request.primary_container.environment) == {}
+
+
 _SHAPES: dict[type[BaseModel], str] = {
+    CreateModelRequest: "CreateModelInput",
+    CreateEndpointConfigRequest: "CreateEndpointConfigInput",
     CreateTrainingJobRequest: "CreateTrainingJobRequest",
     CreateProcessingJobRequest: "CreateProcessingJobRequest",
     CreateTransformJobRequest: "CreateTransformJobRequest",
