@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from infra.control_plane.core.api_shapes import ApiShape
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.resource_helpers import utcnow
 
@@ -31,11 +32,15 @@ class JobStatus(str, enum.Enum):
 _TERMINAL = {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED}
 
 
+RequestT = TypeVar("RequestT", bound=ApiShape)
+
+
 @dataclass
-class BatchJob:
+class BatchJob(Generic[RequestT]):
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: RequestT  # the typed Create request the executor runs
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     creation_time: datetime = field(default_factory=utcnow)
     status: JobStatus = JobStatus.IN_PROGRESS
     failure_reason: str | None = None
@@ -80,7 +85,7 @@ class JobRunner(Protocol):
     def run(self, job: Any) -> None: ...
 
 
-def launch_thread(job: BatchJob, prefix: str, run: Callable[[], None]) -> None:
+def launch_thread(job: BatchJob[Any], prefix: str, run: Callable[[], None]) -> None:
     """Run ``run`` in a daemon thread; whatever it raises, the job ends in a terminal state."""
 
     def guarded() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from infra.control_plane.core.api_shapes import Channel, S3DataSource
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location, relative_key, safe_join
 from infra.runtime.api import ChannelSpec
 
@@ -24,18 +24,18 @@ def host_names(count: int) -> list[str]:
 
 
 def materialise_channels(
-    s3: S3Access, channels: Sequence[Mapping[str, Any]], hosts: Sequence[str], root: Path
+    s3: S3Access, channels: Sequence[Channel], hosts: Sequence[str], root: Path
 ) -> dict[str, list[ChannelSpec]]:
     """Download every channel for every host under ``root/<host>/<channel>``; returns host -> channel specs."""
     by_host: dict[str, list[ChannelSpec]] = {host: [] for host in hosts}
     for channel in channels:
-        name = str(channel["ChannelName"])
-        source = (channel.get("DataSource") or {}).get("S3DataSource")
+        name = channel.channel_name
+        source = channel.data_source.s3_data_source
         if source is None:
             raise ChannelError(f"channel {name}: only S3DataSource is supported locally")
-        objects = list_objects(s3, source)
-        sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
-        gzipped = channel.get("CompressionType") == "Gzip"
+        objects = list_objects(s3, source.s3_uri, source.s3_data_type)
+        sharded = source.s3_data_distribution_type == "ShardedByS3Key"
+        gzipped = channel.compression_type == "Gzip"
         for index, host in enumerate(hosts):
             mine = objects[index :: len(hosts)] if sharded else objects
             target = root / host / name
@@ -45,23 +45,22 @@ def materialise_channels(
     return by_host
 
 
-def _spec(channel: Mapping[str, Any], source: Mapping[str, Any], target: Path) -> ChannelSpec:
+def _spec(channel: Channel, source: S3DataSource, target: Path) -> ChannelSpec:
     return ChannelSpec(
-        name=str(channel["ChannelName"]),
+        name=channel.channel_name,
         source_dir=target,
-        content_type=channel.get("ContentType"),
-        input_mode=channel.get("InputMode") or "File",
-        s3_distribution_type=source.get("S3DataDistributionType") or "FullyReplicated",
-        record_wrapper_type=channel.get("RecordWrapperType") or "None",
-        compression_type=channel.get("CompressionType") or "None",
+        content_type=channel.content_type,
+        input_mode=channel.input_mode,
+        s3_distribution_type=source.s3_data_distribution_type,
+        record_wrapper_type=channel.record_wrapper_type,
+        compression_type=channel.compression_type,
     )
 
 
-def list_objects(s3: S3Access, source: Mapping[str, Any]) -> list[tuple[S3Location, str]]:
+def list_objects(s3: S3Access, s3_uri: str, data_type: str) -> list[tuple[S3Location, str]]:
     """``(object, relative path)`` pairs for an ``S3Prefix`` or a manifest (incl. the SDK's ``.amazon.manifest``)."""
     try:
-        location = S3Location.parse(str(source["S3Uri"]))
-        data_type = source.get("S3DataType", "S3Prefix")
+        location = S3Location.parse(s3_uri)
         if data_type == "S3Prefix":
             return [
                 (S3Location(location.bucket, key), relative_key(location.key, key)) for key, _ in s3.list_keys(location)

@@ -15,13 +15,14 @@ import random
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.hosting.hosting_requests import DataCaptureConfig
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +39,19 @@ class CaptureConfig:
     json_types: frozenset[str]
 
     @classmethod
-    def from_request(cls, config: Mapping[str, Any] | None) -> CaptureConfig | None:
+    def from_request(cls, config: DataCaptureConfig | None) -> CaptureConfig | None:
         """The endpoint config's ``DataCaptureConfig``, or ``None`` when absent or disabled."""
-        if not config or not config.get("EnableCapture", True):
+        if config is None or not config.enable_capture:
             return None
-        modes = {str(option.get("CaptureMode")) for option in config.get("CaptureOptions") or []}
-        header = config.get("CaptureContentTypeHeader") or {}
+        modes = {option.capture_mode for option in config.capture_options}
+        header = config.capture_content_type_header
         return cls(
-            destination=str(config["DestinationS3Uri"]),
-            sampling_percentage=float(config.get("InitialSamplingPercentage", 0)),
+            destination=config.destination_s3_uri,
+            sampling_percentage=float(config.initial_sampling_percentage),
             capture_input=bool(modes & {"Input", "InputAndOutput"}),
             capture_output=bool(modes & {"Output", "InputAndOutput"}),
-            csv_types=frozenset(_media(t) for t in header.get("CsvContentTypes") or []),
-            json_types=frozenset(_media(t) for t in header.get("JsonContentTypes") or []),
+            csv_types=frozenset(_media(t) for t in header.csv_content_types),
+            json_types=frozenset(_media(t) for t in header.json_content_types),
         )
 
     def sampled(self) -> bool:

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
 from infra.control_plane.core.store import Store
+from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, ProductionVariant
 from infra.control_plane.hosting.models import Models
 
 _ECHOED = (
@@ -30,16 +32,17 @@ _ECHOED = (
 class EndpointConfig:
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: CreateEndpointConfigRequest  # what the deployer and monitoring read
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     creation_time: datetime = field(default_factory=utcnow)
 
     @property
-    def variants(self) -> list[Mapping[str, Any]]:
-        return list(self.request.get("ProductionVariants") or [])
+    def variants(self) -> tuple[ProductionVariant, ...]:
+        return self.request.production_variants
 
     def to_api(self) -> dict[str, Any]:
-        body = {key: self.request.get(key) for key in _ECHOED}
-        body["ProductionVariants"] = [_with_defaults(v) for v in self.variants]
+        body = {key: self.params.get(key) for key in _ECHOED}
+        body["ProductionVariants"] = [_with_defaults(v) for v in self.params.get("ProductionVariants") or []]
         body.update(EndpointConfigName=self.name, EndpointConfigArn=self.arn, CreationTime=self.creation_time)
         return body
 
@@ -76,8 +79,9 @@ class EndpointConfigs:
 
     def create_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["EndpointConfigName"])
-        self._check_variants(params.get("ProductionVariants") or [])
-        config = EndpointConfig(name=name, arn=self.arn(name), request=dict(params))
+        request = parse_request(CreateEndpointConfigRequest, params)
+        self._check_variants(request.production_variants)
+        config = EndpointConfig(name=name, arn=self.arn(name), request=request, params=dict(params))
         self.store.add(
             name,
             config,
@@ -86,16 +90,16 @@ class EndpointConfigs:
         self.tags[config.arn] = tags_from(params)
         return {"EndpointConfigArn": config.arn}
 
-    def _check_variants(self, variants: list[Mapping[str, Any]]) -> None:
-        names = [v["VariantName"] for v in variants]
+    def _check_variants(self, variants: tuple[ProductionVariant, ...]) -> None:
+        names = [v.variant_name for v in variants]
         if len(names) != len(set(names)):
             raise ValidationException("Variant names must be unique within a ProductionVariants list.")
         for variant in variants:
-            if variant.get("ModelName"):
-                get_or_raise(self._models.store, str(variant["ModelName"]))
-            if variant.get("ServerlessConfig") is None and not variant.get("InitialInstanceCount"):
+            if variant.model_name:
+                get_or_raise(self._models.store, variant.model_name)
+            if variant.serverless_config is None and not variant.initial_instance_count:
                 raise ValidationException(
-                    f"InitialInstanceCount is required for variant {variant['VariantName']} without ServerlessConfig."
+                    f"InitialInstanceCount is required for variant {variant.variant_name} without ServerlessConfig."
                 )
 
     def describe_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:

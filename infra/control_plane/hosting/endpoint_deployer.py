@@ -6,12 +6,11 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
@@ -22,6 +21,7 @@ from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.model_data import ModelDataError, fetch_model
 from infra.control_plane.hosting.data_capture import CaptureConfig
 from infra.control_plane.hosting.endpoint_configs import EndpointConfig
+from infra.control_plane.hosting.hosting_requests import ContainerDefinition, ProductionVariant
 from infra.control_plane.hosting.models import Models
 from infra.runtime.api import ContainerRuntimeError, LogCallback, LogLine, ServingContainer, ServingSpec
 
@@ -107,7 +107,7 @@ class Deployer:
 
     def deploy(self, endpoint_name: str, config: EndpointConfig) -> Deployment:
         deploy_dir = self._ctx.work_root / endpoint_name / uuid.uuid4().hex[:8]
-        capture = CaptureConfig.from_request(config.request.get("DataCaptureConfig"))
+        capture = CaptureConfig.from_request(config.request.data_capture_config)
         deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}", capture)
         try:
             for spec in config.variants:
@@ -119,22 +119,22 @@ class Deployer:
         return deployment
 
     def _start_variant(
-        self, endpoint: str, spec: Mapping[str, Any], deploy_dir: Path, deployment: Deployment
+        self, endpoint: str, spec: ProductionVariant, deploy_dir: Path, deployment: Deployment
     ) -> Variant:
-        variant_name = str(spec["VariantName"])
-        model = self._models.store.find(str(spec.get("ModelName", "")))
+        variant_name = spec.variant_name
+        model = self._models.store.find(spec.model_name or "")
         if model is None or not model.containers:
-            raise DeploymentError(f"Could not find model {spec.get('ModelName')} for variant {variant_name}.")
+            raise DeploymentError(f"Could not find model {spec.model_name} for variant {variant_name}.")
         container_def = model.containers[0]
-        image_uri = str(container_def.get("Image", ""))
+        image_uri = container_def.image or ""
         try:
             image = self._ctx.containers.resolve(image_uri)
         except ContainerRuntimeError as exc:
             raise DeploymentError(str(exc)) from exc
         model_dir = self._model_dir(container_def, deploy_dir / variant_name)
-        variant = Variant(variant_name, float(spec.get("InitialVariantWeight", 1.0)), image_uri, [])
-        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
-        for index in range(int(spec.get("InitialInstanceCount") or 1)):
+        variant = Variant(variant_name, spec.initial_variant_weight, image_uri, [])
+        environment = dict(container_def.environment)
+        for index in range(spec.initial_instance_count or 1):
             instance_id = f"i-{uuid.uuid4().hex[:17]}"
             serving = ServingSpec(
                 name=f"{endpoint}-{variant_name}-{index + 1}",
@@ -165,9 +165,9 @@ class Deployer:
             ) from exc
         return Instance(instance_id, container, connection_pool(container.url), stream, serving, on_log)
 
-    def _model_dir(self, container_def: Mapping[str, Any], variant_dir: Path) -> Path | None:
+    def _model_dir(self, container_def: ContainerDefinition, variant_dir: Path) -> Path | None:
         try:
-            return fetch_model(self._ctx.s3, container_def.get("ModelDataUrl"), variant_dir)
+            return fetch_model(self._ctx.s3, container_def.model_data_url, variant_dir)
         except ModelDataError as exc:
             raise DeploymentError(str(exc)) from exc
 

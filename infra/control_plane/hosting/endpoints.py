@@ -90,7 +90,7 @@ def _variant_summaries(deployment: Deployment) -> list[dict[str, Any]]:
 
 
 def _capture_summary(config: EndpointConfig | None) -> dict[str, Any] | None:
-    capture = (config.request.get("DataCaptureConfig") if config else None) or None
+    capture = (config.params.get("DataCaptureConfig") if config else None) or None
     if capture is None:
         return None
     return {

@@ -7,34 +7,38 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
 from infra.control_plane.core.store import Store
+from infra.control_plane.hosting.hosting_requests import ContainerDefinition, CreateModelRequest
 
 
 @dataclass
 class Model:
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: CreateModelRequest  # what the deployer and transform run
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     creation_time: datetime = field(default_factory=utcnow)
 
     @property
-    def containers(self) -> list[Mapping[str, Any]]:
-        primary = self.request.get("PrimaryContainer")
-        return [primary] if primary else list(self.request.get("Containers") or [])
+    def containers(self) -> list[ContainerDefinition]:
+        primary = self.request.primary_container
+        return [primary] if primary is not None else list(self.request.containers)
 
     def to_api(self) -> dict[str, Any]:
+        params = self.params
         return {
             "ModelName": self.name,
             "ModelArn": self.arn,
-            "PrimaryContainer": self.request.get("PrimaryContainer"),
-            "Containers": self.request.get("Containers"),
-            "InferenceExecutionConfig": self.request.get("InferenceExecutionConfig"),
-            "ExecutionRoleArn": self.request.get("ExecutionRoleArn"),
-            "VpcConfig": self.request.get("VpcConfig"),
-            "EnableNetworkIsolation": bool(self.request.get("EnableNetworkIsolation", False)),
+            "PrimaryContainer": params.get("PrimaryContainer"),
+            "Containers": params.get("Containers"),
+            "InferenceExecutionConfig": params.get("InferenceExecutionConfig"),
+            "ExecutionRoleArn": params.get("ExecutionRoleArn"),
+            "VpcConfig": params.get("VpcConfig"),
+            "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
             "CreationTime": self.creation_time,
         }
 
@@ -61,7 +65,9 @@ class Models:
         name = str(params["ModelName"])
         if not params.get("PrimaryContainer") and not params.get("Containers"):
             raise ValidationException("Either PrimaryContainer or Containers must be specified.")
-        model = Model(name=name, arn=self.arn(name), request=dict(params))
+        model = Model(
+            name=name, arn=self.arn(name), request=parse_request(CreateModelRequest, params), params=dict(params)
+        )
         self.store.add(
             name,
             model,

@@ -8,12 +8,12 @@ endpoint of it, as on AWS (``monitoring_clarify.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoints import Endpoints
+from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, ProductionVariant
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class CaptureSource(Protocol):
 
     def flush(self, endpoint: str) -> None: ...
 
-    def production_variant(self, endpoint: str) -> Mapping[str, Any] | None: ...
+    def production_variant(self, endpoint: str) -> ProductionVariant | None: ...
 
 
 class EndpointCaptures:
@@ -42,20 +42,22 @@ class EndpointCaptures:
     def exists(self, endpoint: str) -> bool:
         return self._endpoints.store.find(endpoint) is not None
 
-    def _config_request(self, endpoint: str) -> Mapping[str, Any]:
+    def _config_request(self, endpoint: str) -> CreateEndpointConfigRequest | None:
         found = self._endpoints.store.find(endpoint)
         config = self._configs.store.find(found.config_name) if found is not None else None
-        return config.request if config is not None else {}
+        return config.request if config is not None else None
 
     def destination(self, endpoint: str) -> str | None:
-        capture = self._config_request(endpoint).get("DataCaptureConfig") or {}
-        uri = capture.get("DestinationS3Uri")
-        return str(uri) if uri and capture.get("EnableCapture", True) else None
+        request = self._config_request(endpoint)
+        capture = request.data_capture_config if request is not None else None
+        if capture is None or not capture.destination_s3_uri or not capture.enable_capture:
+            return None
+        return capture.destination_s3_uri
 
     def flush(self, endpoint: str) -> None:
         self._writer.flush(endpoint)
 
-    def production_variant(self, endpoint: str) -> Mapping[str, Any] | None:
+    def production_variant(self, endpoint: str) -> ProductionVariant | None:
         """The first production variant of the endpoint's current config (``None`` when there is none)."""
-        variants = self._config_request(endpoint).get("ProductionVariants") or []
-        return variants[0] if variants and isinstance(variants[0], Mapping) else None
+        request = self._config_request(endpoint)
+        return request.production_variants[0] if request is not None and request.production_variants else None

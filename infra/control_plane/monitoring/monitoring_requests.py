@@ -125,8 +125,8 @@ def baselining_output(ctx: ExecutionContext, name: str) -> str:
     found = ctx.processing_jobs.store.find(name)
     if found is None:
         raise ExecutionSetupError(f"ClientError: baselining job {name} does not exist.")
-    outputs = (found.request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    uris = [o["S3Output"]["S3Uri"] for o in outputs if o.get("S3Output")]
+    outputs = found.request.processing_output_config.outputs
+    uris = [o.s3_output.s3_uri for o in outputs if o.s3_output is not None]
     if not uris:
         raise ExecutionSetupError(f"ClientError: baselining job {name} has no S3 output to read a baseline from.")
     return str(uris[0]).rstrip("/")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from infra.control_plane.execution.batch_jobs import REASON_LIMIT, JobStatus, la
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.execution.input_channels import ChannelError, download_objects, list_objects
 from infra.control_plane.processing.processing_jobs import ProcessingJob
+from infra.control_plane.processing.processing_request import ProcessingS3Output
 from infra.runtime.api import (
     ContainerImage,
     ContainerRuntimeError,
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 PROCESSING_IMAGE = "sagestack/processing"
-DEFAULT_MAX_RUNTIME_SECONDS = 86400
 
 
 class ProcessingSetupError(Exception):
@@ -55,7 +55,7 @@ class _ProcessingRun:
         self.ctx = context
         self.job = job
         self.request = job.request
-        self.app: Mapping[str, Any] = job.request["AppSpecification"]
+        self.app = job.request.app_specification
         self.work_dir = context.work_root / job.name
         self.streams: dict[str, str] = {}
 
@@ -88,31 +88,29 @@ class _ProcessingRun:
     def _prepare(self) -> ProcessingSpec:
         image = self._image()
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        resources = self.request["ProcessingResources"]["ClusterConfig"]
-        entrypoint = self.app.get("ContainerEntrypoint")
-        arguments = list(self.app.get("ContainerArguments") or [])
+        resources = self.request.processing_resources.cluster_config
+        entrypoint = self.app.container_entrypoint
+        arguments = list(self.app.container_arguments or [])
         return ProcessingSpec(
             job_name=self.job.name,
             image=image,
             work_dir=self.work_dir / "hosts",
             inputs=self._inputs(),
-            outputs=[o["S3Output"]["LocalPath"] for o in self._outputs()],
+            outputs=[str(o.local_path) for o in self._outputs()],
             environment=self._environment(),
             entrypoint=None,
             arguments=[*entrypoint, *arguments] if entrypoint else arguments or None,
-            instance_count=int(resources.get("InstanceCount") or 1),
-            instance_type=str(resources.get("InstanceType") or "ml.m5.large"),
+            instance_count=resources.instance_count,
+            instance_type=resources.instance_type,
             job_config=self._job_config(),
-            max_runtime_seconds=int(
-                (self.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME_SECONDS
-            ),
+            max_runtime_seconds=self.request.stopping_condition.max_runtime_in_seconds,
         )
 
     def _image(self) -> ContainerImage:
-        uri = str(self.app["ImageUri"])
+        uri = self.app.image_uri
         try:
             image = self.ctx.containers.resolve(uri)
-            if not self.app.get("ContainerEntrypoint"):
+            if not self.app.container_entrypoint:
                 return image
             runner = self.ctx.containers.resolve(PROCESSING_IMAGE)
         except ContainerRuntimeError as exc:
@@ -121,21 +119,22 @@ class _ProcessingRun:
 
     def _inputs(self) -> dict[str, Path]:
         local: dict[str, Path] = {}
-        for item in self.request.get("ProcessingInputs") or []:
-            source = item["S3Input"]
-            target = self.work_dir / "inputs" / str(item["InputName"])
+        for item in self.request.processing_inputs:
+            source = item.s3_input
+            if source is None:  # refused by CreateProcessingJob
+                continue
+            target = self.work_dir / "inputs" / item.input_name
             target.mkdir(parents=True, exist_ok=True)
             try:
-                objects = list_objects(self.ctx.s3, source)
-                download_objects(self.ctx.s3, objects, target, source.get("S3CompressionType") == "Gzip")
+                objects = list_objects(self.ctx.s3, source.s3_uri, source.s3_data_type)
+                download_objects(self.ctx.s3, objects, target, source.s3_compression_type == "Gzip")
             except ChannelError as exc:
-                raise ProcessingSetupError(f"ClientError: input {item['InputName']}: {exc}") from exc
-            local[str(source["LocalPath"])] = target
+                raise ProcessingSetupError(f"ClientError: input {item.input_name}: {exc}") from exc
+            local[str(source.local_path)] = target
         return local
 
-    def _outputs(self) -> list[Mapping[str, Any]]:
-        outputs = (self.request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-        return [o for o in outputs if o.get("S3Output")]
+    def _outputs(self) -> list[ProcessingS3Output]:
+        return [o.s3_output for o in self.request.processing_output_config.outputs if o.s3_output is not None]
 
     def _environment(self) -> dict[str, str]:
         env = {
@@ -145,17 +144,19 @@ class _ProcessingRun:
             "AWS_ACCESS_KEY_ID": "sagestack",
             "AWS_SECRET_ACCESS_KEY": "sagestack",
         }
-        env.update({str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()})
+        env.update(self.request.environment)
         return env
 
     def _job_config(self) -> dict[str, object]:
+        """``/opt/ml/config/processingjobconfig.json``: the request's members as sent, plus the job's ARN."""
+        sent = self.request.wire()
         keys = ("ProcessingInputs", "ProcessingOutputConfig", "ProcessingResources", "AppSpecification")
-        config: dict[str, object] = {key: self.request.get(key) for key in keys if self.request.get(key)}
+        config: dict[str, object] = {key: sent[key] for key in keys if sent.get(key)}
         config.update(
             ProcessingJobArn=self.job.arn,
-            Environment=dict(self.request.get("Environment") or {}),
-            RoleArn=self.request.get("RoleArn"),
-            StoppingCondition=self.request.get("StoppingCondition") or {},
+            Environment=dict(sent.get("Environment") or {}),
+            RoleArn=sent.get("RoleArn"),
+            StoppingCondition=sent.get("StoppingCondition") or {},
         )
         return config
 
@@ -180,9 +181,9 @@ class _ProcessingRun:
     def _upload(self, result: ProcessingResult) -> None:
         try:
             for output in self._outputs():
-                local = result.outputs.get(output["S3Output"]["LocalPath"])
+                local = result.outputs.get(str(output.local_path))
                 if local is not None and local.is_dir():
-                    self.ctx.s3.upload_dir(local, S3Location.parse(str(output["S3Output"]["S3Uri"])))
+                    self.ctx.s3.upload_dir(local, S3Location.parse(output.s3_uri))
         except S3AccessError as exc:
             self.job.finish(JobStatus.FAILED, f"ClientError: uploading outputs: {exc}")
             return

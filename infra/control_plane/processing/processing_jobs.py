@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
 from infra.control_plane.core.store import Store
 from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
+from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +33,12 @@ _ECHOED = (
 
 
 @dataclass
-class ProcessingJob(BatchJob):
+class ProcessingJob(BatchJob[CreateProcessingJobRequest]):
     exit_message: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         with self.lock:
-            body = {key: self.request.get(key) for key in _ECHOED}
+            body = {key: self.params.get(key) for key in _ECHOED}
             body.update(
                 ProcessingJobName=self.name,
                 ProcessingJobArn=self.arn,
@@ -89,8 +91,9 @@ class ProcessingJobs:
     def create_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["ProcessingJobName"])
         arn = arn_for("processing-job", name, self._account_id, self._region)
-        _check_create(params)
-        job = ProcessingJob(name=name, arn=arn, request=dict(params))
+        request = parse_request(CreateProcessingJobRequest, params)
+        _check_create(request)
+        job = ProcessingJob(name=name, arn=arn, request=request, params=dict(params))
         self.store.add(name, job, already_exists(arn))
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job)
@@ -108,14 +111,14 @@ class ProcessingJobs:
         return {}
 
 
-def _check_create(params: Mapping[str, Any]) -> None:
-    inputs = params.get("ProcessingInputs") or []
-    outputs = (params.get("ProcessingOutputConfig") or {}).get("Outputs") or []
-    names = [i["InputName"] for i in inputs] + [o["OutputName"] for o in outputs]
+def _check_create(request: CreateProcessingJobRequest) -> None:
+    inputs = request.processing_inputs
+    outputs = request.processing_output_config.outputs
+    names = [i.input_name for i in inputs] + [o.output_name for o in outputs]
     if len(names) != len(set(names)):
         raise ValidationException("ProcessingInputs and ProcessingOutputConfig names must be unique.")
-    local_paths = [i["S3Input"]["LocalPath"] for i in inputs if i.get("S3Input")]
-    local_paths += [o["S3Output"]["LocalPath"] for o in outputs if o.get("S3Output")]
+    local_paths = [str(i.s3_input.local_path) for i in inputs if i.s3_input is not None]
+    local_paths += [str(o.s3_output.local_path) for o in outputs if o.s3_output is not None]
     for path in local_paths:
         pure = PurePosixPath(path)
         if not pure.is_relative_to(PROCESSING_ROOT) or pure == PROCESSING_ROOT or ".." in pure.parts:
@@ -123,8 +126,8 @@ def _check_create(params: Mapping[str, Any]) -> None:
                 f"LocalPath {path} is invalid: it must be a path below {PROCESSING_ROOT}/ without '..'."
             )
     for item in inputs:
-        if item.get("S3Input") is None:
+        if item.s3_input is None:
             raise ValidationException(
-                f"ProcessingInput {item['InputName']}: only S3Input is supported by the local stack "
+                f"ProcessingInput {item.input_name}: only S3Input is supported by the local stack "
                 "(DatasetDefinition is not)."
             )

@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from infra.control_plane.core.aws_services import S3AccessError, S3Location
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.execution.input_channels import ChannelError, host_names, materialise_channels
 from infra.control_plane.execution.model_data import pack_dir
-from infra.control_plane.training.builtin_metrics import MetricCollector
+from infra.control_plane.training.builtin_metrics import MetricCollector, builtin_metric_definitions
 from infra.control_plane.training.training_jobs import (
-    DEFAULT_MAX_RUNTIME_SECONDS,
     SecondaryStatus,
     TrainingJob,
     TrainingJobStatus,
@@ -66,10 +64,13 @@ class _JobRun:
         self.job = job
         self.request = job.request
         self.work_dir = context.work_root / job.name
-        self.hosts = host_names(int(self.request["ResourceConfig"].get("InstanceCount", 1)))
-        spec = self.request["AlgorithmSpecification"]
-        self.metrics = MetricCollector(job.to_api()["AlgorithmSpecification"].get("MetricDefinitions") or [])
-        self.image_uri = str(spec["TrainingImage"])
+        self.hosts = host_names(self.request.resource_config.instance_count)
+        spec = self.request.algorithm_specification
+        self.image_uri = str(spec.training_image)
+        self.metrics = MetricCollector(
+            [{"Name": d.name, "Regex": d.regex} for d in spec.metric_definitions]
+            or builtin_metric_definitions(self.image_uri)
+        )
         self.streams: dict[str, str] = {}
 
     def run(self) -> None:
@@ -93,7 +94,7 @@ class _JobRun:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             channels = materialise_channels(
-                self.ctx.s3, self.request.get("InputDataConfig") or [], self.hosts, self.work_dir / "channels"
+                self.ctx.s3, self.request.input_data_config, self.hosts, self.work_dir / "channels"
             )
             checkpoint_dir = self._checkpoints_in()
         except (ChannelError, S3AccessError) as exc:
@@ -102,16 +103,16 @@ class _JobRun:
             job_name=self.job.name,
             image=image,
             work_dir=self.work_dir / "hosts",
-            hyperparameters=dict(self.request.get("HyperParameters") or {}),
+            hyperparameters=dict(self.request.hyper_parameters),
             channels=channels,
             environment=self._environment(),
             instance_count=len(self.hosts),
-            instance_type=str(self.request["ResourceConfig"].get("InstanceType", "ml.m5.large")),
+            instance_type=self.request.resource_config.instance_type,
             checkpoint_dir=checkpoint_dir,
-            checkpoint_s3_uri=(self.request.get("CheckpointConfig") or {}).get("S3Uri"),
+            checkpoint_s3_uri=self.request.checkpoint_config.s3_uri if self.request.checkpoint_config else None,
             max_runtime_seconds=self._max_runtime(),
-            entrypoint=self.request["AlgorithmSpecification"].get("ContainerEntrypoint"),
-            arguments=self.request["AlgorithmSpecification"].get("ContainerArguments"),
+            entrypoint=_listed(self.request.algorithm_specification.container_entrypoint),
+            arguments=_listed(self.request.algorithm_specification.container_arguments),
         )
 
     def _environment(self) -> dict[str, str]:
@@ -124,20 +125,19 @@ class _JobRun:
             "AWS_ACCESS_KEY_ID": "sagestack",
             "AWS_SECRET_ACCESS_KEY": "sagestack",
         }
-        env.update(self.request.get("Environment") or {})
+        env.update(self.request.environment)
         return env
 
     def _max_runtime(self) -> int:
-        condition: Mapping[str, Any] = self.request.get("StoppingCondition") or {}
-        return int(condition.get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME_SECONDS)
+        return self.request.stopping_condition.max_runtime_in_seconds
 
     def _checkpoints_in(self) -> Path | None:
-        config = self.request.get("CheckpointConfig")
-        if not config:
+        config = self.request.checkpoint_config
+        if config is None:
             return None
         local = self.work_dir / "checkpoints"
         local.mkdir(parents=True, exist_ok=True)
-        self.ctx.s3.download_prefix(S3Location.parse(str(config["S3Uri"])), local)
+        self.ctx.s3.download_prefix(S3Location.parse(config.s3_uri), local)
         return local
 
     def _train(self, spec: TrainingSpec) -> tuple[TrainingResult, bool]:
@@ -182,7 +182,7 @@ class _JobRun:
             _finish(self.job, TrainingJobStatus.STOPPED, SecondaryStatus.STOPPED, None)
 
     def _upload(self, result: TrainingResult) -> None:
-        output = S3Location.parse(str(self.request["OutputDataConfig"]["S3OutputPath"]))
+        output = S3Location.parse(self.request.output_data_config.s3_output_path)
         target = output.child(self.job.name, "output")
         archive = pack_dir(result.model_dir, self.work_dir / "model.tar.gz")
         self.ctx.s3.put_file(target.child("model.tar.gz"), archive)
@@ -194,10 +194,10 @@ class _JobRun:
         self._checkpoints_out()
 
     def _checkpoints_out(self) -> None:
-        config = self.request.get("CheckpointConfig")
+        config = self.request.checkpoint_config
         local = self.work_dir / "checkpoints"
-        if config and local.is_dir():
-            self.ctx.s3.upload_dir(local, S3Location.parse(str(config["S3Uri"])))
+        if config is not None and local.is_dir():
+            self.ctx.s3.upload_dir(local, S3Location.parse(config.s3_uri))
 
 
 class _Watchdog:
@@ -229,6 +229,10 @@ class _Watchdog:
                 self._job.stop_requested.set()
                 self._stop()
                 return
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return list(values) if values is not None else None
 
 
 def _reason(result: TrainingResult) -> str:

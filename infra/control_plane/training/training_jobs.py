@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from infra.control_plane.core.api_shapes import DEFAULT_MAX_RUNTIME_SECONDS, parse_request
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
 from infra.control_plane.core.store import Store
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
-
-DEFAULT_MAX_RUNTIME_SECONDS = 86400
+from infra.control_plane.training.training_request import CreateTrainingJobRequest
 
 
 class TrainingJobStatus(str, enum.Enum):
@@ -56,7 +56,8 @@ _TERMINAL = {TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobS
 class TrainingJob:
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: CreateTrainingJobRequest  # what the executor runs
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     creation_time: datetime = field(default_factory=utcnow)
     status: TrainingJobStatus = TrainingJobStatus.IN_PROGRESS
     secondary_status: SecondaryStatus = SecondaryStatus.STARTING
@@ -98,7 +99,7 @@ class TrainingJob:
 
     def to_api(self) -> dict[str, Any]:
         with self.lock:
-            request = self.request
+            request = self.params
             body = {key: request.get(key) for key in _ECHOED}
             body.update(
                 TrainingJobName=self.name,
@@ -126,7 +127,7 @@ class TrainingJob:
             return body
 
     def _algorithm_specification(self) -> dict[str, Any]:
-        spec = dict(self.request.get("AlgorithmSpecification") or {})
+        spec = dict(self.params.get("AlgorithmSpecification") or {})
         if not spec.get("MetricDefinitions") and spec.get("TrainingImage"):
             builtin = builtin_metric_definitions(str(spec["TrainingImage"]))
             spec["MetricDefinitions"] = builtin or None
@@ -194,8 +195,9 @@ class TrainingJobs:
     def create_training_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["TrainingJobName"])
         arn = arn_for("training-job", name, self._account_id, self._region)
-        _check_create(params)
-        job = TrainingJob(name=name, arn=arn, request=dict(params))
+        request = parse_request(CreateTrainingJobRequest, params)
+        _check_create(request)
+        job = TrainingJob(name=name, arn=arn, request=request, params=dict(params))
         self.store.add(name, job, _already_exists(arn))
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job)
@@ -230,12 +232,12 @@ def _already_exists(arn: str) -> Any:
     return build
 
 
-def _check_create(params: Mapping[str, Any]) -> None:
-    spec = params.get("AlgorithmSpecification") or {}
-    if not spec.get("TrainingImage") and not spec.get("AlgorithmName"):
+def _check_create(request: CreateTrainingJobRequest) -> None:
+    spec = request.algorithm_specification
+    if not spec.training_image and not spec.algorithm_name:
         raise ValidationException("Either TrainingImage or AlgorithmName must be specified.")
-    if spec.get("AlgorithmName") and not spec.get("TrainingImage"):
+    if spec.algorithm_name and not spec.training_image:
         raise ValidationException("AlgorithmName (marketplace algorithms) is not supported by the local stack.")
-    names = [c["ChannelName"] for c in params.get("InputDataConfig") or []]
+    names = [channel.channel_name for channel in request.input_data_config]
     if len(names) != len(set(names)):
         raise ValidationException("Channel names must be unique within InputDataConfig.")

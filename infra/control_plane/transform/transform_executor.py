@@ -119,40 +119,42 @@ class _TransformRun:
             self.job.finish(JobStatus.COMPLETED)
 
     def _inputs(self) -> list[tuple[S3Location, str]]:
-        source = self.request["TransformInput"]["DataSource"]["S3DataSource"]
+        source = self.request.transform_input.data_source.s3_data_source
+        if source is None:  # refused by CreateTransformJob
+            raise TransformSetupError("ClientError: TransformInput.DataSource must have an S3DataSource.")
         try:
-            objects = list_objects(self.ctx.s3, source)
+            objects = list_objects(self.ctx.s3, source.s3_uri, source.s3_data_type)
         except ChannelError as exc:
             raise TransformSetupError(f"ClientError: {exc}") from exc
         if not objects:
-            raise TransformSetupError(f'ClientError: No S3 objects found under S3 URL "{source["S3Uri"]}".')
+            raise TransformSetupError(f'ClientError: No S3 objects found under S3 URL "{source.s3_uri}".')
         return objects
 
     def _start_workers(self) -> None:
-        model = self.models.store.find(str(self.request["ModelName"]))
+        model = self.models.store.find(self.request.model_name)
         if model is None or not model.containers:
-            raise TransformSetupError(f"ClientError: Could not find model {self.request['ModelName']}.")
+            raise TransformSetupError(f"ClientError: Could not find model {self.request.model_name}.")
         container_def = model.containers[0]
         try:
-            image = self.ctx.containers.resolve(str(container_def.get("Image", "")))
-            model_dir = fetch_model(self.ctx.s3, container_def.get("ModelDataUrl"), self.work_dir)
+            image = self.ctx.containers.resolve(container_def.image or "")
+            model_dir = fetch_model(self.ctx.s3, container_def.model_data_url, self.work_dir)
         except (ContainerRuntimeError, ModelDataError) as exc:
             raise TransformSetupError(f"ClientError: {exc}") from exc
-        environment = {str(k): str(v) for k, v in (container_def.get("Environment") or {}).items()}
+        environment = dict(container_def.environment)
         environment.update(self._batch_environment())
-        count = int((self.request.get("TransformResources") or {}).get("InstanceCount") or 1)
+        count = self.request.transform_resources.instance_count or 1
         for index in range(count):
             self.workers.append(self._start_worker(image, model_dir, environment, index))
 
     def _batch_environment(self) -> dict[str, str]:
         env = {"SAGEMAKER_BATCH": "true"}
         optional = {
-            "SAGEMAKER_MAX_PAYLOAD_IN_MB": self.request.get("MaxPayloadInMB"),
-            "SAGEMAKER_BATCH_STRATEGY": _env_strategy(self.request.get("BatchStrategy")),
-            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": self.request.get("MaxConcurrentTransforms") or None,
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": self.request.max_payload_in_mb,
+            "SAGEMAKER_BATCH_STRATEGY": _env_strategy(self.request.batch_strategy),
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": self.request.max_concurrent_transforms or None,
         }
         env.update({key: str(value) for key, value in optional.items() if value is not None})
-        env.update({str(k): str(v) for k, v in (self.request.get("Environment") or {}).items()})
+        env.update(self.request.environment)
         return env
 
     def _start_worker(self, image: Any, model_dir: Path | None, env: Mapping[str, str], index: int) -> _Worker:
@@ -188,14 +190,13 @@ class _TransformRun:
 
     def _settings(self) -> _Settings:
         params = self._execution_parameters()
-        request, client = self.request, self.request.get("ModelClientConfig") or {}
+        request, client = self.request, self.request.model_client_config
         split = self.job.split_type
-        strategy = request.get("BatchStrategy") or _STRATEGIES.get(str(params.get("BatchStrategy")), "MultiRecord")
-        payload_mb = request.get("MaxPayloadInMB")
+        strategy = request.batch_strategy or _STRATEGIES.get(str(params.get("BatchStrategy")), "MultiRecord")
+        payload_mb = request.max_payload_in_mb
         if payload_mb is None:
-            payload_mb = params.get("MaxPayloadInMB") or DEFAULT_MAX_PAYLOAD_MB
-        payload_mb = int(payload_mb)
-        concurrency = int(request.get("MaxConcurrentTransforms") or params.get("MaxConcurrentTransforms") or 1)
+            payload_mb = int(params.get("MaxPayloadInMB") or DEFAULT_MAX_PAYLOAD_MB)
+        concurrency = int(request.max_concurrent_transforms or params.get("MaxConcurrentTransforms") or 1)
         with self.job.lock:
             self.job.effective.update(
                 BatchStrategy=strategy, MaxPayloadInMB=payload_mb, MaxConcurrentTransforms=concurrency
@@ -204,15 +205,15 @@ class _TransformRun:
             strategy=strategy if split != "None" else "SingleRecord",
             max_bytes=payload_mb * 1024 * 1024,
             concurrency=max(1, concurrency),
-            timeout=float(client.get("InvocationsTimeoutInSeconds") or DEFAULT_TIMEOUT_SECONDS),
-            retries=int(client.get("InvocationsMaxRetries", DEFAULT_MAX_RETRIES)),
-            content_type=request["TransformInput"].get("ContentType"),
-            accept=request["TransformOutput"].get("Accept"),
-            assemble_line=request["TransformOutput"].get("AssembleWith") == "Line",
+            timeout=float(client.invocations_timeout_in_seconds or DEFAULT_TIMEOUT_SECONDS),
+            retries=DEFAULT_MAX_RETRIES if client.invocations_max_retries is None else client.invocations_max_retries,
+            content_type=request.transform_input.content_type,
+            accept=request.transform_output.accept,
+            assemble_line=request.transform_output.assemble_with == "Line",
         )
 
     def _execution_parameters(self) -> dict[str, Any]:
-        if self.request.get("MaxConcurrentTransforms") and self.request.get("BatchStrategy"):
+        if self.request.max_concurrent_transforms and self.request.batch_strategy:
             return {}
         worker = self.workers[0]
         try:
@@ -237,7 +238,7 @@ class _TransformRun:
     def _worker_loop(
         self, worker: _Worker, objects: Sequence[tuple[S3Location, str]], settings: _Settings, outcome: _Outcome
     ) -> None:
-        output = S3Location.parse(str(self.request["TransformOutput"]["S3OutputPath"]))
+        output = S3Location.parse(self.request.transform_output.s3_output_path)
         with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
             for location, relative in objects:
                 if self.job.stop_requested.is_set():
@@ -252,7 +253,7 @@ class _TransformRun:
 
     def _read(self, location: S3Location) -> bytes:
         data = self.ctx.s3.get_bytes(location)
-        if self.request["TransformInput"].get("CompressionType") == "Gzip":
+        if self.request.transform_input.compression_type == "Gzip":
             try:
                 return gzip.decompress(data)
             except (OSError, EOFError) as exc:

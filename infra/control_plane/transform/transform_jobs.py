@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
@@ -14,6 +15,7 @@ from infra.control_plane.core.store import Store
 from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.transform.transform_records import DataProcessing, RecordError
+from infra.control_plane.transform.transform_request import CreateTransformJobRequest
 
 logger = logging.getLogger(__name__)
 
@@ -37,27 +39,27 @@ _ECHOED = (
 
 
 @dataclass
-class TransformJob(BatchJob):
+class TransformJob(BatchJob[CreateTransformJobRequest]):
     effective: dict[str, Any] = field(default_factory=dict)  # values resolved at run time (execution parameters)
 
     @property
     def split_type(self) -> str:
-        return str(self.request["TransformInput"].get("SplitType") or "None")
+        return self.request.transform_input.split_type
 
     @property
     def data_processing(self) -> DataProcessing:
-        spec: Mapping[str, Any] = self.request.get("DataProcessing") or {}
+        spec = self.request.data_processing
         return DataProcessing(
-            input_filter=str(spec.get("InputFilter") or "$"),
-            join_input=spec.get("JoinSource") == "Input",
-            output_filter=str(spec.get("OutputFilter") or "$"),
-            content_type=str(self.request["TransformInput"].get("ContentType") or ""),
-            accept=str(self.request["TransformOutput"].get("Accept") or ""),
+            input_filter=spec.input_filter,
+            join_input=spec.join_source == "Input",
+            output_filter=spec.output_filter,
+            content_type=self.request.transform_input.content_type or "",
+            accept=self.request.transform_output.accept or "",
         )
 
     def to_api(self) -> dict[str, Any]:
         with self.lock:
-            body = {key: self.request.get(key) for key in _ECHOED}
+            body = {key: self.params.get(key) for key in _ECHOED}
             body.update({k: v for k, v in self.effective.items() if body.get(k) is None})
             body.update(
                 TransformJobName=self.name,
@@ -112,7 +114,9 @@ class TransformJobs:
         if self._models.store.find(str(params["ModelName"])) is None:
             model_arn = arn_for("model", str(params["ModelName"]), self._account_id, self._region)
             raise ValidationException(f'Could not find model "{model_arn}".')
-        job = TransformJob(name=name, arn=arn, request=dict(params))
+        job = TransformJob(
+            name=name, arn=arn, request=parse_request(CreateTransformJobRequest, params), params=dict(params)
+        )
         _check_create(job)
         self.store.add(name, job, already_exists(arn))
         self.tags[arn] = tags_from(params)
@@ -133,18 +137,16 @@ class TransformJobs:
 
 def _check_create(job: TransformJob) -> None:
     request = job.request
-    payload = request.get("MaxPayloadInMB")
-    concurrency = request.get("MaxConcurrentTransforms")
-    if payload and concurrency and int(payload) * int(concurrency) > 100:
+    payload = request.max_payload_in_mb
+    concurrency = request.max_concurrent_transforms
+    if payload and concurrency and payload * concurrency > 100:
         raise ValidationException(
             "MaxConcurrentTransforms * MaxPayloadInMB must not exceed 100 MB "
-            f"(got {concurrency} * {payload} = {int(payload) * int(concurrency)})."
+            f"(got {concurrency} * {payload} = {payload * concurrency})."
         )
-    source = request["TransformInput"]["DataSource"].get("S3DataSource")
-    if source is None:
+    if request.transform_input.data_source.s3_data_source is None:
         raise ValidationException("TransformInput.DataSource must have an S3DataSource.")
-    assemble = str(request["TransformOutput"].get("AssembleWith") or "None")
     try:
-        job.data_processing.check(job.split_type, assemble)
+        job.data_processing.check(job.split_type, request.transform_output.assemble_with)
     except RecordError as exc:
         raise ValidationException(str(exc)) from exc

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from infra.control_plane.hosting.hosting_requests import ProductionVariant
 from infra.control_plane.monitoring.clarify.monitoring_clarify import ClarifySetupError, _shadow_predictor
 
-VARIANT = {"VariantName": "AllTraffic", "ModelName": "credit-model", "InstanceType": "ml.m5.large"}
+VARIANT = ProductionVariant(variant_name="AllTraffic", model_name="credit-model", instance_type="ml.m5.large")
 
 
 def test_a_model_name_from_the_sdk_config_is_kept_for_the_shadow_endpoint() -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.jsonpath import JsonPathError, select
+from infra.control_plane.hosting.hosting_requests import ProductionVariant
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJob, MonitoringType
 from infra.control_plane.monitoring.monitoring_time import hours_between, window_text
 
@@ -78,7 +79,7 @@ def stage(
     staging: S3Location,
     baseline_uri: str | None,
     *,
-    endpoint_variant: Mapping[str, Any] | None = None,
+    endpoint_variant: ProductionVariant | None = None,
 ) -> ClarifyStage:
     """Read the window's captures, build the dataset and config, upload both under ``staging``."""
     config = _read_json(s3, str(job.app.get("ConfigUri") or ""), "analysis config (ConfigUri)")
@@ -327,7 +328,7 @@ class _Predictor:
 
 
 def _explainability_dataset(
-    job: MonitoringJob, config: Mapping[str, Any], rows: Sequence[_Row], variant: Mapping[str, Any] | None
+    job: MonitoringJob, config: Mapping[str, Any], rows: Sequence[_Row], variant: ProductionVariant | None
 ) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     features = _feature_headers(config, len(rows[0].features), None)
     methods = config.get("methods") or {}
@@ -343,7 +344,7 @@ def _explainability_dataset(
     return features, [row.features for row in rows], analysis
 
 
-def _shadow_predictor(predictor: Mapping[str, Any], endpoint: str, variant: Mapping[str, Any] | None) -> dict[str, Any]:
+def _shadow_predictor(predictor: Mapping[str, Any], endpoint: str, variant: ProductionVariant | None) -> dict[str, Any]:
     """The config's predictor, made to reach the model through a shadow endpoint, never the monitored one."""
     chosen = dict(predictor)
     chosen.setdefault("content_type", "text/csv")
@@ -352,8 +353,7 @@ def _shadow_predictor(predictor: Mapping[str, Any], endpoint: str, variant: Mapp
         return chosen
     if chosen.get("endpoint_name") and chosen["endpoint_name"] != endpoint:
         return chosen
-    serving = variant or {}
-    model = serving.get("ModelName")
+    model = variant.model_name if variant is not None else None
     if not model:
         raise ClarifySetupError(
             f"ClientError: the explainability analysis config names no predictor.model_name and endpoint {endpoint} "
@@ -361,7 +361,7 @@ def _shadow_predictor(predictor: Mapping[str, Any], endpoint: str, variant: Mapp
             "ModelConfig(model_name=...) in the analysis config."
         )
     chosen.pop("endpoint_name", None)
-    chosen.update(model_name=str(model), initial_instance_count=1)
-    if serving.get("InstanceType"):
-        chosen["instance_type"] = str(serving["InstanceType"])
+    chosen.update(model_name=model, initial_instance_count=1)
+    if variant is not None and variant.instance_type:
+        chosen["instance_type"] = variant.instance_type
     return chosen

@@ -10,12 +10,12 @@ goes to ``<S3Uri>/<endpoint>/<schedule>/yyyy/mm/dd/hh`` of the scheduled time, w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.hosting.hosting_requests import ProductionVariant
 from infra.control_plane.monitoring.clarify.monitoring_clarify import (
     CONFIG_PATH,
     DATA_PATH,
@@ -42,7 +42,7 @@ class ClarifyParts:
     window: tuple[datetime, datetime]
     capture_root: S3Location
     baseline_uri: str | None
-    endpoint_variant: Mapping[str, Any] | None = None  # the monitored endpoint's production variant (its model)
+    endpoint_variant: ProductionVariant | None = None  # the monitored endpoint's production variant (its model)
 
 
 @dataclass(frozen=True)
