@@ -57,6 +57,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy containers infra spark_jobs pipelines
 	$(VENV)/bin/lint-imports
+	$(PY) -m infra.images check
 	$(VENV)/bin/cfn-lint infra/aws/template.yaml
 	$(VENV)/bin/actionlint
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from containers.kmeans.algorithm import nearest_center
 from containers.kmeans.model import load_centers
+from containers.kmeans.spec import MANIFEST
 from containers.toolkit.codecs.inference import RowValue
 from containers.toolkit.dense_serving import DenseInferenceHandler
 
@@ -19,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 
 class KMeansHandler(DenseInferenceHandler):
+    # containers/kmeans/manifest.toml, [inference]
+    content_types: ClassVar[tuple[str, ...]] = MANIFEST.inference_content_types
+    accepts: ClassVar[tuple[str, ...]] = MANIFEST.inference_accepts
+    default_accept: ClassVar[str] = MANIFEST.inference_default_accept
     json_root: ClassVar[str] = "predictions"
 
     centers: np.ndarray

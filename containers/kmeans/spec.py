@@ -1,31 +1,23 @@
 """K-Means hyperparameters (docs/algorithms/kmeans.md#hyperparameters) and metrics
-(docs/algorithms/kmeans.md#logs-and-metrics), declared once."""
+(docs/algorithms/kmeans.md#logs-and-metrics): declared in ``containers/kmeans/manifest.toml``,
+with the parsers of its ``auto`` and list values and the typed config here."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from containers.toolkit.errors import UserError
-from containers.toolkit.hyperparameters import (
-    BUILTIN_HIDDEN_KEYS,
-    BooleanHyperparameter,
-    CategoricalHyperparameter,
-    ContinuousHyperparameter,
-    CustomHyperparameter,
-    HyperparameterSpec,
-    IntegerHyperparameter,
-    Interval,
-    config_from_values,
-)
-from containers.toolkit.metrics import Direction, MetricSpec
+from containers.toolkit.hyperparameters import config_from_values
+from containers.toolkit.manifest import load_manifest
 
 AUTO = "auto"
 AUTO_VALUE = 10  # observed: extra_center_factor=auto gave x10 and local_lloyd_num_trials=auto gave 10 attempts
 EVAL_METRICS = ("msd", "ssd")
-HIDDEN_KEYS = BUILTIN_HIDDEN_KEYS
-POSITIVE = Interval(min=1)
+MANIFEST = load_manifest(Path(__file__).parent)
+HIDDEN_KEYS = MANIFEST.ignored_hyperparameters
 
 
 def _auto_or_positive_int(text: str) -> int | str:
@@ -51,43 +43,15 @@ def _eval_metrics(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-HYPERPARAMETERS = HyperparameterSpec(
-    parameters=(
-        IntegerHyperparameter("feature_dim", required=True, range=POSITIVE, description="Number of features."),
-        IntegerHyperparameter("k", required=True, range=POSITIVE, description="Number of clusters."),
-        IntegerHyperparameter("mini_batch_size", default=5000, range=POSITIVE, tunable=True),
-        IntegerHyperparameter("epochs", default=1, range=POSITIVE, tunable=True),
-        CategoricalHyperparameter("init_method", default="random", choices=("random", "kmeans++"), tunable=True),
-        CustomHyperparameter(
-            "extra_center_factor", default=AUTO, parser=_auto_or_positive_int, valid_text="[auto, 1, inf)", tunable=True
-        ),
-        IntegerHyperparameter("local_lloyd_max_iter", default=300, range=POSITIVE),
-        ContinuousHyperparameter("local_lloyd_tol", default=0.0001, range=Interval(min=0, max=1)),
-        CategoricalHyperparameter("local_lloyd_init_method", default="kmeans++", choices=("random", "kmeans++")),
-        CustomHyperparameter(
-            "local_lloyd_num_trials", default=AUTO, parser=_auto_or_positive_int, valid_text="[auto, 1, inf)"
-        ),
-        IntegerHyperparameter("half_life_time_size", default=0, range=Interval(min=0)),
-        CustomHyperparameter(
-            "eval_metrics", default=("msd",), parser=_eval_metrics, valid_text='["msd", "ssd"] (a JSON list)'
-        ),
-        BooleanHyperparameter("force_dense", default=True),
-    ),
-    ignored=HIDDEN_KEYS,
+HYPERPARAMETERS = MANIFEST.hyperparameters(
+    {
+        "auto_or_positive_int": (_auto_or_positive_int, "[auto, 1, inf)"),
+        "eval_metrics": (_eval_metrics, '["msd", "ssd"] (a JSON list)'),
+    }
 )
-
-
-def _regex(channel: str, metric: str) -> str:
-    """The published form, e.g. ``#quality_metric: host=\\S+, test msd <loss>=(\\S+)``
-    (docs/algorithms/kmeans.md#logs-and-metrics)."""
-    return rf"#quality_metric: host=\S+, {channel} {metric} <loss>=(\S+)"
-
-
-METRICS = (
-    MetricSpec("test:msd", _regex("test", "msd"), Direction.MINIMIZE),
-    MetricSpec("test:ssd", _regex("test", "ssd"), Direction.MINIMIZE),
-    MetricSpec("train:msd", _regex("train", "msd"), Direction.MINIMIZE, tunable=False),
-)
+# The published form, e.g. ``#quality_metric: host=\S+, test msd <loss>=(\S+)``
+# (docs/algorithms/kmeans.md#logs-and-metrics).
+METRICS = MANIFEST.metrics
 
 
 @dataclass(frozen=True)

@@ -1,53 +1,32 @@
-"""The analyzer's process entry: the one place that catches everything and turns it into an exit message + code.
+"""The analyzer's job: run the analysis and leave its outcome as processing's exit message.
 
 Processing's exit message lives in ``/opt/ml/output/message`` (it becomes ``ExitMessage``, and ``FailureReason``
 on failure): ``Completed: …`` or ``CompletedWithViolations: Job completed successfully with N violations.`` with
-exit code 0; ``ClientError: …`` with exit 1 for a ``UserError``; ``AlgorithmError: …`` with exit 2 otherwise.
+exit code 0; ``ClientError: …`` with exit 1 for a ``UserError``; ``AlgorithmError: …`` with exit 2 otherwise (the
+failures are written by the toolkit's container entry, :func:`containers.toolkit.entrypoint.run_container`).
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
-from pathlib import Path
+from collections.abc import Sequence
 
 from containers.model_monitor.analyzer import run
 from containers.model_monitor.config import AnalyzerConfig
-from containers.toolkit.entrypoint import configure_logging
-from containers.toolkit.environment import Paths
-from containers.toolkit.errors import AlgorithmError, ToolkitError
+from containers.toolkit.entrypoint import ContainerEntry, ExitMessage, run_container
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["main"]
-
-EXIT_USER_ERROR = 1
-EXIT_ALGORITHM_ERROR = 2
-MESSAGE_LIMIT = 1024
+__all__ = ["analyze", "main"]
 
 
-def main() -> int:
-    configure_logging()
-    message_file = Paths.from_env().output_dir / "message"
-    try:
-        config = AnalyzerConfig.load()
-        outcome = run(config)
-    except ToolkitError as exc:
-        logger.error("%s", exc.failure_text())
-        _write(message_file, exc.failure_text())
-        return EXIT_ALGORITHM_ERROR if isinstance(exc, AlgorithmError) else EXIT_USER_ERROR
-    except Exception as exc:  # the entry point is the one place that catches everything
-        logger.exception("unexpected error")
-        _write(message_file, f"AlgorithmError: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}")
-        return EXIT_ALGORITHM_ERROR
+def analyze(argv: Sequence[str]) -> int:
+    """The analysis (arguments are ignored, as AWS does); its outcome is the exit message."""
+    outcome = run(AnalyzerConfig.load())
     logger.info("%s", outcome.message)
-    _write(message_file, outcome.message)
+    ExitMessage.processing().write(outcome.message)
     return 0
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text[:MESSAGE_LIMIT], encoding="utf-8")
-    except OSError as exc:
-        logger.warning("cannot write the exit message to %s: %s", path, exc)
+def main() -> int:
+    return run_container(ContainerEntry(process=analyze), [])

@@ -11,6 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from containers.pca.model import PCAModel, load_model
+from containers.pca.spec import MANIFEST
 from containers.toolkit.codecs.inference import RowValue
 from containers.toolkit.dense_serving import DenseInferenceHandler
 
@@ -18,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 class PCAHandler(DenseInferenceHandler):
+    # containers/pca/manifest.toml, [inference]
+    content_types: ClassVar[tuple[str, ...]] = MANIFEST.inference_content_types
+    accepts: ClassVar[tuple[str, ...]] = MANIFEST.inference_accepts
+    default_accept: ClassVar[str] = MANIFEST.inference_default_accept
     json_root: ClassVar[str] = "projections"
 
     model: PCAModel

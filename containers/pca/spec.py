@@ -1,46 +1,20 @@
-"""PCA hyperparameters (docs/algorithms/pca.md#hyperparameters) and the metric lines this container prints."""
+"""PCA hyperparameters (docs/algorithms/pca.md#hyperparameters) and the metric lines this container prints: declared in
+``containers/pca/manifest.toml``, with the typed config here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from containers.toolkit.errors import UserError
-from containers.toolkit.hyperparameters import (
-    BUILTIN_HIDDEN_KEYS,
-    BooleanHyperparameter,
-    CategoricalHyperparameter,
-    HyperparameterSpec,
-    IntegerHyperparameter,
-    Interval,
-    config_from_values,
-)
-from containers.toolkit.metrics import Direction, MetricSpec
+from containers.toolkit.hyperparameters import config_from_values
+from containers.toolkit.manifest import load_manifest
 
-HIDDEN_KEYS = ("force_dense", *BUILTIN_HIDDEN_KEYS)
-POSITIVE = Interval(min=1)
-
-HYPERPARAMETERS = HyperparameterSpec(
-    parameters=(
-        IntegerHyperparameter("feature_dim", required=True, range=POSITIVE, description="Input dimension d."),
-        IntegerHyperparameter("num_components", required=True, range=POSITIVE, description="Components k."),
-        IntegerHyperparameter("mini_batch_size", required=True, range=POSITIVE),
-        CategoricalHyperparameter("algorithm_mode", default="regular", choices=("regular", "randomized")),
-        BooleanHyperparameter("subtract_mean", default=True),
-        IntegerHyperparameter("extra_components", default=-1, range=Interval(min=-1)),
-        IntegerHyperparameter("epochs", default=1, range=POSITIVE),
-    ),
-    ignored=HIDDEN_KEYS,
-)
-
-METRICS = (
-    MetricSpec(
-        "test:reconstruction_msd",
-        r"#quality_metric: host=\S+, test reconstruction_msd <loss>=(\S+)",
-        Direction.MINIMIZE,
-        tunable=False,
-    ),
-)
+MANIFEST = load_manifest(Path(__file__).parent)
+HIDDEN_KEYS = MANIFEST.ignored_hyperparameters
+HYPERPARAMETERS = MANIFEST.hyperparameters()
+METRICS = MANIFEST.metrics
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from containers.processing.runner import run_command
+from containers.toolkit.entrypoint import ContainerEntry, configure_processing_logging, run_container
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(levelname)s %(name)s] %(message)s")
-    sys.exit(run_command(sys.argv[1:]))
+    sys.exit(run_container(ContainerEntry(process=run_command, configure_logs=configure_processing_logging)))

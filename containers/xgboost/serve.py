@@ -21,8 +21,6 @@ import xgboost as xgb
 
 from containers.toolkit.codecs import (
     CSV,
-    JSON,
-    JSONLINES,
     LIBSVM,
     RECORDIO_PROTOBUF,
     MediaType,
@@ -32,6 +30,7 @@ from containers.toolkit.codecs import (
 from containers.toolkit.errors import BadRequestError, InferenceError, ModelLoadError, UnsupportedMediaTypeError
 from containers.toolkit.serving import InferenceHandler, ServingConfig
 from containers.xgboost.outputs import SelectableOutput, format_value, parse_output_keys
+from containers.xgboost.spec import MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +108,10 @@ def _content_kind(content_type: MediaType) -> str:
 class XGBoostHandler(InferenceHandler):
     """The ``/invocations`` logic of the XGBoost container."""
 
-    content_types: ClassVar[tuple[str, ...]] = (CSV, LIBSVM, RECORDIO_PROTOBUF)
-    accepts: ClassVar[tuple[str, ...]] = (JSON, JSONLINES, CSV, RECORDIO_PROTOBUF)
-    default_accept: ClassVar[str] = CSV
+    # containers/xgboost/manifest.toml, [inference]
+    content_types: ClassVar[tuple[str, ...]] = MANIFEST.inference_content_types
+    accepts: ClassVar[tuple[str, ...]] = MANIFEST.inference_accepts
+    default_accept: ClassVar[str] = MANIFEST.inference_default_accept
 
     def __init__(self, config: ServingConfig) -> None:
         super().__init__(config)

@@ -1,8 +1,9 @@
-"""Everything the built-in XGBoost algorithm declares once: hyperparameters, metrics and their rules
-(docs/algorithms/xgboost.md).
+"""The built-in XGBoost algorithm's hyperparameters, metrics and their rules (docs/algorithms/xgboost.md).
 
-The same objects validate ``hyperparameters.json`` at run time and describe the algorithm (``MetricDefinitions``,
-``CreateAlgorithm`` hyperparameter specs).
+The facts (names, types, ranges, metric regexes and directions) are the container's manifest,
+``containers/xgboost/manifest.toml``; this module adds what data cannot say: the parsers of list-valued
+hyperparameters and the cross-parameter rules. The same objects validate ``hyperparameters.json`` at run time and
+describe the algorithm (``MetricDefinitions``, ``CreateAlgorithm`` hyperparameter specs).
 """
 
 from __future__ import annotations
@@ -10,58 +11,23 @@ from __future__ import annotations
 import ast
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from containers.toolkit.errors import UserError
-from containers.toolkit.hyperparameters import (
-    CategoricalHyperparameter,
-    ContinuousHyperparameter,
-    CustomHyperparameter,
-    Hyperparameter,
-    HyperparameterSpec,
-    IntegerHyperparameter,
-    Interval,
-)
+from containers.toolkit.hyperparameters import Hyperparameter
+from containers.toolkit.manifest import CustomParser, fill_metric_template, load_manifest
 from containers.toolkit.metrics import Direction, MetricSpec
 
 logger = logging.getLogger(__name__)
 
-MAXIMIZE_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "auc",
-    "aucpr",
-    "balanced_accuracy",
-    "f1",
-    "f1_binary",
-    "f1_macro",
-    "map",
-    "ndcg",
-    "precision",
-    "r2",
-    "recall",
-    "precision_macro",
-    "precision_micro",
-    "recall_macro",
-    "recall_micro",
+MANIFEST = load_manifest(Path(__file__).parent)
+_METRIC_GRID = MANIFEST.data["metrics"][0]  # one grid: every XGBoost metric on the train and validation channels
+MAXIMIZE_METRICS: tuple[str, ...] = tuple(
+    name for name, direction in _METRIC_GRID["directions"].items() if direction == Direction.MAXIMIZE.value
 )
-MINIMIZE_METRICS: tuple[str, ...] = (
-    "aft-nloglik",
-    "cox-nloglik",
-    "error",
-    "gamma-deviance",
-    "gamma-nloglik",
-    "interval-regression-accuracy",
-    "logloss",
-    "mae",
-    "mape",
-    "merror",
-    "mlogloss",
-    "mphe",
-    "mse",
-    "poisson-nloglik",
-    "rmse",
-    "rmsle",
-    "tweedie-nloglik",
+MINIMIZE_METRICS: tuple[str, ...] = tuple(
+    name for name, direction in _METRIC_GRID["directions"].items() if direction == Direction.MINIMIZE.value
 )
 METRIC_NAMES: tuple[str, ...] = MAXIMIZE_METRICS + MINIMIZE_METRICS
 # Metrics the container computes itself (custom_metric) rather than asking XGBoost for
@@ -87,28 +53,6 @@ CUSTOM_METRICS: frozenset[str] = frozenset(
 )
 _THRESHOLD_METRICS = ("error", "ndcg", "map")
 
-OBJECTIVES: tuple[str, ...] = (
-    "aft_loss_distribution",
-    "binary:logistic",
-    "binary:logitraw",
-    "binary:hinge",
-    "count:poisson",
-    "multi:softmax",
-    "multi:softprob",
-    "rank:pairwise",
-    "rank:ndcg",
-    "rank:map",
-    "reg:linear",
-    "reg:squarederror",
-    "reg:logistic",
-    "reg:gamma",
-    "reg:pseudohubererror",
-    "reg:squaredlogerror",
-    "reg:absoluteerror",
-    "reg:tweedie",
-    "survival:aft",
-    "survival:cox",
-)
 MULTI_OBJECTIVES = ("multi:softmax", "multi:softprob")
 _GROW_UPDATERS = frozenset({"grow_colmaker", "distcol", "grow_histmaker", "grow_skmaker", "grow_quantile_histmaker"})
 _TREE_UPDATERS = _GROW_UPDATERS | {"sync", "refresh", "prune"}
@@ -181,97 +125,6 @@ def parse_tuning_metric(text: str) -> str:
     return f"{channel}:{metric}"
 
 
-# ----------------------------------------------------------------------------------------------- declarations
-
-
-def _int(name: str, low: float | None = None, high: float | None = None, **kw: Any) -> IntegerHyperparameter:
-    return IntegerHyperparameter(name, range=Interval(min=low, max=high), **kw)
-
-
-def _float(name: str, low: float | None = None, high: float | None = None, **kw: Any) -> ContinuousHyperparameter:
-    return ContinuousHyperparameter(name, range=Interval(min=low, max=high), **kw)
-
-
-def _open(name: str, low: float | None, high: float | None, *, min_open: bool, max_open: bool) -> Hyperparameter:
-    return ContinuousHyperparameter(
-        name, range=Interval(min=low, max=high, min_open=min_open, max_open=max_open), tunable=True
-    )
-
-
-def _choice(name: str, *choices: str) -> CategoricalHyperparameter:
-    return CategoricalHyperparameter(name, choices=choices)
-
-
-def _flag(name: str) -> CategoricalHyperparameter:
-    return CategoricalHyperparameter(name, choices=TRUE_FALSE, case_sensitive=False)
-
-
-def _custom(name: str, parser: Any, valid_text: str) -> CustomHyperparameter:
-    return CustomHyperparameter(name, parser=parser, valid_text=valid_text)
-
-
-PARAMETERS: tuple[Hyperparameter, ...] = (
-    _int("num_round", 1, required=True, tunable=True),
-    _int("num_class", 2),
-    _choice("objective", *OBJECTIVES),
-    _custom("eval_metric", parse_eval_metric, "[" + ", ".join(METRIC_NAMES) + ", error@t, ndcg@n, map@n]"),
-    _choice("booster", "gbtree", "gblinear", "dart"),
-    _int("verbosity", 0, 3),
-    _int("nthread", 1),
-    _float("eta", 0, 1, tunable=True),
-    _float("gamma", 0, tunable=True),
-    _int("max_depth", 0, tunable=True),
-    _float("min_child_weight", 0, tunable=True),
-    _float("max_delta_step", 0, tunable=True),
-    _open("subsample", 0, 1, min_open=True, max_open=False),
-    _open("colsample_bytree", 0, 1, min_open=True, max_open=False),
-    _open("colsample_bylevel", 0, 1, min_open=True, max_open=False),
-    _open("colsample_bynode", 0, 1, min_open=True, max_open=False),
-    _float("lambda", 0, tunable=True),
-    _float("alpha", 0, tunable=True),
-    _choice("tree_method", "auto", "exact", "approx", "hist", "gpu_hist"),
-    ContinuousHyperparameter("sketch_eps", range=Interval(min=0, max=1, min_open=True, max_open=True)),
-    ContinuousHyperparameter("scale_pos_weight", range=Interval(min=0, min_open=True)),
-    _custom("updater", parse_updater, "[" + ", ".join(sorted(_TREE_UPDATERS | _LINEAR_UPDATERS)) + "]"),
-    _choice("dsplit", "row", "col"),
-    _int("refresh_leaf", 0, 1),
-    _choice("process_type", "default", "update"),
-    _choice("grow_policy", "depthwise", "lossguide"),
-    _int("max_leaves", 0),
-    _int("max_bin", 0),
-    _choice("predictor", "auto", "cpu_predictor", "gpu_predictor"),
-    _custom("monotone_constraints", parse_monotone_constraints, "a tuple of -1, 0 and 1"),
-    _custom("interaction_constraints", parse_interaction_constraints, "a nested list of feature indices"),
-    _choice("sample_type", "uniform", "weighted"),
-    _choice("normalize_type", "tree", "forest"),
-    _float("rate_drop", 0, 1),
-    _int("one_drop", 0, 1),
-    _float("skip_drop", 0, 1),
-    _float("lambda_bias", 0, 1),
-    ContinuousHyperparameter("tweedie_variance_power", range=Interval(min=1, max=2, min_open=True, max_open=True)),
-    _float("base_score", 0),
-    IntegerHyperparameter("seed", range=Interval(min=-(2**31), max=2**31 - 1, min_open=True, max_open=True)),
-    _int("num_parallel_tree", 1),
-    _int("csv_weights", 0, 1),
-    _int("early_stopping_rounds", 1),
-    _flag("save_model_on_termination"),
-    _choice("aft_loss_distribution", "normal", "logistic", "extreme"),
-    _float("aft_loss_distribution_scale", 0),
-    _flag("deterministic_histogram"),
-    _choice("sampling_method", "uniform", "gradient_based"),
-    IntegerHyperparameter("prob_buffer_row", range=Interval(min=1, min_open=True)),
-    _flag("use_dask_gpu_training"),
-    _flag("single_precision_histogram"),
-    _int("_kfold", 2),
-    _int("_num_cv_round", 1),
-    _custom("_tuning_objective_metric", parse_tuning_metric, "validation:<metric> or train:<metric>"),
-)
-ALIASES: Mapping[str, str] = {
-    "learning_rate": "eta",
-    "min_split_loss": "gamma",
-    "reg_lambda": "lambda",
-    "reg_alpha": "alpha",
-}
 # Hyperparameters the container consumes itself; everything else goes to XGBoost.
 CONTAINER_ONLY = frozenset(
     {
@@ -363,7 +216,19 @@ def check_dependencies(values: dict[str, Any]) -> None:
         raise UserError("use_dask_gpu_training=true needs GPUs; this container is CPU-only.")
 
 
-HYPERPARAMETERS = HyperparameterSpec(parameters=PARAMETERS, aliases=ALIASES, check=check_dependencies)
+_PARSERS: Mapping[str, CustomParser] = {
+    "eval_metric": (parse_eval_metric, "[" + ", ".join(METRIC_NAMES) + ", error@t, ndcg@n, map@n]"),
+    "updater": (parse_updater, "[" + ", ".join(sorted(_TREE_UPDATERS | _LINEAR_UPDATERS)) + "]"),
+    "monotone_constraints": (parse_monotone_constraints, "a tuple of -1, 0 and 1"),
+    "interaction_constraints": (parse_interaction_constraints, "a nested list of feature indices"),
+    "tuning_objective_metric": (parse_tuning_metric, "validation:<metric> or train:<metric>"),
+}
+HYPERPARAMETERS = MANIFEST.hyperparameters(_PARSERS, check=check_dependencies)
+PARAMETERS: tuple[Hyperparameter, ...] = tuple(HYPERPARAMETERS.parameters)
+ALIASES: Mapping[str, str] = HYPERPARAMETERS.aliases
+OBJECTIVES: tuple[str, ...] = next(
+    tuple(entry["choices"]) for entry in MANIFEST.data["hyperparameters"]["parameters"] if entry["name"] == "objective"
+)
 
 
 def validate(raw: Mapping[str, str]) -> dict[str, Any]:
@@ -375,17 +240,10 @@ def validate(raw: Mapping[str, str]) -> dict[str, Any]:
 
 
 def metric_regex(channel: str, name: str) -> str:
-    return rf".*\[[0-9]+\].*#011{channel}-{name}:(\S+)"
+    return fill_metric_template(_METRIC_GRID["regex"], channel, name)
 
 
-def _metric_spec(channel: str, name: str) -> MetricSpec:
-    direction = Direction.MAXIMIZE if name in MAXIMIZE_METRICS else Direction.MINIMIZE
-    return MetricSpec(f"{channel}:{name}", metric_regex(channel, name), direction, tunable=channel == "validation")
-
-
-METRICS: tuple[MetricSpec, ...] = tuple(
-    _metric_spec(channel, name) for channel in ("validation", "train") for name in METRIC_NAMES
-)
+METRICS: tuple[MetricSpec, ...] = MANIFEST.metrics
 
 
 def metric_definitions() -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""``python -m infra.images build|tag-aws|sizes|render``: the ``make images`` and ``sagestack images`` commands."""
+"""``python -m infra.images build|tag-aws|sizes|render|check``: the ``make images`` and ``sagestack images``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 from infra.images.build import ImageBuilder, ImageBuildError
 from infra.images.catalog import BASE_NAME, IMAGE_NAMES, ImagePaths, image_ref
-from infra.images.dockerfiles import render_all
+from infra.images.dockerfiles import render_all, stale_dockerfiles
 from infra.images.engine import NoEngineError, ensure_engine
+from infra.images.spark_params import stale_spark_params, write_spark_params
 from infra.images.tags import tag_aws
 from infra.images.wheelhouse import WheelhouseError
 from infra.runtime.api import ContainerRuntimeError
@@ -31,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("--region", default="us-east-1")
     tag.add_argument("--only", action="append", choices=IMAGE_NAMES)
     commands.add_parser("sizes", help="print each image's size")
-    commands.add_parser("render", help="write containers/<name>/Dockerfile from the shared template")
+    commands.add_parser(
+        "render", help="write the generated files: containers/<name>/Dockerfile, spark_jobs/builtin_params.py"
+    )
+    commands.add_parser("check", help="exit 1 when a generated file differs from its rendering (make lint)")
     engine = commands.add_parser(
         "engine", help="make sure a Docker engine answers (start or install it); exit 3 if not"
     )
@@ -44,6 +48,13 @@ def _sizes(cli: DockerCli) -> None:
         info = cli.inspect("image", image_ref(name))
         size = f"{int(info['Size']) / 1e6:.0f} MB" if info is not None else "not built"
         print(f"{image_ref(name):34} {size}")
+
+
+def _check(paths: ImagePaths) -> int:
+    stale = [*stale_dockerfiles(paths), *stale_spark_params(paths.repo_root)]
+    for path in stale:
+        print(f"stale generated file: {path} (run: python -m infra.images render)", file=sys.stderr)
+    return 1 if stale else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,8 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             how = ensure_engine(cli, ImagePaths.default().state_dir / "dockerd.log", install=not args.no_install)
             print(f"Docker engine {how}")
         elif args.command == "render":
-            for path in render_all(ImagePaths.default()):
-                print(f"rendered {path}")
+            paths = ImagePaths.default()
+            for path in [*render_all(paths), write_spark_params(paths.repo_root)]:
+                if path is not None:
+                    print(f"rendered {path}")
+        elif args.command == "check":
+            return _check(ImagePaths.default())
         else:
             _sizes(cli)
     except NoEngineError as exc:

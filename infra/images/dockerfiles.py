@@ -1,9 +1,10 @@
 """Render every ``containers/<name>/Dockerfile`` from one template, so the images' build steps are written once.
 
 The template is ``containers/docker/container.Dockerfile.in``; what differs per image is its
-:class:`~infra.images.catalog.ImageSpec`. The rendered files are committed (so ``docker build -f
-containers/<name>/Dockerfile .`` works anywhere with the default ``BASE_IMAGE``), and ``make images`` refuses to build
-one that no longer matches its rendering.
+:class:`~infra.images.catalog.ImageSpec`, read from the ``[image]`` table of its container's manifest. The rendered
+files are committed (so ``docker build -f containers/<name>/Dockerfile .`` works anywhere with the default
+``BASE_IMAGE``); ``make images`` refuses to build one that no longer matches its rendering, and ``make lint``
+(``python -m infra.images check``) fails on it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from infra.images.catalog import AWS_IMAGES, US_EAST_1_URIS, AwsImage, ImagePaths, image_ref
+from infra.images.catalog import AWS_IMAGES, AwsImage, ImagePaths, image_ref
 from infra.runtime.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def aws_uri(image: AwsImage, region: str) -> str:
     except ImportError:
         if region != "us-east-1":
             raise
-        return US_EAST_1_URIS[(image.framework, image.version)]
+        return image.us_east_1
     extra = {"py_version": image.py_version} if image.py_version else {}
     uri: str = image_uris.retrieve(
         image.framework, region=region, version=image.version, instance_type="ml.m5.large", **extra

@@ -3,7 +3,8 @@
 Our containers are Python packages: the image ``containers.<name>`` is started as
 ``[python, "-m", "containers.<name>"]`` and the runtime appends the entry (``train`` or ``serve``). AWS built-in
 image URIs (``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>:<tag>``) are matched on the repository
-part; short local names ``sagestack/<name>[:<tag>]`` and ``sagestack-<name>[:<tag>]`` name a container directly.
+part against the repositories each container's manifest lists (docs/containers.md, "Container manifests"); short
+local names ``sagestack/<name>[:<tag>]`` and ``sagestack-<name>[:<tag>]`` name a container directly.
 """
 
 from __future__ import annotations
@@ -11,35 +12,20 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
+from infra.container_manifests import container_for_repository, load_manifests
 from infra.runtime.api import ContainerImage, ImageNotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUILT_IN_REPOSITORIES", "CONTAINER_NAMES", "ImageResolver", "resolve_image"]
+__all__ = ["ImageResolver", "container_name", "container_names", "resolve_image"]
 
-# Repository (full match) -> container package under ``containers``, with the name shown to users. The one table
-# of supported images.
-BUILT_IN_REPOSITORIES: tuple[tuple[str, str, str], ...] = (
-    (r"sagemaker-xgboost", "xgboost", "sagemaker-xgboost"),
-    (r"xgboost", "xgboost", "xgboost"),
-    (r"kmeans", "kmeans", "kmeans"),
-    (r"pca", "pca", "pca"),
-    (r"sagemaker-scikit-learn", "processing", "sagemaker-scikit-learn"),
-    (r"sagemaker-spark-processing", "processing", "sagemaker-spark-processing"),
-    (r"sagemaker-clarify-processing", "clarify", "sagemaker-clarify-processing"),
-    (r"sagemaker-model-monitor-analyzer", "model_monitor", "sagemaker-model-monitor-analyzer"),
-    (r"sagemaker-rl-.+", "rl", "sagemaker-rl-*"),
-    (r".+-rl-.+", "rl", "*-rl-*"),
-)
 
-CONTAINER_NAMES: tuple[str, ...] = ("xgboost", "kmeans", "pca", "rl", "processing", "clarify", "model_monitor")
+def container_names() -> tuple[str, ...]:
+    """Every container with a manifest (``containers/<name>/manifest.toml``)."""
+    return tuple(manifest.name for manifest in load_manifests())
 
-# Each container's own environment (what its Dockerfile would set with ENV). Empty for now.
-IMAGE_ENVIRONMENTS: Mapping[str, Mapping[str, str]] = MappingProxyType({name: {} for name in CONTAINER_NAMES})
 
 _ECR_URI = re.compile(
     r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
@@ -57,17 +43,18 @@ class ImageResolver:
     def resolve(self, uri: str) -> ContainerImage:
         name = container_name(uri)
         if name is None:
+            repositories = [pattern for manifest in load_manifests() for pattern in manifest.repositories]
             raise ImageNotFoundError(
                 f"image {uri!r} names no container this runtime can run. Supported: AWS built-in repositories "
-                f"{', '.join(shown for _, _, shown in BUILT_IN_REPOSITORIES)} "
+                f"{', '.join(repositories)} "
                 f"(<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>), or local names "
-                f"sagestack/<name>:<tag> / sagestack-<name> with <name> one of {', '.join(CONTAINER_NAMES)}"
+                f"sagestack/<name>:<tag> / sagestack-<name> with <name> one of {', '.join(container_names())}"
             )
         logger.debug("image %s resolved to containers.%s", uri, name)
         return ContainerImage(
             uri=uri,
             command=(self.python, "-m", f"containers.{name}"),
-            environment=dict(IMAGE_ENVIRONMENTS.get(name, {})),
+            environment={},  # each container's own environment (what its Dockerfile would set with ENV): none yet
         )
 
 
@@ -77,15 +64,11 @@ def container_name(uri: str) -> str | None:
     local = _LOCAL_URI.match(text)
     if local is not None:
         name = local.group("name").replace("-", "_")
-        return name if name in CONTAINER_NAMES else None
+        return name if name in container_names() else None
     ecr = _ECR_URI.match(text)
     if ecr is None:
         return None
-    repository = ecr.group("repo").rsplit("/", 1)[-1]
-    for pattern, name, _ in BUILT_IN_REPOSITORIES:
-        if re.fullmatch(pattern, repository):
-            return name
-    return None
+    return container_for_repository(ecr.group("repo").rsplit("/", 1)[-1])
 
 
 def resolve_image(uri: str) -> ContainerImage:

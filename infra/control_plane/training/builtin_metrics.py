@@ -1,4 +1,7 @@
-"""Metric extraction from container log lines (``MetricDefinitions``) and the built-ins' known metrics."""
+"""Metric extraction from container log lines (``MetricDefinitions``).
+
+The built-ins' own definitions come from their container manifests (docs/containers.md#container-manifests-containersnamemanifesttoml).
+"""
 
 from __future__ import annotations
 
@@ -10,52 +13,16 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from infra.container_manifests import builtin_metric_definitions
+
 logger = logging.getLogger(__name__)
 
-_XGBOOST_METRICS = (
-    "accuracy",
-    "auc",
-    "aucpr",
-    "error",
-    "f1",
-    "gamma-deviance",
-    "logloss",
-    "mae",
-    "map",
-    "merror",
-    "mlogloss",
-    "mse",
-    "ndcg",
-    "rmse",
-    "r2",
-)
-_KMEANS_METRICS = (
-    ("test:msd", "#quality_metric: host=\\S+, test msd <loss>=(\\S+)"),
-    ("test:ssd", "#quality_metric: host=\\S+, test ssd <loss>=(\\S+)"),
-    ("train:msd", "#quality_metric: host=\\S+, train msd <loss>=(\\S+)"),
-)
-_PCA_METRICS: tuple[tuple[str, str], ...] = ()
+__all__ = ["MetricCollector", "builtin_metric_definitions", "escape_control_chars"]
 
 
 def escape_control_chars(line: str) -> str:
     """The line as SageMaker's log pipeline shows it: control characters rsyslog-escaped (TAB -> ``#011``)."""
     return "".join(f"#{ord(c):03o}" if ord(c) < 32 or ord(c) == 127 else c for c in line)
-
-
-def builtin_metric_definitions(image_uri: str) -> list[dict[str, str]]:
-    """Metric definitions SageMaker adds for a built-in algorithm image (empty for other images)."""
-    repository = image_uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    if repository in ("sagemaker-xgboost", "xgboost"):
-        return [
-            {"Name": f"{channel}:{metric}", "Regex": f".*\\[[0-9]+\\].*#011{channel}-{metric}:(\\S+)"}
-            for channel in ("validation", "train")
-            for metric in _XGBOOST_METRICS
-        ]
-    if repository == "kmeans":
-        return [{"Name": name, "Regex": regex} for name, regex in _KMEANS_METRICS]
-    if repository == "pca":
-        return [{"Name": name, "Regex": regex} for name, regex in _PCA_METRICS]
-    return []
 
 
 @lru_cache(maxsize=512)

@@ -8,12 +8,20 @@ import signal
 import subprocess
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from containers.toolkit import entrypoint
-from containers.toolkit.entrypoint import EXIT_TERMINATED, main_for, run_training
+from containers.toolkit.entrypoint import (
+    EXIT_TERMINATED,
+    ContainerEntry,
+    ExitMessage,
+    main_for,
+    run_container,
+    run_training,
+)
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import AlgorithmError, UserError
 from tests.unit.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env, write_config
@@ -171,3 +179,39 @@ def test_sigterm_stops_training_with_143_and_a_failure_file(ml_base: Path) -> No
     assert "Training stopped by SIGTERM" in (ml_base / "output" / "failure").read_text()
     assert (ml_base / "model" / "checkpoint-1").read_text() == "saved"  # a stopped job keeps what it saved
     assert b"training stopped by the platform (SIGTERM)" in out
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (UserError("bad config"), 1, "ClientError: bad config"),
+        (AlgorithmError("broke"), 2, "AlgorithmError: broke"),
+        (RuntimeError("boom"), 2, "AlgorithmError: RuntimeError: boom\n"),
+    ],
+)
+def test_a_processing_job_failure_becomes_the_exit_message_and_code(
+    ml_base: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, code: int, message: str
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(ml_base))
+    seen: list[list[str]] = []
+
+    def job(argv: Sequence[str]) -> int:
+        seen.append(list(argv))
+        raise error
+
+    assert run_container(ContainerEntry(process=job), ["--flag", "x"]) == code
+    assert seen == [["--flag", "x"]]
+    assert (ml_base / "output" / "message").read_text().startswith(message)
+
+
+def test_a_processing_job_exit_code_passes_through_and_the_message_is_cut(
+    ml_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(ml_base))
+    assert run_container(ContainerEntry(process=lambda argv: 5), []) == 5
+    assert not (ml_base / "output" / "message").exists()
+
+    first = ExitMessage((ml_base / "a",), limit=4)
+    first.write("123456")
+    first.write("other")
+    assert (ml_base / "a").read_text() == "1234"  # the first writer wins
