@@ -22,9 +22,9 @@ from infra.control_plane.core.errors import (
     UnknownOperationException,
     ValidationException,
 )
+from infra.control_plane.core.resource_tags import Tags
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.store import Registry
-from infra.control_plane.core.tags import Tags
 from infra.control_plane.core.validation import validate_request
 from infra.control_plane.sagemaker_backend import SageMakerBackend
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from infra.images.build import ImageBuilder, ImageBuildError
 from infra.images.catalog import BASE_NAME, IMAGE_NAMES, ImagePaths, image_ref
+from infra.images.docker_engine import NoEngineError, ensure_engine
 from infra.images.dockerfiles import render_all, stale_dockerfiles
-from infra.images.engine import NoEngineError, ensure_engine
+from infra.images.image_tags import tag_aws
 from infra.images.spark_params import stale_spark_params, write_spark_params
-from infra.images.tags import tag_aws
 from infra.images.wheelhouse import WheelhouseError
 from infra.runtime.api import ContainerRuntimeError
 from infra.runtime.docker_cli import DockerCli

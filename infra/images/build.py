@@ -31,7 +31,7 @@ from infra.images.catalog import (
     image_ref,
 )
 from infra.images.dockerfiles import stale_dockerfiles
-from infra.images.tags import recorded_tags
+from infra.images.image_tags import recorded_tags
 from infra.images.wheelhouse import resolve_wheels
 from infra.runtime.docker_cli import DockerCli
 

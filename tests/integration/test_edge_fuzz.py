@@ -16,7 +16,7 @@ import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from infra.config import StackSettings
-from infra.control_plane.core.tags import Tags
+from infra.control_plane.core.resource_tags import Tags
 from infra.control_plane.sagemaker_dispatcher import snake_case
 from infra.control_plane.server import LocalStack
 

@@ -21,7 +21,7 @@ from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import cloudformation_backends
 
 from infra.control_plane.cloudformation.changesets import execute_change_set
-from infra.control_plane.cloudformation.resources import SageMakerRegistry, bound, register
+from infra.control_plane.cloudformation.resource_types import SageMakerRegistry, bound, register
 
 logger = logging.getLogger(__name__)
 

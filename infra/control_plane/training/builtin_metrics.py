@@ -1,6 +1,7 @@
 """Metric extraction from container log lines (``MetricDefinitions``).
 
-The built-ins' own definitions come from their container manifests (docs/containers.md#container-manifests-containersnamemanifesttoml).
+The built-ins' own definitions come from their container manifests
+(docs/containers.md#container-manifests-containersnamemanifesttoml).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.unit.model_monitor.conftest import capture_line, run_analyzer
+from tests.unit.containers.model_monitor.conftest import capture_line, run_analyzer
 
 CSV_FORMAT = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
 CAPTURE_FORMAT = json.dumps({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}})

@@ -24,7 +24,7 @@ from containers.toolkit.entrypoint import (
 )
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import AlgorithmError, UserError
-from tests.unit.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env, write_config
+from tests.unit.containers.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env, write_config
 
 pytestmark = pytest.mark.usefixtures("restore_process_state")
 

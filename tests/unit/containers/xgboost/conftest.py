@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 GERMAN_CREDIT = REPO / "data" / "german_credit.csv"
 
 

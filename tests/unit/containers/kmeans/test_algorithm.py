@@ -11,7 +11,7 @@ from containers.kmeans.algorithm import (
     reduce_centers,
     weighted_lloyd,
 )
-from tests.unit.kmeans.conftest import match_centers
+from tests.unit.containers.kmeans.conftest import match_centers
 
 
 def _fit(points, k, *, batch, init="random", half_life=0, factor=10, seed=0):

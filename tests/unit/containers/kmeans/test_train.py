@@ -12,8 +12,8 @@ from containers.kmeans.spec import METRICS
 from containers.kmeans.train import train
 from containers.toolkit.codecs import write_recordio
 from containers.toolkit.entrypoint import run_training
-from tests.unit.kmeans.conftest import match_centers
-from tests.unit.kmeans.host import csv_bytes, run_container, write_host
+from tests.unit.containers.kmeans.conftest import match_centers
+from tests.unit.containers.kmeans.host import csv_bytes, run_container, write_host
 
 CSV = "text/csv"
 RECORDIO = "application/x-recordio-protobuf"

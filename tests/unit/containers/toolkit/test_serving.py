@@ -14,7 +14,7 @@ import requests
 from containers.toolkit.codecs.content_types import MediaType
 from containers.toolkit.errors import ToolkitError, UserError
 from containers.toolkit.serving import InferenceHandler, ServingConfig, create_app, load_factory
-from tests.unit.toolkit.conftest import PYTHON, REPO_ROOT, subprocess_env
+from tests.unit.containers.toolkit.conftest import PYTHON, REPO_ROOT, subprocess_env
 
 
 class EchoHandler(InferenceHandler):
@@ -205,9 +205,9 @@ def test_serving_config_from_env(tmp_path: Path) -> None:
 
 
 def test_load_factory() -> None:
-    assert load_factory("tests.unit.toolkit.test_serving:EchoHandler") is EchoHandler
+    assert load_factory("tests.unit.containers.toolkit.test_serving:EchoHandler") is EchoHandler
     with pytest.raises(ToolkitError, match="is not callable"):
-        load_factory("tests.unit.toolkit.test_serving:REPO_ROOT_TEXT")
+        load_factory("tests.unit.containers.toolkit.test_serving:REPO_ROOT_TEXT")
 
 
 REPO_ROOT_TEXT = str(REPO_ROOT)
@@ -242,7 +242,7 @@ def test_gunicorn_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     )
     code = "import sys; from containers.toolkit.serving import serve; sys.exit(serve(sys.argv[1]))"
     process = subprocess.Popen(
-        [PYTHON, "-c", code, "tests.unit.toolkit.test_serving:EchoHandler"],
+        [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

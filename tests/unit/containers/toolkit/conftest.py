@@ -15,7 +15,7 @@ import pytest
 
 from containers.toolkit.environment import TrainingEnvironment
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 # The hyperparameters of the worked example in docs/reference/container-contract.md#training-environment-variables, as a
 # framework estimator writes them.

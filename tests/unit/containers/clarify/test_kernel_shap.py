@@ -12,7 +12,7 @@ import pytest
 from containers.clarify import kernel_shap
 from containers.clarify.kernel_shap import coalitions, explain, global_values, varying
 from containers.clarify.predictor_codec import ModelOutput
-from tests.unit.clarify.conftest import FunctionModel
+from tests.unit.containers.clarify.conftest import FunctionModel
 
 COEF = np.array([2.0, -1.0, 0.5, 3.0, 0.0, 1.5, -2.5, 0.25, 1.0])
 

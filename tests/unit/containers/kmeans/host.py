@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def csv_bytes(features: np.ndarray, labels: np.ndarray | None = None) -> bytes:

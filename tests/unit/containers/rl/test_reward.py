@@ -6,7 +6,7 @@ from containers.rl.actions import default_action_space
 from containers.rl.env import DeepRacerEnv
 from containers.rl.reward import RewardFunction, RewardFunctionError
 from containers.rl.validate import validate_reward_file
-from tests.unit.rl.conftest import write_reward
+from tests.unit.containers.rl.conftest import write_reward
 
 GOOD = """import math
 

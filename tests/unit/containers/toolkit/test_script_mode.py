@@ -28,7 +28,7 @@ from containers.toolkit.script_mode import (
     safe_extract,
 )
 from containers.toolkit.training_env import Hardware
-from tests.unit.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env
+from tests.unit.containers.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env
 
 HW = Hardware(num_cpus=2)
 

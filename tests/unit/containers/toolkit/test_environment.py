@@ -13,7 +13,7 @@ from containers.toolkit import training_env
 from containers.toolkit.environment import ChannelConfig, Paths, ResourceConfig, TrainingEnvironment, resolve_host
 from containers.toolkit.errors import PlatformError, UserError
 from containers.toolkit.training_env import Hardware, sm_env_vars, to_cmd_args
-from tests.unit.toolkit.conftest import WORKED_EXAMPLE_HPS, write_config
+from tests.unit.containers.toolkit.conftest import WORKED_EXAMPLE_HPS, write_config
 
 HW = Hardware(num_cpus=4, num_gpus=0, num_neurons=0)
 

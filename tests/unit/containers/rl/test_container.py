@@ -10,7 +10,7 @@ import pytest
 
 from containers.rl.train import METRICS
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.unit.clarify.conftest import GERMAN_CREDIT, REPO, layout_job
+from tests.unit.containers.clarify.conftest import GERMAN_CREDIT, REPO, layout_job
 
 COEF = np.array([0.5, -0.3, 0.2])
 

@@ -7,7 +7,7 @@ import pytest
 
 from containers.model_monitor.capture import CaptureTally, capture_tables, iter_records, record_rows
 from containers.model_monitor.scripts import load_preprocessor
-from tests.unit.model_monitor.conftest import capture_line
+from tests.unit.containers.model_monitor.conftest import capture_line
 
 BOTH = ("endpointInput", "endpointOutput")
 

@@ -17,7 +17,7 @@ import pytest
 
 from containers.clarify.predictor_codec import ModelOutput
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 GERMAN_CREDIT = REPO / "data" / "german_credit.csv"
 
 
