@@ -20,11 +20,6 @@ from infra.control_plane.core.api_shapes import (
 )
 
 
-def given(value: ApiShape | None) -> bool:
-    """Whether a structure was sent with at least one member (an empty ``{}`` counts as not given, as AWS reads it)."""
-    return value is not None and bool(value.wire())
-
-
 class TuningObjective(ApiShape):
     """``HyperParameterTuningJobObjective``."""
 

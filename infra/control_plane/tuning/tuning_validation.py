@@ -14,7 +14,7 @@ from typing import Any
 import botocore.session
 from botocore.model import StructureShape
 
-from infra.control_plane.core.api_shapes import MetricDefinition
+from infra.control_plane.core.api_shapes import MetricDefinition, given
 from infra.control_plane.core.errors import ResourceLimitExceeded, ServiceError, ValidationException
 from infra.control_plane.core.validation import validate_request
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
@@ -25,7 +25,6 @@ from infra.control_plane.tuning.tuning_request import (
     TuningInstanceConfig,
     TuningJobConfig,
     TuningResourceConfig,
-    given,
 )
 from infra.control_plane.tuning.tuning_space import SearchSpace, has_numeric_ranges, parse_space, range_names
 

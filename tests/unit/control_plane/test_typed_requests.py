@@ -8,13 +8,20 @@ import botocore.session
 import pytest
 from pydantic import BaseModel
 
-from infra.control_plane.core.api_shapes import ApiShape, parse_request
+from infra.control_plane.core.api_shapes import ApiShape, given, parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, CreateModelRequest
+from infra.control_plane.monitoring.monitoring_api_requests import (
+    CreateDataQualityJobDefinitionRequest,
+    CreateModelBiasJobDefinitionRequest,
+    CreateModelExplainabilityJobDefinitionRequest,
+    CreateModelQualityJobDefinitionRequest,
+    MonitoringScheduleRequest,
+)
 from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
 from infra.control_plane.transform.transform_request import CreateTransformJobRequest
-from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest, ParameterRanges, given
+from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest, ParameterRanges
 
 _TRAINING: dict[str, Any] = {
     "TrainingJobName": "xgb-1",
@@ -259,6 +266,11 @@ _SHAPES: dict[type[BaseModel], str] = {
     CreateProcessingJobRequest: "CreateProcessingJobRequest",
     CreateTransformJobRequest: "CreateTransformJobRequest",
     CreateHyperParameterTuningJobRequest: "CreateHyperParameterTuningJobRequest",
+    CreateDataQualityJobDefinitionRequest: "CreateDataQualityJobDefinitionRequest",
+    CreateModelQualityJobDefinitionRequest: "CreateModelQualityJobDefinitionRequest",
+    CreateModelBiasJobDefinitionRequest: "CreateModelBiasJobDefinitionRequest",
+    CreateModelExplainabilityJobDefinitionRequest: "CreateModelExplainabilityJobDefinitionRequest",
+    MonitoringScheduleRequest: "CreateMonitoringScheduleRequest",  # and Update: test_typed_monitoring_requests
 }
 
 
