@@ -18,6 +18,11 @@ from infra.control_plane.monitoring.monitoring_api_requests import (
     CreateModelQualityJobDefinitionRequest,
     MonitoringScheduleRequest,
 )
+from infra.control_plane.pipeline_engine.pipeline_requests import (
+    CreatePipelineRequest,
+    StartPipelineExecutionRequest,
+    UpdatePipelineRequest,
+)
 from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
 from infra.control_plane.transform.transform_request import CreateTransformJobRequest
@@ -271,6 +276,9 @@ _SHAPES: dict[type[BaseModel], str] = {
     CreateModelBiasJobDefinitionRequest: "CreateModelBiasJobDefinitionRequest",
     CreateModelExplainabilityJobDefinitionRequest: "CreateModelExplainabilityJobDefinitionRequest",
     MonitoringScheduleRequest: "CreateMonitoringScheduleRequest",  # and Update: test_typed_monitoring_requests
+    CreatePipelineRequest: "CreatePipelineRequest",
+    UpdatePipelineRequest: "UpdatePipelineRequest",
+    StartPipelineExecutionRequest: "StartPipelineExecutionRequest",
 }
 
 
