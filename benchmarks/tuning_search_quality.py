@@ -20,6 +20,8 @@ import pandas as pd
 import xgboost as xgb
 
 from benchmarks.common import ROOT, emit
+from infra.control_plane.core.api_shapes import parse_request
+from infra.control_plane.tuning.tuning_request import ParameterRanges
 from infra.control_plane.tuning.tuning_search import SearchStrategy, build_strategy
 from infra.control_plane.tuning.tuning_space import SearchSpace, parse_space
 
@@ -83,7 +85,7 @@ def jobs_to_match(curve: list[float], target: float) -> int:
 
 
 def main() -> None:
-    space = parse_space(RANGES)
+    space = parse_space(parse_request(ParameterRanges, RANGES))
     objective = Objective()
     matches, random_best, bayes_best20 = [], [], []
     for seed in SEEDS:

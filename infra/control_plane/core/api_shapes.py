@@ -29,6 +29,7 @@ __all__ = [
     "ResourceConfig",
     "S3DataSource",
     "StoppingCondition",
+    "given",
     "parse_request",
 ]
 
@@ -60,6 +61,11 @@ def parse_request(shape: type[T], params: Mapping[str, Any]) -> T:
         return shape.model_validate(dict(params))
     except PydanticValidationError as exc:
         raise ValidationException(f"1 validation error detected: {exc.errors()[0]['msg']}") from exc
+
+
+def given(value: ApiShape | None) -> bool:
+    """Whether a structure was sent with at least one member (an empty ``{}`` counts as not given, as AWS reads it)."""
+    return value is not None and bool(value.wire())
 
 
 class S3DataSource(ApiShape):

@@ -9,16 +9,34 @@ definitions by the Clarify container (``monitoring_clarify*.py``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from infra.control_plane.core.api_shapes import ClusterConfig, NetworkConfig, StoppingCondition, given, parse_request
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
 from infra.control_plane.core.store import Store
+from infra.control_plane.monitoring.monitoring_api_requests import (
+    DEFAULT_MONITORING_MAX_RUNTIME_SECONDS,
+    BaselineConfig,
+    BatchTransformInput,
+    CreateDataQualityJobDefinitionRequest,
+    CreateModelBiasJobDefinitionRequest,
+    CreateModelExplainabilityJobDefinitionRequest,
+    CreateModelQualityJobDefinitionRequest,
+    EndpointInput,
+    GroundTruthJobInput,
+    InlineJobDefinition,
+    JobDefinitionRequest,
+    MonitoringApp,
+    MonitoringJobInput,
+    MonitoringOutput,
+    MonitoringS3Output,
+)
 
 __all__ = ["JobDefinition", "MonitoringJob", "MonitoringJobDefinitions", "MonitoringType", "job_from_inline"]
 
@@ -47,22 +65,22 @@ class MonitoringJob:
 
     monitoring_type: MonitoringType
     definition_name: str | None
-    baseline: Mapping[str, Any]
-    app: Mapping[str, Any]
+    baseline: BaselineConfig
+    app: MonitoringApp
     environment: Mapping[str, str]
-    endpoint_input: Mapping[str, Any] | None
-    batch_input: Mapping[str, Any] | None
+    endpoint_input: EndpointInput | None
+    batch_input: BatchTransformInput | None
     ground_truth_uri: str | None
-    output: Mapping[str, Any]  # MonitoringOutputs[0].S3Output
+    output: MonitoringS3Output  # MonitoringOutputs[0].S3Output
     output_kms_key: str | None
-    cluster: Mapping[str, Any]
-    stopping: Mapping[str, Any]
-    network: Mapping[str, Any] | None
+    cluster: ClusterConfig
+    stopping: StoppingCondition
+    network: NetworkConfig | None  # None when not given (or given empty)
     role: str
 
     @property
     def endpoint_name(self) -> str | None:
-        return str(self.endpoint_input["EndpointName"]) if self.endpoint_input else None
+        return self.endpoint_input.endpoint_name if self.endpoint_input else None
 
 
 @dataclass
@@ -70,20 +88,17 @@ class JobDefinition:
     monitoring_type: MonitoringType
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: JobDefinitionRequest  # what executions run
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     creation_time: datetime = field(default_factory=utcnow)
-
-    def _part(self, suffix: str) -> Mapping[str, Any]:
-        value = self.request.get(f"{self.monitoring_type.value}{suffix}")
-        return value if isinstance(value, Mapping) else {}
 
     @property
     def endpoint_name(self) -> str | None:
-        endpoint = self._part("JobInput").get("EndpointInput")
-        return str(endpoint["EndpointName"]) if endpoint else None
+        endpoint = self.request.parts.job_input.endpoint_input
+        return endpoint.endpoint_name if endpoint else None
 
     def to_api(self) -> dict[str, Any]:
-        body = {key: value for key, value in self.request.items() if key not in ("Tags", "JobDefinitionName")}
+        body = {key: value for key, value in self.params.items() if key not in ("Tags", "JobDefinitionName")}
         body.update(JobDefinitionName=self.name, JobDefinitionArn=self.arn, CreationTime=self.creation_time)
         return body
 
@@ -96,67 +111,73 @@ class JobDefinition:
         }
 
     def job(self) -> MonitoringJob:
-        app = dict(self._part("AppSpecification"))
-        job_input = self._part("JobInput")
-        output_config = self._part("JobOutputConfig")
-        ground_truth = job_input.get("GroundTruthS3Input") or {}
+        request = self.request
+        parts = request.parts
+        output_config = parts.output_config
         return MonitoringJob(
             monitoring_type=self.monitoring_type,
             definition_name=self.name,
-            baseline=dict(self._part("BaselineConfig")),
-            app=app,
-            environment={str(k): str(v) for k, v in (app.pop("Environment", None) or {}).items()},
-            endpoint_input=job_input.get("EndpointInput"),
-            batch_input=job_input.get("BatchTransformInput"),
-            ground_truth_uri=ground_truth.get("S3Uri"),
-            output=output_config["MonitoringOutputs"][0]["S3Output"],
-            output_kms_key=output_config.get("KmsKeyId"),
-            cluster=self.request["JobResources"]["ClusterConfig"],
-            stopping=self.request.get("StoppingCondition") or {},
-            network=self.request.get("NetworkConfig"),
-            role=str(self.request["RoleArn"]),
+            baseline=parts.baseline or BaselineConfig(),
+            app=parts.app_specification.app(),
+            environment=dict(parts.app_specification.environment),
+            endpoint_input=parts.job_input.endpoint_input,
+            batch_input=parts.job_input.batch_transform_input,
+            ground_truth_uri=parts.job_input.ground_truth_uri,
+            output=output_config.monitoring_outputs[0].s3_output,
+            output_kms_key=output_config.kms_key_id,
+            cluster=request.job_resources.cluster_config,
+            stopping=_stopping(request.stopping_condition),
+            network=request.network_config if given(request.network_config) else None,
+            role=request.role_arn,
         )
 
 
-def job_from_inline(definition: Mapping[str, Any]) -> MonitoringJob:
+def job_from_inline(definition: InlineJobDefinition) -> MonitoringJob:
     """The schedule's inline ``MonitoringJobDefinition`` (always data quality)."""
-    inputs = definition["MonitoringInputs"]
+    inputs = definition.monitoring_inputs
     if len(inputs) != 1:
         raise ValidationException("MonitoringJobDefinition.MonitoringInputs must hold exactly one input.")
     endpoint_input, batch_input = _one_input(inputs[0], "MonitoringInputs[0]")
-    outputs = definition["MonitoringOutputConfig"]["MonitoringOutputs"]
+    outputs = definition.monitoring_output_config.monitoring_outputs
     _check_outputs(outputs)
     return MonitoringJob(
         monitoring_type=MonitoringType.DATA_QUALITY,
         definition_name=None,
-        baseline=dict(definition.get("BaselineConfig") or {}),
-        app=dict(definition["MonitoringAppSpecification"]),
-        environment={str(k): str(v) for k, v in (definition.get("Environment") or {}).items()},
+        baseline=definition.baseline_config or BaselineConfig(),
+        app=definition.monitoring_app_specification.app(),
+        environment=dict(definition.environment),
         endpoint_input=endpoint_input,
         batch_input=batch_input,
         ground_truth_uri=None,
-        output=outputs[0]["S3Output"],
-        output_kms_key=definition["MonitoringOutputConfig"].get("KmsKeyId"),
-        cluster=definition["MonitoringResources"]["ClusterConfig"],
-        stopping=definition.get("StoppingCondition") or {},
-        network=definition.get("NetworkConfig"),
-        role=str(definition["RoleArn"]),
+        output=outputs[0].s3_output,
+        output_kms_key=definition.monitoring_output_config.kms_key_id,
+        cluster=definition.monitoring_resources.cluster_config,
+        stopping=_stopping(definition.stopping_condition),
+        network=definition.network_config if given(definition.network_config) else None,
+        role=definition.role_arn,
     )
 
 
-def _one_input(job_input: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    endpoint_input, batch_input = job_input.get("EndpointInput"), job_input.get("BatchTransformInput")
-    if (endpoint_input is None) == (batch_input is None):
+def _stopping(sent: StoppingCondition | None) -> StoppingCondition:
+    return sent or StoppingCondition(max_runtime_in_seconds=DEFAULT_MONITORING_MAX_RUNTIME_SECONDS)
+
+
+def _one_input(job_input: MonitoringJobInput, where: str) -> tuple[EndpointInput | None, BatchTransformInput | None]:
+    endpoint_input, batch_input = job_input.endpoint_input, job_input.batch_transform_input
+    if endpoint_input is not None and batch_input is None:
+        local_path = endpoint_input.local_path
+    elif batch_input is not None and endpoint_input is None:
+        local_path = batch_input.local_path
+    else:
         raise ValidationException(f"{where} must have exactly one of EndpointInput or BatchTransformInput.")
-    chosen = endpoint_input or batch_input or {}
-    _check_local_path(str(chosen["LocalPath"]), f"{where}.LocalPath")
+    _check_local_path(local_path, f"{where}.LocalPath")
     return endpoint_input, batch_input
 
 
-def _check_outputs(outputs: list[Mapping[str, Any]]) -> None:
+def _check_outputs(outputs: Sequence[MonitoringOutput]) -> None:
     if len(outputs) != 1:
         raise ValidationException("MonitoringOutputs must hold exactly one output.")
-    _check_local_path(str(outputs[0]["S3Output"]["LocalPath"]), "MonitoringOutputs[0].S3Output.LocalPath")
+    _check_local_path(outputs[0].s3_output.local_path, "MonitoringOutputs[0].S3Output.LocalPath")
 
 
 def _check_local_path(path: str, where: str) -> None:
@@ -167,6 +188,12 @@ def _check_local_path(path: str, where: str) -> None:
         )
 
 
+_REQUESTS: dict[MonitoringType, type[JobDefinitionRequest]] = {
+    MonitoringType.DATA_QUALITY: CreateDataQualityJobDefinitionRequest,
+    MonitoringType.MODEL_QUALITY: CreateModelQualityJobDefinitionRequest,
+    MonitoringType.MODEL_BIAS: CreateModelBiasJobDefinitionRequest,
+    MonitoringType.MODEL_EXPLAINABILITY: CreateModelExplainabilityJobDefinitionRequest,
+}
 _LIST_SPEC: ListSpec[JobDefinition] = ListSpec(name=lambda d: d.name, creation_time=lambda d: d.creation_time)
 
 
@@ -191,18 +218,17 @@ class MonitoringJobDefinitions:
 
     def _create(self, kind: MonitoringType, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["JobDefinitionName"])
-        job_input = params[f"{kind.value}JobInput"]
-        _one_input(job_input, f"{kind.value}JobInput")
-        _check_outputs(params[f"{kind.value}JobOutputConfig"]["MonitoringOutputs"])
-        if kind in (MonitoringType.MODEL_QUALITY, MonitoringType.MODEL_BIAS) and not job_input.get(
-            "GroundTruthS3Input"
-        ):
+        request = parse_request(_REQUESTS[kind], params)
+        parts = request.parts
+        _one_input(parts.job_input, f"{kind.value}JobInput")
+        _check_outputs(parts.output_config.monitoring_outputs)
+        if isinstance(parts.job_input, GroundTruthJobInput) and not given(parts.job_input.ground_truth_s3_input):
             raise ValidationException(f"{kind.value}JobInput.GroundTruthS3Input is required.")
-        baselining_job = (params.get(f"{kind.value}BaselineConfig") or {}).get("BaseliningJobName")
-        if baselining_job and not self._baselining_job_exists(str(baselining_job)):
+        baselining_job = parts.baseline.baselining_job_name if parts.baseline else None
+        if baselining_job and not self._baselining_job_exists(baselining_job):
             raise ValidationException(f"Could not find baselining job {baselining_job} (a processing job).")
         arn = arn_for(kind.arn_kind, name, self._account_id, self._region)
-        definition = JobDefinition(kind, name, arn, dict(params))
+        definition = JobDefinition(kind, name, arn, request, dict(params))
         self.stores[kind].add(name, definition, _already_exists(kind))
         self.tags[arn] = tags_from(params)
         return {"JobDefinitionArn": arn}

@@ -192,7 +192,7 @@ class _Run:
             self.execution.set(ExecutionStatus.COMPLETED_WITH_VIOLATIONS if count else ExecutionStatus.COMPLETED)
 
     def _conclude_analyzer(self, output_uri: str, message: str) -> None:
-        if not is_builtin_analyzer(str(self.job.app.get("ImageUri", ""))):
+        if not is_builtin_analyzer(self.job.app.image_uri):
             host = self.ctx.processing_work_root / self.plan.job_name / "hosts" / "algo-1"
             forward_metrics_file(host, self.ctx.account_id, self.ctx.region, self.execution.endpoint_name)
         violations = self._violation_count(output_uri)

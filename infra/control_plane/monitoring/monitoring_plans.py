@@ -8,12 +8,12 @@ them the job input's ``StartTimeOffset``/``EndTimeOffset`` apply; the monitored 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.monitoring.monitoring_api_requests import MonitoringScheduleConfig
 from infra.control_plane.monitoring.monitoring_definitions import (
     MonitoringJob,
     MonitoringJobDefinitions,
@@ -40,13 +40,13 @@ class SchedulePlan:
 
 
 def plan_schedule(
-    config: Mapping[str, Any], definitions: MonitoringJobDefinitions, endpoint_exists: Callable[[str], bool]
+    config: MonitoringScheduleConfig, definitions: MonitoringJobDefinitions, endpoint_exists: Callable[[str], bool]
 ) -> tuple[SchedulePlan, MonitoringJob]:
     """The plan and the job it runs now, or a ``ValidationException`` / ``ResourceNotFound``."""
-    schedule_config = config.get("ScheduleConfig") or {}
-    expression = ScheduleExpression.parse(schedule_config.get("ScheduleExpression"))
-    start = _offset(schedule_config, "DataAnalysisStartTime")
-    end = _offset(schedule_config, "DataAnalysisEndTime")
+    schedule_config = config.schedule_config
+    expression = ScheduleExpression.parse(schedule_config.schedule_expression if schedule_config else None)
+    start = _offset(schedule_config.data_analysis_start_time if schedule_config else None, "DataAnalysisStartTime")
+    end = _offset(schedule_config.data_analysis_end_time if schedule_config else None, "DataAnalysisEndTime")
     if expression.one_time and (start is None or end is None):
         raise ValidationException(
             "A NOW (one-time) monitoring schedule requires ScheduleConfig.DataAnalysisStartTime and "
@@ -54,11 +54,11 @@ def plan_schedule(
         )
     validate_offsets(start, end, "data analysis")
     kind = _monitoring_type(config)
-    plan = SchedulePlan(kind, config.get("MonitoringJobDefinitionName"), None, expression, start, end)
+    plan = SchedulePlan(kind, config.monitoring_job_definition_name, None, expression, start, end)
     job = schedule_job(plan, config, definitions)
-    endpoint_input = job.endpoint_input or {}
-    input_start = _offset(endpoint_input, "StartTimeOffset")
-    input_end = _offset(endpoint_input, "EndTimeOffset")
+    endpoint_input = job.endpoint_input
+    input_start = _offset(endpoint_input.start_time_offset if endpoint_input else None, "StartTimeOffset")
+    input_end = _offset(endpoint_input.end_time_offset if endpoint_input else None, "EndTimeOffset")
     validate_offsets(input_start, input_end, "job input")
     if start is None and end is None:
         start, end = input_start, input_end
@@ -67,21 +67,23 @@ def plan_schedule(
     return SchedulePlan(kind, plan.definition_name, job.endpoint_name, expression, start, end), job
 
 
-def schedule_job(plan: SchedulePlan, config: Mapping[str, Any], definitions: MonitoringJobDefinitions) -> MonitoringJob:
+def schedule_job(
+    plan: SchedulePlan, config: MonitoringScheduleConfig, definitions: MonitoringJobDefinitions
+) -> MonitoringJob:
     """The job the schedule runs: its inline definition, else the named job definition as it is now."""
-    inline = config.get("MonitoringJobDefinition")
+    inline = config.monitoring_job_definition
     if inline is not None:
         return job_from_inline(inline)
     return definitions.get(plan.monitoring_type, str(plan.definition_name)).job()
 
 
-def _monitoring_type(config: Mapping[str, Any]) -> MonitoringType:
-    inline, named = config.get("MonitoringJobDefinition"), config.get("MonitoringJobDefinitionName")
+def _monitoring_type(config: MonitoringScheduleConfig) -> MonitoringType:
+    inline, named = config.monitoring_job_definition, config.monitoring_job_definition_name
     if (inline is None) == (named is None):
         raise ValidationException(
             "MonitoringScheduleConfig must have exactly one of MonitoringJobDefinition or MonitoringJobDefinitionName."
         )
-    requested = config.get("MonitoringType")
+    requested = config.monitoring_type
     if inline is not None:
         if requested not in (None, MonitoringType.DATA_QUALITY.value):
             raise ValidationException("An inline MonitoringJobDefinition is a DataQuality job definition.")
@@ -91,6 +93,5 @@ def _monitoring_type(config: Mapping[str, Any]) -> MonitoringType:
     return MonitoringType(requested)
 
 
-def _offset(source: Mapping[str, Any], key: str) -> timedelta | None:
-    value = source.get(key)
-    return parse_offset(str(value), key) if value else None
+def _offset(value: str | None, key: str) -> timedelta | None:
+    return parse_offset(value, key) if value else None

@@ -98,15 +98,15 @@ def processing_request(ctx: ExecutionContext, plan: ExecutionPlan) -> tuple[dict
 def _clarify_request(ctx: ExecutionContext, plan: ExecutionPlan) -> tuple[dict[str, Any], ClarifyRunState]:
     """Bias / explainability: the window staged as a Clarify job (``monitoring_clarify``)."""
     job = plan.job
-    endpoint = str((job.endpoint_input or {})["EndpointName"])
+    endpoint = str(job.endpoint_name)
     destination = ctx.captures.destination(endpoint)
     if destination is None:
         raise ExecutionSetupError(f"ClientError: Endpoint {endpoint} does not exist or has no DataCaptureConfig.")
     ctx.captures.flush(endpoint)
     baseline = job.baseline
-    constraints = (baseline.get("ConstraintsResource") or {}).get("S3Uri")
-    if not constraints and baseline.get("BaseliningJobName"):
-        constraints = f"{baselining_output(ctx, str(baseline['BaseliningJobName']))}/analysis.json"
+    constraints = baseline.constraints_uri
+    if not constraints and baseline.baselining_job_name:
+        constraints = f"{baselining_output(ctx, baseline.baselining_job_name)}/analysis.json"
     parts = ClarifyParts(
         job=job,
         job_name=plan.job_name,
@@ -139,7 +139,7 @@ class _AnalyzerRequest:
         self.ctx = ctx
         self.plan = plan
         self.job = plan.job
-        self.endpoint = str((plan.job.endpoint_input or {})["EndpointName"])
+        self.endpoint = str(plan.job.endpoint_name)
 
     def build(self) -> dict[str, Any]:
         job = self.job
@@ -151,31 +151,36 @@ class _AnalyzerRequest:
             inputs += self._model_quality(environment)
         environment.update(job.environment)
         hour_path = self.plan.scheduled_time.strftime("%Y/%m/%d/%H")
-        output_uri = f"{str(job.output['S3Uri']).rstrip('/')}/{self.endpoint}/{self.plan.schedule}/{hour_path}"
+        output_uri = f"{job.output.s3_uri.rstrip('/')}/{self.endpoint}/{self.plan.schedule}/{hour_path}"
         request: dict[str, Any] = {
             "ProcessingJobName": self.plan.job_name,
             "ProcessingInputs": inputs,
             "ProcessingOutputConfig": self._output_config(output_uri),
-            "ProcessingResources": {"ClusterConfig": dict(job.cluster)},
-            "AppSpecification": {
-                key: job.app[key]
-                for key in ("ImageUri", "ContainerEntrypoint", "ContainerArguments")
-                if job.app.get(key)
-            },
+            "ProcessingResources": {"ClusterConfig": job.cluster.wire()},
+            "AppSpecification": self._app_specification(),
             "Environment": environment,
-            "StoppingCondition": {"MaxRuntimeInSeconds": int(job.stopping.get("MaxRuntimeInSeconds") or 3600)},
+            "StoppingCondition": {"MaxRuntimeInSeconds": job.stopping.max_runtime_in_seconds},
             "RoleArn": job.role,
         }
-        if job.network:
-            request["NetworkConfig"] = dict(job.network)
+        if job.network is not None:
+            request["NetworkConfig"] = job.network.wire()
         return request
+
+    def _app_specification(self) -> dict[str, Any]:
+        app = self.job.app
+        sent = {
+            "ImageUri": app.image_uri,
+            "ContainerEntrypoint": list(app.container_entrypoint or ()),
+            "ContainerArguments": list(app.container_arguments or ()),
+        }
+        return {key: value for key, value in sent.items() if value}
 
     def _environment(self) -> dict[str, str]:
         start_text, end_text = window_text(self.plan.window.start, self.plan.window.end)
         return {
             "dataset_format": json.dumps(CAPTURE_FORMAT),
-            "dataset_source": str((self.job.endpoint_input or {})["LocalPath"]),
-            "output_path": str(self.job.output["LocalPath"]),
+            "dataset_source": self._local_root,
+            "output_path": self.job.output.local_path,
             "start_time": start_text,
             "end_time": end_text,
             "sagemaker_endpoint_name": self.endpoint,
@@ -191,8 +196,8 @@ class _AnalyzerRequest:
                     "OutputName": "result",
                     "S3Output": {
                         "S3Uri": output_uri,
-                        "LocalPath": str(output["LocalPath"]),
-                        "S3UploadMode": str(output.get("S3UploadMode") or "EndOfJob"),
+                        "LocalPath": output.local_path,
+                        "S3UploadMode": output.s3_upload_mode,
                     },
                 }
             ],
@@ -217,7 +222,7 @@ class _AnalyzerRequest:
                 f"ClientError: cannot list the captured data of {endpoint} under {destination}: {exc}"
             ) from exc
         folders = self._window_folders([key[len(prefix) :] for key, _ in keys])
-        local_root = str((self.job.endpoint_input or {})["LocalPath"]).rstrip("/")
+        local_root = self._local_root.rstrip("/")
         return [
             s3_input(
                 f"endpoint_input_{index}",
@@ -248,10 +253,9 @@ class _AnalyzerRequest:
 
     def _baseline_inputs(self, environment: dict[str, str]) -> list[dict[str, Any]]:
         baseline = self.job.baseline
-        statistics = (baseline.get("StatisticsResource") or {}).get("S3Uri")
-        constraints = (baseline.get("ConstraintsResource") or {}).get("S3Uri")
-        if baseline.get("BaseliningJobName") and not (statistics and constraints):
-            job_output = baselining_output(self.ctx, str(baseline["BaseliningJobName"]))
+        statistics, constraints = baseline.statistics_uri, baseline.constraints_uri
+        if baseline.baselining_job_name and not (statistics and constraints):
+            job_output = baselining_output(self.ctx, baseline.baselining_job_name)
             statistics = statistics or (f"{job_output}/statistics.json" if self._is_data_quality else None)
             constraints = constraints or f"{job_output}/constraints.json"
         inputs = []
@@ -272,6 +276,11 @@ class _AnalyzerRequest:
         return inputs
 
     @property
+    def _local_root(self) -> str:
+        """``EndpointInput.LocalPath``, where the captures are staged."""
+        return self.job.endpoint_input.local_path if self.job.endpoint_input else ""
+
+    @property
     def _is_data_quality(self) -> bool:
         return self.job.monitoring_type is MonitoringType.DATA_QUALITY
 
@@ -283,33 +292,43 @@ class _AnalyzerRequest:
 
     def _script_inputs(self, environment: dict[str, str]) -> list[dict[str, Any]]:
         inputs = []
-        for key, name, path, variable in (
-            ("RecordPreprocessorSourceUri", "pre_processor_script", PREPROCESSOR_PATH, "record_preprocessor_script"),
+        app = self.job.app
+        for uri, name, path, variable in (
             (
-                "PostAnalyticsProcessorSourceUri",
+                app.record_preprocessor_source_uri,
+                "pre_processor_script",
+                PREPROCESSOR_PATH,
+                "record_preprocessor_script",
+            ),
+            (
+                app.post_analytics_processor_source_uri,
                 "post_processor_script",
                 POSTPROCESSOR_PATH,
                 "post_analytics_processor_script",
             ),
         ):
-            uri = self.job.app.get(key)
             if uri:
                 inputs.append(s3_input(name, str(uri), path))
                 environment[variable] = f"{path}/{PurePosixPath(str(uri)).name}"
         return inputs
 
     def _model_quality(self, environment: dict[str, str]) -> list[dict[str, Any]]:
-        endpoint_input = self.job.endpoint_input or {}
+        endpoint_input = self.job.endpoint_input
         environment["analysis_type"] = "MODEL_QUALITY"
-        if self.job.app.get("ProblemType"):
-            environment["problem_type"] = str(self.job.app["ProblemType"])
-        for key, variable in (
-            ("InferenceAttribute", "inference_attribute"),
-            ("ProbabilityAttribute", "probability_attribute"),
-            ("ProbabilityThresholdAttribute", "probability_threshold_attribute"),
-        ):
-            if endpoint_input.get(key) is not None:
-                environment[variable] = str(endpoint_input[key])
+        if self.job.app.problem_type:
+            environment["problem_type"] = self.job.app.problem_type
+        attributes = (
+            (
+                (endpoint_input.inference_attribute, "inference_attribute"),
+                (endpoint_input.probability_attribute, "probability_attribute"),
+                (endpoint_input.probability_threshold_attribute, "probability_threshold_attribute"),
+            )
+            if endpoint_input
+            else ()
+        )
+        for value, variable in attributes:
+            if value is not None:
+                environment[variable] = str(value)
         if not self.job.ground_truth_uri:
             raise ExecutionSetupError("ClientError: a model quality execution needs GroundTruthS3Input.S3Uri.")
         uri = str(self.job.ground_truth_uri).rstrip("/") + "/"

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
 from infra.control_plane.core.store import Store
+from infra.control_plane.monitoring.monitoring_api_requests import MonitoringScheduleRequest
 from infra.control_plane.monitoring.monitoring_definitions import (
     MonitoringJob,
     MonitoringJobDefinitions,
@@ -71,7 +73,8 @@ class MonitoringClock:
 class MonitoringSchedule:
     name: str
     arn: str
-    config: Mapping[str, Any]
+    request: MonitoringScheduleRequest  # the last Create or Update: what the plan and the executions come from
+    params: Mapping[str, Any]  # that request as sent: its config is echoed by Describe, read by nothing else
     plan: SchedulePlan
     creation_time: datetime = field(default_factory=utcnow)
     last_modified: datetime = field(default_factory=utcnow)
@@ -92,7 +95,7 @@ class MonitoringSchedule:
                 "FailureReason": self.failure_reason,
                 "CreationTime": self.creation_time,
                 "LastModifiedTime": self.last_modified,
-                "MonitoringScheduleConfig": self.config,
+                "MonitoringScheduleConfig": self.params["MonitoringScheduleConfig"],
                 "EndpointName": self.plan.endpoint_name,
                 "LastMonitoringExecutionSummary": last.summary() if last is not None else None,
             }
@@ -158,9 +161,9 @@ class MonitoringSchedules:
     def create_monitoring_schedule(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["MonitoringScheduleName"])
         arn = arn_for("monitoring-schedule", name, self._account_id, self._region)
-        config = params["MonitoringScheduleConfig"]
-        plan, job = plan_schedule(config, self._definitions, self._endpoint_exists)
-        schedule = MonitoringSchedule(name=name, arn=arn, config=dict(config), plan=plan)
+        request = parse_request(MonitoringScheduleRequest, params)
+        plan, job = plan_schedule(request.monitoring_schedule_config, self._definitions, self._endpoint_exists)
+        schedule = MonitoringSchedule(name=name, arn=arn, request=request, params=dict(params), plan=plan)
         self.store.add(name, schedule, lambda n: ResourceInUse(f"Monitoring schedule {arn} already exists."))
         self.tags[arn] = tags_from(params)
         self._arm(schedule, job)
@@ -176,10 +179,10 @@ class MonitoringSchedules:
 
     def update_monitoring_schedule(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schedule = self.store.get_or_raise(str(params["MonitoringScheduleName"]))
-        config = params["MonitoringScheduleConfig"]
-        plan, job = plan_schedule(config, self._definitions, self._endpoint_exists)
+        request = parse_request(MonitoringScheduleRequest, params)
+        plan, job = plan_schedule(request.monitoring_schedule_config, self._definitions, self._endpoint_exists)
         with schedule.lock:
-            schedule.config, schedule.plan = dict(config), plan
+            schedule.request, schedule.params, schedule.plan = request, dict(params), plan
             schedule.last_modified = utcnow()
             schedule.failure_reason = None
             running = schedule.status is ScheduleStatus.SCHEDULED
@@ -237,7 +240,7 @@ class MonitoringSchedules:
                 scheduled = schedule.plan.expression.latest_at_or_before(now) or now
                 schedule.next_fire = schedule.plan.expression.next_after(scheduled)
             try:
-                job = schedule_job(schedule.plan, schedule.config, self._definitions)
+                job = schedule_job(schedule.plan, schedule.request.monitoring_schedule_config, self._definitions)
             except (ValidationException, ResourceNotFound) as exc:
                 logger.warning("monitoring schedule %s cannot run: %s", schedule.name, exc.message)
                 self._record(schedule, scheduled).set(ExecutionStatus.FAILED, f"ClientError: {exc.message}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.pipeline_engine.definition import Definition
+from infra.control_plane.pipeline_engine.pipeline_requests import ParallelismConfiguration
 
 
 class PipelineStatus(str, enum.Enum):
@@ -53,7 +54,7 @@ class Pipeline:
     versions: list[PipelineVersion]
     display_name: str | None = None
     description: str | None = None
-    parallelism: dict[str, Any] | None = None
+    parallelism: ParallelismConfiguration | None = None
     status: PipelineStatus = PipelineStatus.ACTIVE
     creation_time: datetime = field(default_factory=utcnow)
     last_modified: datetime = field(default_factory=utcnow)
@@ -80,7 +81,7 @@ class Pipeline:
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified,
             "LastRunTime": self.last_run_time,
-            "ParallelismConfiguration": self.parallelism,
+            "ParallelismConfiguration": self.parallelism.wire() if self.parallelism else None,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -135,7 +136,7 @@ class Execution:
     parameters: dict[str, Any]
     display_name: str | None = None
     description: str | None = None
-    parallelism: dict[str, Any] | None = None
+    parallelism: ParallelismConfiguration | None = None
     status: ExecutionStatus = ExecutionStatus.EXECUTING
     failure_reason: str | None = None
     failed_by_fail_step: bool = False
@@ -153,8 +154,8 @@ class Execution:
 
     def max_parallel(self, default: int) -> int:
         for config in (self.parallelism, self.pipeline.parallelism):
-            if config and config.get("MaxParallelExecutionSteps"):
-                return max(1, int(config["MaxParallelExecutionSteps"]))
+            if config is not None and config.max_parallel_execution_steps:
+                return max(1, config.max_parallel_execution_steps)
         return default
 
     def finish(self, status: ExecutionStatus, reason: str | None = None) -> None:
@@ -176,7 +177,7 @@ class Execution:
                 "FailureReason": self.failure_reason,
                 "CreationTime": self.creation_time,
                 "LastModifiedTime": self.last_modified,
-                "ParallelismConfiguration": self.parallelism,
+                "ParallelismConfiguration": self.parallelism.wire() if self.parallelism else None,
                 "PipelineVersionId": self.version.version_id,
             }
 

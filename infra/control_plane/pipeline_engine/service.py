@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.errors import ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
@@ -18,6 +19,13 @@ from infra.control_plane.pipeline_engine.definition import Definition, Definitio
 from infra.control_plane.pipeline_engine.engine import EngineContext, ExecutionRunner, execution_variables
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, resolve
 from infra.control_plane.pipeline_engine.operations import Operations, Services
+from infra.control_plane.pipeline_engine.pipeline_requests import (
+    CreatePipelineRequest,
+    ParallelismConfiguration,
+    PipelineParameter,
+    StartPipelineExecutionRequest,
+    UpdatePipelineRequest,
+)
 from infra.control_plane.pipeline_engine.policies import CachePolicy, retry_policies
 from infra.control_plane.pipeline_engine.property_paths import check_property_references
 from infra.control_plane.pipeline_engine.resources import (
@@ -72,24 +80,26 @@ class Pipelines:
     # --- pipelines -------------------------------------------------------------------------------------------
 
     def create_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent("CreatePipeline", params, lambda: self._create(params))
+        return self._idempotent(
+            "CreatePipeline", params, lambda: self._create(parse_request(CreatePipelineRequest, params), params)
+        )
 
-    def _create(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        name = str(params["PipelineName"])
+    def _create(self, request: CreatePipelineRequest, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = request.pipeline_name
         if self.store.find(name) is not None:
             raise ValidationException(
                 "Pipeline names must be unique within an AWS account and region. "
                 f"Pipeline with name ({name}) already exists."
             )
-        text, definition = self._definition(params)
+        text, definition = self._definition(request)
         pipeline = Pipeline(
             name=name,
             arn=arn_for("pipeline", name, self._account_id, self._region),
-            role_arn=str(params["RoleArn"]),
+            role_arn=request.role_arn,
             versions=[PipelineVersion(1, text, definition)],
-            display_name=params.get("PipelineDisplayName"),
-            description=params.get("PipelineDescription"),
-            parallelism=params.get("ParallelismConfiguration"),
+            display_name=request.pipeline_display_name,
+            description=request.pipeline_description,
+            parallelism=request.parallelism_configuration,
         )
         self.store.add(name, pipeline, lambda n: ValidationException(f"Pipeline with name ({n}) already exists."))
         self.tags[pipeline.arn] = tags_from(params)
@@ -97,18 +107,19 @@ class Pipelines:
         return {"PipelineArn": pipeline.arn}
 
     def update_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        pipeline = self._pipeline(str(params["PipelineName"]))
-        if params.get("PipelineDefinition") is not None or params.get("PipelineDefinitionS3Location") is not None:
-            text, definition = self._definition(params)
+        request = parse_request(UpdatePipelineRequest, params)
+        pipeline = self._pipeline(request.pipeline_name)
+        if request.pipeline_definition is not None or request.pipeline_definition_s3_location is not None:
+            text, definition = self._definition(request)
             pipeline.versions.append(PipelineVersion(pipeline.latest.version_id + 1, text, definition))
-        for key, attribute in (
-            ("PipelineDisplayName", "display_name"),
-            ("PipelineDescription", "description"),
-            ("RoleArn", "role_arn"),
-            ("ParallelismConfiguration", "parallelism"),
-        ):
-            if params.get(key) is not None:
-                setattr(pipeline, attribute, params[key])
+        if request.pipeline_display_name is not None:
+            pipeline.display_name = request.pipeline_display_name
+        if request.pipeline_description is not None:
+            pipeline.description = request.pipeline_description
+        if request.role_arn is not None:
+            pipeline.role_arn = request.role_arn
+        if request.parallelism_configuration is not None:
+            pipeline.parallelism = request.parallelism_configuration
         pipeline.last_modified = utcnow()
         return {"PipelineArn": pipeline.arn, "PipelineVersionId": pipeline.latest.version_id}
 
@@ -141,23 +152,25 @@ class Pipelines:
     # --- executions ------------------------------------------------------------------------------------------
 
     def start_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent("StartPipelineExecution", params, lambda: self._start(params))
+        return self._idempotent(
+            "StartPipelineExecution", params, lambda: self._start(parse_request(StartPipelineExecutionRequest, params))
+        )
 
-    def _start(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        pipeline = self._pipeline(str(params["PipelineName"]))
-        version = pipeline.version(params.get("PipelineVersionId"))
+    def _start(self, request: StartPipelineExecutionRequest) -> dict[str, Any]:
+        pipeline = self._pipeline(request.pipeline_name)
+        version = pipeline.version(request.pipeline_version_id)
         if version is None:
-            raise ValidationException(f"Pipeline version {params['PipelineVersionId']} does not exist.")
+            raise ValidationException(f"Pipeline version {request.pipeline_version_id} does not exist.")
         execution_id = "".join(secrets.choice(_ID_CHARS) for _ in range(12))
         execution = Execution(
             arn=f"{pipeline.arn}/execution/{execution_id}",
             execution_id=execution_id,
             pipeline=pipeline,
             version=version,
-            parameters=_parameters(version.definition, params.get("PipelineParameters") or []),
-            display_name=params.get("PipelineExecutionDisplayName"),
-            description=params.get("PipelineExecutionDescription"),
-            parallelism=params.get("ParallelismConfiguration"),
+            parameters=_parameters(version.definition, request.pipeline_parameters),
+            display_name=request.pipeline_execution_display_name,
+            description=request.pipeline_execution_description,
+            parallelism=request.parallelism_configuration,
         )
         execution.experiment = self._experiment(execution)
         self.executions[execution.arn] = execution
@@ -219,7 +232,7 @@ class Pipelines:
             execution.steps = {n: r for n, r in execution.steps.items() if r.status is StepStatus.SUCCEEDED}
             execution.status, execution.failure_reason = ExecutionStatus.EXECUTING, None
             if params.get("ParallelismConfiguration"):
-                execution.parallelism = params["ParallelismConfiguration"]
+                execution.parallelism = parse_request(ParallelismConfiguration, params["ParallelismConfiguration"])
             execution.last_modified = utcnow()
         ExecutionRunner(execution, self._engine).start()
         return {"PipelineExecutionArn": execution.arn}
@@ -229,7 +242,8 @@ class Pipelines:
         with execution.lock:
             execution.description = params.get("PipelineExecutionDescription", execution.description)
             execution.display_name = params.get("PipelineExecutionDisplayName", execution.display_name)
-            execution.parallelism = params.get("ParallelismConfiguration", execution.parallelism)
+            if "ParallelismConfiguration" in params:
+                execution.parallelism = parse_request(ParallelismConfiguration, params["ParallelismConfiguration"])
         return {"PipelineExecutionArn": execution.arn}
 
     # --- helpers ---------------------------------------------------------------------------------------------
@@ -260,15 +274,14 @@ class Pipelines:
             raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
         return execution
 
-    def _definition(self, params: Mapping[str, Any]) -> tuple[str, Definition]:
-        text = params.get("PipelineDefinition")
-        location = params.get("PipelineDefinitionS3Location")
+    def _definition(self, request: UpdatePipelineRequest) -> tuple[str, Definition]:
+        text, location = request.pipeline_definition, request.pipeline_definition_s3_location
         if text is None and location is None:
             raise ValidationException("One of PipelineDefinition or PipelineDefinitionS3Location is required.")
         if text is not None and location is not None:
             raise ValidationException("Give PipelineDefinition or PipelineDefinitionS3Location, not both.")
-        if text is None and isinstance(location, Mapping):
-            uri = f"s3://{location['Bucket']}/{location['ObjectKey']}"
+        if text is None and location is not None:
+            uri = location.uri
             try:
                 text = self._read_s3(uri).decode("utf-8")
             except (S3AccessError, UnicodeDecodeError) as exc:
@@ -314,15 +327,15 @@ class Pipelines:
         self._s3.put_bytes(S3Location.parse(uri), data)
 
 
-def _parameters(definition: Definition, supplied: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _parameters(definition: Definition, supplied: Sequence[PipelineParameter]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in supplied:
-        name = str(item.get("Name"))
+        name = item.name
         parameter = definition.parameters.get(name)
         if parameter is None:
             raise ValidationException(f"Parameter {name} is not declared by the pipeline definition.")
         try:
-            values[name] = parameter.coerce(item.get("Value"))
+            values[name] = parameter.coerce(item.value)
         except DefinitionError as exc:
             raise ValidationException(str(exc)) from exc
     for name, parameter in definition.parameters.items():

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
 from infra.control_plane.core.store import Store
 from infra.control_plane.training.training_jobs import TrainingJob, TrainingJobStatus
+from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest
 from infra.control_plane.tuning.tuning_validation import TuningLimits, TuningPlan, plan_tuning_job
 
 
@@ -108,7 +110,8 @@ class ChildJob:
 class TuningJob:
     name: str
     arn: str
-    request: Mapping[str, Any]
+    request: CreateHyperParameterTuningJobRequest  # what the plan and the runner were built from
+    params: Mapping[str, Any]  # the validated request as sent: echoed by Describe, read by nothing else
     plan: TuningPlan
     creation_time: datetime = field(default_factory=utcnow)
     status: TuningJobStatus = TuningJobStatus.IN_PROGRESS
@@ -154,13 +157,13 @@ class TuningJob:
             best = self.best()
             overall = self._overall_best(best)
             body: dict[str, Any] = {
-                key: self.request.get(key)
+                key: self.params.get(key)
                 for key in ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions")
             }
             body.update(
                 HyperParameterTuningJobName=self.name,
                 HyperParameterTuningJobArn=self.arn,
-                WarmStartConfig=self.request.get("WarmStartConfig"),
+                WarmStartConfig=self.params.get("WarmStartConfig"),
                 HyperParameterTuningJobStatus=self.status,
                 CreationTime=self.creation_time,
                 HyperParameterTuningEndTime=self.end_time,
@@ -176,8 +179,8 @@ class TuningJob:
             return body
 
     def _overall_best(self, best: ChildJob | None) -> ChildJob | None:
-        warm = self.request.get("WarmStartConfig") or {}
-        if warm.get("WarmStartType") != "IdenticalDataAndAlgorithm":
+        warm = self.request.warm_start_config
+        if warm is None or warm.warm_start_type != "IdenticalDataAndAlgorithm":
             return None
         if self.parent_best is not None and self.parent_best.better_than(best):
             return self.parent_best
@@ -190,18 +193,18 @@ class TuningJob:
     def summary(self) -> dict[str, Any]:
         with self.lock:
             training, objective = self._counters()
-            config = self.request["HyperParameterTuningJobConfig"]
+            config = self.request.hyper_parameter_tuning_job_config
             return {
                 "HyperParameterTuningJobName": self.name,
                 "HyperParameterTuningJobArn": self.arn,
                 "HyperParameterTuningJobStatus": self.status,
-                "Strategy": config["Strategy"],
+                "Strategy": config.strategy,
                 "CreationTime": self.creation_time,
                 "HyperParameterTuningEndTime": self.end_time,
                 "LastModifiedTime": self.last_modified,
                 "TrainingJobStatusCounters": training,
                 "ObjectiveStatusCounters": objective,
-                "ResourceLimits": config.get("ResourceLimits"),
+                "ResourceLimits": config.resource_limits.wire(),
             }
 
 
@@ -250,21 +253,22 @@ class TuningJobs:
         arn = arn_for("hyper-parameter-tuning-job", name, self._account_id, self._region)
         if any(job.name.lower() == name.lower() for job in self.store.values()):
             raise _already_exists(name)
-        plan = plan_tuning_job(params, self._limits)
-        parents = self._parents(params, plan)
-        job = TuningJob(name=name, arn=arn, request=dict(params), plan=plan)
+        request = parse_request(CreateHyperParameterTuningJobRequest, params)
+        plan = plan_tuning_job(request, self._limits)
+        parents = self._parents(request, plan)
+        job = TuningJob(name=name, arn=arn, request=request, params=dict(params), plan=plan)
         self.store.add(name, job, _already_exists)
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job, parents)
         return {"HyperParameterTuningJobArn": arn}
 
-    def _parents(self, params: Mapping[str, Any], plan: TuningPlan) -> list[TuningJob]:
-        warm = params.get("WarmStartConfig")
-        if not warm:
+    def _parents(self, request: CreateHyperParameterTuningJobRequest, plan: TuningPlan) -> list[TuningJob]:
+        warm = request.warm_start_config
+        if warm is None:
             return []
         parents = []
-        for entry in warm["ParentHyperParameterTuningJobs"]:
-            parent = get_or_raise(self.store, str(entry["HyperParameterTuningJobName"]))
+        for entry in warm.parent_hyper_parameter_tuning_jobs:
+            parent = get_or_raise(self.store, entry.hyper_parameter_tuning_job_name or "")
             if not parent.is_terminal:
                 raise ValidationException(
                     f"The parent tuning job {parent.name} is in status {parent.status.value}; warm start needs "

@@ -18,6 +18,7 @@ from typing import Any
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.tuning.tuning_request import CategoricalParameterRange, NumericParameterRange, ParameterRanges
 
 _AUTO_LOG_RATIO = 100.0
 
@@ -33,13 +34,6 @@ class ParameterKind(str, enum.Enum):
     INTEGER = "Integer"
     CONTINUOUS = "Continuous"
     CATEGORICAL = "Categorical"
-
-
-_LIST_KEYS = {
-    ParameterKind.INTEGER: "IntegerParameterRanges",
-    ParameterKind.CONTINUOUS: "ContinuousParameterRanges",
-    ParameterKind.CATEGORICAL: "CategoricalParameterRanges",
-}
 
 
 @dataclass(frozen=True)
@@ -143,12 +137,14 @@ def _unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
-def parse_space(ranges: Mapping[str, Any] | None) -> SearchSpace:
-    """Parse a ``ParameterRanges`` structure; raises ``ValidationException`` with the reason AWS gives."""
-    parsed: list[ParameterRange] = []
-    for kind, key in _LIST_KEYS.items():
-        for raw in (ranges or {}).get(key) or []:
-            parsed.append(_categorical(raw) if kind is ParameterKind.CATEGORICAL else _numeric(raw, kind))
+def parse_space(ranges: ParameterRanges | None) -> SearchSpace:
+    """Parse a ``ParameterRanges`` value; raises ``ValidationException`` with the reason AWS gives."""
+    source = ranges or ParameterRanges()
+    parsed: list[ParameterRange] = [
+        *(_numeric(r, ParameterKind.INTEGER) for r in source.integer_parameter_ranges),
+        *(_numeric(r, ParameterKind.CONTINUOUS) for r in source.continuous_parameter_ranges),
+        *(_categorical(r) for r in source.categorical_parameter_ranges),
+    ]
     names = [p.name for p in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -156,25 +152,25 @@ def parse_space(ranges: Mapping[str, Any] | None) -> SearchSpace:
     return SearchSpace(tuple(parsed))
 
 
-def _categorical(raw: Mapping[str, Any]) -> ParameterRange:
-    values = tuple(str(v) for v in raw.get("Values") or [])
+def _categorical(raw: CategoricalParameterRange) -> ParameterRange:
+    values = raw.values
     if len(set(values)) != len(values):
-        raise ValidationException(f"The values of categorical hyperparameter {raw['Name']} must be unique.")
-    return ParameterRange(name=str(raw["Name"]), kind=ParameterKind.CATEGORICAL, values=values)
+        raise ValidationException(f"The values of categorical hyperparameter {raw.name} must be unique.")
+    return ParameterRange(name=raw.name, kind=ParameterKind.CATEGORICAL, values=values)
 
 
-def _numeric(raw: Mapping[str, Any], kind: ParameterKind) -> ParameterRange:
-    name = str(raw["Name"])
-    low, high = _number(raw, "MinValue", kind), _number(raw, "MaxValue", kind)
+def _numeric(raw: NumericParameterRange, kind: ParameterKind) -> ParameterRange:
+    name = raw.name
+    low, high = _number(raw, raw.min_value, "MinValue", kind), _number(raw, raw.max_value, "MaxValue", kind)
     if low > high:
         raise ValidationException(
-            f"The MinValue {raw['MinValue']} of hyperparameter {name} must be less than or equal to its "
-            f"MaxValue {raw['MaxValue']}."
+            f"The MinValue {raw.min_value} of hyperparameter {name} must be less than or equal to its "
+            f"MaxValue {raw.max_value}."
         )
-    scaling = _resolve_scaling(ScalingType(raw.get("ScalingType") or ScalingType.AUTO.value), low, high)
+    scaling = _resolve_scaling(ScalingType(raw.scaling_type or ScalingType.AUTO.value), low, high)
     if scaling is ScalingType.LOGARITHMIC and low <= 0:
         raise ValidationException(
-            f"Logarithmic scaling of hyperparameter {name} requires a MinValue greater than 0, got {raw['MinValue']}."
+            f"Logarithmic scaling of hyperparameter {name} requires a MinValue greater than 0, got {raw.min_value}."
         )
     if scaling is ScalingType.REVERSE_LOGARITHMIC:
         if kind is ParameterKind.INTEGER:
@@ -188,15 +184,15 @@ def _numeric(raw: Mapping[str, Any], kind: ParameterKind) -> ParameterRange:
     return ParameterRange(name=name, kind=kind, low=low, high=high, scaling=scaling)
 
 
-def _number(raw: Mapping[str, Any], key: str, kind: ParameterKind) -> float:
-    text = str(raw[key]).strip()
+def _number(raw: NumericParameterRange, sent: str, key: str, kind: ParameterKind) -> float:
+    text = sent.strip()
     try:
         value = int(text) if kind is ParameterKind.INTEGER else float(text)
     except ValueError as exc:
         expected = "an integer" if kind is ParameterKind.INTEGER else "a number"
-        raise ValidationException(f"The {key} '{text}' of hyperparameter {raw['Name']} is not {expected}.") from exc
+        raise ValidationException(f"The {key} '{text}' of hyperparameter {raw.name} is not {expected}.") from exc
     if not math.isfinite(value):
-        raise ValidationException(f"The {key} of hyperparameter {raw['Name']} must be finite.")
+        raise ValidationException(f"The {key} of hyperparameter {raw.name} must be finite.")
     return float(value)
 
 
@@ -208,10 +204,11 @@ def _resolve_scaling(scaling: ScalingType, low: float, high: float) -> ScalingTy
     return ScalingType.LINEAR
 
 
-def range_names(ranges: Mapping[str, Any] | None) -> list[str]:
-    return [str(r["Name"]) for key in _LIST_KEYS.values() for r in (ranges or {}).get(key) or []]
+def range_names(ranges: ParameterRanges | None) -> list[str]:
+    source = ranges or ParameterRanges()
+    groups = (source.integer_parameter_ranges, source.continuous_parameter_ranges, source.categorical_parameter_ranges)
+    return [r.name for group in groups for r in group]
 
 
-def has_numeric_ranges(ranges: Mapping[str, Any] | None) -> bool:
-    source = ranges or {}
-    return bool(source.get("IntegerParameterRanges") or source.get("ContinuousParameterRanges"))
+def has_numeric_ranges(ranges: ParameterRanges | None) -> bool:
+    return ranges is not None and bool(ranges.integer_parameter_ranges or ranges.continuous_parameter_ranges)

@@ -1,6 +1,7 @@
 """CreateHyperParameterTuningJob: the checks the service makes at Create time, and the training-job requests.
 
-Everything a tuning job needs at run time is parsed once here into a frozen :class:`TuningPlan`.
+Everything a tuning job needs at run time is planned once here, from the typed request, into a frozen
+:class:`TuningPlan`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from typing import Any
 import botocore.session
 from botocore.model import StructureShape
 
+from infra.control_plane.core.api_shapes import MetricDefinition, given
 from infra.control_plane.core.errors import ResourceLimitExceeded, ServiceError, ValidationException
 from infra.control_plane.core.validation import validate_request
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
+from infra.control_plane.tuning.tuning_request import (
+    CreateHyperParameterTuningJobRequest,
+    ResourceLimits,
+    TrainingJobDefinition,
+    TuningInstanceConfig,
+    TuningJobConfig,
+    TuningResourceConfig,
+)
 from infra.control_plane.tuning.tuning_space import SearchSpace, has_numeric_ranges, parse_space, range_names
 
 OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
@@ -33,18 +43,21 @@ XGBOOST_MINIMIZE = (
     "tweedie-nloglik",
 )  # fmt: skip
 KMEANS_TUNABLE = ("test:msd", "test:ssd")
-_CHILD_KEYS = (
-    "RoleArn",
-    "InputDataConfig",
-    "OutputDataConfig",
-    "StoppingCondition",
-    "VpcConfig",
-    "CheckpointConfig",
-    "Environment",
-    "EnableNetworkIsolation",
-    "EnableInterContainerTrafficEncryption",
-    "EnableManagedSpotTraining",
-    "RetryStrategy",
+# The definition's members a child's CreateTrainingJob request takes over as sent.
+_CHILD_KEYS = frozenset(
+    {
+        "RoleArn",
+        "InputDataConfig",
+        "OutputDataConfig",
+        "StoppingCondition",
+        "VpcConfig",
+        "CheckpointConfig",
+        "Environment",
+        "EnableNetworkIsolation",
+        "EnableInterContainerTrafficEncryption",
+        "EnableManagedSpotTraining",
+        "RetryStrategy",
+    }
 )
 
 
@@ -71,14 +84,10 @@ class Objective:
 @dataclass(frozen=True)
 class Definition:
     name: str | None
-    raw: Mapping[str, Any]
+    request: TrainingJobDefinition
     objective: Objective
     space: SearchSpace
     regex: str
-
-    @property
-    def image(self) -> str:
-        return str((self.raw.get("AlgorithmSpecification") or {}).get("TrainingImage") or "")
 
 
 @dataclass(frozen=True)
@@ -99,61 +108,59 @@ class TuningPlan:
         return self.definitions[0].objective
 
 
-def plan_tuning_job(params: Mapping[str, Any], limits: TuningLimits) -> TuningPlan:
-    """Parse and check a CreateHyperParameterTuningJob request (raises the AWS error on bad input)."""
-    config: Mapping[str, Any] = params["HyperParameterTuningJobConfig"]
-    strategy = str(config["Strategy"])
-    if config.get("Autotune") or params.get("Autotune"):
+def plan_tuning_job(request: CreateHyperParameterTuningJobRequest, limits: TuningLimits) -> TuningPlan:
+    """Check a CreateHyperParameterTuningJob request and plan it (raises the AWS error on bad input)."""
+    config = request.hyper_parameter_tuning_job_config
+    strategy = config.strategy
+    if request.autotune is not None:
         raise ValidationException("Autotune is not supported by the Sagestack local control plane.")
     _check_strategy_options(config, strategy)
-    definitions = tuple(_definition(raw, config, strategy) for raw in _raw_definitions(params))
-    criteria = config.get("TuningJobCompletionCriteria") or {}
-    limits_config = config["ResourceLimits"]
+    definitions = tuple(_definition(sent, config, strategy) for sent in _definitions(request))
+    criteria = config.tuning_job_completion_criteria
     plan = TuningPlan(
         strategy=strategy,
-        max_jobs=_max_jobs(limits_config, definitions, strategy, limits),
-        max_parallel=_max_parallel(limits_config, limits),
-        max_runtime_seconds=limits_config.get("MaxRuntimeInSeconds"),
+        max_jobs=_max_jobs(config.resource_limits, definitions, strategy, limits),
+        max_parallel=_max_parallel(config.resource_limits, limits),
+        max_runtime_seconds=config.resource_limits.max_runtime_in_seconds,
         definitions=definitions,
-        early_stopping=config.get("TrainingJobEarlyStoppingType", "Off") == "Auto",
+        early_stopping=config.training_job_early_stopping_type == "Auto",
         resources=_resources(config, definitions) if strategy == "Hyperband" else None,
-        seed=config.get("RandomSeed"),
-        target_value=criteria.get("TargetObjectiveMetricValue"),
-        max_not_improving=(criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving"),
+        seed=config.random_seed,
+        target_value=criteria.target_objective_metric_value,
+        max_not_improving=criteria.best_objective_not_improving.max_number_of_training_jobs_not_improving,
     )
     for definition in definitions:
         _check_child_request(definition)
     return plan
 
 
-def _check_strategy_options(config: Mapping[str, Any], strategy: str) -> None:
-    if config.get("StrategyConfig") and strategy != "Hyperband":
+def _check_strategy_options(config: TuningJobConfig, strategy: str) -> None:
+    if given(config.strategy_config) and strategy != "Hyperband":
         raise ValidationException("StrategyConfig is only valid when the Strategy is Hyperband.")
-    if strategy == "Hyperband" and config.get("TrainingJobEarlyStoppingType", "Off") != "Off":
+    if strategy == "Hyperband" and config.training_job_early_stopping_type != "Off":
         raise ValidationException("TrainingJobEarlyStoppingType must be Off when the Strategy is Hyperband.")
 
 
-def _raw_definitions(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    single = params.get("TrainingJobDefinition")
-    several: list[Mapping[str, Any]] = params.get("TrainingJobDefinitions") or []
-    if bool(single) == bool(several):
+def _definitions(request: CreateHyperParameterTuningJobRequest) -> tuple[TrainingJobDefinition, ...]:
+    single, several = request.training_job_definition, request.training_job_definitions
+    if (single is not None) == bool(several):
         raise ValidationException("Exactly one of TrainingJobDefinition or TrainingJobDefinitions must be provided.")
-    if single:
-        return [single]
-    names = [d.get("DefinitionName") for d in several]
+    if single is not None:
+        return (single,)
+    names = [d.definition_name for d in several]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise ValidationException("Each of TrainingJobDefinitions needs a unique DefinitionName.")
     return several
 
 
-def _definition(raw: Mapping[str, Any], config: Mapping[str, Any], strategy: str) -> Definition:
-    objective_raw = raw.get("TuningObjective") or config.get("HyperParameterTuningJobObjective")
-    if not objective_raw:
+def _definition(sent: TrainingJobDefinition, config: TuningJobConfig, strategy: str) -> Definition:
+    objective_sent = sent.tuning_objective or config.hyper_parameter_tuning_job_objective
+    if objective_sent is None:
         raise ValidationException(
             "A HyperParameterTuningJobObjective or a TuningObjective in every training job definition is required."
         )
-    objective = Objective(str(objective_raw["Type"]), str(objective_raw["MetricName"]))
-    ranges = raw.get("HyperParameterRanges") or config.get("ParameterRanges")
+    objective = Objective(objective_sent.type, objective_sent.metric_name)
+    ranges = sent.hyper_parameter_ranges if given(sent.hyper_parameter_ranges) else config.parameter_ranges
     space = parse_space(ranges)
     if not space.ranges:
         raise ValidationException("At least one hyperparameter range is required in ParameterRanges.")
@@ -162,12 +169,12 @@ def _definition(raw: Mapping[str, Any], config: Mapping[str, Any], strategy: str
             "The Grid search strategy supports only categorical parameter ranges; remove the Integer and "
             "Continuous parameter ranges or choose another strategy."
         )
-    _check_static(raw.get("StaticHyperParameters") or {}, range_names(ranges))
-    spec = raw.get("AlgorithmSpecification") or {}
-    if not spec.get("TrainingImage"):
+    _check_static(sent.static_hyper_parameters, range_names(ranges))
+    spec = sent.algorithm_specification
+    if not spec.training_image:
         raise ValidationException("AlgorithmSpecification.TrainingImage is required (AlgorithmName is not supported).")
-    regex = objective_regex(str(spec["TrainingImage"]), spec.get("MetricDefinitions") or [], objective.metric)
-    return Definition(raw.get("DefinitionName"), raw, objective, space, regex)
+    regex = objective_regex(spec.training_image, spec.metric_definitions, objective.metric)
+    return Definition(sent.definition_name, sent, objective, space, regex)
 
 
 def _check_static(static: Mapping[str, str], tuned: Sequence[str]) -> None:
@@ -187,11 +194,11 @@ def _check_static(static: Mapping[str, str], tuned: Sequence[str]) -> None:
         )
 
 
-def objective_regex(image: str, metric_definitions: Sequence[Mapping[str, Any]], metric: str) -> str:
+def objective_regex(image: str, metric_definitions: Sequence[MetricDefinition], metric: str) -> str:
     """The regex that reads ``metric`` from the job's logs, or the ``ValidationException`` AWS answers."""
     for definition in metric_definitions:
-        if definition.get("Name") == metric:
-            return str(definition["Regex"])
+        if definition.name == metric:
+            return definition.regex
     builtin = builtin_metric_definitions(image)
     if builtin:
         tunable = _builtin_tunable(image, builtin)
@@ -216,8 +223,8 @@ def _builtin_tunable(image: str, builtin: Sequence[Mapping[str, str]]) -> dict[s
     }
 
 
-def _max_jobs(config: Mapping[str, Any], definitions: Sequence[Definition], strategy: str, limits: TuningLimits) -> int:
-    requested = config.get("MaxNumberOfTrainingJobs")
+def _max_jobs(config: ResourceLimits, definitions: Sequence[Definition], strategy: str, limits: TuningLimits) -> int:
+    requested = config.max_number_of_training_jobs
     if strategy == "Grid":
         combinations = sum(d.space.grid_size() for d in definitions)
         if requested is not None and requested != combinations:
@@ -237,8 +244,8 @@ def _max_jobs(config: Mapping[str, Any], definitions: Sequence[Definition], stra
     return int(requested)
 
 
-def _max_parallel(config: Mapping[str, Any], limits: TuningLimits) -> int:
-    parallel = int(config["MaxParallelTrainingJobs"])
+def _max_parallel(config: ResourceLimits, limits: TuningLimits) -> int:
+    parallel = config.max_parallel_training_jobs
     if parallel > limits.max_parallel_training_jobs:
         raise ResourceLimitExceeded(
             f"The account-level service limit 'Number of parallel training jobs per hyperparameter tuning job' is "
@@ -247,12 +254,12 @@ def _max_parallel(config: Mapping[str, Any], limits: TuningLimits) -> int:
     return parallel
 
 
-def _resources(config: Mapping[str, Any], definitions: Sequence[Definition]) -> tuple[int, int]:
-    hyperband = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
-    low = int(hyperband.get("MinResource") or 1)
-    high = hyperband.get("MaxResource")
+def _resources(config: TuningJobConfig, definitions: Sequence[Definition]) -> tuple[int, int]:
+    hyperband = config.strategy_config.hyperband_strategy_config if config.strategy_config else None
+    low = int((hyperband.min_resource if hyperband else None) or 1)
+    high = hyperband.max_resource if hyperband else None
     if high is None:
-        static = definitions[0].raw.get("StaticHyperParameters") or {}
+        static = definitions[0].request.static_hyper_parameters
         found = next((static[k] for k in EPOCH_HYPERPARAMETERS if k in static), None)
         if found is None:
             raise ValidationException(
@@ -268,23 +275,23 @@ def _resources(config: Mapping[str, Any], definitions: Sequence[Definition]) -> 
 
 
 def child_request(definition: Definition, name: str, tuned: Mapping[str, str], threads: int | None) -> dict[str, Any]:
-    """The CreateTrainingJob request for one training job of the tuning job."""
-    raw = definition.raw
-    request: dict[str, Any] = {key: raw[key] for key in _CHILD_KEYS if raw.get(key) is not None}
-    spec = raw.get("AlgorithmSpecification") or {}
+    """The CreateTrainingJob request for one training job of the tuning job (``TrainingJobs`` parses it)."""
+    sent = definition.request
+    request: dict[str, Any] = {key: value for key, value in sent.wire().items() if key in _CHILD_KEYS}
+    spec = sent.algorithm_specification.wire()
     request["TrainingJobName"] = name
     request["AlgorithmSpecification"] = {
         key: spec[key] for key in ("TrainingImage", "TrainingInputMode", "MetricDefinitions") if spec.get(key)
     }
     request["HyperParameters"] = {
-        **(raw.get("StaticHyperParameters") or {}),
+        **sent.static_hyper_parameters,
         **tuned,
         OBJECTIVE_HYPERPARAMETER: definition.objective.metric,
     }
-    request["ResourceConfig"] = _resource_config(raw)
+    request["ResourceConfig"] = _resource_config(sent)
     # AWS describes KmsKeyId "" when none is set; the SDK's Estimator.attach (tuner.deploy) reads it.
-    request["OutputDataConfig"] = {"KmsKeyId": "", **raw["OutputDataConfig"]}
-    environment = dict(raw.get("Environment") or {})
+    request["OutputDataConfig"] = {"KmsKeyId": "", **sent.output_data_config.wire()}
+    environment = dict(sent.environment)
     if threads is not None and "OMP_NUM_THREADS" not in environment:
         environment["OMP_NUM_THREADS"] = str(threads)
     if environment:
@@ -292,15 +299,15 @@ def child_request(definition: Definition, name: str, tuned: Mapping[str, str], t
     return request
 
 
-def _resource_config(raw: Mapping[str, Any]) -> dict[str, Any]:
-    if raw.get("ResourceConfig"):
-        return dict(raw["ResourceConfig"])
-    tuning = raw.get("HyperParameterTuningResourceConfig") or {}
-    first = (tuning.get("InstanceConfigs") or [{}])[0]
+def _resource_config(sent: TrainingJobDefinition) -> dict[str, Any]:
+    if sent.resource_config is not None and given(sent.resource_config):
+        return sent.resource_config.wire()
+    tuning = sent.hyper_parameter_tuning_resource_config or TuningResourceConfig()
+    first = (tuning.instance_configs or (TuningInstanceConfig(),))[0]
     return {
-        "InstanceType": tuning.get("InstanceType") or first.get("InstanceType") or "ml.m5.large",
-        "InstanceCount": tuning.get("InstanceCount") or first.get("InstanceCount") or 1,
-        "VolumeSizeInGB": tuning.get("VolumeSizeInGB") or first.get("VolumeSizeInGB") or 1,
+        "InstanceType": tuning.instance_type or first.instance_type or "ml.m5.large",
+        "InstanceCount": tuning.instance_count or first.instance_count or 1,
+        "VolumeSizeInGB": tuning.volume_size_in_gb or first.volume_size_in_gb or 1,
     }
 
 

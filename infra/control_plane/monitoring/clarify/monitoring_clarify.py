@@ -32,6 +32,7 @@ from typing import Any
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.jsonpath import JsonPathError, select
 from infra.control_plane.hosting.hosting_requests import ProductionVariant
+from infra.control_plane.monitoring.monitoring_api_requests import EndpointInput
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJob, MonitoringType
 from infra.control_plane.monitoring.monitoring_time import hours_between, window_text
 
@@ -82,7 +83,7 @@ def stage(
     endpoint_variant: ProductionVariant | None = None,
 ) -> ClarifyStage:
     """Read the window's captures, build the dataset and config, upload both under ``staging``."""
-    config = _read_json(s3, str(job.app.get("ConfigUri") or ""), "analysis config (ConfigUri)")
+    config = _read_json(s3, job.app.config_uri or "", "analysis config (ConfigUri)")
     baseline = _read_json(s3, baseline_uri, "baseline constraints") if baseline_uri else None
     rows = list(_window_rows(s3, job, capture_root, window))
     if not rows:
@@ -171,7 +172,7 @@ def _record_rows(job: MonitoringJob, record: Mapping[str, Any], key: str) -> Ite
     request, response = _decoded(capture.get("endpointInput")), _decoded(capture.get("endpointOutput"))
     if request is None:
         return
-    attribute = (job.endpoint_input or {}).get("FeaturesAttribute")
+    attribute = job.endpoint_input.features_attribute if job.endpoint_input else None
     if request.lstrip().startswith(("{", "[")):
         features = _json_features(request, attribute)
     else:
@@ -238,7 +239,7 @@ def _bias_dataset(
             f"{job.ground_truth_uri} (joined on the request's inferenceId, else eventId, with eventMetadata.eventId)."
         )
     features = _feature_headers(config, len(joined[0][0].features), label)
-    predict = _Predictor(job.endpoint_input or {}, config, [value for _, value in joined])
+    predict = _Predictor(job.endpoint_input, config, [value for _, value in joined])
     table = [[*row.features, value, predict(row.output)] for row, value in joined]
     analysis = {key: value for key, value in config.items() if key not in ("methods", "predictor")}
     analysis.update(
@@ -278,10 +279,11 @@ class _Predictor:
     """The predicted label of one captured response line
     (docs/reference/model-monitor-files.md#bias-and-explainability-monitors)."""
 
-    def __init__(self, endpoint_input: Mapping[str, Any], config: Mapping[str, Any], labels: Sequence[str]) -> None:
-        self.inference = endpoint_input.get("InferenceAttribute")
-        self.probability = endpoint_input.get("ProbabilityAttribute")
-        threshold = endpoint_input.get("ProbabilityThresholdAttribute", config.get("probability_threshold"))
+    def __init__(self, endpoint_input: EndpointInput | None, config: Mapping[str, Any], labels: Sequence[str]) -> None:
+        self.inference = endpoint_input.inference_attribute if endpoint_input else None
+        self.probability = endpoint_input.probability_attribute if endpoint_input else None
+        sent = endpoint_input.probability_threshold_attribute if endpoint_input else None
+        threshold = sent if sent is not None else config.get("probability_threshold")
         self.threshold = float(threshold) if threshold is not None else 0.5
         wanted = config.get("label_values_or_threshold")
         self.positive: str | None = None

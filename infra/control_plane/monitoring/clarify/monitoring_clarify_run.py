@@ -55,7 +55,7 @@ def clarify_request(s3: S3Access, parts: ClarifyParts) -> tuple[dict[str, Any], 
     """Stage the window and build the CreateProcessingJob request of the Clarify job."""
     job = parts.job
     endpoint = str(job.endpoint_name)
-    schedule_root = f"{str(job.output['S3Uri']).rstrip('/')}/{endpoint}/{parts.schedule}"
+    schedule_root = f"{job.output.s3_uri.rstrip('/')}/{endpoint}/{parts.schedule}"
     staging = S3Location.parse(f"{schedule_root}/clarify-inputs/{parts.job_name}")
     staged = stage(
         s3, job, parts.capture_root, parts.window, staging, parts.baseline_uri, endpoint_variant=parts.endpoint_variant
@@ -76,14 +76,14 @@ def clarify_request(s3: S3Access, parts: ClarifyParts) -> tuple[dict[str, Any], 
             ],
             **({"KmsKeyId": job.output_kms_key} if job.output_kms_key else {}),
         },
-        "ProcessingResources": {"ClusterConfig": dict(job.cluster)},
-        "AppSpecification": {"ImageUri": str(job.app["ImageUri"])},
+        "ProcessingResources": {"ClusterConfig": job.cluster.wire()},
+        "AppSpecification": {"ImageUri": job.app.image_uri},
         "Environment": dict(job.environment),
-        "StoppingCondition": {"MaxRuntimeInSeconds": int(job.stopping.get("MaxRuntimeInSeconds") or 3600)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": job.stopping.max_runtime_in_seconds},
         "RoleArn": job.role,
     }
-    if job.network:
-        request["NetworkConfig"] = dict(job.network)
+    if job.network is not None:
+        request["NetworkConfig"] = job.network.wire()
     return request, ClarifyRunState(parts, staged)
 
 

@@ -4,8 +4,10 @@ import math
 
 import pytest
 
+from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ResourceLimitExceeded, ValidationException
 from infra.control_plane.tuning.tuning_logs import ObjectiveReader
+from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest, ParameterRanges
 from infra.control_plane.tuning.tuning_runner import median_rule_stops, threads_per_job
 from infra.control_plane.tuning.tuning_search import build_strategy, startup_trials
 from infra.control_plane.tuning.tuning_space import ScalingType, parse_space
@@ -16,7 +18,11 @@ XGB = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 def _space(kind, low, high, scaling="Auto"):
     key = "IntegerParameterRanges" if kind == "int" else "ContinuousParameterRanges"
-    return parse_space({key: [{"Name": "p", "MinValue": low, "MaxValue": high, "ScalingType": scaling}]})
+    return parse_space(
+        parse_request(
+            ParameterRanges, {key: [{"Name": "p", "MinValue": low, "MaxValue": high, "ScalingType": scaling}]}
+        )
+    )
 
 
 def test_auto_scaling_is_logarithmic_for_wide_positive_ranges():
@@ -47,7 +53,10 @@ def test_bad_ranges_are_validation_errors(kind, low, high, scaling):
 
 def test_grid_walks_every_combination_once():
     space = parse_space(
-        {"CategoricalParameterRanges": [{"Name": "a", "Values": ["1", "2"]}, {"Name": "b", "Values": ["x", "y"]}]}
+        parse_request(
+            ParameterRanges,
+            {"CategoricalParameterRanges": [{"Name": "a", "Values": ["1", "2"]}, {"Name": "b", "Values": ["x", "y"]}]},
+        )
     )
     grid = build_strategy("Grid", space, True, None, 4)
     seen = [grid.ask() for _ in range(5)]
@@ -134,17 +143,21 @@ def _request(**config):
     return body
 
 
+def _plan(body, limits):
+    return plan_tuning_job(parse_request(CreateHyperParameterTuningJobRequest, body), limits)
+
+
 def test_plan_parses_a_valid_request():
-    plan = plan_tuning_job(_request(), TuningLimits())
+    plan = _plan(_request(), TuningLimits())
     assert plan.max_jobs == 3 and plan.objective.maximize and plan.definitions[0].space.names == ["max_depth"]
 
 
 def test_plan_limits_and_hyperband_resources():
     with pytest.raises(ResourceLimitExceeded):
-        plan_tuning_job(
+        _plan(
             _request(ResourceLimits={"MaxNumberOfTrainingJobs": 3, "MaxParallelTrainingJobs": 3}),
             TuningLimits(max_parallel_training_jobs=2),
         )
     request = _request(Strategy="Hyperband")
     request["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "7"
-    assert plan_tuning_job(request, TuningLimits()).resources == (1, 7)
+    assert _plan(request, TuningLimits()).resources == (1, 7)

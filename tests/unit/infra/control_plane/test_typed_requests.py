@@ -8,12 +8,25 @@ import botocore.session
 import pytest
 from pydantic import BaseModel
 
-from infra.control_plane.core.api_shapes import ApiShape, parse_request
+from infra.control_plane.core.api_shapes import ApiShape, given, parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, CreateModelRequest
+from infra.control_plane.monitoring.monitoring_api_requests import (
+    CreateDataQualityJobDefinitionRequest,
+    CreateModelBiasJobDefinitionRequest,
+    CreateModelExplainabilityJobDefinitionRequest,
+    CreateModelQualityJobDefinitionRequest,
+    MonitoringScheduleRequest,
+)
+from infra.control_plane.pipeline_engine.pipeline_requests import (
+    CreatePipelineRequest,
+    StartPipelineExecutionRequest,
+    UpdatePipelineRequest,
+)
 from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
 from infra.control_plane.transform.transform_request import CreateTransformJobRequest
+from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest, ParameterRanges
 
 _TRAINING: dict[str, Any] = {
     "TrainingJobName": "xgb-1",
@@ -177,12 +190,95 @@ def test_model_request_parses_its_container() -> None:
     assert dict(request.primary_container.environment) == {}
 
 
+_TUNING: dict[str, Any] = {
+    "HyperParameterTuningJobName": "tune-1",
+    "HyperParameterTuningJobConfig": {
+        "Strategy": "Hyperband",
+        "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 2, "MaxResource": 9}},
+        "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:rmse"},
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2},
+        "ParameterRanges": {
+            "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "5"}],
+            "ContinuousParameterRanges": [
+                {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Logarithmic"}
+            ],
+            "CategoricalParameterRanges": [{"Name": "tree_method", "Values": ["hist", "exact"]}],
+        },
+        "TuningJobCompletionCriteria": {"TargetObjectiveMetricValue": 0.25},
+        "RandomSeed": 7,
+    },
+    "TrainingJobDefinition": {
+        "AlgorithmSpecification": {"TrainingImage": "sagemaker-xgboost:1.7-1", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::000000000000:role/R",
+        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
+        "HyperParameterTuningResourceConfig": {
+            "InstanceConfigs": [{"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 4}]
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        "StaticHyperParameters": {"num_round": "9"},
+        "RetryStrategy": {"MaximumRetryAttempts": 1},
+    },
+    "WarmStartConfig": {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "tune-0"}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    },
+}
+
+
+def test_tuning_request_parses_into_the_expected_value() -> None:
+    request = parse_request(CreateHyperParameterTuningJobRequest, _TUNING)
+    config = request.hyper_parameter_tuning_job_config
+    assert (config.strategy, config.random_seed) == ("Hyperband", 7)
+    assert config.strategy_config is not None and config.strategy_config.hyperband_strategy_config is not None
+    assert config.strategy_config.hyperband_strategy_config.max_resource == 9
+    assert config.resource_limits.max_number_of_training_jobs == 6
+    assert config.resource_limits.max_runtime_in_seconds is None
+    assert config.tuning_job_completion_criteria.target_objective_metric_value == 0.25
+    ranges = config.parameter_ranges
+    assert ranges is not None
+    assert [(r.name, r.scaling_type) for r in ranges.continuous_parameter_ranges] == [("eta", "Logarithmic")]
+    assert ranges.categorical_parameter_ranges[0].values == ("hist", "exact")
+    definition = request.training_job_definition
+    assert definition is not None and request.training_job_definitions == ()
+    assert definition.resource_config is None
+    assert definition.hyper_parameter_tuning_resource_config is not None
+    assert definition.hyper_parameter_tuning_resource_config.instance_configs[0].volume_size_in_gb == 4
+    assert dict(definition.static_hyper_parameters) == {"num_round": "9"}
+    assert request.warm_start_config is not None
+    assert request.warm_start_config.parent_hyper_parameter_tuning_jobs[0].hyper_parameter_tuning_job_name == "tune-0"
+    assert request.wire() == _TUNING
+
+
+def test_tuning_defaults_are_aws_documented_ones() -> None:
+    request = parse_request(CreateHyperParameterTuningJobRequest, _TUNING)
+    config = request.hyper_parameter_tuning_job_config
+    assert config.training_job_early_stopping_type == "Off"
+    assert (
+        config.tuning_job_completion_criteria.best_objective_not_improving.max_number_of_training_jobs_not_improving
+        is None
+    )
+    assert config.parameter_ranges is not None
+    assert config.parameter_ranges.integer_parameter_ranges[0].scaling_type is None  # Auto, resolved by the plan
+    assert request.autotune is None
+    # An empty structure counts as not given (a definition's HyperParameterRanges {} falls back to the config's).
+    assert given(config.parameter_ranges) and not given(None) and not given(parse_request(ParameterRanges, {}))
+
+
 _SHAPES: dict[type[BaseModel], str] = {
     CreateModelRequest: "CreateModelInput",
     CreateEndpointConfigRequest: "CreateEndpointConfigInput",
     CreateTrainingJobRequest: "CreateTrainingJobRequest",
     CreateProcessingJobRequest: "CreateProcessingJobRequest",
     CreateTransformJobRequest: "CreateTransformJobRequest",
+    CreateHyperParameterTuningJobRequest: "CreateHyperParameterTuningJobRequest",
+    CreateDataQualityJobDefinitionRequest: "CreateDataQualityJobDefinitionRequest",
+    CreateModelQualityJobDefinitionRequest: "CreateModelQualityJobDefinitionRequest",
+    CreateModelBiasJobDefinitionRequest: "CreateModelBiasJobDefinitionRequest",
+    CreateModelExplainabilityJobDefinitionRequest: "CreateModelExplainabilityJobDefinitionRequest",
+    MonitoringScheduleRequest: "CreateMonitoringScheduleRequest",  # and Update: test_typed_monitoring_requests
+    CreatePipelineRequest: "CreatePipelineRequest",
+    UpdatePipelineRequest: "UpdatePipelineRequest",
+    StartPipelineExecutionRequest: "StartPipelineExecutionRequest",
 }
 
 

@@ -1,0 +1,55 @@
+"""The typed CreatePipeline, UpdatePipeline and StartPipelineExecution requests (parsed once by ``Pipelines``).
+
+Only the request envelope is typed here (see docs/decisions.md, "Typed requests"); the pipeline definition document
+is parsed by :mod:`definition` into the engine's own structure.
+"""
+
+from __future__ import annotations
+
+from infra.control_plane.core.api_shapes import ApiShape
+
+
+class ParallelismConfiguration(ApiShape):
+    max_parallel_execution_steps: int
+
+
+class PipelineDefinitionS3Location(ApiShape):
+    bucket: str
+    object_key: str
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.object_key}"
+
+
+class UpdatePipelineRequest(ApiShape):
+    """UpdatePipeline: every member but the name is optional (``None`` leaves the pipeline's value)."""
+
+    pipeline_name: str
+    role_arn: str | None = None
+    pipeline_display_name: str | None = None
+    pipeline_description: str | None = None
+    pipeline_definition: str | None = None
+    pipeline_definition_s3_location: PipelineDefinitionS3Location | None = None
+    parallelism_configuration: ParallelismConfiguration | None = None
+
+
+class CreatePipelineRequest(UpdatePipelineRequest):
+    role_arn: str
+    client_request_token: str | None = None
+
+
+class PipelineParameter(ApiShape):
+    name: str
+    value: str
+
+
+class StartPipelineExecutionRequest(ApiShape):
+    pipeline_name: str
+    pipeline_version_id: int | None = None
+    pipeline_parameters: tuple[PipelineParameter, ...] = ()
+    pipeline_execution_display_name: str | None = None
+    pipeline_execution_description: str | None = None
+    parallelism_configuration: ParallelismConfiguration | None = None
+    client_request_token: str | None = None
