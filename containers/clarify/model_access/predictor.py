@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from containers.clarify.config import PredictorConfig
-from containers.clarify.predictor_codec import ModelOutput, decode_response, encode_rows
+from containers.clarify.model_access.predictor_codec import ModelOutput, decode_response, encode_rows
 from containers.toolkit.errors import PlatformError, UserError
 
 logger = logging.getLogger(__name__)

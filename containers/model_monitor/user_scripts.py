@@ -17,8 +17,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from containers.model_monitor.capture import CaptureRecord, Row
-from containers.model_monitor.readers import to_text
+from containers.model_monitor.inputs.capture import CaptureRecord, Row
+from containers.model_monitor.inputs.readers import to_text
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from containers.model_monitor.kll import KLLSketch
-from containers.model_monitor.profile import ColumnProfile
+from containers.model_monitor.data_quality.kll import KLLSketch
+from containers.model_monitor.data_quality.profile import ColumnProfile
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from containers.model_monitor.profile import ColumnProfile
-from containers.model_monitor.statistics import BaselineFeature, DatasetProfile
-from containers.model_monitor.violations import CheckResult
+from containers.model_monitor.data_quality.profile import ColumnProfile
+from containers.model_monitor.data_quality.statistics import BaselineFeature, DatasetProfile
+from containers.model_monitor.data_quality.violations import CheckResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from containers.clarify.binarise import Outcome, binarise_label, facet_groups
+from containers.clarify.bias.binarise import Outcome, binarise_label, facet_groups
+from containers.clarify.bias.metric_base import BiasInputs, Metric, MetricFailure
 from containers.clarify.config import AnalysisConfig
 from containers.clarify.dataset import Dataset, resolve_column
-from containers.clarify.metric_base import BiasInputs, Metric, MetricFailure
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

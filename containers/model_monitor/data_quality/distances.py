@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import stats as scipy_stats
 
-from containers.model_monitor.kll import KLLSketch
+from containers.model_monitor.data_quality.kll import KLLSketch
 
 __all__ = ["ROBUST_C_ALPHA", "chi_squared_p_value", "linf_categorical", "linf_numeric", "robust"]
 

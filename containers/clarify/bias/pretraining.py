@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from containers.clarify.metric_base import BiasInputs, Metric, MetricFailure, count, divide
+from containers.clarify.bias.metric_base import BiasInputs, Metric, MetricFailure, count, divide
 
 __all__ = ["PRE_TRAINING", "aligned_pdfs", "conditional_disparity", "positive_proportion_difference"]
 

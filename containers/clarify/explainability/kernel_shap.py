@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from containers.clarify.predictor import Model
+from containers.clarify.model_access.predictor import Model
 
 logger = logging.getLogger(__name__)
 

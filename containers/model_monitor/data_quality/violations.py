@@ -8,10 +8,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from containers.model_monitor.constraints import FeatureConstraint, MonitoringConfig
-from containers.model_monitor.distances import chi_squared_p_value, linf_categorical, linf_numeric, robust
-from containers.model_monitor.profile import ColumnProfile
-from containers.model_monitor.statistics import BaselineFeature, DatasetProfile
+from containers.model_monitor.data_quality.constraints import FeatureConstraint, MonitoringConfig
+from containers.model_monitor.data_quality.distances import chi_squared_p_value, linf_categorical, linf_numeric, robust
+from containers.model_monitor.data_quality.profile import ColumnProfile
+from containers.model_monitor.data_quality.statistics import BaselineFeature, DatasetProfile
 
 logger = logging.getLogger(__name__)
 

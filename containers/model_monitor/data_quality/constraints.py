@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from containers.model_monitor.profile import ColumnProfile
-from containers.model_monitor.statistics import DatasetProfile, read_json
+from containers.model_monitor.data_quality.profile import ColumnProfile
+from containers.model_monitor.data_quality.statistics import DatasetProfile, read_json
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from containers.model_monitor.config import parse_time
-from containers.model_monitor.readers import CHUNK_ROWS, dataset_files, rows_to_table, to_text
+from containers.model_monitor.inputs.readers import CHUNK_ROWS, dataset_files, rows_to_table, to_text
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

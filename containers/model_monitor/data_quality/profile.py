@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from containers.model_monitor.kll import KLLSketch
+from containers.model_monitor.data_quality.kll import KLLSketch
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from containers.model_monitor.capture import CaptureTally, decode_payload, iter_records, open_text
 from containers.model_monitor.config import AnalyzerConfig
-from containers.model_monitor.readers import dataset_files, read_dataset
+from containers.model_monitor.inputs.capture import CaptureTally, decode_payload, iter_records, open_text
+from containers.model_monitor.inputs.readers import dataset_files, read_dataset
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

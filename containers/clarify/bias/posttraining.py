@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
-from containers.clarify.metric_base import INFINITY, BiasInputs, Metric, MetricFailure, count, divide
-from containers.clarify.pretraining import conditional_disparity, positive_proportion_difference
+from containers.clarify.bias.metric_base import INFINITY, BiasInputs, Metric, MetricFailure, count, divide
+from containers.clarify.bias.pretraining import conditional_disparity, positive_proportion_difference
 
 __all__ = ["POST_TRAINING", "Confusion", "confusion"]
 
