@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 
 from infra.runtime.errors import ServingStartupError
-from infra.runtime.processes import HostProcess, describe_exit
+from infra.runtime.process.host_process import HostProcess, describe_exit
 
 logger = logging.getLogger(__name__)
 

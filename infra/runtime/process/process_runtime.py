@@ -35,9 +35,10 @@ from infra.runtime.api import (
     TrainingResult,
     TrainingSpec,
 )
-from infra.runtime.isolation import Isolation, resolve_isolation, write_hosts_file
-from infra.runtime.jobs import Job, JobOutcome, Launch
-from infra.runtime.layout import (
+from infra.runtime.process.host_process import HostProcess
+from infra.runtime.process.isolation import Isolation, resolve_isolation, write_hosts_file
+from infra.runtime.process.jobs import Job, JobOutcome, Launch
+from infra.runtime.process.layout import (
     host_names,
     host_path,
     lay_out_processing_host,
@@ -46,8 +47,7 @@ from infra.runtime.layout import (
     merge_order,
     merge_trees,
 )
-from infra.runtime.processes import HostProcess
-from infra.runtime.serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
+from infra.runtime.process.process_serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
 from infra.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)

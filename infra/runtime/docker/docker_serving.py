@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from infra.runtime.api import Entry, LogCallback, ServingSpec
-from infra.runtime.docker_run import LogTail, post_mortem
+from infra.runtime.docker.docker_run import LogTail, post_mortem
 from infra.runtime.errors import ServingStartupError
-from infra.runtime.layout import CONTAINER_ROOT, lay_out_serving
-from infra.runtime.processes import HostProcess, describe_exit
-from infra.runtime.serving import free_port
+from infra.runtime.process.host_process import HostProcess, describe_exit
+from infra.runtime.process.layout import CONTAINER_ROOT, lay_out_serving
+from infra.runtime.process.process_serving import free_port
 
 if TYPE_CHECKING:
-    from infra.runtime.docker import DockerRuntime
+    from infra.runtime.docker.docker_runtime import DockerRuntime
 
 logger = logging.getLogger(__name__)
 

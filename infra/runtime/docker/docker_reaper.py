@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

@@ -2,11 +2,11 @@
 
 - Training and processing: one container per host on a per-job user-defined network, where each container has the
   hostname and network alias ``algo-<i>`` (so distributed XGBoost finds its master); the host's directory from
-  :mod:`infra.runtime.layout` is bind-mounted at ``/opt/ml``; the environment is SageMaker's. A loopback
+  :mod:`infra.runtime.process.layout` is bind-mounted at ``/opt/ml``; the environment is SageMaker's. A loopback
   ``AWS_ENDPOINT_URL`` (the stack on ``127.0.0.1``) is rewritten to a relay on the network's gateway address
-  (:mod:`infra.runtime.docker_relay`), so user scripts and the Clarify container reach S3 and SageMaker.
+  (:mod:`infra.runtime.docker.docker_relay`), so user scripts and the Clarify container reach S3 and SageMaker.
 - Serving: ``serve`` with the container's port 8080 published on ``127.0.0.1`` only.
-- Supervision is the process runtime's (:class:`~infra.runtime.jobs.Job`) applied to attached ``docker run``
+- Supervision is the process runtime's (:class:`~infra.runtime.process.jobs.Job`) applied to attached ``docker run``
   clients: logs stream to the callback per host, SIGTERM is forwarded to the container, a failed host stops the
   others, stop/MaxRuntime send SIGTERM then SIGKILL after the grace period. When a job ends its containers and
   network are removed (``docker rm -f``), after a post-mortem that names an out-of-memory kill, a container that
@@ -37,14 +37,14 @@ from infra.runtime.api import (
     TrainingResult,
     TrainingSpec,
 )
-from infra.runtime.docker_cli import LABEL_MANAGED, DockerCli
-from infra.runtime.docker_reaper import LeftoverReaper
-from infra.runtime.docker_relay import RelaySet, relay_environment
-from infra.runtime.docker_run import ContainerCommand, LogTail, docker_name, local_image, post_mortem
-from infra.runtime.docker_serving import DockerServingContainer
+from infra.runtime.docker.docker_cli import LABEL_MANAGED, DockerCli
+from infra.runtime.docker.docker_reaper import LeftoverReaper
+from infra.runtime.docker.docker_relay import RelaySet, relay_environment
+from infra.runtime.docker.docker_run import ContainerCommand, LogTail, docker_name, local_image, post_mortem
+from infra.runtime.docker.docker_serving import DockerServingContainer
 from infra.runtime.images import container_name
-from infra.runtime.jobs import Job, JobOutcome, Launch
-from infra.runtime.layout import (
+from infra.runtime.process.jobs import Job, JobOutcome, Launch
+from infra.runtime.process.layout import (
     CONTAINER_ROOT,
     host_names,
     host_path,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.runtime.api import ContainerRuntimeError, HostResult, LogCallback, TrainingOutcome
-from infra.runtime.processes import HostProcess, describe_exit
+from infra.runtime.process.host_process import HostProcess, describe_exit
 
 logger = logging.getLogger(__name__)
 

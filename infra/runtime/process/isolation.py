@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from infra.runtime.api import IsolationMode
 from infra.runtime.errors import InvalidSpecError, IsolationError
-from infra.runtime.layout import CONTAINER_ROOT, HostLayout, host_path
+from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
 
 logger = logging.getLogger(__name__)
 

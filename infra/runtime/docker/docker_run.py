@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.runtime.api import ContainerImage, Entry, ImageNotFoundError, LogCallback, LogLine
-from infra.runtime.docker_cli import LABEL_MANAGED, DockerCli
+from infra.runtime.docker.docker_cli import LABEL_MANAGED, DockerCli
 from infra.runtime.images import container_name
-from infra.runtime.processes import describe_exit
+from infra.runtime.process.host_process import describe_exit
 
 logger = logging.getLogger(__name__)
 
