@@ -1,9 +1,10 @@
 """Spark ML ``Estimator``/``Model`` over SageMaker: ``fit`` trains a SageMaker job, ``transform`` scores an endpoint.
 
-``SageMakerEstimator.fit(df)`` writes the DataFrame to S3 (executors, ``spark_jobs.channels``), runs
+``SageMakerEstimator.fit(df)`` writes the DataFrame to S3 (executors, ``spark_jobs.estimators.training_channels``), runs
 ``CreateTrainingJob``, creates the model and, per ``EndpointCreationPolicy``, the endpoint, and returns a
 ``SageMakerModel``. ``SageMakerModel.transform(df)`` appends prediction columns (``EndpointTransformer``). Both work
-as stages of a ``pyspark.ml.Pipeline``. Hyperparameters are Spark ``Param``s on subclasses (``spark_jobs.algorithms``).
+as stages of a ``pyspark.ml.Pipeline``. Hyperparameters are Spark ``Param``s on subclasses
+(``spark_jobs.estimators.algorithms``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.channels import CONTENT_TYPES, check_numeric, write_channel
 from spark_jobs.config import AwsSettings
-from spark_jobs.deserializers import ResponseDeserializer
-from spark_jobs.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.deserializers import ResponseDeserializer
+from spark_jobs.endpoint_scoring.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.serializers import RequestSerializer
 from spark_jobs.errors import InputDataError, SageMakerJobError
-from spark_jobs.sagemaker_api import SageMakerApi, TrainingRequest, unique_name
-from spark_jobs.serializers import RequestSerializer
+from spark_jobs.estimators.sagemaker_api import SageMakerApi, TrainingRequest, unique_name
+from spark_jobs.estimators.training_channels import CONTENT_TYPES, check_numeric, write_channel
 from spark_jobs.storage import Destination
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
-"""``python -m spark_jobs.score``: score a test split through a SageMaker endpoint with the Spark endpoint transformer.
+"""``python -m spark_jobs.endpoint_scoring.score``: score a test split through a SageMaker endpoint with the Spark
+endpoint transformer.
 
 ```
-python -m spark_jobs.score --endpoint credit-risk --input <test split> [--output <dir>] [--format auto|csv|parquet]
-                           [--label risk | --no-label] [--master local[2]] [--max-rows 500] [--concurrency 4]
+python -m spark_jobs.endpoint_scoring.score --endpoint credit-risk --input <test split> [--output <dir>]
+    [--format auto|csv|parquet] [--label risk | --no-label] [--master local[2]] [--max-rows 500] [--concurrency 4]
 ```
 
 Input: a local file or directory, or an ``s3://`` prefix (downloaded first: there are no S3A jars here). CSV is the
@@ -29,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.config import AwsSettings, SparkSettings
-from spark_jobs.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
 from spark_jobs.errors import InputDataError, SparkJobsError
 from spark_jobs.session import build_session
 
@@ -39,7 +40,9 @@ PREDICTION = "prediction"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m spark_jobs.score", description="Score a split via an endpoint.")
+    parser = argparse.ArgumentParser(
+        prog="python -m spark_jobs.endpoint_scoring.score", description="Score a split via an endpoint."
+    )
     parser.add_argument("--endpoint", required=True, help="an InService endpoint (e.g. credit-risk)")
     parser.add_argument("--input", required=True, help="local file/directory or s3:// prefix")
     parser.add_argument("--output", help="write the scored rows here as Parquet (local directory)")

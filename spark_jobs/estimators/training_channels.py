@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import LongType, NumericType, StringType, StructField, StructType
 
 from spark_jobs.errors import InputDataError
-from spark_jobs.recordio import encode_dense
+from spark_jobs.recordio_protobuf import encode_dense
 from spark_jobs.storage import Destination, staging_file
 
 logger = logging.getLogger(__name__)

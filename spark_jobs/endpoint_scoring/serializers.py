@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from spark_jobs.errors import InputDataError
-from spark_jobs.recordio import encode_dense
+from spark_jobs.recordio_protobuf import encode_dense
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Per partition (``mapInArrow``): one ``sagemaker-runtime`` client and one thread pool of ``concurrency`` workers;
 each Arrow batch is serialized once, cut into requests by rows AND bytes (default 1000 rows / 5 MiB, under the
-6 MiB limit), sent concurrently with jittered retries (``spark_jobs.invoker``), and the answers are appended to the
-batch in input order. The output keeps every input column and row, 1:1 and in order, plus the deserializer's
-columns; any mismatch fails the task loudly.
+6 MiB limit), sent concurrently with jittered retries (``spark_jobs.endpoint_scoring.invoker``), and the answers are
+appended to the batch in input order. The output keeps every input column and row, 1:1 and in order, plus the
+deserializer's columns; any mismatch fails the task loudly.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType, StructField, StructType
 
 from spark_jobs.config import AwsSettings
-from spark_jobs.deserializers import (
+from spark_jobs.endpoint_scoring.deserializers import (
     SPARK_TYPES,
     ResponseCountError,
     ResponseDeserializer,
     XGBoostCSVDeserializer,
     to_arrow,
 )
+from spark_jobs.endpoint_scoring.invoker import Request, RetryPolicy, invoke, plan_requests
+from spark_jobs.endpoint_scoring.serializers import CSVSerializer, RequestSerializer
 from spark_jobs.errors import EndpointInvocationError, InputDataError
-from spark_jobs.invoker import Request, RetryPolicy, invoke, plan_requests
-from spark_jobs.serializers import CSVSerializer, RequestSerializer
 
 logger = logging.getLogger(__name__)
 

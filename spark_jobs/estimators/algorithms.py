@@ -2,7 +2,7 @@
 
 Hyperparameters are Spark ``Param``s with ``set_<name>`` setters (``xgb.set_num_round(15)``); anything else goes
 through ``set_hyperparameter(name, value)``. ``feature_dim`` is filled from the data when not set. The Params, images
-and training formats come from the containers' manifests, generated into :mod:`spark_jobs.builtin_params`.
+and training formats come from the containers' manifests, generated into :mod:`spark_jobs.estimators.builtin_params`.
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from spark_jobs.builtin_params import BUILTIN_IMAGES, KMeansParams, PCAParams, XGBoostParams
 from spark_jobs.config import AwsSettings
-from spark_jobs.deserializers import XGBoostCSVDeserializer, kmeans_protobuf, pca_protobuf
-from spark_jobs.endpoint_transformer import BatchingPolicy
-from spark_jobs.estimator import (
+from spark_jobs.endpoint_scoring.deserializers import XGBoostCSVDeserializer, kmeans_protobuf, pca_protobuf
+from spark_jobs.endpoint_scoring.endpoint_transformer import BatchingPolicy
+from spark_jobs.endpoint_scoring.serializers import CSVSerializer, RecordIOProtobufSerializer
+from spark_jobs.estimators.builtin_params import BUILTIN_IMAGES, KMeansParams, PCAParams, XGBoostParams
+from spark_jobs.estimators.estimator import (
     EndpointCreationPolicy,
     HostingSettings,
     SageMakerEstimator,
     ScoringSettings,
     TrainingSettings,
 )
-from spark_jobs.serializers import CSVSerializer, RecordIOProtobufSerializer
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql.types import ArrayType, DataType, DoubleType
 
-from spark_jobs.recordio import read_records
+from spark_jobs.recordio_protobuf import read_records
 
 SPARK_TYPES: dict[str, DataType] = {"double": DoubleType(), "array": ArrayType(DoubleType())}
 
