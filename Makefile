@@ -99,7 +99,7 @@ monitor: $(STAMP)
 SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
 # Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.
 score: up
-	eval "$$($(PY) -m infra.cli env)" && $(PY) -m spark_jobs.score --endpoint credit-risk --input $(SCORE_INPUT)
+	eval "$$($(PY) -m infra.cli env)" && $(PY) -m spark_jobs.endpoint_scoring.score --endpoint credit-risk --input $(SCORE_INPUT)
 
 # The foundation flow without the stack: train the XGBoost container through the process runtime, serve, score.
 quickstart: $(STAMP)

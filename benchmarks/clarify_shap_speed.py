@@ -63,10 +63,10 @@ def main() -> None:
     except ImportError:
         emit("clarify_shap_speed", "shap not installed: no reference to compare with", ratio="n/a")
         return
-    from containers.clarify.baseline import cluster_baseline
     from containers.clarify.config import PredictorConfig
-    from containers.clarify.kernel_shap import explain
-    from containers.clarify.predictor import EndpointModel
+    from containers.clarify.explainability.kernel_shap import explain
+    from containers.clarify.explainability.shap_baseline import cluster_baseline
+    from containers.clarify.model_access.predictor import EndpointModel
 
     model, rows = make_model()
     baseline = cluster_baseline(rows, BASELINE_ROWS, 0)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from benchmarks.common import emit
-from containers.model_monitor.kll import KLLSketch
+from containers.model_monitor.data_quality.kll import KLLSketch
 
 N = 1_000_000
 CHUNK = 65_536

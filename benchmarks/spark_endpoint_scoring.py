@@ -22,8 +22,8 @@ from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
 from infra.runtime.model_archive import pack_model
 from spark_jobs.config import AwsSettings, SparkSettings
-from spark_jobs.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
-from spark_jobs.serializers import RecordIOProtobufSerializer
+from spark_jobs.endpoint_scoring.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.serializers import RecordIOProtobufSerializer
 from spark_jobs.session import build_session
 
 FEATURES = 20

@@ -70,7 +70,7 @@ def _docker_compose() -> bool:
 
 
 def _mount_namespaces() -> bool:
-    from infra.runtime.isolation import IsolationMode, detect_isolation_mode
+    from infra.runtime.process.isolation import IsolationMode, detect_isolation_mode
 
     return detect_isolation_mode() is not IsolationMode.ENVIRONMENT
 
@@ -111,7 +111,7 @@ CAPABILITIES: dict[str, Capability] = {
         ),
         Capability(
             "mount-namespaces",
-            "a private /opt/ml for containers (unshare or bubblewrap works: infra.runtime.isolation)",
+            "a private /opt/ml for containers (unshare or bubblewrap works: infra.runtime.process.isolation)",
             _mount_namespaces,
         ),
         Capability(

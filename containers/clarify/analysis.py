@@ -16,17 +16,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from containers.clarify.baseline import resolve_baseline
-from containers.clarify.bias import bias_report, label_outcome, select_metrics
-from containers.clarify.binarise import Outcome, binarise_predicted
+from containers.clarify.bias.bias_report import bias_report, label_outcome, select_metrics
+from containers.clarify.bias.binarise import Outcome, binarise_predicted
+from containers.clarify.bias.posttraining import POST_TRAINING
+from containers.clarify.bias.pretraining import PRE_TRAINING
 from containers.clarify.config import AnalysisConfig, PdpConfig, ShapConfig
 from containers.clarify.dataset import Dataset, load_dataset, resolve_column
-from containers.clarify.kernel_shap import ShapResult, explain, global_values
+from containers.clarify.explainability.kernel_shap import ShapResult, explain, global_values
+from containers.clarify.explainability.pdp import partial_dependence
+from containers.clarify.explainability.shap_baseline import resolve_baseline
+from containers.clarify.model_access.predictor import Model, connect_model, predicted_labels
 from containers.clarify.paths import ProcessingPaths
-from containers.clarify.pdp import partial_dependence
-from containers.clarify.posttraining import POST_TRAINING
-from containers.clarify.predictor import Model, connect_model, predicted_labels
-from containers.clarify.pretraining import PRE_TRAINING
 from containers.clarify.report import write_reports
 from containers.toolkit.errors import UserError
 

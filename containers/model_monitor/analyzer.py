@@ -18,16 +18,24 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from containers.model_monitor import cloudwatch, model_quality
-from containers.model_monitor.capture import CaptureRecord, CaptureTally, Row, capture_tables, iter_records, record_rows
 from containers.model_monitor.config import AnalyzerConfig
-from containers.model_monitor.constraints import load_constraints, suggest_constraints
-from containers.model_monitor.model_quality_data import baseline_labels, monitoring_labels
-from containers.model_monitor.readers import read_dataset
-from containers.model_monitor.report import write_drift_report
-from containers.model_monitor.scripts import load_preprocessor, run_postprocessor
-from containers.model_monitor.statistics import DatasetProfile, load_statistics, read_json, write_json
-from containers.model_monitor.violations import CheckResult, evaluate
+from containers.model_monitor.data_quality.constraints import load_constraints, suggest_constraints
+from containers.model_monitor.data_quality.statistics import DatasetProfile, load_statistics, read_json, write_json
+from containers.model_monitor.data_quality.violations import CheckResult, evaluate
+from containers.model_monitor.inputs.capture import (
+    CaptureRecord,
+    CaptureTally,
+    Row,
+    capture_tables,
+    iter_records,
+    record_rows,
+)
+from containers.model_monitor.inputs.readers import read_dataset
+from containers.model_monitor.model_quality import quality_metrics
+from containers.model_monitor.model_quality.quality_inputs import baseline_labels, monitoring_labels
+from containers.model_monitor.reporting import cloudwatch
+from containers.model_monitor.reporting.drift_report import write_drift_report
+from containers.model_monitor.user_scripts import load_preprocessor, run_postprocessor
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -191,20 +199,20 @@ def _model_quality(config: AnalyzerConfig) -> Outcome:
     if truth.size == 0:
         raise UserError(f"No rows to evaluate in {config.dataset_source}; a model quality job needs labelled rows.")
     if problem == "Regression":
-        metrics = model_quality.regression_metrics(truth, prediction)
+        metrics = quality_metrics.regression_metrics(truth, prediction)
     elif problem == "BinaryClassification":
-        metrics = model_quality.binary_metrics(truth, prediction, scores)
+        metrics = quality_metrics.binary_metrics(truth, prediction, scores)
     else:
-        metrics = model_quality.multiclass_metrics(truth, prediction)
+        metrics = quality_metrics.multiclass_metrics(truth, prediction)
     write_json(
-        config.output_path / STATISTICS, model_quality.statistics_document(problem, truth.size, metrics, _now(config))
+        config.output_path / STATISTICS, quality_metrics.statistics_document(problem, truth.size, metrics, _now(config))
     )
     if not config.is_monitoring:
-        write_json(config.output_path / CONSTRAINTS, model_quality.suggest_constraints(problem, metrics))
+        write_json(config.output_path / CONSTRAINTS, quality_metrics.suggest_constraints(problem, metrics))
         return Outcome("Completed: Job completed successfully.")
     violations: list[dict[str, str]] = []
     if config.baseline_constraints is not None:
-        violations = model_quality.evaluate_constraints(
+        violations = quality_metrics.evaluate_constraints(
             read_json(config.baseline_constraints, "baseline constraints"), metrics
         )
     write_json(config.output_path / VIOLATIONS, {"violations": violations})

@@ -25,7 +25,7 @@ from infra.aws.publish import built_images, git_commit, publish
 from infra.aws.registry import LocalRegistry
 from infra.aws.targets import Target, connect
 from infra.config import StackSettings
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

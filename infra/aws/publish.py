@@ -19,7 +19,7 @@ from infra.aws.errors import PublishError
 from infra.aws.registry import LocalRegistry
 from infra.aws.targets import Target
 from infra.runtime.api import ContainerRuntimeError
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from infra.images.image_tags import tag_aws
 from infra.images.spark_params import stale_spark_params, write_spark_params
 from infra.images.wheelhouse import WheelhouseError
 from infra.runtime.api import ContainerRuntimeError
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     tag.add_argument("--only", action="append", choices=IMAGE_NAMES)
     commands.add_parser("sizes", help="print each image's size")
     commands.add_parser(
-        "render", help="write the generated files: containers/<name>/Dockerfile, spark_jobs/builtin_params.py"
+        "render",
+        help="write the generated files: containers/<name>/Dockerfile, spark_jobs/estimators/builtin_params.py",
     )
     commands.add_parser("check", help="exit 1 when a generated file differs from its rendering (make lint)")
     engine = commands.add_parser(

@@ -33,7 +33,7 @@ from infra.images.catalog import (
 from infra.images.dockerfiles import stale_dockerfiles
 from infra.images.image_tags import recorded_tags
 from infra.images.wheelhouse import resolve_wheels
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

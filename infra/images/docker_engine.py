@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

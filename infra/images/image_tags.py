@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from infra.images.catalog import AWS_IMAGES, AwsImage, ImagePaths, image_ref
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Running a feature job end to end: write every split in every format, a monitoring baseline and a manifest.
 
-All writes go through ``spark_jobs.channels`` (executors write their own part files, local or S3). Layout under the
-output location::
+All writes go through ``spark_jobs.estimators.training_channels`` (executors write their own part files, local or
+S3). Layout under the output location::
 
     train/{csv,parquet,recordio}/part-NNNNN.*      validation/...      test/...
     baseline/part-00000.csv                         (train features with a header, for Model Monitor)
@@ -18,7 +18,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from spark_jobs.channels import ChannelInfo, ChannelSpec, write_channels
+from spark_jobs.estimators.training_channels import ChannelInfo, ChannelSpec, write_channels
 from spark_jobs.storage import Destination
 
 logger = logging.getLogger(__name__)

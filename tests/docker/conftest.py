@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from infra.runtime.docker import DockerRuntime
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 from tests.capabilities import requires_capability
 
 XGBOOST_IMAGE = "sagestack/xgboost:latest"

@@ -13,7 +13,7 @@ import socket
 import threading
 from pathlib import Path
 
-from infra.runtime.docker_relay import pipe_sockets
+from infra.runtime.docker.docker_relay import pipe_sockets
 
 ENGINE_SOCKET = "/var/run/docker.sock"
 

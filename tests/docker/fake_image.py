@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 from tests.capabilities import requires_capability
 
 BASE_IMAGE = "sagestack/base:latest"

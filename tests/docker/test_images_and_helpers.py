@@ -10,8 +10,8 @@ import pytest
 from infra.images.catalog import IMAGE_SPECS, ImagePaths
 from infra.images.dockerfiles import TEMPLATE, render, stale_dockerfiles
 from infra.runtime.api import ContainerImage, ProcessingSpec
-from infra.runtime.docker import processing_command
-from infra.runtime.docker_relay import RelaySet, loopback_target, relay_environment
+from infra.runtime.docker.docker_relay import RelaySet, loopback_target, relay_environment
+from infra.runtime.docker.docker_runtime import processing_command
 
 RUNNER = ("python", "-m", "containers.processing")
 XGBOOST_URI = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

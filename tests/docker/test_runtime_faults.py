@@ -12,7 +12,7 @@ import pytest
 
 from infra.runtime.api import ContainerImage, ImageNotFoundError, ServingSpec, TrainingOutcome
 from infra.runtime.docker import DockerRuntime
-from infra.runtime.docker_cli import DockerCli, DockerUnavailableError
+from infra.runtime.docker.docker_cli import DockerCli, DockerUnavailableError
 from infra.runtime.errors import ServingStartupError
 from tests.docker.conftest import eventually, running_containers
 from tests.docker.engine_proxy import EngineProxy

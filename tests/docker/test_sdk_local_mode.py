@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 from tests.capabilities import requires_capability
 from tests.docker.conftest import binary_csv
 

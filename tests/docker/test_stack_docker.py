@@ -20,7 +20,7 @@ import pytest
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
 from infra.runtime.docker import DockerRuntime
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 from tests.docker.conftest import binary_csv, eventually, require_image
 from tests.docker.engine_proxy import EngineProxy
 

@@ -17,7 +17,7 @@ from infra.aws.errors import DeployError
 from infra.aws.publish import publish
 from infra.aws.registry import LocalRegistry
 from infra.aws.targets import local_target
-from infra.runtime.docker_cli import DockerCli
+from infra.runtime.docker.docker_cli import DockerCli
 from tests.integration.conftest import REGION, unique
 
 ROOT = Path(__file__).resolve().parents[2]

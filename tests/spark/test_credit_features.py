@@ -13,7 +13,7 @@ from spark_jobs.config import AwsSettings
 from spark_jobs.errors import FeatureJobError, InputDataError
 from spark_jobs.features import credit
 from spark_jobs.features.cli import parse_args, run
-from spark_jobs.recordio import encode_dense, read_records
+from spark_jobs.recordio_protobuf import encode_dense, read_records
 
 COLUMNS = [
     "risk",

@@ -8,12 +8,12 @@ from pyspark.ml import Pipeline
 from pyspark.ml.feature import VectorAssembler
 from sklearn.datasets import load_digits
 
-from spark_jobs.algorithms import KMeansSageMakerEstimator, PCASageMakerEstimator, XGBoostSageMakerEstimator
 from spark_jobs.config import AwsSettings
-from spark_jobs.deserializers import XGBoostCSVDeserializer
+from spark_jobs.endpoint_scoring.deserializers import XGBoostCSVDeserializer
+from spark_jobs.endpoint_scoring.serializers import CSVSerializer
 from spark_jobs.errors import SageMakerJobError
-from spark_jobs.estimator import EndpointCreationPolicy, SageMakerModel, ScoringSettings
-from spark_jobs.serializers import CSVSerializer
+from spark_jobs.estimators.algorithms import KMeansSageMakerEstimator, PCASageMakerEstimator, XGBoostSageMakerEstimator
+from spark_jobs.estimators.estimator import EndpointCreationPolicy, SageMakerModel, ScoringSettings
 from tests.integration.conftest import ROLE
 
 COLUMNS = [f"p{i}" for i in range(64)]

@@ -1,4 +1,5 @@
-"""``python -m spark_jobs.score`` against the fake runtime (throttles and 5xx included): every row scored, in order."""
+"""``python -m spark_jobs.endpoint_scoring.score`` against the fake runtime (throttles and 5xx included): every row
+scored, in order."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from spark_jobs.score import main
+from spark_jobs.endpoint_scoring.score import main
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from spark_jobs.config import AwsSettings
-from spark_jobs.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.endpoint_transformer import BatchingPolicy, EndpointTransformer, RuntimeClientFactory
+from spark_jobs.endpoint_scoring.invoker import RetryPolicy
 from spark_jobs.errors import EndpointModelError, EndpointNotFoundError, InputDataError, PayloadTooLargeError
-from spark_jobs.invoker import RetryPolicy
 
 FEATURES = ("id_f", "x1", "x2", "x3")
 

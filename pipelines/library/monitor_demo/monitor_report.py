@@ -139,7 +139,7 @@ def _run_section(folder: Path, result: RunResult) -> list[str]:
 
 
 def _safe(name: str) -> str:
-    """The analyzer's plot file name for a feature (``containers/model_monitor/report.py``)."""
+    """The analyzer's plot file name for a feature (``containers/model_monitor/reporting/drift_report.py``)."""
     import re
 
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "feature"

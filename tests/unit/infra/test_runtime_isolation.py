@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from infra.runtime import isolation
 from infra.runtime.api import IsolationMode
 from infra.runtime.errors import IsolationError
-from infra.runtime.isolation import Isolation, detect_isolation_mode, resolve_isolation, write_hosts_file
-from infra.runtime.layout import HostLayout
+from infra.runtime.process import isolation
+from infra.runtime.process.isolation import Isolation, detect_isolation_mode, resolve_isolation, write_hosts_file
+from infra.runtime.process.layout import HostLayout
 
 
 @pytest.fixture
@@ -26,12 +26,14 @@ def test_without_bwrap_or_unshare_detection_falls_back_with_one_warning(
 ) -> None:
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
 
-    with caplog.at_level(logging.WARNING, logger="infra.runtime.isolation"):
+    with caplog.at_level(logging.WARNING, logger="infra.runtime.process.isolation"):
         first = detect_isolation_mode()
         second = detect_isolation_mode()
 
     assert first is second is IsolationMode.ENVIRONMENT
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "infra.runtime.isolation"]
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and r.name == "infra.runtime.process.isolation"
+    ]
     assert len(warnings) == 1
 
 

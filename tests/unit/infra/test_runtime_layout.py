@@ -9,7 +9,7 @@ import pytest
 
 from infra.runtime.api import ChannelSpec, ContainerImage, ProcessingSpec, TrainingSpec
 from infra.runtime.errors import InvalidSpecError
-from infra.runtime.layout import (
+from infra.runtime.process.layout import (
     host_names,
     host_path,
     input_data_config,

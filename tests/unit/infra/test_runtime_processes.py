@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from infra.runtime.processes import HostProcess
+from infra.runtime.process.host_process import HostProcess
 
 needs_bwrap = pytest.mark.capability("bubblewrap")
 
@@ -40,7 +40,7 @@ def test_the_process_still_dies_with_the_stack_process(tmp_path):
     script = (
         "import sys, threading, time\n"
         "from pathlib import Path\n"
-        "from infra.runtime.processes import HostProcess\n"
+        "from infra.runtime.process.host_process import HostProcess\n"
         "argv = ['bwrap', '--dev-bind', '/', '/', '--die-with-parent', '--', 'sleep', '60']\n"
         "t = threading.Thread(target=lambda: print(HostProcess('algo-1', argv, {'PATH': '/usr/bin'}, Path('.')).pid,"
         " flush=True))\n"

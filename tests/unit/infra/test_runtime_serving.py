@@ -9,7 +9,7 @@ import pytest
 from infra.runtime.api import ContainerImage, ServingSpec
 from infra.runtime.errors import ServingStartupError
 from infra.runtime.process import ProcessRuntime
-from infra.runtime.serving import ProcessServingContainer
+from infra.runtime.process.process_serving import ProcessServingContainer
 from tests.unit.infra.support import pid_gone
 
 

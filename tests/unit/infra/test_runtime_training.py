@@ -15,7 +15,7 @@ from infra.runtime.api import (
     TrainingOutcome,
     TrainingSpec,
 )
-from infra.runtime.process import ProcessRuntime, container_argv
+from infra.runtime.process.process_runtime import ProcessRuntime, container_argv
 from tests.unit.infra.support import LogCollector, pid_gone
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.clarify.predictor_codec import ModelOutput
+from containers.clarify.model_access.predictor_codec import ModelOutput
 
 REPO = Path(__file__).resolve().parents[4]
 GERMAN_CREDIT = REPO / "data" / "german_credit.csv"

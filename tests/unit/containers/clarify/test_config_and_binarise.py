@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.clarify.binarise import DataType, binarise_label, binarise_predicted, column_type, facet_groups
+from containers.clarify.bias.binarise import DataType, binarise_label, binarise_predicted, column_type, facet_groups
 from containers.clarify.config import POST_TRAINING_METRICS, PRE_TRAINING_METRICS, parse_config
 from containers.toolkit.errors import UserError
 

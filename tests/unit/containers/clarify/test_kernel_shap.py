@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.clarify import kernel_shap
-from containers.clarify.kernel_shap import coalitions, explain, global_values, varying
-from containers.clarify.predictor_codec import ModelOutput
+from containers.clarify.explainability import kernel_shap
+from containers.clarify.explainability.kernel_shap import coalitions, explain, global_values, varying
+from containers.clarify.model_access.predictor_codec import ModelOutput
 from tests.unit.containers.clarify.conftest import FunctionModel
 
 COEF = np.array([2.0, -1.0, 0.5, 3.0, 0.0, 1.5, -2.5, 0.25, 1.0])

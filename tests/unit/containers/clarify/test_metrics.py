@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from containers.clarify.bias import metric_entry
-from containers.clarify.metric_base import BiasInputs, divide
-from containers.clarify.posttraining import POST_TRAINING
-from containers.clarify.pretraining import PRE_TRAINING
+from containers.clarify.bias.bias_report import metric_entry
+from containers.clarify.bias.metric_base import BiasInputs, divide
+from containers.clarify.bias.posttraining import POST_TRAINING
+from containers.clarify.bias.pretraining import PRE_TRAINING
 
 # rows 0-3 are the facet group d, rows 4-9 are a
 SENSITIVE = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from containers.model_monitor.capture import CaptureTally, capture_tables, iter_records, record_rows
-from containers.model_monitor.scripts import load_preprocessor
+from containers.model_monitor.inputs.capture import CaptureTally, capture_tables, iter_records, record_rows
+from containers.model_monitor.user_scripts import load_preprocessor
 from tests.unit.containers.model_monitor.conftest import capture_line
 
 BOTH = ("endpointInput", "endpointOutput")

@@ -7,11 +7,11 @@ import pyarrow as pa
 import pytest
 from scipy import stats as scipy_stats
 
-from containers.model_monitor.constraints import MonitoringConfig, load_constraints, suggest_constraints
-from containers.model_monitor.distances import chi_squared_p_value, linf_categorical, linf_numeric, robust
-from containers.model_monitor.kll import KLLSketch
-from containers.model_monitor.statistics import DatasetProfile, load_statistics
-from containers.model_monitor.violations import evaluate
+from containers.model_monitor.data_quality.constraints import MonitoringConfig, load_constraints, suggest_constraints
+from containers.model_monitor.data_quality.distances import chi_squared_p_value, linf_categorical, linf_numeric, robust
+from containers.model_monitor.data_quality.kll import KLLSketch
+from containers.model_monitor.data_quality.statistics import DatasetProfile, load_statistics
+from containers.model_monitor.data_quality.violations import evaluate
 
 
 def profile_of(columns: dict[str, list[str | None]]) -> DatasetProfile:

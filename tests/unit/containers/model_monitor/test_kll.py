@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from containers.model_monitor.kll import KLLSketch
+from containers.model_monitor.data_quality.kll import KLLSketch
 
 RANK_ERROR_BOUND = 0.01  # the benchmark's goal; the k=2048 sketch measures ~0.001
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from containers.model_monitor import model_quality as mq
+from containers.model_monitor.model_quality import quality_metrics as mq
 
 
 def test_regression_vs_sklearn() -> None:

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from containers.model_monitor.config import DatasetFormat
-from containers.model_monitor.readers import read_dataset
-from containers.model_monitor.statistics import DatasetProfile
+from containers.model_monitor.data_quality.statistics import DatasetProfile
+from containers.model_monitor.inputs.readers import read_dataset
 
 CSV = """age,income,city,flag
 1,10.5,paris,true
@@ -124,7 +124,7 @@ def test_parquet_types(tmp_path) -> None:
 
 
 def test_second_pass_for_late_strings() -> None:
-    from containers.model_monitor import profile as profile_module
+    from containers.model_monitor.data_quality import profile as profile_module
 
     profile = DatasetProfile()
     chunks = [

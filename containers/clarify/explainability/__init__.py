@@ -1,0 +1,1 @@
+"""Explainability: Kernel SHAP with its baseline, and partial dependence (PDP)."""

@@ -1,0 +1,231 @@
+"""Make a host directory *be* ``/opt/ml`` for a container process.
+
+``BUBBLEWRAP`` and ``UNSHARE`` start the process in its own mount namespace where ``/opt`` is a tmpfs holding the
+original children of ``/opt`` (re-bound, so ``/opt/wheels`` and friends stay usable) plus ``ml`` bound to the host
+directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` resolve to 127.0.0.1. ``ENVIRONMENT``
+uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from infra.runtime.api import IsolationMode
+from infra.runtime.errors import InvalidSpecError, IsolationError
+from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Isolation", "detect_isolation_mode", "resolve_isolation", "write_hosts_file"]
+
+_PROBE_TIMEOUT_SECONDS = 20.0
+_PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
+
+# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE N_BINDS [SRC DST]*N COMMAND...
+_MOUNT_SCRIPT = r"""
+set -eu
+job=$1 hosts=$2 nbinds=$3
+shift 3
+[ -d /opt ] || mkdir /opt
+saved=$(mktemp -d)
+mount --rbind /opt "$saved"
+mount -t tmpfs -o mode=0755 sagestack-opt /opt
+for child in "$saved"/* "$saved"/.[!.]* "$saved"/..?*; do
+  [ -e "$child" ] || [ -L "$child" ] || continue
+  name=${child##*/}
+  [ "$name" = ml ] && continue
+  if [ -L "$child" ]; then cp -P "$child" "/opt/$name"; continue; fi
+  if [ -d "$child" ]; then mkdir "/opt/$name"; else : > "/opt/$name"; fi
+  mount --rbind "$child" "/opt/$name"
+done
+mkdir /opt/ml
+mount --bind "$job" /opt/ml
+while [ "$nbinds" -gt 0 ]; do
+  mkdir -p "$2"
+  mount --bind "$1" "$2"
+  shift 2
+  nbinds=$((nbinds - 1))
+done
+[ -z "$hosts" ] || mount --bind "$hosts" /etc/hosts
+umount -l "$saved"
+rmdir "$saved"
+exec "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """One isolation mode and how it turns a host layout plus argv into the command to start."""
+
+    mode: IsolationMode
+
+    @property
+    def namespaced(self) -> bool:
+        return self.mode is not IsolationMode.ENVIRONMENT
+
+    def base(self, root: Path) -> PurePosixPath:
+        """The path the container sees as ``/opt/ml``."""
+        return CONTAINER_ROOT if self.namespaced else PurePosixPath(root)
+
+    def environment(self, root: Path) -> dict[str, str]:
+        env = {"SAGEMAKER_BASE_DIR": str(self.base(root))}
+        if not self.namespaced:
+            # No /etc/hosts of our own: tell the toolkit that algo-N hosts all live on this machine.
+            env["SAGESTACK_LOCAL_HOSTS"] = "1"
+        return env
+
+    def wrap(self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
+        """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``."""
+        command = _python_interpreter(argv)
+        if self.mode is IsolationMode.ENVIRONMENT:
+            _link_binds(layout)
+            return [_rebase(arg, layout.root) for arg in command]
+        if self.mode is IsolationMode.BUBBLEWRAP:
+            return _bwrap_command(command, layout, hosts_file)
+        return _unshare_command(command, layout, hosts_file)
+
+
+def resolve_isolation(forced: IsolationMode | None) -> Isolation:
+    """The forced mode once checked to work here, or the best mode that works (probed once per process)."""
+    if forced is None:
+        return Isolation(detect_isolation_mode())
+    if forced is not IsolationMode.ENVIRONMENT and not _probe(forced):
+        raise IsolationError(
+            f"isolation mode {forced.value!r} does not work on this machine (needs "
+            f"{'bwrap' if forced is IsolationMode.BUBBLEWRAP else 'unshare and mount namespaces'}); "
+            f"use IsolationMode.ENVIRONMENT or leave the mode unset to detect one"
+        )
+    return Isolation(forced)
+
+
+@functools.cache
+def detect_isolation_mode() -> IsolationMode:
+    """unshare, else bubblewrap, else the environment fallback (logged once as a WARNING).
+
+    unshare comes first because it *execs* the container: the process we signal is the container itself, so a
+    SIGTERM on Stop reaches it alone and it can save its model. bubblewrap stays a parent process that dies of the
+    SIGTERM (taking the container with it, ``--die-with-parent``), so a graceful stop is not possible under it.
+    """
+    for mode in (IsolationMode.UNSHARE, IsolationMode.BUBBLEWRAP):
+        if _probe(mode):
+            logger.info("container isolation: %s", mode.value)
+            return mode
+    logger.warning(
+        "neither bwrap nor unshare can give containers their own /opt/ml here; falling back to "
+        "SAGEMAKER_BASE_DIR (scripts that hard-code /opt/ml paths and algo-N host names will not work)"
+    )
+    return IsolationMode.ENVIRONMENT
+
+
+def write_hosts_file(path: Path, hosts: Sequence[str], original: Path = Path("/etc/hosts")) -> Path:
+    """Write a hosts file: the machine's entries plus every ``algo-N`` at 127.0.0.1."""
+    try:
+        existing = original.read_text(encoding="utf-8")
+    except OSError:
+        existing = "127.0.0.1\tlocalhost\n"
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{existing}127.0.0.1\t{' '.join(hosts)}\n", encoding="utf-8")
+    return path
+
+
+def _probe(mode: IsolationMode) -> bool:
+    tool = "bwrap" if mode is IsolationMode.BUBBLEWRAP else "unshare"
+    if shutil.which(tool) is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="sagestack-probe-") as scratch:
+        root = Path(scratch) / "ml"
+        root.mkdir()
+        (root / "probe").write_text("ok", encoding="utf-8")
+        hosts_file = write_hosts_file(Path(scratch) / "hosts", ["algo-1"])
+        check = "import sys; sys.exit(0 if open('/opt/ml/probe').read() == 'ok' else 3)"
+        argv = Isolation(mode).wrap([sys.executable, "-c", check], HostLayout("algo-1", root), hosts_file)
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.debug("isolation probe %s failed: %s", mode.value, exc)
+            return False
+    if done.returncode != 0:
+        logger.debug("isolation probe %s exited %s: %s", mode.value, done.returncode, done.stderr[-500:])
+    return done.returncode == 0
+
+
+def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
+    if os.geteuid() == 0:
+        prefix = ["unshare", "--mount", "--propagation", "private"]
+    else:
+        prefix = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
+    binds: list[str] = []
+    for container_path, source in layout.binds.items():
+        binds += [str(source.resolve()), container_path]
+    return [
+        *prefix,
+        "sh",
+        "-c",
+        _MOUNT_SCRIPT,
+        "sagestack-isolate",
+        str(layout.root.resolve()),
+        str(hosts_file.resolve()) if hosts_file is not None else "",
+        str(len(layout.binds)),
+        *binds,
+        *argv,
+    ]
+
+
+def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
+    command = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/opt"]
+    opt = Path("/opt")
+    children = sorted(opt.iterdir()) if opt.is_dir() else []
+    for child in children:
+        if child.name == "ml":
+            continue
+        if child.is_symlink():
+            command += ["--symlink", os.readlink(child), str(child)]
+        else:
+            command += ["--dev-bind", str(child), str(child)]
+    command += ["--bind", str(layout.root.resolve()), str(CONTAINER_ROOT)]
+    for container_path, source in layout.binds.items():
+        command += ["--bind", str(source.resolve()), container_path]
+    if hosts_file is not None:
+        command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
+    return [*command, "--die-with-parent", "--", *argv]
+
+
+def _link_binds(layout: HostLayout) -> None:
+    """Without a namespace, a bind becomes a symlink at the container path inside the host directory."""
+    for container_path, source in layout.binds.items():
+        target = host_path(layout.root, container_path)
+        if target.is_symlink():
+            target.unlink()
+        elif target.is_dir():
+            if any(target.iterdir()):
+                raise InvalidSpecError(f"cannot link {source} at {container_path}: {target} is not empty")
+            target.rmdir()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source.resolve(), target_is_directory=True)
+
+
+def _rebase(arg: str, root: Path) -> str:
+    """``/opt/ml/...`` arguments point into the host directory when there is no namespace."""
+    prefix = str(CONTAINER_ROOT)
+    if arg == prefix or arg.startswith(prefix + "/"):
+        return str(root.resolve()) + arg[len(prefix) :]
+    return arg
+
+
+def _python_interpreter(argv: Sequence[str]) -> list[str]:
+    """A bare ``python3`` (as in SageMaker processing entrypoints) means the interpreter our images run on."""
+    command = list(argv)
+    if command and command[0] in _PYTHON_NAMES:
+        command[0] = sys.executable
+    return command
