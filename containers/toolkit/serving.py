@@ -36,6 +36,9 @@ from containers.toolkit.errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+# What a client sends when it names no type (the stack's runtime and batch transform send this for a request without
+# ContentType): read as the handler's ``default_content_type`` where it has one.
+GENERIC_CONTENT_TYPES = ("application/octet-stream",)
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -91,6 +94,7 @@ class InferenceHandler(ABC):
     content_types: ClassVar[tuple[str, ...]]
     accepts: ClassVar[tuple[str, ...]]
     default_accept: ClassVar[str]
+    default_content_type: ClassVar[str | None] = None  # for a missing or generic Content-Type; None: 415
 
     def __init__(self, config: ServingConfig) -> None:
         self.config = config
@@ -131,6 +135,9 @@ class InferenceHandler(ABC):
         return negotiate_accept(header, self.accepts, default)
 
     def check_content_type(self, header: str | None) -> MediaType:
+        generic = not header or parse_media_type(header).type in GENERIC_CONTENT_TYPES
+        if generic and self.default_content_type is not None:
+            return parse_media_type(self.default_content_type)
         if not header:
             raise UnsupportedMediaTypeError(
                 "Content-Type header is required; supported: " + ", ".join(self.content_types)

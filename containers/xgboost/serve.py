@@ -101,6 +101,7 @@ class XGBoostHandler(InferenceHandler):
     content_types: ClassVar[tuple[str, ...]] = MANIFEST.inference_content_types
     accepts: ClassVar[tuple[str, ...]] = MANIFEST.inference_accepts
     default_accept: ClassVar[str] = MANIFEST.inference_default_accept
+    default_content_type: ClassVar[str | None] = MANIFEST.inference_default_content_type
 
     def __init__(self, config: ServingConfig) -> None:
         super().__init__(config)
