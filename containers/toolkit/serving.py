@@ -227,7 +227,8 @@ def load_factory(path: str) -> HandlerFactory:
 
 
 def serve(handler_path: str, config: ServingConfig | None = None) -> int:
-    """Run the production server (gunicorn) for ``handler_path``; blocks until stopped."""
+    """Load the model once (exit 1 with the loader's error when it cannot be loaded), then run the production server
+    (gunicorn) for ``handler_path``; blocks until stopped."""
     from gunicorn.app.base import BaseApplication  # imported here: only the serve entry needs it
 
     settings = config or ServingConfig.from_env()
@@ -247,6 +248,11 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
         def load(self) -> Flask:
             return create_app(load_factory(handler_path)(settings))
 
+    try:  # a model that cannot be loaded stops the container at once, with the loader's error as its last line
+        load_factory(handler_path)(settings).ensure_loaded()
+    except ToolkitError as exc:
+        logger.error("%s", exc.message)
+        return 1
     logger.info(
         "serving %s on %s:%d with %d worker(s)", handler_path, settings.address, settings.port, settings.workers
     )
