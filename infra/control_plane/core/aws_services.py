@@ -48,7 +48,7 @@ class S3Location:
         text = url.split("?", 1)[0].split("#", 1)[0]
         match = _PATH_STYLE.match(text) or _VIRTUAL_HOSTED.match(text)
         if match is None:
-            raise S3AccessError(f"not an S3 URL (https://<bucket>.s3.<region>.amazonaws.com/<key> or path-style): {url}")
+            raise S3AccessError(f"not an S3 URL (https://<bucket>.s3.<region>.amazonaws.com/<key>, path-style): {url}")
         return cls(unquote(match.group("bucket")), unquote(match.group("key")))
 
     @property
