@@ -121,6 +121,12 @@ class ContainerManifest:
     def inference_default_accept(self) -> str:
         return str(self.data["inference"]["default_accept"])
 
+    @property
+    def inference_default_content_type(self) -> str | None:
+        """How ``serve`` reads a request with no or a generic Content-Type (None: it answers 415)."""
+        value = self.data["inference"].get("default_content_type")
+        return str(value) if value else None
+
 
 def fill_metric_template(template: str, channel: str, metric: str) -> str:
     """``{channel}`` and ``{metric}`` replaced (plain replacement: regexes keep their own braces)."""

@@ -36,6 +36,9 @@ from containers.toolkit.errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
+# What a client sends when it names no type (the stack's runtime and batch transform send this for a request without
+# ContentType): read as the handler's ``default_content_type`` where it has one.
+GENERIC_CONTENT_TYPES = ("application/octet-stream",)
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -91,6 +94,7 @@ class InferenceHandler(ABC):
     content_types: ClassVar[tuple[str, ...]]
     accepts: ClassVar[tuple[str, ...]]
     default_accept: ClassVar[str]
+    default_content_type: ClassVar[str | None] = None  # for a missing or generic Content-Type; None: 415
 
     def __init__(self, config: ServingConfig) -> None:
         self.config = config
@@ -131,6 +135,9 @@ class InferenceHandler(ABC):
         return negotiate_accept(header, self.accepts, default)
 
     def check_content_type(self, header: str | None) -> MediaType:
+        generic = not header or parse_media_type(header).type in GENERIC_CONTENT_TYPES
+        if generic and self.default_content_type is not None:
+            return parse_media_type(self.default_content_type)
         if not header:
             raise UnsupportedMediaTypeError(
                 "Content-Type header is required; supported: " + ", ".join(self.content_types)
@@ -220,7 +227,8 @@ def load_factory(path: str) -> HandlerFactory:
 
 
 def serve(handler_path: str, config: ServingConfig | None = None) -> int:
-    """Run the production server (gunicorn) for ``handler_path``; blocks until stopped."""
+    """Load the model once (exit 1 with the loader's error when it cannot be loaded), then run the production server
+    (gunicorn) for ``handler_path``; blocks until stopped."""
     from gunicorn.app.base import BaseApplication  # imported here: only the serve entry needs it
 
     settings = config or ServingConfig.from_env()
@@ -240,6 +248,11 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
         def load(self) -> Flask:
             return create_app(load_factory(handler_path)(settings))
 
+    try:  # a model that cannot be loaded stops the container at once, with the loader's error as its last line
+        load_factory(handler_path)(settings).ensure_loaded()
+    except ToolkitError as exc:
+        logger.error("%s", exc.message)
+        return 1
     logger.info(
         "serving %s on %s:%d with %d worker(s)", handler_path, settings.address, settings.port, settings.workers
     )

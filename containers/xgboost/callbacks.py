@@ -8,9 +8,7 @@ epochs from 0 in every ``train`` call, the log and the file names continue the j
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import xgboost as xgb
@@ -18,6 +16,7 @@ from xgboost import collective
 from xgboost.callback import TrainingCallback
 
 from containers.toolkit.metrics import MetricsWriter
+from containers.xgboost.model_files import NATIVE, ModelFormat, write_model
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +33,8 @@ def is_rank_zero() -> bool:
 
 
 def save_booster(booster: xgb.Booster, path: Path) -> None:
-    """Write the model in XGBoost's UBJSON format via a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = booster.save_raw(raw_format="ubj")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(raw)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write a checkpoint in XGBoost's UBJSON format via a temporary file and an atomic rename."""
+    write_model(booster, path, NATIVE)
 
 
 def list_checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -111,13 +101,14 @@ class CheckpointSaver(TrainingCallback):
 class SaveEveryRound(TrainingCallback):
     """``save_model_on_termination=true``: the model in the model directory is kept current after every round."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, fmt: ModelFormat = NATIVE) -> None:
         super().__init__()
         self._path = model_dir / MODEL_NAME
+        self._format = fmt
 
     def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: EvalsLog) -> bool:
         if is_rank_zero():
-            save_booster(model, self._path)
+            write_model(model, self._path, self._format)
         return False
 
 

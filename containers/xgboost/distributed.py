@@ -20,6 +20,7 @@ from xgboost.tracker import RabitTracker
 from containers.toolkit.environment import TrainingEnvironment, resolve_host
 from containers.toolkit.errors import PlatformError
 from containers.xgboost import data
+from containers.xgboost.model_files import model_format
 from containers.xgboost.train import (
     TrainSettings,
     load_matrices,
@@ -131,6 +132,7 @@ def _train_group(
             model_dir=env.paths.model_dir,
             host=current,
             resume=resume,
+            model_format=model_format(env.environ),
         )
         booster = train_booster(values, dtrain, dvalid, settings)
-        save_model(booster, env.paths.model_dir)
+        save_model(booster, env.paths.model_dir, settings.model_format)

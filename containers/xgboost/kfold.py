@@ -24,7 +24,8 @@ from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
 from containers.toolkit.metrics import MetricsWriter
 from containers.xgboost import data
-from containers.xgboost.callbacks import MODEL_NAME, EvalsLog, save_booster
+from containers.xgboost.callbacks import MODEL_NAME, EvalsLog
+from containers.xgboost.model_files import model_format, write_model
 from containers.xgboost.train import TrainSettings, load_matrices, read_resume_point, train_booster
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def run_kfold(env: TrainingEnvironment, values: Mapping[str, Any], channels: Map
         )
         dtest = data.to_dmatrix(_rows(whole, test_rows))
         booster = train_booster(values, data.to_dmatrix(_rows(whole, train_rows)), dtest, settings)
-        save_booster(booster, env.paths.model_dir / f"{MODEL_NAME}-{index}")
+        write_model(booster, env.paths.model_dir / f"{MODEL_NAME}-{index}", model_format(env.environ))
         predictions = booster.predict(dtest).reshape(len(test_rows), -1)
         if oof_sum is None:
             oof_sum = np.zeros((whole.n_rows, predictions.shape[1]))

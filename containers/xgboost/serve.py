@@ -9,7 +9,6 @@ a k-fold ensemble.
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,13 @@ from containers.toolkit.codecs import (
 )
 from containers.toolkit.errors import BadRequestError, InferenceError, ModelLoadError, UnsupportedMediaTypeError
 from containers.toolkit.serving import InferenceHandler, ServingConfig
+from containers.xgboost.model_files import read_model
 from containers.xgboost.outputs import SelectableOutput, format_value, parse_output_keys
 from containers.xgboost.spec import MANIFEST
 
 logger = logging.getLogger(__name__)
 
 VOTING_OBJECTIVES = ("multi:softmax", "binary:hinge")
-_PICKLE_PREFIX = b"\x80"
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,8 @@ def _model_info(booster: xgb.Booster) -> LoadedModel:
 
 
 def load_booster(path: Path) -> xgb.Booster:
-    """XGBoost's own formats first; a pickled Booster (images before 1.3-1) as the fallback."""
-    try:
-        return xgb.Booster(model_file=bytearray(path.read_bytes()))  # raw bytes: format detected, no warning
-    except xgb.core.XGBoostError as exc:
-        with path.open("rb") as stream:
-            if stream.read(1) != _PICKLE_PREFIX:
-                raise ModelLoadError(f"Unable to load model: {path.name} is not an XGBoost model ({exc})") from exc
-        with path.open("rb") as stream:
-            loaded = pickle.load(stream)  # the customer's own artifact, as the AWS container does
-        if not isinstance(loaded, xgb.Booster):
-            raise ModelLoadError(f"Unable to load model: {path.name} holds a {type(loaded).__name__}") from exc
-        return loaded
+    """Any model file AWS's images or XGBoost releases write (model_files.py)."""
+    return read_model(path)
 
 
 def model_files(model_dir: Path, ensemble: bool) -> list[Path]:
@@ -112,6 +101,7 @@ class XGBoostHandler(InferenceHandler):
     content_types: ClassVar[tuple[str, ...]] = MANIFEST.inference_content_types
     accepts: ClassVar[tuple[str, ...]] = MANIFEST.inference_accepts
     default_accept: ClassVar[str] = MANIFEST.inference_default_accept
+    default_content_type: ClassVar[str | None] = MANIFEST.inference_default_content_type
 
     def __init__(self, config: ServingConfig) -> None:
         super().__init__(config)

@@ -31,9 +31,9 @@ from containers.xgboost.callbacks import (
     clean_model_dir,
     is_rank_zero,
     latest_checkpoint,
-    save_booster,
 )
 from containers.xgboost.evaluation import make_custom_metric, split_metrics
+from containers.xgboost.model_files import NATIVE, ModelFormat, model_format, write_model
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class TrainSettings:
     model_dir: Path | None = None  # only used by save_model_on_termination during training
     host: str = "algo-1"
     resume: tuple[int, bytes] | None = None  # (last finished round, raw model) to continue from
+    model_format: ModelFormat = NATIVE  # how xgboost-model is written (model_files.py)
     extra_callbacks: tuple[xgb.callback.TrainingCallback, ...] = field(default_factory=tuple)
 
 
@@ -97,7 +98,7 @@ def _callbacks(values: Mapping[str, Any], settings: TrainSettings, offset: int, 
     if settings.checkpoint_dir is not None:
         callbacks.append(CheckpointSaver(settings.checkpoint_dir, offset))
     if values.get("save_model_on_termination") == "true" and settings.model_dir is not None:
-        callbacks.append(SaveEveryRound(settings.model_dir))
+        callbacks.append(SaveEveryRound(settings.model_dir, settings.model_format))
     stopper = early_stopping(values, has_validation)
     if stopper is not None:
         callbacks.append(stopper)
@@ -192,17 +193,20 @@ def run_single(env: TrainingEnvironment, values: Mapping[str, Any], channels: Ma
         model_dir=env.paths.model_dir,
         host=env.resource.current_host,
         resume=read_resume_point(env.checkpoint_dir),
+        model_format=model_format(env.environ),
     )
     booster = train_booster(values, dtrain, dvalid, settings)
-    save_model(booster, env.paths.model_dir)
+    save_model(booster, env.paths.model_dir, settings.model_format)
 
 
-def save_model(booster: xgb.Booster, model_dir: Path) -> None:
+def save_model(booster: xgb.Booster, model_dir: Path, fmt: ModelFormat = NATIVE) -> None:
+    """``xgboost-model`` as AWS's image of this framework version writes it (docs/containers.md)."""
     if not is_rank_zero():
         return
     path = model_dir / MODEL_NAME
-    save_booster(booster, path)
-    logger.info("Saved the model to %s (%d rounds)", path, booster.num_boosted_rounds())
+    write_model(booster, path, fmt)
+    shown = f"pickle protocol {fmt.protocol}" if fmt.pickled else "XGBoost's UBJSON format"
+    logger.info("Saved the model to %s as %s (%d rounds)", path, shown, booster.num_boosted_rounds())
 
 
 def _require_all(channels: Mapping[str, data.ChannelData]) -> None:

@@ -5,6 +5,10 @@ Our containers are Python packages: the image ``containers.<name>`` is started a
 image URIs (``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>:<tag>``) are matched on the repository
 part against the repositories each container's manifest lists (docs/containers.md, "Container manifests"); short
 local names ``sagestack/<name>[:<tag>]`` and ``sagestack-<name>[:<tag>]`` name a container directly.
+
+An image's tag is part of what the image is (AWS builds one image per framework version), so the resolved image's
+environment carries it as ``SAGESTACK_IMAGE_TAG``: a container whose artifacts differ per version reads it there
+(docs/containers.md#xgboost-model-files-per-framework-version).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from infra.runtime.api import ContainerImage, ImageNotFoundError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ImageResolver", "container_name", "container_names", "resolve_image"]
+__all__ = ["IMAGE_TAG_ENV", "ImageResolver", "container_name", "container_names", "image_tag", "resolve_image"]
 
 
 def container_names() -> tuple[str, ...]:
@@ -32,6 +36,8 @@ _ECR_URI = re.compile(
     r"(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?$"
 )
 _LOCAL_URI = re.compile(r"^sagestack[/-](?P<name>[a-z0-9][a-z0-9_-]*?)(?::[\w][\w.-]*)?$")
+_TAG = re.compile(r":(?P<tag>[\w][\w.-]*)$")
+IMAGE_TAG_ENV = "SAGESTACK_IMAGE_TAG"
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,19 @@ class ImageResolver:
                 f"sagestack/<name>:<tag> / sagestack-<name> with <name> one of {', '.join(container_names())}"
             )
         logger.debug("image %s resolved to containers.%s", uri, name)
+        tag = image_tag(uri)
         return ContainerImage(
             uri=uri,
             command=(self.python, "-m", f"containers.{name}"),
-            environment={},  # each container's own environment (what its Dockerfile would set with ENV): none yet
+            # each container's own environment (what the image would set with ENV): the tag that names its version
+            environment={IMAGE_TAG_ENV: tag} if tag else {},
         )
+
+
+def image_tag(uri: str) -> str | None:
+    """The tag of an image URI (``1.0-1`` of ``.../sagemaker-xgboost:1.0-1``), ``None`` without one."""
+    match = _TAG.search(uri.strip().rsplit("/", 1)[-1].split("@", 1)[0])
+    return match.group("tag") if match else None
 
 
 def container_name(uri: str) -> str | None:

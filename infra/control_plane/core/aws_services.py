@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 from moto.backends import get_backend
 
 logger = logging.getLogger(__name__)
+
+# S3's https URL forms that SageMaker accepts for ModelDataUrl and S3 URIs: virtual-hosted
+# (``<bucket>.s3[.-]<region>.amazonaws.com/<key>``, ``<bucket>.s3.amazonaws.com/<key>``) and path-style
+# (``s3[.-]<region>.amazonaws.com/<bucket>/<key>``, ``s3.amazonaws.com/<bucket>/<key>``), dualstack too; ``.com.cn``.
+_S3_HOST = r"s3(?:[.-]dualstack)?(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?"
+_VIRTUAL_HOSTED = re.compile(rf"^https://(?P<bucket>[a-z0-9][a-z0-9.-]*?)\.{_S3_HOST}(?::443)?/(?P<key>.*)$")
+_PATH_STYLE = re.compile(rf"^https://{_S3_HOST}(?::443)?/(?P<bucket>[^/]+)/(?P<key>.*)$")
 
 
 class S3AccessError(Exception):
@@ -24,12 +33,23 @@ class S3Location:
 
     @classmethod
     def parse(cls, uri: str) -> S3Location:
+        """``s3://bucket/key`` or one of S3's https URL forms (virtual-hosted, path-style, with or without region)."""
+        if uri.startswith("https://"):
+            return cls._parse_https(uri)
         if not uri.startswith("s3://"):
             raise S3AccessError(f"not an S3 URI: {uri}")
         bucket, _, key = uri[len("s3://") :].partition("/")
         if not bucket:
             raise S3AccessError(f"S3 URI without a bucket: {uri}")
         return cls(bucket, key)
+
+    @classmethod
+    def _parse_https(cls, url: str) -> S3Location:
+        text = url.split("?", 1)[0].split("#", 1)[0]
+        match = _PATH_STYLE.match(text) or _VIRTUAL_HOSTED.match(text)
+        if match is None:
+            raise S3AccessError(f"not an S3 URL (https://<bucket>.s3.<region>.amazonaws.com/<key>, path-style): {url}")
+        return cls(unquote(match.group("bucket")), unquote(match.group("key")))
 
     @property
     def uri(self) -> str:

@@ -31,7 +31,24 @@ def test_resolve_maps_known_images_to_our_containers(uri: str, container: str) -
 
     assert image.uri == uri
     assert image.command == ("/usr/bin/python3", "-m", f"containers.{container}")
-    assert dict(image.environment) == {}
+    tag = uri.rsplit(":", 1)[1] if ":" in uri.rsplit("/", 1)[-1] else None
+    assert dict(image.environment) == ({"SAGESTACK_IMAGE_TAG": tag} if tag else {})
+
+
+@pytest.mark.parametrize(
+    ("uri", "tag"),
+    [
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3", "1.0-1-cpu-py3"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:0.90-2", "0.90-2"),
+        (f"683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.3-1@sha256:{'a' * 64}", "1.3-1"),
+        (f"382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans@sha256:{'b' * 64}", None),
+        ("sagestack/xgboost", None),
+    ],
+)
+def test_the_image_tag_reaches_the_container_as_its_version(uri: str, tag: str | None) -> None:
+    image = ImageResolver(python="/usr/bin/python3").resolve(uri)
+
+    assert image.environment.get("SAGESTACK_IMAGE_TAG") == tag
 
 
 @pytest.mark.parametrize(

@@ -256,3 +256,25 @@ def test_the_model_archive_beside_the_extracted_model_is_not_loaded(tmp_path):
     (tmp_path / "model.tar.gz").write_bytes(b"\x1f\x8b archive")
     (tmp_path / "xgboost-model").write_bytes(b"model")
     assert [p.name for p in model_files(tmp_path, ensemble=True)] == ["xgboost-model"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "application/octet-stream"}])
+def test_a_request_without_a_content_type_is_read_as_csv_as_aws_reads_it(binary, headers):
+    model_dir, booster = binary
+    response = _client(model_dir).post("/invocations", data=_csv_body(ROWS[:2]), headers=headers)
+
+    assert response.status_code == 200, response.data
+    expected = booster.inplace_predict(ROWS[:2]).astype(np.float32)
+    assert response.data.decode() == "".join(str(value) + "\n" for value in expected)
+
+
+def test_a_pickled_model_of_an_old_image_is_served(tmp_path, binary):
+    import pickle
+
+    _, booster = binary
+    model_dir = tmp_path / "pickled"
+    model_dir.mkdir()
+    (model_dir / "xgboost-model").write_bytes(pickle.dumps(booster, protocol=3))
+
+    response = _client(model_dir).post("/invocations", data=_csv_body(ROWS[:1]), content_type="text/csv")
+    assert response.data.decode() == str(np.float32(booster.inplace_predict(ROWS[:1])[0])) + "\n"
