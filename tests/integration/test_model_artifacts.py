@@ -18,7 +18,7 @@ from tests.integration.conftest import ROLE, unique
 from tests.integration.helpers import training_request, wait_endpoint, wait_training, wait_transform
 
 ECR = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost"
-FIXTURES = Path(__file__).parents[1] / "unit" / "xgboost" / "fixtures" / "xgboost_1_7_binary"
+FIXTURES = Path(__file__).parents[1] / "unit" / "containers" / "xgboost" / "fixtures" / "xgboost_1_7_binary"
 RNG = np.random.default_rng(11)
 FEATURES = np.round(RNG.random((60, 4)), 4)
 LABELS = np.round(FEATURES @ np.array([3.0, -2.0, 1.0, 0.5]) + 1.5, 4)
