@@ -15,7 +15,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
@@ -61,8 +61,8 @@ class EnvConfig:
     max_steps: int = MAX_STEPS
     worker_index: int = 0
     num_workers: int = 1
-    dynamics: CarDynamics = CarDynamics()
-    race: RaceConfig = RaceConfig()
+    dynamics: CarDynamics = field(default_factory=CarDynamics)
+    race: RaceConfig = field(default_factory=RaceConfig)
 
 
 class DeepRacerEnv(gym.Env[np.ndarray, Any]):
@@ -151,7 +151,9 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         st.all_wheels_on_track, st.is_offtrack = bool(wheels_on.all()), not bool(wheels_on.any())
         st.is_crashed = self._crashed(proj)
         objects = self.race_objects.reward_params(ref, self.pose.yaw, proj.ndist)
-        params = build_params(self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time, objects)
+        params = build_params(
+            self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time, objects
+        )
         reward = self.reward_fn(params)
         status = self._status()
         terminated = status != "in_progress"
@@ -270,8 +272,9 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         return self._vector_observation(proj)
 
     def _vector_observation(self, proj: Projection) -> np.ndarray:
-        """Lookahead centre-line points in the car frame, signed offset, heading error, last command."""
-        pose, st = self.pose, self.state
+        """Lookahead centre-line points in the car frame, signed offset, heading error, actual steering and speed
+        (object races: the next objects ahead)."""
+        pose = self.pose
         xs, ys = self.geometry.ahead(proj.ndist, LOOKAHEAD_M)
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         ref = pose.reference_point()

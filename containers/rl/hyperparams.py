@@ -170,9 +170,8 @@ def _validate(hp: DeepRacerHyperparameters) -> None:
     try:
         positions = race_config(hp).positions()
     except ValueError as exc:
-        raise UserError(
-            f"Hyperparameter error: object_positions must be 'ndist,lane;...' (lane 1 or -1), got {hp.object_positions!r}"
-        ) from exc
+        message = f"object_positions must be 'ndist,lane;...' (lane 1 or -1), got {hp.object_positions!r}"
+        raise UserError(f"Hyperparameter error: {message}") from exc
     if any(not 0.0 <= ndist <= 1.0 or lane not in (1, -1) for ndist, lane in positions):
         raise UserError("Hyperparameter error: object_positions need ndist in [0, 1] and lane 1 (inner) or -1 (outer)")
 

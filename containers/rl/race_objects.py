@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from containers.rl.simulator import Pose, TrackGeometry
+from containers.rl.simulator import REFERENCE_AHEAD, Pose, TrackGeometry
 
 RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
 # the simapp's footprints (length along the heading, width across): box (0.5, 0.4), bot car and racer (0.324, 0.196)
@@ -120,12 +120,14 @@ class RaceObjects:
             for i, (dist, inner) in enumerate(placed):
                 self.objects.append(self._on_lane(f"obstacle_{i}", dist, inner, size, 0.0))
         elif cfg.race_type == "HEAD_TO_BOT":
-            placed = self._spread(cfg.number_of_bot_cars, cfg.min_distance_between_bot_cars, cfg.randomize_bot_car_locations)
+            placed = self._spread(
+                cfg.number_of_bot_cars, cfg.min_distance_between_bot_cars, cfg.randomize_bot_car_locations
+            )
             for i, (dist, inner) in enumerate(placed):
                 self.objects.append(self._on_lane(f"bot_car_{i}", dist, inner, CAR_SIZE, cfg.bot_car_speed))
 
     def _spread(self, n: int, gap: float, randomize: bool) -> list[tuple[float, bool]]:
-        """Evenly from ``gap`` to 1 m before the end, alternating inner/outer lane; randomised: perturbed, random lane."""
+        """Evenly from ``gap`` to 1 m before the end, inner/outer lanes alternating; randomised: perturbed."""
         assert self.geometry is not None
         end = self.geometry.track.length - 1.0
         dists = np.linspace(gap, end, n).tolist() if n > 0 else []
@@ -181,7 +183,8 @@ class RaceObjects:
     def bot_car_ahead_of(self, obj: RaceObject, car_ndist: float) -> bool:
         """The simapp ends a head-to-bot episode only when the racer hits a bot car that is ahead of it."""
         assert self.geometry is not None
-        bot_ndist = self.geometry.project(obj.x + 0.14 * math.cos(obj.heading), obj.y + 0.14 * math.sin(obj.heading)).ndist
+        front = (obj.x + REFERENCE_AHEAD * math.cos(obj.heading), obj.y + REFERENCE_AHEAD * math.sin(obj.heading))
+        bot_ndist = self.geometry.project(*front).ndist
         return car_ndist * 100.0 < bot_ndist * 100.0
 
     def penalise_bot_cars(self) -> None:
@@ -226,10 +229,13 @@ class RaceObjects:
         dx, dy = points[:, 0] - reference[0], points[:, 1] - reference[1]
         c, s = math.cos(yaw), math.sin(yaw)
         ahead, left = c * dx + s * dy, -s * dx + c * dy
-        visible = (ahead > 0.0) & (np.abs(np.arctan2(left, ahead)) <= CAMERA_HALF_FOV) & (np.hypot(dx, dy) < CAMERA_RANGE)
+        in_fov = np.abs(np.arctan2(left, ahead)) <= CAMERA_HALF_FOV
+        visible = (ahead > 0.0) & in_fov & (np.hypot(dx, dy) < CAMERA_RANGE)
         return bool(visible.any())
 
-    def ahead_in_car_frame(self, reference: tuple[float, float], yaw: float, car_ndist: float, count: int) -> np.ndarray:
+    def ahead_in_car_frame(
+        self, reference: tuple[float, float], yaw: float, car_ndist: float, count: int
+    ) -> np.ndarray:
         """The next ``count`` objects ahead along the track, as (forward, left) metres from the car (far if none)."""
         out = np.tile(np.array([CAMERA_RANGE, 0.0]), (count, 1))
         if not self.objects or self.geometry is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -32,7 +33,7 @@ def test_steering_rate_limit_holds():
     for _ in range(15):
         state = step_car(state, 30.0, 1.0, DYN)
         angles.append(state.steering)
-    rates = [(b - a) / DT for a, b in zip(angles, angles[1:], strict=False)]
+    rates = [(b - a) / DT for a, b in itertools.pairwise(angles)]
     assert max(rates) <= DYN.max_steering_rate == pytest.approx(120.0)
     assert all(r > 0 for r in rates)
     # a full-lock swap takes 0.5 s to reach 63 %: -30 + 60 (1 - 1/e)
