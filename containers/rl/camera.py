@@ -3,7 +3,8 @@
 The real camera is 640 x 480 RGB, horizontal field of view 1.13 rad, pitched 15° down, resized to 160 x 120 and
 converted to grayscale. Here each pixel's ray is intersected once with the ground plane (a table computed at start),
 and the frame is one lookup per pixel into a shaded copy of the road raster: dark ground, grey asphalt, white border
-lines, a dashed centre line and a flat sky. Mount height and position are approximations (see the docs).
+lines, a dashed centre line and a flat sky. Boxes and bot cars of object races are drawn as their footprint on the
+ground (flat, not as 3-D shapes). Mount height and position are approximations (see the docs).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 
 import numpy as np
 
+from containers.rl.race_objects import RaceObject
+from containers.rl.race_objects import inside as inside_footprint
 from containers.rl.simulator import Pose
 from containers.rl.tracks import Track
 
@@ -21,7 +24,7 @@ PITCH = math.radians(15.0)
 MOUNT_HEIGHT = 0.10
 MOUNT_AHEAD = 0.09
 MAX_RANGE = 6.0
-SKY, GROUND, ROAD, LINE, DASH = 150, 40, 95, 235, 200
+SKY, GROUND, ROAD, LINE, DASH, OBJECT = 150, 40, 95, 235, 200, 15
 LINE_WIDTH_M = 0.05
 DASH_M = 0.15
 
@@ -42,7 +45,7 @@ class Camera:
         self.gx = gx[self.ground] + MOUNT_AHEAD
         self.gy = gy[self.ground]
 
-    def render(self, pose: Pose) -> np.ndarray:
+    def render(self, pose: Pose, objects: list[RaceObject] | tuple[()] = ()) -> np.ndarray:
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         wx = pose.x + c * self.gx - s * self.gy
         wy = pose.y + s * self.gx + c * self.gy
@@ -53,6 +56,10 @@ class Camera:
         inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
         values = np.full(wx.shape, GROUND, dtype=np.uint8)
         values[inside] = self.shade[rows[inside], cols[inside]]
+        if objects:
+            points = np.column_stack([wx, wy])
+            for obj in objects:
+                values[inside_footprint(points, obj)] = OBJECT
         frame = np.full((HEIGHT, WIDTH), SKY, dtype=np.uint8)
         frame[self.ground] = values
         return frame

@@ -1,9 +1,10 @@
 """``DeepRacerEnv``: the Gymnasium environment (one env = one rollout worker with its own reward-function module).
 
-``reset()`` places the car on the centre line at the episode's start and performs the simapp's *prepare* step (car
-held, reward 0, reward function not called), so the first ``step()`` is step 2 and the first reward call sees
-``steps == 2``. Each step holds the commanded action for 1/15 s. Episodes end on lap complete, off track (all four
-wheels off), reversed or immobilised (15 consecutive steps), or are truncated at the step cap. Per-step sim-trace rows
+``reset()`` places the car at rest on the centre line at the episode's start (and the race's objects on the track)
+and performs the simapp's *prepare* step (car held, reward 0, reward function not called), so the first ``step()`` is
+step 2 and the first reward call sees ``steps == 2``. Each step holds the commanded action for 1/15 s through the car
+dynamics (``dynamics.py``). Episodes end on lap complete, crash into an object, off track (all four wheels off),
+reversed or immobilised (15 consecutive steps), or are truncated at the step cap. Per-step sim-trace rows
 and per-episode records are buffered in the env and drained by the trainer (``drain_records``).
 """
 
@@ -11,17 +12,20 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from containers.rl.actions import ActionSpace, clip_command
+from containers.rl.dynamics import CarDynamics, CarState, step_car
 from containers.rl.params import EpisodeState, build_params
-from containers.rl.simulator import DT, Pose, Projection, TrackGeometry, advance, compute_progress, wheel_centres
+from containers.rl.race_objects import RaceConfig, RaceObjects
+from containers.rl.simulator import DT, Pose, Projection, TrackGeometry, compute_progress, wheel_centres
 from containers.rl.tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ STUCK_STEPS = 15
 IMMOBILE_DISTANCE = 0.0003
 LOOKAHEAD_M = np.array([0.3, 0.6, 1.0, 1.5, 2.0, 2.6])
 VECTOR_SIZE = 2 * len(LOOKAHEAD_M) + 5
+OBJECTS_SEEN = 2  # object races: the vector observation adds the next two objects ahead (forward, left)
 STATUS_LABELS = {
     "lap_complete": "Lap complete",
     "off_track": "Off track",
@@ -56,6 +61,8 @@ class EnvConfig:
     max_steps: int = MAX_STEPS
     worker_index: int = 0
     num_workers: int = 1
+    dynamics: CarDynamics = field(default_factory=CarDynamics)
+    race: RaceConfig = field(default_factory=RaceConfig)
 
 
 class DeepRacerEnv(gym.Env[np.ndarray, Any]):
@@ -81,7 +88,9 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
             shape = (120, 160, max(1, self.config.stack_size))
             self.observation_space = gym.spaces.Box(0, 255, shape=shape, dtype=np.uint8)
         else:
-            self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(VECTOR_SIZE,), dtype=np.float32)
+            size = VECTOR_SIZE + (2 * OBJECTS_SEEN if self.config.race.has_objects else 0)
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+        self.race_objects = RaceObjects(self.config.race, random.Random(self.config.worker_index))
         self.sim_time = 0.0
         self.episode_index = 0
         self.next_start = self.config.start_position_offset + self.config.worker_index * (
@@ -90,8 +99,16 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         self.fixed_start: float | None = None
         self.records: list[dict[str, Any]] = []
         self.trace: list[list[Any]] = []
-        self.pose = Pose(0.0, 0.0, 0.0)
+        self.car = CarState(Pose(0.0, 0.0, 0.0))
         self.state = EpisodeState()
+
+    @property
+    def pose(self) -> Pose:
+        return self.car.pose
+
+    @pose.setter
+    def pose(self, pose: Pose) -> None:
+        self.car = replace(self.car, pose=pose)
 
     # --- Gymnasium API ------------------------------------------------------------------------------------------
 
@@ -102,7 +119,8 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         if options and "start_ndist" in options:
             start = float(options["start_ndist"])
         point, heading = self.geometry.track.point_at(start)
-        self.pose = Pose(float(point[0]), float(point[1]), heading)
+        self.car = CarState(Pose(float(point[0]), float(point[1]), heading))
+        self.race_objects.reset(self.geometry)
         proj = self.geometry.project(*self.pose.reference_point())
         self.state = EpisodeState(start_ndist=start % 1.0, start_time=self.sim_time, steps=1)
         self.state.last_projection = proj
@@ -115,7 +133,8 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         steer, speed, action_text = self.actions.command(action)
         applied_steer, applied_speed = clip_command(steer, speed)
-        self.pose = advance(self.pose, applied_steer, applied_speed)
+        self.car = step_car(self.car, applied_steer, applied_speed, self.config.dynamics)
+        self.race_objects.advance(DT)
         self.sim_time += DT
         st = self.state
         st.steps += 1
@@ -130,7 +149,11 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         st.last_reference, st.last_projection = ref, proj
         wheels_on = self.geometry.track.raster.contains(*wheel_centres(self.pose))
         st.all_wheels_on_track, st.is_offtrack = bool(wheels_on.all()), not bool(wheels_on.any())
-        params = build_params(self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time)
+        st.is_crashed = self._crashed(proj)
+        objects = self.race_objects.reward_params(ref, self.pose.yaw, proj.ndist)
+        params = build_params(
+            self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time, objects
+        )
         reward = self.reward_fn(params)
         status = self._status()
         terminated = status != "in_progress"
@@ -165,6 +188,8 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         st = self.state
         if st.progress >= 100.0:
             return "lap_complete"
+        if st.is_crashed:
+            return "crashed"
         if st.is_offtrack:
             return "off_track"
         if st.reverse_count >= STUCK_STEPS:
@@ -172,6 +197,19 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         if st.immobile_count >= STUCK_STEPS:
             return "immobilized"
         return "in_progress"
+
+    def _crashed(self, proj: Projection) -> bool:
+        """Crash as the simapp judges it: any box ends the episode, a bot car only when it is ahead of the racer
+        (hit from ahead, the bot cars sit out the penalty and the episode goes on)."""
+        hit = self.race_objects.collided(self.pose)
+        if hit is None:
+            return False
+        if not hit.name.startswith("bot_car"):
+            return True
+        if self.race_objects.bot_car_ahead_of(hit, proj.ndist):
+            return True
+        self.race_objects.penalise_bot_cars()
+        return False
 
     def _finish_episode(self, status: str) -> None:
         st = self.state
@@ -224,7 +262,7 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
                 self.sim_time,
                 status,
                 0.0,
-                0,
+                0,  # obstacle_crash_counter: the simapp counts only crashes that reset the car (none in training)
             ]
         )
 
@@ -234,8 +272,9 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         return self._vector_observation(proj)
 
     def _vector_observation(self, proj: Projection) -> np.ndarray:
-        """Lookahead centre-line points in the car frame, signed offset, heading error, last command."""
-        pose, st = self.pose, self.state
+        """Lookahead centre-line points in the car frame, signed offset, heading error, actual steering and speed
+        (object races: the next objects ahead)."""
+        pose = self.pose
         xs, ys = self.geometry.ahead(proj.ndist, LOOKAHEAD_M)
         c, s = math.cos(pose.yaw), math.sin(pose.yaw)
         ref = pose.reference_point()
@@ -248,16 +287,20 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         track = self.geometry.track
         half_width = 0.5 * math.dist(track.outer[proj.segment], track.inner[proj.segment])
         offset = math.copysign(proj.distance, side) / max(half_width, 1e-6)
-        last = st.last_command
-        extra = np.array([offset, math.sin(err), math.cos(err), last[0] / 30.0, last[1] / 4.0])
-        return np.concatenate([local, extra]).astype(np.float32)
+        car = self.car
+        extra = np.array([offset, math.sin(err), math.cos(err), car.steering / 30.0, car.speed / 4.0])
+        parts = [local, extra]
+        if self.config.race.has_objects:
+            seen = self.race_objects.ahead_in_car_frame(ref, pose.yaw, proj.ndist, OBJECTS_SEEN)
+            parts.append(np.clip(seen / LOOKAHEAD_M[-1], -1.0, 1.0).ravel())
+        return np.concatenate(parts).astype(np.float32)
 
     def _camera_observation(self) -> np.ndarray:
         if self._camera is None:
             from containers.rl.camera import Camera  # only camera runs pay for it
 
             self._camera = Camera(self.geometry.track)
-        frame = self._camera.render(self.pose)
+        frame = self._camera.render(self.pose, self.race_objects.objects)
         if not self._frames:
             for _ in range(self._frames.maxlen or 1):
                 self._frames.append(frame)

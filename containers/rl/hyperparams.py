@@ -2,8 +2,9 @@
 settings DRfC passes separately.
 
 Values arrive as strings (SageMaker), JSON-quoted strings (framework estimators) or JSON numbers (a hand-written
-file); missing keys take the simapp defaults. Keys this trainer does not know are logged and ignored (the tuning
-service's ``_tuning_objective_metric`` and ``sagemaker_*`` keys silently).
+file); missing keys take the simapp defaults. The simapp's world keys for the race type are accepted in its own
+upper-case spelling (``RACE_TYPE``, ``NUMBER_OF_OBSTACLES``, ...) as well as in lower case. Keys this trainer does not
+know are logged and ignored (the tuning service's ``_tuning_objective_metric`` and ``sagemaker_*`` keys silently).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from containers.rl.dynamics import CarDynamics
+from containers.rl.race_objects import RACE_TYPES, RaceConfig
 from containers.toolkit.errors import UserError
 from containers.toolkit.hyperparameters import unquote
 
@@ -53,6 +56,18 @@ class DeepRacerHyperparameters:
     alternate_driving_direction: bool = False
     max_steps_per_iteration: int = 10000
     world_name: str = "reinvent_like"
+    # the simapp's world keys for the race type (docs/deepracer.md#race-types); defaults are DRfC's run.env values
+    race_type: str = "TIME_TRIAL"
+    number_of_obstacles: int = 6
+    min_distance_between_obstacles: float = 2.0
+    randomize_obstacle_locations: bool = False
+    is_obstacle_bot_car: bool = False
+    object_positions: str = ""
+    number_of_bot_cars: int = 3
+    min_distance_between_bot_cars: float = 2.0
+    randomize_bot_car_locations: bool = False
+    bot_car_speed: float = 0.2
+    penalty_seconds: float = 2.0
     # Sagestack extras
     max_time_minutes: float = 0.0  # 0: no time limit (the console's "maximum time")
     observation_type: str = "vector"
@@ -62,6 +77,11 @@ class DeepRacerHyperparameters:
     eval_laps: int = 3
     policy_layers: str = "64,64"
     evaluate_only: bool = False  # the job evaluates the policy of its checkpoint channel, no training
+    # car dynamics (docs/deepracer.md#car-dynamics)
+    car_dynamics: str = "dynamic"  # "dynamic" | "kinematic" (no lag, no slip: the earlier model)
+    speed_time_constant: float = 0.65
+    steering_time_constant: float = 0.5
+    tyre_friction: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -106,11 +126,13 @@ def parse_hyperparameters(raw: Mapping[str, Any]) -> DeepRacerHyperparameters:
     for key, value in raw.items():
         if key.startswith(("sagemaker_", "_tuning")):
             continue
-        field = _FIELDS.get(key)
+        field = _FIELDS.get(key) or _FIELDS.get(key.lower())
         if field is None:
             logger.warning("ignoring unknown hyperparameter %s=%r", key, value)
             continue
-        values[key] = _convert(key, value, field.type)
+        values[field.name] = _convert(key, value, field.type)
+    if "race_type" in values:
+        values["race_type"] = str(values["race_type"]).strip().upper()
     hp = DeepRacerHyperparameters(**values)
     _validate(hp)
     return hp
@@ -133,10 +155,50 @@ def _validate(hp: DeepRacerHyperparameters) -> None:
         (hp.observation_type in ("vector", "camera"), "observation_type must be 'vector' or 'camera'"),
         (hp.term_cond_max_episodes >= 1, "term_cond_max_episodes must be >= 1"),
         (hp.eval_laps >= 1, "eval_laps must be >= 1"),
+        (hp.race_type in RACE_TYPES, f"race_type must be one of {', '.join(RACE_TYPES)}"),
+        (hp.number_of_obstacles >= 0 and hp.number_of_bot_cars >= 0, "object counts must be >= 0"),
+        (hp.bot_car_speed >= 0 and hp.penalty_seconds >= 0, "bot_car_speed and penalty_seconds must be >= 0"),
+        (hp.car_dynamics in ("dynamic", "kinematic"), "car_dynamics must be 'dynamic' or 'kinematic'"),
+        (
+            hp.speed_time_constant > 0 and hp.steering_time_constant > 0 and hp.tyre_friction > 0,
+            "speed_time_constant, steering_time_constant and tyre_friction must be > 0",
+        ),
     ]
     for ok, message in checks:
         if not ok:
             raise UserError(f"Hyperparameter error: {message}")
+    try:
+        positions = race_config(hp).positions()
+    except ValueError as exc:
+        message = f"object_positions must be 'ndist,lane;...' (lane 1 or -1), got {hp.object_positions!r}"
+        raise UserError(f"Hyperparameter error: {message}") from exc
+    if any(not 0.0 <= ndist <= 1.0 or lane not in (1, -1) for ndist, lane in positions):
+        raise UserError("Hyperparameter error: object_positions need ndist in [0, 1] and lane 1 (inner) or -1 (outer)")
+
+
+def race_config(hp: DeepRacerHyperparameters) -> RaceConfig:
+    return RaceConfig(
+        race_type=hp.race_type,
+        number_of_obstacles=hp.number_of_obstacles,
+        min_distance_between_obstacles=hp.min_distance_between_obstacles,
+        randomize_obstacle_locations=hp.randomize_obstacle_locations,
+        is_obstacle_bot_car=hp.is_obstacle_bot_car,
+        object_positions=hp.object_positions,
+        number_of_bot_cars=hp.number_of_bot_cars,
+        min_distance_between_bot_cars=hp.min_distance_between_bot_cars,
+        randomize_bot_car_locations=hp.randomize_bot_car_locations,
+        bot_car_speed=hp.bot_car_speed,
+        penalty_seconds=hp.penalty_seconds,
+    )
+
+
+def car_dynamics(hp: DeepRacerHyperparameters) -> CarDynamics:
+    return CarDynamics(
+        speed_time_constant=hp.speed_time_constant,
+        steering_time_constant=hp.steering_time_constant,
+        tyre_friction=hp.tyre_friction,
+        kinematic=hp.car_dynamics == "kinematic",
+    )
 
 
 def load_hyperparameters_file(

@@ -2,7 +2,8 @@
 
 A fresh dict with fresh lists each step is equivalent to the simapp's ``copy.deepcopy`` (tuples of floats are
 immutable), so a reward function may mutate its argument freely. Time trials have no objects: the object keys take
-the simapp's defaults (empty lists, ``closest_objects == [0, 0]``, ``object_in_camera == False``).
+the simapp's defaults (empty lists, ``closest_objects == [0, 0]``, ``object_in_camera == False``); object races fill
+them from ``race_objects.py``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class EpisodeState:
     total_reward: float = 0.0
     all_wheels_on_track: bool = True
     is_offtrack: bool = False
+    is_crashed: bool = False
     last_reference: tuple[float, float] = (0.0, 0.0)
     last_command: tuple[float, float] = (0.0, 0.0)
     last_projection: Projection = field(default_factory=lambda: Projection(0, 0.0, (0.0, 0.0), 0.0))
@@ -71,8 +73,11 @@ def build_params(
     speed: float,
     is_reversed: bool,
     sim_time: float,
+    objects: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The reward function's argument; steering/speed are the commanded (pre-clip) action values."""
+    """The reward function's argument; steering/speed are the commanded (pre-clip) action values. ``objects`` holds
+    the ``objects_*`` keys of an object race (``RaceObjects.reward_params``); without it they take the simapp's
+    time-trial defaults."""
     x, y = pose.reference_point()
     inner, outer = geometry.border_points(proj)
     to_inner = math.hypot(x - inner[0], y - inner[1])
@@ -80,7 +85,7 @@ def build_params(
     heading = math.degrees(pose.yaw)
     if heading <= -180.0:
         heading += 360.0
-    return {
+    params: dict[str, Any] = {
         "all_wheels_on_track": state.all_wheels_on_track,
         "x": x,
         "y": y,
@@ -97,7 +102,7 @@ def build_params(
         "closest_waypoints": geometry.closest_waypoints(proj.ndist),
         "is_reversed": is_reversed,
         "is_offtrack": state.is_offtrack,
-        "is_crashed": False,
+        "is_crashed": state.is_crashed,
         "projection_distance": proj.ndist * geometry.track.length,
         "closest_objects": [0, 0],
         "objects_location": [],
@@ -109,3 +114,6 @@ def build_params(
         "object_in_camera": False,
         "sim_time": sim_time,
     }
+    if objects:
+        params.update(objects)
+    return params

@@ -20,7 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from containers.rl.actions import ActionSpace, load_model_metadata
 from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
-from containers.rl.hyperparams import DeepRacerHyperparameters, parse_hyperparameters
+from containers.rl.hyperparams import DeepRacerHyperparameters, car_dynamics, parse_hyperparameters, race_config
 from containers.rl.outputs import write_json
 from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
 from containers.rl.tracks import Track
@@ -64,6 +64,8 @@ def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
         start_position_offset=hp.start_position_offset,
         reverse_direction=hp.reverse_direction,
         alternate_driving_direction=hp.alternate_driving_direction,
+        dynamics=car_dynamics(hp),
+        race=race_config(hp),
     )
 
 

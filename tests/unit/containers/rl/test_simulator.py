@@ -96,8 +96,12 @@ def test_first_reward_call_sees_steps_2_and_commanded_action(oval):
     env.step(5)  # straight at 1.0 m/s
     p = recorder.calls[0]
     assert p["steps"] == 2.0 and p["speed"] == 1.0 and p["steering_angle"] == 0.0
-    assert p["x"] == pytest.approx(-2.0 + REFERENCE_AHEAD + DT, abs=1e-9)
-    assert p["progress"] == pytest.approx(100 * (REFERENCE_AHEAD + DT) / oval.length, rel=1e-6)
+    # the car starts at rest and its speed lags the command (tau = 0.65 s, 4 substeps of 1/60 s): it covers
+    # sum_k (1 - e^(-k h / tau)) h, not the full DT * 1.0 m/s of the lag-free model
+    h = DT / 4
+    travelled = sum((1.0 - math.exp(-k * h / 0.65)) * h for k in range(1, 5))
+    assert p["x"] == pytest.approx(-2.0 + REFERENCE_AHEAD + travelled, abs=1e-9)
+    assert p["progress"] == pytest.approx(100 * (REFERENCE_AHEAD + travelled) / oval.length, rel=1e-6)
     assert p["sim_time"] == pytest.approx(DT)  # the prepare step holds the car; the clock starts at the first move
 
 
