@@ -21,6 +21,7 @@ import numpy as np
 
 from containers.rl.actions import ActionSpace, clip_command
 from containers.rl.params import EpisodeState, build_params
+from containers.rl.reward import RewardFunctionError
 from containers.rl.simulator import DT, Pose, Projection, TrackGeometry, advance, compute_progress, wheel_centres
 from containers.rl.tracks import Track
 
@@ -39,6 +40,7 @@ STATUS_LABELS = {
     "immobilized": "Immobilized",
     "in_progress": "In progress",
     "prepare": "Prepare",
+    "reward_error": "Reward error",
 }
 
 RewardFn = Callable[[dict[str, Any]], float]
@@ -131,8 +133,12 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         wheels_on = self.geometry.track.raster.contains(*wheel_centres(self.pose))
         st.all_wheels_on_track, st.is_offtrack = bool(wheels_on.all()), not bool(wheels_on.any())
         params = build_params(self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time)
-        reward = self.reward_fn(params)
-        status = self._status()
+        try:
+            reward = self.reward_fn(params)
+            status = self._status()
+        except RewardFunctionError as exc:  # the episode ends here; the trainer reports it (docs: Bad input)
+            reward, status = 0.0, "reward_error"
+            st.reward_error = {"kind": exc.kind, "where": exc.where, "message": exc.message}
         terminated = status != "in_progress"
         truncated = not terminated and st.steps >= self.config.max_steps
         st.total_reward += reward
@@ -189,6 +195,7 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
                 "steps": st.steps,
                 "reward": st.total_reward,
                 "start_ndist": st.start_ndist,
+                "reward_error": st.reward_error,
             }
         )
         self.episode_index += 1

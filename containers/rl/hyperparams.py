@@ -62,6 +62,7 @@ class DeepRacerHyperparameters:
     eval_laps: int = 3
     policy_layers: str = "64,64"
     evaluate_only: bool = False  # the job evaluates the policy of its checkpoint channel, no training
+    reward_timeout_seconds: float = 5.0  # longest reward_function call; a longer one ends the episode
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

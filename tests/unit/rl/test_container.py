@@ -65,6 +65,7 @@ def test_reward_exception_fails_the_job_with_traceback(tmp_path):
     assert result.returncode != 0
     failure = (tmp_path / "output" / "failure").read_text()
     assert "ZeroDivisionError" in failure and "at step 2.0" in failure
+    assert "reward_function.py line 2: return params['speed'] / 0" in failure
 
 
 @pytest.mark.parametrize("value", ["3", '"3"', 3])
