@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from containers.rl.train import METRICS
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.unit.rl.conftest import run_container
 
 
 def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:
@@ -31,14 +27,6 @@ def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "inputdataconfig.json").write_text(json.dumps({"custom_files": {"TrainingInputMode": "File"}}))
-
-
-def run_container(base: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "containers.rl", "train"], env=env, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
 
 
 HPS = {"term_cond_max_episodes": "1", "world_name": "oval", "eval_laps": "1", "min_eval_trials": "5",
