@@ -27,9 +27,7 @@ def _inputs(base: Path, hyperparameters: dict[str, str], channels: dict[str, Pat
     config = base / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (config / "inputdataconfig.json").write_text(
-        json.dumps({name: {"TrainingInputMode": "File"} for name in channels})
-    )
+    (config / "inputdataconfig.json").write_text(json.dumps({name: {"TrainingInputMode": "File"} for name in channels}))
     for name, source in channels.items():
         shutil.copytree(source, base / "input" / "data" / name)
 
