@@ -89,19 +89,22 @@ def reward_callable(module: ModuleType, path: Path | str = "reward_function.py")
 def check_reward(value: Any, params: Mapping[str, Any], where: str = "") -> float:
     """The simapp's checks on the returned value; raises RewardFunctionError."""
     at = f" ({where})" if where else ""
-    context = f"at step {params.get('steps')} with params {summarise_params(params)}"
+
+    def context() -> str:
+        return f"at step {params.get('steps')} with params {summarise_params(params)}"
+
     try:
         reward = float(value)
     except (TypeError, ValueError) as exc:
         raise RewardFunctionError(
-            f"reward_function returned {value!r} ({type(value).__name__}), which is not a number{at}, {context}",
+            f"reward_function returned {value!r} ({type(value).__name__}), which is not a number{at}, {context()}",
             kind="not_a_number", where=where,
         ) from exc  # fmt: skip
     if not math.isfinite(reward):
-        raise RewardFunctionError(f"reward_function returned {reward}{at}, {context}", kind="not_finite", where=where)
+        raise RewardFunctionError(f"reward_function returned {reward}{at}, {context()}", kind="not_finite", where=where)
     if abs(reward) > REWARD_LIMIT:
         raise RewardFunctionError(
-            f"Reward score out of range: reward_function returned {reward} (allowed [-1e5, 1e5]){at}, {context}",
+            f"Reward score out of range: reward_function returned {reward} (allowed [-1e5, 1e5]){at}, {context()}",
             kind="out_of_range", where=where,
         )  # fmt: skip
     return reward
@@ -123,7 +126,7 @@ class RewardFunction:
         self._frame: FrameType | None = None
 
     def __call__(self, params: dict[str, Any]) -> float:
-        step, snapshot = params.get("steps"), summarise_params(params)
+        before = dict(params)  # the values as passed, for the message (the user's code may change the dict)
         self._frame = None
         try:
             value = self._timed_call(params)
@@ -131,7 +134,7 @@ class RewardFunction:
             where = self._where(exc.__traceback__)
             raise RewardFunctionError(
                 f"reward_function took longer than {self.timeout_s:g} s" + (f" (stopped at {where})" if where else "")
-                + f", at step {step} with params {snapshot}",
+                + f", at step {before.get('steps')} with params {summarise_params(before)}",
                 kind="timeout", where=where,
             ) from None  # fmt: skip
         except Exception as exc:
@@ -139,16 +142,13 @@ class RewardFunction:
             detail = traceback.format_exc(limit=-4)
             raise RewardFunctionError(
                 f"reward_function raised {type(exc).__name__}: {exc}" + (f" ({where})" if where else "")
-                + f", at step {step} with params {snapshot}\n{detail}",
+                + f", at step {before.get('steps')} with params {summarise_params(before)}\n{detail}",
                 kind="exception", where=where,
             ) from exc  # fmt: skip
         frame, self._frame = self._frame, None
-        where = self._line_text(frame.f_lineno) if frame is not None and value_needs_check(value) else ""
-        try:
-            return check_reward(value, params, where)
-        except RewardFunctionError as exc:
-            message = exc.message.replace(summarise_params(params), snapshot)
-            raise RewardFunctionError(message, kind=exc.kind, where=exc.where) from exc
+        if not value_needs_check(value):
+            return float(value)
+        return check_reward(value, before, self._line_text(frame.f_lineno) if frame is not None else "")
 
     def _timed_call(self, params: dict[str, Any]) -> Any:
         """Call the function under the time limit and keep its frame (its ``f_lineno`` is the returning line)."""
@@ -158,13 +158,22 @@ class RewardFunction:
             if self.timeout_s > 0 and time.perf_counter() - start > self.timeout_s:
                 raise RewardTimeout
             return value
-        previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        previous = signal.getsignal(signal.SIGALRM)
+        keep = previous in (_on_alarm, signal.SIG_DFL)  # the default handler would only kill the process
+        if previous is not _on_alarm:
+            signal.signal(signal.SIGALRM, _on_alarm)
+        # another timer (a test runner's hang guard) is paused for the call and re-armed afterwards
+        other_delay, other_interval = signal.setitimer(signal.ITIMER_REAL, self.timeout_s)
+        start = time.perf_counter()
         try:
             return self._profiled_call(params)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous_handler)
+            if not keep:
+                signal.signal(signal.SIGALRM, previous)
+            if other_delay > 0:
+                remaining = max(other_delay - (time.perf_counter() - start), 1e-3)
+                signal.setitimer(signal.ITIMER_REAL, remaining, other_interval)
 
     def _profiled_call(self, params: dict[str, Any]) -> Any:
         previous = sys.getprofile()
