@@ -87,7 +87,8 @@ def test_every_training_episode_is_whole_with_a_valid_lap_time(training_job, tra
     assert len(aggregated) == len(records)
     for _, row in aggregated.iterrows():
         record = records[int(row["unique_episode"])]
-        assert row["progress"] > 0 and int(row["progress"]) == record["completion_percentage"]
+        # deepracer-utils takes an episode's highest progress, the metrics its last
+        assert 0 < row["progress"] <= 100 and int(row["progress"]) >= record["completion_percentage"]
         # the lap time deepracer-utils computes is the metrics' elapsed time: positive and plausible
         assert row["time"] > 0 and abs(row["time"] * 1000 - record["elapsed_time_in_milliseconds"]) <= 2
 
