@@ -68,10 +68,8 @@ def main() -> None:
         evaluation.load_evaluation_trace()
         eval_laps = AnalysisUtils.simulation_agg(evaluation.dataframe(), firstgroup="stream", is_eval=True)
         eval_metrics = json.loads(next((out / "metrics" / "evaluation").glob("*.json")).read_text())["metrics"]
-        eval_valid = sum(
-            1 for (_, row), m in zip(eval_laps.iterrows(), eval_metrics, strict=False) if _valid(row, m)
-        )
-        hyperparameters_loaded = log.hyperparameters()["num_episodes_between_training"] == hp.num_episodes_between_training
+        eval_valid = sum(1 for (_, row), m in zip(eval_laps.iterrows(), eval_metrics, strict=False) if _valid(row, m))
+        loaded = log.hyperparameters()["num_episodes_between_training"] == hp.num_episodes_between_training
     emit(
         "sim_to_analysis",
         f"{hp.world_name}, make-deepracer defaults, {ITERATIONS} iterations of "
@@ -83,7 +81,7 @@ def main() -> None:
         valid_episodes=valid,
         negative_lap_times=int((laps["time"] <= 0).sum()),
         eval_valid_fraction=round(eval_valid / len(eval_metrics), 4) if eval_metrics else 0.0,
-        hyperparameters_loaded=str(hyperparameters_loaded).lower(),
+        hyperparameters_loaded=str(loaded).lower(),
     )
 
 
