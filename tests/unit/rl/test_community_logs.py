@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deepracer.logs import AnalysisUtils, DeepRacerLog
@@ -57,7 +58,7 @@ def training_log(training_job: Path) -> DeepRacerLog:
     return log
 
 
-def _training_records(data: Path) -> list[dict[str, object]]:
+def _training_records(data: Path) -> list[dict[str, Any]]:
     records = json.loads((data / "metrics" / "TrainingMetrics.json").read_text())["metrics"]
     return [r for r in records if r["phase"] == "training"]
 
