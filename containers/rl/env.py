@@ -25,6 +25,7 @@ from containers.rl.actions import ActionSpace, clip_command
 from containers.rl.dynamics import CarDynamics, CarState, step_car
 from containers.rl.params import EpisodeState, build_params
 from containers.rl.race_objects import RaceConfig, RaceObjects
+from containers.rl.reward import RewardFunctionError
 from containers.rl.simulator import DT, Pose, Projection, TrackGeometry, compute_progress, wheel_centres
 from containers.rl.tracks import Track
 
@@ -44,6 +45,7 @@ STATUS_LABELS = {
     "immobilized": "Immobilized",
     "in_progress": "In progress",
     "prepare": "Prepare",
+    "reward_error": "Reward error",
 }
 
 RewardFn = Callable[[dict[str, Any]], float]
@@ -154,8 +156,12 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         params = build_params(
             self.geometry, self.pose, proj, st, steer, speed, self.is_reversed, self.sim_time, objects
         )
-        reward = self.reward_fn(params)
-        status = self._status()
+        try:
+            reward = self.reward_fn(params)
+            status = self._status()
+        except RewardFunctionError as exc:  # the episode ends here; the trainer reports it (docs: Bad input)
+            reward, status = 0.0, "reward_error"
+            st.reward_error = {"kind": exc.kind, "where": exc.where, "message": exc.message}
         terminated = status != "in_progress"
         truncated = not terminated and st.steps >= self.config.max_steps
         st.total_reward += reward
@@ -227,6 +233,7 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
                 "steps": st.steps,
                 "reward": st.total_reward,
                 "start_ndist": st.start_ndist,
+                "reward_error": st.reward_error,
             }
         )
         self.episode_index += 1

@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from containers.rl.outputs import evaluation_metric, is_new_best
 from containers.rl.tracks import Track
 
 logger = logging.getLogger(__name__)
@@ -32,9 +34,13 @@ class RewardGraph:
     best_x: float | None
 
 
-def compute_reward_graph(records: list[dict[str, Any]], episodes_per_iteration: int) -> RewardGraph:
+def compute_reward_graph(
+    records: list[dict[str, Any]], episodes_per_iteration: int, best_episode: int | None = None,
+    best_model_metric: str = "progress",
+) -> RewardGraph:  # fmt: skip
     """Training: consecutive chunks of N training records averaged at x = k; evaluation: grouped by ``episode``,
-    averaged at x = episode / N; best model = x of the highest evaluation reward (else completion)."""
+    averaged at x = episode / N. The best model is the kept best checkpoint: the evaluation group of
+    ``best_episode`` (the trainer's), else the simapp's rule applied to the records (``outputs.is_new_best``)."""
     n = max(1, episodes_per_iteration)
     training = [r for r in records if r["phase"] == "training"]
     chunks = [training[i : i + n] for i in range(0, len(training), n)]
@@ -48,12 +54,22 @@ def compute_reward_graph(records: list[dict[str, Any]], episodes_per_iteration: 
     eval_x = [episode / n for episode in groups]
     eval_reward = [sum(r["reward_score"] for r in g) / len(g) for g in groups.values()]
     eval_completion = [sum(r["completion_percentage"] for r in g) / len(g) for g in groups.values()]
-    best_x: float | None = None
-    if eval_reward:
-        best_x = eval_x[max(range(len(eval_reward)), key=lambda i: eval_reward[i])]
-    elif eval_completion:
-        best_x = eval_x[max(range(len(eval_completion)), key=lambda i: eval_completion[i])]
+    if best_episode is None or best_episode not in groups:
+        best_episode = _best_group(groups, best_model_metric)
+    best_x = None if best_episode is None else best_episode / n
     return RewardGraph(train_x, train_reward, train_completion, eval_x, eval_reward, eval_completion, best_x)
+
+
+def _best_group(groups: dict[int, list[dict[str, Any]]], best_model_metric: str) -> int | None:
+    best: tuple[int, float] | None = None
+    for episode, group in groups.items():
+        metric = evaluation_metric(
+            best_model_metric, [r["completion_percentage"] for r in group], [r["reward_score"] for r in group],
+            [r["elapsed_time_in_milliseconds"] for r in group],
+        )  # fmt: skip
+        if is_new_best(metric, None if best is None else best[1], best_model_metric):
+            best = (episode, metric)
+    return None if best is None else best[0]
 
 
 def plot_reward_graph(graph: RewardGraph, png: Path, page: Path, title: str) -> None:
@@ -85,10 +101,15 @@ def plot_reward_graph(graph: RewardGraph, png: Path, page: Path, title: str) -> 
 
 def _html_page(graph: RewardGraph, image_b64: str, title: str) -> str:
     rows = []
-    evals = dict(zip(graph.eval_x, zip(graph.eval_reward, graph.eval_completion, strict=True), strict=True))
+    # an evaluation at x = episode / N follows the training chunk ceil(x)
+    evals = {
+        math.ceil(x - 1e-9): values
+        for x, values in zip(graph.eval_x, zip(graph.eval_reward, graph.eval_completion, strict=True), strict=True)
+    }
+    best_row = None if graph.best_x is None else math.ceil(graph.best_x - 1e-9)
     for x, reward, completion in zip(graph.train_x, graph.train_reward, graph.train_completion, strict=True):
-        ev_reward, ev_completion = evals.get(x, (float("nan"), float("nan")))
-        best = " ★" if graph.best_x == x else ""
+        ev_reward, ev_completion = evals.get(round(x), (float("nan"), float("nan")))
+        best = " ★" if best_row == round(x) else ""
         rows.append(
             f"<tr><td>{x:g}{best}</td><td>{reward:.2f}</td><td>{completion:.1f}</td>"
             f"<td>{ev_reward:.2f}</td><td>{ev_completion:.1f}</td></tr>"
@@ -103,7 +124,8 @@ def _html_page(graph: RewardGraph, image_b64: str, title: str) -> str:
         "<table><tr><th>Iteration</th><th>Avg reward (training)</th><th>Avg completion % (training)</th>"
         "<th>Avg reward (evaluation)</th><th>Avg completion % (evaluation)</th></tr>"
         + "".join(rows)
-        + "</table><p>★ best model (highest average evaluation reward).</p></body></html>\n"
+        + "</table><p>★ best model: the kept best checkpoint (highest mean evaluation progress, or the run's "
+        "best_model_metric; a tie goes to the newer checkpoint).</p></body></html>\n"
     )
 
 

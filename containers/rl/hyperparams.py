@@ -82,6 +82,7 @@ class DeepRacerHyperparameters:
     speed_time_constant: float = 0.65
     steering_time_constant: float = 0.5
     tyre_friction: float = 0.5
+    reward_timeout_seconds: float = 5.0  # longest reward_function call; a longer one ends the episode
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

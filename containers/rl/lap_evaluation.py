@@ -19,6 +19,7 @@ import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from containers.rl.agent_metadata import check_agent
 from containers.rl.env import DeepRacerEnv
 from containers.rl.graphs import plot_laps
 from containers.rl.outputs import evaluation_record, format_trace_row, write_json, write_simtrace
@@ -87,13 +88,21 @@ def evaluate(cfg: RunConfig, model: BaseAlgorithm, laps: int) -> tuple[Evaluatio
     return summary, traces
 
 
-def write_evaluation(cfg: RunConfig, summary: EvaluationSummary, traces: list[list[list[Any]]]) -> None:
-    stamp = time.strftime("%Y%m%d%H%M%S")
+def write_evaluation(cfg: RunConfig, summary: EvaluationSummary, traces: list[list[list[Any]]]) -> Path:
+    """deepracer-for-cloud's evaluation outputs: ``evaluation-<ts>/evaluation-simtrace/0-iteration.csv`` and
+    ``metrics/evaluation/evaluation-<ts>.json`` with the same 14-digit stamp; returns the sim-trace folder."""
+    when = time.time()
+    folder = cfg.data_dir / f"evaluation-{time.strftime('%Y%m%d%H%M%S', time.localtime(when))}"
+    while folder.exists():  # two evaluations in one second: the stamp moves on, as the folder name must be unique
+        when += 1.0
+        folder = cfg.data_dir / f"evaluation-{time.strftime('%Y%m%d%H%M%S', time.localtime(when))}"
+    stamp = folder.name.removeprefix("evaluation-")
     write_json(cfg.data_dir / "metrics" / "evaluation" / f"evaluation-{stamp}.json", {"metrics": summary.laps})
     wall = time.time()
     rows = [format_trace_row(row, lap, wall) for lap, trace in enumerate(traces) for row in trace]
-    write_simtrace(cfg.data_dir / "evaluation-simtrace" / "0-iteration.csv", rows)
+    write_simtrace(folder / "evaluation-simtrace" / "0-iteration.csv", rows)
     plot_laps(cfg.track, traces, cfg.data_dir / "evaluation_laps.png", f"Evaluation laps on {cfg.track.name}")
+    return folder
 
 
 def log_evaluation(summary: EvaluationSummary) -> None:
@@ -116,6 +125,7 @@ def run_evaluation(cfg: RunConfig, policy: Path) -> EvaluationSummary:
 
     The policy and its artefacts are copied to the model directory, so the job's model is deployable as well.
     """
+    check_agent(cfg.actions, cfg.hp)
     save_run_config(cfg)
     if policy.resolve() != (cfg.model_dir / "model.zip").resolve():
         shutil.copyfile(policy, cfg.model_dir / "model.zip")

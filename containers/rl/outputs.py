@@ -1,9 +1,11 @@
 """Training outputs in DeepRacer's formats (docs/deepracer.md#output-formats): TrainingMetrics JSON, sim-trace CSVs,
-evaluation metrics, ``deepracer_checkpoints.json``.
+evaluation metrics, ``deepracer_checkpoints.json``, and the best-model rule they share.
 
-Layout (relative to the data directory): ``metrics/TrainingMetrics.json``, ``metrics/evaluation/evaluation-<ts>.json``,
-``training-simtrace/<iteration>-iteration.csv`` (training-phase steps of that iteration),
-``evaluation-simtrace/0-iteration.csv``; the model directory holds the checkpoints and the index.
+The data directory is laid out as DeepRacer-for-Cloud lays out a model's S3 prefix, so deepracer-utils' ``DeepRacerLog``
+reads it unchanged (docs/deepracer.md#log-layout): ``training-simtrace/<k>-iteration.csv`` (the k-th block of
+``num_episodes_between_training`` whole training episodes), ``evaluation-<ts>/evaluation-simtrace/0-iteration.csv``,
+``metrics/TrainingMetrics.json``, ``metrics/evaluation/evaluation-<ts>.json``, ``ip/hyperparameters.json`` and
+``model/model_metadata.json``. The model directory holds the checkpoints and the index.
 """
 
 from __future__ import annotations
@@ -86,6 +88,74 @@ def write_simtrace(path: Path, rows: Iterable[list[str]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(SIMTRACE_HEADER)
         writer.writerows(rows)
+
+
+@dataclass
+class TrainingSimtrace:
+    """``training-simtrace/<k>-iteration.csv``: file k holds training episodes k·N … k·N + N − 1, each whole.
+
+    deepracer-utils numbers episodes ``episode % N + iteration · N`` with N the episode count of file 0, and its
+    lap times sum the ``tstamp`` steps from each episode's ``prepare`` row, so every file must hold exactly N whole
+    episodes (the last may hold fewer). Rows of an episode still running when the trainer drains the environments
+    wait in ``partial`` until it ends; finished episodes wait in ``pending`` until their block of N is complete.
+    """
+
+    directory: Path
+    episodes_per_file: int
+    partial: dict[int, list[list[Any]]] = field(default_factory=dict)
+    pending: list[list[str]] = field(default_factory=list)
+    pending_episodes: int = 0
+    files_written: int = 0
+
+    def split_episodes(self, env_index: int, rows: Iterable[list[Any]]) -> list[list[list[Any]]]:
+        """The episodes of ``env_index`` that ended in ``rows`` (with their earlier rows), in order."""
+        finished: list[list[list[Any]]] = []
+        current = self.partial.setdefault(env_index, [])
+        for row in rows:
+            if row[15] == "prepare":  # a new episode; rows of one abandoned by a reset are dropped
+                current = []
+            current.append(row)
+            if row[9]:  # done
+                finished.append(current)
+                current = []
+        self.partial[env_index] = current
+        return finished
+
+    def add_episode(self, episode: int, rows: list[list[Any]], wall_clock: float) -> None:
+        """Queue training episode ``episode`` (0-based, as the CSV numbers them); write each full block."""
+        self.pending.extend(format_trace_row(row, episode, wall_clock) for row in rows)
+        self.pending_episodes += 1
+        if self.pending_episodes >= self.episodes_per_file:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued episodes as the next file (at the end of training: the last, shorter block)."""
+        if not self.pending_episodes:
+            return
+        write_simtrace(self.directory / f"{self.files_written}-iteration.csv", self.pending)
+        self.files_written += 1
+        self.pending, self.pending_episodes = [], 0
+
+
+def evaluation_metric(best_model_metric: str, progress: Sequence[float], rewards: Sequence[float],
+                      elapsed_ms: Sequence[float]) -> float:  # fmt: skip
+    """The simapp's per-evaluation metric: mean progress, mean reward, or mean lap time (999999 ms unfinished)."""
+    metric = best_model_metric.lower()
+    if metric == "reward":
+        values = list(rewards)
+    elif metric == "laptime":
+        values = [ms if p >= 100 else 999999 for p, ms in zip(progress, elapsed_ms, strict=True)]
+    else:
+        values = list(progress)
+    return sum(values) / len(values) if values else 0.0
+
+
+def is_new_best(metric: float, best: float | None, best_model_metric: str) -> bool:
+    """The best-model rule (the simapp's, so the console's): ≥ the best so far (≤ for lap time); a tie goes to the
+    newer checkpoint. The trainer keeps that checkpoint and the reward graph marks it."""
+    if best is None:
+        return True
+    return metric <= best if best_model_metric.lower() == "laptime" else metric >= best
 
 
 @dataclass

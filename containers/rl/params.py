@@ -62,6 +62,7 @@ class EpisodeState:
     last_reference: tuple[float, float] = (0.0, 0.0)
     last_command: tuple[float, float] = (0.0, 0.0)
     last_projection: Projection = field(default_factory=lambda: Projection(0, 0.0, (0.0, 0.0), 0.0))
+    reward_error: dict[str, str] | None = None  # kind, where, message of the error that ended the episode
 
 
 def build_params(

@@ -19,6 +19,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from containers.rl.actions import ActionSpace, load_model_metadata
+from containers.rl.agent_metadata import agent_metadata
 from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
 from containers.rl.hyperparams import DeepRacerHyperparameters, car_dynamics, parse_hyperparameters, race_config
 from containers.rl.outputs import write_json
@@ -38,12 +39,21 @@ class RunConfig:
 
 
 def save_run_config(cfg: RunConfig) -> None:
-    """What serving and re-evaluation need next to the policy in the model directory."""
+    """What serving and re-evaluation need next to the policy in the model directory, and the files
+    deepracer-for-cloud keeps beside the logs (``ip/hyperparameters.json``, ``model/model_metadata.json``,
+    ``reward_function.py``) in the data directory (docs/deepracer.md#log-layout)."""
     cfg.model_dir.mkdir(parents=True, exist_ok=True)
-    write_json(cfg.model_dir / "model_metadata.json", cfg.actions.to_json())
+    metadata = agent_metadata(cfg.actions, cfg.hp)
+    write_json(cfg.model_dir / "model_metadata.json", metadata)
     write_json(cfg.model_dir / "hyperparameters.json", cfg.hp.to_json())
     np.save(cfg.model_dir / "track.npy", cfg.track.to_array())
-    shutil.copyfile(cfg.reward_path, cfg.model_dir / "reward_function.py")
+    if cfg.reward_path.resolve() != (cfg.model_dir / "reward_function.py").resolve():
+        shutil.copyfile(cfg.reward_path, cfg.model_dir / "reward_function.py")
+    write_json(cfg.data_dir / "ip" / "hyperparameters.json", cfg.hp.to_json())
+    if (cfg.data_dir / "model").resolve() != cfg.model_dir.resolve():
+        write_json(cfg.data_dir / "model" / "model_metadata.json", metadata)
+    if cfg.reward_path.resolve() != (cfg.data_dir / "reward_function.py").resolve():
+        shutil.copyfile(cfg.reward_path, cfg.data_dir / "reward_function.py")
 
 
 def load_run_config(model_dir: Path, data_dir: Path) -> RunConfig:
@@ -69,19 +79,20 @@ def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
     )
 
 
+def reward_factory(cfg: RunConfig) -> Callable[[], RewardFunction]:
+    """Each environment loads its own copy of the reward function (module state per worker)."""
+    return lambda: RewardFunction(cfg.reward_path, cfg.hp.reward_timeout_seconds)
+
+
 def make_envs(cfg: RunConfig, n: int, config: EnvConfig) -> list[DeepRacerEnv]:
     """``n`` plain environments (evaluation races them in lock-step)."""
-    return [
-        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), config, i, n)()
-        for i in range(n)
-    ]
+    return [make_env_factory(cfg.track, cfg.actions, reward_factory(cfg), config, i, n)() for i in range(n)]
 
 
 def build_vec_env(cfg: RunConfig, n: int) -> VecEnv:
     """Parallel rollout workers: in-process for the cheap vector observation, subprocesses for the camera."""
     factories: list[Callable[[], Any]] = [
-        make_env_factory(cfg.track, cfg.actions, lambda: RewardFunction(cfg.reward_path), env_config(cfg.hp), i, n)
-        for i in range(n)
+        make_env_factory(cfg.track, cfg.actions, reward_factory(cfg), env_config(cfg.hp), i, n) for i in range(n)
     ]
     if cfg.hp.observation_type == "camera" and n > 1:
         return SubprocVecEnv(factories, start_method="fork")

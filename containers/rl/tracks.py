@@ -62,13 +62,24 @@ class Track:
 
     @classmethod
     def from_array(cls, name: str, rows: np.ndarray, *, cell: float = RASTER_CELL_M) -> Track:
-        data = np.asarray(rows, dtype=np.float64)
+        try:
+            data = np.asarray(rows, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"track {name!r}: expected an N x 6 array of numbers, got {exc}") from exc
         if data.ndim != 2 or data.shape[1] != 6 or data.shape[0] < 3:
-            raise UserError(f"track {name!r}: expected an N x 6 array (centre, inner, outer x/y), got {data.shape}")
+            hint = " (a 6 x N array: transpose it)" if data.ndim == 2 and data.shape[0] == 6 else ""
+            raise UserError(
+                f"track {name!r}: expected an N x 6 array (centre, inner, outer x/y), got {data.shape}{hint}"
+            )
         if not np.all(np.isfinite(data)):
             raise UserError(f"track {name!r}: contains NaN or infinite coordinates")
         data = _sanitise(data)
+        if len(data) < 3:
+            raise UserError(f"track {name!r}: fewer than 3 distinct centre-line points")
         center, inner, outer = data[:, 0:2], data[:, 2:4], data[:, 4:6]
+        narrowest = float(np.hypot(*(outer - inner).T).min())
+        if narrowest <= _DUPLICATE_TOLERANCE:
+            raise UserError(f"track {name!r}: the inner and outer borders meet (zero width at some waypoint)")
         is_loop = bool(np.allclose(center[0], center[-1], atol=_DUPLICATE_TOLERANCE))
         seg = np.hypot(*np.diff(center, axis=0).T)
         cumulative = np.concatenate([[0.0], np.cumsum(seg)])

@@ -1,8 +1,11 @@
 """The DeepRacer training loop on stable-baselines3: iterations of N episodes → policy update → ≥ 5 evaluations.
 
-Every iteration writes a checkpoint, rewrites ``TrainingMetrics.json`` and ``deepracer_checkpoints.json``, writes
-its training sim-trace CSV and logs one line (the tuning metrics are read from it). The best model is chosen like the
-simapp: mean evaluation progress (or reward / lap time) of the iteration, ties going to the newer checkpoint.
+Every iteration writes a checkpoint, rewrites ``TrainingMetrics.json`` and ``deepracer_checkpoints.json``, adds its
+finished episodes to the training sim-trace (whole episodes, N per file) and logs one line (the tuning metrics are
+read from it). The best model is chosen by the simapp's rule (``outputs.is_new_best``): mean evaluation progress (or
+reward / lap time) of the iteration, ties going to the newer checkpoint; the reward graph marks the same checkpoint.
+An episode ended by a reward-function error is reported once per line of the user's code; an iteration in which
+every training episode ended that way stops the job with the error.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import torch
 
 from containers.rl.episodic_algorithms import build_algorithm
 from containers.rl.lap_evaluation import run_episodes
-from containers.rl.outputs import CheckpointIndex, TrainingMetrics, format_trace_row, write_simtrace
+from containers.rl.outputs import CheckpointIndex, TrainingMetrics, TrainingSimtrace, evaluation_metric, is_new_best
+from containers.rl.reward import RewardFunctionError
 from containers.rl.run_config import RunConfig, build_vec_env, env_config, make_envs
 
 logger = logging.getLogger(__name__)
@@ -50,6 +54,9 @@ class TrainingResult:
     iterations: list[IterationResult] = field(default_factory=list)
     best_iteration: int = 0
     best_checkpoint: Path | None = None
+    best_episode: int | None = None  # the ``episode`` of the best checkpoint's evaluation records (the graph's x)
+    reward_errors: int = 0
+    reward_error_examples: list[str] = field(default_factory=list)  # the first message per line of user code
     total_steps: int = 0
     seconds: float = 0.0
     stop_reason: str = ""
@@ -77,14 +84,14 @@ class Trainer:
         self.eval_envs = make_envs(cfg, cfg.hp.min_eval_trials, env_config(cfg.hp))
         self.metrics = TrainingMetrics(cfg.data_dir / "metrics" / "TrainingMetrics.json", cfg.hp.best_model_metric)
         self.index = CheckpointIndex(cfg.model_dir / "deepracer_checkpoints.json")
+        self.simtrace = TrainingSimtrace(cfg.data_dir / "training-simtrace", cfg.hp.num_episodes_between_training)
         self.on_iteration = on_iteration
         self.episodes = 0
         self.result = TrainingResult()
         self._best_metric: float | None = None
         self._full_streak = 0
-        self._episode_ids: dict[tuple[int, int], int] = {}
         self._kept: list[Path] = []
-        self._trial_count = 0
+        self._error_places: set[str] = set()
 
     def train(self) -> TrainingResult:
         start = time.perf_counter()
@@ -100,6 +107,7 @@ class Trainer:
                 self.result.stop_reason = reason
                 logger.info("training stopped after %d iteration(s): %s", iteration, reason)
                 break
+        self.simtrace.flush()
         self.env.close()
         return self.result
 
@@ -123,26 +131,44 @@ class Trainer:
         )
 
     def _drain_training(self, iteration: int) -> list[dict[str, Any]]:
+        """The iteration's finished training episodes, numbered in one order for the metrics and the sim-trace."""
         drained: list[tuple[list[dict[str, Any]], list[list[Any]]]] = self.env.env_method("drain_records")
         records: list[dict[str, Any]] = []
-        rows: list[list[str]] = []
         wall = time.time()
+        n = self.hp.num_episodes_between_training
         for env_index, (env_records, trace) in enumerate(drained):
-            for row in trace:
-                rows.append(format_trace_row(row, self._episode_id(env_index, int(row[0])), wall))
-            for record in env_records:
+            episodes = self.simtrace.split_episodes(env_index, trace)
+            for record, rows in zip(env_records, episodes, strict=True):
                 records.append(record)
                 self.episodes += 1
-                self.metrics.add(record, episode=self.episodes, trial=len(records), phase="training")
-        write_simtrace(self.cfg.data_dir / "training-simtrace" / f"{iteration - 1}-iteration.csv", rows)
-        self._trial_count = len(records)
+                # trial: the place in the block of N episodes that deepracer-utils and the graph call an iteration
+                self.metrics.add(record, episode=self.episodes, trial=(self.episodes - 1) % n + 1, phase="training")
+                self.simtrace.add_episode(self.episodes - 1, rows, wall)
+        self._report_reward_errors(iteration, records)
         return records
 
-    def _episode_id(self, env_index: int, local: int) -> int:
-        key = (env_index, local)
-        if key not in self._episode_ids:
-            self._episode_ids[key] = len(self._episode_ids)
-        return self._episode_ids[key]
+    def _report_reward_errors(self, iteration: int, records: list[dict[str, Any]]) -> None:
+        errors = [r["reward_error"] for r in records if r.get("reward_error")]
+        if not errors:
+            return
+        self.result.reward_errors += len(errors)
+        for error in errors:
+            place = f"{error['kind']} {error['where']}"
+            if place not in self._error_places:
+                self._error_places.add(place)
+                self.result.reward_error_examples.append(error["message"])
+                logger.warning("reward function error (the episode ended there): %s", error["message"])
+        logger.warning(
+            "iteration %d: %d of %d training episode(s) ended by a reward function error", iteration, len(errors),
+            len(records),
+        )  # fmt: skip
+        if len(errors) == len(records):
+            first = errors[0]
+            raise RewardFunctionError(
+                f"every training episode of iteration {iteration} ended by a reward function error; the first: "
+                f"{first['message']}",
+                kind=first["kind"], where=first["where"],
+            )  # fmt: skip
 
     def _evaluate(self) -> list[dict[str, Any]]:
         """≥ 5 deterministic episodes from the current round-robin position onwards."""
@@ -151,17 +177,16 @@ class Trainer:
         starts: list[float | None] = [first + i * step for i in range(len(self.eval_envs))]
         results = run_episodes(self.model, self.eval_envs, starts)
         records = [record for record, _ in results]
+        trial = (self.episodes - 1) % self.hp.num_episodes_between_training + 1 if self.episodes else 0
         for record in records:
-            self.metrics.add(record, episode=self.episodes, trial=self._trial_count, phase="evaluation")
+            self.metrics.add(record, episode=self.episodes, trial=trial, phase="evaluation")
         return records
 
     def _eval_metric(self, evals: list[dict[str, Any]]) -> float:
-        metric = self.hp.best_model_metric.lower()
-        if metric == "reward":
-            return _mean([r["reward"] for r in evals])
-        if metric == "laptime":
-            return _mean([r["elapsed_time_in_milliseconds"] if r["progress"] >= 100 else 999999 for r in evals])
-        return _mean([r["progress"] for r in evals])
+        return evaluation_metric(
+            self.hp.best_model_metric, [r["progress"] for r in evals], [r["reward"] for r in evals],
+            [r["elapsed_time_in_milliseconds"] for r in evals],
+        )  # fmt: skip
 
     def _checkpoint(self, iteration: int, metric: float) -> None:
         directory = self.cfg.model_dir
@@ -169,14 +194,12 @@ class Trainer:
         name = f"{iteration}_Step-{self.result.total_steps}"
         path = directory / f"{name}.zip"
         self.model.save(path)
-        lower_is_better = self.hp.best_model_metric.lower() == "laptime"
-        is_best = self._best_metric is None or (
-            metric <= self._best_metric if lower_is_better else metric >= self._best_metric
-        )
+        is_best = is_new_best(metric, self._best_metric, self.hp.best_model_metric)
         if is_best:
             self._best_metric = metric
             self.result.best_iteration = iteration
             self.result.best_checkpoint = path
+            self.result.best_episode = self.episodes
             shutil.copyfile(path, directory / "model.zip")
         self.index.update(name, metric, is_best=is_best)
         self._kept.append(path)

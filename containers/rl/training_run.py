@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from containers.rl.agent_metadata import check_agent
 from containers.rl.graphs import compute_reward_graph, plot_reward_graph
 from containers.rl.lap_evaluation import EvaluationSummary, evaluate, load_policy, log_evaluation, write_evaluation
 from containers.rl.outputs import write_json
@@ -27,6 +28,7 @@ class RunSummary:
 
 def run(cfg: RunConfig) -> RunSummary:
     start = time.perf_counter()
+    check_agent(cfg.actions, cfg.hp)
     save_run_config(cfg)
     trainer = Trainer(cfg)
     logger.info(
@@ -35,7 +37,9 @@ def run(cfg: RunConfig) -> RunSummary:
         cfg.hp.observation_type, 1 if cfg.actions.training_algorithm == "sac" else cfg.hp.workers,
     )  # fmt: skip
     result = trainer.train()
-    graph = compute_reward_graph(trainer.metrics.records, cfg.hp.num_episodes_between_training)
+    graph = compute_reward_graph(
+        trainer.metrics.records, cfg.hp.num_episodes_between_training, result.best_episode, cfg.hp.best_model_metric
+    )
     plot_reward_graph(
         graph, cfg.data_dir / "reward_graph.png", cfg.data_dir / "reward_graph.html", f"Reward graph — {cfg.track.name}"
     )
@@ -52,6 +56,8 @@ def run(cfg: RunConfig) -> RunSummary:
             "total_steps": result.total_steps,
             "training_seconds": round(result.seconds, 2),
             "stop_reason": result.stop_reason,
+            "reward_errors": result.reward_errors,
+            "reward_error_examples": result.reward_error_examples,
             "evaluation": summary.laps,
         },
     )

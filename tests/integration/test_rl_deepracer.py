@@ -6,6 +6,7 @@ The RL image URI resolves to ``containers/rl``; every call goes through boto3 ag
 import csv
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ RL_IMAGE = "462105765813.dkr.ecr.us-east-1.amazonaws.com/sagemaker-rl-ray-contai
 DEFAULTS = Path(__file__).parents[2] / "containers" / "rl" / "defaults"
 METRIC_DEFINITIONS = [{"Name": m.name, "Regex": m.regex} for m in METRICS]
 # Tiny budget: 2 iterations of 4 episodes on the oval, 2 evaluation episodes per iteration, 1 final lap.
+EVALUATION_TRACE = r"evaluation-\d{14}/evaluation-simtrace/0-iteration\.csv"  # deepracer-for-cloud's layout
 TINY = {
     "term_cond_max_episodes": "2",
     "world_name": "oval",
@@ -98,7 +100,15 @@ def test_deepracer_training_job_with_drfc_inputs(trained, s3):
     used = json.loads(model["hyperparameters.json"])
     assert used["num_episodes_between_training"] == 4  # from the custom files' hyperparameters.json
     assert used["world_name"] == "oval" and used["num_epochs"] == 3  # the job's hyperparameters win
-    assert json.loads(model["model_metadata.json"]) == json.loads((DEFAULTS / "model_metadata.json").read_text())
+    metadata, given = (
+        json.loads(model["model_metadata.json"]),
+        json.loads((DEFAULTS / "model_metadata.json").read_text()),
+    )
+    # the given action space and algorithm, and the sensor and network really trained (docs: model_metadata.json)
+    assert {k: v for k, v in metadata.items() if k not in ("sensor", "neural_network")} == {
+        k: v for k, v in given.items() if k not in ("sensor", "neural_network")
+    }
+    assert metadata["sensor"] == ["SAGESTACK_CENTERLINE_VECTOR"] and metadata["neural_network"] == "SAGESTACK_MLP_64_64"
     best = json.loads(model["deepracer_checkpoints.json"])["best_checkpoint"]["name"]
     assert f"{best}.zip" in model  # the checkpoint index names a checkpoint that was uploaded
     output_uri = trained["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz")
@@ -109,7 +119,11 @@ def test_deepracer_training_job_with_drfc_inputs(trained, s3):
     trace = output["training-simtrace/0-iteration.csv"].decode().splitlines()
     assert trace[0] == SIMTRACE_HEADER and len(trace) > 1
     assert len(next(csv.reader(trace[1:2]))) == 19
-    assert "training-simtrace/1-iteration.csv" in output and "evaluation-simtrace/0-iteration.csv" in output
+    assert "training-simtrace/1-iteration.csv" in output
+    # deepracer-for-cloud's layout (docs: Log layout)
+    assert any(re.fullmatch(EVALUATION_TRACE, key) for key in output)
+    assert json.loads(output["ip/hyperparameters.json"])["num_episodes_between_training"] == 4
+    assert json.loads(output["model/model_metadata.json"]) == metadata
     assert output["reward_graph.png"].startswith(b"\x89PNG")
 
 
@@ -197,7 +211,8 @@ def test_evaluate_only_from_the_first_jobs_model(trained, sm, s3, bucket):
     assert not any(key.startswith("training-simtrace/") for key in output)
     evaluation = [json.loads(body) for key, body in output.items() if key.startswith("metrics/evaluation/")]
     assert [lap["trial"] for lap in evaluation[0]["metrics"]] == [1, 2]
-    assert output["evaluation-simtrace/0-iteration.csv"].decode().startswith(SIMTRACE_HEADER)
+    traces = [body for key, body in output.items() if re.fullmatch(EVALUATION_TRACE, key)]
+    assert len(traces) == 1 and traces[0].decode().startswith(SIMTRACE_HEADER)
     assert json.loads(output["summary.json"])["evaluate_only"] is True
     first, second = members(s3, artifacts), members(s3, described["ModelArtifacts"]["S3ModelArtifacts"])
     assert second["model.zip"] == first["model.zip"]  # the evaluated policy, deployable as it is

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from containers.rl.train import METRICS
-
-ROOT = Path(__file__).resolve().parents[4]
+from tests.unit.containers.rl.conftest import run_container
 
 
 def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:
@@ -31,14 +27,6 @@ def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "inputdataconfig.json").write_text(json.dumps({"custom_files": {"TrainingInputMode": "File"}}))
-
-
-def run_container(base: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "containers.rl", "train"], env=env, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
 
 
 HPS = {"term_cond_max_episodes": "1", "world_name": "oval", "eval_laps": "1", "min_eval_trials": "5",
@@ -65,6 +53,7 @@ def test_reward_exception_fails_the_job_with_traceback(tmp_path):
     assert result.returncode != 0
     failure = (tmp_path / "output" / "failure").read_text()
     assert "ZeroDivisionError" in failure and "at step 2.0" in failure
+    assert "reward_function.py line 2: return params['speed'] / 0" in failure
 
 
 @pytest.mark.parametrize("value", ["3", '"3"', 3])

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from containers.rl.actions import default_action_space
 from containers.rl.env import DeepRacerEnv
-from containers.rl.reward import RewardFunction, RewardFunctionError
+from containers.rl.reward import RewardFunction
 from containers.rl.validate import validate_reward_file
 from tests.unit.containers.rl.conftest import write_reward
 
@@ -67,18 +69,26 @@ def test_objects_indexing_raises_in_time_trial(tmp_path, oval):
     assert any("simulator_step" in e and "IndexError" in e for e in report.errors)
 
 
-def test_training_stops_with_step_and_params(tmp_path, oval):
+def test_a_bad_value_ends_the_episode_with_step_and_params(tmp_path, oval):
     body = "def reward_function(params):\n    if params['steps'] >= 3:\n        return float('inf')\n    return 1.0\n"
-    with pytest.raises(RewardFunctionError, match=r'at step 3\.0 with params \{.*"steps": 3\.0'):
-        run_steps(oval, RewardFunction(write_reward(tmp_path, body)))
+    env = DeepRacerEnv(oval, default_action_space(), RewardFunction(write_reward(tmp_path, body)))
+    env.reset(options={"start_ndist": 0.0})
+    assert env.step(5)[2] is False
+    _, reward, terminated, _, info = env.step(5)
+    assert terminated and reward == 0.0 and info["status"] == "reward_error"
+    error = env.drain_records()[0][0]["reward_error"]
+    assert error["kind"] == "not_finite" and "line 3: return float('inf')" in error["where"]
+    assert re.search(r'at step 3\.0 with params \{.*"steps": 3\.0', error["message"])
 
 
 def test_exception_carries_the_traceback(tmp_path, oval):
     body = "def reward_function(params):\n    return 1.0 / 0\n"
-    with pytest.raises(RewardFunctionError) as info:
-        run_steps(oval, RewardFunction(write_reward(tmp_path, body)))
-    assert "ZeroDivisionError" in info.value.message and "Traceback" in info.value.message
-    assert "at step 2.0" in info.value.message
+    env = DeepRacerEnv(oval, default_action_space(), RewardFunction(write_reward(tmp_path, body)))
+    env.reset(options={"start_ndist": 0.0})
+    assert env.step(5)[2] is True
+    message = env.drain_records()[0][0]["reward_error"]["message"]
+    assert "ZeroDivisionError" in message and "Traceback" in message and "at step 2.0" in message
+    assert "reward_function.py line 2: return 1.0 / 0" in message
 
 
 def test_params_are_a_copy_and_module_state_is_per_worker(tmp_path, oval):

@@ -67,11 +67,36 @@ def test_simtrace_checkpoints_and_graphs(trained):
     assert (out / "model" / f"{index['best_checkpoint']['name']}.zip").exists()
     for name in ("model.zip", "model_metadata.json", "hyperparameters.json", "track.npy", "reward_function.py"):
         assert (out / "model" / name).exists()
-    for name in ("reward_graph.png", "reward_graph.html", "evaluation_laps.png", "evaluation-simtrace/0-iteration.csv"):
+    for name in ("reward_graph.png", "reward_graph.html", "evaluation_laps.png"):
         assert (out / name).exists()
+    assert len(list(out.glob("evaluation-[0-9]*/evaluation-simtrace/0-iteration.csv"))) == 1
     evaluation = json.loads(next((out / "metrics" / "evaluation").glob("evaluation-*.json")).read_text())
     assert [r["trial"] for r in evaluation["metrics"]] == [1, 2, 3]
     assert "version" not in evaluation
+
+
+def test_the_graph_marks_the_kept_best_checkpoint(trained):
+    out, summary = trained
+    result = summary.training
+    records = json.loads((out / "metrics" / "TrainingMetrics.json").read_text())["metrics"]
+    index = json.loads((out / "model" / "deepracer_checkpoints.json").read_text())
+    assert index["best_checkpoint"]["name"].startswith(f"{result.best_iteration}_Step-")
+    graph = compute_reward_graph(records, 10, result.best_episode)
+    assert graph.best_x == result.best_episode / 10
+    page = (out / "reward_graph.html").read_text()
+    assert page.count("★") == 2  # the marked row and the legend
+
+
+def test_the_graph_rule_without_the_trainer_is_the_simapps():
+    def evaluation(episode: int, completion: int, reward: int) -> dict[str, object]:
+        return {"phase": "evaluation", "episode": episode, "completion_percentage": completion, "reward_score": reward,
+                "elapsed_time_in_milliseconds": 30000}  # fmt: skip
+
+    records = [evaluation(10, 100, 50), evaluation(20, 100, 30), evaluation(30, 90, 500)]
+    # progress (the default): 100 at episodes 10 and 20, the tie goes to the newer; the highest reward is not it
+    assert compute_reward_graph(records, 10).best_x == 2.0
+    assert compute_reward_graph(records, 10, best_model_metric="reward").best_x == 3.0
+    assert compute_reward_graph(records, 10, best_episode=10).best_x == 1.0
 
 
 def test_serving_round_trip(trained):
