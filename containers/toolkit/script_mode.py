@@ -135,8 +135,17 @@ def build_command(kind: EntryPointType, name: str, args: Sequence[str]) -> list[
     return ["/bin/sh", "-c", " ".join([f"./{shlex.quote(name)}", *(shlex.quote(a) for a in args)])]
 
 
-def run_user_entry_point(env: TrainingEnvironment, *, hardware: Hardware | None = None) -> None:
-    """Unpack the code bundle, install what it needs, and run the entry point; raises on a non-zero exit."""
+def run_user_entry_point(
+    env: TrainingEnvironment,
+    *,
+    hardware: Hardware | None = None,
+    launcher: Callable[[list[str]], list[str]] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
+    """Unpack the code bundle, install what it needs, and run the entry point; raises on a non-zero exit.
+
+    ``launcher`` rewrites the command (PyTorch's ``torchrun``); ``extra_env`` is added to the user's environment.
+    """
     entry = user_entry_point(env)
     if entry is None:
         raise UserError("Script mode needs the sagemaker_program hyperparameter or the SAGEMAKER_PROGRAM variable.")
@@ -145,10 +154,12 @@ def run_user_entry_point(env: TrainingEnvironment, *, hardware: Hardware | None 
     if kind is not EntryPointType.PYTHON_PACKAGE and not (code_dir / entry).is_file():
         found = ", ".join(sorted(p.name for p in code_dir.iterdir())) or "nothing"
         raise UserError(f"Entry point {entry} not found in {code_dir} (it holds: {found}).")
-    child_env = child_environment(env, code_dir, hardware)
+    child_env = {**child_environment(env, code_dir, hardware), **(extra_env or {})}
     _install(kind, code_dir, entry, child_env, env.paths.base / USER_PACKAGES_DIR)
     user_hps, _ = split_hyperparameters(decode_hyperparameters(env.hyperparameters))
     command = build_command(kind, entry, to_cmd_args(user_hps))
+    if launcher is not None:
+        command = launcher(command)
     logger.info("invoking user script: %s", " ".join(command))
     run_process(command, cwd=code_dir, env=child_env, error=ExecuteUserScriptError)
 

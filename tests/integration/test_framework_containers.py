@@ -1,0 +1,165 @@
+"""Framework script mode through the SageMaker SDK v2 (docs/containers.md, "Framework containers"): the
+scikit-learn, XGBoost (framework mode) and PyTorch estimators fit, deploy, predict and batch-transform against the
+stack, with the answers checked against the same model applied in-process; and the bad inputs of issue 25."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import textwrap
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import ROLE, unique
+
+INSTANCE = "ml.m5.large"
+SKLEARN_VERSION = "1.2-1"
+
+SKLEARN_TRAIN = textwrap.dedent(
+    """
+    import argparse, json, os
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+
+    def model_fn(model_dir):
+        return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--alpha", type=float, default=1.0)
+        parser.add_argument("--model-dir", default=os.environ["SM_MODEL_DIR"])
+        parser.add_argument("--train", default=os.environ["SM_CHANNEL_TRAIN"])
+        args = parser.parse_args()
+        data = np.loadtxt(os.path.join(args.train, "train.csv"), delimiter=",")
+        model = Ridge(alpha=args.alpha).fit(data[:, 1:], data[:, 0])
+        joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+        facts = {"hps": json.loads(os.environ["SM_HPS"]), "hosts": json.loads(os.environ["SM_HOSTS"]),
+                 "num_cpus": int(os.environ["SM_NUM_CPUS"]), "rows": len(data)}
+        os.makedirs(os.environ["SM_OUTPUT_DATA_DIR"], exist_ok=True)
+        with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "facts.json"), "w") as out:
+            json.dump(facts, out)
+        print("trained on", len(data), "rows")
+    """
+)
+
+
+def rows(count: int = 40, seed: int = 7) -> np.ndarray:
+    generator = np.random.default_rng(seed)
+    features = generator.normal(size=(count, 3))
+    target = features @ np.array([2.0, -1.0, 0.5]) + 3.0
+    return np.column_stack([target, features])
+
+
+def write_source(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def csv_text(matrix: np.ndarray) -> str:
+    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in matrix)
+
+
+def upload_train(bucket: str, prefix: str, matrix: np.ndarray) -> str:
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/train/train.csv", Body=csv_text(matrix).encode())
+    return f"s3://{bucket}/{prefix}/train"
+
+
+def read_object(uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def output_file(model_data: str, name: str) -> bytes:
+    """A file of a training job's ``output.tar.gz`` (what the script wrote to SM_OUTPUT_DATA_DIR)."""
+    with tarfile.open(fileobj=io.BytesIO(read_object(model_data.rsplit("/", 1)[0] + "/output.tar.gz"))) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return member.read()
+
+
+def failure_reason(job_name: str) -> str:
+    return str(boto3.client("sagemaker").describe_training_job(TrainingJobName=job_name).get("FailureReason", ""))
+
+
+@pytest.fixture
+def sklearn_estimator(sdk_env, tmp_path):
+    from sagemaker.sklearn import SKLearn
+
+    session, _ = sdk_env
+
+    def build(files: dict[str, str], **kwargs):
+        source = write_source(tmp_path / unique("src"), files)
+        return SKLearn(
+            entry_point="train.py",
+            source_dir=str(source),
+            framework_version=SKLEARN_VERSION,
+            instance_type=INSTANCE,
+            role=ROLE,
+            sagemaker_session=session,
+            **kwargs,
+        )
+
+    return build
+
+
+@pytest.mark.expensive
+def test_sklearn_fit_deploy_predict_and_batch_transform(sdk_env, sklearn_estimator, tmp_path):
+    import joblib
+    from sagemaker.deserializers import CSVDeserializer
+    from sagemaker.serializers import CSVSerializer
+    from sklearn.linear_model import Ridge
+
+    session, bucket = sdk_env
+    data = rows()
+    train = upload_train(bucket, unique("sk"), data)
+    estimator = sklearn_estimator({"train.py": SKLEARN_TRAIN}, hyperparameters={"alpha": 0.25})
+    estimator.fit({"train": train}, job_name=unique("sk-train"), logs=False)
+
+    facts = json.loads(output_file(estimator.model_data, "facts.json"))
+    assert facts == {"hps": {"alpha": 0.25}, "hosts": ["algo-1"], "num_cpus": facts["num_cpus"], "rows": 40}
+    expected_model = Ridge(alpha=0.25).fit(data[:, 1:], data[:, 0])
+    with tarfile.open(fileobj=io.BytesIO(read_object(estimator.model_data))) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    trained = joblib.load(tmp_path / "model" / "model.joblib")
+    np.testing.assert_allclose(trained.coef_, expected_model.coef_)
+
+    queries = data[:5, 1:]
+    expected = expected_model.predict(queries)
+    predictor = estimator.deploy(1, INSTANCE, endpoint_name=unique("sk-ep"))
+    try:
+        # The SDK's scikit-learn predictor: NPY in, NPY out.
+        np.testing.assert_allclose(predictor.predict(queries), expected, rtol=1e-6)
+        predictor.serializer, predictor.deserializer = CSVSerializer(), CSVDeserializer()
+        answer = predictor.predict(queries)
+        np.testing.assert_allclose(np.array(answer, dtype=float).ravel(), expected, rtol=1e-5)
+        runtime = boto3.client("sagemaker-runtime")
+        response = runtime.invoke_endpoint(
+            EndpointName=predictor.endpoint_name, ContentType="application/json", Body=json.dumps(queries.tolist())
+        )
+        assert response["ContentType"] == "application/json"
+        np.testing.assert_allclose(json.loads(response["Body"].read()), expected, rtol=1e-5)
+        with pytest.raises(ClientError) as info:  # the default input_fn reads JSON, CSV and NPY only
+            runtime.invoke_endpoint(EndpointName=predictor.endpoint_name, ContentType="text/libsvm", Body=b"1 1:2")
+        assert info.value.response["OriginalStatusCode"] == 415
+        assert "text/libsvm is not supported" in info.value.response["Error"]["Message"]
+    finally:
+        predictor.delete_endpoint()
+
+    batch_input = f"s3://{bucket}/{unique('sk-batch')}"
+    key = batch_input.removeprefix(f"s3://{bucket}/") + "/rows.csv"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=csv_text(data[:, 1:]).encode())
+    transformer = estimator.transformer(1, INSTANCE, accept="text/csv", output_path=f"{batch_input}-out")
+    transformer.transform(batch_input, content_type="text/csv", split_type="Line", job_name=unique("sk-tr"))
+    transformer.wait(logs=False)
+    batch = np.loadtxt(io.StringIO(read_object(f"{batch_input}-out/rows.csv.out").decode()))
+    np.testing.assert_allclose(batch, expected_model.predict(data[:, 1:]), rtol=1e-5)
