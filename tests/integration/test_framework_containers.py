@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, WaiterError
 
 from tests.integration.conftest import ROLE, unique
 
@@ -163,3 +163,101 @@ def test_sklearn_fit_deploy_predict_and_batch_transform(sdk_env, sklearn_estimat
     transformer.wait(logs=False)
     batch = np.loadtxt(io.StringIO(read_object(f"{batch_input}-out/rows.csv.out").decode()))
     np.testing.assert_allclose(batch, expected_model.predict(data[:, 1:]), rtol=1e-5)
+
+
+RAISING_TRAIN = textwrap.dedent(
+    """
+    def check(alpha):
+        raise ValueError(f"alpha {alpha} is not allowed")
+
+    check(0.5)
+    """
+)
+
+
+@pytest.mark.expensive
+def test_a_raising_entry_point_fails_the_job_with_its_traceback(sdk_env, sklearn_estimator):
+    from sagemaker.exceptions import UnexpectedStatusException
+
+    session, bucket = sdk_env
+    estimator = sklearn_estimator({"train.py": RAISING_TRAIN})
+    name = unique("sk-raise")
+    with pytest.raises(UnexpectedStatusException):
+        estimator.fit({"train": upload_train(bucket, unique("sk"), rows(4))}, job_name=name, logs=False)
+    reason = failure_reason(name)
+    assert reason.startswith("ExecuteUserScriptError:\nExitCode 1\nErrorMessage ")
+    assert "ValueError: alpha 0.5 is not allowed" in reason
+    logs = boto3.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=name)
+    text = "\n".join(
+        event["message"]
+        for stream in streams["logStreams"]
+        for event in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"]
+        )["events"]
+    )
+    assert "Traceback (most recent call last):" in text and 'line 3, in check' in text
+
+
+@pytest.mark.expensive
+def test_missing_entry_point_and_uninstallable_requirement(sdk_env, sklearn_estimator, sm):
+    from sagemaker.exceptions import UnexpectedStatusException
+
+    session, bucket = sdk_env
+    train = upload_train(bucket, unique("sk"), rows(4))
+    estimator = sklearn_estimator({"train.py": "print('never runs')", "requirements.txt": "sagestack-absent-pkg==9.9\n"})
+    name = unique("sk-req")
+    with pytest.raises(UnexpectedStatusException):
+        estimator.fit({"train": train}, job_name=name, logs=False)
+    assert failure_reason(name).startswith(
+        "InstallRequirementsError: could not install sagestack-absent-pkg==9.9 from requirements.txt"
+    )
+
+    # The SDK refuses a missing entry_point locally; a job created by hand names the file the bundle lacks.
+    good = sklearn_estimator({"train.py": SKLEARN_TRAIN})
+    good.fit({"train": train}, job_name=unique("sk-ok"), logs=False)
+    spec = sm.describe_training_job(TrainingJobName=good.latest_training_job.name)
+    missing = unique("sk-missing")
+    sm.create_training_job(
+        TrainingJobName=missing,
+        AlgorithmSpecification={"TrainingImage": spec["AlgorithmSpecification"]["TrainingImage"],
+                                "TrainingInputMode": "File"},
+        RoleArn=ROLE,
+        HyperParameters={**spec["HyperParameters"], "sagemaker_program": '"nope.py"'},
+        InputDataConfig=spec["InputDataConfig"],
+        OutputDataConfig=spec["OutputDataConfig"],
+        ResourceConfig=spec["ResourceConfig"],
+        StoppingCondition=spec["StoppingCondition"],
+    )
+    with pytest.raises(WaiterError):  # the job fails
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=missing, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+        )
+    assert failure_reason(missing).startswith("ClientError: Entry point nope.py not found in ")
+
+
+@pytest.mark.expensive
+def test_a_sklearn_model_without_model_fn_fails_its_endpoint(sdk_env, tmp_path):
+    from sagemaker.sklearn import SKLearnModel
+
+    session, bucket = sdk_env
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        data = b"not a model"
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    key = f"{unique('sk-nofn')}/model.tar.gz"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
+    source = write_source(tmp_path / "src", {"serve.py": "def predict_fn(data, model):\n    return data\n"})
+    model = SKLearnModel(
+        model_data=f"s3://{bucket}/{key}", role=ROLE, entry_point="serve.py", source_dir=str(source),
+        framework_version=SKLEARN_VERSION, sagemaker_session=session,
+    )
+    name = unique("sk-nofn-ep")
+    with pytest.raises(Exception, match="Failed"):
+        model.deploy(1, INSTANCE, endpoint_name=name)
+    described = boto3.client("sagemaker").describe_endpoint(EndpointName=name)
+    assert described["EndpointStatus"] == "Failed"
+    assert "ping health check" in described["FailureReason"]
+    assert "Please provide a model_fn implementation" in described["FailureReason"]
