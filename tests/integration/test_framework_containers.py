@@ -261,3 +261,96 @@ def test_a_sklearn_model_without_model_fn_fails_its_endpoint(sdk_env, tmp_path):
     assert described["EndpointStatus"] == "Failed"
     assert "ping health check" in described["FailureReason"]
     assert "Please provide a model_fn implementation" in described["FailureReason"]
+
+
+TORCH_TRAIN = textwrap.dedent(
+    """
+    import argparse, json, os
+    import torch
+    import torch.distributed as dist
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    model = torch.nn.parallel.DistributedDataParallel(model)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    generator = torch.Generator().manual_seed(rank)
+    features = torch.randn(64, 3, generator=generator)
+    target = features @ torch.tensor([[2.0], [-1.0], [0.5]]) + 3.0
+    for _ in range(args.epochs):
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(model(features), target).backward()
+        optimiser.step()
+    total = torch.tensor([float(rank + 1)])
+    dist.all_reduce(total)
+    if rank == 0:
+        scripted = torch.jit.script(model.module)
+        scripted.save(os.path.join(os.environ["SM_MODEL_DIR"], "model.pt"))
+        facts = {"world": world, "sum": total.item(), "hosts": json.loads(os.environ["SM_HOSTS"]),
+                 "master": os.environ["MASTER_ADDR"]}
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "facts.json"), "w") as out:
+            json.dump(facts, out)
+    dist.destroy_process_group()
+    """
+)
+
+# Only output_fn: model_fn (model.pt as TorchScript), input_fn and predict_fn are the toolkit's defaults.
+TORCH_INFERENCE = textwrap.dedent(
+    """
+    import json
+
+    def output_fn(prediction, accept):
+        return json.dumps({"scores": prediction.reshape(-1).tolist()}), "application/json"
+    """
+)
+
+
+@pytest.mark.expensive
+def test_pytorch_torchrun_across_two_hosts_then_inference_py_serving(sdk_env, tmp_path):
+    import torch
+    from sagemaker import image_uris
+    from sagemaker.pytorch import PyTorch, PyTorchModel
+
+    session, bucket = sdk_env
+    source = write_source(tmp_path / "src", {"train.py": TORCH_TRAIN})
+    # The SDK allows torch_distributed only on GPU/Trainium types unless the image is given: the CPU image is.
+    image = image_uris.retrieve("pytorch", "us-east-1", "2.1", py_version="py310", instance_type=INSTANCE,
+                                image_scope="training")
+    estimator = PyTorch(
+        entry_point="train.py", source_dir=str(source), image_uri=image, role=ROLE, sagemaker_session=session,
+        instance_count=2, instance_type=INSTANCE, hyperparameters={"epochs": 3},
+        distribution={"torch_distributed": {"enabled": True}},
+    )
+    estimator.fit({"train": upload_train(bucket, unique("pt"), rows(4))}, job_name=unique("pt-train"), logs=False)
+
+    with tarfile.open(fileobj=io.BytesIO(read_object(estimator.model_data))) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    facts = json.loads((tmp_path / "model" / "facts.json").read_text())
+    assert facts["world"] == 2 and facts["sum"] == 3.0 and facts["hosts"] == ["algo-1", "algo-2"]
+    local = torch.jit.load(str(tmp_path / "model" / "model.pt"))
+    queries = np.array([[1.0, 0.0, 2.0], [0.5, -1.0, 0.0]], dtype=np.float32)
+    expected = local(torch.from_numpy(queries)).detach().numpy().reshape(-1)
+
+    code = write_source(tmp_path / "serve-src", {"inference.py": TORCH_INFERENCE})
+    model = PyTorchModel(
+        model_data=estimator.model_data, role=ROLE, entry_point="inference.py", source_dir=str(code),
+        framework_version="2.1", py_version="py310", sagemaker_session=session,
+    )
+    predictor = model.deploy(1, INSTANCE, endpoint_name=unique("pt-ep"))
+    try:
+        runtime = boto3.client("sagemaker-runtime")
+        response = runtime.invoke_endpoint(
+            EndpointName=predictor.endpoint_name, ContentType="application/json", Body=json.dumps(queries.tolist())
+        )
+        np.testing.assert_allclose(json.loads(response["Body"].read())["scores"], expected, rtol=1e-6)
+        with pytest.raises(ClientError) as info:  # PyTorch's default input_fn answers 415 for other types
+            runtime.invoke_endpoint(EndpointName=predictor.endpoint_name, ContentType="image/png", Body=b"\x89PNG")
+        assert info.value.response["OriginalStatusCode"] == 415
+    finally:
+        predictor.delete_endpoint()
+    repacked = tarfile.open(fileobj=io.BytesIO(read_object(model.repacked_model_data or model.model_data)))
+    assert "code/inference.py" in repacked.getnames()  # the layout the SDK repacks the model into
