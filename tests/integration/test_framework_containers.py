@@ -354,3 +354,76 @@ def test_pytorch_torchrun_across_two_hosts_then_inference_py_serving(sdk_env, tm
         predictor.delete_endpoint()
     repacked = tarfile.open(fileobj=io.BytesIO(read_object(model.repacked_model_data or model.model_data)))
     assert "code/inference.py" in repacked.getnames()  # the layout the SDK repacks the model into
+
+
+XGBOOST_TRAIN = textwrap.dedent(
+    """
+    import argparse, os
+    import numpy as np
+    import xgboost as xgb
+
+
+    def model_fn(model_dir):
+        booster = xgb.Booster()
+        booster.load_model(os.path.join(model_dir, "xgboost-model.json"))
+        return booster
+
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--num_round", type=int, default=3)
+        parser.add_argument("--max_depth", type=int, default=2)
+        args = parser.parse_args()
+        data = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "train.csv"), delimiter=",")
+        train = xgb.DMatrix(data[:, 1:], label=data[:, 0])
+        booster = xgb.train({"max_depth": args.max_depth, "seed": 1}, train, num_boost_round=args.num_round)
+        booster.save_model(os.path.join(os.environ["SM_MODEL_DIR"], "xgboost-model.json"))
+    """
+)
+
+
+@pytest.mark.expensive
+def test_xgboost_framework_mode_fit_deploy_predict_and_batch_transform(sdk_env, tmp_path):
+    import xgboost as xgb
+    from sagemaker.deserializers import CSVDeserializer
+    from sagemaker.serializers import CSVSerializer
+    from sagemaker.xgboost import XGBoost
+
+    session, bucket = sdk_env
+    data = rows()
+    source = write_source(tmp_path / "src", {"train.py": XGBOOST_TRAIN})
+    estimator = XGBoost(
+        entry_point="train.py", source_dir=str(source), framework_version="1.7-1", role=ROLE,
+        instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+        hyperparameters={"num_round": 4, "max_depth": 3},
+    )
+    estimator.fit({"train": upload_train(bucket, unique("xgb"), data)}, job_name=unique("xgb-fw"), logs=False)
+
+    with tarfile.open(fileobj=io.BytesIO(read_object(estimator.model_data))) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    booster = xgb.Booster()
+    booster.load_model(str(tmp_path / "model" / "xgboost-model.json"))
+    assert booster.num_boosted_rounds() == 4
+    expected = booster.predict(xgb.DMatrix(data[:, 1:]))
+
+    predictor = estimator.deploy(1, INSTANCE, serializer=CSVSerializer(), deserializer=CSVDeserializer(),
+                                 endpoint_name=unique("xgb-fw-ep"))
+    try:
+        answer = predictor.predict(data[:3, 1:])
+        np.testing.assert_allclose(np.array(answer, dtype=float).ravel(), expected[:3], rtol=1e-6)
+        with pytest.raises(ClientError) as info:  # the default input_fn reads CSV, LIBSVM and recordIO-protobuf
+            boto3.client("sagemaker-runtime").invoke_endpoint(
+                EndpointName=predictor.endpoint_name, ContentType="application/x-npy", Body=b"\x93NUMPY"
+            )
+        assert info.value.response["OriginalStatusCode"] == 415
+    finally:
+        predictor.delete_endpoint()
+
+    batch_input = f"s3://{bucket}/{unique('xgb-batch')}"
+    key = batch_input.removeprefix(f"s3://{bucket}/") + "/rows.csv"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=csv_text(data[:, 1:]).encode())
+    transformer = estimator.transformer(1, INSTANCE, accept="text/csv", output_path=f"{batch_input}-out")
+    transformer.transform(batch_input, content_type="text/csv", split_type="Line", job_name=unique("xgb-tr"))
+    transformer.wait(logs=False)
+    batch = np.loadtxt(io.StringIO(read_object(f"{batch_input}-out/rows.csv.out").decode()))
+    np.testing.assert_allclose(batch, expected, rtol=1e-6)
