@@ -150,8 +150,10 @@ def import_user_module(environ: Mapping[str, str], code_dir: Path | None) -> Mod
     name = program.removesuffix(".py") if program else DEFAULT_MODULE
     if code_dir is None:
         if program:
-            raise UserError(f"{PROGRAM_ENV}={program} is set, but neither the model's code/ directory nor "
-                            f"{SUBMIT_DIR_ENV} holds it.")
+            raise UserError(
+                f"{PROGRAM_ENV}={program} is set, but neither the model's code/ directory nor "
+                f"{SUBMIT_DIR_ENV} holds it."
+            )
         return None
     if importlib.util.find_spec(name) is None:
         if program:
@@ -222,7 +224,9 @@ class ScriptModeHandler(InferenceHandler):
         assert functions is not None, "ensure_loaded runs before invoke"
         data = _body_for(content_type.type, body)
         if functions.transform_fn is not None:
-            return _response(call_user_function(functions.transform_fn, self._model, data, content_type.type, accept), accept)
+            return _response(
+                call_user_function(functions.transform_fn, self._model, data, content_type.type, accept), accept
+            )
         try:
             decoded = call_user_function(functions.input_fn, data, content_type.type)
         except UnsupportedFormatError as exc:

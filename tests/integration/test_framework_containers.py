@@ -119,7 +119,7 @@ def test_sklearn_fit_deploy_predict_and_batch_transform(sdk_env, sklearn_estimat
     from sagemaker.serializers import CSVSerializer
     from sklearn.linear_model import Ridge
 
-    session, bucket = sdk_env
+    _, bucket = sdk_env
     data = rows()
     train = upload_train(bucket, unique("sk"), data)
     estimator = sklearn_estimator({"train.py": SKLEARN_TRAIN}, hyperparameters={"alpha": 0.25})
@@ -179,7 +179,7 @@ RAISING_TRAIN = textwrap.dedent(
 def test_a_raising_entry_point_fails_the_job_with_its_traceback(sdk_env, sklearn_estimator):
     from sagemaker.exceptions import UnexpectedStatusException
 
-    session, bucket = sdk_env
+    _, bucket = sdk_env
     estimator = sklearn_estimator({"train.py": RAISING_TRAIN})
     name = unique("sk-raise")
     with pytest.raises(UnexpectedStatusException):
@@ -196,16 +196,18 @@ def test_a_raising_entry_point_fails_the_job_with_its_traceback(sdk_env, sklearn
             logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"]
         )["events"]
     )
-    assert "Traceback (most recent call last):" in text and 'line 3, in check' in text
+    assert "Traceback (most recent call last):" in text and "line 3, in check" in text
 
 
 @pytest.mark.expensive
 def test_missing_entry_point_and_uninstallable_requirement(sdk_env, sklearn_estimator, sm):
     from sagemaker.exceptions import UnexpectedStatusException
 
-    session, bucket = sdk_env
+    _, bucket = sdk_env
     train = upload_train(bucket, unique("sk"), rows(4))
-    estimator = sklearn_estimator({"train.py": "print('never runs')", "requirements.txt": "sagestack-absent-pkg==9.9\n"})
+    estimator = sklearn_estimator(
+        {"train.py": "print('never runs')", "requirements.txt": "sagestack-absent-pkg==9.9\n"}
+    )
     name = unique("sk-req")
     with pytest.raises(UnexpectedStatusException):
         estimator.fit({"train": train}, job_name=name, logs=False)
@@ -220,8 +222,10 @@ def test_missing_entry_point_and_uninstallable_requirement(sdk_env, sklearn_esti
     missing = unique("sk-missing")
     sm.create_training_job(
         TrainingJobName=missing,
-        AlgorithmSpecification={"TrainingImage": spec["AlgorithmSpecification"]["TrainingImage"],
-                                "TrainingInputMode": "File"},
+        AlgorithmSpecification={
+            "TrainingImage": spec["AlgorithmSpecification"]["TrainingImage"],
+            "TrainingInputMode": "File",
+        },
         RoleArn=ROLE,
         HyperParameters={**spec["HyperParameters"], "sagemaker_program": '"nope.py"'},
         InputDataConfig=spec["InputDataConfig"],
@@ -251,8 +255,12 @@ def test_a_sklearn_model_without_model_fn_fails_its_endpoint(sdk_env, tmp_path):
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=archive.getvalue())
     source = write_source(tmp_path / "src", {"serve.py": "def predict_fn(data, model):\n    return data\n"})
     model = SKLearnModel(
-        model_data=f"s3://{bucket}/{key}", role=ROLE, entry_point="serve.py", source_dir=str(source),
-        framework_version=SKLEARN_VERSION, sagemaker_session=session,
+        model_data=f"s3://{bucket}/{key}",
+        role=ROLE,
+        entry_point="serve.py",
+        source_dir=str(source),
+        framework_version=SKLEARN_VERSION,
+        sagemaker_session=session,
     )
     name = unique("sk-nofn-ep")
     with pytest.raises(Exception, match="Failed"):
@@ -318,11 +326,18 @@ def test_pytorch_torchrun_across_two_hosts_then_inference_py_serving(sdk_env, tm
     session, bucket = sdk_env
     source = write_source(tmp_path / "src", {"train.py": TORCH_TRAIN})
     # The SDK allows torch_distributed only on GPU/Trainium types unless the image is given: the CPU image is.
-    image = image_uris.retrieve("pytorch", "us-east-1", "2.1", py_version="py310", instance_type=INSTANCE,
-                                image_scope="training")
+    image = image_uris.retrieve(
+        "pytorch", "us-east-1", "2.1", py_version="py310", instance_type=INSTANCE, image_scope="training"
+    )
     estimator = PyTorch(
-        entry_point="train.py", source_dir=str(source), image_uri=image, role=ROLE, sagemaker_session=session,
-        instance_count=2, instance_type=INSTANCE, hyperparameters={"epochs": 3},
+        entry_point="train.py",
+        source_dir=str(source),
+        image_uri=image,
+        role=ROLE,
+        sagemaker_session=session,
+        instance_count=2,
+        instance_type=INSTANCE,
+        hyperparameters={"epochs": 3},
         distribution={"torch_distributed": {"enabled": True}},
     )
     estimator.fit({"train": upload_train(bucket, unique("pt"), rows(4))}, job_name=unique("pt-train"), logs=False)
@@ -337,8 +352,13 @@ def test_pytorch_torchrun_across_two_hosts_then_inference_py_serving(sdk_env, tm
 
     code = write_source(tmp_path / "serve-src", {"inference.py": TORCH_INFERENCE})
     model = PyTorchModel(
-        model_data=estimator.model_data, role=ROLE, entry_point="inference.py", source_dir=str(code),
-        framework_version="2.1", py_version="py310", sagemaker_session=session,
+        model_data=estimator.model_data,
+        role=ROLE,
+        entry_point="inference.py",
+        source_dir=str(code),
+        framework_version="2.1",
+        py_version="py310",
+        sagemaker_session=session,
     )
     predictor = model.deploy(1, INSTANCE, endpoint_name=unique("pt-ep"))
     try:
@@ -393,8 +413,13 @@ def test_xgboost_framework_mode_fit_deploy_predict_and_batch_transform(sdk_env, 
     data = rows()
     source = write_source(tmp_path / "src", {"train.py": XGBOOST_TRAIN})
     estimator = XGBoost(
-        entry_point="train.py", source_dir=str(source), framework_version="1.7-1", role=ROLE,
-        instance_count=1, instance_type=INSTANCE, sagemaker_session=session,
+        entry_point="train.py",
+        source_dir=str(source),
+        framework_version="1.7-1",
+        role=ROLE,
+        instance_count=1,
+        instance_type=INSTANCE,
+        sagemaker_session=session,
         hyperparameters={"num_round": 4, "max_depth": 3},
     )
     estimator.fit({"train": upload_train(bucket, unique("xgb"), data)}, job_name=unique("xgb-fw"), logs=False)
@@ -406,8 +431,9 @@ def test_xgboost_framework_mode_fit_deploy_predict_and_batch_transform(sdk_env, 
     assert booster.num_boosted_rounds() == 4
     expected = booster.predict(xgb.DMatrix(data[:, 1:]))
 
-    predictor = estimator.deploy(1, INSTANCE, serializer=CSVSerializer(), deserializer=CSVDeserializer(),
-                                 endpoint_name=unique("xgb-fw-ep"))
+    predictor = estimator.deploy(
+        1, INSTANCE, serializer=CSVSerializer(), deserializer=CSVDeserializer(), endpoint_name=unique("xgb-fw-ep")
+    )
     try:
         answer = predictor.predict(data[:3, 1:])
         np.testing.assert_allclose(np.array(answer, dtype=float).ravel(), expected[:3], rtol=1e-6)
