@@ -33,6 +33,7 @@ from containers.toolkit.environment import Paths
 from containers.toolkit.errors import (
     BadRequestError,
     InferenceError,
+    ModelLoadError,
     NotAcceptableError,
     ToolkitError,
     UnsupportedMediaTypeError,
@@ -205,9 +206,12 @@ class ScriptModeHandler(InferenceHandler):
 
     def load(self, model_dir: Path) -> None:
         environ = self.config.environ or {}
-        code_dir = prepare_user_code(model_dir, environ)
-        functions = user_functions(import_user_module(environ, code_dir), self._defaults)
-        self._model = call_user_function(functions.model_fn, str(model_dir))
+        try:
+            code_dir = prepare_user_code(model_dir, environ)
+            functions = user_functions(import_user_module(environ, code_dir), self._defaults)
+            self._model = call_user_function(functions.model_fn, str(model_dir))
+        except ToolkitError as exc:  # the user's script or bundle: still a model that cannot be served (500)
+            raise ModelLoadError(f"Unable to load model: {exc.message}") from exc
         self._functions = functions
         logger.info("model loaded from %s", model_dir)
 
