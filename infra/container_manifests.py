@@ -43,6 +43,7 @@ class AwsImage:
     version: str | None
     py_version: str | None = None
     us_east_1: str = ""  # the us-east-1 URI, for when the SageMaker SDK cannot be imported
+    image_scope: str | None = None  # "training" or "inference", for frameworks with both (PyTorch)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,14 @@ def _manifest(path: Path) -> ContainerManifest:
         build_order=int(image["build_order"]),
         environment=tuple((str(key), str(value)) for key, value in image.get("environment", ())),
         aws_images=tuple(
-            AwsImage(name, str(entry["framework"]), entry.get("version"), entry.get("py_version"), entry["us_east_1"])
+            AwsImage(
+                name,
+                str(entry["framework"]),
+                entry.get("version"),
+                entry.get("py_version"),
+                entry["us_east_1"],
+                entry.get("image_scope"),
+            )
             for entry in data.get("aws_images", ())
         ),
         builtin_metric_definitions=_builtin_metrics(data.get("metrics", ())),

@@ -104,7 +104,8 @@ class ExitMessage:
 @dataclass(frozen=True)
 class ContainerEntry:
     """What a container runs: ``train``/``serve`` (an algorithm image, ``train`` by default), or ``process`` (a
-    processing image, given every argument) with the ``failure`` report its catch-all writes."""
+    processing image, given every argument) with the ``failure`` report its catch-all writes. An image with both
+    (the framework images) runs ``process`` for any command but ``train`` and ``serve``."""
 
     train: Callable[[TrainingEnvironment], None] | None = None
     serve: Callable[[], int] | None = None
@@ -116,7 +117,8 @@ class ContainerEntry:
 def run_container(entry: ContainerEntry, argv: Sequence[str] | None = None) -> int:
     """``python -m containers.<name> [args]``: the image's ENTRYPOINT; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if entry.process is not None:
+    algorithm = entry.train is not None or entry.serve is not None
+    if entry.process is not None and (not algorithm or not args or args[0] not in ("train", "serve")):
         entry.configure_logs()
         return run_processing(entry.process, args, entry.failure())
     command = args[0] if args else "train"

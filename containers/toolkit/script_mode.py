@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -40,12 +40,20 @@ from containers.toolkit.training_env import (
     to_cmd_args,
     user_entry_point,
 )
+from containers.toolkit.user_packages import (
+    install_requirements,
+    pip_install_command,
+    unsatisfied_package,
+    with_python_path,
+)
 
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
 OOM_INFO = "OutOfMemory: Process killed by SIGKILL (signal 9)"
 PIPE_DRAIN_SECONDS = 10.0
+MESSAGE_TAIL_CHARS = 640  # of stderr in a failure message (FailureReason keeps 1024 characters)
+USER_PACKAGES_DIR = "user-packages"  # under the base directory: where requirements.txt is installed
 
 
 class EntryPointType(enum.Enum):
@@ -65,7 +73,7 @@ class ProcessError(UserError):
         self.stderr = stderr
         self.extra_info = extra_info
         extra = "" if extra_info is None else f'\nExtraInfo "{extra_info}"'
-        text = f'{self.kind}:\nExitCode {exit_code}\nErrorMessage "{stderr}"{extra}\nCommand "{command}"'
+        text = f'{self.kind}:\nExitCode {exit_code}\nErrorMessage "{_message_tail(stderr)}"{extra}\nCommand "{command}"'
         super().__init__(text.strip())
 
     def failure_text(self) -> str:
@@ -77,7 +85,25 @@ class ExecuteUserScriptError(ProcessError):
 
 
 class InstallRequirementsError(ProcessError):
+    """pip failed on ``requirements.txt``; the first line names the requirement pip could not install."""
+
     kind = "InstallRequirementsError"
+
+    def __init__(self, exit_code: int, command: str, stderr: str, extra_info: str | None = None) -> None:
+        super().__init__(exit_code, command, stderr, extra_info)
+        package = unsatisfied_package(stderr)
+        if package is not None:
+            self.message = f"{self.kind}: could not install {package} from requirements.txt\n{self.message}"
+
+
+def _message_tail(stderr: str) -> str:
+    """The end of the user process's stderr, at most ``MESSAGE_TAIL_CHARS`` and whole lines where possible: the
+    job's FailureReason keeps 1024 characters, and the traceback's last line (the exception) must be among them."""
+    if len(stderr) <= MESSAGE_TAIL_CHARS:
+        return stderr
+    tail = stderr[-MESSAGE_TAIL_CHARS:]
+    newline = tail.find("\n")
+    return tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail
 
 
 class InstallModuleError(ProcessError):
@@ -109,8 +135,17 @@ def build_command(kind: EntryPointType, name: str, args: Sequence[str]) -> list[
     return ["/bin/sh", "-c", " ".join([f"./{shlex.quote(name)}", *(shlex.quote(a) for a in args)])]
 
 
-def run_user_entry_point(env: TrainingEnvironment, *, hardware: Hardware | None = None) -> None:
-    """Unpack the code bundle, install what it needs, and run the entry point; raises on a non-zero exit."""
+def run_user_entry_point(
+    env: TrainingEnvironment,
+    *,
+    hardware: Hardware | None = None,
+    launcher: Callable[[list[str]], list[str]] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
+    """Unpack the code bundle, install what it needs, and run the entry point; raises on a non-zero exit.
+
+    ``launcher`` rewrites the command (PyTorch's ``torchrun``); ``extra_env`` is added to the user's environment.
+    """
     entry = user_entry_point(env)
     if entry is None:
         raise UserError("Script mode needs the sagemaker_program hyperparameter or the SAGEMAKER_PROGRAM variable.")
@@ -119,10 +154,12 @@ def run_user_entry_point(env: TrainingEnvironment, *, hardware: Hardware | None 
     if kind is not EntryPointType.PYTHON_PACKAGE and not (code_dir / entry).is_file():
         found = ", ".join(sorted(p.name for p in code_dir.iterdir())) or "nothing"
         raise UserError(f"Entry point {entry} not found in {code_dir} (it holds: {found}).")
-    child_env = child_environment(env, code_dir, hardware)
-    _install(kind, code_dir, entry, child_env)
+    child_env = {**child_environment(env, code_dir, hardware), **(extra_env or {})}
+    _install(kind, code_dir, entry, child_env, env.paths.base / USER_PACKAGES_DIR)
     user_hps, _ = split_hyperparameters(decode_hyperparameters(env.hyperparameters))
     command = build_command(kind, entry, to_cmd_args(user_hps))
+    if launcher is not None:
+        command = launcher(command)
     logger.info("invoking user script: %s", " ".join(command))
     run_process(command, cwd=code_dir, env=child_env, error=ExecuteUserScriptError)
 
@@ -131,21 +168,25 @@ def child_environment(env: TrainingEnvironment, code_dir: Path, hardware: Hardwa
     """The process environment plus the ``SM_*`` variables, with the code directory first on ``PYTHONPATH``."""
     child = dict(env.environ)
     child.update(sm_env_vars(env, hardware))
-    existing = child.get("PYTHONPATH")
-    child["PYTHONPATH"] = os.pathsep.join([str(code_dir), existing] if existing else [str(code_dir)])
-    return child
+    return with_python_path(child, code_dir, env.paths.base / USER_PACKAGES_DIR)
 
 
-def _install(kind: EntryPointType, code_dir: Path, entry: str, child_env: Mapping[str, str]) -> None:
-    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    if kind is not EntryPointType.COMMAND and (code_dir / "requirements.txt").is_file():
-        logger.info("installing requirements.txt from %s", code_dir)
-        run_process([*pip, "-r", "requirements.txt"], cwd=code_dir, env=child_env, error=InstallRequirementsError)
+def _install(kind: EntryPointType, code_dir: Path, entry: str, child_env: Mapping[str, str], target: Path) -> None:
+    """``requirements.txt`` and a ``setup.py`` package go to ``target`` (per job), never into the image's Python."""
+    if kind is not EntryPointType.COMMAND:
+        install_requirements(code_dir, target, _runner(InstallRequirementsError), child_env)
     if kind is EntryPointType.PYTHON_PACKAGE:
         logger.info("installing the user package in %s", code_dir)
-        run_process([*pip, "."], cwd=code_dir, env=child_env, error=InstallModuleError)
+        run_process(pip_install_command(target, package="."), cwd=code_dir, env=child_env, error=InstallModuleError)
     if kind is EntryPointType.COMMAND:
         (code_dir / entry).chmod(0o777)
+
+
+def _runner(error: type[ProcessError]) -> Callable[[list[str], Path, Mapping[str, str]], None]:
+    def run(command: list[str], cwd: Path, env: Mapping[str, str]) -> None:
+        run_process(command, cwd=cwd, env=env, error=error)
+
+    return run
 
 
 # -- the code bundle -------------------------------------------------------------------------------------------------
@@ -153,19 +194,26 @@ def _install(kind: EntryPointType, code_dir: Path, entry: str, child_env: Mappin
 
 def prepare_code_dir(env: TrainingEnvironment) -> Path:
     """Fill ``/opt/ml/code`` from ``sagemaker_submit_directory`` unless it already holds files."""
-    code_dir = env.paths.code_dir
-    code_dir.mkdir(parents=True, exist_ok=True)
     raw = env.hyperparameters.get(SUBMIT_DIR_PARAM)
     source = str(decode_value(raw)) if raw else ""
+    return fill_code_dir(source, env.paths.code_dir, env.environ, env.paths.base)
+
+
+def fill_code_dir(source: str, code_dir: Path, environ: Mapping[str, str], base: Path) -> Path:
+    """Fill ``code_dir`` from a code bundle (a directory, a tarball or ``s3://...``) unless it already holds files.
+
+    The serving containers use it too, for ``SAGEMAKER_SUBMIT_DIRECTORY``; ``base`` is the container's ``/opt/ml``.
+    """
+    code_dir.mkdir(parents=True, exist_ok=True)
     if not source or any(code_dir.iterdir()):
         return code_dir
     if source.startswith("s3://"):
         with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "sourcedir.tar.gz"
-            download_s3(source, archive, env.environ)
+            download_s3(source, archive, environ)
             safe_extract(archive, code_dir)
         return code_dir
-    local = _container_path(Path(source.removeprefix("file://")), env)
+    local = _container_path(Path(source.removeprefix("file://")), base)
     if local.is_dir():
         if local.resolve() != code_dir.resolve():
             shutil.copytree(local, code_dir, dirs_exist_ok=True)
@@ -178,12 +226,12 @@ def prepare_code_dir(env: TrainingEnvironment) -> Path:
     return code_dir
 
 
-def _container_path(path: Path, env: TrainingEnvironment) -> Path:
+def _container_path(path: Path, base: Path) -> Path:
     """``/opt/ml/...`` names the base directory, which differs from /opt/ml when no mount namespace is used."""
     if path.exists():
         return path
     try:
-        return env.paths.base / path.relative_to(DEFAULT_BASE_DIR)
+        return base / path.relative_to(DEFAULT_BASE_DIR)
     except ValueError:
         return path
 

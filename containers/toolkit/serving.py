@@ -39,6 +39,8 @@ DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 # What a client sends when it names no type (the stack's runtime and batch transform send this for a request without
 # ContentType): read as the handler's ``default_content_type`` where it has one.
 GENERIC_CONTENT_TYPES = ("application/octet-stream",)
+# What a handler answers: the body (in the negotiated Accept type), or the body and the content type it chose.
+InvocationResult = bytes | tuple[bytes, str]
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -120,7 +122,7 @@ class InferenceHandler(ABC):
         """Load the model from ``model_dir``; raise ModelLoadError with a readable message."""
 
     @abstractmethod
-    def invoke(self, body: bytes, content_type: MediaType, accept: str) -> bytes:
+    def invoke(self, body: bytes, content_type: MediaType, accept: str) -> InvocationResult:
         """Predict on one request body; raise InferenceError subclasses for bad input."""
 
     def execution_parameters(self) -> dict[str, Any]:
@@ -205,7 +207,8 @@ def create_app(handler: InferenceHandler) -> Flask:
             return Response(b"", status=204)
         handler.ensure_loaded()
         result = handler.invoke(body, content_type, accept)
-        response = Response(result, status=200, content_type=accept)
+        payload, response_type = result if isinstance(result, tuple) else (result, accept)
+        response = Response(payload, status=200, content_type=response_type)
         custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom is not None:
             response.headers["X-Amzn-SageMaker-Custom-Attributes"] = custom

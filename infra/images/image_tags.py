@@ -35,6 +35,8 @@ def aws_uri(image: AwsImage, region: str) -> str:
             raise
         return image.us_east_1
     extra = {"py_version": image.py_version} if image.py_version else {}
+    if image.image_scope:
+        extra["image_scope"] = image.image_scope
     uri: str = image_uris.retrieve(
         image.framework, region=region, version=image.version, instance_type="ml.m5.large", **extra
     )

@@ -39,6 +39,20 @@ class ContainerHost:
         isolation = IsolationMode(self._settings.isolation) if self._settings.isolation else None
         return ProcessRuntime(self._settings.data_dir / "runtime", isolation=isolation)
 
+    def role_environment(self, region: str) -> dict[str, str]:
+        """What a container needs to reach AWS as its execution role would let it: the stack's endpoint and region.
+
+        Training and processing jobs set the same variables; serving containers need them for script-mode code
+        bundles (``SAGEMAKER_SUBMIT_DIRECTORY=s3://...``) and for whatever a user's inference script reads from S3.
+        """
+        return {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL": self._settings.url,
+            "AWS_ACCESS_KEY_ID": "sagestack",
+            "AWS_SECRET_ACCESS_KEY": "sagestack",
+        }
+
     def resolve(self, uri: str) -> ContainerImage:
         """Resolve ``uri``; raises :class:`ImageNotFoundError` naming the image when nothing can run it."""
         extra = self._settings.extra_images.get(uri)

@@ -133,7 +133,7 @@ class Deployer:
             raise DeploymentError(str(exc)) from exc
         model_dir = self._model_dir(container_def, deploy_dir / variant_name)
         variant = Variant(variant_name, spec.initial_variant_weight, image_uri, [])
-        environment = dict(container_def.environment)
+        environment = {**self._ctx.containers.role_environment(self._ctx.region), **container_def.environment}
         for index in range(spec.initial_instance_count or 1):
             instance_id = f"i-{uuid.uuid4().hex[:17]}"
             serving = ServingSpec(

@@ -140,7 +140,7 @@ class _TransformRun:
             model_dir = fetch_model(self.ctx.s3, container_def.model_data_url, self.work_dir)
         except (ContainerRuntimeError, ModelDataError) as exc:
             raise TransformSetupError(f"ClientError: {exc}") from exc
-        environment = dict(container_def.environment)
+        environment = {**self.ctx.containers.role_environment(self.ctx.region), **container_def.environment}
         environment.update(self._batch_environment())
         count = self.request.transform_resources.instance_count or 1
         for index in range(count):

@@ -14,7 +14,17 @@ XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 def test_every_container_folder_has_a_manifest_named_like_it() -> None:
     names = {manifest.name for manifest in load_manifests()}
-    assert names == {"xgboost", "kmeans", "pca", "rl", "processing", "clarify", "model_monitor"}
+    assert names == {
+        "xgboost",
+        "kmeans",
+        "pca",
+        "rl",
+        "processing",
+        "clarify",
+        "model_monitor",
+        "scikit_learn",
+        "pytorch",
+    }
 
 
 @pytest.mark.parametrize(

@@ -220,8 +220,30 @@ def test_requirements_are_installed_and_failures_reported(make_env, tmp_path: Pa
     env = _user_env(make_env, tmp_path, source)
     with pytest.raises(InstallRequirementsError) as info:
         run_user_entry_point(env, hardware=HW)
-    assert info.value.message.startswith("InstallRequirementsError:\nExitCode ")
-    assert "-m pip install" in info.value.command and "-r requirements.txt" in info.value.command
+    assert info.value.message.startswith(
+        "InstallRequirementsError: could not install ./no-such-project from requirements.txt\n"
+        "InstallRequirementsError:\nExitCode "
+    )
+    assert "-m pip install" in info.value.command
+    assert f"--target {env.paths.base / 'user-packages'}" in info.value.command
+
+
+def test_requirements_the_environment_satisfies_need_no_pip(make_env, tmp_path: Path) -> None:
+    script = "import os, sys; open(os.environ['SM_MODEL_DIR'] + '/path', 'w').write(os.environ['PYTHONPATH'])"
+    source = _source_dir(tmp_path, {"train.py": script, "requirements.txt": "numpy>=1\n# a comment\npytest\n"})
+    env = _user_env(make_env, tmp_path, source)
+    run_user_entry_point(env, hardware=HW)
+    assert not (env.paths.base / "user-packages").exists()  # nothing was installed, nothing went to the venv
+    assert (env.paths.model_dir / "path").read_text().startswith(f"{env.paths.code_dir}:{env.paths.base}/user-packages")
+
+
+def test_a_requirement_the_registries_do_not_have_is_named(make_env, tmp_path: Path) -> None:
+    source = _source_dir(tmp_path, {"train.py": "", "requirements.txt": "sagestack-no-such-package-4d1f==1.0\n"})
+    env = _user_env(make_env, tmp_path, source)
+    with pytest.raises(InstallRequirementsError) as info:
+        run_user_entry_point(env, hardware=HW)
+    first_line = info.value.failure_text().splitlines()[0]
+    assert first_line.startswith("InstallRequirementsError: could not install sagestack-no-such-package-4d1f")
 
 
 def test_missing_program_and_missing_entry_point(make_env, tmp_path: Path) -> None:
