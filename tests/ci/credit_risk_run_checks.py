@@ -79,12 +79,14 @@ def assert_pipeline_run(output: str, folder: Path) -> None:
 
 
 def assert_cached_rerun_fails_at_the_gate(first_output: str, reports: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Same definition (same name and ROWS), impossible threshold: cached upstream steps, the Fail step's message,
-    exit code 1. The Features step's cache hit comes from the first run (the rebuilt py-files zip kept its key)."""
+    """Same definition (same name and ROWS), impossible threshold: every step but the gate and its Fail step is a
+    cache hit, the Fail step's message, exit code 1. Features' cache hit is of the first run (the py-files zip,
+    rebuilt in this process, kept its key)."""
     capsys.readouterr()
     assert main(["--rows", str(ROWS), "--reports", str(reports), "--param", "AucThreshold=0.999"]) == 1
     captured = capsys.readouterr()
     assert "Succeeded*" in captured.out  # cache hits
     assert "is below the threshold 0.999" in captured.err
-    features = steps_of(boto3.client("sagemaker"), execution_of(captured.out))["Features"]
-    assert features["CacheHitResult"]["SourcePipelineExecutionArn"] == execution_of(first_output)
+    steps = steps_of(boto3.client("sagemaker"), execution_of(captured.out))
+    assert steps["Features"]["CacheHitResult"]["SourcePipelineExecutionArn"] == execution_of(first_output)
+    assert {name for name, step in steps.items() if not step.get("CacheHitResult")} == {"AucGate", "AucTooLow"}
