@@ -14,6 +14,9 @@ Every ``run:`` step runs verbatim (``workflow_runner.py``); what differs from Gi
 
 Not run here, on purpose (``PR_NOT_RUN``): the pull-request workflow's ``make lint`` and ``make test``: they are
 what this suite itself is (``make test`` runs lint and then pytest, this test included).
+
+The pull-request workflow's ``make pipeline ROWS=500`` is the suite's one run of the credit-risk pipeline: everything
+that run must have done is asserted on it (``credit_risk_run_checks.py``; docs/ci.md, "Test tiers").
 """
 
 import base64
@@ -30,6 +33,7 @@ import boto3
 import pytest
 
 from pipelines.library.deployment.deployment_history import DeploymentHistory
+from tests.ci.credit_risk_run_checks import assert_cached_rerun_fails_at_the_gate, assert_pipeline_run
 from tests.ci.workflow_runner import ROOT, Context, WorkflowRunner, clean_environment
 
 pytestmark = pytest.mark.expensive
@@ -142,7 +146,9 @@ def _report_of(step):
     return Path(match.group(1)).parent
 
 
-def test_pull_request_workflow_sequence_on_the_local_stack(ci_env, stack_url, sdk_env):
+def test_pull_request_workflow_sequence_on_the_local_stack(ci_env, stack_url, sdk_env, tmp_path, capsys):
+    """pr.yml's sequence; its `make pipeline ROWS=500` is the suite's one run of the credit-risk pipeline, checked in
+    full (credit_risk_run_checks.py), then re-run in-process from the cache with a gate that cannot pass."""
     uploads = []
     runner = WorkflowRunner(
         WORKFLOWS / "pr.yml", ci_env, _actions(stack_url, uploads), PR_NOT_RUN, overrides={"TARGET": "local"}
@@ -158,6 +164,8 @@ def test_pull_request_workflow_sequence_on_the_local_stack(ci_env, stack_url, sd
         _, bucket = sdk_env
         small = boto3.client("s3").get_object(Bucket=bucket, Key="credit-risk/input/german_credit-first-500.csv")
         assert len(small["Body"].read().decode().splitlines()) == 501  # the header and 500 rows
+        assert_pipeline_run(pipeline.output, folder)
+        assert_cached_rerun_fails_at_the_gate(pipeline.output, tmp_path / "reports", capsys)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -1,6 +1,7 @@
 """The credit-risk feature step's ``submit_py_files`` zip: byte-for-byte reproducible, so the step's code hash (in
 its S3 code location, hence in its cache key) only changes when the code does. The step itself is checked end to
-end in ``tests/e2e`` (building the definition costs seconds of SDK config validation, so it is not repeated here).
+end on the pull-request workflow's pipeline run (``tests/ci/credit_risk_run_checks.py``; building the definition
+costs seconds of SDK config validation, so it is not repeated here).
 """
 
 import io
