@@ -6,7 +6,7 @@ import sys
 
 from containers.pytorch import HANDLER
 from containers.toolkit.environment import TrainingEnvironment
-from containers.toolkit.framework_entry import framework_main
+from containers.toolkit.framework.framework_entry import framework_main
 
 
 def _train(env: TrainingEnvironment) -> None:
@@ -16,7 +16,7 @@ def _train(env: TrainingEnvironment) -> None:
 
 
 def _serve() -> int:
-    from containers.toolkit.script_serving import serve_user_script
+    from containers.toolkit.framework.script_serving import serve_user_script
 
     return serve_user_script(HANDLER)
 

@@ -14,8 +14,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from containers.toolkit.errors import BadRequestError, InferenceError, UnsupportedMediaTypeError, UserError
-from containers.toolkit.framework_codecs import CSV, JSON, NPY, NPZ, UTF8_TYPES, decode, encode, first_supported
-from containers.toolkit.script_serving import FrameworkDefaults, ScriptModeHandler
+from containers.toolkit.framework.framework_codecs import (
+    CSV,
+    JSON,
+    NPY,
+    NPZ,
+    UTF8_TYPES,
+    decode,
+    encode,
+    first_supported,
+)
+from containers.toolkit.framework.script_serving import FrameworkDefaults, ScriptModeHandler
 
 logger = logging.getLogger(__name__)
 

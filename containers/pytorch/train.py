@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
-from containers.toolkit.script_mode import run_user_entry_point
-from containers.toolkit.training_env import Hardware, decode_hyperparameters
+from containers.toolkit.framework.script_mode import run_user_entry_point
+from containers.toolkit.framework.training_env import Hardware, decode_hyperparameters
 
 logger = logging.getLogger(__name__)
 

@@ -74,7 +74,7 @@ def find_checkpoint(env: TrainingEnvironment) -> Path | None:
 
 
 def train(env: TrainingEnvironment) -> None:
-    from containers.toolkit.script_mode import is_script_mode, run_user_entry_point
+    from containers.toolkit.framework.script_mode import is_script_mode, run_user_entry_point
 
     if is_script_mode(env):  # RLEstimator: the user's entry point trains its own Gymnasium env (torch not loaded here)
         run_user_entry_point(env)

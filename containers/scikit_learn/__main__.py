@@ -6,17 +6,17 @@ import sys
 
 from containers.scikit_learn import HANDLER
 from containers.toolkit.environment import TrainingEnvironment
-from containers.toolkit.framework_entry import framework_main
+from containers.toolkit.framework.framework_entry import framework_main
 
 
 def _train(env: TrainingEnvironment) -> None:
-    from containers.toolkit.script_mode import run_user_entry_point
+    from containers.toolkit.framework.script_mode import run_user_entry_point
 
     run_user_entry_point(env)  # the scikit-learn image trains only in script mode
 
 
 def _serve() -> int:
-    from containers.toolkit.script_serving import serve_user_script
+    from containers.toolkit.framework.script_serving import serve_user_script
 
     return serve_user_script(HANDLER)
 

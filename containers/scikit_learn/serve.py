@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from containers.toolkit.errors import UserError
-from containers.toolkit.framework_codecs import UTF8_TYPES, decode, encode
-from containers.toolkit.script_serving import FrameworkDefaults, ScriptModeHandler
+from containers.toolkit.framework.framework_codecs import UTF8_TYPES, decode, encode
+from containers.toolkit.framework.script_serving import FrameworkDefaults, ScriptModeHandler
 
 logger = logging.getLogger(__name__)
 

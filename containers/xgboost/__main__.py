@@ -55,7 +55,7 @@ def _serve() -> int:
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # after numpy's import, as before: XGBoost's predictions only
     if os.environ.get("SAGEMAKER_PROGRAM"):  # framework mode: the user's inference functions
-        from containers.toolkit.script_serving import serve_user_script
+        from containers.toolkit.framework.script_serving import serve_user_script
 
         return serve_user_script("containers.xgboost.script_serve:XGBoostScriptHandler")
     return serve(HANDLER)

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 from containers.toolkit.codecs.content_types import CSV, LIBSVM, RECORDIO_PROTOBUF, parse_media_type
 from containers.toolkit.codecs.inference import decode_request
 from containers.toolkit.errors import UserError
-from containers.toolkit.framework_codecs import UnsupportedFormatError, encode
-from containers.toolkit.script_serving import FrameworkDefaults, ScriptModeHandler
+from containers.toolkit.framework.framework_codecs import UnsupportedFormatError, encode
+from containers.toolkit.framework.script_serving import FrameworkDefaults, ScriptModeHandler
 
 logger = logging.getLogger(__name__)
 

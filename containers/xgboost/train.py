@@ -20,8 +20,8 @@ from containers.toolkit.codecs import Batch
 from containers.toolkit.entrypoint import TrainingTerminated
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
+from containers.toolkit.framework.script_mode import is_script_mode, run_user_entry_point
 from containers.toolkit.metrics import MetricsWriter
-from containers.toolkit.script_mode import is_script_mode, run_user_entry_point
 from containers.xgboost import data, spec
 from containers.xgboost.callbacks import (
     MODEL_NAME,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from containers.toolkit import training_env
 from containers.toolkit.environment import ChannelConfig, Paths, ResourceConfig, TrainingEnvironment, resolve_host
 from containers.toolkit.errors import PlatformError, UserError
-from containers.toolkit.training_env import Hardware, sm_env_vars, to_cmd_args
+from containers.toolkit.framework import training_env
+from containers.toolkit.framework.training_env import Hardware, sm_env_vars, to_cmd_args
 from tests.unit.containers.toolkit.conftest import WORKED_EXAMPLE_HPS, write_config
 
 HW = Hardware(num_cpus=4, num_gpus=0, num_neurons=0)

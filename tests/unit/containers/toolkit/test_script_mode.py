@@ -17,7 +17,7 @@ import pytest
 
 from containers.toolkit.entrypoint import run_training
 from containers.toolkit.errors import UserError
-from containers.toolkit.script_mode import (
+from containers.toolkit.framework.script_mode import (
     EntryPointType,
     ExecuteUserScriptError,
     InstallRequirementsError,
@@ -27,7 +27,7 @@ from containers.toolkit.script_mode import (
     run_user_entry_point,
     safe_extract,
 )
-from containers.toolkit.training_env import Hardware
+from containers.toolkit.framework.training_env import Hardware
 from tests.unit.containers.toolkit.conftest import PYTHON, REPO_ROOT, make_tree, subprocess_env
 
 HW = Hardware(num_cpus=2)
@@ -371,7 +371,8 @@ TERM_AWARE_PY = textwrap.dedent(
 
 PARENT = (
     "import sys; from containers.toolkit.entrypoint import run_training; "
-    "from containers.toolkit.script_mode import run_user_entry_point; sys.exit(run_training(run_user_entry_point))"
+    "from containers.toolkit.framework.script_mode import run_user_entry_point; "
+    "sys.exit(run_training(run_user_entry_point))"
 )
 
 

@@ -1,5 +1,5 @@
-"""Serving a user's inference script (containers/toolkit/script_serving.py) with the framework defaults, through the
-serving app: the functions' order and defaults, content types (415/406), the model's code/ directory, the code
+"""Serving a user's inference script (containers/toolkit/framework/script_serving.py) with the framework defaults,
+through the serving app: the functions' order and defaults, content types (415/406), the model's code/ directory, the code
 bundle of SAGEMAKER_SUBMIT_DIRECTORY, and the framework image's entry dispatch."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sklearn.linear_model import LinearRegression
 from containers.pytorch.serve import PyTorchHandler
 from containers.scikit_learn.serve import ScikitLearnHandler
 from containers.toolkit.errors import UserError
-from containers.toolkit.framework_codecs import UnsupportedFormatError, decode, encode
-from containers.toolkit.framework_entry import framework_main
-from containers.toolkit.script_serving import ScriptModeHandler, user_functions
+from containers.toolkit.framework.framework_codecs import UnsupportedFormatError, decode, encode
+from containers.toolkit.framework.framework_entry import framework_main
+from containers.toolkit.framework.script_serving import ScriptModeHandler, user_functions
 from containers.toolkit.serving import ServingConfig, create_app
 
 SKLEARN_SCRIPT = textwrap.dedent(

@@ -14,7 +14,7 @@ from pathlib import Path
 from containers.toolkit.entrypoint import ContainerEntry, configure_processing_logging, run_container
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
-from containers.toolkit.script_mode import ExecuteUserScriptError, run_process
+from containers.toolkit.framework.script_mode import ExecuteUserScriptError, run_process
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from containers.toolkit.environment import DEFAULT_BASE_DIR, TrainingEnvironment
 from containers.toolkit.errors import PlatformError, UserError
-from containers.toolkit.training_env import (
+from containers.toolkit.framework.training_env import (
     SUBMIT_DIR_PARAM,
     Hardware,
     decode_hyperparameters,
@@ -40,7 +40,7 @@ from containers.toolkit.training_env import (
     to_cmd_args,
     user_entry_point,
 )
-from containers.toolkit.user_packages import (
+from containers.toolkit.framework.user_packages import (
     install_requirements,
     pip_install_command,
     unsatisfied_package,
