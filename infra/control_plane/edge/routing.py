@@ -34,6 +34,12 @@ from infra.control_plane.edge.http_guards import (
     speaks_json,
 )
 from infra.control_plane.edge.sigv4_check import verify_signature
+from infra.control_plane.feature_store.featurestore_runtime import (
+    MAX_REQUEST_BYTES,
+    FeatureStoreRuntimeFront,
+    RuntimeRequest,
+    is_featurestore_path,
+)
 from infra.control_plane.hosting.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
     Invocation,
@@ -73,6 +79,7 @@ class EdgeApp:
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
         self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
+        self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
@@ -96,6 +103,8 @@ class EdgeApp:
         prefix, _, operation = target.partition(".")
         if prefix == "SageMaker" or "sagemaker" in prefix.lower():
             return self._sagemaker(environ, start_response, operation if prefix == "SageMaker" else "")
+        if service in ("sagemaker", None) and is_featurestore_path(path):
+            return self._featurestore(environ, start_response, path)
         if environ.get("REQUEST_METHOD") == "POST" and service in ("sagemaker", None):
             match = INVOKE_PATH.match(path)
             if match is not None:
@@ -162,6 +171,19 @@ class EdgeApp:
         if not is_chunked(environ):
             environ[KEEP_ALIVE] = True
         reply = self._invoke.handle(Invocation(name, self._settings.account_id, self._region(environ), body, environ))
+        return respond(start_response, reply.status, reply.headers, reply.body)
+
+    def _featurestore(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, MAX_REQUEST_BYTES)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "ValidationError", "Request body is too large.") from exc
+        self._authenticate(environ, body)
+        if not is_chunked(environ):
+            environ[KEEP_ALIVE] = True
+        method, query = str(environ.get("REQUEST_METHOD") or "GET"), str(environ.get("QUERY_STRING") or "")
+        request = RuntimeRequest(method, path, query, body, self._settings.account_id, self._region(environ))
+        reply = self._features.handle(request)
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _not_implemented(
