@@ -157,7 +157,7 @@ def test_feature_group_deleted_while_ingesting(fsr, sm, bucket):
     name = create_group(sm, bucket)
     fsr.put_record(FeatureGroupName=name, Record=record("z", time.time()))
     sm.delete_feature_group(FeatureGroupName=name)
-    code, text = _error(lambda: fsr.put_record(FeatureGroupName=name, Record=record("z", time.time())))
+    code, _ = _error(lambda: fsr.put_record(FeatureGroupName=name, Record=record("z", time.time())))
     assert code in ("ValidationError", "ResourceNotFound")
     wait_status(sm, name, "Gone")
     code, _ = _error(lambda: fsr.put_record(FeatureGroupName=name, Record=record("z", time.time())))
