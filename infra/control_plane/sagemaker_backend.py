@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from infra.config import StackSettings
+from infra.control_plane.athena.query_executions import QueryExecutions
+from infra.control_plane.athena.sql_engine import SqlEngine
+from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
@@ -48,6 +52,7 @@ class SageMakerBackend:
     monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
     monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
     feature_store: FeatureStore = field(init=False)  # set by build_backend: feature groups and their stores
+    athena: QueryExecutions = field(init=False)  # set by build_backend: Athena over the Glue tables (offline store)
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -70,6 +75,7 @@ class SageMakerBackend:
         """Stack stop: stop the monitoring scheduler, write what data capture still buffers."""
         self.monitoring_schedules.close()
         self.capture.close()
+        self.athena.close()
         self.feature_store.close()
 
 
@@ -136,6 +142,8 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend.feature_store = build_feature_store(
         account_id, region, s3, settings.data_dir, settings.feature_store_flush_seconds
     )
+    tables = TableSources(s3, GlueAccess(account_id, region))
+    backend.athena = QueryExecutions(s3, SqlEngine(tables), backend.feature_store.offline.flush)
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )
