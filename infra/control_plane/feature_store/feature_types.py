@@ -1,8 +1,8 @@
 """Feature types as Feature Store defines them: values on the wire, in Parquet and in the Glue catalog.
 
-See docs/feature-store.md ("Records"): every value travels as a string (``ValueAsString``) or a list of strings
-(``ValueAsStringList``, collection features); Integral is a 64-bit integer, Fractional a double, and the event time
-is Fractional epoch seconds or an ISO-8601 UTC string (``yyyy-MM-dd'T'HH:mm:ss[.SSS]Z``).
+See docs/feature-store.md ("Records and the online store"): every value travels as a string (``ValueAsString``) or
+a list of strings (``ValueAsStringList``, collection features); Integral is a 64-bit integer, Fractional a double,
+and the event time is Fractional epoch seconds or an ISO-8601 UTC string (``yyyy-MM-dd'T'HH:mm:ss[.SSS]Z``).
 """
 
 from __future__ import annotations

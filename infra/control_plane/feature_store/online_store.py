@@ -2,7 +2,7 @@
 
 One row per (group, record identifier) holds the record's event time, its expiry and its features as JSON. A soft
 delete keeps a tombstone carrying the delete's event time, so an older PutRecord cannot bring the record back; a hard
-delete removes the row. See docs/feature-store.md ("Online store").
+delete removes the row. See docs/feature-store.md ("Records and the online store").
 """
 
 from __future__ import annotations
