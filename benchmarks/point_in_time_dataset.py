@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from benchmarks._feature_store import BUCKET, client, create_group, start_stack
 from benchmarks.common import emit
+from infra.cli import env_lines, write_sdk_config
 
 VERSIONS = 10
 START = 1_700_000_000.0
@@ -81,7 +82,9 @@ def main() -> None:
     anchor = time.perf_counter() - begin
     with tempfile.TemporaryDirectory() as tmp:
         stack = start_stack(Path(tmp) / "stack")
-        os.environ["AWS_ENDPOINT_URL"] = stack.url
+        for line in env_lines(stack.settings, write_sdk_config(stack.settings, BUCKET)):  # telemetry off, endpoint
+            key, _, value = line.removeprefix("export ").partition("=")
+            os.environ[key] = value
         os.chdir(tmp)  # the SDK downloads the dataset into the working directory
         try:
             described = create_group(stack.url, online=False)

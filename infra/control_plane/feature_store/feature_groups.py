@@ -276,9 +276,6 @@ class FeatureGroups:
         meta.last_modified_time = utcnow()
         return {}
 
-    def close(self) -> None:
-        """Nothing runs after the stack stops: pending transitions are finished now."""
-
     def _created(self, name: str) -> FeatureGroup:
         group = self.resolve(name)
         if group.status is not FeatureGroupStatus.CREATED:

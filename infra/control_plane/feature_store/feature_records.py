@@ -53,14 +53,26 @@ class FeatureRecords:
         return {}
 
     def batch_write_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        errors = []
+        """Each entry is checked on its own (a bad one is reported in Errors); the good ones are written together."""
+        errors, online, offline = [], [], []
+        now = self._clock()
         for entry in params["Entries"]:
             try:
                 group = self._writable(str(entry["FeatureGroupName"]))
                 ttl = entry.get("TtlDuration") or params.get("TtlDuration")
-                self._write(group, [entry["Record"]], entry.get("TargetStores"), ttl)
+                targets = _targets(group, entry.get("TargetStores"))
+                checked = self._check(group, entry["Record"], now)
             except ServiceError as exc:
                 errors.append({"Entry": entry, "ErrorCode": exc.code, "ErrorMessage": exc.message})
+                continue
+            if ONLINE in targets:
+                online.append(_online_write(group, checked, ttl_seconds(ttl) if ttl else group.ttl_seconds))
+            if OFFLINE in targets:
+                offline.append((group, OfflineRow(checked.typed, checked.event_time, now)))
+        if online:
+            self._online.put_many(online)
+        for group, row in offline:
+            self._offline.append(group, [row])
         return {"Errors": errors, "UnprocessedEntries": []}
 
     def get_record(self, params: Mapping[str, Any]) -> dict[str, Any]:

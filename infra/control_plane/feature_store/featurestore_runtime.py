@@ -80,7 +80,7 @@ class FeatureStoreRuntimeFront:
             op_model = self.model.operation_model(operation)
             params = _params(op_model, uri_name, request.query, request.body)
             try:
-                validate_request(params, op_model.input_shape)
+                validate_request(_records_checked(params), op_model.input_shape)
             except ValidationException as exc:
                 raise RuntimeValidationError(exc.message) from exc
             records = self._records(request.account_id, request.region)
@@ -130,6 +130,45 @@ def _params(op_model: OperationModel, uri_name: str | None, query: str, body: by
             found = values[wire_name]
             params[member_name] = found if member.type_name == "list" else found[-1]
     return params
+
+
+_PLACEHOLDER_RECORD = [{"FeatureName": "record", "ValueAsString": ""}]
+_MAX_VALUE_LENGTH = 358400
+
+
+def _records_checked(params: dict[str, Any]) -> dict[str, Any]:
+    """Check the records of PutRecord / BatchWriteRecord here (the hot path: one pass over each value) and hand the
+    model's validation the rest of the request, with each record replaced by a placeholder."""
+    if "Record" in params:
+        _check_record(params["Record"], "record")
+        return {**params, "Record": _PLACEHOLDER_RECORD}
+    entries = params.get("Entries")
+    if isinstance(entries, list) and all(isinstance(e, dict) and "Record" in e for e in entries):
+        for index, entry in enumerate(entries, start=1):
+            _check_record(entry["Record"], f"entries.{index}.member.record")
+        return {**params, "Entries": [{**e, "Record": _PLACEHOLDER_RECORD} for e in entries]}
+    return params
+
+
+def _check_record(record: object, path: str) -> None:
+    if not isinstance(record, list) or not record:
+        raise RuntimeValidationError(f"Value at '{path}' failed to satisfy constraint: Member must be a non-empty list")
+    for index, value in enumerate(record, start=1):
+        where = f"{path}.{index}.member"
+        if not isinstance(value, dict) or not isinstance(value.get("FeatureName"), str) or not value["FeatureName"]:
+            raise RuntimeValidationError(
+                f"Value at '{where}.featureName' failed to satisfy constraint: Member must not be null"
+            )
+        scalar, many = value.get("ValueAsString"), value.get("ValueAsStringList")
+        if scalar is not None and (not isinstance(scalar, str) or len(scalar) > _MAX_VALUE_LENGTH):
+            raise RuntimeValidationError(
+                f"Value at '{where}.valueAsString' failed to satisfy constraint: "
+                f"Member must be a string of at most {_MAX_VALUE_LENGTH} characters"
+            )
+        if many is not None and (not isinstance(many, list) or not all(isinstance(v, str) for v in many)):
+            raise RuntimeValidationError(
+                f"Value at '{where}.valueAsStringList' failed to satisfy constraint: Member must be a list of strings"
+            )
 
 
 def _snake(operation: str) -> str:
