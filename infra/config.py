@@ -44,6 +44,7 @@ class StackSettings:
     tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
     tuning_max_parallel_jobs: int = 10  # AWS's default quota of parallel training jobs per tuning job
     monitor_tick_seconds: float = 30.0  # how often the monitoring scheduler looks for due cron schedules
+    feature_store_flush_seconds: float = 5.0  # how often buffered offline-store records are written to S3
     # The edge's guards (docs/security.md): extra Host names and browser origins allowed, SigV4 keys, limits.
     allowed_hosts: tuple[str, ...] = ()  # besides the bind address, localhost and the machine's own IP addresses
     allowed_origins: tuple[str, ...] = ()  # browser Origins allowed to call the stack (CORS); none by default
@@ -88,6 +89,7 @@ class StackSettings:
             tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
             monitor_tick_seconds=_parse_float(source, "SAGESTACK_MONITOR_TICK_SECONDS", 30.0),
+            feature_store_flush_seconds=_parse_float(source, "SAGESTACK_FEATURE_STORE_FLUSH_SECONDS", 5.0),
             allowed_hosts=_parse_list(source.get("SAGESTACK_ALLOWED_HOSTS", "")),
             allowed_origins=_parse_list(source.get("SAGESTACK_ALLOWED_ORIGINS", "")),
             access_keys=parse_access_keys(source.get("SAGESTACK_ACCESS_KEYS", "")),

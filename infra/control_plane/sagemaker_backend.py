@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from infra.config import StackSettings
+from infra.control_plane.athena.query_executions import QueryExecutions
+from infra.control_plane.athena.sql_engine import SqlEngine
+from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
@@ -46,6 +51,8 @@ class SageMakerBackend:
     tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
     monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
     monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
+    feature_store: FeatureStore = field(init=False)  # set by build_backend: feature groups and their stores
+    athena: QueryExecutions = field(init=False)  # set by build_backend: Athena over the Glue tables (offline store)
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -61,12 +68,15 @@ class SageMakerBackend:
             self.tuning_jobs,
             self.monitoring_job_definitions,
             self.monitoring_schedules,
+            self.feature_store.feature_groups,
         )
 
     def close(self) -> None:
         """Stack stop: stop the monitoring scheduler, write what data capture still buffers."""
         self.monitoring_schedules.close()
         self.capture.close()
+        self.athena.close()
+        self.feature_store.close()
 
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
@@ -129,6 +139,11 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         captures.exists,
         settings.monitor_tick_seconds,
     )
+    backend.feature_store = build_feature_store(
+        account_id, region, s3, settings.data_dir, settings.feature_store_flush_seconds
+    )
+    tables = TableSources(s3, GlueAccess(account_id, region))
+    backend.athena = QueryExecutions(s3, SqlEngine(tables), backend.feature_store.offline.flush)
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )

@@ -17,6 +17,7 @@ from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import StartResponse, respond
 from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
 from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.feature_store.featurestore_runtime import is_featurestore_path
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
 from infra.runtime.api import Runtime
 
@@ -76,7 +77,7 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
             # werkzeug answers every request with "Connection: close" and then drains the socket for 10 ms (it
             # cannot tell a leftover body from the next request). InvokeEndpoint calls are run here instead, so a
             # client's kept-alive connection carries the next call without a new TCP handshake and thread.
-            if self.command == "POST" and not self.headers.get("Expect") and INVOKE_PATH.match(self.path):
+            if not self.headers.get("Expect") and _keeps_alive(self.command, self.path):
                 _run_keep_alive(self)
             else:
                 super().run_wsgi()
@@ -100,6 +101,13 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
             logger.debug("%s %s -> %s", getattr(self, "command", "-"), getattr(self, "path", "-"), code)
 
     return QuietHandler
+
+
+def _keeps_alive(method: str, path: str) -> bool:
+    """InvokeEndpoint and the Feature Store runtime: the calls a client makes many times in a row."""
+    if method == "POST" and INVOKE_PATH.match(path):
+        return True
+    return method in ("GET", "PUT", "POST", "DELETE") and is_featurestore_path(path.partition("?")[0])
 
 
 def _run_keep_alive(handler: Any) -> None:

@@ -88,6 +88,13 @@ class S3Access:
         except Exception:  # moto raises MissingBucket
             backend.create_bucket(bucket, region)
 
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self._backend().get_bucket(bucket)
+        except Exception:  # moto raises MissingBucket
+            return False
+        return True
+
     def list_keys(self, location: S3Location) -> list[tuple[str, int]]:
         """Every key under the prefix, sorted, as ``(key, size)``; folder markers skipped."""
         backend = self._backend()

@@ -1,4 +1,4 @@
-"""Routes a guarded request: SageMaker and SageMaker Runtime are ours, every other service goes to moto.
+"""Routes a guarded request: SageMaker, its runtimes and Athena's queries are ours, every other service goes to moto.
 
 Nothing meant for SageMaker reaches moto's own SageMaker mock: a target or signing scope that names SageMaker is
 answered here, with ``UnknownOperationException`` when the stack does not implement it.
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from infra.config import StackSettings
+from infra.control_plane.athena.athena_front import AthenaFront, athena_operation
 from infra.control_plane.core.errors import UnknownOperationException
 from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import (
@@ -34,6 +35,12 @@ from infra.control_plane.edge.http_guards import (
     speaks_json,
 )
 from infra.control_plane.edge.sigv4_check import verify_signature
+from infra.control_plane.feature_store.featurestore_runtime import (
+    MAX_REQUEST_BYTES,
+    FeatureStoreRuntimeFront,
+    RuntimeRequest,
+    is_featurestore_path,
+)
 from infra.control_plane.hosting.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
     Invocation,
@@ -73,6 +80,8 @@ class EdgeApp:
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
         self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
+        self._athena = AthenaFront(lambda a, r: registry.get(a, r).athena)
+        self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
@@ -96,6 +105,11 @@ class EdgeApp:
         prefix, _, operation = target.partition(".")
         if prefix == "SageMaker" or "sagemaker" in prefix.lower():
             return self._sagemaker(environ, start_response, operation if prefix == "SageMaker" else "")
+        athena = athena_operation(target)
+        if athena is not None:
+            return self._athena_call(environ, start_response, athena)
+        if service in ("sagemaker", None) and is_featurestore_path(path):
+            return self._featurestore(environ, start_response, path)
         if environ.get("REQUEST_METHOD") == "POST" and service in ("sagemaker", None):
             match = INVOKE_PATH.match(path)
             if match is not None:
@@ -162,6 +176,29 @@ class EdgeApp:
         if not is_chunked(environ):
             environ[KEEP_ALIVE] = True
         reply = self._invoke.handle(Invocation(name, self._settings.account_id, self._region(environ), body, environ))
+        return respond(start_response, reply.status, reply.headers, reply.body)
+
+    def _athena_call(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, self._settings.max_api_request_bytes)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "InvalidRequestException", "Request body is too large.") from exc
+        self._authenticate(environ, body)
+        status, answer = self._athena.handle(operation, body, self._settings.account_id, self._region(environ))
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return respond(start_response, status, headers, json.dumps(answer).encode())
+
+    def _featurestore(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, MAX_REQUEST_BYTES)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "ValidationError", "Request body is too large.") from exc
+        self._authenticate(environ, body)
+        if not is_chunked(environ):
+            environ[KEEP_ALIVE] = True
+        method, query = str(environ.get("REQUEST_METHOD") or "GET"), str(environ.get("QUERY_STRING") or "")
+        request = RuntimeRequest(method, path, query, body, self._settings.account_id, self._region(environ))
+        reply = self._features.handle(request)
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _not_implemented(

@@ -1,0 +1,299 @@
+"""Ingest a Spark DataFrame into a SageMaker feature group at executor parallelism, through boto3 only.
+
+``FeatureStoreManager().ingest_data(input_data_frame, feature_group_arn, target_stores)`` has the shape of
+sagemaker-feature-store-pyspark's manager. Each partition is written by its executor:
+
+- with the online store among the targets, as ``BatchWriteRecord`` calls (25 records each, several in flight), the
+  service writing the offline store too when it is targeted;
+- offline store only, as Parquet files written straight to the group's offline store in S3 under AWS's layout
+  (``year=/month=/day=/hour=`` of the event time, with ``write_time``, ``api_invocation_time`` and ``is_deleted``),
+  as the Scala library does for batch ingestion.
+
+Rows that cannot be ingested are collected on the driver and raised together (``FeatureStoreIngestionError``).
+See docs/feature-store.md ("From Spark").
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from spark_jobs.config import AwsSettings
+from spark_jobs.errors import InputDataError, SparkJobsError
+
+logger = logging.getLogger(__name__)
+
+ONLINE_STORE, OFFLINE_STORE = "OnlineStore", "OfflineStore"
+_ARROW = {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}
+_FAILURES = "record_identifier string, error_code string, error_message string"
+_MAX_BATCH = 25  # BatchWriteRecord's limit
+
+
+class FeatureStoreIngestionError(SparkJobsError):
+    """Some rows were not ingested; ``failures`` holds ``(record identifier, error code, message)`` for each."""
+
+    def __init__(self, what: str, why: str = "", fix: str = "", failures: Sequence[tuple[str, str, str]] = ()) -> None:
+        super().__init__(what, why, fix)
+        self.failures = list(failures)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """What executors need of the feature group (picklable)."""
+
+    name: str
+    record_identifier: str
+    event_time: str
+    event_time_type: str
+    types: dict[str, str]
+    offline_uri: str | None
+    online: bool
+
+
+@dataclass(frozen=True)
+class FeatureStoreManager:
+    aws: AwsSettings = field(default_factory=AwsSettings.from_env)
+    concurrency: int = 4  # BatchWriteRecord calls in flight per partition
+
+    def ingest_data(
+        self, input_data_frame: DataFrame, feature_group_arn: str, target_stores: Sequence[str] | None = None
+    ) -> None:
+        """Write every row of ``input_data_frame`` to the feature group's ``target_stores`` (default: all it has)."""
+        group = _describe(self.aws, feature_group_arn)
+        frame = _prepare(input_data_frame, group)
+        targets = _targets(group, target_stores)
+        if ONLINE_STORE in targets:
+            writer = _OnlineWriter(self.aws, group, sorted(targets), self.concurrency)
+            failures = frame.mapInArrow(writer, _FAILURES).collect()
+        else:
+            failures = frame.mapInArrow(_OfflineWriter(self.aws, group), _FAILURES).collect()
+        if failures:
+            rows = [(str(r[0]), str(r[1]), str(r[2])) for r in failures]
+            raise FeatureStoreIngestionError(
+                f"{len(rows)} rows were not ingested into feature group {group.name}",
+                f"first: {rows[0][1]}: {rows[0][2]}",
+                "fix the rows (see .failures) and ingest them again",
+                rows,
+            )
+
+
+def _describe(aws: AwsSettings, feature_group_arn: str) -> _Group:
+    described = aws.client("sagemaker").describe_feature_group(FeatureGroupName=feature_group_arn)
+    if described["FeatureGroupStatus"] != "Created":
+        raise InputDataError(
+            f"feature group {described['FeatureGroupName']} is {described['FeatureGroupStatus']}",
+            "records can be ingested only into a group in Created status",
+            "wait until DescribeFeatureGroup reports Created",
+        )
+    types = {d["FeatureName"]: d["FeatureType"] for d in described["FeatureDefinitions"]}
+    offline = described.get("OfflineStoreConfig")
+    return _Group(
+        name=described["FeatureGroupName"],
+        record_identifier=described["RecordIdentifierFeatureName"],
+        event_time=described["EventTimeFeatureName"],
+        event_time_type=types[described["EventTimeFeatureName"]],
+        types=types,
+        offline_uri=offline["S3StorageConfig"]["ResolvedOutputS3Uri"] if offline else None,
+        online=bool((described.get("OnlineStoreConfig") or {}).get("EnableOnlineStore")),
+    )
+
+
+def _prepare(frame: DataFrame, group: _Group) -> DataFrame:
+    unknown = [c for c in frame.columns if c not in group.types]
+    if unknown:
+        raise InputDataError(
+            f"columns {unknown} are not features of feature group {group.name}",
+            f"its features are {sorted(group.types)}",
+            "drop or rename those columns, or add the features with UpdateFeatureGroup",
+        )
+    for required in (group.record_identifier, group.event_time):
+        if required not in frame.columns:
+            raise InputDataError(f"the DataFrame has no column {required}", "every record needs it", f"add {required}")
+    event = frame.schema[group.event_time].dataType
+    if isinstance(event, T.TimestampType | T.TimestampNTZType):  # Spark timestamps become the group's event time type
+        from pyspark.sql import functions as F
+
+        seconds = F.col(group.event_time).cast("double")
+        iso = F.date_format(F.col(group.event_time), "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'")
+        frame = frame.withColumn(group.event_time, seconds if group.event_time_type == "Fractional" else iso)
+    return frame
+
+
+def _targets(group: _Group, requested: Sequence[str] | None) -> set[str]:
+    available = ({ONLINE_STORE} if group.online else set()) | ({OFFLINE_STORE} if group.offline_uri else set())
+    wanted = set(requested or available)
+    if not wanted or not wanted <= available:
+        raise InputDataError(
+            f"target stores {sorted(wanted)} are not all stores of feature group {group.name}",
+            f"it has {sorted(available)}",
+            "pass target_stores among those",
+        )
+    return wanted
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _OnlineWriter:
+    aws: AwsSettings
+    group: _Group
+    targets: list[str]
+    concurrency: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        client = self.aws.client(
+            "sagemaker-featurestore-runtime",
+            max_pool_connections=self.concurrency,
+            retries={"total_max_attempts": 3, "mode": "standard"},
+        )
+        failures: list[tuple[str, str, str]] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            for batch in batches:
+                records = [_record(row) for row in batch.to_pylist()]
+                chunks = [records[i : i + _MAX_BATCH] for i in range(0, len(records), _MAX_BATCH)]
+                for found in pool.map(lambda chunk: self._write(client, chunk), chunks):
+                    failures.extend(found)
+        yield _failure_batch(failures)
+
+    def _write(self, client: Any, records: list[list[dict[str, str]]]) -> list[tuple[str, str, str]]:
+        entries = [{"FeatureGroupName": self.group.name, "Record": r, "TargetStores": self.targets} for r in records]
+        try:
+            answer = client.batch_write_record(Entries=entries)
+        except Exception as exc:  # the whole call failed: every record in it failed
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            return [(self._identifier(r), str(code), str(exc)) for r in records]
+        return [
+            (self._identifier(e["Entry"]["Record"]), e["ErrorCode"], e["ErrorMessage"])
+            for e in answer.get("Errors", [])
+        ]
+
+    def _identifier(self, record: list[dict[str, str]]) -> str:
+        return next((f["ValueAsString"] for f in record if f["FeatureName"] == self.group.record_identifier), "")
+
+
+def _record(row: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"FeatureName": name, "ValueAsString": _text(value)} for name, value in row.items() if value is not None]
+
+
+@dataclass(frozen=True)
+class _OfflineWriter:
+    aws: AwsSettings
+    group: _Group
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        s3 = self.aws.client("s3")
+        bucket, _, prefix = str(self.group.offline_uri)[len("s3://") :].partition("/")
+        failures: list[tuple[str, str, str]] = []
+        parts: dict[tuple[int, int, int, int], list[pa.Table]] = defaultdict(list)
+        for batch in batches:
+            table, hours, bad = self._typed(pa.Table.from_batches([batch]))
+            failures += bad
+            for partition, rows in _split_by_hour(table, hours).items():
+                parts[partition].append(rows)
+        now = datetime.now(tz=UTC)
+        for (year, month, day, hour), tables in sorted(parts.items()):
+            key = f"{prefix}/year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}/"
+            key += f"{now:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:16]}.parquet"
+            sink = io.BytesIO()
+            pq.write_table(pa.concat_tables(tables), sink, compression="snappy")
+            s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
+        yield _failure_batch(failures)
+
+    def _typed(self, table: pa.Table) -> tuple[pa.Table, pa.Array, list[tuple[str, str, str]]]:
+        """The table with the group's types and the columns AWS adds; rows that do not fit are dropped."""
+        columns: dict[str, pa.Array] = {}
+        valid = pa.array([True] * table.num_rows)
+        for name, kind in self.group.types.items():
+            if name not in table.column_names:
+                columns[name] = pa.nulls(table.num_rows, _ARROW[kind])
+                continue
+            source = table.column(name).combine_chunks()
+            columns[name] = _checked_cast(source, _ARROW[kind])
+            valid = pc.and_(valid, pc.or_(pc.is_null(source), pc.is_valid(columns[name])))
+        event = columns[self.group.event_time]
+        if self.group.event_time_type == "Fractional":
+            stamps = pc.cast(pc.cast(pc.multiply(event, 1000.0), pa.int64(), safe=False), pa.timestamp("ms"))
+        else:
+            stamps = _iso_times(event)
+        valid = pc.and_(valid, pc.and_(pc.is_valid(stamps), pc.is_valid(columns[self.group.record_identifier])))
+        now = datetime.now(tz=UTC).replace(tzinfo=None)
+        columns["write_time"] = pa.array([now] * table.num_rows, pa.timestamp("ms"))
+        columns["api_invocation_time"] = columns["write_time"]
+        columns["is_deleted"] = pa.array([False] * table.num_rows, pa.bool_())
+        bad_rows = table.filter(pc.invert(valid))
+        identifiers = bad_rows.column(self.group.record_identifier).to_pylist() if bad_rows.num_rows else []
+        failures = [(str(i), "ValidationError", "a value does not fit its feature type") for i in identifiers]
+        return pa.table(columns).filter(valid), stamps.filter(valid), failures
+
+
+def _checked_cast(column: pa.Array, target: pa.DataType) -> pa.Array:
+    """Cast, with values that do not convert becoming null (the caller reports them)."""
+    if column.type == target:
+        return column
+    source = (
+        column if pa.types.is_string(target) or not pa.types.is_string(column.type) else pc.utf8_trim_whitespace(column)
+    )
+    try:
+        return pc.cast(source, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values: list[Any] = []
+    convert = int if pa.types.is_integer(target) else float
+    for item in pc.cast(column, pa.string()).to_pylist():
+        try:
+            values.append(None if item is None else convert(item))
+        except ValueError:
+            values.append(None)
+    return pa.array(values, target)
+
+
+def _iso_times(event: pa.Array) -> pa.Array:
+    values = []
+    for item in event.to_pylist():
+        try:
+            values.append(None if item is None else datetime.fromisoformat(str(item).replace("Z", "+00:00")))
+        except ValueError:
+            values.append(None)
+    return pc.cast(pa.array(values, pa.timestamp("ms", tz="UTC")), pa.timestamp("ms"))
+
+
+def _split_by_hour(table: pa.Table, stamps: pa.Array) -> dict[tuple[int, int, int, int], pa.Table]:
+    if table.num_rows == 0:
+        return {}
+    keys = pc.strftime(stamps, format="%Y-%m-%d-%H")
+    parts = {}
+    for key in pc.unique(keys).to_pylist():
+        year, month, day, hour = (int(p) for p in key.split("-"))
+        parts[(year, month, day, hour)] = table.filter(pc.equal(keys, key))
+    return parts
+
+
+def _failure_batch(failures: list[tuple[str, str, str]]) -> pa.RecordBatch:
+    identifiers, codes, messages = (
+        (list(column) for column in zip(*failures, strict=True)) if failures else ([], [], [])
+    )
+    return pa.RecordBatch.from_pydict(
+        {"record_identifier": identifiers, "error_code": codes, "error_message": messages},
+        schema=pa.schema(
+            [("record_identifier", pa.string()), ("error_code", pa.string()), ("error_message", pa.string())]
+        ),
+    )

@@ -1,0 +1,84 @@
+"""Spark DataFrames ingested into feature groups at executor parallelism (spark_jobs.feature_store)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spark_jobs.config import AwsSettings
+from spark_jobs.errors import InputDataError
+from spark_jobs.feature_store import FeatureStoreIngestionError, FeatureStoreManager
+from tests.integration.feature_store_helpers import client, create_group
+
+
+@pytest.fixture(scope="module")
+def manager(stack_url):
+    return FeatureStoreManager(AwsSettings(endpoint_url=stack_url, region="us-east-1"))
+
+
+def _frame(spark, rows, start=1_700_000_000.0):
+    data = [(f"c{i:04d}", start + i, 20 + i % 60, float(i) / 4, "ab"[i % 2]) for i in range(rows)]
+    frame = spark.createDataFrame(
+        data, "customer_id string, event_time double, age long, balance double, segment string"
+    )
+    return frame.repartition(4)
+
+
+def _count(stack_url, bucket, sm, name):
+    athena = client(stack_url, "athena")
+    table = sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]["TableName"]
+    query_id = athena.start_query_execution(
+        QueryString=f"SELECT count(*), count(DISTINCT customer_id) FROM {table}",
+        QueryExecutionContext={"Database": "sagemaker_featurestore"},
+        ResultConfiguration={"OutputLocation": f"s3://{bucket}/athena-spark"},
+    )["QueryExecutionId"]
+    while athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "RUNNING":
+        time.sleep(0.05)
+    row = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"][1]["Data"]
+    return int(row[0]["VarCharValue"]), int(row[1]["VarCharValue"])
+
+
+def test_ingest_into_both_stores(spark, manager, sm, bucket, stack_url):
+    name = create_group(sm, bucket)
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
+    manager.ingest_data(_frame(spark, 300), arn)
+    fsr = client(stack_url, "sagemaker-featurestore-runtime")
+    got = fsr.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="c0123")["Record"]
+    assert {f["FeatureName"]: f["ValueAsString"] for f in got}["age"] == str(20 + 123 % 60)
+    assert _count(stack_url, bucket, sm, name) == (300, 300)
+
+
+def test_ingest_offline_only_writes_parquet_under_the_layout(spark, manager, sm, s3, bucket, stack_url):
+    name = create_group(sm, bucket)
+    described = sm.describe_feature_group(FeatureGroupName=name)
+    manager.ingest_data(_frame(spark, 500), described["FeatureGroupArn"], target_stores=["OfflineStore"])
+    uri = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    bucket_name, _, prefix = uri[len("s3://") :].partition("/")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket_name, Prefix=prefix)["Contents"]]
+    assert all("/data/year=2023/month=11/day=14/hour=22/" in k and k.endswith(".parquet") for k in keys)
+    assert len(keys) <= 4  # one file per partition and hour, not one per record
+    fsr = client(stack_url, "sagemaker-featurestore-runtime")
+    assert "Record" not in fsr.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="c0001")
+    assert _count(stack_url, bucket, sm, name) == (500, 500)
+
+
+@pytest.mark.parametrize("target_stores", [None, ["OfflineStore"]])
+def test_rows_that_do_not_fit_are_reported(spark, manager, sm, bucket, stack_url, target_stores):
+    name = create_group(sm, bucket)
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
+    rows = [("ok1", 1_700_000_000.0, "31"), ("bad", 1_700_000_001.0, "thirty"), ("ok2", 1_700_000_002.0, "7")]
+    frame = spark.createDataFrame(rows, "customer_id string, event_time double, age string")
+    with pytest.raises(FeatureStoreIngestionError) as raised:
+        manager.ingest_data(frame, arn, target_stores)
+    assert [f[0] for f in raised.value.failures] == ["bad"]
+    assert raised.value.failures[0][1] == "ValidationError"
+    assert _count(stack_url, bucket, sm, name) == (2, 2)
+
+
+def test_unknown_columns_are_refused_before_anything_is_written(spark, manager, sm, bucket):
+    name = create_group(sm, bucket)
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
+    frame = spark.createDataFrame([("x", 1.0, 3)], "customer_id string, event_time double, height long")
+    with pytest.raises(InputDataError, match="height"):
+        manager.ingest_data(frame, arn)
