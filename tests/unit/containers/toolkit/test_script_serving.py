@@ -1,6 +1,6 @@
 """Serving a user's inference script (containers/toolkit/framework/script_serving.py) with the framework defaults,
-through the serving app: the functions' order and defaults, content types (415/406), the model's code/ directory, the code
-bundle of SAGEMAKER_SUBMIT_DIRECTORY, and the framework image's entry dispatch."""
+through the serving app: the functions' order and defaults, content types (415/406), the model's code/ directory, the
+code bundle of SAGEMAKER_SUBMIT_DIRECTORY, and the framework image's entry dispatch."""
 
 from __future__ import annotations
 
