@@ -16,7 +16,7 @@ from xgboost import collective
 from xgboost.callback import TrainingCallback
 
 from containers.toolkit.metrics import MetricsWriter
-from containers.xgboost.model_files import NATIVE, ModelFormat, write_model
+from containers.xgboost.model_format.model_files import NATIVE, ModelFormat, write_model
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from xgboost.tracker import RabitTracker
 from containers.toolkit.environment import TrainingEnvironment, resolve_host
 from containers.toolkit.errors import PlatformError
 from containers.xgboost import data
-from containers.xgboost.model_files import model_format
+from containers.xgboost.model_format.model_files import model_format
 from containers.xgboost.train import (
     TrainSettings,
     load_matrices,

@@ -25,7 +25,7 @@ from containers.toolkit.errors import UserError
 from containers.toolkit.metrics import MetricsWriter
 from containers.xgboost import data
 from containers.xgboost.callbacks import MODEL_NAME, EvalsLog
-from containers.xgboost.model_files import model_format, write_model
+from containers.xgboost.model_format.model_files import model_format, write_model
 from containers.xgboost.train import TrainSettings, load_matrices, read_resume_point, train_booster
 
 logger = logging.getLogger(__name__)

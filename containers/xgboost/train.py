@@ -33,7 +33,7 @@ from containers.xgboost.callbacks import (
     latest_checkpoint,
 )
 from containers.xgboost.evaluation import make_custom_metric, split_metrics
-from containers.xgboost.model_files import NATIVE, ModelFormat, model_format, write_model
+from containers.xgboost.model_format.model_files import NATIVE, ModelFormat, model_format, write_model
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import pytest
 import xgboost as xgb
 
 from containers.toolkit.errors import ModelLoadError
-from containers.xgboost.legacy_binary import parse_legacy_binary
-from containers.xgboost.model_files import framework_version, model_format, read_model, write_model
+from containers.xgboost.model_format.legacy_binary import parse_legacy_binary
+from containers.xgboost.model_format.model_files import framework_version, model_format, read_model, write_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "xgboost_1_7_binary"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())

@@ -6,8 +6,9 @@ AWS's XGBoost images pickle the Booster before 1.3-1 (0.90-x and 1.0-1 with pick
 version is the image tag's (``SAGESTACK_IMAGE_TAG``, set by the runtime from the image URI, as AWS bakes it into each
 image); without a tag the newest behaviour applies.
 
-Reading accepts XGBoost's JSON and UBJSON, its removed binary format (:mod:`containers.xgboost.legacy_binary`), and a
-pickled Booster of any XGBoost release, read by an unpickler that builds nothing but a Booster from its saved state.
+Reading accepts XGBoost's JSON and UBJSON, its removed binary format
+(:mod:`containers.xgboost.model_format.legacy_binary`), and a pickled Booster of any XGBoost release, read by an
+unpickler that builds nothing but a Booster from its saved state.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import xgboost as xgb
 
 from containers.toolkit.errors import ModelLoadError
-from containers.xgboost.legacy_binary import LegacyModelError, load_legacy_binary
+from containers.xgboost.model_format.legacy_binary import LegacyModelError, load_legacy_binary
 
 logger = logging.getLogger(__name__)
 
