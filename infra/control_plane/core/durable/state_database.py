@@ -61,6 +61,7 @@ class StateDatabase:
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._refuse_newer()  # before anything writes (switching to WAL rewrites the file's header)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
@@ -68,6 +69,19 @@ class StateDatabase:
         except Exception:
             self._lock_file.close()
             raise
+
+    def _refuse_newer(self) -> None:
+        found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'")
+        if found.fetchone() is not None:
+            self._check_version(int(self._conn.execute("SELECT version FROM schema_version").fetchone()[0]))
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StateVersionError(
+                f"the data directory {self.root.parent} was written by a newer Sagestack (state schema "
+                f"{version}; this one reads up to {SCHEMA_VERSION}). It is left untouched: upgrade Sagestack, "
+                "or point SAGESTACK_DATA_DIR elsewhere (`sagestack reset` empties it)."
+            )
 
     def _open_schema(self) -> None:
         with self.transaction() as conn:
@@ -81,12 +95,7 @@ class StateDatabase:
                     conn.execute(statement)
                 return
             version = int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise StateVersionError(
-                    f"the data directory {self.root.parent} was written by a newer Sagestack (state schema "
-                    f"{version}; this one reads up to {SCHEMA_VERSION}). It is left untouched: upgrade Sagestack, "
-                    "or point SAGESTACK_DATA_DIR elsewhere (`sagestack reset` empties it)."
-                )
+            self._check_version(version)
             for step in range(version, SCHEMA_VERSION):
                 logger.info("migrating the state in %s from schema %d to %d", self.path, step, step + 1)
                 MIGRATIONS[step](conn)
