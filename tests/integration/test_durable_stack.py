@@ -210,9 +210,9 @@ def test_running_work_ends_failed_after_a_kill_and_retry_resumes(tmp_path):
         assert described["PipelineExecutionStatus"] == "Failed"
         assert "stopped while this was running" in described["FailureReason"]
         sm.update_pipeline(PipelineName="long-pipeline", PipelineDefinition=_pipeline_definition("0"))
-        sm.retry_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="retry-after-restart")
+        sm.retry_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="retry-after-restart-" + "0" * 20)
         assert sm.describe_pipeline_execution(PipelineExecutionArn=execution)["PipelineExecutionStatus"] == "Executing"
-        sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="stop-after-retry")
+        sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="stop-after-retry-" + "0" * 20)
     finally:
         stack.stop()
 
@@ -227,6 +227,7 @@ def test_kill_9_at_random_points_never_leaves_unreadable_state(tmp_path):
         s3, sm = stack.client("s3"), stack.client("sagemaker")
         if round_number == 0:
             s3.create_bucket(Bucket=BUCKET)
+            time.sleep(1.5)  # past one S3 mirror sync: a change younger than that may be lost to a kill -9
         stop = threading.Event()
 
         def writer(s3=s3, sm=sm, round_number=round_number, stop=stop):
