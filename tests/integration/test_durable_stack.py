@@ -210,7 +210,9 @@ def test_running_work_ends_failed_after_a_kill_and_retry_resumes(tmp_path):
         assert described["PipelineExecutionStatus"] == "Failed"
         assert "stopped while this was running" in described["FailureReason"]
         sm.update_pipeline(PipelineName="long-pipeline", PipelineDefinition=_pipeline_definition("0"))
-        sm.retry_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="retry-after-restart-" + "0" * 20)
+        sm.retry_pipeline_execution(
+            PipelineExecutionArn=execution, ClientRequestToken="retry-after-restart-" + "0" * 20
+        )
         assert sm.describe_pipeline_execution(PipelineExecutionArn=execution)["PipelineExecutionStatus"] == "Executing"
         sm.stop_pipeline_execution(PipelineExecutionArn=execution, ClientRequestToken="stop-after-retry-" + "0" * 20)
     finally:
@@ -315,5 +317,21 @@ def test_persistence_off_keeps_nothing(tmp_path):
     try:
         with pytest.raises(ClientError):
             stack.client("sagemaker").describe_model_package_group(ModelPackageGroupName="gone")
+    finally:
+        stack.stop()
+
+
+def test_reset_forgets_the_state(tmp_path):
+    stack = ServedStack(tmp_path / "state")
+    try:
+        stack.client("sagemaker").create_model_package_group(ModelPackageGroupName="forgotten")
+    finally:
+        stack.stop()
+    cli = [sys.executable, "-m", "infra.cli", "--data-dir", str(tmp_path / "state"), "reset"]
+    subprocess.run(cli, check=True, cwd=ROOT, capture_output=True)
+    stack = ServedStack(tmp_path / "state")
+    try:
+        with pytest.raises(ClientError):
+            stack.client("sagemaker").describe_model_package_group(ModelPackageGroupName="forgotten")
     finally:
         stack.stop()
