@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean up down status deepracer features infra infra-delete publish-images gate deployments
+.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean clean-state up down status deepracer features infra infra-delete publish-images gate deployments
 
 help:
 	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=, ROWS=)"
@@ -114,6 +114,10 @@ down: $(STAMP)
 
 status: $(STAMP)
 	$(PY) -m infra.cli status
+
+# Forget the local stack's state (records, S3 objects, job and endpoint files); the stack must be stopped.
+clean-state: $(STAMP)
+	$(PY) -m infra.cli reset
 
 FEATURES_OUT ?= s3://sagemaker-us-east-1-123456789012/features/credit
 # The German credit feature job (PySpark) writes csv/parquet/recordIO channels, a baseline and a manifest.

@@ -97,6 +97,7 @@ def serve_environment(settings: StackSettings) -> dict[str, str]:
         "SAGESTACK_ALLOWED_HOSTS": ",".join(settings.allowed_hosts),
         "SAGESTACK_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
         "SAGESTACK_REQUEST_TIMEOUT": str(settings.request_timeout_seconds),
+        "SAGESTACK_PERSISTENCE": "1" if settings.persistence else "0",
     }
 
 
@@ -124,6 +125,27 @@ def cmd_down(settings: StackSettings) -> int:
         os.killpg(pid, signal.SIGKILL)  # the server leads its own session: this also reaps its containers
     (settings.data_dir / PID_FILE).unlink(missing_ok=True)
     print("Sagestack stopped")
+    return 0
+
+
+# What `reset` removes: the durable state (docs/local-stack.md, "What persists") and the jobs' and endpoints' files.
+_STATE_ENTRIES = ("state", "s3", "training-jobs", "processing-jobs", "transform-jobs", "endpoints")
+
+
+def cmd_reset(settings: StackSettings) -> int:
+    """Empty the data directory's state (the stack must be stopped): the next start begins from nothing."""
+    import shutil
+
+    if _read_pid(settings) is not None:
+        print("Sagestack is running on this data directory: stop it first (sagestack down)", file=sys.stderr)
+        return 1
+    for entry in _STATE_ENTRIES:
+        path = settings.data_dir / entry
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    print(f"Sagestack state removed from {settings.data_dir}")
     return 0
 
 
@@ -218,7 +240,14 @@ def cmd_env(settings: StackSettings) -> int:
     return 0
 
 
-_COMMANDS = {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}
+_COMMANDS = {
+    "serve": cmd_serve,
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "env": cmd_env,
+    "reset": cmd_reset,
+}
 
 
 # Commands served by a container's own CLI. infra never imports containers, so these run as a subprocess.
@@ -242,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=sorted(_COMMANDS))
     parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")
     parser.add_argument("--data-dir", help="state directory (default .sagestack or $SAGESTACK_DATA_DIR)")
+    parser.add_argument(
+        "--no-persistence",
+        action="store_true",
+        help="keep the state in memory only, nothing across restarts (SAGESTACK_PERSISTENCE=0)",
+    )
     _add_security_flags(parser)
     args = parser.parse_args(args_in)
     env = dict(os.environ)
@@ -257,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         env["SAGESTACK_ALLOWED_HOSTS"] = ",".join(args.allowed_host)
     if args.allowed_origin:
         env["SAGESTACK_ALLOWED_ORIGINS"] = ",".join(args.allowed_origin)
+    if args.no_persistence:
+        env["SAGESTACK_PERSISTENCE"] = "0"
     if args.request_timeout is not None:
         env["SAGESTACK_REQUEST_TIMEOUT"] = str(args.request_timeout)
     return _COMMANDS[args.command](StackSettings.from_env(env))

@@ -52,6 +52,9 @@ class StackSettings:
     require_auth: bool = False  # SigV4-verify every request (always on when bound to a non-loopback address)
     request_timeout_seconds: float = 60.0  # a connection silent this long (stalled request, idle keep-alive) ends
     max_api_request_bytes: int = 16 * 1024 * 1024  # largest SageMaker API request body
+    # State kept in the data directory across restarts (docs/local-stack.md); off: everything in memory, as before.
+    persistence: bool = True
+    state_flush_seconds: float = 0.25  # how often changed control-plane records are written
 
     def __post_init__(self) -> None:
         if self.auth_required and not self.access_keys:
@@ -96,6 +99,9 @@ class StackSettings:
             require_auth=_parse_flag(source, "SAGESTACK_REQUIRE_AUTH"),
             request_timeout_seconds=_parse_float(source, "SAGESTACK_REQUEST_TIMEOUT", 60.0),
             max_api_request_bytes=_parse_int(source, "SAGESTACK_MAX_API_REQUEST_BYTES", 16 * 1024 * 1024),
+            persistence=_parse_flag(
+                {"SAGESTACK_PERSISTENCE": source.get("SAGESTACK_PERSISTENCE") or "1"}, "SAGESTACK_PERSISTENCE"
+            ),
         )
 
 

@@ -19,6 +19,7 @@ from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIV
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.feature_store.featurestore_runtime import is_featurestore_path
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
+from infra.control_plane.stack_restart import DurableState, backend_factory
 from infra.runtime.api import Runtime
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class LocalStack:
         self._thread: threading.Thread | None = None
         self._containers: ContainerHost | None = None
         self._registry: Registry[SageMakerBackend] | None = None
+        self._state: DurableState | None = None
         self._connections = _Connections()
 
     @property
@@ -183,12 +185,19 @@ class LocalStack:
         )
         self.settings = self.settings.with_port(int(server.server_address[1]))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            state = DurableState(self.settings) if self.settings.persistence else None
+        except Exception:
+            server.server_close()
+            raise
         containers = ContainerHost(self.settings, self._runtime)
         registry: Registry[SageMakerBackend] = Registry(
-            lambda account, region: build_backend(self.settings, containers, account, region)
+            backend_factory(lambda account, region: build_backend(self.settings, containers, account, region), state)
         )
         server.app = EdgeApp(self.settings, registry)
-        self._server, self._containers, self._registry = server, containers, registry
+        self._server, self._containers, self._registry, self._state = server, containers, registry, state
+        if state is not None:
+            state.restore(registry)  # endpoints re-deploy in the background while the edge already answers
         self._thread = threading.Thread(target=server.serve_forever, name="sagestack-edge", daemon=True)
         self._thread.start()
         logger.info("Sagestack listening on %s (data dir %s)", self.url, self.settings.data_dir)
@@ -213,6 +222,9 @@ class LocalStack:
             self._server.server_close()
         for backend in self._registry.all() if self._registry is not None else []:
             backend.close()
+        if self._state is not None:
+            self._state.close()  # after the backends: what they wrote last is stored
+            self._state = None
         if self._containers is not None:
             self._containers.shutdown()
         if self._thread is not None and self._thread is not threading.current_thread():

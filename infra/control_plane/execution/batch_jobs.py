@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from infra.control_plane.core.api_shapes import ApiShape
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.core.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,14 @@ class BatchJob(Generic[RequestT]):
             self.status = JobStatus.STOPPING
             self.last_modified = utcnow()
             self.stop_requested.set()
+
+
+def recover_batch_jobs(store: Store[Any]) -> None:
+    """Jobs running when the stack stopped end Failed (Stopped when a stop was asked) with the restart reason."""
+    for job in store.values():
+        if not job.is_terminal:
+            job.finish(JobStatus.STOPPED if job.status is JobStatus.STOPPING else JobStatus.FAILED, RESTART_REASON)
+            store.changed(job.name)
 
 
 class JobRunner(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, ProductionVariant
 from infra.control_plane.hosting.models import Models
 
@@ -71,8 +71,9 @@ class EndpointConfigs:
         self.store: Store[EndpointConfig] = Store(
             "endpoint-config",
             lambda name: ValidationException(f'Could not find endpoint configuration "{name}".'),
+            EndpointConfig,
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("endpoint-config-tags", list)
 
     def arn(self, name: str) -> str:
         return arn_for("endpoint-config", name, self._account_id, self._region)

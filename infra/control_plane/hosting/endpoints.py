@@ -5,15 +5,16 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from infra.control_plane.core.durable.record_codec import TRANSIENT
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfig, EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, Deployment, DeploymentError, stop_all
@@ -41,7 +42,7 @@ class Endpoint:
     last_modified: datetime = field(default_factory=utcnow)
     status: EndpointStatus = EndpointStatus.CREATING
     failure_reason: str | None = None
-    deployment: Deployment | None = None
+    deployment: Deployment | None = field(default=None, metadata=TRANSIENT)  # live containers: re-deployed
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def set_status(self, status: EndpointStatus, reason: str | None = None) -> None:
@@ -125,9 +126,9 @@ class Endpoints:
         self._configs = configs
         self._deployer = deployer
         self.store: Store[Endpoint] = Store(
-            "endpoint", lambda name: ValidationException(f'Could not find endpoint "{name}".')
+            "endpoint", lambda name: ValidationException(f'Could not find endpoint "{name}".'), Endpoint
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("endpoint-tags", list)
 
     def arn(self, name: str) -> str:
         return arn_for("endpoint", name, self._account_id, self._region)
@@ -171,6 +172,26 @@ class Endpoints:
             endpoint.set_status(EndpointStatus.UPDATING)
         self._start(endpoint, config).join(_SETTLE_SECONDS)
         return {"EndpointArn": endpoint.arn}
+
+    def recover_after_restart(self) -> list[threading.Thread]:
+        """Endpoints that were serving (or being created or updated) are deployed again through the deployer, in
+        parallel, from their stored endpoint config; they show Updating until their containers answer, then
+        InService (Failed with the reason when the config or model is gone). Deleting ones finish deleting."""
+        threads = []
+        for endpoint in self.store.values():
+            if endpoint.status is EndpointStatus.DELETING:
+                self.store.remove(endpoint.name)
+                continue
+            if endpoint.status is EndpointStatus.FAILED:
+                continue
+            config = self._configs.store.find(endpoint.config_name)
+            if config is None:
+                endpoint.set_status(EndpointStatus.FAILED, f"EndpointConfig {endpoint.config_name} no longer exists.")
+                self.store.changed(endpoint.name)
+                continue
+            endpoint.set_status(EndpointStatus.UPDATING)
+            threads.append(self._start(endpoint, config))
+        return threads
 
     def _start(self, endpoint: Endpoint, config: EndpointConfig) -> threading.Thread:
         thread = threading.Thread(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.hosting_requests import ContainerDefinition, CreateModelRequest
 
 
@@ -54,9 +54,9 @@ class Models:
         self._account_id = account_id
         self._region = region
         self.store: Store[Model] = Store(
-            "model", lambda name: ValidationException(f'Could not find model "{self.arn(name)}".')
+            "model", lambda name: ValidationException(f'Could not find model "{self.arn(name)}".'), Model
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("model-tags", list)
 
     def arn(self, name: str) -> str:
         return arn_for("model", name, self._account_id, self._region)

@@ -9,7 +9,7 @@ definitions by the Clarify container (``monitoring_clarify*.py``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -19,7 +19,7 @@ from infra.control_plane.core.api_shapes import ClusterConfig, NetworkConfig, St
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.monitoring.monitoring_api_requests import (
     DEFAULT_MONITORING_MAX_RUNTIME_SECONDS,
     BaselineConfig,
@@ -205,9 +205,9 @@ class MonitoringJobDefinitions:
         self._region = region
         self._baselining_job_exists = baselining_job_exists
         self.stores: dict[MonitoringType, Store[JobDefinition]] = {
-            kind: Store(kind.arn_kind, _not_found) for kind in MonitoringType
+            kind: Store(kind.arn_kind, _not_found, JobDefinition) for kind in MonitoringType
         }
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("monitoring-job-definition-tags", list)
         # Set by the schedules service: which schedules use a definition (a used one cannot be deleted).
         self.users: Callable[[MonitoringType, str], list[str]] = lambda kind, name: []
 

@@ -14,16 +14,17 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.control_plane.core.api_shapes import parse_request
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.monitoring.monitoring_api_requests import MonitoringScheduleRequest
 from infra.control_plane.monitoring.monitoring_definitions import (
     MonitoringJob,
@@ -148,9 +149,11 @@ class MonitoringSchedules:
         self._endpoint_exists = endpoint_exists
         self._tick_seconds = tick_seconds
         self.clock = MonitoringClock()
-        self.store: Store[MonitoringSchedule] = Store("monitoring-schedule", _not_found)
-        self.tags: dict[str, list[dict[str, str]]] = {}
-        self._executions: list[MonitoringExecution] = []
+        self.store: Store[MonitoringSchedule] = Store("monitoring-schedule", _not_found, MonitoringSchedule)
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("monitoring-schedule-tags", list)
+        self._executions: MutableMapping[str, MonitoringExecution] = DurableMap(
+            "monitoring-execution", MonitoringExecution
+        )
         self._lock = threading.RLock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,7 +221,7 @@ class MonitoringSchedules:
 
     def list_monitoring_executions(self, params: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
-            items = [e for e in self._executions if execution_matches(e, params)]
+            items = [e for e in self._executions.values() if execution_matches(e, params)]
         page, token = paginate(items, {"SortBy": "ScheduledTime", **params}, _EXECUTION_LIST)
         return {"MonitoringExecutionSummaries": [e.summary() for e in page], "NextToken": token}
 
@@ -249,6 +252,26 @@ class MonitoringSchedules:
             if fired is not None:
                 started.append(fired)
         return started
+
+    def recover_after_restart(self) -> None:
+        """Schedules keep their schedule (the next fire is computed from now); executions that were running end
+        Failed with the restart reason."""
+        for key in list(self._executions):
+            execution = self._executions[key]
+            if not execution.is_terminal:
+                with execution.lock:
+                    execution.status, execution.failure_reason = ExecutionStatus.FAILED, RESTART_REASON
+                    execution.last_modified = utcnow()
+        for schedule in self.store.values():
+            with schedule.lock:
+                last = schedule.last_execution
+                if last is not None and not last.is_terminal:
+                    last.status, last.failure_reason = ExecutionStatus.FAILED, RESTART_REASON
+                if schedule.status is not ScheduleStatus.SCHEDULED or schedule.plan.expression.one_time:
+                    continue
+                schedule.next_fire = schedule.plan.expression.next_after(self.clock.now())
+            self.store.changed(schedule.name)
+            self._ensure_thread()
 
     def close(self) -> None:
         self._stopped.set()
@@ -293,7 +316,7 @@ class MonitoringSchedules:
             endpoint_name=schedule.plan.endpoint_name,
         )
         with self._lock:
-            self._executions.append(execution)
+            self._executions[f"{execution.schedule_name}/{len(self._executions):08d}"] = execution
         with schedule.lock:
             schedule.last_execution = execution
         return execution

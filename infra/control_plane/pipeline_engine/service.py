@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.pipeline_engine.cache import StepCache
 from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, parse_definition
 from infra.control_plane.pipeline_engine.engine import EngineContext, ExecutionRunner, execution_variables
@@ -68,10 +69,10 @@ class Pipelines:
         self._account_id, self._region, self._s3 = account_id, region, s3
         self.operations = Operations(services)
         self.store: Store[Pipeline] = Store(
-            "pipeline", not_found("Pipeline '{name}' does not exist.", ResourceNotFound)
+            "pipeline", not_found("Pipeline '{name}' does not exist.", ResourceNotFound), Pipeline
         )
-        self.executions: dict[str, Execution] = {}
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
         self._tokens: dict[tuple[str, str], dict[str, Any]] = {}
         self._engine = EngineContext(
             self.operations, self._read_s3, StepCache(), poll_seconds, parallelism, write_s3=self._write_s3
@@ -217,6 +218,25 @@ class Pipelines:
                     record.status = StepStatus.STOPPING
         execution.stop_requested.set()
         return {"PipelineExecutionArn": execution.arn}
+
+    def recover_after_restart(self) -> None:
+        """Executions point at their stored pipeline again; running ones end Failed with the restart reason and
+        their running steps Failed, so ``RetryPipelineExecution`` resumes them after the succeeded steps."""
+        for arn in list(self.executions):
+            execution = self.executions[arn]
+            with execution.lock:
+                pipeline = self.store.find(execution.pipeline.name)
+                if pipeline is not None:
+                    execution.pipeline = pipeline
+                    execution.version = pipeline.version(execution.version.version_id) or execution.version
+                if execution.status not in (ExecutionStatus.EXECUTING, ExecutionStatus.STOPPING):
+                    continue
+                stopping = execution.status is ExecutionStatus.STOPPING
+                for record in execution.steps.values():
+                    if record.status in (StepStatus.STARTING, StepStatus.EXECUTING, StepStatus.STOPPING):
+                        record.status = StepStatus.STOPPED if stopping else StepStatus.FAILED
+                        record.failure_reason, record.end_time = RESTART_REASON, utcnow()
+                execution.finish(ExecutionStatus.STOPPED if stopping else ExecutionStatus.FAILED, RESTART_REASON)
 
     def retry_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)

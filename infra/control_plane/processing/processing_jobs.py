@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
@@ -12,8 +12,8 @@ from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
-from infra.control_plane.core.store import Store
-from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
+from infra.control_plane.core.store import DurableMap, Store
+from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found, recover_batch_jobs
 from infra.control_plane.processing.processing_request import CreateProcessingJobRequest
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ class ProcessingJobs:
         self._account_id = account_id
         self._region = region
         self._launcher = launcher
-        self.store: Store[ProcessingJob] = Store("processing-job", job_not_found)
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.store: Store[ProcessingJob] = Store("processing-job", job_not_found, ProcessingJob)
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("processing-job-tags", list)
 
     def create_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["ProcessingJobName"])
@@ -105,6 +105,9 @@ class ProcessingJobs:
     def list_processing_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         page, token = paginate(self.store.values(), params, _LIST_SPEC)
         return {"ProcessingJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def recover_after_restart(self) -> None:
+        recover_batch_jobs(self.store)
 
     def stop_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         get_or_raise(self.store, str(params["ProcessingJobName"])).request_stop("processing")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from infra.control_plane.core.errors import ConflictException, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 
 
 class ModelApprovalStatus(str, enum.Enum):
@@ -130,12 +130,14 @@ class ModelPackages:
         self._region = region
         self._lock = threading.Lock()
         self.groups: Store[ModelPackageGroup] = Store(
-            "model-package-group", lambda name: ValidationException(f"ModelPackageGroup {name} does not exist.")
+            "model-package-group",
+            lambda name: ValidationException(f"ModelPackageGroup {name} does not exist."),
+            ModelPackageGroup,
         )
         self.packages: Store[ModelPackage] = Store(
-            "model-package", lambda arn: ValidationException(f"ModelPackage {arn} does not exist.")
+            "model-package", lambda arn: ValidationException(f"ModelPackage {arn} does not exist."), ModelPackage
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("model-package-tags", list)
 
     def _arn(self, kind: str, name: str) -> str:
         return arn_for(kind, name, self._account_id, self._region)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from infra.control_plane.core.api_shapes import DEFAULT_MAX_RUNTIME_SECONDS, parse_request
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
 
@@ -188,9 +189,9 @@ class TrainingJobs:
         self._region = region
         self._launcher = launcher
         self.store: Store[TrainingJob] = Store(
-            "training-job", not_found("Requested resource not found.", ValidationException)
+            "training-job", not_found("Requested resource not found.", ValidationException), TrainingJob
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("training-job-tags", list)
 
     def create_training_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["TrainingJobName"])
@@ -209,6 +210,19 @@ class TrainingJobs:
     def list_training_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         page, token = paginate(self.store.values(), params, _LIST_SPEC)
         return {"TrainingJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def recover_after_restart(self) -> None:
+        """Jobs running when the stack stopped end Failed (Stopped when a stop was asked) with the restart reason."""
+        for job in self.store.values():
+            if job.is_terminal:
+                continue
+            with job.lock:
+                if job.status is TrainingJobStatus.STOPPING:
+                    job.advance(SecondaryStatus.STOPPED, TrainingJobStatus.STOPPED)
+                else:
+                    job.failure_reason = RESTART_REASON
+                    job.advance(SecondaryStatus.FAILED, TrainingJobStatus.FAILED)
+            self.store.changed(job.name)
 
     def stop_training_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         job = get_or_raise(self.store, str(params["TrainingJobName"]))

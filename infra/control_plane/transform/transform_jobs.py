@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -11,8 +11,8 @@ from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
-from infra.control_plane.core.store import Store
-from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found
+from infra.control_plane.core.store import DurableMap, Store
+from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found, recover_batch_jobs
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.transform.transform_records import DataProcessing, RecordError
 from infra.control_plane.transform.transform_request import CreateTransformJobRequest
@@ -105,8 +105,8 @@ class TransformJobs:
         self._region = region
         self._models = models
         self._launcher = launcher
-        self.store: Store[TransformJob] = Store("transform-job", job_not_found)
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.store: Store[TransformJob] = Store("transform-job", job_not_found, TransformJob)
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("transform-job-tags", list)
 
     def create_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["TransformJobName"])
@@ -129,6 +129,9 @@ class TransformJobs:
     def list_transform_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         page, token = paginate(self.store.values(), params, _LIST_SPEC)
         return {"TransformJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def recover_after_restart(self) -> None:
+        recover_batch_jobs(self.store)
 
     def stop_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         get_or_raise(self.store, str(params["TransformJobName"])).request_stop("transform")

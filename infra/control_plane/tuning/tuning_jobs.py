@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from infra.control_plane.core.api_shapes import parse_request
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.training.training_jobs import TrainingJob, TrainingJobStatus
 from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest
 from infra.control_plane.tuning.tuning_validation import TuningLimits, TuningPlan, plan_tuning_job
@@ -245,8 +246,9 @@ class TuningJobs:
         self.store: Store[TuningJob] = Store(
             "hyper-parameter-tuning-job",
             not_found("Amazon SageMaker can't find a tuning job with name {name}", ResourceNotFound),
+            TuningJob,
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("hyper-parameter-tuning-job-tags", list)
 
     def create_hyper_parameter_tuning_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["HyperParameterTuningJobName"])
@@ -281,6 +283,20 @@ class TuningJobs:
                 )
             parents.append(parent)
         return parents
+
+    def recover_after_restart(self, training: Store[TrainingJob]) -> None:
+        """Running tuning jobs end Failed; their children are the training store's records again (those that
+        finished keep their results, running ones ended Failed with the training jobs)."""
+        for job in self.store.values():
+            with job.lock:
+                for child in job.children:
+                    child.training = training.find(child.training.name) or child.training
+                for best in (job.parent_best,):
+                    if best is not None:
+                        best.training = training.find(best.training.name) or best.training
+            if not job.is_terminal:
+                job.finish(TuningJobStatus.FAILED, RESTART_REASON)
+            self.store.changed(job.name)
 
     def describe_hyper_parameter_tuning_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return get_or_raise(self.store, str(params["HyperParameterTuningJobName"])).to_api()
