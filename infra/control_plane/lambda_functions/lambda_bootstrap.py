@@ -48,8 +48,10 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
 def main() -> int:
     result_path, handler_name = sys.argv[1], sys.argv[2]
     deadline = float(os.environ["SAGESTACK_LAMBDA_DEADLINE"])
+    del sys.path[0]  # this file's folder: nothing of the stack is importable by the function
     for folder in reversed(sys.argv[3:]):
         sys.path.insert(0, folder)
+    sys.path += [p for p in os.environ.get("SAGESTACK_LAMBDA_SITE_PACKAGES", "").split(os.pathsep) if p]
     answer: dict[str, Any]
     try:
         event = json.loads(sys.stdin.read() or "{}")
