@@ -18,6 +18,7 @@ from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
 from infra.control_plane.hosting.endpoints import Endpoints
 from infra.control_plane.hosting.models import Models
+from infra.control_plane.lambda_functions.functions import LambdaFunctions
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJobDefinitions
 from infra.control_plane.monitoring.monitoring_executions import EndpointCaptures, ExecutionContext, ExecutionRunner
 from infra.control_plane.monitoring.monitoring_schedules import MonitoringSchedules
@@ -53,6 +54,7 @@ class SageMakerBackend:
     monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
     feature_store: FeatureStore = field(init=False)  # set by build_backend: feature groups and their stores
     athena: QueryExecutions = field(init=False)  # set by build_backend: Athena over the Glue tables (offline store)
+    lambda_functions: LambdaFunctions = field(init=False)  # set by build_backend: Lambda, run as local processes
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -144,7 +146,11 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     )
     tables = TableSources(s3, GlueAccess(account_id, region))
     backend.athena = QueryExecutions(s3, SqlEngine(tables), backend.feature_store.offline.flush)
+    backend.lambda_functions = LambdaFunctions(
+        account_id, region, s3, settings.data_dir / "lambda" / account_id / region, settings.url
+    )
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )
+    backend.pipelines.invoke_lambda = backend.lambda_functions.invoke_function
     return backend

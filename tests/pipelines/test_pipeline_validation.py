@@ -36,7 +36,7 @@ def _with_env(code_uri, bucket, name, value, **extra):
             ),
             "step A declares no property file 'Other'",
         ),
-        (lambda s: s[1].update(Type="Lambda"), "Step B: step type Lambda is not supported locally yet"),
+        (lambda s: s[1].update(Type="AutoML"), "Step B: step type AutoML is not supported locally yet"),
         (lambda s: s[1].update(CacheConfig={"Enabled": True, "ExpireAfter": "soon"}), "Step B: CacheConfig"),
     ],
 )

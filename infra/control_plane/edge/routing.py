@@ -1,4 +1,4 @@
-"""Routes a guarded request: SageMaker, its runtimes and Athena's queries are ours, every other service goes to moto.
+"""Routes a guarded request: SageMaker, its runtimes, Athena and Lambda are ours, every other service goes to moto.
 
 Nothing meant for SageMaker reaches moto's own SageMaker mock: a target or signing scope that names SageMaker is
 answered here, with ``UnknownOperationException`` when the stack does not implement it.
@@ -48,6 +48,7 @@ from infra.control_plane.hosting.sagemaker_runtime import (
     payload_too_large,
     runtime_not_implemented,
 )
+from infra.control_plane.lambda_functions.lambda_front import LAMBDA_PATH, LambdaFront
 from infra.control_plane.sagemaker_backend import SageMakerBackend
 from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
 
@@ -82,6 +83,7 @@ class EdgeApp:
         self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
         self._athena = AthenaFront(lambda a, r: registry.get(a, r).athena)
         self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
+        self._lambda = LambdaFront(lambda a, r: registry.get(a, r).lambda_functions)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
@@ -108,6 +110,8 @@ class EdgeApp:
         athena = athena_operation(target)
         if athena is not None:
             return self._athena_call(environ, start_response, athena)
+        if service == "lambda" or (service is None and LAMBDA_PATH.match(path)):
+            return self._lambda_call(environ, start_response, path)
         if service in ("sagemaker", None) and is_featurestore_path(path):
             return self._featurestore(environ, start_response, path)
         if environ.get("REQUEST_METHOD") == "POST" and service in ("sagemaker", None):
@@ -199,6 +203,17 @@ class EdgeApp:
         method, query = str(environ.get("REQUEST_METHOD") or "GET"), str(environ.get("QUERY_STRING") or "")
         request = RuntimeRequest(method, path, query, body, self._settings.account_id, self._region(environ))
         reply = self._features.handle(request)
+        return respond(start_response, reply.status, reply.headers, reply.body)
+
+    def _lambda_call(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        try:
+            body = read_body(environ, self._settings.max_api_request_bytes)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "RequestTooLargeException", "Request must be smaller than the limit.") from exc
+        self._authenticate(environ, body)
+        method = str(environ.get("REQUEST_METHOD") or "GET")
+        headers = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+        reply = self._lambda.handle(method, path, headers, body, self._settings.account_id, self._region(environ))
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _not_implemented(

@@ -21,6 +21,7 @@ from infra.control_plane.pipeline_engine.cache import StepCache
 from infra.control_plane.pipeline_engine.check_steps import CHECK_TYPES, run_check_step
 from infra.control_plane.pipeline_engine.definition import Step, StepType
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, evaluate_condition, resolve
+from infra.control_plane.pipeline_engine.lambda_step import LambdaInvoker, run_lambda_step
 from infra.control_plane.pipeline_engine.operations import Operations
 from infra.control_plane.pipeline_engine.policies import CachePolicy, RetryPolicy, cache_key, retry_policies
 from infra.control_plane.pipeline_engine.resources import Execution, ExecutionStatus, StepRecord, StepStatus
@@ -46,6 +47,7 @@ class EngineContext:
     poll_seconds: float = 0.1
     default_parallelism: int = 50
     write_s3: Callable[[str, bytes], None] | None = None
+    invoke_lambda: LambdaInvoker | None = None
 
 
 @dataclass
@@ -167,6 +169,8 @@ class ExecutionRunner:
                 raise StepFailed(message, by_fail_step=True)
             arguments = resolve(step.arguments, scope)
             fields = resolve(step.check_fields(), scope) if step.type in CHECK_TYPES else {}
+            if step.type is StepType.LAMBDA:
+                fields = {"FunctionArn": resolve(step.raw.get("FunctionArn"), scope)}
         except ExpressionError as exc:
             raise StepFailed(f"Step {step.name}: {exc}") from exc
         return self._cached_or_run(step, record, arguments, job_name, fields)
@@ -206,7 +210,10 @@ class ExecutionRunner:
             self.ctx.read_s3,
             self.ctx.write_s3,
         )
-        outcome = run_check_step(context) if step.type in CHECK_TYPES else run_step(context)
+        if step.type is StepType.LAMBDA:
+            outcome = run_lambda_step(context, self.ctx.invoke_lambda)
+        else:
+            outcome = run_check_step(context) if step.type in CHECK_TYPES else run_step(context)
         if key is not None:
             self.ctx.cache.record(pipeline, key, self.execution.arn, outcome.properties, outcome.metadata)
         return outcome

@@ -58,6 +58,11 @@ def _problem(definition: Definition, target: str, kind: StepType, path: str) -> 
         return None
     if kind is StepType.CONDITION:
         return None if path == "Outcome" else f"a Condition step only has the property Outcome, not {path!r}"
+    if kind in (StepType.LAMBDA, StepType.CALLBACK):
+        outputs = {str(o.get("OutputName")) for o in definition.steps[target].raw.get("OutputParameters") or []}
+        if _output_name(path) not in outputs:
+            return f"step {target} declares no output parameter for {path!r} (it declares {sorted(outputs)})"
+        return None
     if kind in CHECK_PROPERTIES:
         allowed = CHECK_PROPERTIES[kind]
         return None if path in allowed else f"a {kind.value} step has the properties {list(allowed)}, not {path!r}"
@@ -70,6 +75,17 @@ def _problem(definition: Definition, target: str, kind: StepType, path: str) -> 
         if shape is not None and _fits(tokens, shape):
             return None
     return f"{path!r} is not a property of a {kind.value} step"
+
+
+def _output_name(path: str) -> str | None:
+    """``OutputParameters['name']`` -> ``name``."""
+    try:
+        tokens = parse_path(path)
+    except ExpressionError:
+        return None
+    if len(tokens) == 2 and tokens[0][0] == "OutputParameters" and isinstance(tokens[1][0], str):
+        return tokens[1][0]
+    return None
 
 
 def _fits(tokens: list[tuple[str | int, bool]], shape: Shape) -> bool:

@@ -19,6 +19,7 @@ from infra.control_plane.pipeline_engine.cache import StepCache
 from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, parse_definition
 from infra.control_plane.pipeline_engine.engine import EngineContext, ExecutionRunner, execution_variables
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, resolve
+from infra.control_plane.pipeline_engine.lambda_step import LambdaAnswer, LambdaInvoker
 from infra.control_plane.pipeline_engine.operations import Operations, Services
 from infra.control_plane.pipeline_engine.pipeline_requests import (
     CreatePipelineRequest,
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 RUNNABLE = frozenset(
     {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
-    | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK}
+    | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK, StepType.LAMBDA}
 )
 _LATER = {
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
@@ -74,8 +75,15 @@ class Pipelines:
         self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
         self._tokens: dict[tuple[str, str], dict[str, Any]] = {}
+        self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
         self._engine = EngineContext(
-            self.operations, self._read_s3, StepCache(), poll_seconds, parallelism, write_s3=self._write_s3
+            self.operations,
+            self._read_s3,
+            StepCache(),
+            poll_seconds,
+            parallelism,
+            write_s3=self._write_s3,
+            invoke_lambda=self._invoke_lambda,
         )
 
     # --- pipelines -------------------------------------------------------------------------------------------
@@ -324,10 +332,11 @@ class Pipelines:
             if step.type is StepType.TUNING and self.operations.supports("CreateHyperParameterTuningJob"):
                 continue
             why = _LATER.get(step.type, "is not supported by the Sagestack local control plane")
+            tuning = ", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else "."
             raise DefinitionError(
                 f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
                 "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
-                "QualityCheck" + (", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else ".")
+                "QualityCheck, Lambda" + tuning
             )
 
     def _experiment(self, execution: Execution) -> dict[str, Any]:
@@ -339,6 +348,11 @@ class Pipelines:
             return {k: str(v) for k, v in resolve(dict(config), scope).items() if v is not None}
         except ExpressionError:
             return {}
+
+    def _invoke_lambda(self, arn: str, payload: bytes) -> LambdaAnswer:
+        if self.invoke_lambda is None:
+            raise LookupError("no Lambda functions are served by this stack")
+        return self.invoke_lambda(arn, payload)
 
     def _read_s3(self, uri: str) -> bytes:
         return self._s3.get_bytes(S3Location.parse(uri))
