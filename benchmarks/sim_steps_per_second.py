@@ -15,10 +15,10 @@ STEPS = 50_000
 def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    from containers.rl.actions import default_action_space
-    from containers.rl.env import DeepRacerEnv
-    from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
-    from containers.rl.tracks import DEFAULT_TRACK, load_track
+    from containers.rl.simulation.actions import default_action_space
+    from containers.rl.simulation.env import DeepRacerEnv
+    from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
+    from containers.rl.simulation.tracks import DEFAULT_TRACK, load_track
 
     env = DeepRacerEnv(load_track(DEFAULT_TRACK), default_action_space(), RewardFunction(DEFAULT_REWARD_FILE))
     rng = np.random.default_rng(0)

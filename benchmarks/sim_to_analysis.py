@@ -35,13 +35,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     from deepracer.logs import AnalysisUtils, DeepRacerLog
 
-    from containers.rl.actions import default_action_space
-    from containers.rl.hyperparams import load_hyperparameters_file
+    from containers.rl.configuration.hyperparams import load_hyperparameters_file
+    from containers.rl.configuration.run_config import RunConfig
+    from containers.rl.learning.training_run import run
     from containers.rl.local_cli import DEFAULTS_DIR
-    from containers.rl.reward import DEFAULT_REWARD_FILE
-    from containers.rl.run_config import RunConfig
-    from containers.rl.tracks import load_track
-    from containers.rl.training_run import run
+    from containers.rl.simulation.actions import default_action_space
+    from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
+    from containers.rl.simulation.tracks import load_track
 
     hp = load_hyperparameters_file(
         DEFAULTS_DIR / "hyperparameters.json", {"term_cond_max_episodes": ITERATIONS, "num_workers": 2}

@@ -12,13 +12,13 @@ GOAL_S = 600.0
 
 
 def main() -> None:
-    from containers.rl.actions import default_action_space
-    from containers.rl.hyperparams import load_hyperparameters_file
+    from containers.rl.configuration.hyperparams import load_hyperparameters_file
+    from containers.rl.configuration.run_config import RunConfig
+    from containers.rl.learning.trainer import Trainer
     from containers.rl.local_cli import DEFAULTS_DIR
-    from containers.rl.reward import DEFAULT_REWARD_FILE
-    from containers.rl.run_config import RunConfig
-    from containers.rl.tracks import load_track
-    from containers.rl.trainer import Trainer
+    from containers.rl.simulation.actions import default_action_space
+    from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
+    from containers.rl.simulation.tracks import load_track
 
     # the make-deepracer defaults, but stop at the first iteration whose evaluations all complete the lap
     hp = load_hyperparameters_file(

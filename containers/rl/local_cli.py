@@ -13,10 +13,10 @@ import logging
 import sys
 from pathlib import Path
 
-from containers.rl.actions import ActionSpace, default_action_space, load_model_metadata
-from containers.rl.hyperparams import load_hyperparameters_file
-from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
-from containers.rl.tracks import DEFAULT_TRACK, load_track
+from containers.rl.configuration.hyperparams import load_hyperparameters_file
+from containers.rl.simulation.actions import ActionSpace, default_action_space, load_model_metadata
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
+from containers.rl.simulation.tracks import DEFAULT_TRACK, load_track
 from containers.toolkit.errors import ToolkitError
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from containers.rl.run_config import RunConfig  # torch and SB3 load only for training
-    from containers.rl.training_run import run
+    from containers.rl.configuration.run_config import RunConfig  # torch and SB3 load only for training
+    from containers.rl.learning.training_run import run
 
     hp_file = args.hyperparameters or DEFAULTS_DIR / "hyperparameters.json"
     overrides = _overrides(args.set)
@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from containers.rl.validate import validate_reward_file
+    from containers.rl.evaluation.reward_validation import validate_reward_file
 
     report = validate_reward_file(args.reward, args.track)
     for case, outcome in report.cases:
@@ -97,8 +97,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from containers.rl.lap_evaluation import evaluate, load_policy, write_evaluation
-    from containers.rl.run_config import load_run_config
+    from containers.rl.configuration.run_config import load_run_config
+    from containers.rl.evaluation.lap_evaluation import evaluate, load_policy, write_evaluation
 
     cfg = load_run_config(args.model_dir, args.output_dir or args.model_dir.parent)
     model = load_policy(args.model_dir / "model.zip", cfg.actions.training_algorithm)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from containers.rl.actions import load_model_metadata
+from containers.rl.simulation.actions import load_model_metadata
 from containers.toolkit.codecs.content_types import MediaType
 from containers.toolkit.errors import BadRequestError, ModelLoadError, UserError
 from containers.toolkit.serving import InferenceHandler, serve
@@ -31,7 +31,7 @@ class PolicyHandler(InferenceHandler):
     default_accept = "application/json"
 
     def load(self, model_dir: Path) -> None:
-        from containers.rl.lap_evaluation import load_policy
+        from containers.rl.evaluation.lap_evaluation import load_policy
 
         try:
             self.actions = load_model_metadata(model_dir / "model_metadata.json")

@@ -15,10 +15,10 @@ import logging
 import tarfile
 from pathlib import Path
 
-from containers.rl.actions import default_action_space, load_model_metadata
-from containers.rl.hyperparams import load_hyperparameters_file, parse_hyperparameters
-from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
-from containers.rl.tracks import load_track
+from containers.rl.configuration.hyperparams import load_hyperparameters_file, parse_hyperparameters
+from containers.rl.simulation.actions import default_action_space, load_model_metadata
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
+from containers.rl.simulation.tracks import load_track
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
 from containers.toolkit.metrics import Direction, MetricSpec
@@ -79,8 +79,8 @@ def train(env: TrainingEnvironment) -> None:
     if is_script_mode(env):  # RLEstimator: the user's entry point trains its own Gymnasium env (torch not loaded here)
         run_user_entry_point(env)
         return
-    from containers.rl.run_config import RunConfig
-    from containers.rl.training_run import run
+    from containers.rl.configuration.run_config import RunConfig
+    from containers.rl.learning.training_run import run
 
     pretrained = find_checkpoint(env)
     if parse_hyperparameters({"evaluate_only": env.hyperparameters.get("evaluate_only", "false")}).evaluate_only:
@@ -110,8 +110,8 @@ def evaluate_checkpoint(env: TrainingEnvironment, policy: Path | None) -> None:
     """
     if policy is None:
         raise UserError(f"evaluate_only=true needs a {CHECKPOINT_CHANNEL} channel holding a trained model")
-    from containers.rl.lap_evaluation import run_evaluation
-    from containers.rl.run_config import load_run_config
+    from containers.rl.configuration.run_config import load_run_config
+    from containers.rl.evaluation.lap_evaluation import run_evaluation
 
     base = load_run_config(policy.parent, env.paths.output_data_dir)
     hp = parse_hyperparameters({**base.hp.to_json(), **env.hyperparameters})

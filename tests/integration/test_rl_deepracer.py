@@ -129,9 +129,9 @@ def test_deepracer_training_job_with_drfc_inputs(trained, s3):
 
 def _drive(model, predict, steps):
     """Drive the trained car on its own track: each observation goes through ``predict`` and the action is applied."""
-    from containers.rl.actions import parse_model_metadata
-    from containers.rl.env import DeepRacerEnv, EnvConfig
-    from containers.rl.tracks import Track
+    from containers.rl.simulation.actions import parse_model_metadata
+    from containers.rl.simulation.env import DeepRacerEnv, EnvConfig
+    from containers.rl.simulation.tracks import Track
 
     actions = parse_model_metadata(json.loads(model["model_metadata.json"]))
     track = Track.from_array("oval", np.load(io.BytesIO(model["track.npy"])))

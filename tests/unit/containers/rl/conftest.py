@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from containers.rl.tracks import Track, load_track
+from containers.rl.simulation.tracks import Track, load_track
 
 
 @pytest.fixture(scope="session")

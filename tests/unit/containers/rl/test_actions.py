@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from containers.rl.actions import clip_command, generate_discrete, parse_model_metadata
+from containers.rl.simulation.actions import clip_command, generate_discrete, parse_model_metadata
 from containers.toolkit.errors import UserError
 
 

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO, SAC
 
-from containers.rl.actions import parse_model_metadata
-from containers.rl.camera import HEIGHT, WIDTH, Camera
-from containers.rl.episodic_algorithms import EGreedy
-from containers.rl.hyperparams import parse_hyperparameters
-from containers.rl.reward import DEFAULT_REWARD_FILE
-from containers.rl.run_config import RunConfig
-from containers.rl.simulator import Pose
-from containers.rl.trainer import Trainer
+from containers.rl.configuration.hyperparams import parse_hyperparameters
+from containers.rl.configuration.run_config import RunConfig
+from containers.rl.learning.episodic_algorithms import EGreedy
+from containers.rl.learning.trainer import Trainer
+from containers.rl.simulation.actions import parse_model_metadata
+from containers.rl.simulation.camera import HEIGHT, WIDTH, Camera
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
+from containers.rl.simulation.simulator import Pose
 
 CONTINUOUS = {
     "action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 1.0}},

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from containers.rl.actions import default_action_space, parse_model_metadata
-from containers.rl.agent_metadata import agent_metadata, check_agent
-from containers.rl.env import DeepRacerEnv
-from containers.rl.hyperparams import parse_hyperparameters
-from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
-from containers.rl.run_config import RunConfig
-from containers.rl.tracks import generate_oval, load_track
-from containers.rl.training_run import run
+from containers.rl.configuration.agent_metadata import agent_metadata, check_agent
+from containers.rl.configuration.hyperparams import parse_hyperparameters
+from containers.rl.configuration.run_config import RunConfig
+from containers.rl.learning.training_run import run
+from containers.rl.simulation.actions import default_action_space, parse_model_metadata
+from containers.rl.simulation.env import DeepRacerEnv
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
+from containers.rl.simulation.tracks import generate_oval, load_track
 from containers.toolkit.errors import UserError
 from tests.unit.containers.rl.conftest import run_container, write_reward
 

@@ -16,7 +16,7 @@ from deepracer.logs import AnalysisUtils, DeepRacerLog
 from deepracer.logs.metrics import TrainingMetrics
 from deepracer.logs.misc import LogFolderType
 
-from containers.rl.reward import DEFAULT_REWARD_FILE
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 from tests.unit.containers.rl.conftest import run_container
 
 N = 4  # episodes per iteration; with two workers, episodes run across iteration boundaries

@@ -58,7 +58,7 @@ def test_reward_exception_fails_the_job_with_traceback(tmp_path):
 
 @pytest.mark.parametrize("value", ["3", '"3"', 3])
 def test_hyperparameter_encodings(value):
-    from containers.rl.hyperparams import parse_hyperparameters
+    from containers.rl.configuration.hyperparams import parse_hyperparameters
 
     hp = parse_hyperparameters({"num_epochs": value, "change_start_position": "False", "loss_type": '"huber"'})
     assert hp.num_epochs == 3 and hp.change_start_position is False and hp.loss_type == "huber"

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from containers.rl.actions import default_action_space
-from containers.rl.dynamics import CarDynamics, CarState, scrub_factor, step_car
-from containers.rl.env import DeepRacerEnv, EnvConfig
-from containers.rl.simulator import DT, WHEELBASE, Pose, advance
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.dynamics import CarDynamics, CarState, scrub_factor, step_car
+from containers.rl.simulation.env import DeepRacerEnv, EnvConfig
+from containers.rl.simulation.simulator import DT, WHEELBASE, Pose, advance
 
 DYN = CarDynamics()
 

@@ -8,12 +8,12 @@ import random
 import numpy as np
 import pytest
 
-from containers.rl.actions import default_action_space
-from containers.rl.camera import OBJECT, Camera
-from containers.rl.env import VECTOR_SIZE, DeepRacerEnv, EnvConfig
-from containers.rl.hyperparams import parse_hyperparameters, race_config
-from containers.rl.race_objects import RaceConfig, RaceObjects
-from containers.rl.simulator import Pose, TrackGeometry
+from containers.rl.configuration.hyperparams import parse_hyperparameters, race_config
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.camera import OBJECT, Camera
+from containers.rl.simulation.env import VECTOR_SIZE, DeepRacerEnv, EnvConfig
+from containers.rl.simulation.race_objects import RaceConfig, RaceObjects
+from containers.rl.simulation.simulator import Pose, TrackGeometry
 from containers.toolkit.errors import UserError
 
 # the oval's bottom straight: centre y = -1.83 from x = -2 (the route's start) to x = 2, driven towards +x, 0.76 m wide;

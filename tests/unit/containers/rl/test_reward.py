@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from containers.rl.actions import default_action_space
-from containers.rl.env import DeepRacerEnv
-from containers.rl.reward import RewardFunction
-from containers.rl.validate import validate_reward_file
+from containers.rl.evaluation.reward_validation import validate_reward_file
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.env import DeepRacerEnv
+from containers.rl.simulation.reward import RewardFunction
 from tests.unit.containers.rl.conftest import write_reward
 
 GOOD = """import math

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from containers.rl.actions import ActionSpace, default_action_space, parse_model_metadata
-from containers.rl.env import DeepRacerEnv
-from containers.rl.params import PARAM_KEYS, build_params
-from containers.rl.simulator import DT, REFERENCE_AHEAD, Pose, TrackGeometry, advance, wheel_centres
+from containers.rl.simulation.actions import ActionSpace, default_action_space, parse_model_metadata
+from containers.rl.simulation.env import DeepRacerEnv
+from containers.rl.simulation.params import PARAM_KEYS, build_params
+from containers.rl.simulation.simulator import DT, REFERENCE_AHEAD, Pose, TrackGeometry, advance, wheel_centres
 
 HALF = 1.83  # the oval's radius: its bottom straight lies on y = -1.83, driven towards +x
 
@@ -185,7 +185,7 @@ def test_round_robin_start_advances_after_each_episode(oval):
 
 
 def test_reversed_direction_drives_the_route_backwards(oval):
-    from containers.rl.env import EnvConfig
+    from containers.rl.simulation.env import EnvConfig
 
     recorder = Recorder()
     env = DeepRacerEnv(oval, continuous(), recorder, EnvConfig(reverse_direction=True))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from containers.rl.tracks import GENERATED, Track, load_track
+from containers.rl.simulation.tracks import GENERATED, Track, load_track
 from containers.toolkit.errors import UserError
 
 

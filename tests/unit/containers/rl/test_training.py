@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from containers.rl.actions import default_action_space
-from containers.rl.graphs import compute_reward_graph
-from containers.rl.hyperparams import parse_hyperparameters
-from containers.rl.outputs import SIMTRACE_HEADER
-from containers.rl.reward import DEFAULT_REWARD_FILE
-from containers.rl.run_config import RunConfig
-from containers.rl.training_run import run
+from containers.rl.configuration.hyperparams import parse_hyperparameters
+from containers.rl.configuration.run_config import RunConfig
+from containers.rl.learning.training_run import run
+from containers.rl.outputs.graphs import compute_reward_graph
+from containers.rl.outputs.log_formats import SIMTRACE_HEADER
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_serving_round_trip(trained):
     app = create_app(PolicyHandler(ServingConfig(model_dir=out / "model")))
     client = app.test_client()
     assert client.get("/ping").status_code == 200
-    from containers.rl.actions import default_action_space as actions
+    from containers.rl.simulation.actions import default_action_space as actions
 
     obs = [0.1] * 17
     response = client.post("/invocations", json={"instances": [obs, obs]})

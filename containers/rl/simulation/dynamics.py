@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from containers.rl.simulator import DT, REAR_AXLE_X, SUBSTEPS, WHEELBASE, Pose, advance
+from containers.rl.simulation.simulator import DT, REAR_AXLE_X, SUBSTEPS, WHEELBASE, Pose, advance
 
 GRAVITY = 9.81
 FRONT_TO_REAR_DRIVE = 0.5  # simapp wheel velocity controllers: front p = 0.5, rear p = 1.0

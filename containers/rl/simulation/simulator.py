@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from containers.rl.tracks import Track
+from containers.rl.simulation.tracks import Track
 
 DT = 1.0 / 15.0
 SUBSTEPS = 4  # the simapp's wheel/hinge controllers run at 60 Hz

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from containers.rl.race_objects import RaceObject
-from containers.rl.race_objects import inside as inside_footprint
-from containers.rl.simulator import Pose
-from containers.rl.tracks import Track
+from containers.rl.simulation.race_objects import RaceObject
+from containers.rl.simulation.race_objects import inside as inside_footprint
+from containers.rl.simulation.simulator import Pose
+from containers.rl.simulation.tracks import Track
 
 WIDTH, HEIGHT = 160, 120
 HFOV = 1.13

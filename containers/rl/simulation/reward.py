@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 REWARD_LIMIT = 1e5
 DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_REWARD_FILE = Path(__file__).resolve().parent / "defaults" / "reward_function.py"
+DEFAULT_REWARD_FILE = Path(__file__).resolve().parents[1] / "defaults" / "reward_function.py"
 _counter = itertools.count()
 
 

@@ -18,13 +18,18 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from containers.rl.actions import ActionSpace, load_model_metadata
-from containers.rl.agent_metadata import agent_metadata
-from containers.rl.env import DeepRacerEnv, EnvConfig, make_env_factory
-from containers.rl.hyperparams import DeepRacerHyperparameters, car_dynamics, parse_hyperparameters, race_config
-from containers.rl.outputs import write_json
-from containers.rl.reward import DEFAULT_REWARD_FILE, RewardFunction
-from containers.rl.tracks import Track
+from containers.rl.configuration.agent_metadata import agent_metadata
+from containers.rl.configuration.hyperparams import (
+    DeepRacerHyperparameters,
+    car_dynamics,
+    parse_hyperparameters,
+    race_config,
+)
+from containers.rl.outputs.log_formats import write_json
+from containers.rl.simulation.actions import ActionSpace, load_model_metadata
+from containers.rl.simulation.env import DeepRacerEnv, EnvConfig, make_env_factory
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
+from containers.rl.simulation.tracks import Track
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import logging
 import math
 from typing import Any
 
-from containers.rl.actions import ActionSpace
-from containers.rl.hyperparams import DeepRacerHyperparameters
+from containers.rl.configuration.hyperparams import DeepRacerHyperparameters
+from containers.rl.simulation.actions import ActionSpace
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)

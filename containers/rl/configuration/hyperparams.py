@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from containers.rl.dynamics import CarDynamics
-from containers.rl.race_objects import RACE_TYPES, RaceConfig
+from containers.rl.simulation.dynamics import CarDynamics
+from containers.rl.simulation.race_objects import RACE_TYPES, RaceConfig
 from containers.toolkit.errors import UserError
 from containers.toolkit.hyperparameters import unquote
 

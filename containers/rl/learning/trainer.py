@@ -22,11 +22,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from containers.rl.episodic_algorithms import build_algorithm
-from containers.rl.lap_evaluation import run_episodes
-from containers.rl.outputs import CheckpointIndex, TrainingMetrics, TrainingSimtrace, evaluation_metric, is_new_best
-from containers.rl.reward import RewardFunctionError
-from containers.rl.run_config import RunConfig, build_vec_env, env_config, make_envs
+from containers.rl.configuration.run_config import RunConfig, build_vec_env, env_config, make_envs
+from containers.rl.evaluation.lap_evaluation import run_episodes
+from containers.rl.learning.episodic_algorithms import build_algorithm
+from containers.rl.outputs.log_formats import (
+    CheckpointIndex,
+    TrainingMetrics,
+    TrainingSimtrace,
+    evaluation_metric,
+    is_new_best,
+)
+from containers.rl.simulation.reward import RewardFunctionError
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +71,9 @@ class TrainingResult:
 class Trainer:
     """Owns the loop; ``train()`` returns when a stop condition holds.
 
-    The algorithm (``containers.rl.episodic_algorithms``) plays and learns from the iteration's episodes; the trainer
-    turns the records the environments kept into DeepRacer's outputs, evaluates, checkpoints and decides when to stop.
+    The algorithm (``containers.rl.learning.episodic_algorithms``) plays and learns from the iteration's episodes;
+    the trainer turns the records the environments kept into DeepRacer's outputs, evaluates, checkpoints and decides
+    when to stop.
     """
 
     def __init__(self, cfg: RunConfig, on_iteration: Callable[[IterationResult], None] | None = None) -> None:

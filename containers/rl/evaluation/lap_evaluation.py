@@ -19,11 +19,11 @@ import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from containers.rl.agent_metadata import check_agent
-from containers.rl.env import DeepRacerEnv
-from containers.rl.graphs import plot_laps
-from containers.rl.outputs import evaluation_record, format_trace_row, write_json, write_simtrace
-from containers.rl.run_config import RunConfig, env_config, make_envs, save_run_config
+from containers.rl.configuration.agent_metadata import check_agent
+from containers.rl.configuration.run_config import RunConfig, env_config, make_envs, save_run_config
+from containers.rl.outputs.graphs import plot_laps
+from containers.rl.outputs.log_formats import evaluation_record, format_trace_row, write_json, write_simtrace
+from containers.rl.simulation.env import DeepRacerEnv
 
 logger = logging.getLogger(__name__)
 

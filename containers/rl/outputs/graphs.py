@@ -17,8 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from containers.rl.outputs import evaluation_metric, is_new_best
-from containers.rl.tracks import Track
+from containers.rl.outputs.log_formats import evaluation_metric, is_new_best
+from containers.rl.simulation.tracks import Track
 
 logger = logging.getLogger(__name__)
 

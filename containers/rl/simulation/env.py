@@ -21,13 +21,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from containers.rl.actions import ActionSpace, clip_command
-from containers.rl.dynamics import CarDynamics, CarState, step_car
-from containers.rl.params import EpisodeState, build_params
-from containers.rl.race_objects import RaceConfig, RaceObjects
-from containers.rl.reward import RewardFunctionError
-from containers.rl.simulator import DT, Pose, Projection, TrackGeometry, compute_progress, wheel_centres
-from containers.rl.tracks import Track
+from containers.rl.simulation.actions import ActionSpace, clip_command
+from containers.rl.simulation.dynamics import CarDynamics, CarState, step_car
+from containers.rl.simulation.params import EpisodeState, build_params
+from containers.rl.simulation.race_objects import RaceConfig, RaceObjects
+from containers.rl.simulation.reward import RewardFunctionError
+from containers.rl.simulation.simulator import DT, Pose, Projection, TrackGeometry, compute_progress, wheel_centres
+from containers.rl.simulation.tracks import Track
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
 
     def _camera_observation(self) -> np.ndarray:
         if self._camera is None:
-            from containers.rl.camera import Camera  # only camera runs pay for it
+            from containers.rl.simulation.camera import Camera  # only camera runs pay for it
 
             self._camera = Camera(self.geometry.track)
         frame = self._camera.render(self.pose, self.race_objects.objects)

@@ -9,12 +9,18 @@ import logging
 import time
 from dataclasses import dataclass
 
-from containers.rl.agent_metadata import check_agent
-from containers.rl.graphs import compute_reward_graph, plot_reward_graph
-from containers.rl.lap_evaluation import EvaluationSummary, evaluate, load_policy, log_evaluation, write_evaluation
-from containers.rl.outputs import write_json
-from containers.rl.run_config import RunConfig, save_run_config
-from containers.rl.trainer import Trainer, TrainingResult
+from containers.rl.configuration.agent_metadata import check_agent
+from containers.rl.configuration.run_config import RunConfig, save_run_config
+from containers.rl.evaluation.lap_evaluation import (
+    EvaluationSummary,
+    evaluate,
+    load_policy,
+    log_evaluation,
+    write_evaluation,
+)
+from containers.rl.learning.trainer import Trainer, TrainingResult
+from containers.rl.outputs.graphs import compute_reward_graph, plot_reward_graph
+from containers.rl.outputs.log_formats import write_json
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from containers.rl.simulator import REFERENCE_AHEAD, Pose, TrackGeometry
+from containers.rl.simulation.simulator import REFERENCE_AHEAD, Pose, TrackGeometry
 
 RACE_TYPES = ("TIME_TRIAL", "OBJECT_AVOIDANCE", "HEAD_TO_BOT")
 # the simapp's footprints (length along the heading, width across): box (0.5, 0.4), bot car and racer (0.324, 0.196)

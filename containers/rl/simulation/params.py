@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from containers.rl.simulator import Pose, Projection, TrackGeometry
+from containers.rl.simulation.simulator import Pose, Projection, TrackGeometry
 
 PARAM_KEYS = (
     "all_wheels_on_track",

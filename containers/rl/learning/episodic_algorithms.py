@@ -37,7 +37,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
-from containers.rl.run_config import RunConfig
+from containers.rl.configuration.run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 

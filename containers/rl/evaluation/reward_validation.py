@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from containers.rl.actions import default_action_space
-from containers.rl.env import DeepRacerEnv
-from containers.rl.reward import REWARD_LIMIT, load_module, reward_callable
-from containers.rl.tracks import DEFAULT_TRACK, Track, load_track
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.env import DeepRacerEnv
+from containers.rl.simulation.reward import REWARD_LIMIT, load_module, reward_callable
+from containers.rl.simulation.tracks import DEFAULT_TRACK, Track, load_track
 from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
