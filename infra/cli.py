@@ -1,4 +1,4 @@
-"""``sagestack`` command line: serve, up, down, status, env."""
+"""``sagestack`` command line: serve, up, down, status, env, console."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from infra.config import JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY, StackSettings
+from infra.console_command import cmd_console
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,14 @@ def cmd_env(settings: StackSettings) -> int:
     return 0
 
 
-_COMMANDS = {"serve": cmd_serve, "up": cmd_up, "down": cmd_down, "status": cmd_status, "env": cmd_env}
+_COMMANDS = {
+    "serve": cmd_serve,
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "env": cmd_env,
+    "console": cmd_console,
+}
 
 
 # Commands served by a container's own CLI. infra never imports containers, so these run as a subprocess.
