@@ -87,7 +87,7 @@ class ResourcePages:
             kind=kind,
             kinds=JOB_KINDS,
             spec=spec,
-            status=status,
+            status_filter=status,
             jobs=page.get(spec.list_key) or [],
             next_token=page.get("NextToken"),
         )
