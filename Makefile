@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup lint test bench pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean clean-state up down status deepracer features infra infra-delete publish-images gate deployments
+.PHONY: help setup lint test bench console screenshots pipeline quickstart score deploy monitor images images-tag-aws test-docker lock clean clean-state up down status deepracer features infra infra-delete publish-images gate deployments
 
 help:
 	@echo "make pipeline   the main job: the credit-risk SageMaker pipeline on the local stack (PIPELINE=, TARGET=, ROWS=)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test       lint + the whole test suite"
 	@echo "make lint       ruff, mypy, import-linter, cfn-lint, actionlint"
 	@echo "make bench      every benchmark (BENCH=<name> for one)"
+	@echo "make console    open the console (http://127.0.0.1:4566/console/); make screenshots refreshes docs/img"
 	@echo "make setup      create .venv and install the locked dependencies"
 	@echo "make features   run the PySpark feature job (FEATURES_OUT=s3://... or a local dir)"
 	@echo "make deepracer  train a DeepRacer-style car (REWARD=, TRACK=, ACTIONS=, HYPERPARAMETERS=)"
@@ -44,7 +45,16 @@ $(STAMP): pyproject.toml requirements.lock
 	@# smclarify 0.5 (the Clarify reference arithmetic) declares s3fs, whose aiobotocore pin fights botocore: no deps.
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS_PACKAGES)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@export DEBIAN_FRONTEND=noninteractive; $(INSTALL_CHROMIUM)
 	@touch $(STAMP)
+
+# The console's browser tests and `make screenshots` drive Debian's headless chromium (docs/console.md): installed
+# with apt-get when missing (as root, like debootstrap below), else a message says how.
+INSTALL_CHROMIUM = if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+  echo "==> installing chromium and chromium-driver with apt-get (the console's browser tests)"; \
+  { apt-get install -y chromium chromium-driver || { apt-get update && apt-get install -y chromium chromium-driver; }; } \
+  >/dev/null 2>&1 || echo "chromium could not be installed here (apt-get needs root): the console's browser tests \
+need it; apt-get install chromium chromium-driver" >&2; fi
 
 lock: | $(VENV)
 	@$(PYTHON_BIN) -m venv .venv-lock && .venv-lock/bin/pip install --quiet --upgrade "pip>=24" \
@@ -65,6 +75,10 @@ lint: $(STAMP)
 TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# PNGs of the console's main pages (docs/img/console-*.png) from a stack with a small pipeline run and a package.
+screenshots: $(STAMP)
+	$(PY) -m tests.console.screenshots docs/img
 
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH)
@@ -111,6 +125,9 @@ up: $(STAMP)
 
 down: $(STAMP)
 	$(PY) -m infra.cli down
+
+console: $(STAMP)
+	$(PY) -m infra.cli console
 
 status: $(STAMP)
 	$(PY) -m infra.cli status

@@ -1,4 +1,4 @@
-"""``sagestack`` command line: serve, up, down, status, env."""
+"""``sagestack`` command line: serve, up, down, status, env, console."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from infra.config import JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY, StackSettings
+from infra.console_command import cmd_console
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ _COMMANDS = {
     "status": cmd_status,
     "env": cmd_env,
     "reset": cmd_reset,
+    "console": cmd_console,
 }
 
 

@@ -120,6 +120,12 @@ CAPABILITIES: dict[str, Capability] = {
             lambda: _succeeds("bwrap", "--dev-bind", "/", "/", "true"),
         ),
         Capability(
+            "chromium",
+            "Debian's chromium and chromium-driver with selenium, for the console's browser tests",
+            lambda: bool(shutil.which("chromium") and shutil.which("chromedriver")) and _installed("selenium")(),
+            provided_by="make setup",
+        ),
+        Capability(
             "smclarify",
             "smclarify 0.5 and pyfunctional (the Clarify oracle)",
             _installed("smclarify", "functional"),

@@ -187,5 +187,19 @@ class LogsAccess:
         except Exception:
             logger.exception("could not write %d log events to %s/%s", len(events), group, stream)
 
+    def read(self, group: str, stream_prefix: str, limit: int) -> list[tuple[str, int, str]]:
+        """The last ``limit`` ``(stream, epoch millis, message)`` events of the streams starting with the prefix."""
+        with self._lock:
+            found = self._backend().groups.get(group)
+            if found is None:
+                return []
+            events = [
+                (name, event.timestamp, event.message)
+                for name, stream in sorted(found.streams.items())
+                if name.startswith(stream_prefix)
+                for event in list(stream.events)
+            ]
+        return sorted(events, key=lambda event: event[1])[-limit:]
+
     def stream_arn(self, group: str, stream: str) -> str:
         return f"arn:aws:logs:{self._region}:{self._account_id}:log-group:{group}:log-stream:{stream}"

@@ -99,6 +99,13 @@ def check_origin(environ: dict[str, Any], settings: StackSettings) -> str | None
     raise EdgeRefusal(403, "AccessDeniedException", f"Origin {origin!r} is not allowed.", "AccessDenied")
 
 
+def check_same_origin(environ: dict[str, Any]) -> None:
+    """The console: a browser ``Origin``, when sent (forms, scripts), must be the stack itself (the checked Host)."""
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is not None and origin != f"http://{environ.get('HTTP_HOST')}":
+        raise EdgeRefusal(403, "AccessDeniedException", f"Origin {origin!r} is not allowed.", "AccessDenied")
+
+
 def preflight_headers(environ: dict[str, Any], origin: str) -> list[tuple[str, str]]:
     """CORS headers for an allowed origin's preflight (``OPTIONS``)."""
     requested = str(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS") or "")

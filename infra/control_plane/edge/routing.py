@@ -17,6 +17,8 @@ from urllib.parse import unquote
 
 from infra.config import StackSettings
 from infra.control_plane.athena.athena_front import AthenaFront, athena_operation
+from infra.control_plane.console.console_api import ConsoleApi
+from infra.control_plane.console.console_app import ConsoleApp, is_console_path
 from infra.control_plane.core.errors import UnknownOperationException
 from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import (
@@ -25,6 +27,7 @@ from infra.control_plane.edge.http_guards import (
     StartResponse,
     check_host,
     check_origin,
+    check_same_origin,
     cors_headers,
     declared_length,
     is_chunked,
@@ -84,6 +87,10 @@ class EdgeApp:
         self._athena = AthenaFront(lambda a, r: registry.get(a, r).athena)
         self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         self._lambda = LambdaFront(lambda a, r: registry.get(a, r).lambda_functions)
+        account, region = settings.account_id, settings.region
+        self._console = ConsoleApp(
+            ConsoleApi(self._control, lambda: registry.get(account, region).logs, account, region)
+        )
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
@@ -91,6 +98,9 @@ class EdgeApp:
         service = self._scope(environ, "service")
         try:
             check_host(environ, self._settings)
+            if is_console_path(str(environ.get("PATH_INFO") or "")) and not environ.get("HTTP_X_AMZ_TARGET"):
+                check_same_origin(environ)  # the console's pages and forms: same-origin only, never CORS
+                return self._console(environ, start_response)
             origin = check_origin(environ, self._settings)
             declared_length(environ)
             if origin is not None and environ.get("REQUEST_METHOD") == "OPTIONS":
