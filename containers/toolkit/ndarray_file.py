@@ -8,8 +8,8 @@ ndim`` + ``ndim x int64`` dims, context (``int32 dev_type`` = 1 cpu, ``int32 dev
 uint32, 11 uint64), the raw row-major data; then ``uint64 n_names`` and per name ``uint64 length`` + UTF-8 bytes.
 ``mx.nd.load`` returns a list when there are no names and a dict otherwise.
 
-With the V2 magic an array of ``ndim`` 0 is MXNet's "none" array: nothing follows its shape. A numpy scalar therefore
-cannot be written (it is refused; reshape it to ``(1,)``). The reader also takes the other layouts MXNet loads: the
+With the V2 magic an array of ``ndim`` 0 is MXNet's "none" array: nothing follows its shape, so a numpy scalar is
+written with shape ``(1,)``. The reader also takes the other layouts MXNet loads: the
 V3 magic ``0xF993FACA`` (NumPy shape semantics, dense, same fields), V1 ``0xF993FAC8`` (no storage type) and the
 legacy one whose first word is ``ndim`` with ``uint32`` dims.
 """
@@ -54,13 +54,11 @@ class NDArrayFileError(ValueError):
 
 
 def _encode_array(array: np.ndarray) -> bytes:
-    data = np.ascontiguousarray(array)
+    data = np.ascontiguousarray(array)  # a 0-d array becomes shape (1,): MXNet reads ndim 0 as an empty array
     dtype = data.dtype.newbyteorder("<") if data.dtype.byteorder == ">" else data.dtype
     flag = _FLAG_OF.get(np.dtype(dtype))
     if flag is None:
         raise NDArrayFileError(f"dtype {array.dtype} has no MXNet type flag")
-    if data.ndim == 0:
-        raise NDArrayFileError("a 0-d array cannot be saved: MXNet reads ndim 0 as an empty array (reshape to (1,))")
     head = struct.pack("<Ii", ARRAY_MAGIC_V2, DENSE)
     shape = struct.pack("<i", data.ndim) + struct.pack(f"<{data.ndim}q", *data.shape)
     tail = struct.pack("<iii", CPU, 0, flag)
