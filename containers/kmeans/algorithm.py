@@ -145,22 +145,42 @@ class StreamingKMeans:
 
     def partial_fit(self, batch: np.ndarray) -> None:
         """One mini-batch update: assign, then move each center towards its points' mean with p_c = n_c/(N_c+n_c)."""
-        if self.centers is None or self.counts is None:
-            raise RuntimeError("initialize() must be called before partial_fit()")
+        if batch.shape[0] == 0:
+            return
+        n_new, sums = self.statistics(batch)
+        self.apply(n_new, sums, batch.shape[0])
+
+    def statistics(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A mini-batch's sufficient statistics against the current centers: points per center ``n_c`` and their
+        sums (K x d). The hosts of one job add theirs up before :meth:`apply`
+        (docs/algorithms/kmeans.md#distributed-training)."""
+        if self.centers is None:
+            raise RuntimeError("initialize() must be called before statistics()")
         rows = batch.shape[0]
+        labels, _ = nearest_center(batch, self.centers)
+        n_new = np.bincount(labels, minlength=self.n_centers).astype(np.float64)
+        sums = sp.csr_matrix((np.ones(rows), (labels, np.arange(rows))), shape=(self.n_centers, rows)) @ batch
+        return n_new, np.asarray(sums)
+
+    def apply(self, n_new: np.ndarray, sums: np.ndarray, rows: int) -> None:
+        """Decay ``N_c`` by ``rows`` (with a half-life), then move every center that got points to the running mean."""
+        if self.centers is None or self.counts is None:
+            raise RuntimeError("initialize() must be called before apply()")
         if rows == 0:
             return
         if self.half_life > 0:
             self.counts *= 2.0 ** (-rows / self.half_life)
-        labels, _ = nearest_center(batch, self.centers)
-        n_new = np.bincount(labels, minlength=self.n_centers).astype(np.float64)
-        sums = sp.csr_matrix((np.ones(rows), (labels, np.arange(rows))), shape=(self.n_centers, rows)) @ batch
         hit = n_new > 0
         rate = n_new[hit] / (self.counts[hit] + n_new[hit])
         means = sums[hit] / n_new[hit, None]
         self.centers[hit] += rate[:, None] * (means - self.centers[hit])
         self.counts += n_new
         self.seen += rows
+
+    def follow(self, centers: np.ndarray) -> None:
+        """Take the centers the leader computed (a host that only contributes statistics)."""
+        self.centers = np.array(centers, dtype=np.float64)
+        self.n_centers = self.centers.shape[0]
 
 
 def reduce_centers(

@@ -66,6 +66,29 @@ class _Moments:
         return delta, weight
 
 
+def merge_states(
+    states: list[dict[str, np.ndarray]], matrix: str, project: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Merge the hosts' states (``n``, ``mean``, the ``matrix`` of centered statistics, ``trace``) with Chan's
+    pairwise formula, in host order (docs/algorithms/pca.md#distributed-training). ``project`` is the sketch's
+    ``Omega``: the cross term is then ``outer(delta * w, delta @ Omega)`` instead of ``outer(delta, delta * w)``."""
+    merged = {name: np.array(value, dtype=np.float64) for name, value in states[0].items()}
+    for state in states[1:]:
+        n_a, n_b = float(merged["n"][0]), float(state["n"][0])
+        if n_b == 0:
+            continue
+        total = n_a + n_b
+        delta = state["mean"] - merged["mean"]
+        weight = n_a * n_b / total
+        merged[matrix] += state[matrix]
+        right = delta if project is None else delta @ project
+        merged[matrix] += np.outer(delta * weight, right)
+        merged["trace"] += state["trace"] + weight * float(delta @ delta)
+        merged["mean"] += delta * (n_b / total)
+        merged["n"] = np.asarray([total])
+    return merged
+
+
 class ScatterAccumulator:
     """regular mode: the exact d x d scatter matrix, accumulated batch by batch (row-major, symmetric)."""
 
@@ -82,6 +105,20 @@ class ScatterAccumulator:
         delta, weight = self.moments.merge(batch.shape[0], batch_mean)
         if weight:
             self.m2 += np.outer(delta, delta * weight)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a host sends the leader: row count, mean and the centered scatter matrix."""
+        return {
+            "n": np.asarray([float(self.moments.n)]),
+            "mean": self.moments.mean,
+            "m2": self.m2,
+            "trace": np.asarray([0.0]),
+        }
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        self.moments.n = int(state["n"][0])
+        self.moments.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.m2 = np.asarray(state["m2"], dtype=np.float64)
 
     def scatter(self, subtract_mean: bool) -> np.ndarray:
         full = (self.m2 + self.m2.T) / 2  # symmetric up to rounding already; make it exactly so
@@ -127,6 +164,21 @@ class SketchAccumulator:
         if weight:
             self.y += np.outer(delta * weight, delta @ self.omega)
             self.trace += weight * float(delta @ delta)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a host sends the leader: row count, mean, ``Y`` and the trace (every host draws the same Omega)."""
+        return {
+            "n": np.asarray([float(self.moments.n)]),
+            "mean": self.moments.mean,
+            "y": self.y,
+            "trace": np.asarray([self.trace]),
+        }
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        self.moments.n = int(state["n"][0])
+        self.moments.mean = np.asarray(state["mean"], dtype=np.float64)
+        self.y = np.asarray(state["y"], dtype=np.float64)
+        self.trace = float(state["trace"][0])
 
     def solve(self, k: int, subtract_mean: bool) -> Components:
         y = self.y

@@ -1,4 +1,10 @@
-"""PCA training: stream the ``train`` channel into the accumulator of the chosen mode, solve, score, save."""
+"""PCA training: stream the ``train`` channel into the accumulator of the chosen mode, solve, score, save.
+
+With several instances (docs/algorithms/pca.md#distributed-training) every host accumulates its share of the
+channel; the leader (``algo-1``) merges the hosts' states (row count, mean, centered scatter matrix or sketch) with
+Chan's formula, solves, sends the components back for the test score and alone writes the model. With one host the
+same code runs without a socket.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,20 @@ import time
 
 import numpy as np
 
-from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator
+from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator, merge_states
 from containers.pca.model import save_model
 from containers.pca.spec import PCAConfig, parse_hyperparameters
-from containers.toolkit.channels import TEST, TRAIN, DenseChannel, open_train_and_test, require_single_host
+from containers.toolkit.channels import TEST, TRAIN, DenseChannel, open_train_and_test
 from containers.toolkit.environment import TrainingEnvironment
+from containers.toolkit.errors import UserError
+from containers.toolkit.host_exchange import ExchangeSettings, HostGroup, Payload
 from containers.toolkit.metrics import MetricsWriter
 
 logger = logging.getLogger(__name__)
 
 _TARGET_BATCH_VALUES = 1 << 21  # read ~16 MB of float64 per batch: BLAS runs far faster on big batches
+
+Accumulator = ScatterAccumulator | SketchAccumulator
 
 
 def read_rows(config: PCAConfig) -> int:
@@ -24,26 +34,61 @@ def read_rows(config: PCAConfig) -> int:
     return max(config.mini_batch_size, min(65536, _TARGET_BATCH_VALUES // config.feature_dim))
 
 
-def fit(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter) -> Components:
-    accumulator: ScatterAccumulator | SketchAccumulator
+def new_accumulator(config: PCAConfig) -> Accumulator:
+    """Every host builds the same one: the sketch's Omega comes from the fixed seed."""
     if config.algorithm_mode == "randomized":
-        accumulator = SketchAccumulator(config.feature_dim, config.sketch_size, np.random.default_rng(config.seed))
-    else:
-        accumulator = ScatterAccumulator(config.feature_dim)
+        return SketchAccumulator(config.feature_dim, config.sketch_size, np.random.default_rng(config.seed))
+    return ScatterAccumulator(config.feature_dim)
+
+
+def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter) -> Accumulator:
+    """This host's share of the channel, accumulated."""
+    accumulator = new_accumulator(config)
     started = time.perf_counter()
     for batch in channel.batches(read_rows(config), exact=False):
         accumulator.add(batch)
-    rows = accumulator.moments.n
     metrics.progress(100.0)
-    metrics.throughput(TRAIN, rows / max(time.perf_counter() - started, 1e-9))
+    metrics.throughput(TRAIN, accumulator.moments.n / max(time.perf_counter() - started, 1e-9))
+    return accumulator
+
+
+def solve_merged(accumulator: Accumulator, states: list[Payload], config: PCAConfig) -> Components:
+    """The leader's step: merge every host's state into ``accumulator`` and solve."""
+    if isinstance(accumulator, SketchAccumulator):
+        merged = merge_states(states, "y", accumulator.omega)
+    else:
+        merged = merge_states(states, "m2")
+    if int(merged["n"][0]) == 0:
+        raise UserError(f"Channel {TRAIN} is empty on every host: its files hold no rows.")
+    accumulator.load(merged)
     components = accumulator.solve(config.num_components, config.subtract_mean)
     explained = float((components.s**2).sum()) / components.total_variance if components.total_variance else 1.0
-    logger.info("%d rows; the %d components explain %.6f of the variance", rows, config.num_components, explained)
+    logger.info(
+        "%d rows; the %d components explain %.6f of the variance", components.n, config.num_components, explained
+    )
     return components
 
 
-def reconstruction_msd(channel: DenseChannel, components: Components, batch_rows: int) -> float:
-    """Mean over rows of the squared distance between ``x - mean`` and its projection on the components."""
+def fit(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter, group: HostGroup) -> Components:
+    """The components of the whole channel, on every host (docs/algorithms/pca.md#algorithm)."""
+    accumulator = accumulate(channel, config, metrics)
+    states = group.gather(accumulator.state())
+    solved: Payload | None = None
+    if states is not None:
+        found = solve_merged(accumulator, states, config)
+        solved = {
+            "mean": found.mean,
+            "v": found.v,
+            "s": found.s,
+            "n": np.asarray([found.n]),
+            "total": np.asarray([found.total_variance]),
+        }
+    shared = group.broadcast(solved)
+    return Components(shared["mean"], shared["v"], shared["s"], int(shared["n"][0]), float(shared["total"][0]))
+
+
+def reconstruction_ssd(channel: DenseChannel, components: Components, batch_rows: int) -> tuple[float, int]:
+    """Sum over rows of the squared distance between ``x - mean`` and its projection on the components, and rows."""
     total = 0.0
     rows = 0
     for batch in channel.batches(batch_rows, exact=False):
@@ -51,12 +96,24 @@ def reconstruction_msd(channel: DenseChannel, components: Components, batch_rows
         residual = centered - (centered @ components.v) @ components.v.T
         total += float(np.einsum("ij,ij->", residual, residual))
         rows += batch.shape[0]
-    return total / rows
+    return total, rows
+
+
+def _report_test(test: DenseChannel, components: Components, config: PCAConfig, group: HostGroup) -> None:
+    """``test reconstruction_msd`` over every host's share of the test channel, printed by the leader."""
+    ssd, rows = reconstruction_ssd(test, components, read_rows(config))
+    gathered = group.gather({"ssd": np.asarray([ssd]), "rows": np.asarray([rows], dtype=np.int64)})
+    if gathered is None:
+        return
+    total_rows = sum(int(part["rows"][0]) for part in gathered)
+    if total_rows == 0:
+        raise UserError(f"Channel {TEST} is empty on every host: its files hold no rows.")
+    msd = sum(float(part["ssd"][0]) for part in gathered) / total_rows
+    MetricsWriter(group.current).quality(TEST, "reconstruction_msd", msd)
 
 
 def train(env: TrainingEnvironment) -> None:
     config = parse_hyperparameters(dict(env.hyperparameters))
-    require_single_host(env.resource.hosts, "PCA")
     channel, test = open_train_and_test(env, config.feature_dim)
     logger.info(
         "training PCA (%s): feature_dim=%d, num_components=%d",
@@ -64,11 +121,14 @@ def train(env: TrainingEnvironment) -> None:
         config.feature_dim,
         config.num_components,
     )
-    metrics = MetricsWriter(env.resource.current_host)
-    components = fit(channel, config, metrics)
-    if test is None:
-        logger.info("Test data is not provided.")
-    else:
-        metrics.quality(TEST, "reconstruction_msd", reconstruction_msd(test, components, read_rows(config)))
-    env.paths.model_dir.mkdir(parents=True, exist_ok=True)
-    save_model(env.paths.model_dir, components.mean, components.s, components.v)
+    resource = env.resource
+    settings = ExchangeSettings.from_environ(env.environ)
+    with HostGroup(resource.hosts, resource.current_host, env.job_name, settings) as group:
+        components = fit(channel, config, MetricsWriter(resource.current_host), group)
+        if test is None:
+            logger.info("Test data is not provided.")
+        else:
+            _report_test(test, components, config, group)
+    if group.is_leader:  # only algo-1 writes the model, as AWS's container does
+        env.paths.model_dir.mkdir(parents=True, exist_ok=True)
+        save_model(env.paths.model_dir, components.mean, components.s, components.v)

@@ -38,9 +38,10 @@ class DenseChannel:
     files: tuple[Path, ...]
     content_type: str
     feature_dim: int
+    may_be_empty: bool = False  # one host's share of a multi-host channel: emptiness is judged over all hosts
 
     @classmethod
-    def open(cls, config: ChannelConfig, feature_dim: int) -> DenseChannel:
+    def open(cls, config: ChannelConfig, feature_dim: int, *, may_be_empty: bool = False) -> DenseChannel:
         """Check the input mode, content type and files of a channel (before any training)."""
         if config.input_mode == "Pipe":
             raise UserError(
@@ -56,9 +57,9 @@ class DenseChannel:
         if not config.path.is_dir():
             raise UserError(f"Channel {config.name}: data directory {config.path} does not exist.")
         files = tuple(find_channel_files(config.path))
-        if not files:
+        if not files and not may_be_empty:
             raise UserError(f"Channel {config.name} is empty: no data files in {config.path}.")
-        return cls(config.name, files, content_type, feature_dim)
+        return cls(config.name, files, content_type, feature_dim, may_be_empty)
 
     @property
     def media_type(self) -> str:
@@ -84,7 +85,7 @@ class DenseChannel:
                 row += features.shape[0]
                 yield features
             rows += row
-        if rows == 0:
+        if rows == 0 and not self.may_be_empty:
             raise UserError(f"Channel {self.name} is empty: its {len(self.files)} file(s) hold no rows.")
 
 
@@ -124,24 +125,36 @@ def check_finite(features: np.ndarray, path: Path, first_row: int) -> None:
     )
 
 
-def require_single_host(hosts: Sequence[str], algorithm: str) -> None:
-    """These containers train on one instance: refuse a multi-host job with a clear error."""
-    if len(hosts) > 1:
-        raise UserError(
-            f"This {algorithm} container trains on one instance; the job has {len(hosts)} ({', '.join(hosts)}). "
-            "Set InstanceCount=1 (the channel is streamed, so data size is not limited by memory)."
-        )
+def host_share(channel: DenseChannel, config: ChannelConfig, hosts: Sequence[str], current: str) -> DenseChannel:
+    """The files this host reads in a job of several hosts (docs/algorithms/kmeans.md#distributed-training).
+
+    ``ShardedByS3Key``: the host's own shard, all of it. ``FullyReplicated``: every host holds every file, so the
+    hosts split them, host ``i`` of ``n`` reading files ``i, i + n, ...`` of the sorted list; together they read the
+    channel once, as one host would. A host may get no file: whether the channel is empty is judged over all hosts.
+    """
+    if len(hosts) == 1:
+        return channel
+    files = channel.files
+    if config.s3_distribution_type != "ShardedByS3Key":
+        index = sorted(hosts).index(current)
+        files = files[index :: len(hosts)]
+    return DenseChannel(channel.name, files, channel.content_type, channel.feature_dim, may_be_empty=True)
 
 
 def open_train_and_test(env: TrainingEnvironment, feature_dim: int) -> tuple[DenseChannel, DenseChannel | None]:
-    """The required ``train`` channel and the optional ``test`` channel, both checked before training starts."""
+    """This host's share of the required ``train`` channel and of the optional ``test`` channel, both checked before
+    training starts (with one host: the whole channels)."""
+    hosts, current = env.resource.hosts, env.resource.current_host
+    shards = len(hosts) > 1
     train_config = env.channel(TRAIN)
     if train_config is None:
         raise UserError(f"Channel {TRAIN} is required (optional: {TEST}).")
-    train = DenseChannel.open(train_config, feature_dim)
+    train = host_share(DenseChannel.open(train_config, feature_dim, may_be_empty=shards), train_config, hosts, current)
     test_config = env.channel(TEST)
-    test = DenseChannel.open(test_config, feature_dim) if test_config is not None else None
-    return train, test
+    if test_config is None:
+        return train, None
+    test = DenseChannel.open(test_config, feature_dim, may_be_empty=shards)
+    return train, host_share(test, test_config, hosts, current)
 
 
 class ReplayableBatches:

@@ -1,10 +1,17 @@
-"""MXNet NDArray-list files, the layout of the AWS ``model_algo-1`` artifacts, written and read with numpy.
+"""MXNet NDArray-list files, the layout of the AWS ``model_algo-1`` artifacts, written and read with numpy
+(docs/algorithms/kmeans.md#model-artifact).
 
-Layout, all little-endian: ``uint64 0x112`` (list magic), ``uint64 0`` (reserved), ``uint64 n_arrays``; per array
-``uint32 0xF993FAC9`` (V2 magic), ``int32 stype`` (0 = dense), ``uint32 ndim`` + ``ndim x int64`` dims, context
-(``int32 dev_type`` = 1 cpu, ``int32 dev_id`` = 0), ``int32 type_flag`` (0 = float32), the raw row-major data; then
-``uint64 n_names`` and per name ``uint64 length`` + UTF-8 bytes. ``mx.nd.load`` returns a list when there are no
-names and a dict otherwise.
+Layout, all little-endian, as MXNet's ``NDArray::Save`` writes it: ``uint64 0x112`` (list magic), ``uint64 0``
+(reserved), ``uint64 n_arrays``; per array ``uint32 0xF993FAC9`` (V2 magic), ``int32 stype`` (0 = dense), ``int32
+ndim`` + ``ndim x int64`` dims, context (``int32 dev_type`` = 1 cpu, ``int32 dev_id`` = 0), ``int32 type_flag``
+(mshadow's: 0 float32, 1 float64, 2 float16, 3 uint8, 4 int32, 5 int8, 6 int64, 7 bool, 8 int16, 9 uint16, 10
+uint32, 11 uint64), the raw row-major data; then ``uint64 n_names`` and per name ``uint64 length`` + UTF-8 bytes.
+``mx.nd.load`` returns a list when there are no names and a dict otherwise.
+
+With the V2 magic an array of ``ndim`` 0 is MXNet's "none" array: nothing follows its shape, so a numpy scalar is
+written with shape ``(1,)``. The reader also takes the other layouts MXNet loads: the
+V3 magic ``0xF993FACA`` (NumPy shape semantics, dense, same fields), V1 ``0xF993FAC8`` (no storage type) and the
+legacy one whose first word is ``ndim`` with ``uint32`` dims.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model_algo-1"  # the artifact name of the built-in algorithms that use this format
 LIST_MAGIC = 0x112
+ARRAY_MAGIC_V1 = 0xF993FAC8
 ARRAY_MAGIC_V2 = 0xF993FAC9
+ARRAY_MAGIC_V3 = 0xF993FACA
 DENSE = 0
 CPU = 1
 _TYPE_FLAGS: dict[int, np.dtype] = {
@@ -31,6 +40,11 @@ _TYPE_FLAGS: dict[int, np.dtype] = {
     4: np.dtype("<i4"),
     5: np.dtype("i1"),
     6: np.dtype("<i8"),
+    7: np.dtype("?"),
+    8: np.dtype("<i2"),
+    9: np.dtype("<u2"),
+    10: np.dtype("<u4"),
+    11: np.dtype("<u8"),
 }
 _FLAG_OF = {dtype: flag for flag, dtype in _TYPE_FLAGS.items()}
 
@@ -40,13 +54,13 @@ class NDArrayFileError(ValueError):
 
 
 def _encode_array(array: np.ndarray) -> bytes:
-    data = np.ascontiguousarray(array)
+    data = np.ascontiguousarray(array)  # a 0-d array becomes shape (1,): MXNet reads ndim 0 as an empty array
     dtype = data.dtype.newbyteorder("<") if data.dtype.byteorder == ">" else data.dtype
     flag = _FLAG_OF.get(np.dtype(dtype))
     if flag is None:
         raise NDArrayFileError(f"dtype {array.dtype} has no MXNet type flag")
     head = struct.pack("<Ii", ARRAY_MAGIC_V2, DENSE)
-    shape = struct.pack("<I", data.ndim) + struct.pack(f"<{data.ndim}q", *data.shape)
+    shape = struct.pack("<i", data.ndim) + struct.pack(f"<{data.ndim}q", *data.shape)
     tail = struct.pack("<iii", CPU, 0, flag)
     return head + shape + tail + data.astype(_TYPE_FLAGS[flag], copy=False).tobytes()
 
@@ -86,13 +100,23 @@ class _Reader:
 
 
 def _decode_array(reader: _Reader) -> np.ndarray:
-    magic, stype = reader.take("<Ii")
-    if magic != ARRAY_MAGIC_V2:
-        raise NDArrayFileError(f"unsupported NDArray magic 0x{magic:08x} (only V2 0x{ARRAY_MAGIC_V2:08x})")
-    if stype != DENSE:
-        raise NDArrayFileError(f"sparse NDArray storage type {stype} is not supported")
-    (ndim,) = reader.take("<I")
-    shape = reader.take(f"<{ndim}q")
+    (magic,) = reader.take("<I")
+    if magic in (ARRAY_MAGIC_V2, ARRAY_MAGIC_V3):
+        (stype,) = reader.take("<i")
+        if stype != DENSE:
+            raise NDArrayFileError(f"sparse NDArray storage type {stype} is not supported")
+        (ndim,) = reader.take("<i")
+        shape = reader.take(f"<{max(ndim, 0)}q")
+    elif magic == ARRAY_MAGIC_V1:
+        (ndim,) = reader.take("<i")
+        shape = reader.take(f"<{max(ndim, 0)}q")
+    else:  # the legacy layout: the first word is ndim, the dims are uint32
+        ndim = magic
+        if ndim > 32:
+            raise NDArrayFileError(f"unsupported NDArray magic 0x{magic:08x}")
+        shape = reader.take(f"<{ndim}I")
+    if ndim < 0 or (ndim == 0 and magic != ARRAY_MAGIC_V3):
+        return np.empty(0, dtype=np.float32)  # MXNet's "none" array (unknown shape): nothing follows the shape
     _dev_type, _dev_id, flag = reader.take("<iii")
     dtype = _TYPE_FLAGS.get(flag)
     if dtype is None:

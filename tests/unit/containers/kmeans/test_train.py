@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import numpy as np
 import pytest
@@ -137,7 +138,12 @@ def test_sparse_recordio_with_out_of_range_index_fails(monkeypatch, tmp_path):
     assert not list((tmp_path / "model").iterdir())
 
 
-def test_more_than_one_host_is_a_clear_error(monkeypatch, tmp_path):
+def test_a_host_that_never_joins_fails_the_leader_after_the_connect_wait(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAGESTACK_LOCAL_HOSTS", "1")
+    monkeypatch.setenv("SAGESTACK_HOSTS_CONNECT_TIMEOUT", "1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("SAGESTACK_RABIT_PORT", str(sock.getsockname()[1]))
     code = _train(
         monkeypatch,
         tmp_path,
@@ -145,7 +151,9 @@ def test_more_than_one_host_is_a_clear_error(monkeypatch, tmp_path):
         {"train": (CSV, {"a.csv": b"1,2\n"})},
         hosts=("algo-1", "algo-2"),
     )
-    assert code != 0 and "InstanceCount=1" in _failure(tmp_path)
+    assert code != 0
+    assert "PlatformError: host(s) algo-2 did not connect to algo-1 within 1 s" in _failure(tmp_path)
+    assert not list((tmp_path / "model").iterdir())
 
 
 def test_pipe_mode_is_a_clear_error(monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from containers.toolkit.channels import DenseChannel, check_finite, dense_features, require_single_host
+from containers.toolkit.channels import DenseChannel, check_finite, dense_features, host_share
 from containers.toolkit.codecs import CSV, RECORDIO_PROTOBUF, write_recordio
 from containers.toolkit.environment import ChannelConfig
 from containers.toolkit.errors import UserError
@@ -87,10 +87,29 @@ def test_check_finite_accepts_values_whose_sum_overflows(tmp_path):
         check_finite(huge, tmp_path / "f.csv", 0)
 
 
-def test_require_single_host():
-    require_single_host(["algo-1"], "K-Means")
-    with pytest.raises(UserError, match=r"This PCA container trains on one instance; the job has 2 \(a, b\)"):
-        require_single_host(["a", "b"], "PCA")
+def test_host_share_splits_replicated_files_and_keeps_shards(tmp_path):
+    files = {f"{name}.csv": b"1,2\n" for name in "abcde"}
+    channel = _channel(tmp_path, files)
+    hosts = ("algo-1", "algo-2")
+    replicated = ChannelConfig("train", channel.files[0].parent, CSV, s3_distribution_type="FullyReplicated")
+    shares = [host_share(channel, replicated, hosts, host) for host in hosts]
+    assert [[path.name for path in share.files] for share in shares] == [
+        ["a.csv", "c.csv", "e.csv"],
+        ["b.csv", "d.csv"],
+    ]
+    assert all(share.may_be_empty for share in shares)
+    sharded = ChannelConfig("train", channel.files[0].parent, CSV, s3_distribution_type="ShardedByS3Key")
+    assert host_share(channel, sharded, hosts, "algo-2").files == channel.files
+    assert host_share(channel, replicated, ("algo-1",), "algo-1") is channel
+
+
+def test_an_empty_share_reads_no_rows_without_an_error(tmp_path):
+    empty = tmp_path / "train"
+    empty.mkdir()
+    share = DenseChannel.open(ChannelConfig("train", empty, CSV), 2, may_be_empty=True)
+    assert share.files == () and list(share.batches(10)) == []
+    with pytest.raises(UserError, match="Channel train is empty"):
+        DenseChannel.open(ChannelConfig("train", empty, CSV), 2)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from containers.toolkit import ndarray_file
+from tests.unit.containers.toolkit.mxnet_reader import mx_nd_load, read_ndarray_list
 
 
 def test_single_array_layout_is_byte_exact():
@@ -69,3 +70,84 @@ def test_names_must_match_arrays():
 def test_unsupported_dtype_is_refused():
     with pytest.raises(ndarray_file.NDArrayFileError, match="no MXNet type flag"):
         ndarray_file.dumps([np.zeros(2, dtype=np.complex64)])
+
+
+# ---------------------------------------------------------------- known answers from MXNet's published format
+
+
+def _v2_dense(dims, type_flag, data):
+    return (
+        (0xF993FAC9).to_bytes(4, "little")
+        + (0).to_bytes(4, "little", signed=True)
+        + len(dims).to_bytes(4, "little", signed=True)
+        + b"".join(d.to_bytes(8, "little", signed=True) for d in dims)
+        + (1).to_bytes(4, "little", signed=True)  # cpu
+        + (0).to_bytes(4, "little", signed=True)  # device 0
+        + type_flag.to_bytes(4, "little", signed=True)
+        + data
+    )
+
+
+def test_the_pca_artifact_layout_is_byte_exact_and_mx_nd_load_sees_s_v_mean(tmp_path):
+    """The AWS PCA artifact as ``mx.nd.load`` prints it: a dict of s (k,), v (d, k), mean (1, d), in that order."""
+    from containers.pca.model import save_model
+
+    s, v, mean = np.array([1.0, 2.0]), np.array([[0.5, -0.5], [0.25, 0.75], [1.0, 0.0]]), np.array([3.0, 4.0, 5.0])
+    save_model(tmp_path, mean, s, v)
+    raw = (tmp_path / "model_algo-1").read_bytes()
+    expected = (
+        (0x112).to_bytes(8, "little")
+        + (0).to_bytes(8, "little")
+        + (3).to_bytes(8, "little")
+        + _v2_dense([2], 0, s.astype("<f4").tobytes())
+        + _v2_dense([3, 2], 0, v.astype("<f4").tobytes())
+        + _v2_dense([1, 3], 0, mean.astype("<f4").tobytes())
+        + (3).to_bytes(8, "little")
+        + b"".join(len(n).to_bytes(8, "little") + n for n in (b"s", b"v", b"mean"))
+    )
+    assert raw == expected
+    loaded = mx_nd_load(raw)
+    assert list(loaded) == ["s", "v", "mean"]
+    np.testing.assert_array_equal(loaded["v"], v.astype(np.float32))
+
+
+def test_the_kmeans_artifact_is_an_unnamed_list_of_one_float32_array(tmp_path):
+    from containers.kmeans.model import save_centers
+
+    centers = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
+    save_centers(tmp_path, centers)
+    arrays, names, headers = read_ndarray_list((tmp_path / "model_algo-1").read_bytes())
+    assert names == [] and len(arrays) == 1
+    assert headers == [{"ndim": 2, "dev_type": 1, "dev_id": 0, "type_flag": 0}]
+    np.testing.assert_array_equal(arrays[0], centers.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "flag"),
+    [("<f4", 0), ("<f8", 1), ("<f2", 2), ("u1", 3), ("<i4", 4), ("i1", 5), ("<i8", 6)],
+)
+def test_every_mshadow_type_flag(dtype, flag):
+    array = np.arange(6).astype(dtype).reshape(2, 3)
+    raw = ndarray_file.dumps([array])
+    _, _, headers = read_ndarray_list(raw)
+    assert headers[0]["type_flag"] == flag
+    np.testing.assert_array_equal(mx_nd_load(raw)[0], array)
+
+
+def test_a_scalar_is_written_with_shape_1_because_mxnet_reads_ndim_0_as_none():
+    [value] = mx_nd_load(ndarray_file.dumps([np.float32(2.5)]))
+    assert value.shape == (1,) and value[0] == 2.5
+
+
+def test_the_reader_takes_none_arrays_and_mxnets_older_and_numpy_layouts():
+    f4 = np.array([1.5, -2.0], dtype="<f4").tobytes()
+    none_v2 = struct.pack("<Iii", 0xF993FAC9, 0, 0)
+    v1 = struct.pack("<Iiq", 0xF993FAC8, 1, 2) + struct.pack("<iii", 1, 0, 0) + f4
+    legacy = struct.pack("<IIi", 1, 2, 1) + struct.pack("<ii", 0, 0) + f4  # ndim, uint32 dims, ctx, type flag
+    v3_scalar = struct.pack("<Iii", 0xF993FACA, 0, 0) + struct.pack("<iii", 1, 0, 1) + struct.pack("<d", 7.0)
+    raw = struct.pack("<QQQ", 0x112, 0, 4) + none_v2 + v1 + legacy + v3_scalar + struct.pack("<Q", 0)
+    none, first, second, scalar = ndarray_file.loads(raw)[0]
+    assert none.size == 0
+    np.testing.assert_array_equal(first, [1.5, -2.0])
+    np.testing.assert_array_equal(second, [1.5, -2.0])
+    assert scalar.shape == () and float(scalar) == 7.0
