@@ -24,8 +24,8 @@ from infra.control_plane.athena.sql_engine import QueryFailed, QueryResult, SqlE
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ServiceError
-from infra.control_plane.core.store import DurableMap
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.core.store import DurableMap
 
 logger = logging.getLogger(__name__)
 _USER_ERROR, _SYSTEM_ERROR = 2, 1
