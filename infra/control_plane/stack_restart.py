@@ -1,6 +1,7 @@
 """The stack's durable state at start and stop: open the database, restore, recover, flush (docs/local-stack.md).
 
-At start: the state database is opened (refusing a newer schema), moto's S3 is refilled from the object mirror,
+At start: the state database is opened (refusing a newer schema), moto's S3 is refilled from the object mirror and
+its IAM, CloudWatch Logs and metrics and ECR from theirs,
 every account/region with stored records gets its backend (its stores load their records), and each family
 recovers what was running: jobs, executions and tuning jobs end Failed with the restart reason, monitoring
 schedules are armed again, and endpoints are re-deployed through the deployer, in parallel, in the background.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from infra.config import StackSettings
+from infra.control_plane.core.durable.moto_mirror import MotoMirror
 from infra.control_plane.core.durable.record_journal import RecordJournal, bind_records
 from infra.control_plane.core.durable.s3_mirror import S3Mirror
 from infra.control_plane.core.durable.state_database import StateDatabase
@@ -30,6 +32,7 @@ class DurableState:
         self.db = StateDatabase(settings.data_dir)
         self.journal = RecordJournal(self.db, settings.state_flush_seconds)
         self.s3 = S3Mirror(self.db, settings.data_dir / "s3", settings.state_flush_seconds * 4)
+        self.moto = MotoMirror(self.db, settings.state_flush_seconds * 4)
 
     @contextmanager
     def binding(self, account_id: str, region: str) -> Iterator[None]:
@@ -39,6 +42,7 @@ class DurableState:
     def restore(self, registry: Registry[SageMakerBackend]) -> list[threading.Thread]:
         """Refill moto, rebuild the stored backends, recover them; the endpoint re-deployments' threads."""
         self.s3.restore()
+        self.moto.restore()
         deployments: list[threading.Thread] = []
         for account_id, region in self.journal.regions():
             backend = registry.get(account_id, region)
@@ -46,10 +50,12 @@ class DurableState:
         self.journal.flush()
         self.journal.start()
         self.s3.start()
+        self.moto.start()
         return deployments
 
     def close(self) -> None:
         self.s3.stop()
+        self.moto.stop()
         self.journal.stop()
         self.db.close()
 
@@ -62,6 +68,9 @@ def recover(backend: SageMakerBackend) -> list[threading.Thread]:
     backend.tuning_jobs.recover_after_restart(backend.training_jobs.store)
     backend.pipelines.recover_after_restart()
     backend.monitoring_schedules.recover_after_restart()
+    backend.feature_store.feature_groups.recover_after_restart()
+    backend.lambda_functions.recover_after_restart()
+    backend.athena.recover_after_restart()
     return backend.endpoints.recover_after_restart()
 
 

@@ -335,3 +335,121 @@ def test_reset_forgets_the_state(tmp_path):
             stack.client("sagemaker").describe_model_package_group(ModelPackageGroupName="forgotten")
     finally:
         stack.stop()
+
+
+def _lambda_zip():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'echo': event}\n")
+    return buffer.getvalue()
+
+
+def _create_moto_and_room_resources(stack):
+    iam, logs, cw, ecr = stack.client("iam"), stack.client("logs"), stack.client("cloudwatch"), stack.client("ecr")
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    policy_arn = iam.create_policy(PolicyName="durable-policy", PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+    iam.create_role(RoleName="durable-role", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.attach_role_policy(RoleName="durable-role", PolicyArn=policy_arn)
+    logs.create_log_group(logGroupName="/durable/group")
+    logs.create_log_stream(logGroupName="/durable/group", logStreamName="s1")
+    now = int(time.time() * 1000)
+    events = [{"timestamp": now, "message": "first"}, {"timestamp": now + 1, "message": "second"}]
+    logs.put_log_events(logGroupName="/durable/group", logStreamName="s1", logEvents=events)
+    cw.put_metric_data(Namespace="Durable", MetricData=[{"MetricName": "m", "Value": 2.5}])
+    ecr.create_repository(repositoryName="durable-repo")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}
+    ecr.put_image(repositoryName="durable-repo", imageManifest=json.dumps(manifest), imageTag="v1")
+
+    s3, sm, lam, athena = stack.client("s3"), stack.client("sagemaker"), stack.client("lambda"), stack.client("athena")
+    s3.create_bucket(Bucket=BUCKET)
+    sm.create_feature_group(
+        FeatureGroupName="durable-features",
+        RecordIdentifierFeatureName="id",
+        EventTimeFeatureName="t",
+        FeatureDefinitions=[
+            {"FeatureName": "id", "FeatureType": "String"},
+            {"FeatureName": "t", "FeatureType": "String"},
+        ],
+        OnlineStoreConfig={"EnableOnlineStore": True},
+    )
+    layer = lam.publish_layer_version(LayerName="durable-layer", Content={"ZipFile": _lambda_zip()})
+    lam.create_function(
+        FunctionName="durable-fn",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": _lambda_zip()},
+        Layers=[layer["LayerVersionArn"]],
+    )
+    query = athena.start_query_execution(
+        QueryString="SELECT 1 AS one", ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/athena/"}
+    )["QueryExecutionId"]
+    _wait(
+        lambda: athena.get_query_execution(QueryExecutionId=query)["QueryExecution"]["Status"]["State"] == "SUCCEEDED"
+    )
+    _wait(lambda: sm.describe_feature_group(FeatureGroupName="durable-features")["FeatureGroupStatus"] == "Created")
+    return policy_arn, query
+
+
+def _assert_moto_and_room_resources(stack, policy_arn, query, messages):
+    iam, logs, cw, ecr = stack.client("iam"), stack.client("logs"), stack.client("cloudwatch"), stack.client("ecr")
+    attached = iam.list_attached_role_policies(RoleName="durable-role")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [policy_arn]
+    assert iam.get_policy(PolicyArn=policy_arn)["Policy"]["PolicyName"] == "durable-policy"
+    got = logs.get_log_events(logGroupName="/durable/group", logStreamName="s1", startFromHead=True)
+    assert [e["message"] for e in got["events"]] == messages
+    metrics = cw.list_metrics(Namespace="Durable")["Metrics"]
+    assert [m["MetricName"] for m in metrics] == ["m"]
+    images = ecr.describe_images(repositoryName="durable-repo")["imageDetails"]
+    assert [d.get("imageTags") for d in images] == [["v1"]]
+
+    sm, lam, athena = stack.client("sagemaker"), stack.client("lambda"), stack.client("athena")
+    group = sm.describe_feature_group(FeatureGroupName="durable-features")
+    assert group["FeatureGroupStatus"] == "Created" and len(group["FeatureDefinitions"]) == 2
+    result = lam.invoke(FunctionName="durable-fn", Payload=b'{"x": 1}')
+    assert json.loads(result["Payload"].read()) == {"echo": {"x": 1}}
+    assert lam.get_layer_version(LayerName="durable-layer", VersionNumber=1)["Version"] == 1
+    assert athena.get_query_execution(QueryExecutionId=query)["QueryExecution"]["Status"]["State"] == "SUCCEEDED"
+    rows = athena.get_query_results(QueryExecutionId=query)["ResultSet"]["Rows"]
+    assert rows == [{"Data": [{"VarCharValue": "one"}]}, {"Data": [{"VarCharValue": "1"}]}]
+
+
+def test_moto_services_and_newer_rooms_survive_a_restart_and_a_kill(tmp_path):
+    data_dir = tmp_path / "state"
+    stack = ServedStack(data_dir)
+    try:
+        policy_arn, query = _create_moto_and_room_resources(stack)
+    finally:
+        stack.stop()
+    stack = ServedStack(data_dir)
+    try:
+        _assert_moto_and_room_resources(stack, policy_arn, query, ["first", "second"])
+        logs = stack.client("logs")
+        logs.put_log_events(
+            logGroupName="/durable/group",
+            logStreamName="s1",
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": "third"}],
+        )
+        database = data_dir / "state" / "sagestack.db"
+
+        def third_stored():
+            with sqlite3.connect(database) as connection:
+                return connection.execute("SELECT 1 FROM log_events WHERE message = 'third'").fetchone()
+
+        _wait(third_stored)
+    finally:
+        stack.kill()
+    stack = ServedStack(data_dir)
+    try:
+        _assert_moto_and_room_resources(stack, policy_arn, query, ["first", "second", "third"])
+    finally:
+        stack.stop()

@@ -11,7 +11,7 @@ import base64
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -22,8 +22,10 @@ from typing import Any
 from infra.control_plane.athena.result_files import render_csv, render_value
 from infra.control_plane.athena.sql_engine import QueryFailed, QueryResult, SqlEngine
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ServiceError
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.core.store import DurableMap
 
 logger = logging.getLogger(__name__)
 _USER_ERROR, _SYSTEM_ERROR = 2, 1
@@ -46,6 +48,20 @@ class QueryState(StrEnum):
 
 
 @dataclass
+class StoredResult:
+    """A finished query's result as GetQueryResults pages it: values already rendered as Athena prints them."""
+
+    columns: list[tuple[str, str]]  # (name, Athena type)
+    rows: list[list[str | None]]  # None is SQL NULL
+    statement_type: str  # DML or DDL
+
+    @classmethod
+    def of(cls, result: QueryResult) -> StoredResult:
+        rows = [[None if v is None else render_value(v) for v in row] for row in result.rows]
+        return cls(list(result.columns), rows, result.statement_type)
+
+
+@dataclass
 class QueryExecution:
     id: str
     query: str
@@ -58,7 +74,7 @@ class QueryExecution:
     completed: datetime | None = None
     reason: str | None = None
     error_category: int | None = None
-    result: QueryResult | None = None
+    result: StoredResult | None = None
 
     def to_api(self) -> dict[str, Any]:
         statement = self.result.statement_type if self.result is not None else "DML"
@@ -108,9 +124,19 @@ class QueryExecutions:
         self._before_query = before_query  # the offline store's buffers are written first: queries see every record
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="athena")
         self._grace = start_grace_seconds
-        self._executions: dict[str, QueryExecution] = {}
+        # Durable under the backend's record binding (docs/local-stack.md, "What persists").
+        self._executions: MutableMapping[str, QueryExecution] = DurableMap("athena-query-execution", QueryExecution)
         self._futures: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
+
+    def recover_after_restart(self) -> None:
+        """A query that was queued or running when the stack stopped ends FAILED with the restart reason."""
+        for query_id in list(self._executions):
+            execution = self._executions[query_id]
+            if execution.state in (QueryState.QUEUED, QueryState.RUNNING):
+                execution.state, execution.completed = QueryState.FAILED, utcnow()
+                execution.reason, execution.error_category = f"GENERIC_INTERNAL_ERROR: {RESTART_REASON}", _SYSTEM_ERROR
+                self._executions[query_id] = execution
 
     def start_query_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
@@ -170,6 +196,7 @@ class QueryExecutions:
         if execution.state in (QueryState.QUEUED, QueryState.RUNNING) and future is not None and future.cancel():
             execution.state, execution.completed = QueryState.CANCELLED, utcnow()
             execution.reason = "Query was cancelled by the user"
+            self._executions[execution.id] = execution
         return {}
 
     def get_query_results(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,8 +246,9 @@ class QueryExecutions:
             execution.reason, execution.error_category = f"GENERIC_INTERNAL_ERROR: {exc}", _SYSTEM_ERROR
             execution.state = QueryState.FAILED
         else:
-            execution.result, execution.state = result, QueryState.SUCCEEDED
+            execution.result, execution.state = StoredResult.of(result), QueryState.SUCCEEDED
         execution.completed = utcnow()
+        self._executions[execution.id] = execution  # its final state stored at once
 
     def _write_result(self, execution: QueryExecution, result: QueryResult) -> None:
         suffix = "txt" if result.statement_type == "DDL" else "csv"
@@ -231,8 +259,8 @@ class QueryExecutions:
             raise QueryFailed("PERMISSION_DENIED", f"Cannot write the query results to {location.uri}: {exc}") from exc
 
 
-def _datum(value: object) -> dict[str, str]:
-    return {} if value is None else {"VarCharValue": render_value(value)}
+def _datum(value: str | None) -> dict[str, str]:
+    return {} if value is None else {"VarCharValue": value}
 
 
 def _token(offset: int) -> str:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.feature_store.feature_group_requests import (
     check_create,
     check_definitions,
@@ -160,9 +161,28 @@ class FeatureGroups:
         self._bucket_exists = bucket_exists
         self._transition_seconds = transition_seconds
         self.store: Store[FeatureGroup] = Store(
-            "feature-group", lambda name: ResourceNotFound(f"Resource Not Found: Feature group {name} not found.")
+            "feature-group",
+            lambda name: ResourceNotFound(f"Resource Not Found: Feature group {name} not found."),
+            FeatureGroup,
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("feature-group-tags", list)
+
+    def recover_after_restart(self) -> None:
+        """Restart semantics (docs/local-stack.md): a group being created or deleted finishes that move; every
+        created group's Glue table is registered again (the Glue catalog is moto's, rebuilt from these records)."""
+        for group in self.store.values():
+            if group.status is FeatureGroupStatus.CREATING:
+                self._later(self._finish_create, group)
+            elif group.status is FeatureGroupStatus.DELETING:
+                self._later(self._finish_delete, group)
+            elif group.status is FeatureGroupStatus.CREATED:
+                try:
+                    self._lifecycle.created(group)
+                except Exception as exc:
+                    logger.exception("feature group %s: its stores could not be registered again", group.name)
+                    group.failure_reason = f"{RESTART_REASON} Its stores could not be registered again: {exc}"
+                    group.status = FeatureGroupStatus.CREATE_FAILED
+                    self.store.changed(group.name)
 
     def arn(self, name: str) -> str:
         return arn_for("feature-group", name, self._account_id, self._region)
@@ -238,6 +258,7 @@ class FeatureGroups:
         group.last_update_status = {"Status": "Successful"}
         if additions:
             self._lifecycle.updated(group)
+        self.store.changed(group.name)
         return {"FeatureGroupArn": group.arn}
 
     def delete_feature_group(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -274,6 +295,7 @@ class FeatureGroups:
         for item in params.get("ParameterAdditions") or []:
             meta.parameters[item["Key"]] = item["Value"]
         meta.last_modified_time = utcnow()
+        self.store.changed(group.name)
         return {}
 
     def _created(self, name: str) -> FeatureGroup:
@@ -301,8 +323,10 @@ class FeatureGroups:
             logger.exception("creating the stores of feature group %s failed", group.name)
             group.failure_reason = f"Could not create the stores of feature group {group.name}: {exc}"
             group.status = FeatureGroupStatus.CREATE_FAILED
+            self.store.changed(group.name)
             return
         group.status = FeatureGroupStatus.CREATED
+        self.store.changed(group.name)
 
     def _finish_delete(self, group: FeatureGroup) -> None:
         try:
@@ -311,6 +335,7 @@ class FeatureGroups:
             logger.exception("deleting the stores of feature group %s failed", group.name)
             group.failure_reason = f"Could not delete the stores of feature group {group.name}: {exc}"
             group.status = FeatureGroupStatus.DELETE_FAILED
+            self.store.changed(group.name)
             return
         self.store.remove(group.name)
         self.tags.pop(group.arn, None)

@@ -13,14 +13,16 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ServiceError
+from infra.control_plane.core.store import DurableMap
 from infra.control_plane.lambda_functions.code_packages import InvalidParameterValueException, unpack_zip
 from infra.control_plane.lambda_functions.process_runtime import (
     InvocationResult,
@@ -71,9 +73,35 @@ class LambdaFunctions:
     s3: S3Access
     work_root: Path
     stack_url: str
-    functions: dict[str, LambdaFunction] = field(default_factory=dict)
-    layers: dict[str, list[LayerVersion]] = field(default_factory=dict)
+    # Durable under the backend's record binding (docs/local-stack.md, "What persists"): the configuration is a row,
+    # the unpacked code stays under ``work_root``. Layer versions are keyed by their version ARN.
+    functions: MutableMapping[str, LambdaFunction] = field(
+        default_factory=lambda: DurableMap("lambda-function", LambdaFunction)
+    )
+    layer_versions: MutableMapping[str, LayerVersion] = field(
+        default_factory=lambda: DurableMap("lambda-layer-version", LayerVersion)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def recover_after_restart(self) -> None:
+        """A function or layer whose unpacked code is gone from the data directory is reported, never half-run:
+        the function's ``State`` becomes ``Failed`` with the reason (docs/local-stack.md, "Restart semantics")."""
+        for arn, layer in list(self.layer_versions.items()):
+            if not layer.folder.is_dir():
+                logger.error("lambda layer version %s: its code %s is missing; it is not restored", arn, layer.folder)
+                del self.layer_versions[arn]
+        for name, function in list(self.functions.items()):
+            missing = [str(p) for p in (function.code_dir, *function.layer_dirs) if not p.is_dir()]
+            if missing:
+                logger.error("lambda function %s: its code is missing (%s)", name, ", ".join(missing))
+                function.config.update(
+                    {
+                        "State": "Failed",
+                        "StateReasonCode": "InvalidCode",
+                        "StateReason": f"{RESTART_REASON} Its code is missing from the data directory: {missing}",
+                    }
+                )
+                self.functions[name] = function
 
     # --- functions ---------------------------------------------------------------------------------------------
 
@@ -138,6 +166,10 @@ class LambdaFunctions:
             self._install_code(function, params)
             shutil.rmtree(old, ignore_errors=True)
             self._stamp(function)
+            function.config.pop("StateReason", None)
+            function.config.pop("StateReasonCode", None)
+            function.config["State"] = "Active"
+            self.functions[function.name] = function  # stored again at once
         return dict(function.config)
 
     def update_function_configuration(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,6 +177,7 @@ class LambdaFunctions:
         with self.lock:
             self._configure(function, params)
             self._stamp(function)
+            self.functions[function.name] = function  # stored again at once
         return dict(function.config)
 
     def delete_function(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,8 +214,8 @@ class LambdaFunctions:
             raise InvalidParameterValueException(f"Layer name {layer_name!r} must match [A-Za-z0-9_-]{{1,64}}.")
         data = self._code_bytes(params.get("Content") or {})
         with self.lock:
-            versions = self.layers.setdefault(layer_name, [])
-            number = len(versions) + 1
+            prefix = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{layer_name}:"
+            number = 1 + max((v.version for arn, v in self.layer_versions.items() if arn.startswith(prefix)), default=0)
             arn = f"arn:aws:lambda:{self.region}:{self.account_id}:layer:{layer_name}:{number}"
             folder = unpack_zip(data, self.work_root / "layers" / layer_name / str(number))
             document = {
@@ -194,7 +227,7 @@ class LambdaFunctions:
                 "CompatibleRuntimes": params.get("CompatibleRuntimes") or [],
                 "Content": {"CodeSha256": _sha(data), "CodeSize": len(data)},
             }
-            versions.append(LayerVersion(arn, number, folder, document))
+            self.layer_versions[arn] = LayerVersion(arn, number, folder, document)
         return document
 
     def get_layer_version(self, layer_name: str, version: int) -> dict[str, Any]:
@@ -214,11 +247,9 @@ class LambdaFunctions:
         return function
 
     def _layer(self, arn: str) -> LayerVersion:
-        match = _LAYER_ARN.match(arn)
-        if match is not None:
-            for layer in self.layers.get(match.group("name"), []):
-                if layer.version == int(match.group("version")):
-                    return layer
+        layer = self.layer_versions.get(arn) if _LAYER_ARN.match(arn) else None
+        if layer is not None:
+            return layer
         raise ResourceNotFoundException(f"Layer version {arn} does not exist.")
 
     def _install_code(self, function: LambdaFunction, code: Mapping[str, Any]) -> None:

@@ -20,7 +20,7 @@ from typing import IO
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = (
     """CREATE TABLE IF NOT EXISTS records (
@@ -38,8 +38,22 @@ _SCHEMA_V1 = (
         seq INTEGER PRIMARY KEY, service TEXT NOT NULL, request TEXT NOT NULL, body BLOB NOT NULL)""",
 )
 
+# Schema 2: moto's IAM, CloudWatch Logs groups/streams, CloudWatch metrics and ECR, one row per resource
+# (core/durable/moto_mirror.py); their log events go to ``log_events``.
+_SCHEMA_V2 = (
+    """CREATE TABLE IF NOT EXISTS moto_resources (
+        service TEXT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+        body TEXT NOT NULL, PRIMARY KEY (service, account, region, kind, name)) WITHOUT ROWID""",
+)
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V2:
+        conn.execute(statement)
+
+
 # Migrations from version N to N + 1, run in one transaction each when an older data directory is opened.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
 class StateVersionError(RuntimeError):
@@ -91,7 +105,7 @@ class StateDatabase:
                     raise StateVersionError(f"{self.path} holds tables but no schema version: not a Sagestack state")
                 conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-                for statement in _SCHEMA_V1:
+                for statement in (*_SCHEMA_V1, *_SCHEMA_V2):
                     conn.execute(statement)
                 return
             version = int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
