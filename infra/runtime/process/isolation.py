@@ -4,7 +4,8 @@
 original children of ``/opt`` (re-bound, so ``/opt/wheels`` and friends stay usable) plus ``ml`` bound to the host
 directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` resolve to 127.0.0.1. The host's
 private temporary directory (:func:`private_tmp`) is bound at ``/tmp``, and every other mount is made read-only
-inside the namespace: a job can write only its ``/opt/ml``, its binds, ``/tmp`` and ``/dev`` (docs/security.md).
+inside the namespace: a job can write only its ``/opt/ml``, its binds, ``/tmp`` and ``/dev`` (docs/security.md). The
+process starts in ``/opt/ml`` (the host directory it was started in may lie under the host's ``/tmp``, now hidden).
 ``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours,
 and nothing stops the process from writing elsewhere.
 """
@@ -81,6 +82,7 @@ for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
   case "$writable" in *" $point "*) continue ;; esac
   mount -o remount,bind,ro "$point" 2>/dev/null || mount -o remount,ro,bind "$point"
 done
+cd /opt/ml
 exec "$@"
 """
 
@@ -233,7 +235,7 @@ def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | N
     command += ["--bind", str(private_tmp(layout.root).resolve()), "/tmp"]
     if hosts_file is not None:
         command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
-    return [*command, "--die-with-parent", "--", *argv]
+    return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
 
 
 def _link_binds(layout: HostLayout) -> None:
