@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from infra.config import JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY, StackSettings
+from infra.config import LOCAL_ACCESS_KEY_ID, StackSettings
 from infra.console_command import cmd_console
 
 logger = logging.getLogger(__name__)
@@ -103,10 +103,10 @@ def serve_environment(settings: StackSettings) -> dict[str, str]:
 
 
 def client_credentials(settings: StackSettings) -> tuple[str, str]:
-    """The keys the CLI signs with: the first configured access key, else the stack's built-in local key."""
+    """The keys the CLI signs with: the first configured access key, else any key (authentication is then off)."""
     for key_id, secret in settings.access_keys.items():
         return key_id, secret
-    return JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY
+    return LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_ID
 
 
 def cmd_down(settings: StackSettings) -> int:

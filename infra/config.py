@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,13 +14,72 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account; STS GetCallerIdentity answers it
-# The access key the control plane hands its jobs' containers; accepted from loopback peers (docs/security.md).
-JOB_ACCESS_KEY_ID = "sagestack"
-JOB_SECRET_ACCESS_KEY = "sagestack"
+_MIB = 1024 * 1024
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the stack cannot use."""
+
+
+def _machine_memory_mib() -> int:
+    """The machine's physical memory in MiB (4096 when it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // _MIB
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def default_running_instances() -> int:
+    """Instances (container processes) of jobs and endpoints at once: one per 512 MiB of memory, at least 16."""
+    return max(16, _machine_memory_mib() // 512)
+
+
+LOCAL_ACCESS_KEY_ID = "sagestack"  # what the CLI signs with when no access key is configured (authentication is off)
+
+
+@dataclass(frozen=True)
+class JobCredentials:
+    """The access key a stack hands its jobs' containers: random for each start, accepted only from loopback peers."""
+
+    key_id: str
+    secret: str
+
+    @classmethod
+    def generate(cls) -> JobCredentials:
+        return cls(key_id="SAGESTACKJOB" + secrets.token_hex(4).upper(), secret=secrets.token_urlsafe(30))
+
+    def environment(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret}
+
+
+@dataclass(frozen=True)
+class ServiceQuotas:
+    """The stack's service quotas (docs/security.md#quotas): like AWS's defaults, sized to this machine.
+
+    Every Create request is checked against them; a request over a quota gets ``ResourceLimitExceeded``.
+    """
+
+    instances_per_job: int = 20  # InstanceCount of a training, processing or transform job; an endpoint variant's
+    concurrent_jobs: int = 20  # in-progress jobs of each kind (training, processing, transform)
+    running_instances: int = field(default_factory=default_running_instances)  # all jobs' and endpoints' instances
+    endpoints: int = 50  # endpoints that exist at once
+    transform_object_mib: int = 1024  # a transform input object once decompressed (CompressionType=Gzip)
+
+    def __post_init__(self) -> None:
+        for name in ("instances_per_job", "concurrent_jobs", "running_instances", "endpoints", "transform_object_mib"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"quota {name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServiceQuotas:
+        defaults = cls()
+        return cls(
+            instances_per_job=_parse_int(env, "SAGESTACK_MAX_INSTANCES_PER_JOB", defaults.instances_per_job),
+            concurrent_jobs=_parse_int(env, "SAGESTACK_MAX_CONCURRENT_JOBS", defaults.concurrent_jobs),
+            running_instances=_parse_int(env, "SAGESTACK_MAX_RUNNING_INSTANCES", defaults.running_instances),
+            endpoints=_parse_int(env, "SAGESTACK_MAX_ENDPOINTS", defaults.endpoints),
+            transform_object_mib=_parse_int(env, "SAGESTACK_MAX_TRANSFORM_OBJECT_MB", defaults.transform_object_mib),
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +115,8 @@ class StackSettings:
     # State kept in the data directory across restarts (docs/local-stack.md); off: everything in memory, as before.
     persistence: bool = True
     state_flush_seconds: float = 0.25  # how often changed control-plane records are written
+    quotas: ServiceQuotas = field(default_factory=ServiceQuotas)  # checked at every Create (docs/security.md#quotas)
+    job_credentials: JobCredentials = field(default_factory=JobCredentials.generate)  # new for every start
 
     def __post_init__(self) -> None:
         if self.auth_required and not self.access_keys:
@@ -102,6 +164,7 @@ class StackSettings:
             persistence=_parse_flag(
                 {"SAGESTACK_PERSISTENCE": source.get("SAGESTACK_PERSISTENCE") or "1"}, "SAGESTACK_PERSISTENCE"
             ),
+            quotas=ServiceQuotas.from_env(source),
         )
 
 

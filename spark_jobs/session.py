@@ -21,6 +21,10 @@ _PANDAS3_WARNINGS = (
 )
 
 
+# The driver's RPC and block manager bind to loopback rather than the machine's external interface.
+LOOPBACK_DRIVER = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+
+
 def quiet_pandas3_warnings() -> None:
     """Silence the two pandas-3 warnings in this process and in Python workers started after this call."""
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -46,6 +50,8 @@ def build_session(settings: SparkSettings) -> SparkSession:
         "spark.sql.session.timeZone": "UTC",
         "spark.executorEnv.PYTHONWARNINGS": os.environ["PYTHONWARNINGS"],
     }
+    if settings.master and settings.master.startswith("local"):
+        conf.update(LOOPBACK_DRIVER)  # a local driver listens on loopback only (docs/security.md)
     if settings.driver_memory:
         conf["spark.driver.memory"] = settings.driver_memory
     conf.update(dict(settings.extra))

@@ -30,7 +30,13 @@ CONTAINER_ROOT = "/opt/ml"
 CONFIGURATION_PATH = "processing/input/conf/configuration.json"
 DEFAULT_MASTER = "local[*]"
 # Defaults that suit one machine; any of them can be overridden by the configuration's spark-defaults.
-DEFAULT_CONF: Mapping[str, str] = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+# The driver listens on loopback only (``local`` master), never on the machine's external interface.
+DEFAULT_CONF: Mapping[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
 _OPTIONS = {"--py-files": "py_files", "--jars": "jars", "--files": "files"}
 _PY_SUFFIXES = (".py", ".zip", ".egg")
 # Classifications whose properties are Hadoop configuration (Spark reads them as ``spark.hadoop.<key>``).

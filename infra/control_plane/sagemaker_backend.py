@@ -10,6 +10,7 @@ from infra.control_plane.athena.sql_engine import SqlEngine
 from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.core.glue_catalog import GlueAccess
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
@@ -83,6 +84,7 @@ class SageMakerBackend:
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
     s3, logs = S3Access(account_id), LogTap(account_id, region)  # LogTap: tuning jobs read training logs
+    quotas = QuotaLedger(settings.quotas)  # one per account/region, as AWS's quotas
     training = ExecutorContext(
         account_id=account_id,
         region=region,
@@ -91,9 +93,11 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         containers=containers,
         s3=s3,
         logs=logs,
+        job_credentials=settings.job_credentials,
+        quotas=settings.quotas,
     )
     models = Models(account_id, region)
-    configs = EndpointConfigs(account_id, region, models)
+    configs = EndpointConfigs(account_id, region, models, quotas)
     capture = CaptureWriter(s3, settings.capture_flush_seconds)
     hosting = HostingContext(
         account_id=account_id,
@@ -105,13 +109,13 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         startup_timeout_seconds=settings.endpoint_startup_timeout_seconds,
         restart_check_seconds=settings.restart_check_seconds,
     )
-    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture)
+    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture, quotas)
     transform_ctx = replace(training, work_root=settings.data_dir / "transform-jobs" / account_id / region)
     processing_ctx = replace(training, work_root=settings.data_dir / "processing-jobs" / account_id / region)
     backend = SageMakerBackend(
         account_id=account_id,
         region=region,
-        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training)),
+        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training), quotas),
         models=models,
         endpoint_configs=configs,
         endpoints=endpoints,
@@ -120,13 +124,14 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
             region,
             models,
             TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds),
+            quotas,
         ),
-        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx)),
+        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx), quotas),
         model_packages=ModelPackages(account_id, region),
         logs=logs,
         capture=capture,
     )
-    backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region)
+    backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region, quotas)
     captures = EndpointCaptures(endpoints, configs, capture)
     backend.monitoring_job_definitions = MonitoringJobDefinitions(
         account_id, region, lambda name: backend.processing_jobs.store.find(name) is not None

@@ -128,6 +128,9 @@ def _check_length(value: object, shape: Shape, path: str, length: int) -> Iterat
 
 def _check_string(value: str, shape: Shape, path: str) -> Iterator[str]:
     yield from _check_length(value, shape, path, len(value))
+    if "\x00" in value:  # no path, argument, variable or name can hold it (docs/security.md)
+        yield f"Value at '{path}' failed to satisfy constraint: Member must not contain the NUL character"
+        return
     if shape.enum and value not in shape.enum:
         allowed = "[" + ", ".join(shape.enum) + "]"
         yield f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"

@@ -146,7 +146,7 @@ class EdgeApp:
 
     def _authenticate(self, environ: dict[str, Any], body: bytes | None) -> None:
         if self._settings.auth_required:
-            verify_signature(environ, body, self._settings.access_keys)
+            verify_signature(environ, body, self._settings.access_keys, self._settings.job_credentials)
 
     def _buffer_body(self, environ: dict[str, Any]) -> bytes | None:
         """Read a body moto will read anyway, so its signature can be checked; hand moto a copy."""

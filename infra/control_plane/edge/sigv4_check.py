@@ -16,7 +16,7 @@ from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from infra.config import JOB_ACCESS_KEY_ID, JOB_SECRET_ACCESS_KEY, is_loopback
+from infra.config import JobCredentials, is_loopback
 from infra.control_plane.edge.http_guards import EdgeRefusal
 
 _AUTHORIZATION = re.compile(
@@ -27,8 +27,11 @@ _MAX_SKEW = timedelta(minutes=15)  # AWS refuses requests signed further from it
 _ENVIRON_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-def verify_signature(environ: Mapping[str, Any], body: bytes | None, keys: Mapping[str, str]) -> None:
-    """Raise ``EdgeRefusal`` unless the request is signed with one of ``keys`` (``body=None``: hash as declared)."""
+def verify_signature(
+    environ: Mapping[str, Any], body: bytes | None, keys: Mapping[str, str], job: JobCredentials | None = None
+) -> None:
+    """Raise ``EdgeRefusal`` unless the request is signed with one of ``keys``, or with ``job`` from a loopback peer
+    (``body=None``: the payload hash as declared)."""
     header = str(environ.get("HTTP_AUTHORIZATION") or "")
     if not header:
         raise EdgeRefusal(
@@ -37,7 +40,7 @@ def verify_signature(environ: Mapping[str, Any], body: bytes | None, keys: Mappi
     match = _AUTHORIZATION.match(header.strip())
     if match is None:
         raise EdgeRefusal(400, "IncompleteSignatureException", "Authorization header is not AWS SigV4.", "BadRequest")
-    secret = _secret(match.group("key"), keys, environ)
+    secret = _secret(match.group("key"), keys, environ, job)
     timestamp = str(environ.get("HTTP_X_AMZ_DATE") or "")
     _check_clock(timestamp, match.group("date"))
     request = _as_signed(environ, body, match.group("signed").split(";"))
@@ -55,11 +58,11 @@ def verify_signature(environ: Mapping[str, Any], body: bytes | None, keys: Mappi
         )
 
 
-def _secret(key_id: str, keys: Mapping[str, str], environ: Mapping[str, Any]) -> str:
+def _secret(key_id: str, keys: Mapping[str, str], environ: Mapping[str, Any], job: JobCredentials | None) -> str:
     if key_id in keys:
         return keys[key_id]
-    if key_id == JOB_ACCESS_KEY_ID and is_loopback(str(environ.get("REMOTE_ADDR") or "")):
-        return JOB_SECRET_ACCESS_KEY  # the key jobs' containers are given; they reach the stack over loopback
+    if job is not None and key_id == job.key_id and is_loopback(str(environ.get("REMOTE_ADDR") or "")):
+        return job.secret  # the key this start handed its jobs' containers; they reach the stack over loopback
     raise EdgeRefusal(
         403,
         "UnrecognizedClientException",

@@ -1,10 +1,12 @@
-"""What every job executor is given: the account, the stack's URL, its work folder, the container host, S3 and logs."""
+"""What every job executor is given: the account, the stack's URL, its work folder, the container host, S3 and logs,
+the credentials its containers use to call the stack, and the stack's quotas."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.config import JobCredentials, ServiceQuotas
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.execution.container_host import ContainerHost
 
@@ -18,3 +20,5 @@ class ExecutorContext:
     containers: ContainerHost
     s3: S3Access
     logs: LogsAccess
+    job_credentials: JobCredentials
+    quotas: ServiceQuotas

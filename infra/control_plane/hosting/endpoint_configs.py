@@ -10,6 +10,7 @@ from typing import Any
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, ProductionVariant
@@ -54,6 +55,11 @@ class EndpointConfig:
         }
 
 
+def instance_count(variant: ProductionVariant) -> int:
+    """The serving containers a variant starts (a serverless variant runs one)."""
+    return variant.initial_instance_count or 1
+
+
 def _with_defaults(variant: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(variant)
     out.setdefault("InitialVariantWeight", 1.0)
@@ -64,10 +70,11 @@ _LIST_SPEC: ListSpec[EndpointConfig] = ListSpec(name=lambda c: c.name, creation_
 
 
 class EndpointConfigs:
-    def __init__(self, account_id: str, region: str, models: Models) -> None:
+    def __init__(self, account_id: str, region: str, models: Models, quotas: QuotaLedger | None = None) -> None:
         self._account_id = account_id
         self._region = region
         self._models = models
+        self._quotas = quotas or QuotaLedger()
         self.store: Store[EndpointConfig] = Store(
             "endpoint-config",
             lambda name: ValidationException(f'Could not find endpoint configuration "{name}".'),
@@ -102,6 +109,7 @@ class EndpointConfigs:
                 raise ValidationException(
                     f"InitialInstanceCount is required for variant {variant.variant_name} without ServerlessConfig."
                 )
+            self._quotas.check_instance_count("endpoint variant", instance_count(variant))
 
     def describe_endpoint_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return get_or_raise(self.store, str(params["EndpointConfigName"])).to_api()

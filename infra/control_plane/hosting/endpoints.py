@@ -13,10 +13,11 @@ from typing import Any
 from infra.control_plane.core.durable.record_codec import TRANSIENT
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.data_capture import CaptureWriter
-from infra.control_plane.hosting.endpoint_configs import EndpointConfig, EndpointConfigs
+from infra.control_plane.hosting.endpoint_configs import EndpointConfig, EndpointConfigs, instance_count
 from infra.control_plane.hosting.endpoint_deployer import Deployer, Deployment, DeploymentError, stop_all
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,13 @@ _LIST_SPEC: ListSpec[Endpoint] = ListSpec(
 
 class Endpoints:
     def __init__(
-        self, account_id: str, region: str, configs: EndpointConfigs, deployer: Deployer, capture: CaptureWriter
+        self,
+        account_id: str,
+        region: str,
+        configs: EndpointConfigs,
+        deployer: Deployer,
+        capture: CaptureWriter,
+        quotas: QuotaLedger | None = None,
     ) -> None:
         self._capture = capture
         self._account_id = account_id
@@ -129,13 +136,23 @@ class Endpoints:
             "endpoint", lambda name: ValidationException(f'Could not find endpoint "{name}".'), Endpoint
         )
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("endpoint-tags", list)
+        self._quotas = quotas or QuotaLedger()
+        self._quotas.register("endpoint", lambda: [self._instances(e) for e in self.store.values()])
 
     def arn(self, name: str) -> str:
         return arn_for("endpoint", name, self._account_id, self._region)
 
+    def _instances(self, endpoint: Endpoint) -> int:
+        """The serving containers an endpoint runs (none once Failed)."""
+        config = self._configs.store.find(endpoint.config_name)
+        if endpoint.status is EndpointStatus.FAILED or config is None:
+            return 0
+        return sum(instance_count(v) for v in config.variants)
+
     def create_endpoint(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["EndpointName"])
         config = get_or_raise(self._configs.store, str(params["EndpointConfigName"]))
+        self._quotas.check_endpoint([instance_count(v) for v in config.variants], new_endpoint=True)
         endpoint = Endpoint(name=name, arn=self.arn(name), config_name=config.name)
         self.store.add(
             name,
@@ -169,6 +186,8 @@ class Endpoints:
         with endpoint.lock:
             if endpoint.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
                 raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            counts = [instance_count(v) for v in config.variants]
+            self._quotas.check_endpoint(counts, new_endpoint=False, replaced=self._instances(endpoint))
             endpoint.set_status(EndpointStatus.UPDATING)
         self._start(endpoint, config).join(_SETTLE_SECONDS)
         return {"EndpointArn": endpoint.arn}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import string
+import threading
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
-from infra.control_plane.core.errors import ResourceNotFound, ValidationException
+from infra.control_plane.core.errors import ConflictException, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
@@ -74,7 +76,8 @@ class Pipelines:
         )
         self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
-        self._tokens: dict[tuple[str, str], dict[str, Any]] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # -> (request fingerprint, answer)
+        self._token_lock = threading.Lock()
         self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
         self._engine = EngineContext(
             self.operations,
@@ -148,6 +151,9 @@ class Pipelines:
         return {"PipelineSummaries": [p.summary() for p in page], "NextToken": token}
 
     def delete_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._idempotent("DeletePipeline", params, lambda: self._delete(params))
+
+    def _delete(self, params: Mapping[str, Any]) -> dict[str, Any]:
         pipeline = self._pipeline(str(params["PipelineName"]))
         for arn, execution in list(self.executions.items()):
             if execution.pipeline is pipeline:
@@ -213,6 +219,9 @@ class Pipelines:
         return {"PipelineDefinition": execution.version.definition_text, "CreationTime": execution.creation_time}
 
     def stop_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._idempotent("StopPipelineExecution", params, lambda: self._stop(params))
+
+    def _stop(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)
         with execution.lock:
             if execution.status is not ExecutionStatus.EXECUTING:
@@ -247,6 +256,9 @@ class Pipelines:
                 execution.finish(ExecutionStatus.STOPPED if stopping else ExecutionStatus.FAILED, RESTART_REASON)
 
     def retry_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self._idempotent("RetryPipelineExecution", params, lambda: self._retry(params))
+
+    def _retry(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)
         with execution.lock:
             if execution.status is not ExecutionStatus.FAILED:
@@ -277,13 +289,25 @@ class Pipelines:
     # --- helpers ---------------------------------------------------------------------------------------------
 
     def _idempotent(self, operation: str, params: Mapping[str, Any], action: Any) -> dict[str, Any]:
+        """A reused ``ClientRequestToken`` gets the first answer again if the request is the same, else AWS's
+        ``ConflictException``."""
         token = params.get("ClientRequestToken")
-        if token and (operation, str(token)) in self._tokens:
-            return self._tokens[(operation, str(token))]
-        result: dict[str, Any] = action()
-        if token:
-            self._tokens[(operation, str(token))] = result
-        return result
+        if not token:
+            result: dict[str, Any] = action()
+            return result
+        key, fingerprint = (operation, str(token)), _fingerprint(params)
+        with self._token_lock:
+            known = self._tokens.get(key)
+            if known is not None:
+                if known[0] != fingerprint:
+                    raise ConflictException(
+                        f"ClientRequestToken {token} was already used for a {operation} request with different "
+                        "parameters; use a new token for a different request."
+                    )
+                return known[1]
+            result = action()
+            self._tokens[key] = (fingerprint, result)
+            return result
 
     def _pipeline(self, name_or_arn: str) -> Pipeline:
         if name_or_arn.startswith("arn:"):
@@ -384,3 +408,8 @@ def _wire(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _fingerprint(params: Mapping[str, Any]) -> str:
+    """The request's parameters without its token, in a canonical text."""
+    return json.dumps({k: v for k, v in params.items() if k != "ClientRequestToken"}, sort_keys=True, default=str)

@@ -18,7 +18,7 @@ from typing import Any
 from infra.control_plane.core.aws_services import S3AccessError, S3Location
 from infra.control_plane.execution.batch_jobs import REASON_LIMIT, JobStatus, launch_thread
 from infra.control_plane.execution.executor_context import ExecutorContext
-from infra.control_plane.execution.input_channels import ChannelError, download_objects, list_objects
+from infra.control_plane.execution.input_channels import ChannelError, VolumeBudget, download_objects, list_objects
 from infra.control_plane.processing.processing_jobs import ProcessingJob
 from infra.control_plane.processing.processing_request import ProcessingS3Output
 from infra.runtime.api import (
@@ -119,6 +119,7 @@ class _ProcessingRun:
 
     def _inputs(self) -> dict[str, Path]:
         local: dict[str, Path] = {}
+        budget = VolumeBudget(self.request.processing_resources.cluster_config.volume_size_in_gb)
         for item in self.request.processing_inputs:
             source = item.s3_input
             if source is None:  # refused by CreateProcessingJob
@@ -127,7 +128,7 @@ class _ProcessingRun:
             target.mkdir(parents=True, exist_ok=True)
             try:
                 objects = list_objects(self.ctx.s3, source.s3_uri, source.s3_data_type)
-                download_objects(self.ctx.s3, objects, target, source.s3_compression_type == "Gzip")
+                download_objects(self.ctx.s3, objects, target, source.s3_compression_type == "Gzip", budget)
             except ChannelError as exc:
                 raise ProcessingSetupError(f"ClientError: input {item.input_name}: {exc}") from exc
             local[str(source.local_path)] = target
@@ -141,8 +142,7 @@ class _ProcessingRun:
             "AWS_REGION": self.ctx.region,
             "AWS_DEFAULT_REGION": self.ctx.region,
             "AWS_ENDPOINT_URL": self.ctx.stack_url,
-            "AWS_ACCESS_KEY_ID": "sagestack",
-            "AWS_SECRET_ACCESS_KEY": "sagestack",
+            **self.ctx.job_credentials.environment(),
         }
         env.update(self.request.environment)
         return env

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found, recover_batch_jobs
@@ -81,11 +82,15 @@ class ProcessingLauncher(Protocol):
 class ProcessingJobs:
     """Handlers for the processing-job operations of one account/region."""
 
-    def __init__(self, account_id: str, region: str, launcher: ProcessingLauncher) -> None:
+    def __init__(
+        self, account_id: str, region: str, launcher: ProcessingLauncher, quotas: QuotaLedger | None = None
+    ) -> None:
         self._account_id = account_id
         self._region = region
         self._launcher = launcher
         self.store: Store[ProcessingJob] = Store("processing-job", job_not_found, ProcessingJob)
+        self._quotas = quotas or QuotaLedger()
+        self._quotas.register("processing", lambda: [_instances(j) for j in self.store.values() if not j.is_terminal])
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("processing-job-tags", list)
 
     def create_processing_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,6 +98,7 @@ class ProcessingJobs:
         arn = arn_for("processing-job", name, self._account_id, self._region)
         request = parse_request(CreateProcessingJobRequest, params)
         _check_create(request)
+        self._quotas.check_job("processing", request.processing_resources.cluster_config.instance_count)
         job = ProcessingJob(name=name, arn=arn, request=request, params=dict(params))
         self.store.add(name, job, already_exists(arn))
         self.tags[arn] = tags_from(params)
@@ -114,6 +120,10 @@ class ProcessingJobs:
         return {}
 
 
+def _instances(job: ProcessingJob) -> int:
+    return job.request.processing_resources.cluster_config.instance_count
+
+
 def _check_create(request: CreateProcessingJobRequest) -> None:
     inputs = request.processing_inputs
     outputs = request.processing_output_config.outputs
@@ -123,6 +133,8 @@ def _check_create(request: CreateProcessingJobRequest) -> None:
     local_paths = [str(i.s3_input.local_path) for i in inputs if i.s3_input is not None]
     local_paths += [str(o.s3_output.local_path) for o in outputs if o.s3_output is not None]
     for path in local_paths:
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+            raise ValidationException(f"LocalPath {path!r} is invalid: it must not contain control characters.")
         pure = PurePosixPath(path)
         if not pure.is_relative_to(PROCESSING_ROOT) or pure == PROCESSING_ROOT or ".." in pure.parts:
             raise ValidationException(

@@ -94,7 +94,11 @@ class _JobRun:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         try:
             channels = materialise_channels(
-                self.ctx.s3, self.request.input_data_config, self.hosts, self.work_dir / "channels"
+                self.ctx.s3,
+                self.request.input_data_config,
+                self.hosts,
+                self.work_dir / "channels",
+                self.request.resource_config.volume_size_in_gb,
             )
             checkpoint_dir = self._checkpoints_in()
         except (ChannelError, S3AccessError) as exc:
@@ -122,8 +126,7 @@ class _JobRun:
             "AWS_REGION": self.ctx.region,
             "AWS_DEFAULT_REGION": self.ctx.region,
             "AWS_ENDPOINT_URL": self.ctx.stack_url,
-            "AWS_ACCESS_KEY_ID": "sagestack",
-            "AWS_SECRET_ACCESS_KEY": "sagestack",
+            **self.ctx.job_credentials.environment(),
         }
         env.update(self.request.environment)
         return env

@@ -13,6 +13,7 @@ from infra.control_plane.core.api_shapes import DEFAULT_MAX_RUNTIME_SECONDS, par
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
@@ -184,12 +185,19 @@ class TrainingLauncher(Protocol):
 class TrainingJobs:
     """Handlers for the training-job operations of one account/region."""
 
-    def __init__(self, account_id: str, region: str, launcher: TrainingLauncher) -> None:
+    def __init__(
+        self, account_id: str, region: str, launcher: TrainingLauncher, quotas: QuotaLedger | None = None
+    ) -> None:
         self._account_id = account_id
         self._region = region
         self._launcher = launcher
         self.store: Store[TrainingJob] = Store(
             "training-job", not_found("Requested resource not found.", ValidationException), TrainingJob
+        )
+        self._quotas = quotas or QuotaLedger()
+        self._quotas.register(
+            "training",
+            lambda: [j.request.resource_config.instance_count for j in self.store.values() if not j.is_terminal],
         )
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("training-job-tags", list)
 
@@ -198,6 +206,7 @@ class TrainingJobs:
         arn = arn_for("training-job", name, self._account_id, self._region)
         request = parse_request(CreateTrainingJobRequest, params)
         _check_create(request)
+        self._quotas.check_job("training", request.resource_config.instance_count)
         job = TrainingJob(name=name, arn=arn, request=request, params=dict(params))
         self.store.add(name, job, _already_exists(arn))
         self.tags[arn] = tags_from(params)

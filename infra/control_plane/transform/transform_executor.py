@@ -6,7 +6,6 @@ Objects are dealt to instances by sorted S3 key; each instance handles its files
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import threading
@@ -25,7 +24,7 @@ from infra.control_plane.core.aws_services import S3AccessError, S3Location
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.execution.batch_jobs import JobStatus, launch_thread
 from infra.control_plane.execution.executor_context import ExecutorContext
-from infra.control_plane.execution.input_channels import ChannelError, list_objects
+from infra.control_plane.execution.input_channels import ChannelError, gunzip_limited, list_objects
 from infra.control_plane.execution.model_data import ModelDataError, fetch_model
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.transform.transform_jobs import (
@@ -255,9 +254,9 @@ class _TransformRun:
         data = self.ctx.s3.get_bytes(location)
         if self.request.transform_input.compression_type == "Gzip":
             try:
-                return gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise RecordError(f"input is not valid gzip: {exc}") from exc
+                return gunzip_limited(data, self.ctx.quotas.transform_object_mib * 1024 * 1024, location)
+            except ChannelError as exc:  # invalid gzip, or more than the quota once decompressed
+                raise RecordError(str(exc)) from exc
         return data
 
     def _data_log(self, worker: _Worker, message: str) -> None:

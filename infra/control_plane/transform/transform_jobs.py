@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tags_from
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.execution.batch_jobs import BatchJob, already_exists, job_not_found, recover_batch_jobs
@@ -20,6 +21,7 @@ from infra.control_plane.transform.transform_request import CreateTransformJobRe
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PAYLOAD_MB = 6
+MAX_PAYLOAD_MB = 100  # AWS: "The value of MaxPayloadInMB cannot be greater than 100 MB."
 DEFAULT_TIMEOUT_SECONDS = 600
 DEFAULT_MAX_RETRIES = 3
 _ECHOED = (
@@ -100,12 +102,24 @@ class TransformLauncher(Protocol):
 class TransformJobs:
     """Handlers for the transform-job operations of one account/region."""
 
-    def __init__(self, account_id: str, region: str, models: Models, launcher: TransformLauncher) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        models: Models,
+        launcher: TransformLauncher,
+        quotas: QuotaLedger | None = None,
+    ) -> None:
         self._account_id = account_id
         self._region = region
         self._models = models
         self._launcher = launcher
         self.store: Store[TransformJob] = Store("transform-job", job_not_found, TransformJob)
+        self._quotas = quotas or QuotaLedger()
+        self._quotas.register(
+            "transform",
+            lambda: [j.request.transform_resources.instance_count for j in self.store.values() if not j.is_terminal],
+        )
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("transform-job-tags", list)
 
     def create_transform_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,6 +132,7 @@ class TransformJobs:
             name=name, arn=arn, request=parse_request(CreateTransformJobRequest, params), params=dict(params)
         )
         _check_create(job)
+        self._quotas.check_job("transform", job.request.transform_resources.instance_count)
         self.store.add(name, job, already_exists(arn))
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job)
@@ -147,6 +162,8 @@ def _check_create(job: TransformJob) -> None:
             "MaxConcurrentTransforms * MaxPayloadInMB must not exceed 100 MB "
             f"(got {concurrency} * {payload} = {payload * concurrency})."
         )
+    if payload and payload > MAX_PAYLOAD_MB:
+        raise ValidationException(f"MaxPayloadInMB must not exceed {MAX_PAYLOAD_MB} MB (got {payload}).")
     if request.transform_input.data_source.s3_data_source is None:
         raise ValidationException("TransformInput.DataSource must have an S3DataSource.")
     try:

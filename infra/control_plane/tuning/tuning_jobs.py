@@ -17,11 +17,12 @@ from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.training.training_jobs import TrainingJob, TrainingJobStatus
 from infra.control_plane.tuning.tuning_request import CreateHyperParameterTuningJobRequest
-from infra.control_plane.tuning.tuning_validation import TuningLimits, TuningPlan, plan_tuning_job
+from infra.control_plane.tuning.tuning_validation import TuningLimits, TuningPlan, child_instance_count, plan_tuning_job
 
 
 class TuningJobStatus(str, enum.Enum):
@@ -240,9 +241,17 @@ class TuningLauncher(Protocol):
 class TuningJobs:
     """Handlers for the tuning-job operations of one account/region."""
 
-    def __init__(self, account_id: str, region: str, launcher: TuningLauncher, limits: TuningLimits) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        launcher: TuningLauncher,
+        limits: TuningLimits,
+        quotas: QuotaLedger | None = None,
+    ) -> None:
         self._account_id, self._region = account_id, region
         self._launcher, self._limits = launcher, limits
+        self._quotas = quotas or QuotaLedger()
         self.store: Store[TuningJob] = Store(
             "hyper-parameter-tuning-job",
             not_found("Amazon SageMaker can't find a tuning job with name {name}", ResourceNotFound),
@@ -257,12 +266,20 @@ class TuningJobs:
             raise _already_exists(name)
         request = parse_request(CreateHyperParameterTuningJobRequest, params)
         plan = plan_tuning_job(request, self._limits)
+        self._check_quotas(plan)
         parents = self._parents(request, plan)
         job = TuningJob(name=name, arn=arn, request=request, params=dict(params), plan=plan)
         self.store.add(name, job, _already_exists)
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job, parents)
         return {"HyperParameterTuningJobArn": arn}
+
+    def _check_quotas(self, plan: TuningPlan) -> None:
+        """Each training job within the per-job quota; the parallel ones within the running-instances quota."""
+        counts = [child_instance_count(definition) for definition in plan.definitions]
+        for count in counts:
+            self._quotas.check_instance_count("training job", count)
+        self._quotas.check_running_instances(min(plan.max_parallel, plan.max_jobs) * max(counts))
 
     def _parents(self, request: CreateHyperParameterTuningJobRequest, plan: TuningPlan) -> list[TuningJob]:
         warm = request.warm_start_config

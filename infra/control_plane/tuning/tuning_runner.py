@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from infra.config import StackSettings
 from infra.control_plane.core.errors import ServiceError, ValidationException
+from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.training.training_jobs import TrainingJobs, TrainingJobStatus
 from infra.control_plane.tuning.tuning_jobs import ChildJob, TuningJob, TuningJobs, TuningJobStatus
 from infra.control_plane.tuning.tuning_logs import LogTap, ObjectiveReader
@@ -40,11 +41,17 @@ class TuningRunner:
 
 
 def build_tuning_jobs(
-    settings: StackSettings, training_jobs: TrainingJobs, tap: LogTap, account_id: str, region: str
+    settings: StackSettings,
+    training_jobs: TrainingJobs,
+    tap: LogTap,
+    account_id: str,
+    region: str,
+    quotas: QuotaLedger | None = None,
 ) -> TuningJobs:
     """The tuning-job service of one account/region (what ``build_backend`` registers)."""
     limits = TuningLimits(max_parallel_training_jobs=settings.tuning_max_parallel_jobs)
-    return TuningJobs(account_id, region, TuningRunner(training_jobs, tap, settings.tuning_cores), limits)
+    runner = TuningRunner(training_jobs, tap, settings.tuning_cores)
+    return TuningJobs(account_id, region, runner, limits, quotas)
 
 
 def threads_per_job(cores: int, parallel: int, max_jobs: int) -> int:

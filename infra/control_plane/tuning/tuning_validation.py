@@ -299,6 +299,11 @@ def child_request(definition: Definition, name: str, tuned: Mapping[str, str], t
     return request
 
 
+def child_instance_count(definition: Definition) -> int:
+    """The instance count of each training job the definition makes."""
+    return int(_resource_config(definition.request).get("InstanceCount") or 1)
+
+
 def _resource_config(sent: TrainingJobDefinition) -> dict[str, Any]:
     if sent.resource_config is not None and given(sent.resource_config):
         return sent.resource_config.wire()

@@ -1,9 +1,13 @@
-"""Make a host directory *be* ``/opt/ml`` for a container process.
+"""Make a host directory *be* ``/opt/ml`` for a container process, and give it a read-only view of the rest.
 
 ``BUBBLEWRAP`` and ``UNSHARE`` start the process in its own mount namespace where ``/opt`` is a tmpfs holding the
 original children of ``/opt`` (re-bound, so ``/opt/wheels`` and friends stay usable) plus ``ml`` bound to the host
-directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` resolve to 127.0.0.1. ``ENVIRONMENT``
-uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours.
+directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` resolve to 127.0.0.1. The host's
+private temporary directory (:func:`private_tmp`) is bound at ``/tmp``, and every other mount is made read-only
+inside the namespace: a job can write only its ``/opt/ml``, its binds, ``/tmp`` and ``/dev`` (docs/security.md). The
+process starts in ``/opt/ml`` (the host directory it was started in may lie under the host's ``/tmp``, now hidden).
+``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours,
+and nothing stops the process from writing elsewhere.
 """
 
 from __future__ import annotations
@@ -25,16 +29,29 @@ from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Isolation", "detect_isolation_mode", "resolve_isolation", "write_hosts_file"]
+__all__ = ["Isolation", "detect_isolation_mode", "private_tmp", "resolve_isolation", "write_hosts_file"]
 
 _PROBE_TIMEOUT_SECONDS = 20.0
 _PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
+# The probe passes when /opt/ml is the host directory, /tmp is writable and the rest of the file system is not.
+_PROBE_CHECK = """
+import os, sys
+ok = open('/opt/ml/probe').read() == 'ok'
+open('/tmp/probe', 'w').close()
+try:
+    open('/sagestack-read-only-probe', 'w').close()
+except OSError:
+    sys.exit(0 if ok else 3)
+os.remove('/sagestack-read-only-probe')
+sys.exit(4)
+"""
 
-# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE N_BINDS [SRC DST]*N COMMAND...
+# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N COMMAND...
 _MOUNT_SCRIPT = r"""
 set -eu
-job=$1 hosts=$2 nbinds=$3
-shift 3
+job=$1 hosts=$2 tmp=$3 nbinds=$4
+shift 4
+writable=" /opt/ml /tmp "
 [ -d /opt ] || mkdir /opt
 saved=$(mktemp -d)
 mount --rbind /opt "$saved"
@@ -52,12 +69,20 @@ mount --bind "$job" /opt/ml
 while [ "$nbinds" -gt 0 ]; do
   mkdir -p "$2"
   mount --bind "$1" "$2"
+  writable="$writable$2 "
   shift 2
   nbinds=$((nbinds - 1))
 done
 [ -z "$hosts" ] || mount --bind "$hosts" /etc/hosts
 umount -l "$saved"
 rmdir "$saved"
+mount --bind "$tmp" /tmp
+for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
+  case "$point" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/opt/ml/*|/tmp/*) continue ;; esac
+  case "$writable" in *" $point "*) continue ;; esac
+  mount -o remount,bind,ro "$point" 2>/dev/null || mount -o remount,ro,bind "$point"
+done
+cd /opt/ml
 exec "$@"
 """
 
@@ -77,7 +102,8 @@ class Isolation:
         return CONTAINER_ROOT if self.namespaced else PurePosixPath(root)
 
     def environment(self, root: Path) -> dict[str, str]:
-        env = {"SAGEMAKER_BASE_DIR": str(self.base(root))}
+        tmp = "/tmp" if self.namespaced else str(private_tmp(root))
+        env = {"SAGEMAKER_BASE_DIR": str(self.base(root)), "TMPDIR": tmp}
         if not self.namespaced:
             # No /etc/hosts of our own: tell the toolkit that algo-N hosts all live on this machine.
             env["SAGESTACK_LOCAL_HOSTS"] = "1"
@@ -92,6 +118,15 @@ class Isolation:
         if self.mode is IsolationMode.BUBBLEWRAP:
             return _bwrap_command(command, layout, hosts_file)
         return _unshare_command(command, layout, hosts_file)
+
+
+def private_tmp(root: Path) -> Path:
+    """The host directory a container started on ``root`` sees as ``/tmp`` (created empty)."""
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tmp.chmod(0o1777)
+    return tmp
 
 
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:
@@ -148,7 +183,7 @@ def _probe(mode: IsolationMode) -> bool:
         root.mkdir()
         (root / "probe").write_text("ok", encoding="utf-8")
         hosts_file = write_hosts_file(Path(scratch) / "hosts", ["algo-1"])
-        check = "import sys; sys.exit(0 if open('/opt/ml/probe').read() == 'ok' else 3)"
+        check = _PROBE_CHECK
         argv = Isolation(mode).wrap([sys.executable, "-c", check], HostLayout("algo-1", root), hosts_file)
         try:
             done = subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False)
@@ -176,6 +211,7 @@ def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path |
         "sagestack-isolate",
         str(layout.root.resolve()),
         str(hosts_file.resolve()) if hosts_file is not None else "",
+        str(private_tmp(layout.root).resolve()),
         str(len(layout.binds)),
         *binds,
         *argv,
@@ -183,7 +219,7 @@ def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path |
 
 
 def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
-    command = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/opt"]
+    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/opt"]
     opt = Path("/opt")
     children = sorted(opt.iterdir()) if opt.is_dir() else []
     for child in children:
@@ -192,13 +228,14 @@ def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | N
         if child.is_symlink():
             command += ["--symlink", os.readlink(child), str(child)]
         else:
-            command += ["--dev-bind", str(child), str(child)]
+            command += ["--ro-bind", str(child), str(child)]
     command += ["--bind", str(layout.root.resolve()), str(CONTAINER_ROOT)]
     for container_path, source in layout.binds.items():
         command += ["--bind", str(source.resolve()), container_path]
+    command += ["--bind", str(private_tmp(layout.root).resolve()), "/tmp"]
     if hosts_file is not None:
         command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
-    return [*command, "--die-with-parent", "--", *argv]
+    return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
 
 
 def _link_binds(layout: HostLayout) -> None:

@@ -75,6 +75,7 @@ def test_environment_mode_rebases_opt_ml_arguments_and_links_binds(tmp_path: Pat
     assert Isolation(IsolationMode.ENVIRONMENT).environment(root) == {
         "SAGEMAKER_BASE_DIR": str(root),
         "SAGESTACK_LOCAL_HOSTS": "1",  # no /etc/hosts of its own: algo-N resolve to 127.0.0.1 in the toolkit
+        "TMPDIR": str(tmp_path / "algo-1.tmp"),  # its private temporary directory
     }
 
 
@@ -87,4 +88,4 @@ def test_unshare_command_binds_the_job_dir_and_hosts_file(tmp_path: Path) -> Non
     assert argv[0] == "unshare" and "--mount" in argv
     assert argv[-2:] == ["cmd", "arg"]
     assert str((tmp_path / "root").resolve()) in argv
-    assert Isolation(IsolationMode.UNSHARE).environment(tmp_path) == {"SAGEMAKER_BASE_DIR": "/opt/ml"}
+    assert Isolation(IsolationMode.UNSHARE).environment(tmp_path) == {"SAGEMAKER_BASE_DIR": "/opt/ml", "TMPDIR": "/tmp"}

@@ -1,0 +1,227 @@
+"""Issue 17 beyond the edge: what a job can touch, quotas, gzip bombs, idempotency tokens, leaks, job credentials.
+
+One test per finding, through boto3 against the in-process stack (docs/security.md).
+"""
+
+import gzip
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from infra.config import StackSettings
+from infra.control_plane.server import LocalStack
+from tests.integration.conftest import FAKE_IMAGE, REGION, ROLE, unique
+from tests.integration.helpers import error_code, training_request, wait_training
+
+# Finding 1: a job's view of the machine.
+
+
+def test_a_job_writes_only_its_opt_ml_and_its_tmp(sm, bucket):
+    outside = Path(__file__).with_name(f"written-by-a-job-{uuid.uuid4().hex[:8]}")
+    script = (
+        f"echo pwned > {outside} 2>/dev/null; "
+        "echo ok > /opt/ml/model/ok.txt && echo ok > /tmp/scratch.txt && test -w /dev/null"
+    )
+    name = unique("isolated")
+    request = training_request(name, bucket)
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["sh", "-c", script]
+    try:
+        sm.create_training_job(**request)
+        described = wait_training(sm, name)
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        assert not outside.exists(), "a job wrote outside its /opt/ml and /tmp"
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+# Finding 2: quotas answered at Create.
+
+
+def test_instance_counts_beyond_the_quota_are_refused_at_create(sm, bucket):
+    request = training_request(unique("huge"), bucket)
+    request["ResourceConfig"]["InstanceCount"] = 2147483648
+    with pytest.raises(ClientError) as raised:
+        sm.create_training_job(**request)
+    assert error_code(raised) == "ResourceLimitExceeded"
+    assert "SAGESTACK_MAX_INSTANCES_PER_JOB" in raised.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as raised:
+        sm.describe_training_job(TrainingJobName=request["TrainingJobName"])
+    assert error_code(raised) == "ValidationException"  # nothing was created
+
+    model = unique("quota-model")
+    sm.create_model(ModelName=model, PrimaryContainer={"Image": FAKE_IMAGE}, ExecutionRoleArn=ROLE)
+    variant = {"VariantName": "v", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 2**63}
+    with pytest.raises(ClientError) as raised:
+        sm.create_endpoint_config(EndpointConfigName=unique("quota-config"), ProductionVariants=[variant])
+    assert error_code(raised) == "ResourceLimitExceeded"
+
+    with pytest.raises(ClientError) as raised:
+        sm.create_processing_job(
+            ProcessingJobName=unique("huge"),
+            RoleArn=ROLE,
+            AppSpecification={"ImageUri": FAKE_IMAGE},
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 100, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+            },
+        )
+    assert error_code(raised) == "ResourceLimitExceeded"
+    with pytest.raises(ClientError) as raised:
+        sm.create_transform_job(
+            TransformJobName=unique("huge"),
+            ModelName=model,
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/d"}}},
+            TransformOutput={"S3OutputPath": f"s3://{bucket}/out"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 2**40},
+        )
+    assert error_code(raised) == "ResourceLimitExceeded"
+
+
+# Finding 3: a gzip bomb in File mode.
+
+
+def test_a_gzip_bomb_fails_the_job_once_it_outgrows_the_volume(sm, s3, bucket):
+    member = gzip.compress(bytes(1024 * 1024), compresslevel=9)  # 1 MiB of zeros in about 1 KiB
+    s3.put_object(Bucket=bucket, Key="bomb/data.csv.gz", Body=member * 1100)  # 1,100 MiB once decompressed
+    name = unique("bomb")
+    request = training_request(
+        name,
+        bucket,
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "CompressionType": "Gzip",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/bomb/"}},
+            }
+        ],
+    )
+    sm.create_training_job(**request)  # VolumeSizeInGB is 1
+    described = wait_training(sm, name)
+    assert described["TrainingJobStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith("ClientError:") and "VolumeSizeInGB (1 GB)" in reason
+    assert f"s3://{bucket}/bomb/data.csv.gz" in reason
+
+
+# Finding 7: idempotency tokens.
+
+
+def _definition(step_name):
+    return json.dumps(
+        {"Version": "2020-12-01", "Steps": [{"Name": step_name, "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}
+    )
+
+
+def test_a_reused_client_request_token_with_other_parameters_is_a_conflict(sm):
+    token = uuid.uuid4().hex
+    first = sm.create_pipeline(
+        PipelineName=unique("tok"), PipelineDefinition=_definition("a"), RoleArn=ROLE, ClientRequestToken=token
+    )
+    with pytest.raises(ClientError) as raised:
+        sm.create_pipeline(
+            PipelineName=unique("tok"), PipelineDefinition=_definition("b"), RoleArn=ROLE, ClientRequestToken=token
+        )
+    assert error_code(raised) == "ConflictException"
+    name = first["PipelineArn"].rsplit("/", 1)[1]
+    again = sm.create_pipeline(
+        PipelineName=name, PipelineDefinition=_definition("a"), RoleArn=ROLE, ClientRequestToken=token
+    )
+    assert again["PipelineArn"] == first["PipelineArn"]
+
+
+# Finding 8: no host paths in answers, invalid characters refused at Create.
+
+
+def test_keys_that_clash_as_file_and_folder_name_the_keys_not_host_paths(stack, sm, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="clash/a", Body=b"1,2\n")
+    s3.put_object(Bucket=bucket, Key="clash/a/b.csv", Body=b"1,2\n")
+    name = unique("clash")
+    channel = {
+        "ChannelName": "train",
+        "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/clash/"}},
+    }
+    sm.create_training_job(**training_request(name, bucket, InputDataConfig=[channel]))
+    described = wait_training(sm, name)
+    assert described["TrainingJobStatus"] == "Failed"
+    reason = described["FailureReason"]
+    assert reason.startswith("ClientError:"), reason
+    assert f"s3://{bucket}/clash/a " in reason and f"s3://{bucket}/clash/a/b.csv" in reason
+    assert str(stack.settings.data_dir) not in reason and "Errno" not in reason
+
+
+def test_a_nul_character_is_refused_at_create(sm, bucket):
+    with pytest.raises(ClientError) as raised:
+        sm.create_processing_job(
+            ProcessingJobName=unique("nul"),
+            RoleArn=ROLE,
+            AppSpecification={"ImageUri": FAKE_IMAGE},
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+            },
+            ProcessingInputs=[
+                {
+                    "InputName": "in",
+                    "S3Input": {
+                        "S3Uri": f"s3://{bucket}/data/train",
+                        "LocalPath": "/opt/ml/processing/in\x00put",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                    },
+                }
+            ],
+        )
+    assert error_code(raised) == "ValidationException"
+    assert "NUL" in raised.value.response["Error"]["Message"]
+
+
+# The edge's open point: jobs' credentials with authentication on.
+
+KEY_ID, SECRET = "AKIDSAFETYTEST", "safety-secret"
+
+
+@pytest.fixture(scope="module")
+def signed_stack(tmp_path_factory):
+    fake = str(Path(__file__).with_name("fake_container.py"))
+    settings = StackSettings(
+        data_dir=tmp_path_factory.mktemp("signed-jobs"),
+        port=0,
+        region=REGION,
+        require_auth=True,
+        access_keys={KEY_ID: SECRET},
+        extra_images={FAKE_IMAGE: (sys.executable, fake)},
+    )
+    stack = LocalStack(settings)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def test_jobs_get_a_per_start_key_and_no_fixed_key_is_accepted(signed_stack):
+    def client(service, key_id=KEY_ID, secret=SECRET):
+        return boto3.client(
+            service,
+            endpoint_url=signed_stack.url,
+            region_name=REGION,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+        )
+
+    sm, s3 = client("sagemaker"), client("s3")
+    s3.create_bucket(Bucket="signed-jobs")
+    s3.put_object(Bucket="signed-jobs", Key="data/train/x.csv", Body=b"1,2\n")
+    name = unique("keyed")
+    request = training_request(name, "signed-jobs")
+    call_the_stack = "import boto3; boto3.client('s3').put_object(Bucket='signed-jobs', Key='from-job', Body=b'hi')"
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = [sys.executable, "-c", call_the_stack]
+    sm.create_training_job(**request)
+    described = wait_training(sm, name)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert s3.get_object(Bucket="signed-jobs", Key="from-job")["Body"].read() == b"hi"
+    assert signed_stack.settings.job_credentials.key_id != "sagestack"
+    with pytest.raises(ClientError) as raised:
+        client("sagemaker", "sagestack", "sagestack").list_models()
+    assert error_code(raised) == "UnrecognizedClientException"
