@@ -138,7 +138,11 @@ class Step:
         """Everything that may hold expressions (a Condition's branches are separate steps)."""
         if self.type is StepType.CONDITION:
             return {"Conditions": (self.arguments or {}).get("Conditions", [])}
-        extra = {key: self.raw[key] for key in ("ErrorMessage", "FunctionArn", *CHECK_FIELDS) if key in self.raw}
+        extra = {
+            key: self.raw[key]
+            for key in ("ErrorMessage", "FunctionArn", "SqsQueueUrl", *CHECK_FIELDS)
+            if key in self.raw
+        }
         return {"Arguments": self.arguments, **extra}
 
     def check_fields(self) -> dict[str, Any]:
