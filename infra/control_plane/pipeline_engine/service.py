@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 RUNNABLE = frozenset(
     {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
     | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK, StepType.LAMBDA}
-    | {StepType.CALLBACK}
+    | {StepType.CALLBACK, StepType.ENDPOINT_CONFIG, StepType.ENDPOINT}
 )
 _LATER = {
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
@@ -352,7 +352,7 @@ class Pipelines:
             raise DefinitionError(
                 f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
                 "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
-                "QualityCheck, Lambda, Callback" + tuning
+                "QualityCheck, Lambda, Callback, EndpointConfig, Endpoint" + tuning
             )
 
     def _experiment(self, execution: Execution) -> dict[str, Any]:
