@@ -17,7 +17,13 @@ from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_f
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.pipeline_engine.cache import StepCache
 from infra.control_plane.pipeline_engine.callback_step import CallbackTokens
-from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, parse_definition
+from infra.control_plane.pipeline_engine.definition import (
+    Definition,
+    DefinitionError,
+    StepType,
+    is_notebook_job,
+    parse_definition,
+)
 from infra.control_plane.pipeline_engine.engine import (
     EngineContext,
     EngineSettings,
@@ -54,6 +60,8 @@ RUNNABLE = frozenset(
 )
 _LATER = {
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
+    StepType.EMR: "the stack serves no EMR API",
+    StepType.AUTO_ML: "the stack serves no CreateAutoMLJob",
 }
 _ID_CHARS = string.ascii_lowercase + string.digits
 
@@ -342,17 +350,20 @@ class Pipelines:
         return str(text), definition
 
     def _check_supported(self, definition: Definition) -> None:
+        tuning = self.operations.supports("CreateHyperParameterTuningJob")
+        supported = ", ".join(t.value for t in StepType if t in RUNNABLE or (t is StepType.TUNING and tuning))
         for step in definition.steps.values():
-            if step.type in RUNNABLE:
+            if is_notebook_job(step):
+                raise DefinitionError(
+                    f"Step {step.name}: step type NotebookJob (the SDK's NotebookJobStep, a Training step running "
+                    "amazon_sagemaker_scheduler) is not supported locally yet. Supported: " + supported + "."
+                )
+            if step.type in RUNNABLE or (step.type is StepType.TUNING and tuning):
                 continue
-            if step.type is StepType.TUNING and self.operations.supports("CreateHyperParameterTuningJob"):
-                continue
-            why = _LATER.get(step.type, "is not supported by the Sagestack local control plane")
-            tuning = ", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else "."
+            why = _LATER.get(step.type, "the Sagestack local control plane does not run it")
             raise DefinitionError(
                 f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
-                "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
-                "QualityCheck, Lambda, Callback, EndpointConfig, Endpoint" + tuning
+                f"Supported: {supported}."
             )
 
     def _experiment(self, execution: Execution) -> dict[str, Any]:
