@@ -101,6 +101,7 @@ class StackSettings:
     restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
     pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
+    pipeline_callback_timeout_seconds: float = 7 * 24 * 3600.0  # a Callback step's token unanswered this long fails
     tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
     tuning_max_parallel_jobs: int = 10  # AWS's default quota of parallel training jobs per tuning job
     monitor_tick_seconds: float = 30.0  # how often the monitoring scheduler looks for due cron schedules
@@ -153,6 +154,9 @@ class StackSettings:
             tuning_cores=_parse_int(source, "SAGESTACK_TUNING_CORES", os.cpu_count() or 1),
             tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),
             pipeline_max_parallel_steps=_parse_int(source, "SAGESTACK_PIPELINE_MAX_PARALLEL_STEPS", 50),
+            pipeline_callback_timeout_seconds=_parse_float(
+                source, "SAGESTACK_PIPELINE_CALLBACK_TIMEOUT_SECONDS", 7 * 24 * 3600.0
+            ),
             monitor_tick_seconds=_parse_float(source, "SAGESTACK_MONITOR_TICK_SECONDS", 30.0),
             feature_store_flush_seconds=_parse_float(source, "SAGESTACK_FEATURE_STORE_FLUSH_SECONDS", 5.0),
             allowed_hosts=_parse_list(source.get("SAGESTACK_ALLOWED_HOSTS", "")),

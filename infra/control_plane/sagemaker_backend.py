@@ -8,7 +8,7 @@ from infra.config import StackSettings
 from infra.control_plane.athena.query_executions import QueryExecutions
 from infra.control_plane.athena.sql_engine import SqlEngine
 from infra.control_plane.athena.table_sources import TableSources
-from infra.control_plane.core.aws_services import LogsAccess, S3Access
+from infra.control_plane.core.aws_services import LogsAccess, S3Access, SqsAccess
 from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.execution.container_host import ContainerHost
@@ -23,6 +23,7 @@ from infra.control_plane.lambda_functions.functions import LambdaFunctions
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJobDefinitions
 from infra.control_plane.monitoring.monitoring_executions import EndpointCaptures, ExecutionContext, ExecutionRunner
 from infra.control_plane.monitoring.monitoring_schedules import MonitoringSchedules
+from infra.control_plane.pipeline_engine.engine import EngineSettings
 from infra.control_plane.pipeline_engine.service import Pipelines
 from infra.control_plane.processing.processing_executor import ProcessingExecutor
 from infra.control_plane.processing.processing_jobs import ProcessingJobs
@@ -68,6 +69,7 @@ class SageMakerBackend:
             self.processing_jobs,
             self.model_packages,
             self.pipelines,
+            self.pipelines.callbacks,
             self.tuning_jobs,
             self.monitoring_job_definitions,
             self.monitoring_schedules,
@@ -154,8 +156,13 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend.lambda_functions = LambdaFunctions(
         account_id, region, s3, settings.data_dir / "lambda" / account_id / region, settings.url
     )
+    engine_settings = EngineSettings(
+        settings.pipeline_poll_seconds,
+        settings.pipeline_max_parallel_steps,
+        settings.pipeline_callback_timeout_seconds,
+    )
     backend.pipelines = Pipelines(
-        account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
+        account_id, region, backend.services, s3, engine_settings, SqsAccess(account_id, region)
     )
     backend.pipelines.invoke_lambda = backend.lambda_functions.invoke_function
     return backend

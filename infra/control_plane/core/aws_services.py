@@ -1,4 +1,4 @@
-"""In-process access to the embedded moto S3 and CloudWatch Logs backends (through moto's registry, not HTTP)."""
+"""In-process access to the embedded moto S3, CloudWatch Logs and SQS backends (through moto's registry, not HTTP)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from moto.backends import get_backend
 
@@ -203,3 +203,33 @@ class LogsAccess:
 
     def stream_arn(self, group: str, stream: str) -> str:
         return f"arn:aws:logs:{self._region}:{self._account_id}:log-group:{group}:log-stream:{stream}"
+
+
+class SqsAccessError(Exception):
+    """The queue a message is for does not exist or refused it."""
+
+
+class SqsAccess:
+    """Sends messages to queues in moto's SQS backend (a callback step's token message)."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self._account_id = account_id
+        self._region = region
+
+    def send(self, queue_url: str, body: str) -> str:
+        """Send ``body`` to the queue ``queue_url`` names (its last two path parts are account and queue name)."""
+        parts = [p for p in urlsplit(queue_url).path.split("/") if p]
+        if len(parts) < 2:
+            raise SqsAccessError(f"{queue_url!r} is not an SQS queue URL (…/<account id>/<queue name>)")
+        account, name = parts[-2], parts[-1]
+        region = _sqs_region(queue_url) or self._region
+        try:
+            message = get_backend("sqs")[account][region].send_message(name, body)
+        except Exception as exc:  # moto raises QueueDoesNotExist and friends
+            raise SqsAccessError(f"cannot send to {queue_url}: {exc}") from exc
+        return str(message.id)
+
+
+def _sqs_region(queue_url: str) -> str | None:
+    match = re.match(r"^https?://sqs\.([a-z0-9-]+)\.", queue_url)
+    return match.group(1) if match else None

@@ -138,7 +138,11 @@ class Step:
         """Everything that may hold expressions (a Condition's branches are separate steps)."""
         if self.type is StepType.CONDITION:
             return {"Conditions": (self.arguments or {}).get("Conditions", [])}
-        extra = {key: self.raw[key] for key in ("ErrorMessage", "FunctionArn", *CHECK_FIELDS) if key in self.raw}
+        extra = {
+            key: self.raw[key]
+            for key in ("ErrorMessage", "FunctionArn", "SqsQueueUrl", *CHECK_FIELDS)
+            if key in self.raw
+        }
         return {"Arguments": self.arguments, **extra}
 
     def check_fields(self) -> dict[str, Any]:
@@ -333,3 +337,12 @@ def _topological(upstream: Mapping[str, frozenset[str]]) -> tuple[str, ...]:
     except graphlib.CycleError as exc:
         cycle = " -> ".join(str(node) for node in exc.args[1])
         raise DefinitionError(f"Cycle detected in pipeline step graph: {cycle}.") from exc
+
+
+def is_notebook_job(step: Step) -> bool:
+    """The SDK's NotebookJobStep compiles to a Training step whose container runs ``amazon_sagemaker_scheduler``."""
+    if step.type is not StepType.TRAINING or not isinstance(step.arguments, Mapping):
+        return False
+    entrypoint = (step.arguments.get("AlgorithmSpecification") or {}).get("ContainerEntrypoint") or []
+    tags = {str(t.get("Key")) for t in step.arguments.get("Tags") or [] if isinstance(t, Mapping)}
+    return "amazon_sagemaker_scheduler" in entrypoint or "sagemaker:notebook-job-origin" in tags

@@ -18,6 +18,7 @@ from typing import Any
 
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.pipeline_engine.cache import StepCache
+from infra.control_plane.pipeline_engine.callback_step import CallbackTokens, SendMessage, run_callback_step
 from infra.control_plane.pipeline_engine.check_steps import CHECK_TYPES, run_check_step
 from infra.control_plane.pipeline_engine.definition import Step, StepType
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, evaluate_condition, resolve
@@ -40,6 +41,15 @@ _DEFAULT_SERVICE_RETRY = RetryPolicy(frozenset({"Step.SERVICE_FAULT", "Step.THRO
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """The stack settings the engine reads (StackSettings.pipeline_*)."""
+
+    poll_seconds: float = 0.1
+    parallelism: int = 50
+    callback_timeout_seconds: float = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
 class EngineContext:
     operations: Operations
     read_s3: Callable[[str], bytes]
@@ -48,6 +58,8 @@ class EngineContext:
     default_parallelism: int = 50
     write_s3: Callable[[str, bytes], None] | None = None
     invoke_lambda: LambdaInvoker | None = None
+    callback_tokens: CallbackTokens = field(default_factory=CallbackTokens)
+    send_sqs: SendMessage | None = None
 
 
 @dataclass
@@ -171,6 +183,8 @@ class ExecutionRunner:
             fields = resolve(step.check_fields(), scope) if step.type in CHECK_TYPES else {}
             if step.type is StepType.LAMBDA:
                 fields = {"FunctionArn": resolve(step.raw.get("FunctionArn"), scope)}
+            if step.type is StepType.CALLBACK:
+                fields = {"SqsQueueUrl": resolve(step.raw.get("SqsQueueUrl"), scope)}
         except ExpressionError as exc:
             raise StepFailed(f"Step {step.name}: {exc}") from exc
         return self._cached_or_run(step, record, arguments, job_name, fields)
@@ -212,6 +226,8 @@ class ExecutionRunner:
         )
         if step.type is StepType.LAMBDA:
             outcome = run_lambda_step(context, self.ctx.invoke_lambda)
+        elif step.type is StepType.CALLBACK:
+            outcome = run_callback_step(context, self.execution.arn, self.ctx.callback_tokens, self.ctx.send_sqs)
         else:
             outcome = run_check_step(context) if step.type in CHECK_TYPES else run_step(context)
         if key is not None:

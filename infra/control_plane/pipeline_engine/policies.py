@@ -47,6 +47,7 @@ RETRYABLE_TYPES = frozenset(
         StepType.MODEL,
         StepType.REGISTER_MODEL,
         StepType.TRANSFORM,
+        StepType.ENDPOINT_CONFIG,
     }
 )
 _UNITS = {"y": 365 * 86400, "m": 30 * 86400, "w": 7 * 86400, "d": 86400}

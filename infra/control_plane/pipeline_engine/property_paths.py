@@ -17,6 +17,8 @@ PROPERTY_SOURCES: Mapping[StepType, tuple[str, ...]] = {
     StepType.TRANSFORM: ("DescribeTransformJob",),
     StepType.MODEL: ("DescribeModel",),
     StepType.REGISTER_MODEL: ("DescribeModelPackage",),
+    StepType.ENDPOINT_CONFIG: ("DescribeEndpointConfig",),
+    StepType.ENDPOINT: ("DescribeEndpoint",),
     StepType.TUNING: ("DescribeHyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
 }
 

@@ -11,15 +11,27 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from infra.control_plane.core.api_shapes import parse_request
-from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
+from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location, SqsAccess
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ConflictException, ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.pipeline_engine.cache import StepCache
-from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, parse_definition
-from infra.control_plane.pipeline_engine.engine import EngineContext, ExecutionRunner, execution_variables
+from infra.control_plane.pipeline_engine.callback_step import CallbackTokens
+from infra.control_plane.pipeline_engine.definition import (
+    Definition,
+    DefinitionError,
+    StepType,
+    is_notebook_job,
+    parse_definition,
+)
+from infra.control_plane.pipeline_engine.engine import (
+    EngineContext,
+    EngineSettings,
+    ExecutionRunner,
+    execution_variables,
+)
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, resolve
 from infra.control_plane.pipeline_engine.lambda_step import LambdaAnswer, LambdaInvoker
 from infra.control_plane.pipeline_engine.operations import Operations, Services
@@ -46,9 +58,12 @@ logger = logging.getLogger(__name__)
 RUNNABLE = frozenset(
     {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
     | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK, StepType.LAMBDA}
+    | {StepType.CALLBACK, StepType.ENDPOINT_CONFIG, StepType.ENDPOINT}
 )
 _LATER = {
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
+    StepType.EMR: "the stack serves no EMR API",
+    StepType.AUTO_ML: "the stack serves no CreateAutoMLJob",
 }
 _ID_CHARS = string.ascii_lowercase + string.digits
 
@@ -67,7 +82,13 @@ _STEPS: ListSpec[StepRecord] = ListSpec(
 
 class Pipelines:
     def __init__(
-        self, account_id: str, region: str, services: Services, s3: S3Access, poll_seconds: float, parallelism: int
+        self,
+        account_id: str,
+        region: str,
+        services: Services,
+        s3: S3Access,
+        settings: EngineSettings,
+        sqs: SqsAccess | None = None,
     ) -> None:
         self._account_id, self._region, self._s3 = account_id, region, s3
         self.operations = Operations(services)
@@ -83,11 +104,14 @@ class Pipelines:
             self.operations,
             self._read_s3,
             StepCache(),
-            poll_seconds,
-            parallelism,
+            settings.poll_seconds,
+            settings.parallelism,
             write_s3=self._write_s3,
             invoke_lambda=self._invoke_lambda,
+            callback_tokens=CallbackTokens(settings.callback_timeout_seconds),
+            send_sqs=sqs.send if sqs is not None else None,
         )
+        self.callbacks = self._engine.callback_tokens  # answers SendPipelineExecutionStep{Success,Failure}
 
     # --- pipelines -------------------------------------------------------------------------------------------
 
@@ -350,17 +374,20 @@ class Pipelines:
         return str(text), definition
 
     def _check_supported(self, definition: Definition) -> None:
+        tuning = self.operations.supports("CreateHyperParameterTuningJob")
+        supported = ", ".join(t.value for t in StepType if t in RUNNABLE or (t is StepType.TUNING and tuning))
         for step in definition.steps.values():
-            if step.type in RUNNABLE:
+            if is_notebook_job(step):
+                raise DefinitionError(
+                    f"Step {step.name}: step type NotebookJob (the SDK's NotebookJobStep, a Training step running "
+                    "amazon_sagemaker_scheduler) is not supported locally yet. Supported: " + supported + "."
+                )
+            if step.type in RUNNABLE or (step.type is StepType.TUNING and tuning):
                 continue
-            if step.type is StepType.TUNING and self.operations.supports("CreateHyperParameterTuningJob"):
-                continue
-            why = _LATER.get(step.type, "is not supported by the Sagestack local control plane")
-            tuning = ", Tuning." if self.operations.supports("CreateHyperParameterTuningJob") else "."
+            why = _LATER.get(step.type, "the Sagestack local control plane does not run it")
             raise DefinitionError(
                 f"Step {step.name}: step type {step.type.value} is not supported locally yet ({why}). "
-                "Supported: Processing, Training, Transform, Model, RegisterModel, Condition, Fail, ClarifyCheck, "
-                "QualityCheck, Lambda" + tuning
+                f"Supported: {supported}."
             )
 
     def _experiment(self, execution: Execution) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class StepContext:
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
-    """Run a job-backed, Model or RegisterModel step (Condition and Fail are evaluated by the engine)."""
+    """Run a job-backed, Model, RegisterModel, EndpointConfig or Endpoint step (not Condition or Fail)."""
     kind = JOB_KINDS.get(ctx.step.type)
     if kind is not None:
         return _run_job(ctx, kind)
@@ -126,6 +126,10 @@ def run_step(ctx: StepContext) -> StepOutcome:
         return _create_model(ctx)
     if ctx.step.type is StepType.REGISTER_MODEL:
         return _register_model(ctx)
+    if ctx.step.type is StepType.ENDPOINT_CONFIG:
+        return _create_endpoint_config(ctx)
+    if ctx.step.type is StepType.ENDPOINT:
+        return _create_or_update_endpoint(ctx)
     raise StepFailed(f"Step {ctx.step.name}: step type {ctx.step.type.value} cannot be executed locally.")
 
 
@@ -242,3 +246,44 @@ def _ensure_group(ctx: StepContext, group: str) -> None:
         ctx.operations.call("DescribeModelPackageGroup", {"ModelPackageGroupName": group})
     except ServiceError:
         _call(ctx, "CreateModelPackageGroup", {"ModelPackageGroupName": group})
+
+
+def _create_endpoint_config(ctx: StepContext) -> StepOutcome:
+    """``CreateEndpointConfig`` with the step's arguments (the step's own name when they carry none)."""
+    request = {"EndpointConfigName": ctx.child_name, **ctx.arguments}
+    created = _call(ctx, "CreateEndpointConfig", request)
+    metadata = {"EndpointConfig": {"Arn": created.get("EndpointConfigArn")}}
+    ctx.on_metadata(metadata)
+    described = _call(ctx, "DescribeEndpointConfig", {"EndpointConfigName": request["EndpointConfigName"]})
+    return StepOutcome(described, metadata)
+
+
+def _create_or_update_endpoint(ctx: StepContext) -> StepOutcome:
+    """``CreateEndpoint``, or ``UpdateEndpoint`` when the endpoint exists (as the SDK's EndpointStep documents), then
+    wait for ``InService``; an endpoint ending ``Failed`` fails the step with its reason."""
+    name = str(ctx.arguments.get("EndpointName") or "")
+    if not name:
+        raise StepFailed(f"Step {ctx.step.name}: an Endpoint step needs an EndpointName.")
+    try:
+        ctx.operations.call("DescribeEndpoint", {"EndpointName": name})
+        exists = True
+    except ServiceError:
+        exists = False
+    if exists:
+        update = {"EndpointName": name, "EndpointConfigName": ctx.arguments.get("EndpointConfigName")}
+        answer = _call(ctx, "UpdateEndpoint", update)
+    else:
+        answer = _call(ctx, "CreateEndpoint", ctx.arguments)
+    metadata = {"Endpoint": {"Arn": answer.get("EndpointArn")}}
+    ctx.on_metadata(metadata)
+    while True:
+        described = _call(ctx, "DescribeEndpoint", {"EndpointName": name})
+        status = described.get("EndpointStatus")
+        if status in ("InService", "Failed", "OutOfService"):
+            break
+        if ctx.stop.wait(ctx.poll_seconds):
+            raise StepStopped(f"Endpoint {name} is still {status}; the step was stopped (the endpoint is kept)")
+    if status != "InService":
+        reason = described.get("FailureReason") or f"the endpoint is {status}"
+        raise StepFailed(f"Endpoint {name} failed: {reason}")
+    return StepOutcome(described, metadata)
