@@ -8,6 +8,14 @@ from infra.config import StackSettings
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.experiment_wiring import search_providers
+from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
+from infra.control_plane.experiments.experiments_api import Experiments
+from infra.control_plane.experiments.lineage_artifacts import LineageArtifacts
+from infra.control_plane.experiments.metric_series import MetricSeries
+from infra.control_plane.experiments.metrics_api import SageMakerMetrics
+from infra.control_plane.experiments.search_api import Search
+from infra.control_plane.experiments.trial_components_api import TrialComponents
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
@@ -46,6 +54,11 @@ class SageMakerBackend:
     tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
     monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
     monitoring_schedules: MonitoringSchedules = field(init=False)  # set by build_backend: runs processing jobs
+    experiments: Experiments = field(init=False)  # set by build_backend (with trial_components, search, ...)
+    trial_components: TrialComponents = field(init=False)
+    search: Search = field(init=False)  # reads every family above
+    lineage: LineageArtifacts = field(init=False)
+    sagemaker_metrics: SageMakerMetrics = field(init=False)  # the sagemaker-metrics service (edge: by path)
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -61,6 +74,10 @@ class SageMakerBackend:
             self.tuning_jobs,
             self.monitoring_job_definitions,
             self.monitoring_schedules,
+            self.experiments,
+            self.trial_components,
+            self.search,
+            self.lineage,
         )
 
     def close(self) -> None:
@@ -132,4 +149,14 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )
+    _add_experiments(backend)
     return backend
+
+
+def _add_experiments(backend: SageMakerBackend) -> None:
+    catalog, series = ExperimentCatalog(backend.account_id, backend.region), MetricSeries()
+    backend.experiments = Experiments(catalog)
+    backend.trial_components = TrialComponents(catalog, series)
+    backend.sagemaker_metrics = SageMakerMetrics(catalog, series)
+    backend.lineage = LineageArtifacts(backend.account_id, backend.region)
+    backend.search = Search(catalog, search_providers(backend))
