@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from moto.backends import get_backend
+
 from infra.control_plane.core.errors import ServiceError
+from infra.control_plane.experiments.job_tracking import PipelineJob
 from infra.control_plane.experiments.search_api import RecordProvider
+
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+_PIPELINE_JOB_KINDS = ("TrainingJob", "ProcessingJob", "TransformJob")
 
 Describe = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -79,3 +85,47 @@ def search_providers(backend: Any) -> dict[str, RecordProvider]:
             b.tuning_jobs.tags,
         ),
     }
+
+
+def training_log_lines(account_id: str, region: str) -> Callable[[str], list[tuple[float, str]]]:
+    """A training job's log lines (epoch seconds, text) across its hosts' streams, in time order."""
+
+    def lines(job_name: str) -> list[tuple[float, str]]:
+        group = get_backend("logs")[account_id][region].groups.get(TRAINING_LOG_GROUP)
+        if group is None:
+            return []
+        found = [
+            (event.timestamp / 1000.0, str(event.message))
+            for stream_name, stream in list(group.streams.items())
+            if stream_name.startswith(job_name + "/")
+            for event in list(stream.events)
+        ]
+        return sorted(found, key=lambda item: item[0])
+
+    return lines
+
+
+def pipeline_jobs(backend: Any) -> Callable[[], list[PipelineJob]]:
+    """The jobs of every pipeline execution that has a ``PipelineExperimentConfig`` (a Tuning step: its trainings)."""
+
+    def jobs() -> list[PipelineJob]:
+        out: list[PipelineJob] = []
+        for execution in list(backend.pipelines.executions.values()):
+            experiment, trial = execution.experiment.get("ExperimentName"), execution.experiment.get("TrialName")
+            if not experiment or not trial:
+                continue
+            for step in list(execution.steps.values()):
+                for arn in _step_job_arns(backend, step.metadata):
+                    out.append(PipelineJob(str(experiment), str(trial), arn))
+        return out
+
+    return jobs
+
+
+def _step_job_arns(backend: Any, metadata: Mapping[str, Any]) -> list[str]:
+    arns = [str(metadata[k]["Arn"]) for k in _PIPELINE_JOB_KINDS if isinstance(metadata.get(k), Mapping)]
+    tuning = metadata.get("TuningJob")
+    if isinstance(tuning, Mapping) and tuning.get("Arn"):
+        job = backend.tuning_jobs.store.find(str(tuning["Arn"]).rsplit("/", 1)[-1])
+        arns += [child.training.arn for child in list(job.children)] if job is not None else []
+    return arns

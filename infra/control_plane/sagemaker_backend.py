@@ -8,9 +8,10 @@ from infra.config import StackSettings
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
-from infra.control_plane.experiment_wiring import search_providers
+from infra.control_plane.experiment_wiring import pipeline_jobs, search_providers, training_log_lines
 from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
 from infra.control_plane.experiments.experiments_api import Experiments
+from infra.control_plane.experiments.job_tracking import PROCESSING, TRAINING, TRANSFORM, JobTracking
 from infra.control_plane.experiments.lineage_artifacts import LineageArtifacts
 from infra.control_plane.experiments.metric_series import MetricSeries
 from infra.control_plane.experiments.metrics_api import SageMakerMetrics
@@ -88,6 +89,8 @@ class SageMakerBackend:
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
     s3, logs = S3Access(account_id), LogTap(account_id, region)  # LogTap: tuning jobs read training logs
+    catalog, series = ExperimentCatalog(account_id, region), MetricSeries()
+    tracking = JobTracking(catalog, series, training_log_lines(account_id, region))  # wraps the job launchers
     training = ExecutorContext(
         account_id=account_id,
         region=region,
@@ -116,7 +119,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend = SageMakerBackend(
         account_id=account_id,
         region=region,
-        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training)),
+        training_jobs=TrainingJobs(account_id, region, tracking.launcher(TrainingExecutor(training), TRAINING)),
         models=models,
         endpoint_configs=configs,
         endpoints=endpoints,
@@ -124,9 +127,13 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
             account_id,
             region,
             models,
-            TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds),
+            tracking.launcher(
+                TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds), TRANSFORM
+            ),
         ),
-        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx)),
+        processing_jobs=ProcessingJobs(
+            account_id, region, tracking.launcher(ProcessingExecutor(processing_ctx), PROCESSING)
+        ),
         model_packages=ModelPackages(account_id, region),
         logs=logs,
         capture=capture,
@@ -149,12 +156,12 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend.pipelines = Pipelines(
         account_id, region, backend.services, s3, settings.pipeline_poll_seconds, settings.pipeline_max_parallel_steps
     )
-    _add_experiments(backend)
+    _add_experiments(backend, catalog, series)
+    tracking.gather_from(pipeline_jobs(backend))
     return backend
 
 
-def _add_experiments(backend: SageMakerBackend) -> None:
-    catalog, series = ExperimentCatalog(backend.account_id, backend.region), MetricSeries()
+def _add_experiments(backend: SageMakerBackend, catalog: ExperimentCatalog, series: MetricSeries) -> None:
     backend.experiments = Experiments(catalog)
     backend.trial_components = TrialComponents(catalog, series)
     backend.sagemaker_metrics = SageMakerMetrics(catalog, series)
