@@ -108,7 +108,7 @@ class ExperimentCatalog:
         with self.lock:
             component = self.components.get_or_raise(component_name)
             trial = self.trials.get_or_raise(trial_name)
-            if component.name in trial.components:
+            if trial.name in component.trials:
                 if strict:
                     raise ValidationException(
                         f"TrialComponent {component.name} is already associated with Trial {trial.name}."
@@ -123,7 +123,7 @@ class ExperimentCatalog:
         with self.lock:
             component = self.components.get_or_raise(component_name)
             trial = self.trials.get_or_raise(trial_name)
-            if component.name not in trial.components:
+            if trial.name not in component.trials:
                 raise ResourceNotFound(f"TrialComponent {component.name} is not associated with Trial {trial.name}.")
             trial.components.remove(component.name)
             component.trials.remove(trial.name)

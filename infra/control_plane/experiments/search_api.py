@@ -7,7 +7,7 @@ root wires in (``sagemaker_backend.py``): each returns the resource's Describe a
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -17,7 +17,15 @@ import botocore.session
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
 from infra.control_plane.experiments.experiment_records import Experiment, Trial, TrialComponent
-from infra.control_plane.experiments.search_expressions import check_expression, check_property, matches, sort_value
+from infra.control_plane.experiments.search_expressions import (
+    RecordView,
+    check_expression,
+    check_property,
+    matches,
+    sort_value,
+)
+
+Getter = Callable[[ExperimentCatalog, Any], Any]
 
 RecordProvider = Callable[[], Sequence[Mapping[str, Any]]]
 DEFAULT_MAX_RESULTS = 10
@@ -46,23 +54,31 @@ def record_members(record_key: str) -> frozenset[str]:
     return frozenset(shape.members)
 
 
-class LazyRecord(Mapping[str, Any]):
-    """A record whose fields are computed when a filter or the answer reads them (Search over many records)."""
+def _summaries(component: TrialComponent) -> list[dict[str, Any]] | None:
+    with component.lock:
+        return [summary.to_api() for summary in component.metrics.values()] or None
 
-    def __init__(self, fields: Mapping[str, Callable[[], Any]]) -> None:
-        self._fields = fields
-        self._cache: dict[str, Any] = {}
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._cache:
-            self._cache[key] = self._fields[key]()
-        return self._cache[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
+_COMPONENT_FIELDS: dict[str, Getter] = {
+    "TrialComponentName": lambda _, c: c.name,
+    "TrialComponentArn": lambda _, c: c.arn,
+    "DisplayName": lambda _, c: c.display_name or c.name,
+    "Source": lambda _, c: c.source,
+    "Status": lambda _, c: c.status,
+    "StartTime": lambda _, c: c.start_time,
+    "EndTime": lambda _, c: c.end_time,
+    "CreationTime": lambda _, c: c.creation_time,
+    "LastModifiedTime": lambda _, c: c.last_modified,
+    "Parameters": lambda _, c: dict(c.parameters) or None,
+    "InputArtifacts": lambda _, c: dict(c.input_artifacts) or None,
+    "OutputArtifacts": lambda _, c: dict(c.output_artifacts) or None,
+    "Metrics": lambda _, c: _summaries(c),
+    "MetadataProperties": lambda _, c: c.metadata_properties,
+    "SourceDetail": lambda _, c: c.source_detail,
+    "Tags": lambda catalog, c: catalog.tags.get(c.arn, []),
+    "Parents": lambda catalog, c: catalog.parents(c),
+    "RunName": lambda _, c: c.run_name,
+}
 
 
 class Search:
@@ -112,49 +128,41 @@ class Search:
         return {"Experiment": experiments, "ExperimentTrial": trials, "ExperimentTrialComponent": components}
 
 
-def _experiment_record(catalog: ExperimentCatalog, experiment: Experiment) -> LazyRecord:
-    fields = _fields(experiment.to_api)
-    fields["Tags"] = lambda: catalog.tags.get(experiment.arn, [])
-    return LazyRecord(fields)
+def _experiment_record(catalog: ExperimentCatalog, experiment: Experiment) -> dict[str, Any]:
+    return {**experiment.to_api(), "Tags": catalog.tags.get(experiment.arn, [])}
 
 
-def _trial_record(catalog: ExperimentCatalog, trial: Trial) -> LazyRecord:
-    fields = _fields(trial.to_api)
-    fields["Tags"] = lambda: catalog.tags.get(trial.arn, [])
-    fields["TrialComponentSummaries"] = lambda: _component_summaries(catalog, trial.components)
-    return LazyRecord(fields)
+def _trial_record(catalog: ExperimentCatalog, trial: Trial) -> dict[str, Any]:
+    return {
+        **trial.to_api(),
+        "Tags": catalog.tags.get(trial.arn, []),
+        "TrialComponentSummaries": _component_summaries(catalog, trial.components),
+    }
 
 
-def _component_record(catalog: ExperimentCatalog, component: TrialComponent) -> LazyRecord:
-    fields = _fields(component.to_api)
-    fields["TrialComponentName"] = lambda: component.name
-    fields["CreationTime"] = lambda: component.creation_time
-    fields["Tags"] = lambda: catalog.tags.get(component.arn, [])
-    fields["Parents"] = lambda: catalog.parents(component)
-    fields["SourceDetail"] = lambda: component.source_detail
-    fields["RunName"] = lambda: component.run_name
-    return LazyRecord(fields)
+def _metric_stat(_: ExperimentCatalog, component: TrialComponent, rest: list[str]) -> list[Any] | None:
+    """``Metrics.<name>.<stat>`` straight from the running summary (the hot path of Search over runs)."""
+    if len(rest) != 2:
+        return None
+    summary = component.metrics.get(rest[0])
+    if summary is None:
+        return []
+    fast = {"Max": summary.maximum, "Min": summary.minimum, "Last": summary.last, "Count": summary.count}
+    return [fast[rest[1]]] if rest[1] in fast else [summary.to_api().get(rest[1])]
 
 
-def _fields(to_api: Callable[[], dict[str, Any]]) -> dict[str, Callable[[], Any]]:
-    """Every key of ``to_api()``, computed once on first use of any of them."""
-    memo: list[dict[str, Any]] = []
-
-    def whole() -> dict[str, Any]:
-        if not memo:
-            memo.append(to_api())
-        return memo[0]
-
-    keys = (
-        "ExperimentName ExperimentArn TrialName TrialArn TrialComponentName TrialComponentArn DisplayName Description "
-        "Source Sources Status StartTime EndTime CreationTime LastModifiedTime Parameters InputArtifacts "
-        "OutputArtifacts Metrics MetadataProperties ExperimentName"
-    ).split()
-    return {key: _getter(whole, key) for key in keys}
+def _parent(catalog: ExperimentCatalog, component: TrialComponent, rest: list[str]) -> list[Any] | None:
+    """``Parents.TrialName`` / ``Parents.ExperimentName`` without building the parents list."""
+    if rest == ["TrialName"]:
+        return list(component.trials)
+    if rest != ["ExperimentName"]:
+        return None
+    trials = (catalog.trials.find(name) for name in list(component.trials))
+    return [trial.experiment_name for trial in trials if trial is not None]
 
 
-def _getter(whole: Callable[[], dict[str, Any]], key: str) -> Callable[[], Any]:
-    return lambda: whole().get(key)
+def _component_record(catalog: ExperimentCatalog, component: TrialComponent) -> RecordView:
+    return RecordView(_COMPONENT_FIELDS, catalog, component, {"Metrics": _metric_stat, "Parents": _parent})
 
 
 def _component_summaries(catalog: ExperimentCatalog, names: Sequence[str]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ textual otherwise (docs/experiments.md#search).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,9 +90,48 @@ def _elements(values: Sequence[Any]) -> list[Any]:
     return out
 
 
+class RecordView(Mapping[str, Any]):
+    """A record read field by field from its resource (Search filters 10,000 components without building them).
+
+    ``paths`` answer a whole property path at once for a field (``Metrics.auc.Max``), or None to walk it.
+    """
+
+    __slots__ = ("_catalog", "_getters", "_paths", "_subject")
+
+    def __init__(
+        self,
+        getters: Mapping[str, Callable[[Any, Any], Any]],
+        catalog: Any,
+        subject: Any,
+        paths: Mapping[str, Callable[[Any, Any, list[str]], list[Any] | None]] | None = None,
+    ) -> None:
+        self._getters, self._catalog, self._subject, self._paths = getters, catalog, subject, paths or {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._getters[key](self._catalog, self._subject)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._getters
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._getters)
+
+    def __len__(self) -> int:
+        return len(self._getters)
+
+    def values_at(self, parts: list[str]) -> list[Any] | None:
+        resolve = self._paths.get(parts[0])
+        return None if resolve is None else resolve(self._catalog, self._subject, parts[1:])
+
+
 def values_at(node: Any, path: str) -> list[Any]:
     """Every value the dotted ``path`` reaches in ``node`` (lists fan out; keyed lists are looked up by name)."""
-    return list(_walk(node, path.split(".") if path else []))
+    parts = path.split(".") if path else []
+    if parts and type(node) is RecordView:
+        found = node.values_at(parts)
+        if found is not None:
+            return found
+    return list(_walk(node, parts))
 
 
 def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
@@ -100,23 +139,33 @@ def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
         yield _leaf(node)
         return
     head, rest = parts[0], parts[1:]
-    if isinstance(node, Mapping):
-        if head in node and node[head] is not None:
-            yield from _walk(node[head], rest)
+    if type(node) is list:
+        yield from _walk_list(node, head, rest, parts)
         return
-    if isinstance(node, list):
-        tagged = [i for i in node if isinstance(i, Mapping) and i.get("Key") == head and "Value" in i]
-        if tagged:
-            for item in tagged:
-                yield from _walk(item["Value"], rest)
+    if type(node) is dict or isinstance(node, Mapping):
+        if head in node:
+            value = node[head]
+            if value is not None:
+                yield from _walk(value, rest)
+
+
+def _walk_list(node: list[Any], head: str, rest: list[str], parts: list[str]) -> Iterator[Any]:
+    """A list: a tag's value by its Key, a metric (channel, ...) by its name, else every element."""
+    named = []
+    for item in node:
+        if type(item) is not dict:
+            continue
+        if item.get("Key") == head and "Value" in item:
+            yield from _walk(item["Value"], rest)
             return
-        named = [i for i in node if isinstance(i, Mapping) and any(i.get(k) == head for k in _LIST_KEYS)]
-        for item in named or node:
-            yield from _walk(item, rest if named else parts)
+        if any(item.get(k) == head for k in _LIST_KEYS):
+            named.append(item)
+    for item in named or node:
+        yield from _walk(item, rest if named else parts)
 
 
 def _leaf(node: Any) -> Any:
-    if isinstance(node, Mapping) and ("NumberValue" in node or "StringValue" in node):
+    if type(node) is dict and ("NumberValue" in node or "StringValue" in node):
         return node.get("NumberValue", node.get("StringValue"))
     return node
 
