@@ -265,10 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
     if args_in and args_in[0] in _CONTAINER_COMMANDS:
         return run_container_cli(_CONTAINER_COMMANDS[args_in[0]], args_in[1:])
+    if args_in and args_in[0] == "experiments":
+        from infra.experiments_cli import default_clients, run
+
+        settings = StackSettings.from_env()
+        return run(args_in[1:], default_clients(settings, client_credentials(settings)))
     parser = argparse.ArgumentParser(
         prog="sagestack",
         description="The Sagestack local SageMaker stack",
-        epilog="Also: sagestack deepracer {train,validate,evaluate} ... (the RL container's CLI)",
+        epilog="Also: sagestack deepracer {train,validate,evaluate} ... (the RL container's CLI), "
+        "sagestack experiments {list,show,compare} ...",
     )
     parser.add_argument("command", choices=sorted(_COMMANDS))
     parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")

@@ -13,6 +13,15 @@ from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.experiment_wiring import pipeline_jobs, search_providers, training_log_lines
+from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
+from infra.control_plane.experiments.experiments_api import Experiments
+from infra.control_plane.experiments.job_tracking import PROCESSING, TRAINING, TRANSFORM, JobTracking
+from infra.control_plane.experiments.lineage_artifacts import LineageArtifacts
+from infra.control_plane.experiments.metric_series import MetricSeries
+from infra.control_plane.experiments.metrics_api import SageMakerMetrics
+from infra.control_plane.experiments.search_api import Search
+from infra.control_plane.experiments.trial_components_api import TrialComponents
 from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
@@ -57,6 +66,11 @@ class SageMakerBackend:
     feature_store: FeatureStore = field(init=False)  # set by build_backend: feature groups and their stores
     athena: QueryExecutions = field(init=False)  # set by build_backend: Athena over the Glue tables (offline store)
     lambda_functions: LambdaFunctions = field(init=False)  # set by build_backend: Lambda, run as local processes
+    experiments: Experiments = field(init=False)  # set by build_backend (with trial_components, search, ...)
+    trial_components: TrialComponents = field(init=False)
+    search: Search = field(init=False)  # reads every family above
+    lineage: LineageArtifacts = field(init=False)
+    sagemaker_metrics: SageMakerMetrics = field(init=False)  # the sagemaker-metrics service (edge: by path)
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -74,6 +88,10 @@ class SageMakerBackend:
             self.monitoring_job_definitions,
             self.monitoring_schedules,
             self.feature_store.feature_groups,
+            self.experiments,
+            self.trial_components,
+            self.search,
+            self.lineage,
         )
 
     def close(self) -> None:
@@ -87,6 +105,8 @@ class SageMakerBackend:
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
     s3, logs = S3Access(account_id), LogTap(account_id, region)  # LogTap: tuning jobs read training logs
     quotas = QuotaLedger(settings.quotas)  # one per account/region, as AWS's quotas
+    catalog, series = ExperimentCatalog(account_id, region), MetricSeries()
+    tracking = JobTracking(catalog, series, training_log_lines(account_id, region))  # wraps the job launchers
     training = ExecutorContext(
         account_id=account_id,
         region=region,
@@ -117,7 +137,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend = SageMakerBackend(
         account_id=account_id,
         region=region,
-        training_jobs=TrainingJobs(account_id, region, TrainingExecutor(training), quotas),
+        training_jobs=TrainingJobs(account_id, region, tracking.launcher(TrainingExecutor(training), TRAINING), quotas),
         models=models,
         endpoint_configs=configs,
         endpoints=endpoints,
@@ -125,10 +145,14 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
             account_id,
             region,
             models,
-            TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds),
+            tracking.launcher(
+                TransformExecutor(transform_ctx, models, settings.endpoint_startup_timeout_seconds), TRANSFORM
+            ),
             quotas,
         ),
-        processing_jobs=ProcessingJobs(account_id, region, ProcessingExecutor(processing_ctx), quotas),
+        processing_jobs=ProcessingJobs(
+            account_id, region, tracking.launcher(ProcessingExecutor(processing_ctx), PROCESSING), quotas
+        ),
         model_packages=ModelPackages(account_id, region),
         logs=logs,
         capture=capture,
@@ -165,4 +189,14 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         account_id, region, backend.services, s3, engine_settings, SqsAccess(account_id, region)
     )
     backend.pipelines.invoke_lambda = backend.lambda_functions.invoke_function
+    _add_experiments(backend, catalog, series)
+    tracking.gather_from(pipeline_jobs(backend))
     return backend
+
+
+def _add_experiments(backend: SageMakerBackend, catalog: ExperimentCatalog, series: MetricSeries) -> None:
+    backend.experiments = Experiments(catalog)
+    backend.trial_components = TrialComponents(catalog, series)
+    backend.sagemaker_metrics = SageMakerMetrics(catalog, series)
+    backend.lineage = LineageArtifacts(backend.account_id, backend.region)
+    backend.search = Search(catalog, search_providers(backend))

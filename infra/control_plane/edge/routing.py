@@ -1,4 +1,5 @@
-"""Routes a guarded request: SageMaker, its runtimes, Athena and Lambda are ours, every other service goes to moto.
+"""Routes a guarded request: SageMaker, its runtimes and Metrics, Athena and Lambda are ours; every other service
+goes to moto.
 
 Nothing meant for SageMaker reaches moto's own SageMaker mock: a target or signing scope that names SageMaker is
 answered here, with ``UnknownOperationException`` when the stack does not implement it.
@@ -38,6 +39,7 @@ from infra.control_plane.edge.http_guards import (
     speaks_json,
 )
 from infra.control_plane.edge.sigv4_check import verify_signature
+from infra.control_plane.experiments.sagemaker_metrics import METRICS_PATHS, MetricsFront
 from infra.control_plane.feature_store.featurestore_runtime import (
     MAX_REQUEST_BYTES,
     FeatureStoreRuntimeFront,
@@ -91,6 +93,7 @@ class EdgeApp:
         self._console = ConsoleApp(
             ConsoleApi(self._control, lambda: registry.get(account, region).logs, account, region)
         )
+        self._metrics = MetricsFront(registry.get)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
 
@@ -131,6 +134,8 @@ class EdgeApp:
             runtime = _RUNTIME_PATH.match(path)
             if runtime is not None:
                 return self._not_implemented(environ, start_response, _RUNTIME_OPERATIONS[runtime.group("kind")])
+        if service in ("sagemaker", None) and METRICS_PATHS.get(path, ("",))[0] == environ.get("REQUEST_METHOD"):
+            return self._metrics_call(environ, start_response, path)
         if service == "sagemaker":
             return self._sagemaker(environ, start_response, "")
         self._authenticate(environ, None if service == "s3" else self._buffer_body(environ))
@@ -178,6 +183,17 @@ class EdgeApp:
             return respond(start_response, unknown.status, headers, json.dumps(unknown.to_body()).encode())
         status, answer = self._control.handle(operation, body, self._settings.account_id, self._region(environ))
         return respond(start_response, status, headers, json.dumps(answer).encode())
+
+    def _metrics_call(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        """``sagemaker-metrics`` (rest-json, signed for ``sagemaker``): routed by its two paths."""
+        limit = self._settings.max_api_request_bytes
+        try:
+            body = read_body(environ, limit)
+        except BodyTooLarge as exc:
+            raise EdgeRefusal(413, "ValidationException", "Request body is too large.") from exc
+        self._authenticate(environ, body)
+        status, headers, answer = self._metrics.handle(path, body, self._settings.account_id, self._region(environ))
+        return respond(start_response, status, headers, answer)
 
     def _invocations(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
         try:

@@ -1,0 +1,1 @@
+"""SageMaker Experiments: experiments, trials, trial components, their metrics, Search, and job tracking."""
