@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sagestack",
         description="The Sagestack local SageMaker stack",
-        epilog="Also: sagestack deepracer {train,validate,evaluate} ... (the RL container's CLI)",
+        epilog="Also: sagestack deepracer {train,validate,evaluate,export} ... (the RL container's CLI)",
     )
     parser.add_argument("command", choices=sorted(_COMMANDS))
     parser.add_argument("--port", type=int, help="port of the edge endpoint (default 4566 or $SAGESTACK_PORT)")
