@@ -124,13 +124,15 @@ def _export(args: argparse.Namespace) -> int:
 
     out = args.output_dir or args.run_dir / "export"
     result = export_model(args.run_dir, out, args.name, args.s3_bucket, args.s3_prefix, args.checkpoint)
-    print(f"checkpoint {result.checkpoint}: model folder {result.model_folder} (upload it to "
-          f"s3://{args.s3_bucket}/{args.s3_prefix or args.name}/ and import it), car package {result.car_package}")  # fmt: skip
+    target = f"s3://{args.s3_bucket}/{args.s3_prefix or args.name}/"
+    print(f"checkpoint {result.checkpoint}: model folder {result.model_folder} (upload it to {target} and import it)")
+    print(f"car package {result.car_package}")
     print(f"frozen graph input {result.names.input}:0 {list(result.input_shape)}, output {result.names.output}:0")
     if args.openvino:
         from containers.rl.export.openvino_ir import convert_to_ir
 
-        xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, out / f"{args.name}-openvino" / "model.xml")
+        xml_path = out / f"{args.name}-openvino" / "model.xml"
+        xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, xml_path)
         print(f"OpenVINO IR {xml}")
     return 0
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from containers.rl.export.policy_layers import PolicyLayers
+from containers.rl.export.policy_layers import Layer, PolicyLayers
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,26 @@ def _tf() -> Any:
     return tf
 
 
+def _layer(tf: Any, x: Any, i: int, layer: Layer) -> Any:
+    v1 = tf.compat.v1
+    if layer.kind == "conv":
+        x = tf.nn.conv2d(x, v1.Variable(np.transpose(np.asarray(layer.weight), (2, 3, 1, 0)), name=f"conv_{i}/kernel"),
+                         strides=layer.stride, padding="VALID")  # fmt: skip
+    elif layer.kind == "dense":
+        x = tf.matmul(x, v1.Variable(np.asarray(layer.weight).T, name=f"dense_{i}/kernel"))
+    elif layer.kind == "relu":
+        return tf.nn.relu(x)
+    elif layer.kind == "tanh":
+        return tf.tanh(x)
+    else:  # flatten; torch flattens channels-first: [N, C, H, W]
+        if len(x.shape) == 4:
+            x = tf.transpose(x, (0, 3, 1, 2))
+        return tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+    if layer.bias is not None:
+        x = tf.nn.bias_add(x, v1.Variable(layer.bias, name=f"{layer.kind}_{i}/bias"))
+    return x
+
+
 def _build(tf: Any, policy: PolicyLayers, names: GraphNames) -> None:
     """Ops of the policy in the current default graph; weights are variables (so a checkpoint can be written)."""
     v1 = tf.compat.v1
@@ -60,23 +80,7 @@ def _build(tf: Any, policy: PolicyLayers, names: GraphNames) -> None:
         if policy.input_scale != 1.0:
             x = x * np.float32(policy.input_scale)
         for i, layer in enumerate(policy.layers):
-            if layer.kind == "conv":
-                kernel = v1.Variable(np.transpose(layer.weight, (2, 3, 1, 0)), name=f"conv_{i}/kernel")
-                x = tf.nn.conv2d(x, kernel, strides=layer.stride, padding="VALID")
-                if layer.bias is not None:
-                    x = tf.nn.bias_add(x, v1.Variable(layer.bias, name=f"conv_{i}/bias"))
-            elif layer.kind == "dense":
-                x = tf.matmul(x, v1.Variable(layer.weight.T, name=f"dense_{i}/kernel"))
-                if layer.bias is not None:
-                    x = tf.nn.bias_add(x, v1.Variable(layer.bias, name=f"dense_{i}/bias"))
-            elif layer.kind == "relu":
-                x = tf.nn.relu(x)
-            elif layer.kind == "tanh":
-                x = tf.tanh(x)
-            elif layer.kind == "flatten":  # torch flattens channels-first: [N, C, H, W]
-                if len(x.shape) == 4:
-                    x = tf.transpose(x, (0, 3, 1, 2))
-                x = tf.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+            x = _layer(tf, x, i, layer)
     if policy.head == "softmax":
         tf.nn.softmax(x, name=names.output)
     elif policy.head == "tanh":

@@ -9,7 +9,7 @@ TensorFlow's. Supported modules are the ones the trainer builds (docs/deepracer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from stable_baselines3 import PPO, SAC
@@ -49,11 +49,11 @@ class PolicyLayers:
     head: HeadKind = "softmax"
 
 
-def _numpy(tensor: nn.Parameter | None) -> np.ndarray | None:
+def _numpy(tensor: Any) -> np.ndarray | None:
     return None if tensor is None else tensor.detach().cpu().numpy().astype(np.float32)
 
 
-def _walk(module: nn.Module, out: list[Layer]) -> None:
+def _walk(module: Any, out: list[Layer]) -> None:
     if isinstance(module, nn.Sequential):
         for child in module:
             _walk(child, out)

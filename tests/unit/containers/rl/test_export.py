@@ -21,9 +21,9 @@ from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 pytest.importorskip("tensorflow")
 pytest.importorskip("openvino")
 
-from containers.rl.export.frozen_graph import run_frozen_graph  # noqa: E402
-from containers.rl.export.model_folder import export_model  # noqa: E402
-from containers.rl.export.openvino_ir import convert_to_ir, run_ir  # noqa: E402
+from containers.rl.export.frozen_graph import run_frozen_graph
+from containers.rl.export.model_folder import export_model
+from containers.rl.export.openvino_ir import convert_to_ir, run_ir
 
 SETTINGS = {
     "vector": {"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2"},
@@ -102,9 +102,9 @@ def test_the_model_folder_has_every_file_in_its_format(trained, tmp_path):
     assert raw["sensor"] == (["FRONT_FACING_CAMERA"] if cfg.hp.observation_type == "camera" else raw["sensor"])
     hyper = json.loads((folder / "ip" / "hyperparameters.json").read_text())
     assert {"batch_size", "lr", "discount_factor", "num_episodes_between_training"} <= hyper.keys()
-    assert "def reward_function(params)" in (folder / "reward_function.py").read_text()
+    assert "def reward_function(" in (folder / "reward_function.py").read_text()
     metrics = json.loads((folder / "TrainingMetrics.json").read_text())
-    assert metrics["metrics"] and "progress" in metrics["metrics"][0]
+    assert metrics["metrics"] and "completion_percentage" in metrics["metrics"][0]
     text = (folder / "training_params.yaml").read_text()
     assert text.startswith("---")
     params = yaml.safe_load(text)
