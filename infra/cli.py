@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sagestack",
         description="The Sagestack local SageMaker stack",
-        epilog="Also: sagestack deepracer {train,validate,evaluate} ... (the RL container's CLI), "
+        epilog="Also: sagestack deepracer {train,validate,evaluate,export} ... (the RL container's CLI), "
         "sagestack experiments {list,show,compare} ...",
     )
     parser.add_argument("command", choices=sorted(_COMMANDS))

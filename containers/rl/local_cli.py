@@ -4,6 +4,7 @@ train     train on a track with a reward function, action space and hyperparamet
           generated re:Invent-2018-like loop, follow-the-centre-line reward, the console's 10-action space)
 validate  check a reward function against the console validator's inputs and real simulator states
 evaluate  race N laps with a trained model directory (``<output>/model``)
+export    DeepRacer on AWS's import folder and the car's package (frozen TensorFlow graph) of a trained run
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model_dir", type=Path)
     evaluate.add_argument("--laps", type=int, default=3)
     evaluate.add_argument("--output-dir", type=Path, default=None)
+    export = sub.add_parser("export", help="export a trained run for DeepRacer on AWS and the physical car")
+    export.add_argument("run_dir", type=Path, nargs="?", default=Path(".sagestack/deepracer"))
+    export.add_argument("--output-dir", type=Path, default=None, help="default <run_dir>/export")
+    export.add_argument("--name", default="sagestack-model", help="model name (folder, car package, CAR_NAME)")
+    export.add_argument("--s3-bucket", default="bucket", help="bucket the folder will be uploaded to")
+    export.add_argument("--s3-prefix", default=None, help="prefix the folder will be uploaded to (default: name)")
+    export.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    export.add_argument("--openvino", action="store_true", help="also write the car's OpenVINO IR (model.xml)")
     return parser
 
 
@@ -110,10 +119,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from containers.rl.export.model_folder import export_model  # TensorFlow loads only for export
+
+    out = args.output_dir or args.run_dir / "export"
+    result = export_model(args.run_dir, out, args.name, args.s3_bucket, args.s3_prefix, args.checkpoint)
+    target = f"s3://{args.s3_bucket}/{args.s3_prefix or args.name}/"
+    print(f"checkpoint {result.checkpoint}: model folder {result.model_folder} (upload it to {target} and import it)")
+    print(f"car package {result.car_package}")
+    print(f"frozen graph input {result.names.input}:0 {list(result.input_shape)}, output {result.names.output}:0")
+    if args.openvino:
+        from containers.rl.export.openvino_ir import convert_to_ir
+
+        xml_path = out / f"{args.name}-openvino" / "model.xml"
+        xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, xml_path)
+        print(f"OpenVINO IR {xml}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     args = _parser().parse_args(argv)
-    handlers = {"train": _train, "validate": _validate, "evaluate": _evaluate}
+    handlers = {"train": _train, "validate": _validate, "evaluate": _evaluate, "export": _export}
     try:
         return handlers[args.command](args)
     except ToolkitError as exc:

@@ -1,0 +1,1 @@
+"""Export of a trained policy: DeepRacer on AWS's model folder and the physical car's frozen TensorFlow graph."""

@@ -1,0 +1,121 @@
+"""``sagestack deepracer export``: a short-trained run exported, the frozen graph run by TensorFlow and by the OpenVINO
+conversion the car performs, both giving the trained policy's actions; the import folder's files and formats."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import yaml
+
+from containers.rl.configuration.hyperparams import parse_hyperparameters
+from containers.rl.configuration.run_config import RunConfig, env_config, make_envs
+from containers.rl.evaluation.lap_evaluation import load_policy
+from containers.rl.learning.training_run import run
+from containers.rl.local_cli import main as local_cli
+from containers.rl.simulation.actions import default_action_space, load_model_metadata
+from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("openvino")
+
+from containers.rl.export.frozen_graph import run_frozen_graph
+from containers.rl.export.model_folder import export_model
+from containers.rl.export.openvino_ir import convert_to_ir, run_ir
+
+SETTINGS = {
+    "vector": {"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2"},
+    "camera": {"num_episodes_between_training": "2", "term_cond_max_episodes": "1", "num_workers": "1",
+               "observation_type": "camera", "stack_size": "2", "num_epochs": "1"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["vector", "camera"])
+def trained(request, tmp_path_factory, oval):
+    out = tmp_path_factory.mktemp(f"export-{request.param}")
+    hp = parse_hyperparameters(
+        {**SETTINGS[request.param], "world_name": "oval", "seed": "3", "min_eval_trials": "1", "eval_laps": "1"}
+    )
+    cfg = RunConfig(oval, default_action_space(), DEFAULT_REWARD_FILE, hp, out / "model", out)
+    run(cfg)
+    return out, cfg
+
+
+def _observations(cfg: RunConfig, n: int = 40) -> np.ndarray:
+    """Frames the simulator produces along a random drive (re-started when an episode ends)."""
+    env = make_envs(cfg, 1, env_config(cfg.hp))[0]
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset()
+    frames = []
+    while len(frames) < n:
+        frames.append(obs)
+        obs, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return np.stack(frames).astype(np.float32)
+
+
+def test_tensorflow_and_openvino_give_the_trained_policys_actions(trained, tmp_path):
+    out, cfg = trained
+    result = export_model(out, tmp_path, "m")
+    model = load_policy(out / "model" / "model.zip", "clipped_ppo")
+    observations = _observations(cfg)
+    expected, _ = model.predict(observations, deterministic=True)
+    tf_probs = run_frozen_graph(result.frozen_graph, result.names, observations)
+    assert tf_probs.shape == (len(observations), 10)
+    np.testing.assert_allclose(tf_probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(tf_probs.argmax(axis=1), expected)
+    xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, tmp_path / "ov" / "model.xml")
+    ov_probs = run_ir(xml, observations)
+    np.testing.assert_array_equal(ov_probs.argmax(axis=1), expected)
+    np.testing.assert_allclose(ov_probs, tf_probs, atol=1e-4)
+    # the policy's own probabilities, not only their argmax
+    import torch
+
+    with torch.no_grad():
+        obs_t, _ = model.policy.obs_to_tensor(observations)
+        torch_probs = model.policy.get_distribution(obs_t).distribution.probs.numpy()
+    np.testing.assert_allclose(tf_probs, torch_probs, atol=1e-4)
+    sensor = "FRONT_FACING_CAMERA" if cfg.hp.observation_type == "camera" else "observation"
+    assert result.names.input == f"main_level/agent/main/online/network_0/{sensor}/{sensor}"
+    assert result.names.output == "main_level/agent/main/online/network_1/ppo_head_0/policy"
+
+
+def test_the_model_folder_has_every_file_in_its_format(trained, tmp_path):
+    out, cfg = trained
+    assert local_cli(["export", str(out), "--output-dir", str(tmp_path), "--name", "lap-1", "--s3-bucket", "b",
+                      "--s3-prefix", "models/lap-1"]) == 0  # fmt: skip
+    folder = tmp_path / "lap-1"
+    checkpoints = json.loads((folder / "model" / "deepracer_checkpoints.json").read_text())
+    ckpt = checkpoints["best_checkpoint"]["name"]
+    assert ckpt.endswith(".ckpt") and checkpoints["last_checkpoint"]["name"] == ckpt
+    for suffix in (".index", ".meta", ".data-00000-of-00001"):
+        assert (folder / "model" / f"{ckpt}{suffix}").stat().st_size > 0
+    assert (folder / "model" / "checkpoint").read_text() == f'model_checkpoint_path: "{ckpt}"\n'
+    assert (folder / "model" / f"model_{ckpt.split('_')[0]}.pb").stat().st_size > 0
+    assert (folder / "model" / ".ready").exists()
+    metadata = load_model_metadata(folder / "model" / "model_metadata.json")
+    assert metadata.is_discrete and len(metadata.actions) == 10
+    raw = json.loads((folder / "model" / "model_metadata.json").read_text())
+    assert raw["sensor"] == (["FRONT_FACING_CAMERA"] if cfg.hp.observation_type == "camera" else raw["sensor"])
+    hyper = json.loads((folder / "ip" / "hyperparameters.json").read_text())
+    assert {"batch_size", "lr", "discount_factor", "num_episodes_between_training"} <= hyper.keys()
+    assert "def reward_function(" in (folder / "reward_function.py").read_text()
+    metrics = json.loads((folder / "TrainingMetrics.json").read_text())
+    assert metrics["metrics"] and "completion_percentage" in metrics["metrics"][0]
+    text = (folder / "training_params.yaml").read_text()
+    assert text.startswith("---")
+    params = yaml.safe_load(text)
+    assert params["MODEL_METADATA_FILE_S3_KEY"] == "models/lap-1/model/model_metadata.json"
+    assert params["REWARD_FILE_S3_KEY"] == "models/lap-1/reward_function.py"
+    assert params["METRICS_S3_OBJECT_KEY"] == "models/lap-1/TrainingMetrics.json"
+    assert params["SAGEMAKER_SHARED_S3_BUCKET"] == "b" and params["WORLD_NAME"] == "oval"
+    with tarfile.open(tmp_path / "lap-1-car.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["agent/model.pb", "model_metadata.json"]
+
+
+def test_export_of_a_folder_without_a_model_is_a_clear_error(tmp_path, capsys):
+    assert local_cli(["export", str(tmp_path)]) == 1
+    assert "not a DeepRacer training output" in capsys.readouterr().err
