@@ -38,7 +38,7 @@ class StackSettings:
     invoke_timeout_seconds: float = 60.0
     endpoint_startup_timeout_seconds: float = 240.0
     capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
-    restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
+    restart_check_seconds: float = 0.1  # how often endpoint containers are checked (a dead one is restarted)
     pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
     tuning_cores: int = field(default_factory=lambda: os.cpu_count() or 1)  # shared by a tuning job's parallel jobs
@@ -55,6 +55,10 @@ class StackSettings:
     # State kept in the data directory across restarts (docs/local-stack.md); off: everything in memory, as before.
     persistence: bool = True
     state_flush_seconds: float = 0.25  # how often changed control-plane records are written
+    # Retention of job directories (docs/local-stack.md, "Processes and disk"); outputs are in S3 either way.
+    keep_completed_jobs_hours: float = 0.0
+    keep_failed_jobs_hours: float = 24.0  # Failed and Stopped jobs' directories, to debug them
+    retention_sweep_seconds: float = 300.0  # how often the rule is applied
 
     def __post_init__(self) -> None:
         if self.auth_required and not self.access_keys:
@@ -99,6 +103,9 @@ class StackSettings:
             require_auth=_parse_flag(source, "SAGESTACK_REQUIRE_AUTH"),
             request_timeout_seconds=_parse_float(source, "SAGESTACK_REQUEST_TIMEOUT", 60.0),
             max_api_request_bytes=_parse_int(source, "SAGESTACK_MAX_API_REQUEST_BYTES", 16 * 1024 * 1024),
+            keep_completed_jobs_hours=_parse_float(source, "SAGESTACK_KEEP_COMPLETED_JOBS_HOURS", 0.0),
+            keep_failed_jobs_hours=_parse_float(source, "SAGESTACK_KEEP_FAILED_JOBS_HOURS", 24.0),
+            retention_sweep_seconds=_parse_float(source, "SAGESTACK_RETENTION_SWEEP_SECONDS", 300.0),
             persistence=_parse_flag(
                 {"SAGESTACK_PERSISTENCE": source.get("SAGESTACK_PERSISTENCE") or "1"}, "SAGESTACK_PERSISTENCE"
             ),
