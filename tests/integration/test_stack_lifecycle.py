@@ -58,12 +58,12 @@ def test_kill_9_of_the_stack_leaves_no_container_running(tmp_path):
 
 def test_a_new_stack_ends_what_an_earlier_run_left_running(tmp_path):
     """The reaper: a process recorded by a run that is gone is ended at start-up, matched by pid + start time."""
-    survivor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    survivor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     ledger = tmp_path / "state" / "runtime" / "container-processes"
     ledger.mkdir(parents=True)
     start = process_start_time(survivor.pid)
     (ledger / "999999999-1.json").write_text(json.dumps([{"pid": survivor.pid, "start_time": start}]))
-    innocent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    innocent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     (ledger / "999999998-1.json").write_text(json.dumps([{"pid": innocent.pid, "start_time": 12345}]))  # pid reused
     try:
         stack = ServedStack(tmp_path / "state", SAGESTACK_PERSISTENCE="0")
