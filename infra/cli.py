@@ -164,7 +164,10 @@ def cmd_status(settings: StackSettings) -> int:
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
     )
+    from infra.control_plane.execution.work_retention import directory_size
+
     print(f"Sagestack is running on {settings.url}")
+    print(f"Data directory: {settings.data_dir} ({directory_size(settings.data_dir) / 2**20:.1f} MiB)")
     jobs = client.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
     print(f"Training jobs ({len(jobs)}):")
     for job in jobs:

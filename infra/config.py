@@ -98,7 +98,7 @@ class StackSettings:
     invoke_timeout_seconds: float = 60.0
     endpoint_startup_timeout_seconds: float = 240.0
     capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
-    restart_check_seconds: float = 0.5  # how often endpoint containers are checked (a dead one is restarted)
+    restart_check_seconds: float = 0.1  # how often endpoint containers are checked (a dead one is restarted)
     pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
     pipeline_callback_timeout_seconds: float = 7 * 24 * 3600.0  # a Callback step's token unanswered this long fails
@@ -118,6 +118,10 @@ class StackSettings:
     state_flush_seconds: float = 0.25  # how often changed control-plane records are written
     quotas: ServiceQuotas = field(default_factory=ServiceQuotas)  # checked at every Create (docs/security.md#quotas)
     job_credentials: JobCredentials = field(default_factory=JobCredentials.generate)  # new for every start
+    # Retention of job directories (docs/local-stack.md, "Processes and disk"); outputs are in S3 either way.
+    keep_completed_jobs_hours: float = 0.0
+    keep_failed_jobs_hours: float = 24.0  # Failed and Stopped jobs' directories, to debug them
+    retention_sweep_seconds: float = 300.0  # how often the rule is applied
 
     def __post_init__(self) -> None:
         if self.auth_required and not self.access_keys:
@@ -165,6 +169,9 @@ class StackSettings:
             require_auth=_parse_flag(source, "SAGESTACK_REQUIRE_AUTH"),
             request_timeout_seconds=_parse_float(source, "SAGESTACK_REQUEST_TIMEOUT", 60.0),
             max_api_request_bytes=_parse_int(source, "SAGESTACK_MAX_API_REQUEST_BYTES", 16 * 1024 * 1024),
+            keep_completed_jobs_hours=_parse_float(source, "SAGESTACK_KEEP_COMPLETED_JOBS_HOURS", 0.0),
+            keep_failed_jobs_hours=_parse_float(source, "SAGESTACK_KEEP_FAILED_JOBS_HOURS", 24.0),
+            retention_sweep_seconds=_parse_float(source, "SAGESTACK_RETENTION_SWEEP_SECONDS", 300.0),
             persistence=_parse_flag(
                 {"SAGESTACK_PERSISTENCE": source.get("SAGESTACK_PERSISTENCE") or "1"}, "SAGESTACK_PERSISTENCE"
             ),

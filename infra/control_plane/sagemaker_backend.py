@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from infra.config import StackSettings
 from infra.control_plane.athena.query_executions import QueryExecutions
@@ -22,6 +23,7 @@ from infra.control_plane.experiments.metric_series import MetricSeries
 from infra.control_plane.experiments.metrics_api import SageMakerMetrics
 from infra.control_plane.experiments.search_api import Search
 from infra.control_plane.experiments.trial_components_api import TrialComponents
+from infra.control_plane.execution.work_retention import EndpointFolders, JobFolders, RetentionRule, RetentionSweeper
 from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
@@ -71,6 +73,7 @@ class SageMakerBackend:
     search: Search = field(init=False)  # reads every family above
     lineage: LineageArtifacts = field(init=False)
     sagemaker_metrics: SageMakerMetrics = field(init=False)  # the sagemaker-metrics service (edge: by path)
+    retention: RetentionSweeper = field(init=False)  # set by build_backend: removes expired job/endpoint folders
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -95,11 +98,24 @@ class SageMakerBackend:
         )
 
     def close(self) -> None:
-        """Stack stop: stop the monitoring scheduler, write what data capture still buffers."""
+        """Stack stop: no endpoint container is restarted any more, stop the monitoring scheduler, write what data
+        capture still buffers (the container runtime then stops the containers)."""
+        self.endpoints.halt_supervision()
+        self.retention.close()
         self.monitoring_schedules.close()
         self.capture.close()
         self.athena.close()
         self.feature_store.close()
+
+
+def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:
+    """The retention sweeper of one account/region's job and endpoint folders, started."""
+    rule = RetentionRule(
+        timedelta(hours=settings.keep_completed_jobs_hours), timedelta(hours=settings.keep_failed_jobs_hours)
+    )
+    sweeper = RetentionSweeper(rule, jobs, endpoints, settings.retention_sweep_seconds)
+    sweeper.start()
+    return sweeper
 
 
 def build_backend(settings: StackSettings, containers: ContainerHost, account_id: str, region: str) -> SageMakerBackend:
@@ -131,7 +147,8 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         startup_timeout_seconds=settings.endpoint_startup_timeout_seconds,
         restart_check_seconds=settings.restart_check_seconds,
     )
-    endpoints = Endpoints(account_id, region, configs, Deployer(hosting, models), capture, quotas)
+    deployer = Deployer(hosting, models)
+    endpoints = Endpoints(account_id, region, configs, deployer, capture, quotas)
     transform_ctx = replace(training, work_root=settings.data_dir / "transform-jobs" / account_id / region)
     processing_ctx = replace(training, work_root=settings.data_dir / "processing-jobs" / account_id / region)
     backend = SageMakerBackend(
@@ -174,6 +191,15 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     )
     backend.feature_store = build_feature_store(
         account_id, region, s3, settings.data_dir, settings.feature_store_flush_seconds
+    )
+    backend.retention = _retention(
+        settings,
+        [
+            JobFolders(training.work_root, backend.training_jobs.store.values),
+            JobFolders(processing_ctx.work_root, backend.processing_jobs.store.values),
+            JobFolders(transform_ctx.work_root, backend.transform_jobs.store.values),
+        ],
+        [EndpointFolders(hosting.work_root, deployer.working_dirs)],
     )
     tables = TableSources(s3, GlueAccess(account_id, region))
     backend.athena = QueryExecutions(s3, SqlEngine(tables), backend.feature_store.offline.flush)

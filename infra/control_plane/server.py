@@ -21,6 +21,7 @@ from infra.control_plane.feature_store.featurestore_runtime import is_featuresto
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
 from infra.control_plane.stack_restart import DurableState, backend_factory
 from infra.runtime.api import Runtime
+from infra.runtime.process.process_ledger import reap_survivors
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,9 @@ class LocalStack:
         except Exception:
             server.server_close()
             raise
+        if self._runtime is None and self.settings.runtime == "process":
+            # before anything starts: end the containers a killed earlier run left (docs/local-stack.md)
+            reap_survivors(self.settings.data_dir / "runtime")
         containers = ContainerHost(self.settings, self._runtime)
         registry: Registry[SageMakerBackend] = Registry(
             backend_factory(lambda account, region: build_backend(self.settings, containers, account, region), state)

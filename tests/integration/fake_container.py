@@ -56,6 +56,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200 if self.path == "/ping" else 404, b"")
 
     def do_POST(self):
+        if self.headers.get("Content-Type") == "application/x-unsupported":
+            # As a model server does: answer 415 before reading the body, then drop the connection (kept alive as far
+            # as the client knows: no "Connection: close").
+            self._send(415, b"unsupported content type")
+            self.close_connection = True
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if body == b"error":
             self._send(400, b"bad payload")

@@ -54,7 +54,13 @@ class Variant:
     _next: count[int] = field(default_factory=count)
 
     def pick(self) -> Instance:
-        return self.instances[next(self._next) % len(self.instances)]
+        """Round-robin over the instances whose container is alive (a dead one is skipped while it restarts)."""
+        start = next(self._next)
+        for offset in range(len(self.instances)):
+            instance = self.instances[(start + offset) % len(self.instances)]
+            if instance.container.is_alive():
+                return instance
+        return self.instances[start % len(self.instances)]
 
 
 @dataclass
@@ -63,7 +69,9 @@ class Deployment:
     variants: list[Variant]
     log_group: str
     capture: CaptureConfig | None = None
+    work_dir: Path | None = None  # the endpoint working files (models, each instance's /opt/ml)
     stopped: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # stop() against a supervisor swapping a container
     # called once with a FailureReason when a dead serving container cannot be restarted (the endpoint fails)
     on_lost: Callable[[str], None] | None = None
 
@@ -76,13 +84,19 @@ class Deployment:
         return random.choices(self.variants, weights=weights, k=1)[0]
 
     def stop(self) -> None:
-        self.stopped.set()
-        for variant in self.variants:
-            for instance in variant.instances:
-                try:
-                    instance.container.stop()
-                finally:
-                    instance.pool.close()
+        with self.lock:
+            self.stopped.set()
+            instances = [instance for variant in self.variants for instance in variant.instances]
+        for instance in instances:
+            try:
+                instance.container.stop()
+            finally:
+                instance.pool.close()
+
+    def halt_supervision(self) -> None:
+        """Stack stop: no dead container is restarted from now on (the runtime stops the containers)."""
+        with self.lock:
+            self.stopped.set()
 
 
 @dataclass(frozen=True)
@@ -94,7 +108,7 @@ class HostingContext:
     s3: S3Access
     logs: LogsAccess
     startup_timeout_seconds: float
-    restart_check_seconds: float = 0.5
+    restart_check_seconds: float = 0.1
     max_failed_restarts: int = 5
 
 
@@ -104,11 +118,21 @@ class Deployer:
     def __init__(self, context: HostingContext, models: Models) -> None:
         self._ctx = context
         self._models = models
+        self._lock = threading.Lock()
+        self._deployments: list[Deployment] = []  # being deployed or running
+
+    def working_dirs(self) -> set[Path]:
+        """The folders of deployments being started or running (the retention sweep leaves them alone)."""
+        with self._lock:
+            self._deployments = [d for d in self._deployments if not d.stopped.is_set()]
+            return {d.work_dir for d in self._deployments if d.work_dir is not None}
 
     def deploy(self, endpoint_name: str, config: EndpointConfig) -> Deployment:
         deploy_dir = self._ctx.work_root / endpoint_name / uuid.uuid4().hex[:8]
         capture = CaptureConfig.from_request(config.request.data_capture_config)
-        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}", capture)
+        deployment = Deployment(config.name, [], f"/aws/sagemaker/Endpoints/{endpoint_name}", capture, deploy_dir)
+        with self._lock:
+            self._deployments.append(deployment)
         try:
             for spec in config.variants:
                 deployment.variants.append(self._start_variant(endpoint_name, spec, deploy_dir, deployment))
@@ -200,12 +224,14 @@ class _Supervisor:
 
     def _restart(self, variant: Variant, instance: Instance) -> str | None:
         """Restart a dead container; a FailureReason once it failed ``max_failed_restarts`` times in a row."""
-        if instance.spec is None:
+        if instance.spec is None or self._deployment.stopped.is_set():
             return None
         logger.warning("serving container %s died; restarting it", instance.spec.name)
         try:
             container = self._ctx.containers.runtime.start_serving(instance.spec, instance.on_log)
         except ContainerRuntimeError as exc:
+            if self._deployment.stopped.is_set():  # the stack is stopping: the runtime refuses new containers
+                return None
             instance.failed_restarts += 1
             logger.warning("restarting %s failed (%d in a row): %s", instance.spec.name, instance.failed_restarts, exc)
             if instance.failed_restarts < self._ctx.max_failed_restarts:
@@ -214,13 +240,16 @@ class _Supervisor:
                 f"The serving container of variant {variant.name} ({instance.instance_id}) stopped and could not be "
                 f"restarted after {instance.failed_restarts} attempts: {exc}"
             )
-        if self._deployment.stopped.is_set():
+        with self._deployment.lock:
+            stopped = self._deployment.stopped.is_set()
+            if not stopped:
+                old_pool = instance.pool
+                instance.container, instance.pool = container, connection_pool(container.url)
+                instance.restarts += 1
+                instance.failed_restarts = 0
+        if stopped:  # stopped while this one started: Deployment.stop did not see it
             container.stop()
             return None
-        old_pool = instance.pool
-        instance.container, instance.pool = container, connection_pool(container.url)
-        instance.restarts += 1
-        instance.failed_restarts = 0
         old_pool.close()
         return None
 

@@ -192,6 +192,13 @@ class Endpoints:
         self._start(endpoint, config).join(_SETTLE_SECONDS)
         return {"EndpointArn": endpoint.arn}
 
+    def halt_supervision(self) -> None:
+        """Stack stop: the endpoints' containers are no longer restarted when they die (they are being stopped)."""
+        for endpoint in self.store.values():
+            deployment = endpoint.deployment
+            if deployment is not None:
+                deployment.halt_supervision()
+
     def recover_after_restart(self) -> list[threading.Thread]:
         """Endpoints that were serving (or being created or updated) are deployed again through the deployer, in
         parallel, from their stored endpoint config; they show Updating until their containers answer, then

@@ -22,7 +22,7 @@ from infra.control_plane.core.errors import (
 )
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
-from infra.control_plane.hosting.endpoint_deployer import Deployment, Instance
+from infra.control_plane.hosting.endpoint_deployer import Deployment, Instance, Variant, connection_pool
 from infra.control_plane.hosting.endpoints import Endpoints
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,7 @@ class InvokeFront:
         variant = deployment.choose(target)
         if variant is None or not variant.instances:
             raise RuntimeValidationError(f"Variant {target} does not exist for endpoint {call.endpoint}.")
-        instance = variant.pick()
-        reply = self._forward(call, deployment, instance)
+        reply = self._forward(call, deployment, variant)
         reply.headers.append(("x-Amzn-Invoked-Production-Variant", variant.name))
         if deployment.capture is not None and deployment.capture.sampled():
             backend.capture.record(_captured(call, deployment.capture, variant.name, reply))
@@ -102,16 +101,30 @@ class InvokeFront:
             raise RuntimeValidationError(f"Endpoint {call.endpoint} of account {call.account_id} not found.")
         return deployment
 
-    def _forward(self, call: Invocation, deployment: Deployment, instance: Instance) -> Reply:
+    def _forward(self, call: Invocation, deployment: Deployment, variant: Variant) -> Reply:
+        """POST to an instance of the variant; a connection failure is retried once on a fresh connection.
+
+        The retry covers a kept-alive connection the container closed (it answered an error without reading the
+        body, or restarted) and an instance that just died: the retry goes to a live instance when there is one.
+        A read timeout is never retried (the container may still be working on the request).
+        """
         headers = {"Content-Type": _header(call.environ, "CONTENT_TYPE") or "application/octet-stream"}
         for key, name in _FORWARDED.items():
             value = _header(call.environ, key)
             if value is not None:
                 headers[name] = value
+        instance = variant.pick()
         try:
-            response = instance.pool.urlopen(
-                "POST", "/invocations", body=call.body, headers=headers, timeout=self._timeout, retries=False
-            )
+            try:
+                response = self._post(instance.pool, call.body, headers)
+            except ReadTimeoutError:
+                raise
+            except HTTPError as exc:
+                logger.info("InvokeEndpoint %s: %s; retrying on a fresh connection", call.endpoint, exc)
+                if not instance.container.is_alive():
+                    instance = variant.pick()
+                with connection_pool(instance.container.url) as fresh:
+                    response = self._post(fresh, call.body, headers)
         except ReadTimeoutError as exc:
             raise self._model_error(call, deployment, instance, 0, _TIMEOUT_MESSAGE) from exc
         except HTTPError as exc:
@@ -124,6 +137,9 @@ class InvokeFront:
         if custom is not None:
             out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
         return Reply(200, out, response.data)
+
+    def _post(self, pool: urllib3.HTTPConnectionPool, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        return pool.urlopen("POST", "/invocations", body=body, headers=headers, timeout=self._timeout, retries=False)
 
     def _model_error(
         self, call: Invocation, deployment: Deployment, instance: Instance, status: int, message: str

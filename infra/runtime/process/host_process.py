@@ -2,7 +2,9 @@
 
 The process is started with ``start_new_session=True`` so every process it spawns shares its process group; signals
 always go to the whole group. When the main process exits, anything left in its group is SIGKILLed before the main
-process is reaped (``waitid(WNOWAIT)`` keeps the group id ours until then), so nothing is orphaned.
+process is reaped (``waitid(WNOWAIT)`` keeps the group id ours until then), so nothing is orphaned. Every process
+also gets the parent-death signal (SIGKILL when the stack dies, even of kill -9) and is recorded in the stack's
+:class:`~infra.runtime.process.process_ledger.ProcessLedger` while it runs (docs/local-stack.md, "Processes and disk").
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from infra.runtime.api import LogCallback, LogLine
+from infra.runtime.process.process_ledger import ProcessLedger
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,19 @@ def _group_has_live_members(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             return True
     return False
+
+
+def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    """``argv`` run so that it is SIGKILLed when the thread that forked it (our spawner) dies.
+
+    ``setpriv --pdeathsig`` sets ``PR_SET_PDEATHSIG`` and execs, so the pid stays the container's; the setting
+    survives the ``exec`` of unshare and of the container (none of them is set-user-ID).
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        logger.warning("setpriv not found: container processes will not die with the stack if it is killed")
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
 
 
 class _Spawner:
@@ -116,8 +133,10 @@ class HostProcess:
         on_log: LogCallback | None = None,
         on_exit: Callable[[HostProcess], None] | None = None,
         tail_lines: int = 50,
+        ledger: ProcessLedger | None = None,
     ) -> None:
         self.host = host
+        self._ledger = ledger
         self._on_log = on_log
         self._on_exit = on_exit
         self._tail: deque[str] = deque(maxlen=tail_lines)
@@ -130,7 +149,7 @@ class HostProcess:
         logger.debug("starting %s: %s", host, list(argv))
         self._popen = _SPAWNER.popen(
             lambda: subprocess.Popen(
-                list(argv),
+                with_parent_death_signal(argv),
                 env=dict(env),
                 cwd=cwd,
                 stdin=subprocess.DEVNULL,
@@ -140,6 +159,8 @@ class HostProcess:
             )
         )
         self.pid = self._popen.pid
+        if ledger is not None:
+            ledger.add(self.pid)
         assert self._popen.stdout is not None and self._popen.stderr is not None
         self._readers = [
             threading.Thread(target=self._pump, args=(self._popen.stdout, "stdout"), daemon=True),
@@ -238,6 +259,8 @@ class HostProcess:
                 self._kill_timer.cancel()
         returncode = self._popen.wait()
         self._wait_group_gone()
+        if self._ledger is not None:
+            self._ledger.remove(self.pid)
         for reader in self._readers:
             reader.join(_READER_JOIN_SECONDS)
         self._exit_code = docker_exit_code(returncode)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infra.runtime.api import ContainerRuntimeError, HostResult, LogCallback, TrainingOutcome
 from infra.runtime.process.host_process import HostProcess, describe_exit
+from infra.runtime.process.process_ledger import ProcessLedger
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Job:
         on_log: LogCallback | None,
         max_runtime_seconds: float | None,
         grace_seconds: float,
+        ledger: ProcessLedger | None = None,
     ) -> None:
         self.name = name
         self._grace = grace_seconds
@@ -76,7 +78,9 @@ class Job:
         try:
             for launch in launches:
                 self._processes.append(
-                    HostProcess(launch.host, launch.argv, launch.env, launch.root, on_log, self._host_exited)
+                    HostProcess(
+                        launch.host, launch.argv, launch.env, launch.root, on_log, self._host_exited, ledger=ledger
+                    )
                 )
         except OSError as exc:
             self.stop(grace_seconds=0.0)

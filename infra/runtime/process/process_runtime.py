@@ -7,7 +7,10 @@ callers must upload ``model.tar.gz`` only from a non-empty ``model_dir`` of a jo
 ``output_data_dir`` is always merged (it helps to debug failures).
 
 Every process is started in its own session; signals go to its whole process group. :meth:`ProcessRuntime.shutdown`
-stops everything still running and is registered with :mod:`atexit`. Library code installs no signal handlers: a
+stops everything still running and is registered with :mod:`atexit`; after it, the runtime starts nothing more
+(a supervisor restarting a container it saw die during shutdown gets :class:`ContainerRuntimeError`). Every container
+process is recorded in a :class:`ProcessLedger` under ``data_dir``; a new runtime first ends the processes an earlier
+one recorded that are still alive (a stack killed with kill -9). Library code installs no signal handlers: a
 long-running entry point that wants SIGTERM to run the atexit hooks calls :func:`exit_on_sigterm` once.
 """
 
@@ -47,6 +50,7 @@ from infra.runtime.process.layout import (
     merge_order,
     merge_trees,
 )
+from infra.runtime.process.process_ledger import ProcessLedger, reap_survivors
 from infra.runtime.process.process_serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
 from infra.runtime.settings import RuntimeSettings
 
@@ -172,6 +176,8 @@ class ProcessRuntime:
         self._servers: list[ProcessServingContainer] = []
         self._closed = False
         data_dir.mkdir(parents=True, exist_ok=True)
+        reap_survivors(data_dir)
+        self._ledger = ProcessLedger(data_dir)
         atexit.register(self.shutdown)
 
     @property
@@ -179,6 +185,7 @@ class ProcessRuntime:
         return self._isolation.mode
 
     def start_training(self, spec: TrainingSpec, on_log: LogCallback | None = None) -> ProcessTrainingRun:
+        self._refuse_when_closed(spec.job_name)
         hosts = host_names(spec.instance_count)
         hosts_file = self._hosts_file(spec.work_dir, hosts)
         rabit_port = free_port_pair()
@@ -199,10 +206,13 @@ class ProcessRuntime:
             )
             launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
         logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), self.isolation_mode.value)
-        job = self._register(Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace()))
+        job = self._register(
+            Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
+        )
         return ProcessTrainingRun(spec, job, hosts)
 
     def start_processing(self, spec: ProcessingSpec, on_log: LogCallback | None = None) -> ProcessProcessingRun:
+        self._refuse_when_closed(spec.job_name)
         hosts = host_names(spec.instance_count)
         hosts_file = self._hosts_file(spec.work_dir, hosts)
         argv = container_argv(spec.image, None, spec.entrypoint, spec.arguments)
@@ -214,10 +224,13 @@ class ProcessRuntime:
             env = self._environment(spec.image, {}, spec.environment, self._isolation.environment(layout.root))
             launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
         logger.info("starting processing job %s on %s", spec.job_name, ", ".join(hosts))
-        job = self._register(Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace()))
+        job = self._register(
+            Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
+        )
         return ProcessProcessingRun(spec, job, hosts)
 
     def start_serving(self, spec: ServingSpec, on_log: LogCallback | None = None) -> ProcessServingContainer:
+        self._refuse_when_closed(spec.name)
         layout = lay_out_serving(spec)
         port, extra_port = free_port(), free_port()
         serving_env = {
@@ -229,14 +242,19 @@ class ProcessRuntime:
         env = self._environment(spec.image, {}, spec.environment, serving_env)
         argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None)
         try:
-            process = HostProcess(spec.name, argv, env, layout.root, on_log)
+            process = HostProcess(spec.name, argv, env, layout.root, on_log, ledger=self._ledger)
         except OSError as exc:
             raise ContainerRuntimeError(f"cannot start serving container {spec.name}: {exc}") from exc
         container = ProcessServingContainer(
             spec.name, process, port, self.settings.serving_stop_grace_seconds, self._prune
         )
         with self._lock:
-            self._servers.append(container)
+            closed = self._closed
+            if not closed:
+                self._servers.append(container)
+        if closed:  # shutdown ran while this one started: it was not there to be stopped
+            container.stop(grace_seconds=0.0)
+            self._refuse_when_closed(spec.name)
         try:
             wait_until_healthy(container, process, spec.startup_timeout_seconds)
         except BaseException:
@@ -247,6 +265,7 @@ class ProcessRuntime:
     def shutdown(self) -> None:
         """Stop every job and server this runtime started (SIGTERM, SIGKILL after ``shutdown_grace_seconds``)."""
         with self._lock:
+            self._closed = True
             jobs, servers = list(self._jobs), list(self._servers)
         grace = self.settings.shutdown_grace_seconds
         running = [job for job in jobs if job.is_running()]
@@ -283,10 +302,19 @@ class ProcessRuntime:
     def _grace(self) -> float:
         return self.settings.stop_grace_seconds
 
+    def _refuse_when_closed(self, name: str) -> None:
+        if self._closed:
+            raise ContainerRuntimeError(f"cannot start {name}: the stack is shutting down")
+
     def _register(self, job: Job) -> Job:
         self._prune()
         with self._lock:
-            self._jobs.append(job)
+            closed = self._closed
+            if not closed:
+                self._jobs.append(job)
+        if closed:
+            job.stop(grace_seconds=0.0)
+            self._refuse_when_closed(job.name)
         return job
 
     def _prune(self) -> None:
