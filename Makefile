@@ -171,11 +171,11 @@ images-tag-aws: $(STAMP)
 
 # The Docker tier: installs and starts an engine if it can; only when none can be had here (the engine step exits 3
 # and says why) is the tier skipped with exit 0. Any other failure fails it: the engine step, the build and tags of
-# the images it uses (base, xgboost, processing: `make images` builds all), and tests/docker plus the control plane's
-# contract tests against a stack on the Docker runtime, where a test skipped for want of the engine or the images
+# the images it uses (base, xgboost, processing, scikit_learn: `make images` builds all), and tests/docker plus the
+# control plane's contract tests against a stack on the Docker runtime, where a test skipped for want of the engine or the images
 # fails the run (SAGESTACK_REQUIRED_CAPABILITIES, tests/capabilities.py).
 # IMAGES_ARGS=--online: python:3.11-slim and the pip index (no debootstrap).
-DOCKER_TEST_IMAGES := --only xgboost --only processing
+DOCKER_TEST_IMAGES := --only xgboost --only processing --only scikit_learn
 DOCKER_CONTRACT_TESTS := tests/integration/test_training_jobs.py tests/integration/test_processing_jobs.py \
   tests/integration/test_transform_jobs.py tests/integration/test_endpoints.py \
   tests/integration/test_capture_and_faults.py \

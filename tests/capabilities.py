@@ -42,6 +42,7 @@ PROBE_TIMEOUT_SECONDS = 30
 DOCKER_TIER_IMAGES = (
     "sagestack/base:latest",
     "sagestack/xgboost:latest",
+    "sagestack/scikit-learn:latest",
     "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
 )
 _REASON = re.compile(r"^capability (?P<name>[a-z0-9-]+): ")

@@ -14,6 +14,7 @@ from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
+from infra.control_plane.execution.work_retention import EndpointFolders, JobFolders, RetentionRule, RetentionSweeper
 from infra.control_plane.experiment_wiring import pipeline_jobs, search_providers, training_log_lines
 from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
 from infra.control_plane.experiments.experiments_api import Experiments
@@ -23,7 +24,6 @@ from infra.control_plane.experiments.metric_series import MetricSeries
 from infra.control_plane.experiments.metrics_api import SageMakerMetrics
 from infra.control_plane.experiments.search_api import Search
 from infra.control_plane.experiments.trial_components_api import TrialComponents
-from infra.control_plane.execution.work_retention import EndpointFolders, JobFolders, RetentionRule, RetentionSweeper
 from infra.control_plane.feature_store.feature_store import FeatureStore, build_feature_store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs

@@ -74,5 +74,5 @@ def test_a_container_entrypoint_overrides_the_entrypoint_of_an_image_without_the
 
     assert processing_command(_spec(XGBOOST_URI, RUNNER, argv)) == (["python3"], ["run.py", "--x", "1"])
     assert processing_command(_spec("my/own:image", RUNNER, argv)) == (["python3"], ["run.py", "--x", "1"])
-    assert processing_command(_spec(SKLEARN_URI, RUNNER, argv)) == (None, argv)  # its ENTRYPOINT is the runner
+    assert processing_command(_spec(SKLEARN_URI, RUNNER, argv)) == (None, argv)  # its ENTRYPOINT runs the command
     assert processing_command(_spec("my/own:image", (), ["--x"])) == (None, ["--x"])  # arguments only

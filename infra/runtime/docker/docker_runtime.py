@@ -60,6 +60,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["DockerJobRun", "DockerRuntime", "processing_command"]
 
 PROCESSING_RUNNER = "containers.processing"  # the module that runs a processing job's command (processing image)
+# Images whose ENTRYPOINT runs a processing job's command as given: the processing runner and the framework images'
+# entry, which runs any command that is not train/serve (docs/containers.md, "Framework containers").
+COMMAND_RUNNING_CONTAINERS = frozenset({"processing", "scikit_learn", "pytorch"})
 
 
 class DockerJobRun:
@@ -170,11 +173,17 @@ def processing_command(spec: ProcessingSpec) -> tuple[Sequence[str] | None, Sequ
 
     The control plane hands ``AppSpecification.ContainerEntrypoint`` + ``ContainerArguments`` to the processing
     runner (``image.command`` is ``python -m containers.processing``) as one argument list. The processing image's
-    own ENTRYPOINT is that runner; any other image (XGBoost, a user's) does not have it, so there the first argument
-    becomes ``--entrypoint``, as SageMaker does with ContainerEntrypoint.
+    own ENTRYPOINT is that runner, and the framework images' entry runs such a command too; any other image (XGBoost,
+    a user's) has neither, so there the first argument becomes ``--entrypoint``, as SageMaker does with
+    ContainerEntrypoint.
     """
     runner = tuple(spec.image.command[-2:]) == ("-m", PROCESSING_RUNNER)
-    if spec.entrypoint or not spec.arguments or not runner or container_name(spec.image.uri) == "processing":
+    if (
+        spec.entrypoint
+        or not spec.arguments
+        or not runner
+        or container_name(spec.image.uri) in COMMAND_RUNNING_CONTAINERS
+    ):
         return spec.entrypoint, spec.arguments
     return spec.arguments[:1], spec.arguments[1:]
 
