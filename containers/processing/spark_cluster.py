@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from containers.toolkit.environment import resolve_host
@@ -199,10 +199,13 @@ class SparkCluster:
         self.layout = layout
         self.spark_bin = spark_bin
         self.master: subprocess.Popen[bytes] | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
 
-    def start(self, timeout_seconds: float = STARTUP_TIMEOUT_SECONDS) -> None:
-        """Start the master and this host's worker; return once every host's worker has registered."""
+    def start(self, timeout_seconds: float = STARTUP_TIMEOUT_SECONDS, local_workers: int = 1) -> None:
+        """Start the master and this host's worker(s); return once every host's worker has registered.
+
+        Workers start once the master listens: one that finds no master backs off for several seconds.
+        """
         layout = self.layout
         command = spark_class(
             self.spark_bin,
@@ -214,12 +217,15 @@ class SparkCluster:
                     layout.master_json_url)  # fmt: skip
         started = time.monotonic()
         self.master = subprocess.Popen(command, env=daemon_environment(layout))
-        self.worker = start_worker(layout, self.spark_bin)
         deadline = started + timeout_seconds
         while True:
             if self.master.poll() is not None:
                 code = self.master.returncode
                 raise ClusterError(f"the Spark master on {layout.current_host} exited with code {code}")
+            if not self.workers and master_reachable(layout):
+                names = [layout.current_host] if local_workers == 1 else [f"{layout.current_host}-{i}" for i in
+                                                                           range(local_workers)]  # fmt: skip
+                self.workers = [start_worker(replace(layout, current_host=name), self.spark_bin) for name in names]
             count = alive_workers(master_state(layout))
             if count >= len(layout.hosts):
                 break
@@ -232,7 +238,8 @@ class SparkCluster:
         logger.info("Spark cluster of %d workers up in %.1f s", len(layout.hosts), time.monotonic() - started)
 
     def stop(self) -> None:
-        stop_process(self.worker)
+        for worker in self.workers:
+            stop_process(worker)
         stop_process(self.master)
 
 
