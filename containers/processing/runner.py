@@ -17,14 +17,16 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
+from containers.processing.spark_cluster import ClusterError, SparkCluster, cluster_layout, run_worker_host
 from containers.processing.spark_submit import (
     SparkCommand,
     SubmitError,
     base_dir,
     build_spark_command,
-    is_primary_host,
     is_spark_submit,
+    spark_bin_dir,
 )
+from containers.toolkit.errors import PlatformError
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +59,38 @@ def run_command(argv: Sequence[str]) -> int:
     if not argv:
         _write_message("ClientError: the processing container needs a command (AppSpecification.ContainerEntrypoint)")
         return EXIT_NO_COMMAND
-    spark: SparkCommand | None = None
     if is_spark_submit(argv):
-        if not is_primary_host(base_dir()):
-            logger.info("smspark-submit: not the primary host; the application runs on the first host only")
-            return 0
-        try:
-            spark = build_spark_command(argv)
-        except SubmitError as exc:
-            _write_message(str(exc))
-            logger.error("%s", exc)
-            return EXIT_NO_COMMAND
-    code, tail = _run(spark.argv if spark else interpreter_argv(argv), spark.environment if spark else None, spark)
-    if spark is not None:
-        spark.finish()
+        return _run_spark(argv)
+    code, tail = _run(interpreter_argv(argv), None, None)
+    if code != 0 and tail is not None:
+        _write_message(_failure(code, tail))
+    return code
+
+
+def _run_spark(argv: Sequence[str]) -> int:
+    """``smspark-submit``: ``local[*]`` on one host; on several, a standalone cluster with the driver on the first."""
+    cluster = None
+    try:
+        layout = cluster_layout(base_dir())
+        if layout is not None and not layout.is_primary:
+            return run_worker_host(layout, spark_bin_dir())
+        spark = build_spark_command(argv, cluster=layout)
+        if layout is not None:
+            cluster = SparkCluster(layout, spark_bin_dir())
+            cluster.start()
+    except (SubmitError, ClusterError, PlatformError) as exc:
+        if cluster is not None:
+            cluster.stop()
+        message = str(exc) if isinstance(exc, SubmitError) else f"AlgorithmError: {exc}"
+        _write_message(message)
+        logger.error("%s", message)
+        return EXIT_NO_COMMAND
+    try:
+        code, tail = _run(spark.argv, spark.environment, spark)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    spark.finish()
     if code != 0 and tail is not None:
         _write_message(_failure(code, tail))
     return code

@@ -3,9 +3,10 @@
 The SDK's ``PySparkProcessor`` / ``SparkJarProcessor`` send ``ContainerEntrypoint = ["smspark-submit",
 "--py-files", <dir or URIs>, "--jars", ..., "--files", ..., "--local-spark-event-logs-dir", <dir>, <app>]`` and the
 app's arguments as ``ContainerArguments``. This module turns that into the venv's ``pyspark/bin/spark-submit`` with
-``--master local[*]``: directories are expanded into their files (as the AWS image does), ``s3://`` dependencies are
-downloaded, the EMR-style ``/opt/ml/processing/input/conf/configuration.json`` becomes ``--conf`` pairs and
-environment variables, and event logs go to the local directory the SDK uploads to S3.
+``--master local[*]`` (a job of several hosts submits to its standalone cluster instead: ``spark_cluster``):
+directories are expanded into their files (as the AWS image does), ``s3://`` dependencies are downloaded, the
+EMR-style ``/opt/ml/processing/input/conf/configuration.json`` becomes ``--conf`` pairs and environment variables,
+and event logs go to the local directory the SDK uploads to S3.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from containers.processing.spark_cluster import ClusterLayout, cluster_conf
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["SparkCommand", "SubmitError", "build_spark_command", "is_primary_host", "is_spark_submit"]
+__all__ = ["SparkCommand", "SubmitError", "build_spark_command", "is_spark_submit", "spark_bin_dir"]
 
 ENTRYPOINT_NAME = "smspark-submit"
 CONTAINER_ROOT = "/opt/ml"
@@ -87,16 +90,6 @@ def rebase(path: str, base: Path) -> str:
     if path == CONTAINER_ROOT or path.startswith(CONTAINER_ROOT + "/"):
         return str(base) + path[len(CONTAINER_ROOT) :]
     return path
-
-
-def is_primary_host(base: Path) -> bool:
-    """Only the first host runs the app; the AWS image makes the others YARN workers, here they have nothing to do."""
-    try:
-        config = json.loads((base / "config" / "resourceconfig.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    hosts = config.get("hosts") or []
-    return not hosts or config.get("current_host") == sorted(hosts)[0]
 
 
 def parse_submit(argv: Sequence[str]) -> SubmitRequest:
@@ -197,20 +190,31 @@ def download(uri: str, staging: Path) -> Path:
     return target
 
 
-def spark_submit_path() -> Path:
+def spark_bin_dir() -> Path:
+    """pyspark's ``bin/`` (``spark-submit``, ``spark-class``)."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
         raise SubmitError("ClientError: pyspark is not installed in the processing container's environment")
-    return Path(spec.origin).parent / "bin" / "spark-submit"
+    return Path(spec.origin).parent / "bin"
 
 
-def build_spark_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> SparkCommand:
-    """The ``spark-submit`` argv and the extra environment for one ``smspark-submit`` command line."""
+def spark_submit_path() -> Path:
+    return spark_bin_dir() / "spark-submit"
+
+
+def build_spark_command(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, cluster: ClusterLayout | None = None
+) -> SparkCommand:
+    """The ``spark-submit`` argv and the extra environment for one ``smspark-submit`` command line.
+
+    With ``cluster`` (a job of several hosts) the app goes to the job's standalone master, else it runs ``local[*]``.
+    """
     base = base_dir(env)
     request = parse_submit(argv)
     conf, extra_env = read_configuration(base / CONFIGURATION_PATH)
-    conf = {**DEFAULT_CONF, **conf}
-    master = conf.pop("spark.master", DEFAULT_MASTER)
+    cluster_defaults = cluster_conf(cluster, extra_env) if cluster is not None else {}
+    conf = {**DEFAULT_CONF, **cluster_defaults, **conf}
+    master = conf.pop("spark.master", cluster.master_url if cluster is not None else DEFAULT_MASTER)
     logs: Path | None = None
     if request.event_logs_dir:
         logs = Path(rebase(request.event_logs_dir, base))

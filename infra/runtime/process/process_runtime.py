@@ -218,10 +218,18 @@ class ProcessRuntime:
         argv = container_argv(spec.image, None, spec.entrypoint, spec.arguments)
         if (spec.work_dir / "outputs").exists():
             shutil.rmtree(spec.work_dir / "outputs")
+        # Hosts share the loopback: a multi-host Spark job's master gets ports of its own (docs/spark.md).
+        spark_port = free_port_pair() if len(hosts) > 1 else None
+        spark_env = (
+            {"SAGESTACK_SPARK_MASTER_PORT": str(spark_port), "SAGESTACK_SPARK_MASTER_UI_PORT": str(spark_port + 1)}
+            if spark_port is not None
+            else {}
+        )
         launches = []
         for host in hosts:
             layout = lay_out_processing_host(spec, host, hosts, self.settings.link_inputs)
-            env = self._environment(spec.image, {}, spec.environment, self._isolation.environment(layout.root))
+            forced = {**self._isolation.environment(layout.root), **spark_env}
+            env = self._environment(spec.image, {}, spec.environment, forced)
             launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
         logger.info("starting processing job %s on %s", spec.job_name, ", ".join(hosts))
         job = self._register(
