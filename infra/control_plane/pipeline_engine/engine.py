@@ -18,15 +18,15 @@ from typing import Any
 
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.pipeline_engine.cache import StepCache
-from infra.control_plane.pipeline_engine.callback_step import CallbackTokens, SendMessage, run_callback_step
-from infra.control_plane.pipeline_engine.check_steps import CHECK_TYPES, run_check_step
 from infra.control_plane.pipeline_engine.definition import Step, StepType
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, evaluate_condition, resolve
-from infra.control_plane.pipeline_engine.lambda_step import LambdaInvoker, run_lambda_step
 from infra.control_plane.pipeline_engine.operations import Operations
 from infra.control_plane.pipeline_engine.policies import CachePolicy, RetryPolicy, cache_key, retry_policies
 from infra.control_plane.pipeline_engine.resources import Execution, ExecutionStatus, StepRecord, StepStatus
-from infra.control_plane.pipeline_engine.steps import (
+from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens, SendMessage, run_callback_step
+from infra.control_plane.pipeline_engine.step_types.check_steps import CHECK_TYPES, run_check_step
+from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaInvoker, run_lambda_step
+from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import (
     StepContext,
     StepFailed,
     StepOutcome,

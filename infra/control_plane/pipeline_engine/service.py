@@ -18,7 +18,6 @@ from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.pipeline_engine.cache import StepCache
-from infra.control_plane.pipeline_engine.callback_step import CallbackTokens
 from infra.control_plane.pipeline_engine.definition import (
     Definition,
     DefinitionError,
@@ -33,7 +32,6 @@ from infra.control_plane.pipeline_engine.engine import (
     execution_variables,
 )
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, resolve
-from infra.control_plane.pipeline_engine.lambda_step import LambdaAnswer, LambdaInvoker
 from infra.control_plane.pipeline_engine.operations import Operations, Services
 from infra.control_plane.pipeline_engine.pipeline_requests import (
     CreatePipelineRequest,
@@ -52,6 +50,8 @@ from infra.control_plane.pipeline_engine.resources import (
     StepRecord,
     StepStatus,
 )
+from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens
+from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaAnswer, LambdaInvoker
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,12 @@ from typing import Any
 from infra.control_plane.core.errors import ServiceError
 from infra.control_plane.monitoring.clarify.clarify_compare import BaselineMismatch, violations
 from infra.control_plane.pipeline_engine.definition import StepType
-from infra.control_plane.pipeline_engine.steps import StepContext, StepFailed, StepOutcome, run_processing
+from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import (
+    StepContext,
+    StepFailed,
+    StepOutcome,
+    run_processing,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from infra.control_plane.core.errors import ServiceError
-from infra.control_plane.pipeline_engine.steps import StepContext, StepFailed, StepOutcome
+from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import StepContext, StepFailed, StepOutcome
 
 
 class LambdaAnswer(Protocol):

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.control_plane.core.errors import ConflictException, ResourceNotFound, ValidationException
-from infra.control_plane.pipeline_engine.steps import StepContext, StepFailed, StepOutcome, StepStopped
+from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import (
+    StepContext,
+    StepFailed,
+    StepOutcome,
+    StepStopped,
+)
 
 SendMessage = Callable[[str, str], str]  # (queue URL, body) -> message id
 _TOKEN_CHARS = string.ascii_letters + string.digits
