@@ -157,8 +157,10 @@ def test_codecs_round_trip_and_refuse_other_types() -> None:
 
 
 def test_framework_entry_runs_other_commands_as_processing_does(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))  # the failure message lands under tmp_path/output
+
     def no_train(env: object) -> None:
         raise AssertionError("train must not run")
 
@@ -166,4 +168,7 @@ def test_framework_entry_runs_other_commands_as_processing_does(
     code = framework_main(no_train, lambda: 9, ["python3", "-c", f"open({str(marker)!r}, 'w').write('x')"])
     assert code == 0 and marker.read_text() == "x"
     assert framework_main(no_train, lambda: 9, ["serve"]) == 9
-    assert framework_main(no_train, lambda: 9, ["python3", "-c", "raise SystemExit(4)"]) == 1
+    # A failing command is an AlgorithmError naming its last error line, as the processing runner reports it.
+    failing = ["python3", "-c", "import sys; sys.exit('asked to fail')"]
+    assert framework_main(no_train, lambda: 9, failing) == 2
+    assert (tmp_path / "output" / "message").read_text().startswith("AlgorithmError: asked to fail, exit code: 1")
