@@ -46,7 +46,9 @@ os.remove('/sagestack-read-only-probe')
 sys.exit(4)
 """
 
-# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N COMMAND...
+# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N N_KEEP [HOST_DIR]*N COMMAND...
+# HOST_DIRs are directories under the host's /tmp that the container needs (a venv or checkout there): the private /tmp
+# would hide them, so they are bound back at the same path, read-only.
 _MOUNT_SCRIPT = r"""
 set -eu
 job=$1 hosts=$2 tmp=$3 nbinds=$4
@@ -76,7 +78,21 @@ done
 [ -z "$hosts" ] || mount --bind "$hosts" /etc/hosts
 umount -l "$saved"
 rmdir "$saved"
+nkeep=$1
+shift
+mkdir /opt/.sagestack-host-tmp
+mount --rbind /tmp /opt/.sagestack-host-tmp
 mount --bind "$tmp" /tmp
+while [ "$nkeep" -gt 0 ]; do
+  rel=${1#/tmp/}
+  mkdir -p "/tmp/$rel"
+  mount --rbind "/opt/.sagestack-host-tmp/$rel" "/tmp/$rel"
+  mount -o remount,bind,ro "/tmp/$rel" 2>/dev/null || mount -o remount,ro,bind "/tmp/$rel"
+  shift
+  nkeep=$((nkeep - 1))
+done
+umount -l /opt/.sagestack-host-tmp
+rmdir /opt/.sagestack-host-tmp
 for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
   case "$point" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/opt/ml/*|/tmp/*) continue ;; esac
   case "$writable" in *" $point "*) continue ;; esac
@@ -127,6 +143,19 @@ def private_tmp(root: Path) -> Path:
     tmp.mkdir(parents=True)
     tmp.chmod(0o1777)
     return tmp
+
+
+def host_dirs_under_tmp() -> list[str]:
+    """Directories under the host's ``/tmp`` that a container needs: the interpreter's prefix (a venv), the
+    project's checkout and ``PYTHONPATH`` entries. The private ``/tmp`` would hide them (a CI checkout may live
+    under ``/tmp``), so the isolation binds them back at the same path, read-only; nested ones are covered by their
+    outermost directory."""
+    tmp = Path("/tmp").resolve()
+    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[3]]
+    candidates += [Path(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    found = sorted({str(c.resolve()) for c in candidates if c.exists() and c.resolve().is_relative_to(tmp)})
+    found = [d for d in found if Path(d) != tmp]
+    return [d for d in found if not any(d != o and Path(d).is_relative_to(o) for o in found)]
 
 
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:
@@ -203,6 +232,7 @@ def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path |
     binds: list[str] = []
     for container_path, source in layout.binds.items():
         binds += [str(source.resolve()), container_path]
+    keep = host_dirs_under_tmp()
     return [
         *prefix,
         "sh",
@@ -214,6 +244,8 @@ def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path |
         str(private_tmp(layout.root).resolve()),
         str(len(layout.binds)),
         *binds,
+        str(len(keep)),
+        *keep,
         *argv,
     ]
 
@@ -233,6 +265,8 @@ def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | N
     for container_path, source in layout.binds.items():
         command += ["--bind", str(source.resolve()), container_path]
     command += ["--bind", str(private_tmp(layout.root).resolve()), "/tmp"]
+    for kept in host_dirs_under_tmp():
+        command += ["--ro-bind", kept, kept]
     if hosts_file is not None:
         command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
     return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
