@@ -9,6 +9,7 @@ also gets the parent-death signal (SIGKILL when the stack dies, even of kill -9)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -78,6 +79,8 @@ def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
     ``setpriv --pdeathsig`` sets ``PR_SET_PDEATHSIG`` and execs, so the pid stays the container's; the setting
     survives the ``exec`` of unshare and of the container (none of them is set-user-ID).
     """
+    if argv and shutil.which(argv[0]) is None:  # as Popen would: a command that cannot start fails here, not later
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         logger.warning("setpriv not found: container processes will not die with the stack if it is killed")
