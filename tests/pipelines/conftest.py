@@ -22,11 +22,15 @@ SCRIPT = b"""
 import json, os, pathlib, sys, time
 out = pathlib.Path('/opt/ml/processing/out'); out.mkdir(parents=True, exist_ok=True)
 time.sleep(float(os.environ.get('SLEEP', '0')))
-flaky = os.environ.get('FLAKY_MARKER')
-if flaky and not pathlib.Path(flaky).exists():
-    pathlib.Path(flaky).write_text('seen')
-    print('InternalServerError: flaky platform', file=sys.stderr)
-    sys.exit(1)
+flaky = os.environ.get('FLAKY_MARKER')  # bucket/key in the stack's S3: a job sees only its own /opt/ml and /tmp
+if flaky:
+    import boto3
+    client = boto3.client('s3')
+    marker_bucket, marker_key = flaky.split('/', 1)
+    if not client.list_objects_v2(Bucket=marker_bucket, Prefix=marker_key).get('KeyCount'):
+        client.put_object(Bucket=marker_bucket, Key=marker_key, Body=b'seen')
+        print('InternalServerError: flaky platform', file=sys.stderr)
+        sys.exit(1)
 if os.environ.get('FAIL'):
     print('ClientError: ' + os.environ['FAIL'], file=sys.stderr)
     sys.exit(1)

@@ -85,11 +85,11 @@ def test_cached_rerun_reuses_outputs(sm, code_uri, bucket):
     assert "CacheHitResult" not in steps["Uncached"]
 
 
-def test_retry_policy_retries_internal_errors(sm, code_uri, bucket, tmp_path):
+def test_retry_policy_retries_internal_errors(sm, code_uri, bucket):
     policy = {
         "RetryPolicies": [{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 1, "MaxAttempts": 2}]
     }
-    marker = str(tmp_path / "flaky-marker")
+    marker = f"{bucket}/pipelines/flags/{unique('flaky')}"  # the first attempt writes it, then fails
     name = create(sm, definition([processing("Flaky", code_uri, bucket, env={"FLAKY_MARKER": marker}, **policy)]))
     arn, described = run(sm, name)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
