@@ -161,6 +161,12 @@ INSTALL_DEBOOTSTRAP = if [[ " $(IMAGES_ARGS) " != *" --online "* ]] && ! command
   || echo "debootstrap could not be installed here (apt-get needs root): the offline base needs it; install it, \
 or build online with IMAGES_ARGS=--online" >&2; fi
 
+# The Docker tier's publish-images test pushes to Debian's docker-registry on 127.0.0.1 (as `make publish-images` does).
+INSTALL_DOCKER_REGISTRY = if ! command -v docker-registry >/dev/null; then \
+  echo "==> installing docker-registry with apt-get (the Docker tier's publish-images test)"; \
+  { apt-get install -y docker-registry || { apt-get update && apt-get install -y docker-registry; }; } >/dev/null 2>&1 \
+  || echo "docker-registry could not be installed here: its test is skipped and listed" >&2; fi
+
 # Docker images of every container (offline: debootstrap base + wheelhouse from requirements.lock; cached).
 images: $(STAMP)
 	@export DEBIAN_FRONTEND=noninteractive; $(INSTALL_DEBOOTSTRAP)
@@ -185,7 +191,7 @@ test-docker: $(STAMP)
 	if [ $$status -eq 3 ]; then echo "skipping the Docker tier: no Docker engine can be had on this machine (why: above)"; \
 	  exit 0; fi; \
 	if [ $$status -ne 0 ]; then echo "error: the Docker engine step failed (exit $$status)" >&2; exit $$status; fi; \
-	export DEBIAN_FRONTEND=noninteractive; $(INSTALL_DEBOOTSTRAP); \
+	export DEBIAN_FRONTEND=noninteractive; $(INSTALL_DEBOOTSTRAP); $(INSTALL_DOCKER_REGISTRY); \
 	set -ex; \
 	$(PY) -m infra.images build $(DOCKER_TEST_IMAGES) $(IMAGES_ARGS); \
 	$(PY) -m infra.images tag-aws --region us-east-1 $(DOCKER_TEST_IMAGES); \
