@@ -6,7 +6,12 @@ is parsed by :mod:`definition` into the engine's own structure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from infra.control_plane.core.api_shapes import ApiShape
+from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError
 
 
 class ParallelismConfiguration(ApiShape):
@@ -53,3 +58,30 @@ class StartPipelineExecutionRequest(ApiShape):
     pipeline_execution_description: str | None = None
     parallelism_configuration: ParallelismConfiguration | None = None
     client_request_token: str | None = None
+
+
+def resolve_parameters(definition: Definition, supplied: Sequence[PipelineParameter]) -> dict[str, Any]:
+    """The execution's parameter values: the supplied ones coerced to their declared types, defaults for the rest."""
+    values: dict[str, Any] = {}
+    for item in supplied:
+        name = item.name
+        parameter = definition.parameters.get(name)
+        if parameter is None:
+            raise ValidationException(f"Parameter {name} is not declared by the pipeline definition.")
+        try:
+            values[name] = parameter.coerce(item.value)
+        except DefinitionError as exc:
+            raise ValidationException(str(exc)) from exc
+    for name, parameter in definition.parameters.items():
+        if name not in values:
+            if parameter.default is None:
+                raise ValidationException(f"Parameter {name} has no default value and must be supplied at start.")
+            values[name] = parameter.default
+    return values
+
+
+def parameter_text(value: Any) -> str:
+    """A parameter value as the API lists it (booleans as ``true``/``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import string
-import threading
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from infra.control_plane.core.api_shapes import parse_request
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location, SqsAccess
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
-from infra.control_plane.core.errors import ConflictException, ResourceNotFound, ValidationException
+from infra.control_plane.core.errors import ResourceNotFound, ValidationException
+from infra.control_plane.core.idempotency import IdempotencyTokens
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
@@ -36,9 +35,10 @@ from infra.control_plane.pipeline_engine.operations import Operations, Services
 from infra.control_plane.pipeline_engine.pipeline_requests import (
     CreatePipelineRequest,
     ParallelismConfiguration,
-    PipelineParameter,
     StartPipelineExecutionRequest,
     UpdatePipelineRequest,
+    parameter_text,
+    resolve_parameters,
 )
 from infra.control_plane.pipeline_engine.policies import CachePolicy, retry_policies
 from infra.control_plane.pipeline_engine.property_paths import check_property_references
@@ -97,8 +97,7 @@ class Pipelines:
         )
         self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
-        self._tokens: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}  # -> (request fingerprint, answer)
-        self._token_lock = threading.Lock()
+        self._tokens = IdempotencyTokens()
         self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
         self._engine = EngineContext(
             self.operations,
@@ -116,7 +115,7 @@ class Pipelines:
     # --- pipelines -------------------------------------------------------------------------------------------
 
     def create_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent(
+        return self._tokens.answer(
             "CreatePipeline", params, lambda: self._create(parse_request(CreatePipelineRequest, params), params)
         )
 
@@ -175,7 +174,7 @@ class Pipelines:
         return {"PipelineSummaries": [p.summary() for p in page], "NextToken": token}
 
     def delete_pipeline(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent("DeletePipeline", params, lambda: self._delete(params))
+        return self._tokens.answer("DeletePipeline", params, lambda: self._delete(params))
 
     def _delete(self, params: Mapping[str, Any]) -> dict[str, Any]:
         pipeline = self._pipeline(str(params["PipelineName"]))
@@ -191,7 +190,7 @@ class Pipelines:
     # --- executions ------------------------------------------------------------------------------------------
 
     def start_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent(
+        return self._tokens.answer(
             "StartPipelineExecution", params, lambda: self._start(parse_request(StartPipelineExecutionRequest, params))
         )
 
@@ -206,7 +205,7 @@ class Pipelines:
             execution_id=execution_id,
             pipeline=pipeline,
             version=version,
-            parameters=_parameters(version.definition, request.pipeline_parameters),
+            parameters=resolve_parameters(version.definition, request.pipeline_parameters),
             display_name=request.pipeline_execution_display_name,
             description=request.pipeline_execution_description,
             parallelism=request.parallelism_configuration,
@@ -235,7 +234,7 @@ class Pipelines:
 
     def list_pipeline_parameters_for_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)
-        values = [{"Name": k, "Value": _wire(v)} for k, v in execution.parameters.items()]
+        values = [{"Name": k, "Value": parameter_text(v)} for k, v in execution.parameters.items()]
         return {"PipelineParameters": values}
 
     def describe_pipeline_definition_for_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,7 +242,7 @@ class Pipelines:
         return {"PipelineDefinition": execution.version.definition_text, "CreationTime": execution.creation_time}
 
     def stop_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent("StopPipelineExecution", params, lambda: self._stop(params))
+        return self._tokens.answer("StopPipelineExecution", params, lambda: self._stop(params))
 
     def _stop(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)
@@ -280,7 +279,7 @@ class Pipelines:
                 execution.finish(ExecutionStatus.STOPPED if stopping else ExecutionStatus.FAILED, RESTART_REASON)
 
     def retry_pipeline_execution(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._idempotent("RetryPipelineExecution", params, lambda: self._retry(params))
+        return self._tokens.answer("RetryPipelineExecution", params, lambda: self._retry(params))
 
     def _retry(self, params: Mapping[str, Any]) -> dict[str, Any]:
         execution = self._execution(params)
@@ -311,27 +310,6 @@ class Pipelines:
         return {"PipelineExecutionArn": execution.arn}
 
     # --- helpers ---------------------------------------------------------------------------------------------
-
-    def _idempotent(self, operation: str, params: Mapping[str, Any], action: Any) -> dict[str, Any]:
-        """A reused ``ClientRequestToken`` gets the first answer again if the request is the same, else AWS's
-        ``ConflictException``."""
-        token = params.get("ClientRequestToken")
-        if not token:
-            result: dict[str, Any] = action()
-            return result
-        key, fingerprint = (operation, str(token)), _fingerprint(params)
-        with self._token_lock:
-            known = self._tokens.get(key)
-            if known is not None:
-                if known[0] != fingerprint:
-                    raise ConflictException(
-                        f"ClientRequestToken {token} was already used for a {operation} request with different "
-                        "parameters; use a new token for a different request."
-                    )
-                return known[1]
-            result = action()
-            self._tokens[key] = (fingerprint, result)
-            return result
 
     def _pipeline(self, name_or_arn: str) -> Pipeline:
         if name_or_arn.startswith("arn:"):
@@ -410,33 +388,3 @@ class Pipelines:
 
     def _write_s3(self, uri: str, data: bytes) -> None:
         self._s3.put_bytes(S3Location.parse(uri), data)
-
-
-def _parameters(definition: Definition, supplied: Sequence[PipelineParameter]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in supplied:
-        name = item.name
-        parameter = definition.parameters.get(name)
-        if parameter is None:
-            raise ValidationException(f"Parameter {name} is not declared by the pipeline definition.")
-        try:
-            values[name] = parameter.coerce(item.value)
-        except DefinitionError as exc:
-            raise ValidationException(str(exc)) from exc
-    for name, parameter in definition.parameters.items():
-        if name not in values:
-            if parameter.default is None:
-                raise ValidationException(f"Parameter {name} has no default value and must be supplied at start.")
-            values[name] = parameter.default
-    return values
-
-
-def _wire(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _fingerprint(params: Mapping[str, Any]) -> str:
-    """The request's parameters without its token, in a canonical text."""
-    return json.dumps({k: v for k, v in params.items() if k != "ClientRequestToken"}, sort_keys=True, default=str)

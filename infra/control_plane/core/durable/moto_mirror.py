@@ -18,6 +18,7 @@ from typing import Any
 from moto.backends import get_backend
 
 from infra.control_plane.core.durable import moto_resources as services
+from infra.control_plane.core.durable.periodic_writer import PeriodicWriter
 from infra.control_plane.core.durable.state_database import StateDatabase
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class MotoMirror:
         self._written: dict[Key, str] = {}
         self._streams: dict[tuple[str, str, str, str], tuple[int, object]] = {}  # -> (events stored, ingestion)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer: PeriodicWriter | None = None
 
     # --- start ---------------------------------------------------------------------------------------------
 
@@ -99,20 +99,12 @@ class MotoMirror:
     # --- sync ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sagestack-moto-mirror", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._sync_seconds):
-            try:
-                self.sync()
-            except Exception:
-                logger.exception("moto mirror sync failed; retrying")
+        self._writer = PeriodicWriter("moto-mirror", self._sync_seconds, self.sync)
+        self._writer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._writer is not None:
+            self._writer.stop()
         self.sync()
 
     def sync(self) -> int:

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.control_plane.core.durable.periodic_writer import PeriodicWriter
 from infra.control_plane.core.durable.record_codec import RecordCodecError, decode_record, encode_record
 from infra.control_plane.core.durable.state_database import StateDatabase
 
@@ -117,8 +118,7 @@ class RecordJournal:
         self._flush_seconds = flush_seconds
         self._collections: list[Collection] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer: PeriodicWriter | None = None
 
     def regions(self) -> list[tuple[str, str]]:
         """Every account/region with stored records (their backends are built at start-up)."""
@@ -145,17 +145,6 @@ class RecordJournal:
             self._collections.append(collection)
         return collection, loaded
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sagestack-state-flush", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            try:
-                self.flush()
-            except Exception:
-                logger.exception("state flush failed; retrying")
-
     def flush(self, everything: bool = False) -> int:
         """Write what changed in one transaction; the number of rows written."""
         with self._lock:
@@ -177,10 +166,13 @@ class RecordJournal:
                 c.written[name] = body
         return len(pending)
 
+    def start(self) -> None:
+        self._writer = PeriodicWriter("state-flush", self._flush_seconds, self.flush)
+        self._writer.start()
+
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._writer is not None:
+            self._writer.stop(join_seconds=10)
         self.flush(everything=True)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from moto.backends import get_backend
 
+from infra.control_plane.core.durable.periodic_writer import PeriodicWriter
 from infra.control_plane.core.durable.state_database import StateDatabase
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,7 @@ class S3Mirror:
         self._known: dict[tuple[str, str, str], tuple[str, str]] = {}  # (account, bucket, key) -> (etag, file)
         self._buckets: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer: PeriodicWriter | None = None
 
     # --- start ---------------------------------------------------------------------------------------------
 
@@ -75,20 +75,12 @@ class S3Mirror:
     # --- sync ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sagestack-s3-mirror", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._sync_seconds):
-            try:
-                self.sync()
-            except Exception:
-                logger.exception("S3 mirror sync failed; retrying")
+        self._writer = PeriodicWriter("s3-mirror", self._sync_seconds, self.sync)
+        self._writer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        if self._writer is not None:
+            self._writer.stop()
         self.sync()
 
     def sync(self) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.control_plane.core.errors import ConflictException, ResourceNotFound, ValidationException
+from infra.control_plane.core.idempotency import IdempotencyTokens
 from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import (
     StepContext,
     StepFailed,
@@ -56,7 +57,7 @@ class CallbackTokens:
         self.timeout_seconds = timeout_seconds  # a token unanswered this long fails its step
         self._lock = threading.Lock()
         self._pending: dict[str, PendingCallback] = {}
-        self._requests: dict[tuple[str, str], str] = {}  # (operation, ClientRequestToken) -> execution ARN
+        self._requests = IdempotencyTokens()  # the same ClientRequestToken gets the same answer
 
     def send_pipeline_execution_step_success(self, params: Mapping[str, Any]) -> dict[str, Any]:
         token = str(params["CallbackToken"])
@@ -68,14 +69,8 @@ class CallbackTokens:
         return self._answer("Failure", params, lambda: self.fail(token, reason))
 
     def _answer(self, kind: str, params: Mapping[str, Any], action: Callable[[], str]) -> dict[str, Any]:
-        request = params.get("ClientRequestToken")
-        key = (kind, f"{params['CallbackToken']}/{request}")
-        if request and key in self._requests:  # the same request again: answered once, same answer
-            return {"PipelineExecutionArn": self._requests[key]}
-        arn = action()
-        if request:
-            self._requests[key] = arn
-        return {"PipelineExecutionArn": arn}
+        operation = f"SendPipelineExecutionStep{kind}/{params['CallbackToken']}"  # a request token per callback
+        return self._requests.answer(operation, params, lambda: {"PipelineExecutionArn": action()})
 
     def issue(self, pending: PendingCallback) -> str:
         with self._lock:
