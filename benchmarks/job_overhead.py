@@ -32,7 +32,7 @@ def rows_csv() -> bytes:
     return "".join(f"{i % 2},{i / 100:.3f},{(100 - i) / 100:.3f}\n" for i in range(100)).encode()
 
 
-def through_stack(url: str) -> float:
+def through_stack(url: str, keep_alive_seconds: int = 0) -> float:
     sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
     name = f"bench-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
@@ -49,7 +49,12 @@ def through_stack(url: str) -> float:
             }
         ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/output"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        ResourceConfig={
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": 1,
+            "VolumeSizeInGB": 1,
+            **({"KeepAlivePeriodInSeconds": keep_alive_seconds} if keep_alive_seconds else {}),
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
     while True:

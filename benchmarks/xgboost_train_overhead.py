@@ -39,7 +39,7 @@ def anchor(csv_path: Path, out_dir: Path) -> float:
     return elapsed[0]
 
 
-def container(csv_path: Path, runtime: ProcessRuntime, job_root: Path) -> float:
+def container(csv_path: Path, runtime: ProcessRuntime, job_root: Path, warm_pool: str | None = None) -> float:
     channel_dir = job_root / "channel-train"
     channel_dir.mkdir(parents=True, exist_ok=True)
     link = channel_dir / csv_path.name
@@ -51,6 +51,7 @@ def container(csv_path: Path, runtime: ProcessRuntime, job_root: Path) -> float:
         work_dir=job_root / "job",
         hyperparameters={"num_round": str(ROUNDS), **{k: str(v) for k, v in PARAMS.items()}},
         channels={"algo-1": [ChannelSpec(name="train", source_dir=channel_dir, content_type="text/csv")]},
+        warm_pool=warm_pool,
     )
     with stopwatch() as elapsed:
         result = runtime.start_training(spec).wait()

@@ -42,6 +42,12 @@ def import_xgboost_lean() -> None:
     logger.debug("xgboost imported without its scikit-learn wrappers")
 
 
+def warm_up_training() -> None:
+    """What a warm-pool host imports before a job claims it (docs/performance.md#warm-pools)."""
+    import_xgboost_lean()
+    importlib.import_module("containers.xgboost.train")
+
+
 def _train(env: TrainingEnvironment) -> None:
     limit_native_threads()  # numpy and XGBoost's OpenMP runtime are first loaded just below
     import_xgboost_lean()

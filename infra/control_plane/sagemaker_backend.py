@@ -101,6 +101,7 @@ class SageMakerBackend:
         """Stack stop: no endpoint container is restarted any more, stop the monitoring scheduler, write what data
         capture still buffers (the container runtime then stops the containers)."""
         self.endpoints.halt_supervision()
+        self.training_jobs.warm_pools.close()
         self.retention.close()
         self.monitoring_schedules.close()
         self.capture.close()
@@ -154,7 +155,13 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     backend = SageMakerBackend(
         account_id=account_id,
         region=region,
-        training_jobs=TrainingJobs(account_id, region, tracking.launcher(TrainingExecutor(training), TRAINING), quotas),
+        training_jobs=TrainingJobs(
+            account_id,
+            region,
+            tracking.launcher(TrainingExecutor(training), TRAINING),
+            quotas,
+            containers.release_warm_pool,
+        ),
         models=models,
         endpoint_configs=configs,
         endpoints=endpoints,

@@ -90,6 +90,7 @@ class TrainingSpec:
     max_runtime_seconds: int | None = None
     entrypoint: Sequence[str] | None = None  # AlgorithmSpecification.ContainerEntrypoint
     arguments: Sequence[str] | None = None  # AlgorithmSpecification.ContainerArguments
+    warm_pool: str | None = None  # the managed warm pool the job runs in (ResourceConfig.KeepAlivePeriodInSeconds)
 
 
 class TrainingOutcome(str, enum.Enum):
@@ -188,6 +189,9 @@ class Runtime(Protocol):
     def start_processing(self, spec: ProcessingSpec, on_log: LogCallback | None = None) -> ProcessingRun: ...
 
     def start_serving(self, spec: ServingSpec, on_log: LogCallback | None = None) -> ServingContainer: ...
+
+    def release_warm_pool(self, pool: str) -> None:
+        """End what the runtime keeps warm for a pool (its pre-started hosts); nothing when it keeps nothing."""
 
     def shutdown(self) -> None:
         """Stop every process this runtime started."""

@@ -46,6 +46,9 @@ class RuntimeSettings:
     link_inputs: bool = False  # hard-link channel files instead of copying (a container writing in place
     # would then change the source files)
     passthrough: tuple[str, ...] = PASSTHROUGH_VARIABLES
+    # pre-started warm-pool host sets kept at once (docs/performance.md#warm-pools): each holds an idle interpreter
+    # with its image's imports (about 100-200 MB per host)
+    warm_host_sets: int = 4
 
     def __post_init__(self) -> None:
         for name in ("stop_grace_seconds", "serving_stop_grace_seconds", "shutdown_grace_seconds"):

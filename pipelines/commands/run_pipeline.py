@@ -43,13 +43,15 @@ def supports_tuning(sm: Any) -> bool:
     return True
 
 
-def build_credit_risk(settings: RunSettings, tuning: str, name: str, rows: int = 0) -> tuple[Any, dict[str, str]]:
+def build_credit_risk(
+    settings: RunSettings, tuning: str, name: str, rows: int = 0, dataset: Path = DATASET
+) -> tuple[Any, dict[str, str]]:
     from pipelines.credit_risk.pipeline import CreditRiskConfig, build
 
     session = settings.session()
     bucket = session.default_bucket()
-    key = f"{name}/input/german_credit{f'-first-{rows}' if rows else ''}.csv"
-    lines = DATASET.read_text(encoding="utf-8").splitlines(keepends=True)
+    key = f"{name}/input/{dataset.stem}{f'-first-{rows}' if rows else ''}.csv"
+    lines = dataset.read_text(encoding="utf-8").splitlines(keepends=True)
     body = "".join(lines[: rows + 1] if rows else lines).encode()  # small data (CI): the header + the first rows
     session.boto_session.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
     use_tuning = supports_tuning(session.sagemaker_client) if tuning == "auto" else tuning == "on"
@@ -77,7 +79,7 @@ def build_pipeline(settings: RunSettings, args: argparse.Namespace, name: str) -
     """``--rows`` and ``--tuning`` default to the small-data switches of conf/<target>.yml."""
     if args.pipeline == "segmentation":
         return build_segmentation(settings, name, settings.conf.segmentation_rows if args.rows is None else args.rows)
-    return build_credit_risk(settings, args.tuning or settings.conf.tuning, name, args.rows or 0)
+    return build_credit_risk(settings, args.tuning or settings.conf.tuning, name, args.rows or 0, args.data)
 
 
 def append_sections(pipeline: str, sm: Any, s3: Any, rows: list[Any], report: Path) -> None:
@@ -100,6 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tuning", choices=("auto", "on", "off"), help="default: conf/<target>.yml (auto)")
     parser.add_argument("--rows", type=int, help="use the first N rows/digits (0: all; segmentation default: conf)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATASET,
+        help="credit-risk input CSV with the German credit schema (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 

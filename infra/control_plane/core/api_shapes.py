@@ -96,6 +96,7 @@ class ResourceConfig(ApiShape):
     instance_count: int = 1
     volume_size_in_gb: int | None = Field(default=None, alias="VolumeSizeInGB")
     volume_kms_key_id: str | None = None
+    keep_alive_period_in_seconds: int | None = None  # managed warm pools (docs/performance.md#warm-pools)
 
 
 class ClusterConfig(ApiShape):

@@ -67,6 +67,13 @@ class ContainerHost:
             return ContainerImage(uri=uri, command=())
         return image
 
+    def release_warm_pool(self, pool: str) -> None:
+        """End a warm pool's pre-started hosts (nothing to do before the runtime has started anything)."""
+        with self._lock:
+            runtime = self._runtime
+        if runtime is not None:
+            runtime.release_warm_pool(pool)
+
     def shutdown(self) -> None:
         with self._lock:
             runtime = self._runtime

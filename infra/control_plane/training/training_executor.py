@@ -48,6 +48,8 @@ class TrainingExecutor:
         except Exception as exc:  # the job must end in a terminal state whatever happens
             logger.exception("training job %s crashed in the control plane", job.name)
             _finish(job, TrainingJobStatus.FAILED, SecondaryStatus.FAILED, f"InternalServerError: {exc}")
+        if job.on_end is not None:
+            job.on_end(job)
 
 
 def _finish(job: TrainingJob, status: TrainingJobStatus, secondary: SecondaryStatus, reason: str | None) -> None:
@@ -117,6 +119,7 @@ class _JobRun:
             max_runtime_seconds=self._max_runtime(),
             entrypoint=_listed(self.request.algorithm_specification.container_entrypoint),
             arguments=_listed(self.request.algorithm_specification.container_arguments),
+            warm_pool=self.job.warm_pool.pool_id if self.job.warm_pool is not None else None,
         )
 
     def _environment(self) -> dict[str, str]:

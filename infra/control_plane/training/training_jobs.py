@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from infra.control_plane.core.api_shapes import DEFAULT_MAX_RUNTIME_SECONDS, parse_request
+from infra.control_plane.core.durable.record_codec import TRANSIENT
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ResourceInUse, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
@@ -18,6 +19,7 @@ from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, not
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.training.builtin_metrics import builtin_metric_definitions
 from infra.control_plane.training.training_request import CreateTrainingJobRequest
+from infra.control_plane.training.warm_pools import WarmPool, WarmPools, check_keep_alive
 
 
 class TrainingJobStatus(str, enum.Enum):
@@ -70,8 +72,11 @@ class TrainingJob:
     last_modified: datetime = field(default_factory=utcnow)
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     model_artifacts: str | None = None
+    warm_pool: WarmPool | None = None  # ResourceConfig.KeepAlivePeriodInSeconds > 0
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # called by the executor once the job has ended (outside its lock): the warm pool's next state
+    on_end: Callable[[TrainingJob], None] | None = field(default=None, metadata=TRANSIENT)
 
     def __post_init__(self) -> None:
         self.transitions.append(self._transition(SecondaryStatus.STARTING, self.creation_time))
@@ -126,6 +131,8 @@ class TrainingJob:
                 ModelArtifacts={"S3ModelArtifacts": self.model_artifacts} if self.model_artifacts else None,
                 **self._durations(),
             )
+            if self.warm_pool is not None:
+                body["WarmPoolStatus"] = self.warm_pool.to_api()
             return body
 
     def _algorithm_specification(self) -> dict[str, Any]:
@@ -151,6 +158,7 @@ class TrainingJob:
                 "LastModifiedTime": self.last_modified,
                 "TrainingJobStatus": self.status,
                 "SecondaryStatus": self.secondary_status,
+                **({"WarmPoolStatus": self.warm_pool.to_api()} if self.warm_pool is not None else {}),
             }
 
 
@@ -186,7 +194,12 @@ class TrainingJobs:
     """Handlers for the training-job operations of one account/region."""
 
     def __init__(
-        self, account_id: str, region: str, launcher: TrainingLauncher, quotas: QuotaLedger | None = None
+        self,
+        account_id: str,
+        region: str,
+        launcher: TrainingLauncher,
+        quotas: QuotaLedger | None = None,
+        release_warm_pool: Callable[[str], None] | None = None,
     ) -> None:
         self._account_id = account_id
         self._region = region
@@ -200,6 +213,7 @@ class TrainingJobs:
             lambda: [j.request.resource_config.instance_count for j in self.store.values() if not j.is_terminal],
         )
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("training-job-tags", list)
+        self.warm_pools = WarmPools(self.store.values, release_warm_pool or (lambda pool: None), self.store.changed)
 
     def create_training_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["TrainingJobName"])
@@ -207,8 +221,9 @@ class TrainingJobs:
         request = parse_request(CreateTrainingJobRequest, params)
         _check_create(request)
         self._quotas.check_job("training", request.resource_config.instance_count)
-        job = TrainingJob(name=name, arn=arn, request=request, params=dict(params))
+        job = TrainingJob(name=name, arn=arn, request=request, params=dict(params), on_end=self._job_ended)
         self.store.add(name, job, _already_exists(arn))
+        self.warm_pools.assign(job)
         self.tags[arn] = tags_from(params)
         self._launcher.launch(job)
         return {"TrainingJobArn": arn}
@@ -217,11 +232,34 @@ class TrainingJobs:
         return get_or_raise(self.store, str(params["TrainingJobName"])).to_api()
 
     def list_training_jobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        page, token = paginate(self.store.values(), params, _LIST_SPEC)
+        jobs = self.store.values()
+        if params.get("WarmPoolStatusEquals"):
+            wanted = str(params["WarmPoolStatusEquals"])
+            jobs = [job for job in jobs if job.warm_pool is not None and job.warm_pool.status.value == wanted]
+        page, token = paginate(jobs, params, _LIST_SPEC)
         return {"TrainingJobSummaries": [job.summary() for job in page], "NextToken": token}
+
+    def update_training_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Only ``ResourceConfig.KeepAlivePeriodInSeconds`` (the warm pool) is updated locally; profiler and
+        remote-debug settings are refused (docs/performance.md#warm-pools)."""
+        job = get_or_raise(self.store, str(params["TrainingJobName"]))
+        unsupported = sorted(key for key in params if key not in ("TrainingJobName", "ResourceConfig"))
+        if unsupported:
+            raise ValidationException(f"UpdateTrainingJob: {', '.join(unsupported)} cannot be updated locally.")
+        resources = params.get("ResourceConfig") or {}
+        if "KeepAlivePeriodInSeconds" not in resources:
+            raise ValidationException("UpdateTrainingJob needs ResourceConfig.KeepAlivePeriodInSeconds.")
+        self.warm_pools.update_keep_alive(job, int(resources["KeepAlivePeriodInSeconds"]))
+        self.store.changed(job.name)
+        return {"TrainingJobArn": job.arn}
+
+    def _job_ended(self, job: TrainingJob) -> None:
+        self.warm_pools.job_ended(job, completed=job.status is TrainingJobStatus.COMPLETED)
+        self.store.changed(job.name)
 
     def recover_after_restart(self) -> None:
         """Jobs running when the stack stopped end Failed (Stopped when a stop was asked) with the restart reason."""
+        self.warm_pools.terminate_after_restart(self.store.values())
         for job in self.store.values():
             if job.is_terminal:
                 continue
@@ -261,6 +299,7 @@ def _check_create(request: CreateTrainingJobRequest) -> None:
         raise ValidationException("Either TrainingImage or AlgorithmName must be specified.")
     if spec.algorithm_name and not spec.training_image:
         raise ValidationException("AlgorithmName (marketplace algorithms) is not supported by the local stack.")
+    check_keep_alive(request.resource_config.keep_alive_period_in_seconds)
     names = [channel.channel_name for channel in request.input_data_config]
     if len(names) != len(set(names)):
         raise ValidationException("Channel names must be unique within InputDataConfig.")

@@ -276,6 +276,9 @@ class DockerRuntime:
             **memory, **fields,  # type: ignore[arg-type]
         )  # fmt: skip
 
+    def release_warm_pool(self, pool: str) -> None:
+        """Docker containers are not kept warm: a pool's next job starts a fresh one (docs/performance.md)."""
+
     def shutdown(self) -> None:
         """Stop every job and server, then remove whatever container or network this runtime still owns."""
         with self._lock:  # taken over: a second shutdown (atexit after an explicit one) has nothing left to stop

@@ -173,6 +173,15 @@ class HostProcess:
             reader.start()
         threading.Thread(target=self._wait_for_exit, name=f"sagestack-wait-{host}", daemon=True).start()
 
+    def adopt(self, on_log: LogCallback | None, on_exit: Callable[[HostProcess], None] | None) -> None:
+        """Hand a pre-started process (a warm-pool host) to its job: later lines and the exit go to the job."""
+        with self._lock:
+            self._on_log = on_log
+            self._on_exit = on_exit
+            exited = self._exit_code is not None
+        if exited and on_exit is not None:
+            on_exit(self)
+
     @property
     def exit_code(self) -> int | None:
         """Docker-style exit code once the process has exited, else ``None``."""
@@ -266,11 +275,13 @@ class HostProcess:
             self._ledger.remove(self.pid)
         for reader in self._readers:
             reader.join(_READER_JOIN_SECONDS)
-        self._exit_code = docker_exit_code(returncode)
+        with self._lock:
+            self._exit_code = docker_exit_code(returncode)
+            on_exit = self._on_exit
         logger.debug("%s exited with %s", self.host, self._exit_code)
         self._exited.set()
-        if self._on_exit is not None:
+        if on_exit is not None:
             try:
-                self._on_exit(self)
+                on_exit(self)
             except Exception:
                 logger.exception("exit callback failed for %s", self.host)

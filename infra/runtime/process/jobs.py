@@ -32,6 +32,7 @@ class Launch:
     argv: Sequence[str]
     env: Mapping[str, str]
     root: Path
+    started: HostProcess | None = None  # a warm-pool host already running: adopted instead of started
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,17 @@ class Job:
         self._processes: list[HostProcess] = []
         try:
             for launch in launches:
+                if launch.started is not None:
+                    self._processes.append(launch.started)
+                    continue
                 self._processes.append(
                     HostProcess(
                         launch.host, launch.argv, launch.env, launch.root, on_log, self._host_exited, ledger=ledger
                     )
                 )
+            for process in self._processes:
+                if any(process is launch.started for launch in launches):
+                    process.adopt(on_log, self._host_exited)
         except OSError as exc:
             self.stop(grace_seconds=0.0)
             raise ContainerRuntimeError(

@@ -188,8 +188,17 @@ def _stage_file(source: Path, target: Path, link: bool) -> None:
 
 
 def _fresh_dir(path: Path) -> Path:
-    if path.exists():
-        shutil.rmtree(path)
+    """An empty directory at ``path``. An existing one is emptied, not replaced: a warm-pool host's process has it
+    bound at ``/opt/ml`` already (a new directory would not be the one it sees)."""
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        return path
+    if path.exists() or path.is_symlink():
+        path.unlink()
     path.mkdir(parents=True)
     return path
 

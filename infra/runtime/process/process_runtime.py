@@ -17,12 +17,16 @@ long-running entry point that wants SIGTERM to run the atexit hooks calls :func:
 from __future__ import annotations
 
 import atexit
+import functools
+import json
 import logging
+import os
 import shutil
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -32,26 +36,25 @@ from infra.runtime.api import (
     Entry,
     IsolationMode,
     LogCallback,
-    ProcessingResult,
     ProcessingSpec,
     ServingSpec,
-    TrainingResult,
+    TrainingOutcome,
     TrainingSpec,
 )
 from infra.runtime.process.host_process import HostProcess
 from infra.runtime.process.isolation import Isolation, resolve_isolation, write_hosts_file
-from infra.runtime.process.jobs import Job, JobOutcome, Launch
+from infra.runtime.process.job_runs import ProcessProcessingRun, ProcessTrainingRun
+from infra.runtime.process.jobs import Job, Launch
 from infra.runtime.process.layout import (
+    HostLayout,
     host_names,
-    host_path,
     lay_out_processing_host,
     lay_out_serving,
     lay_out_training_host,
-    merge_order,
-    merge_trees,
 )
 from infra.runtime.process.process_ledger import ProcessLedger, reap_survivors
 from infra.runtime.process.process_serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
+from infra.runtime.process.warm_hosts import START_CHANNEL, WarmHosts, WarmHostSet, warm_module
 from infra.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -76,83 +79,6 @@ def container_argv(
     return [*image.command, *(arguments if arguments else default)]
 
 
-class ProcessTrainingRun:
-    """A started training job (:class:`~infra.runtime.api.TrainingRun`)."""
-
-    def __init__(self, spec: TrainingSpec, job: Job, hosts: Sequence[str]) -> None:
-        self.spec = spec
-        self._job = job
-        self._hosts = tuple(hosts)
-        self._result: TrainingResult | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def pids(self) -> tuple[int, ...]:
-        return self._job.pids
-
-    def is_running(self) -> bool:
-        return self._job.is_running()
-
-    def stop(self) -> None:
-        self._job.stop()
-
-    def wait(self) -> TrainingResult:
-        outcome = self._job.wait()
-        assert outcome is not None
-        with self._lock:
-            if self._result is None:
-                self._result = self._collect(outcome)
-            return self._result
-
-    def _collect(self, outcome: JobOutcome) -> TrainingResult:
-        artifacts = self.spec.work_dir / "artifacts"
-        roots = [self.spec.work_dir / host for host in merge_order(self._hosts)]
-        model_dir = artifacts / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        if outcome.all_exited_zero:
-            merge_trees((root / "model" for root in roots), model_dir)
-        else:
-            logger.info("job %s: a host exited non-zero; its model is not collected", self.spec.job_name)
-        output_dir = merge_trees((root / "output" / "data" for root in roots), artifacts / "output-data")
-        logger.info("training job %s finished: %s", self.spec.job_name, outcome.outcome.value)
-        return TrainingResult(outcome.outcome, outcome.hosts, model_dir, output_dir, outcome.failure_reason)
-
-
-class ProcessProcessingRun:
-    """A started processing job (:class:`~infra.runtime.api.ProcessingRun`)."""
-
-    def __init__(self, spec: ProcessingSpec, job: Job, hosts: Sequence[str]) -> None:
-        self.spec = spec
-        self._job = job
-        self._hosts = tuple(hosts)
-        self._result: ProcessingResult | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def pids(self) -> tuple[int, ...]:
-        return self._job.pids
-
-    def stop(self) -> None:
-        self._job.stop()
-
-    def wait(self) -> ProcessingResult:
-        outcome = self._job.wait()
-        assert outcome is not None
-        with self._lock:
-            if self._result is None:
-                outputs = {path: self._collect_output(path) for path in self.spec.outputs}
-                self._result = ProcessingResult(outcome.outcome, outcome.hosts, outputs, outcome.failure_reason)
-                logger.info("processing job %s finished: %s", self.spec.job_name, outcome.outcome.value)
-            return self._result
-
-    def _collect_output(self, container_path: str) -> Path:
-        if len(self._hosts) == 1:
-            return host_path(self.spec.work_dir / self._hosts[0], container_path)
-        relative = container_path.strip("/").replace("/", "_")
-        sources = (host_path(self.spec.work_dir / host, container_path) for host in merge_order(self._hosts))
-        return merge_trees(sources, self.spec.work_dir / "outputs" / relative)
-
-
 class ProcessRuntime:
     """Runs containers as subprocesses (the :class:`~infra.runtime.api.Runtime` protocol).
 
@@ -175,6 +101,7 @@ class ProcessRuntime:
         self._jobs: list[Job] = []
         self._servers: list[ProcessServingContainer] = []
         self._closed = False
+        self._warm = WarmHosts(data_dir / "warm-hosts", self.settings.warm_host_sets)
         data_dir.mkdir(parents=True, exist_ok=True)
         reap_survivors(data_dir)
         self._ledger = ProcessLedger(data_dir)
@@ -187,16 +114,22 @@ class ProcessRuntime:
     def start_training(self, spec: TrainingSpec, on_log: LogCallback | None = None) -> ProcessTrainingRun:
         self._refuse_when_closed(spec.job_name)
         hosts = host_names(spec.instance_count)
-        hosts_file = self._hosts_file(spec.work_dir, hosts)
-        rabit_port = free_port_pair()
         artifacts = spec.work_dir / "artifacts"
         if artifacts.exists():
             shutil.rmtree(artifacts)
         argv = container_argv(spec.image, Entry.TRAIN, spec.entrypoint, spec.arguments)
+        warm = self._claim_warm(spec, hosts)
+        run_dir = warm.slot_dir if warm is not None else spec.work_dir
+        hosts_file = self._hosts_file(run_dir, hosts)
+        rabit_port = free_port_pair()
         launches = []
-        for host in hosts:
+        for index, host in enumerate(hosts):
             layout = lay_out_training_host(
-                spec, host, hosts, self._isolation.base(spec.work_dir / host), self.settings.link_inputs
+                replace(spec, work_dir=run_dir),
+                host,
+                hosts,
+                self._isolation.base(run_dir / host),
+                self.settings.link_inputs,
             )
             env = self._environment(
                 spec.image,
@@ -204,12 +137,86 @@ class ProcessRuntime:
                 spec.environment,
                 {**self._isolation.environment(layout.root), "SAGESTACK_RABIT_PORT": str(rabit_port)},
             )
-            launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
-        logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), self.isolation_mode.value)
+            if warm is not None:
+                launches.append(Launch(host, argv, env, layout.root, started=warm.processes[index]))
+            else:
+                launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
+        how = "a warm pool's hosts" if warm is not None else self.isolation_mode.value
+        logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), how)
         job = self._register(
             Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
         )
-        return ProcessTrainingRun(spec, job, hosts)
+        if warm is not None:  # the job has adopted the hosts (their logs are its own): now they may start
+            self._start_warm_job(warm, job, argv[len(spec.image.command) :], [launch.env for launch in launches])
+        on_end = self._prestart_after(spec, hosts) if spec.warm_pool else None
+        return ProcessTrainingRun(spec, job, hosts, warm.slot_dir if warm is not None else None, on_end)
+
+    @staticmethod
+    def _start_warm_job(warm: WarmHostSet, job: Job, args: Sequence[str], envs: Sequence[Mapping[str, str]]) -> None:
+        for index, env in enumerate(envs):
+            try:
+                warm.start(index, json.dumps({"argv": list(args), "env": dict(env)}).encode())
+            except OSError as exc:  # the host died before its job reached it: the job fails with its exit
+                logger.warning("job %s: warm host %d did not take the job: %s", job.name, index + 1, exc)
+                job.stop(grace_seconds=0.0)
+                return
+
+    def release_warm_pool(self, pool: str) -> None:
+        """End the pool's pre-started hosts (the pool expired or was terminated)."""
+        self._warm.release(pool)
+
+    def warm_pools(self) -> list[str]:
+        """Pools with a ready, pre-started host set."""
+        return self._warm.pools()
+
+    def _warm_eligible(self, spec: TrainingSpec) -> str | None:
+        if not self._isolation.namespaced or spec.entrypoint or spec.arguments or spec.checkpoint_dir is not None:
+            return None
+        return warm_module(spec.image)
+
+    def _claim_warm(self, spec: TrainingSpec, hosts: Sequence[str]) -> WarmHostSet | None:
+        if spec.warm_pool is None:
+            return None
+        if self._warm_eligible(spec) is None:
+            self._warm.release(spec.warm_pool)
+            return None
+        probe = self._environment(spec.image, {}, spec.environment, {})
+        return self._warm.claim(spec.warm_pool, spec.image, hosts, spec.instance_type, probe)
+
+    def _prestart_after(self, spec: TrainingSpec, hosts: Sequence[str]) -> Callable[[TrainingOutcome], None]:
+        """When the job completes, pre-start the next host set of its pool (in the background)."""
+
+        def on_end(outcome: TrainingOutcome) -> None:
+            module = self._warm_eligible(spec)
+            if outcome is not TrainingOutcome.COMPLETED or module is None or self._closed or spec.warm_pool is None:
+                return
+            pool = spec.warm_pool
+            start = functools.partial(self._start_warm_hosts, spec, hosts, module)
+            threading.Thread(
+                target=self._warm.prestart,
+                args=(pool, spec.image, spec.instance_type, start),
+                name=f"sagestack-warm-{pool}",
+                daemon=True,
+            ).start()
+
+        return on_end
+
+    def _start_warm_hosts(
+        self, spec: TrainingSpec, hosts: Sequence[str], module: str, slot_dir: Path
+    ) -> tuple[tuple[HostLayout, ...], tuple[HostProcess, ...], Mapping[str, str]]:
+        hosts_file = self._hosts_file(slot_dir, hosts)
+        layouts, processes = [], []
+        env: dict[str, str] = {}
+        argv = [sys.executable, "-m", "containers.toolkit.warm_start", module]
+        for host in hosts:
+            layout = HostLayout(host=host, root=slot_dir / host)
+            layout.root.mkdir()
+            env = self._environment(spec.image, {}, {}, self._isolation.environment(layout.root))
+            wrapped = self._isolation.wrap(argv, layout, hosts_file)  # creates the host's private /tmp
+            os.mkfifo(slot_dir / f"{host}.tmp" / START_CHANNEL, 0o600)
+            layouts.append(layout)
+            processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
+        return tuple(layouts), tuple(processes), env
 
     def start_processing(self, spec: ProcessingSpec, on_log: LogCallback | None = None) -> ProcessProcessingRun:
         self._refuse_when_closed(spec.job_name)
@@ -285,6 +292,7 @@ class ProcessRuntime:
             server.stop(grace_seconds=grace)
         for job in running:
             job.wait(timeout=grace + 5.0)
+        self._warm.release_all()
         self._prune()
 
     def _environment(
