@@ -13,6 +13,7 @@ from tests.integration.helpers import training_request, wait_training
 from tests.pipelines.conftest import create, definition, processing, wait
 
 RMSE = [{"Name": "validation:rmse", "Regex": r"validation-rmse:([0-9.]+)"}]
+SPEC = {"TrainingImage": FAKE_IMAGE, "TrainingInputMode": "File"}
 _STALE = (NoSuchElementException, StaleElementReferenceException)
 
 
@@ -36,8 +37,9 @@ def test_a_running_jobs_logs_stream_and_its_metric_chart_fills_without_a_reload(
     WebDriverWait(browser, 120, 0.2, _STALE).until(lambda d: "fake training" in d.find_element(By.ID, "logs").text)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "InProgress"
     WebDriverWait(browser, 120, 0.2, _STALE).until(
-        lambda d: len(d.find_elements(By.CSS_SELECTOR, '#metric-charts g.series[data-series="validation:rmse"] circle'))
-        == 3
+        lambda d: (
+            len(d.find_elements(By.CSS_SELECTOR, '#metric-charts g.series[data-series="validation:rmse"] circle')) == 3
+        )
     )
     assert browser.execute_script("return window.sameDocument === true")
     values = [y for _, y in _points(browser, "#metric-charts circle.point")]
@@ -58,7 +60,7 @@ def test_a_tuning_jobs_objective_is_charted_with_the_best_job_marked(browser, co
             "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "marker", "Values": ["a", "b"]}]},
         },
         TrainingJobDefinition={
-            "AlgorithmSpecification": {"TrainingImage": FAKE_IMAGE, "TrainingInputMode": "File", "MetricDefinitions": RMSE},
+            "AlgorithmSpecification": {**SPEC, "MetricDefinitions": RMSE},
             "RoleArn": ROLE,
             "InputDataConfig": training_request(name, bucket)["InputDataConfig"],
             "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/tuning-output"},
@@ -67,10 +69,10 @@ def test_a_tuning_jobs_objective_is_charted_with_the_best_job_marked(browser, co
         },
     )
     WebDriverWait(sm, 300, 0.5).until(
-        lambda c: c.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "HyperParameterTuningJobStatus"
-        ]
-        == "Completed"
+        lambda c: (
+            c.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["HyperParameterTuningJobStatus"]
+            == "Completed"
+        )
     )
     best = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["BestTrainingJob"]
     browser.get(f"{console}/jobs/tuning/{name}")
