@@ -2,6 +2,8 @@
 objective marks the best job, an execution is started with parameters and a failed one retried from the page."""
 
 import json
+import urllib.error
+import urllib.request
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -91,6 +93,14 @@ def test_starting_with_parameters_creates_an_execution_through_the_api(browser, 
         {"Name": "Region", "Type": "String", "DefaultValue": "eu"},
     ]
     name = create(sm, json.dumps(body))
+    # without the page's token the start is refused (403) and nothing runs
+    request = urllib.request.Request(f"{console}/pipelines/{name}/start", data=b"request_token=" + b"x" * 32)
+    try:
+        urllib.request.urlopen(request)
+        raise AssertionError("a start without the token was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 403
+    assert sm.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"] == []
     browser.get(f"{console}/pipelines/{name}")
     form = browser.find_element(By.ID, "start-form")
     assert form.find_element(By.NAME, "parameter.Threshold").get_attribute("placeholder") == "0.5"

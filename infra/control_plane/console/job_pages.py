@@ -154,7 +154,7 @@ class JobPages:
         name = str(described.get("TrainingJobName"))
         events = self._api.log_events("/aws/sagemaker/TrainingJobs", f"{name}/", MAX_SCANNED_LOG_EVENTS)
         series = metric_series([(t / 1000.0, m) for _, t, m in events], definitions)
-        return [line_chart(metric, [(metric, points)], "time", x_is_time=True) for metric, points in series.items()]
+        return [_series_chart(metric, points) for metric, points in series.items()]
 
     def _tuning_objective(self, name: str, described: Mapping[str, Any]) -> dict[str, Any]:
         trainings = self._api.list_all(
@@ -177,6 +177,14 @@ class JobPages:
         title = f"{objective.get('MetricName', 'objective')} ({objective.get('Type', '')}) by training job"
         chart = line_chart(title, [("objective", points)], "training job (in creation order)", marked=marked)
         return {"chart": chart, "trainings": trainings, "best": best, "objective": objective}
+
+
+def _series_chart(metric: str, points: list[tuple[float, float]]) -> LineChart:
+    """Over time; by the order the values were logged when several share one second (a fast job)."""
+    if len({int(t) for t, _ in points}) == len(points):
+        return line_chart(metric, [(metric, points)], "time", x_is_time=True)
+    ordered = [(float(index), value) for index, (_, value) in enumerate(points, start=1)]
+    return line_chart(metric, [(metric, ordered)], "value logged (in order)")
 
 
 def metric_series(

@@ -120,7 +120,9 @@ def line_chart(
         colour = PALETTE[index % len(PALETTE)]
         points = [ChartPoint(x, y, *place(x, y), _point_label(name, x, y, x_is_time), (x, y) in marks) for x, y in pts]
         drawn.append(ChartSeries(name, colour, points))
-    x_ticks = [Tick(_scale(v, x_range, left, right), _tick_text(v, x_is_time, x_range)) for v in _ticks(x_range)]
+    x_ticks = _distinct(
+        [Tick(_scale(v, x_range, left, right), _tick_text(v, x_is_time, x_range)) for v in _ticks(x_range)]
+    )
     y_ticks = [Tick(_scale(v, y_range, bottom, top), _number(v)) for v in _ticks(y_range)]
     return LineChart(title, drawn, x_ticks, y_ticks, x_label)
 
@@ -169,6 +171,15 @@ def track_drawing(
 
     drawn_laps = [(name, PALETTE[i % len(PALETTE)], polyline(pts)) for i, (name, pts) in enumerate(laps)]
     return TrackDrawing(view_box, [polyline(b) for b in borders], polyline(centre), drawn_laps)
+
+
+def _distinct(ticks: list[Tick]) -> list[Tick]:
+    """Ticks whose text differs from the previous one (time labels are rounded to the second)."""
+    kept: list[Tick] = []
+    for tick in ticks:
+        if not kept or kept[-1].text != tick.text:
+            kept.append(tick)
+    return kept
 
 
 def _finite(value: object) -> bool:
