@@ -40,6 +40,9 @@ def test_the_drift_report_and_the_endpoints_capture_records_render(browser, cons
 
         browser.get(f"{console}/monitoring")
         browser.find_element(By.LINK_TEXT, schedule).click()
+        # the drift distance the execution published to CloudWatch, per feature over time
+        published = browser.find_elements(By.CSS_SELECTOR, '#drift-over-time g.series[data-series="_c0"] circle')
+        assert len(published) == 1 and float(published[0].get_attribute("data-y")) > 0.5
         job = execution["ProcessingJobArn"].rsplit("/", 1)[-1]
         browser.find_element(By.LINK_TEXT, job).click()
         violations = browser.find_element(By.ID, "violations").text

@@ -104,19 +104,26 @@ class ConsoleApi:
 
     def metric_data(self, namespace: str, metric: str, dimensions: Mapping[str, str]) -> list[tuple[float, float]]:
         """``(epoch seconds, value)`` of the CloudWatch data points with these dimensions (the last 1,000)."""
+        return self.metric_family(namespace, metric, dimensions).get(metric, [])
+
+    def metric_family(
+        self, namespace: str, prefix: str, dimensions: Mapping[str, str]
+    ) -> dict[str, list[tuple[float, float]]]:
+        """Every CloudWatch metric whose name starts with ``prefix``, with these dimensions: name -> its last 1,000
+        ``(epoch seconds, value)`` points."""
         wanted = dict(dimensions)
         backend = get_backend("cloudwatch")[self.account_id][self.region]
-        points = []
+        found: dict[str, list[tuple[float, float]]] = {}
         for datum in list(backend.get_all_metrics()):
-            if datum.namespace != namespace or datum.name != metric:
+            if datum.namespace != namespace or not str(datum.name).startswith(prefix):
                 continue
-            found = {str(d.name): str(d.value) for d in datum.dimensions}
-            if any(found.get(key) != value for key, value in wanted.items()):
+            present = {str(d.name): str(d.value) for d in datum.dimensions}
+            if any(present.get(key) != value for key, value in wanted.items()):
                 continue
             value = getattr(datum, "value", None)
             if isinstance(value, int | float) and isinstance(datum.timestamp, datetime):
-                points.append((datum.timestamp.timestamp(), float(value)))
-        return sorted(points)[-MAX_METRIC_POINTS:]
+                found.setdefault(str(datum.name), []).append((datum.timestamp.timestamp(), float(value)))
+        return {name: sorted(points)[-MAX_METRIC_POINTS:] for name, points in sorted(found.items())}
 
     def s3_keys(self, uri: str, limit: int = 1000) -> list[tuple[str, int]]:
         """``(s3 uri, size)`` of the objects under a prefix (``[]`` when the bucket is missing), the last ``limit``."""

@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from infra.control_plane.console.console_api import ConsoleApi
-from infra.control_plane.console.svg_charts import BarChart, bar_chart
+from infra.control_plane.console.svg_charts import BarChart, LineChart, bar_chart, line_chart
 
 Render = Callable[..., Response]
 PAGE_SIZE = 50
@@ -18,6 +18,12 @@ DRIFT_BINS = 10
 TOP_CATEGORIES = 15
 MAX_FEATURE_CHARTS = 50
 MAX_SHAP_FEATURES = 30
+DRIFT_PREFIX = "feature_baseline_drift_"
+# Where the analyzer publishes a schedule's metrics (docs/model-monitor.md), by monitoring type.
+METRIC_NAMESPACES = {
+    "DataQuality": "aws/sagemaker/Endpoints/data-metrics",
+    "ModelQuality": "aws/sagemaker/Endpoints/model-metrics",
+}
 
 
 class MonitoringPages:
@@ -64,7 +70,21 @@ class MonitoringPages:
             schedule=described,
             executions=executions,
             next_token=page.get("NextToken"),
+            drift_chart=self._drift_over_time(described),
         )
+
+    def _drift_over_time(self, described: Mapping[str, Any]) -> LineChart | None:
+        """Each feature's baseline drift distance per execution, as the schedule published it to CloudWatch."""
+        namespace = METRIC_NAMESPACES.get(str(described.get("MonitoringType") or "DataQuality"))
+        endpoint = described.get("EndpointName")
+        if namespace is None or not endpoint:
+            return None
+        dimensions = {"Endpoint": str(endpoint), "MonitoringSchedule": str(described["MonitoringScheduleName"])}
+        family = self._api.metric_family(namespace, DRIFT_PREFIX, dimensions)
+        if not family:
+            return None
+        series = [(name.removeprefix(DRIFT_PREFIX), points) for name, points in family.items()]
+        return line_chart("Baseline drift distance per feature (CloudWatch)", series, "execution time", x_is_time=True)
 
     def execution(self, request: Request, schedule: str, job: str) -> Response:
         described = self._api.call("DescribeProcessingJob", ProcessingJobName=job)
