@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.conftest import unique
 from tests.integration.conftest import REGION
@@ -22,6 +24,23 @@ from tests.integration.test_monitoring import (  # noqa: F401  (the module's bas
     baseline,
 )
 from tests.integration.test_rl_deepracer import TINY, channel, custom_files, rl_job_request  # noqa: F401
+
+_STALE = (NoSuchElementException, StaleElementReferenceException)
+
+
+def _shown(browser, element_id):
+    """The element once the page a click navigated to has it (a click may return before the new page is there)."""
+    return WebDriverWait(browser, 30, 0.2, _STALE).until(lambda d: d.find_element(By.ID, element_id))
+
+
+def _series_drawn(browser, count):
+    """Wait for the page the Draw button loads to show ``count`` series (the click navigates)."""
+    WebDriverWait(browser, 30, 0.2, _STALE).until(
+        lambda d: (
+            "metric=" in d.current_url and len(d.find_elements(By.CSS_SELECTOR, "#metric-chart g.series")) == count
+        )
+    )
+    return browser.find_elements(By.CSS_SELECTOR, "#metric-chart g.series")
 
 
 def _client(stack_url, service):
@@ -41,11 +60,12 @@ def test_the_drift_report_and_the_endpoints_capture_records_render(browser, cons
         browser.get(f"{console}/monitoring")
         browser.find_element(By.LINK_TEXT, schedule).click()
         # the drift distance the execution published to CloudWatch, per feature over time
+        _shown(browser, "monitoring-executions")
         published = browser.find_elements(By.CSS_SELECTOR, '#drift-over-time g.series[data-series="_c0"] circle')
         assert len(published) == 1 and float(published[0].get_attribute("data-y")) > 0.5
         job = execution["ProcessingJobArn"].rsplit("/", 1)[-1]
         browser.find_element(By.LINK_TEXT, job).click()
-        violations = browser.find_element(By.ID, "violations").text
+        violations = _shown(browser, "violations").text
         assert "baseline_drift_check" in violations and "completeness_check" in violations
         feature = browser.find_element(By.CSS_SELECTOR, '#drift-charts .feature[data-feature="_c0"]')
         assert "baseline_drift_check" in feature.text  # the chart carries its feature's violation
@@ -64,6 +84,7 @@ def test_the_drift_report_and_the_endpoints_capture_records_render(browser, cons
 
         browser.get(f"{console}/endpoints")
         browser.find_element(By.LINK_TEXT, endpoint).click()
+        _shown(browser, "captures")
         captures = browser.find_elements(By.CSS_SELECTOR, "#captures tbody tr")
         assert len(captures) == 20  # the newest 20 of the 60 captured requests
         assert "AllTraffic" in browser.find_element(By.ID, "variants").text
@@ -90,11 +111,11 @@ def test_an_experiments_runs_are_compared_on_one_chart(browser, console, sm, sta
         assert not metrics.batch_put_metrics(TrialComponentName=name, MetricData=data).get("Errors")
     browser.get(f"{console}/experiments")
     browser.find_element(By.LINK_TEXT, experiment).click()
+    _shown(browser, "runs")
     rows = browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
     assert len(rows) == 2 and "lr" in browser.find_element(By.ID, "runs").text
     browser.find_element(By.ID, "draw").click()
-    series = browser.find_elements(By.CSS_SELECTOR, "#metric-chart g.series")
-    assert len(series) == 2
+    series = _series_drawn(browser, 2)
     for group in series:
         ys = [float(c.get_attribute("data-y")) for c in group.find_elements(By.CSS_SELECTOR, "circle.point")]
         xs = [float(c.get_attribute("data-x")) for c in group.find_elements(By.CSS_SELECTOR, "circle.point")]
@@ -103,7 +124,8 @@ def test_an_experiments_runs_are_compared_on_one_chart(browser, console, sm, sta
     # only one run chosen: one series
     browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")[0].find_element(By.NAME, "run").click()
     browser.find_element(By.ID, "draw").click()
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#metric-chart g.series")) == 1
+    WebDriverWait(browser, 30, 0.2, _STALE).until(lambda d: d.current_url.count("run=") == 1)
+    assert len(_series_drawn(browser, 1)) == 1
 
 
 def test_a_feature_record_is_looked_up_with_get_record(browser, console, sm, stack_url, bucket):
@@ -112,15 +134,17 @@ def test_a_feature_record_is_looked_up_with_get_record(browser, console, sm, sta
     runtime.put_record(FeatureGroupName=group, Record=record("c-42", 1700000000.0, age=51, segment="gold"))
     browser.get(f"{console}/features")
     browser.find_element(By.LINK_TEXT, group).click()
-    assert "balance" in browser.find_element(By.ID, "features").text
+    assert "balance" in _shown(browser, "features").text
     browser.find_element(By.NAME, "record").send_keys("c-42")
     browser.find_element(By.ID, "get-record").click()
-    shown = browser.find_element(By.ID, "record").text
+    shown = _shown(browser, "record").text
     assert "51" in shown and "gold" in shown
     browser.find_element(By.NAME, "record").clear()
     browser.find_element(By.NAME, "record").send_keys("nobody")
     browser.find_element(By.ID, "get-record").click()
-    assert browser.find_elements(By.ID, "no-record") or browser.find_elements(By.ID, "lookup-error")
+    WebDriverWait(browser, 30, 0.2, _STALE).until(
+        lambda d: d.find_elements(By.ID, "no-record") or d.find_elements(By.ID, "lookup-error")
+    )
 
 
 def test_a_deepracer_run_shows_its_reward_graph_and_laps_on_the_track(browser, console, sm, bucket, custom_files):  # noqa: F811
@@ -130,6 +154,7 @@ def test_a_deepracer_run_shows_its_reward_graph_and_laps_on_the_track(browser, c
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     browser.get(f"{console}/deepracer")
     browser.find_element(By.LINK_TEXT, name).click()
+    _shown(browser, "reward-charts")
     rewards = browser.find_elements(By.CSS_SELECTOR, '#reward-charts g.series[data-series="train_reward"] circle')
     assert [float(c.get_attribute("data-x")) for c in rewards] == [1.0, 2.0]  # TINY: two iterations
     final = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
