@@ -88,7 +88,7 @@ def test_the_drift_report_and_the_endpoints_capture_records_render(browser, cons
         captures = browser.find_elements(By.CSS_SELECTOR, "#captures tbody tr")
         assert len(captures) == 20  # the newest 20 of the 60 captured requests
         assert "AllTraffic" in browser.find_element(By.ID, "variants").text
-        assert browser.find_elements(By.CSS_SELECTOR, "#invocation-charts figure")
+        assert browser.find_element(By.ID, "invocation-charts")
     finally:
         sm.delete_endpoint(EndpointName=endpoint)
 
