@@ -11,6 +11,7 @@ from tests.integration.conftest import (  # noqa: F401  (session fixtures re-exp
     bucket,
     s3,
     sm,
+    smr,
     stack,
     stack_url,
     unique,

@@ -21,6 +21,10 @@ from werkzeug.wrappers import Request, Response
 
 from infra.control_plane.console.console_api import ConsoleApi, ConsoleApiError
 from infra.control_plane.console.console_format import FILTERS
+from infra.control_plane.console.deepracer_pages import DeepRacerPages
+from infra.control_plane.console.experiment_pages import ExperimentPages
+from infra.control_plane.console.job_pages import JobPages
+from infra.control_plane.console.monitoring_pages import MonitoringPages
 from infra.control_plane.console.pipeline_pages import PipelinePages
 from infra.control_plane.console.resource_pages import ResourcePages
 
@@ -45,13 +49,13 @@ class ConsoleApp:
             loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]), auto_reload=False
         )
         self._templates.filters.update(FILTERS)
-        pipelines, resources = PipelinePages(api, self.render), ResourcePages(api, self.render)
+        rooms = (PipelinePages, JobPages, ResourcePages, MonitoringPages, ExperimentPages, DeepRacerPages)
         self._pages: dict[str, Page] = {
             "home": lambda request: _redirect(f"{CONSOLE_PREFIX}/pipelines"),
             "static": self._static,
-            **pipelines.pages(),
-            **resources.pages(),
         }
+        for room in rooms:
+            self._pages.update(room(api, self.render).pages())
         self._map = Map([Rule(CONSOLE_PREFIX + rule, endpoint=name, methods=methods) for rule, name, methods in _RULES])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -103,10 +107,24 @@ _RULES = [
     ("/pipelines/<pipeline>/executions/<execution>/status.json", "execution_status", _GET),
     ("/pipelines/<pipeline>/executions/<execution>/steps/<step>", "step", _GET),
     ("/pipelines/<pipeline>/executions/<execution>/stop", "stop_execution", _POST),
+    ("/pipelines/<pipeline>/executions/<execution>/retry", "retry_execution", _POST),
+    ("/pipelines/<pipeline>/start", "start_execution", _POST),
     ("/jobs", "jobs_home", _GET),
     ("/jobs/<kind>", "jobs", _GET),
     ("/jobs/<kind>/<name>", "job", _GET),
+    ("/jobs/<kind>/<name>/logs.json", "job_logs", _GET),
+    ("/jobs/<kind>/<name>/metrics", "job_metrics", _GET),
     ("/endpoints", "endpoints", _GET),
+    ("/endpoints/<name>", "endpoint", _GET),
+    ("/monitoring", "monitoring", _GET),
+    ("/monitoring/<schedule>", "schedule", _GET),
+    ("/monitoring/<schedule>/executions/<job>", "monitoring_execution", _GET),
+    ("/experiments", "experiments", _GET),
+    ("/experiments/<experiment>", "experiment", _GET),
+    ("/features", "feature_groups", _GET),
+    ("/features/<group>", "feature_group", _GET),
+    ("/deepracer", "deepracer_runs", _GET),
+    ("/deepracer/<name>", "deepracer_run", _GET),
     ("/models", "model_groups", _GET),
     ("/models/<group>", "model_group", _GET),
     ("/models/<group>/approval", "approval", _POST),

@@ -1,55 +1,24 @@
-"""Jobs, endpoints and the model registry: paginated lists with status filters, a job's details and logs, approvals."""
+"""Endpoints and the model registry: the endpoints (paginated), an endpoint's invocations and latency over time and
+its recent data-capture records; model package groups, versions and approvals."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Request, Response
 
 from infra.control_plane.console.console_api import ConsoleApi
+from infra.control_plane.console.svg_charts import LineChart, line_chart
 
 Render = Callable[..., Response]
 PAGE_SIZE = 50
+CAPTURE_FILES_READ = 5  # the newest capture files read for an endpoint's recent records
+CAPTURE_RECORDS_SHOWN = 20
+ENDPOINT_NAMESPACE = "AWS/SageMaker"  # the invocation metrics of an endpoint's variants, as on AWS
 
-
-@dataclass(frozen=True)
-class JobKind:
-    """How one job family is listed and described through the API."""
-
-    title: str
-    list_operation: str
-    list_key: str
-    describe_operation: str
-    name_key: str
-    status_key: str
-    end_key: str
-    statuses: tuple[str, ...]
-    log_group: str | None
-
-
-_JOB_STATUSES = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
-JOB_KINDS = {
-    "training": JobKind(
-        "Training", "ListTrainingJobs", "TrainingJobSummaries", "DescribeTrainingJob", "TrainingJobName",
-        "TrainingJobStatus", "TrainingEndTime", _JOB_STATUSES, "/aws/sagemaker/TrainingJobs",
-    ),
-    "processing": JobKind(
-        "Processing", "ListProcessingJobs", "ProcessingJobSummaries", "DescribeProcessingJob", "ProcessingJobName",
-        "ProcessingJobStatus", "ProcessingEndTime", _JOB_STATUSES, "/aws/sagemaker/ProcessingJobs",
-    ),
-    "transform": JobKind(
-        "Transform", "ListTransformJobs", "TransformJobSummaries", "DescribeTransformJob", "TransformJobName",
-        "TransformJobStatus", "TransformEndTime", _JOB_STATUSES, "/aws/sagemaker/TransformJobs",
-    ),
-    "tuning": JobKind(
-        "Tuning", "ListHyperParameterTuningJobs", "HyperParameterTuningJobSummaries",
-        "DescribeHyperParameterTuningJob", "HyperParameterTuningJobName", "HyperParameterTuningJobStatus",
-        "HyperParameterTuningEndTime", _JOB_STATUSES, None,
-    ),
-}  # fmt: skip
 _DECISIONS = {"approve": "Approved", "reject": "Rejected"}
 
 
@@ -60,58 +29,61 @@ class ResourcePages:
 
     def pages(self) -> dict[str, Callable[..., Response]]:
         return {
-            "jobs_home": lambda request: Response("", status=303, headers={"Location": "/console/jobs/training"}),
-            "jobs": self.jobs,
-            "job": self.job,
+            "endpoint": self.endpoint,
             "endpoints": self.endpoints,
             "model_groups": self.model_groups,
             "model_group": self.model_group,
             "approval": self.approval,
         }
 
-    def jobs(self, request: Request, kind: str) -> Response:
-        spec = _kind(kind)
-        status = request.args.get("status") or ""
-        if status and status not in spec.statuses:
-            raise BadRequest(f"Status {status!r} is not one of {', '.join(spec.statuses)}.")
-        params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
-        if status:
-            params["StatusEquals"] = status
-        token = request.args.get("page")
-        if token:
-            params["NextToken"] = token
-        page = self._api.call(spec.list_operation, **params)
-        return self._render(
-            "jobs.html",
-            section="jobs",
-            kind=kind,
-            kinds=JOB_KINDS,
-            spec=spec,
-            status_filter=status,
-            jobs=page.get(spec.list_key) or [],
-            next_token=page.get("NextToken"),
-        )
-
-    def job(self, request: Request, kind: str, name: str) -> Response:
-        spec = _kind(kind)
-        described = self._api.call(spec.describe_operation, **{spec.name_key: name})
-        logs = self._api.log_events(spec.log_group, f"{name}/") if spec.log_group else []
-        return self._render(
-            "job.html",
-            section="jobs",
-            kind=kind,
-            spec=spec,
-            job=described,
-            name=name,
-            metrics=described.get("FinalMetricDataList") or [],
-            hyperparameters=described.get("HyperParameters") or {},
-            logs=logs,
-        )
-
     def endpoints(self, request: Request) -> Response:
-        listed = self._api.list_all("ListEndpoints", "Endpoints", limit=200, SortBy="CreationTime")
-        described = [self._api.call("DescribeEndpoint", EndpointName=e["EndpointName"]) for e in listed]
-        return self._render("endpoints.html", section="endpoints", endpoints=described)
+        params: dict[str, Any] = {"MaxResults": PAGE_SIZE, "SortBy": "CreationTime", "SortOrder": "Descending"}
+        if request.args.get("page"):
+            params["NextToken"] = request.args["page"]
+        page = self._api.call("ListEndpoints", **params)
+        described = [self._api.call("DescribeEndpoint", EndpointName=e["EndpointName"]) for e in page["Endpoints"]]
+        return self._render(
+            "endpoints.html", section="endpoints", endpoints=described, next_token=page.get("NextToken")
+        )
+
+    def endpoint(self, request: Request, name: str) -> Response:
+        described = self._api.call("DescribeEndpoint", EndpointName=name)
+        variants = [str(v["VariantName"]) for v in described.get("ProductionVariants") or []]
+        return self._render(
+            "endpoint.html",
+            section="endpoints",
+            endpoint=described,
+            charts=self._invocation_charts(name, variants),
+            captures=self._captures(name, described.get("DataCaptureConfig") or {}),
+        )
+
+    def _invocation_charts(self, name: str, variants: list[str]) -> list[LineChart]:
+        charts = []
+        for metric, unit in (("Invocations", "count"), ("ModelLatency", "microseconds")):
+            series = [
+                (v, self._api.metric_data(ENDPOINT_NAMESPACE, metric, {"EndpointName": name, "VariantName": v}))
+                for v in variants
+            ]
+            charts.append(line_chart(f"{metric} ({unit})", series, "time", x_is_time=True))
+        return charts
+
+    def _captures(self, name: str, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The newest data-capture records of the endpoint (newest first), read from its capture files in S3."""
+        destination = str(config.get("DestinationS3Uri") or "")
+        if not destination:
+            return []
+        files = self._api.s3_keys(f"{destination.rstrip('/')}/{name}/")
+        newest = sorted(files, key=lambda item: _capture_order(item[0]))[-CAPTURE_FILES_READ:]
+        records: list[dict[str, Any]] = []
+        for uri, _ in reversed(newest):
+            data = self._api.s3_bytes(uri) or b""
+            for line in reversed(data.decode("utf-8", "replace").splitlines()):
+                record = _capture_record(line, uri)
+                if record is not None:
+                    records.append(record)
+            if len(records) >= CAPTURE_RECORDS_SHOWN:
+                break
+        return records[:CAPTURE_RECORDS_SHOWN]
 
     def model_groups(self, request: Request) -> Response:
         groups = self._api.list_all("ListModelPackageGroups", "ModelPackageGroupSummaryList", SortBy="CreationTime")
@@ -143,8 +115,26 @@ class ResourcePages:
         return Response("", status=303, headers={"Location": f"/console/models/{group}"})
 
 
-def _kind(kind: str) -> JobKind:
-    spec = JOB_KINDS.get(kind)
-    if spec is None:
-        raise NotFound(f"No job kind {kind!r}: training, processing, transform or tuning.")
-    return spec
+def _capture_order(uri: str) -> str:
+    """Capture files sort by ``<variant>/yyyy/mm/dd/hh/mm-ss-mmm-<uuid>.jsonl``: order by the time part."""
+    parts = uri.rsplit("/", 5)
+    return "/".join(parts[-5:]) if len(parts) >= 6 else uri
+
+
+def _capture_record(line: str, uri: str) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    data = loaded.get("captureData") or {}
+    metadata = loaded.get("eventMetadata") or {}
+    return {
+        "time": metadata.get("inferenceTime"),
+        "event_id": metadata.get("eventId"),
+        "input": (data.get("endpointInput") or {}).get("data", ""),
+        "output": (data.get("endpointOutput") or {}).get("data", ""),
+        "encoding": (data.get("endpointInput") or {}).get("encoding", ""),
+        "file": uri,
+    }

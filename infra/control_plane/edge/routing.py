@@ -90,9 +90,7 @@ class EdgeApp:
         self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         self._lambda = LambdaFront(lambda a, r: registry.get(a, r).lambda_functions)
         account, region = settings.account_id, settings.region
-        self._console = ConsoleApp(
-            ConsoleApi(self._control, lambda: registry.get(account, region).logs, account, region)
-        )
+        self._console = ConsoleApp(ConsoleApi(self._control, lambda: registry.get(account, region), account, region))
         self._metrics = MetricsFront(registry.get)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
