@@ -87,6 +87,7 @@ class SageMakerBackend:
             self.model_packages,
             self.pipelines,
             self.pipelines.callbacks,
+            self.pipelines.versions,
             self.tuning_jobs,
             self.monitoring_job_definitions,
             self.monitoring_schedules,

@@ -35,11 +35,13 @@ from infra.control_plane.pipeline_engine.operations import Operations, Services
 from infra.control_plane.pipeline_engine.pipeline_requests import (
     CreatePipelineRequest,
     ParallelismConfiguration,
+    SelectiveExecutionConfig,
     StartPipelineExecutionRequest,
     UpdatePipelineRequest,
     parameter_text,
     resolve_parameters,
 )
+from infra.control_plane.pipeline_engine.pipeline_versions import PipelineVersions
 from infra.control_plane.pipeline_engine.policies import CachePolicy, retry_policies
 from infra.control_plane.pipeline_engine.property_paths import check_property_references
 from infra.control_plane.pipeline_engine.resources import (
@@ -50,6 +52,7 @@ from infra.control_plane.pipeline_engine.resources import (
     StepRecord,
     StepStatus,
 )
+from infra.control_plane.pipeline_engine.selective_execution import reused_records, selected_steps
 from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens
 from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaAnswer, LambdaInvoker
 
@@ -111,6 +114,7 @@ class Pipelines:
             send_sqs=sqs.send if sqs is not None else None,
         )
         self.callbacks = self._engine.callback_tokens  # answers SendPipelineExecutionStep{Success,Failure}
+        self.versions = PipelineVersions(self._pipeline, lambda: list(self.executions.values()))
 
     # --- pipelines -------------------------------------------------------------------------------------------
 
@@ -200,6 +204,12 @@ class Pipelines:
         if version is None:
             raise ValidationException(f"Pipeline version {request.pipeline_version_id} does not exist.")
         execution_id = "".join(secrets.choice(_ID_CHARS) for _ in range(12))
+        chosen: tuple[str, ...] = ()
+        reused: dict[str, StepRecord] = {}
+        selective = request.selective_execution_config
+        if selective is not None:
+            chosen = selected_steps(version.definition, selective)
+            reused = reused_records(version.definition, chosen, self._source(selective), pipeline.arn)
         execution = Execution(
             arn=f"{pipeline.arn}/execution/{execution_id}",
             execution_id=execution_id,
@@ -209,6 +219,9 @@ class Pipelines:
             display_name=request.pipeline_execution_display_name,
             description=request.pipeline_execution_description,
             parallelism=request.parallelism_configuration,
+            steps=reused,
+            selected_steps=chosen,
+            selective_source=selective.source_pipeline_execution_arn if selective is not None else None,
         )
         execution.experiment = self._experiment(execution)
         self.executions[execution.arn] = execution
@@ -318,6 +331,12 @@ class Pipelines:
                     return pipeline
             raise ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
         return self.store.get_or_raise(name_or_arn)
+
+    def _source(self, config: SelectiveExecutionConfig) -> Execution | None:
+        arn = config.source_pipeline_execution_arn
+        if not arn:
+            return None
+        return self._execution({"PipelineExecutionArn": arn})
 
     def _execution(self, params: Mapping[str, Any]) -> Execution:
         if params.get("PipelineExecutionArn") is None:
