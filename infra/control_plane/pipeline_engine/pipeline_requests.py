@@ -55,7 +55,10 @@ class SelectedStep(ApiShape):
 
 
 class SelectiveExecutionConfig(ApiShape):
-    """Run only ``SelectedSteps``, reusing the source execution's results for the rest (docs/pipelines.md#selective-execution)."""
+    """Run only ``SelectedSteps``, reusing the source execution's results for the rest.
+
+    See docs/pipelines.md#selective-execution.
+    """
 
     selected_steps: tuple[SelectedStep, ...]
     source_pipeline_execution_arn: str | None = None

@@ -163,7 +163,7 @@ class Execution:
     last_modified: datetime = field(default_factory=utcnow)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
-    selected_steps: tuple[str, ...] = ()  # a selective execution runs only these (docs/pipelines.md#selective-execution)
+    selected_steps: tuple[str, ...] = ()  # docs/pipelines.md#selective-execution: run only these
     selective_source: str | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)

@@ -8,7 +8,7 @@ read them as if they had run in this execution. Validation follows AWS (docs/pip
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.pipeline_engine.definition import Definition
@@ -17,6 +17,21 @@ from infra.control_plane.pipeline_engine.resources import Execution, ExecutionSt
 
 MAX_SELECTED_STEPS = 50
 _SOURCE_STATUSES = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+
+
+def selective_start(
+    definition: Definition,
+    config: SelectiveExecutionConfig | None,
+    pipeline_arn: str,
+    find_execution: Callable[[str], Execution],
+) -> tuple[tuple[str, ...], dict[str, StepRecord]]:
+    """The steps a new execution runs (empty: all) and the source's step records it starts with."""
+    if config is None:
+        return (), {}
+    chosen = selected_steps(definition, config)
+    arn = config.source_pipeline_execution_arn
+    source = find_execution(arn) if arn else None
+    return chosen, reused_records(definition, chosen, source, pipeline_arn)
 
 
 def selected_steps(definition: Definition, config: SelectiveExecutionConfig) -> tuple[str, ...]:

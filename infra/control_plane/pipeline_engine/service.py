@@ -35,7 +35,6 @@ from infra.control_plane.pipeline_engine.operations import Operations, Services
 from infra.control_plane.pipeline_engine.pipeline_requests import (
     CreatePipelineRequest,
     ParallelismConfiguration,
-    SelectiveExecutionConfig,
     StartPipelineExecutionRequest,
     UpdatePipelineRequest,
     parameter_text,
@@ -52,7 +51,7 @@ from infra.control_plane.pipeline_engine.resources import (
     StepRecord,
     StepStatus,
 )
-from infra.control_plane.pipeline_engine.selective_execution import reused_records, selected_steps
+from infra.control_plane.pipeline_engine.selective_execution import selective_start
 from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens
 from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaAnswer, LambdaInvoker
 
@@ -204,12 +203,8 @@ class Pipelines:
         if version is None:
             raise ValidationException(f"Pipeline version {request.pipeline_version_id} does not exist.")
         execution_id = "".join(secrets.choice(_ID_CHARS) for _ in range(12))
-        chosen: tuple[str, ...] = ()
-        reused: dict[str, StepRecord] = {}
         selective = request.selective_execution_config
-        if selective is not None:
-            chosen = selected_steps(version.definition, selective)
-            reused = reused_records(version.definition, chosen, self._source(selective), pipeline.arn)
+        chosen, reused = selective_start(version.definition, selective, pipeline.arn, self._execution_by_arn)
         execution = Execution(
             arn=f"{pipeline.arn}/execution/{execution_id}",
             execution_id=execution_id,
@@ -332,16 +327,12 @@ class Pipelines:
             raise ResourceNotFound(f"Pipeline '{name_or_arn}' does not exist.")
         return self.store.get_or_raise(name_or_arn)
 
-    def _source(self, config: SelectiveExecutionConfig) -> Execution | None:
-        arn = config.source_pipeline_execution_arn
-        if not arn:
-            return None
-        return self._execution({"PipelineExecutionArn": arn})
-
     def _execution(self, params: Mapping[str, Any]) -> Execution:
         if params.get("PipelineExecutionArn") is None:
             raise ValidationException("PipelineExecutionArn is required.")
-        arn = str(params["PipelineExecutionArn"])
+        return self._execution_by_arn(str(params["PipelineExecutionArn"]))
+
+    def _execution_by_arn(self, arn: str) -> Execution:
         execution = self.executions.get(arn)
         if execution is None:
             raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
