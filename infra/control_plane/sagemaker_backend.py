@@ -107,6 +107,7 @@ class SageMakerBackend:
         self.capture.close()
         self.athena.close()
         self.feature_store.close()
+        self.lambda_functions.close()
 
 
 def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:
