@@ -8,6 +8,9 @@ import pytest
 
 from tests.pipelines.conftest import ROLE, steps_of, unique, wait
 
+# The SDK's job_driver.sh names /opt/ml/... paths itself: the job needs its own /opt/ml (tests/capabilities.py).
+pytestmark = pytest.mark.capability("mount-namespaces")
+
 REMOTE_IMAGE = "081325390199.dkr.ecr.us-east-1.amazonaws.com/sagemaker-base-python-310:1.0"
 
 
