@@ -105,3 +105,18 @@ def test_a_source_must_have_ended_belong_to_the_pipeline_and_hold_the_inputs(sm,
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         sm.start_pipeline_execution(PipelineName=name, **_selective(["B"], missing))
     assert caught.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_a_branch_step_needs_its_condition_to_have_taken_that_branch(sm, condition_branches):
+    name = create(sm, condition_branches)
+    low, described = run(sm, name, PipelineParameters=[{"Name": "Auc", "Value": "0.5"}])
+    assert described["PipelineExecutionStatus"] == "Failed"  # the TooLow Fail step
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        sm.start_pipeline_execution(PipelineName=name, **_selective(["Good"], low))
+    assert "is in the If branch of Gate, which evaluated to False" in caught.value.response["Error"]["Message"]
+    arn, described = run(sm, name, **_selective(["Gate", "Good"], low))
+    # Eval is reused, so its AUC (0.5) is still below 0.7: Gate takes the Else branch, whose Fail step is not selected
+    assert described["PipelineExecutionStatus"] == "Succeeded"
+    steps = steps_of(sm, arn)
+    assert steps["Gate"]["Metadata"]["Condition"]["Outcome"] == "False"
+    assert set(steps) == {"Eval", "Gate"}

@@ -99,7 +99,24 @@ def reused_records(
             f"The selected steps depend on steps that did not succeed in source pipeline execution {source.arn}: "
             f"{', '.join(missing)}."
         )
+    for name in chosen:
+        _check_branch(definition.steps[name].branch_of, chosen, succeeded, name)
     return {name: _reused(record, source.arn) for name, record in succeeded.items()}
+
+
+def _check_branch(
+    branch_of: tuple[str, bool] | None, chosen: tuple[str, ...], reused: Mapping[str, StepRecord], name: str
+) -> None:
+    """A selected step in a condition's branch runs only if the reused condition took that branch."""
+    if branch_of is None or branch_of[0] in chosen:
+        return
+    condition, side = branch_of
+    outcome = (reused[condition].properties or {}).get("Outcome")
+    if outcome is not None and bool(outcome) is not side:
+        raise ValidationException(
+            f"Step {name} is in the {'If' if side else 'Else'} branch of {condition}, which evaluated to "
+            f"{bool(outcome)} in the source pipeline execution; select {condition} too to evaluate it again."
+        )
 
 
 def _reused(record: StepRecord, source_arn: str) -> StepRecord:
