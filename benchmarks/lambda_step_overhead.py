@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import statistics
+import tempfile
 import time
 import uuid
 import zipfile
+from pathlib import Path
 
 import boto3
 
@@ -50,7 +53,9 @@ def _median_run(sm: object, step: dict[str, object]) -> float:
 
 
 def main() -> None:
-    stack = LocalStack(StackSettings(data_dir=work_dir("lambda_step_overhead"), port=0))
+    # a fresh data directory per run: the stack is durable, so an old one would still hold bench-noop
+    base = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir("lambda_step_overhead")))
+    stack = LocalStack(StackSettings(data_dir=base, port=0))
     url = stack.start()
     try:
         sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1", **KEYS)
@@ -73,6 +78,7 @@ def main() -> None:
         lambda_s, processing_s = _median_run(sm, lambda_step), _median_run(sm, processing_step)
     finally:
         stack.stop()
+        shutil.rmtree(base, ignore_errors=True)
     emit(
         "lambda_step_overhead",
         "one-step pipeline: no-op Lambda step vs no-op processing step (median of 5)",

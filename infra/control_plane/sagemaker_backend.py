@@ -87,6 +87,7 @@ class SageMakerBackend:
             self.model_packages,
             self.pipelines,
             self.pipelines.callbacks,
+            self.pipelines.versions,
             self.tuning_jobs,
             self.monitoring_job_definitions,
             self.monitoring_schedules,
@@ -107,6 +108,7 @@ class SageMakerBackend:
         self.capture.close()
         self.athena.close()
         self.feature_store.close()
+        self.lambda_functions.close()
 
 
 def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:

@@ -147,3 +147,35 @@ def test_delete_function(lam):
     with pytest.raises(ClientError) as missing:
         lam.get_function(FunctionName=name)
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+COUNTER = """
+import os
+CALLS = []
+def handler(event, context):
+    CALLS.append(event)
+    return {'calls': len(CALLS), 'colour': os.environ.get('COLOUR'), 'request_id': context.aws_request_id,
+            'pid': os.getpid()}
+"""
+
+
+def test_every_invocation_is_a_fresh_process_with_the_current_configuration(lam):
+    """The process started ahead for the next invocation (standby) never carries state or an old configuration."""
+    name = unique("fresh")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="counter.handler",
+        Code={"ZipFile": zipped({"counter.py": COUNTER})},
+        Environment={"Variables": {"COLOUR": "blue"}},
+    )
+    answers = [invoke(lam, name, {"n": n})[1] for n in range(3)]
+    assert [a["calls"] for a in answers] == [1, 1, 1]
+    assert len({a["pid"] for a in answers}) == 3
+    assert len({a["request_id"] for a in answers}) == 3
+    assert {a["colour"] for a in answers} == {"blue"}
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"COLOUR": "green"}})
+    assert invoke(lam, name, {})[1]["colour"] == "green"
+    lam.update_function_code(FunctionName=name, ZipFile=zipped({"counter.py": COUNTER.replace("len(CALLS)", "-1")}))
+    assert invoke(lam, name, {})[1]["calls"] == -1

@@ -30,6 +30,7 @@ from infra.control_plane.lambda_functions.process_runtime import (
     log_tail,
     run_invocation,
 )
+from infra.control_plane.lambda_functions.standby_processes import StandbyProcesses
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ class LambdaFunctions:
         default_factory=lambda: DurableMap("lambda-layer-version", LayerVersion)
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    standby: StandbyProcesses = field(default_factory=StandbyProcesses)  # each function's next invocation process
+
+    def close(self) -> None:
+        """Stack stop: the standby invocation processes end."""
+        self.standby.close()
 
     def recover_after_restart(self) -> None:
         """A function or layer whose unpacked code is gone from the data directory is reported, never half-run:
@@ -184,6 +190,7 @@ class LambdaFunctions:
         function = self._function(params)
         with self.lock:
             self.functions.pop(function.name, None)
+        self.standby.discard_function(function.arn)
         shutil.rmtree(function.code_dir.parent, ignore_errors=True)
         logger.info("deleted lambda function %s", function.arn)
         return {}
@@ -205,7 +212,7 @@ class LambdaFunctions:
             stack_url=self.stack_url,
             request_id=str(uuid.uuid4()),
         )
-        return run_invocation(spec, payload or b"{}")
+        return run_invocation(spec, payload or b"{}", self.standby)
 
     # --- layers --------------------------------------------------------------------------------------------------
 
@@ -303,6 +310,7 @@ class LambdaFunctions:
 
     def _stamp(self, function: LambdaFunction) -> None:
         function.config.update({"LastModified": _now(), "RevisionId": str(uuid.uuid4())})
+        self.standby.discard_function(function.arn)
 
 
 def invocation_log(result: InvocationResult) -> str:

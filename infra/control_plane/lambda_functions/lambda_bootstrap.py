@@ -1,7 +1,8 @@
 """The child process of one invocation: imports the handler, calls it with the event and a context, writes the answer.
 
 Run by path (``python lambda_bootstrap.py <result file>``) so nothing of the stack is importable by the function;
-the event arrives on stdin, the function's prints go to the process's stdout/stderr (the invocation's log).
+the request's header line and then the event arrive on stdin (the process may be started ahead of its request);
+the function's prints go to the process's stdout/stderr (the invocation's log).
 Argument layout and environment: see ``process_runtime.py``.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 import time
-import traceback
 from typing import Any
 
 
@@ -36,6 +37,8 @@ class LambdaContext:
 
 
 def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    import traceback  # only on failure: importing it costs more than the rest of the start-up
+
     frames = traceback.extract_tb(exc.__traceback__)
     return {
         "errorMessage": str(exc),
@@ -47,14 +50,22 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
 
 def main() -> int:
     result_path, handler_name = sys.argv[1], sys.argv[2]
-    deadline = float(os.environ["SAGESTACK_LAMBDA_DEADLINE"])
+    limit = int(os.environ["SAGESTACK_LAMBDA_ADDRESS_SPACE_BYTES"])
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # before any of the function's code runs
     del sys.path[0]  # this file's folder: nothing of the stack is importable by the function
     for folder in reversed(sys.argv[3:]):
         sys.path.insert(0, folder)
     sys.path += [p for p in os.environ.get("SAGESTACK_LAMBDA_SITE_PACKAGES", "").split(os.pathsep) if p]
+    # Started ahead of its request (standby_processes.py): wait for the header line, then the event until EOF.
+    header_line = sys.stdin.buffer.readline()
+    if not header_line:
+        return 0  # stopped unused (the stack stopped, or the function changed)
+    header = json.loads(header_line)
+    deadline = float(header["deadline"])
+    os.environ["SAGESTACK_LAMBDA_REQUEST_ID"] = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"] = str(header["request_id"])
     answer: dict[str, Any]
     try:
-        event = json.loads(sys.stdin.read() or "{}")
+        event = json.loads(sys.stdin.buffer.read() or b"{}")
         module_name, _, function_name = handler_name.rpartition(".")
         if not module_name:
             raise ValueError(f"Bad handler '{handler_name}': not enough values to unpack (expected 2, got 1)")
@@ -86,4 +97,9 @@ def _write(path: str, answer: dict[str, Any]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # no interpreter finalisation (it costs more than the no-op function): on Lambda an environment is frozen after
+    # the answer, so the function's atexit handlers do not run at the end of an invocation there either
+    os._exit(code)

@@ -7,10 +7,11 @@ URL as ``AWS_ENDPOINT_URL`` so boto3 inside the function talks to the stack (doc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-import resource
+import shutil
 import site
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from infra.control_plane.lambda_functions.standby_processes import InvocationProcess, StandbyProcesses
 
 logger = logging.getLogger(__name__)
 
@@ -51,38 +54,62 @@ class InvocationResult:
     log: str
 
 
-def run_invocation(spec: InvocationSpec, event: bytes) -> InvocationResult:
-    """Run the handler on ``event`` (JSON bytes) in a fresh process and return its answer."""
+def run_invocation(spec: InvocationSpec, event: bytes, standby: StandbyProcesses | None = None) -> InvocationResult:
+    """Run the handler on ``event`` (JSON bytes) in a fresh process and return its answer.
+
+    With ``standby``, the process started ahead for this configuration is used when there is one, and a new one
+    is started for the next invocation afterwards.
+    """
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="lambda-") as scratch:
-        result_file = Path(scratch) / "result.json"
-        # -S: no site start-up (.pth files cost ~0.1 s); the interpreter's site-packages are appended by the bootstrap.
-        command = [sys.executable, "-S", str(_BOOTSTRAP), str(result_file), spec.handler, *_search_path(spec)]
-        env = _environment(spec, started + spec.timeout_seconds, scratch)
-        limit = (spec.memory_mb + _INTERPRETER_ALLOWANCE_MB) * 1024 * 1024
+    key = _configuration_key(spec)
+    process = (standby.take(key) if standby is not None else None) or _start_process(spec)
+    header = json.dumps({"request_id": spec.request_id, "deadline": started + spec.timeout_seconds})
+    try:
         try:
-            done = subprocess.run(
-                command,
-                input=event,
-                capture_output=True,
-                cwd=spec.code_dir,
-                env=env,
-                timeout=spec.timeout_seconds,
-                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            log = _text(exc.stdout) + _text(exc.stderr)
+            stdout, stderr = process.popen.communicate(header.encode() + b"\n" + event, timeout=spec.timeout_seconds)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            stdout, stderr = process.popen.communicate()
             message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
-            return _error(spec, message, "Sandbox.Timedout", log)
-        log = _text(done.stdout) + _text(done.stderr)
-        if not result_file.exists():
-            return _crashed(spec, done.returncode, log)
-        answer: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+            return _error(spec, message, "Sandbox.Timedout", _text(stdout) + _text(stderr))
+        log = _text(stdout) + _text(stderr)
+        if not process.result_file.exists():
+            return _crashed(spec, process.popen.returncode, log)
+        answer: dict[str, Any] = json.loads(process.result_file.read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(process.scratch, ignore_errors=True)
+        if standby is not None:
+            standby.refill(key, lambda: _start_process(spec))
     logger.info("lambda %s request %s ran in %.3fs", spec.function_name, spec.request_id, time.time() - started)
     if "error" in answer:
         return InvocationResult(json.dumps(answer["error"]).encode(), "Unhandled", log)
     return InvocationResult(str(answer["payload"]).encode(), None, log)
+
+
+def _start_process(spec: InvocationSpec) -> InvocationProcess:
+    """The bootstrap started for ``spec``'s function, waiting on stdin for its request."""
+    scratch = Path(tempfile.mkdtemp(prefix="lambda-"))
+    result_file = scratch / "result.json"
+    # -S: no site start-up (.pth files cost ~0.1 s); the interpreter's site-packages are appended by the bootstrap.
+    command = [sys.executable, "-S", str(_BOOTSTRAP), str(result_file), spec.handler, *_search_path(spec)]
+    env = _environment(spec, str(scratch))
+    # the bootstrap sets RLIMIT_AS itself before importing the handler: no preexec_fn, so the child is
+    # spawned (vfork) rather than forked from the stack's large process
+    env["SAGESTACK_LAMBDA_ADDRESS_SPACE_BYTES"] = str((spec.memory_mb + _INTERPRETER_ALLOWANCE_MB) * 1024 * 1024)
+    popen = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=spec.code_dir,
+        env=env,
+    )
+    return InvocationProcess(popen, scratch)
+
+
+def _configuration_key(spec: InvocationSpec) -> str:
+    """Everything but the request: the function ARN first, then the rest of its configuration."""
+    return f"{spec.function_arn}\n{dataclasses.replace(spec, request_id='')!r}"
 
 
 def _crashed(spec: InvocationSpec, returncode: int, log: str) -> InvocationResult:
@@ -106,7 +133,7 @@ def _search_path(spec: InvocationSpec) -> list[str]:
     return folders
 
 
-def _environment(spec: InvocationSpec, deadline: float, scratch: str) -> dict[str, str]:
+def _environment(spec: InvocationSpec, scratch: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": scratch,
@@ -122,11 +149,8 @@ def _environment(spec: InvocationSpec, deadline: float, scratch: str) -> dict[st
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
         "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout_seconds),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": spec.request_id,
         "LAMBDA_TASK_ROOT": str(spec.code_dir),
         "SAGESTACK_LAMBDA_FUNCTION_ARN": spec.function_arn,
-        "SAGESTACK_LAMBDA_REQUEST_ID": spec.request_id,
-        "SAGESTACK_LAMBDA_DEADLINE": repr(deadline),
         "SAGESTACK_LAMBDA_SITE_PACKAGES": os.pathsep.join(site.getsitepackages()),
     }
     return {**env, **spec.environment}

@@ -111,6 +111,7 @@ class ExecutionRunner:
                 if name not in execution.steps
                 and name not in running
                 and name not in execution.skipped
+                and (not execution.selected_steps or name in execution.selected_steps)
                 and definition.upstream[name] <= succeeded
             ]
 

@@ -50,9 +50,24 @@ class PipelineParameter(ApiShape):
     value: str
 
 
+class SelectedStep(ApiShape):
+    step_name: str
+
+
+class SelectiveExecutionConfig(ApiShape):
+    """Run only ``SelectedSteps``, reusing the source execution's results for the rest.
+
+    See docs/pipelines.md#selective-execution.
+    """
+
+    selected_steps: tuple[SelectedStep, ...]
+    source_pipeline_execution_arn: str | None = None
+
+
 class StartPipelineExecutionRequest(ApiShape):
     pipeline_name: str
     pipeline_version_id: int | None = None
+    selective_execution_config: SelectiveExecutionConfig | None = None
     pipeline_parameters: tuple[PipelineParameter, ...] = ()
     pipeline_execution_display_name: str | None = None
     pipeline_execution_description: str | None = None

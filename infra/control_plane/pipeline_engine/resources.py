@@ -44,6 +44,18 @@ class PipelineVersion:
     definition_text: str
     definition: Definition
     creation_time: datetime = field(default_factory=utcnow)
+    display_name: str | None = None
+    description: str | None = None
+
+    def summary(self, pipeline_arn: str, last_execution_arn: str | None) -> dict[str, Any]:
+        return {
+            "PipelineArn": pipeline_arn,
+            "PipelineVersionId": self.version_id,
+            "CreationTime": self.creation_time,
+            "PipelineVersionDisplayName": self.display_name,
+            "PipelineVersionDescription": self.description,
+            "LastExecutionPipelineExecutionArn": last_execution_arn,
+        }
 
 
 @dataclass
@@ -82,6 +94,8 @@ class Pipeline:
             "LastModifiedTime": self.last_modified,
             "LastRunTime": self.last_run_time,
             "ParallelismConfiguration": self.parallelism.wire() if self.parallelism else None,
+            "PipelineVersionDisplayName": version.display_name,
+            "PipelineVersionDescription": version.description,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -111,6 +125,7 @@ class StepRecord:
     attempt_count: int = 1
     cache_source: str | None = None
     properties: dict[str, Any] | None = None
+    selective_source: str | None = None  # the source execution whose result a selective execution reuses
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -124,6 +139,9 @@ class StepRecord:
             "FailureReason": self.failure_reason,
             "Metadata": self.metadata or None,
             "AttemptCount": self.attempt_count,
+            "SelectiveExecutionResult": (
+                {"SourcePipelineExecutionArn": self.selective_source} if self.selective_source else None
+            ),
         }
 
 
@@ -145,6 +163,8 @@ class Execution:
     last_modified: datetime = field(default_factory=utcnow)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    selected_steps: tuple[str, ...] = ()  # docs/pipelines.md#selective-execution: run only these
+    selective_source: str | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -179,7 +199,16 @@ class Execution:
                 "LastModifiedTime": self.last_modified,
                 "ParallelismConfiguration": self.parallelism.wire() if self.parallelism else None,
                 "PipelineVersionId": self.version.version_id,
+                "SelectiveExecutionConfig": self._selective_config(),
             }
+
+    def _selective_config(self) -> dict[str, Any] | None:
+        if not self.selected_steps:
+            return None
+        config: dict[str, Any] = {"SelectedSteps": [{"StepName": name} for name in self.selected_steps]}
+        if self.selective_source:
+            config["SourcePipelineExecutionArn"] = self.selective_source
+        return config
 
     def summary(self) -> dict[str, Any]:
         with self.lock:

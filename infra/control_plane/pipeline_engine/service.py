@@ -40,6 +40,7 @@ from infra.control_plane.pipeline_engine.pipeline_requests import (
     parameter_text,
     resolve_parameters,
 )
+from infra.control_plane.pipeline_engine.pipeline_versions import PipelineVersions
 from infra.control_plane.pipeline_engine.policies import CachePolicy, retry_policies
 from infra.control_plane.pipeline_engine.property_paths import check_property_references
 from infra.control_plane.pipeline_engine.resources import (
@@ -50,6 +51,7 @@ from infra.control_plane.pipeline_engine.resources import (
     StepRecord,
     StepStatus,
 )
+from infra.control_plane.pipeline_engine.selective_execution import selective_start
 from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens
 from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaAnswer, LambdaInvoker
 
@@ -111,6 +113,7 @@ class Pipelines:
             send_sqs=sqs.send if sqs is not None else None,
         )
         self.callbacks = self._engine.callback_tokens  # answers SendPipelineExecutionStep{Success,Failure}
+        self.versions = PipelineVersions(self._pipeline, lambda: list(self.executions.values()))
 
     # --- pipelines -------------------------------------------------------------------------------------------
 
@@ -200,6 +203,8 @@ class Pipelines:
         if version is None:
             raise ValidationException(f"Pipeline version {request.pipeline_version_id} does not exist.")
         execution_id = "".join(secrets.choice(_ID_CHARS) for _ in range(12))
+        selective = request.selective_execution_config
+        chosen, reused = selective_start(version.definition, selective, pipeline.arn, self._execution_by_arn)
         execution = Execution(
             arn=f"{pipeline.arn}/execution/{execution_id}",
             execution_id=execution_id,
@@ -209,6 +214,9 @@ class Pipelines:
             display_name=request.pipeline_execution_display_name,
             description=request.pipeline_execution_description,
             parallelism=request.parallelism_configuration,
+            steps=reused,
+            selected_steps=chosen,
+            selective_source=selective.source_pipeline_execution_arn if selective is not None else None,
         )
         execution.experiment = self._experiment(execution)
         self.executions[execution.arn] = execution
@@ -322,7 +330,9 @@ class Pipelines:
     def _execution(self, params: Mapping[str, Any]) -> Execution:
         if params.get("PipelineExecutionArn") is None:
             raise ValidationException("PipelineExecutionArn is required.")
-        arn = str(params["PipelineExecutionArn"])
+        return self._execution_by_arn(str(params["PipelineExecutionArn"]))
+
+    def _execution_by_arn(self, arn: str) -> Execution:
         execution = self.executions.get(arn)
         if execution is None:
             raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")

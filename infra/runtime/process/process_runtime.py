@@ -304,6 +304,11 @@ class ProcessRuntime:
     ) -> dict[str, str]:
         """Passed-through basics < image ENV < SageMaker's platform variables < the spec's environment < forced."""
         env = self.settings.passthrough_environment()
+        # The image's interpreter is `python` on its PATH, as in a Docker image (scripts such as the SDK's
+        # remote-function job_driver.sh call a bare `python`).
+        interpreter_dir = str(Path(image.command[0]).parent) if image.command else ""
+        if interpreter_dir and interpreter_dir != ".":
+            env["PATH"] = os.pathsep.join(p for p in (interpreter_dir, env.get("PATH", "")) if p)
         env.update(image.environment)
         env.update({"AWS_REGION": self.settings.region, "PYTHONUNBUFFERED": "1", **platform})
         env.update(user)

@@ -24,6 +24,7 @@ def test_every_container_folder_has_a_manifest_named_like_it() -> None:
         "model_monitor",
         "scikit_learn",
         "pytorch",
+        "remote_function",
     }
 
 
@@ -34,6 +35,9 @@ def test_every_container_folder_has_a_manifest_named_like_it() -> None:
         ("sagemaker-rl-ray-container", "rl"),
         ("tensorflow-rl-ray", "rl"),
         ("sagemaker-rl-", None),
+        ("sagemaker-base-python-310", "remote_function"),
+        ("sagemaker-base-python-", None),
+        ("sagemaker-distribution-prod", "remote_function"),
         ("my-trainer", None),
     ],
 )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -291,3 +293,15 @@ def test_a_command_that_cannot_start_raises_a_runtime_error(env_runtime: Process
 
     with pytest.raises(ContainerRuntimeError, match="cannot start algo-1"):
         env_runtime.start_training(training_spec(image, tmp_path / "job-broken"))
+
+
+def test_the_images_interpreter_is_python_on_the_containers_path(
+    env_runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path
+) -> None:
+    spec = training_spec(fake_image, tmp_path / "job-path", {"dump_env": "1"})
+
+    result = env_runtime.start_training(spec).wait()
+
+    env = read_json(result.output_data_dir / "env-algo-1.json")
+    assert isinstance(env, dict)
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)

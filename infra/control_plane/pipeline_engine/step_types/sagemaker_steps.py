@@ -93,12 +93,22 @@ JOB_KINDS: Mapping[StepType, JobKind] = {
     ),
 }
 _NAME_CHARS = set(string.ascii_letters + string.digits + "-")
+_PREFIX_KEYS: Mapping[StepType, str] = {
+    **{kind_type: kind.name_key for kind_type, kind in JOB_KINDS.items()},
+    StepType.MODEL: "ModelName",
+}
 
 
 def child_name(step: Step, execution_id: str) -> str:
-    """``<step>-<execution id>-<random>`` within the child resource's name limit (retries get a fresh name)."""
+    """``<prefix>-<execution id>-<random>`` within the child resource's name limit (retries get a fresh name).
+
+    The prefix is the step's name, or the job (or model) name its arguments carry: the SDK keeps it there under
+    ``PipelineDefinitionConfig(use_custom_job_prefix=True)`` (docs/pipelines.md#custom-job-name-prefixes).
+    """
     limit = JOB_KINDS[step.type].max_name if step.type in JOB_KINDS else 63
-    cleaned = "".join(c if c in _NAME_CHARS else "-" for c in step.name).strip("-") or "step"
+    custom = step.arguments.get(_PREFIX_KEYS[step.type]) if step.type in _PREFIX_KEYS else None
+    prefix = custom if isinstance(custom, str) and custom.strip() else step.name
+    cleaned = "".join(c if c in _NAME_CHARS else "-" for c in prefix).strip("-") or "step"
     suffix = f"-{execution_id}-{secrets.token_hex(3)[:5]}"
     return (cleaned[: limit - len(suffix)] + suffix).lower()  # ARNs lower-case names: keep both the same
 
@@ -166,7 +176,7 @@ def _job_fault(reason: str) -> str | None:
 
 
 def _run_job(ctx: StepContext, kind: JobKind) -> StepOutcome:
-    request = {kind.name_key: ctx.child_name, **ctx.arguments}
+    request = {**ctx.arguments, kind.name_key: ctx.child_name}
     name = str(request[kind.name_key])
     created = _call(ctx, kind.create, request)
     metadata = {kind.metadata_key: {"Arn": created.get(kind.arn_key)}}
@@ -223,7 +233,7 @@ def _create_model(ctx: StepContext) -> StepOutcome:
     previous = reuse.reusable(ctx.operations, ctx.step.name, ctx.arguments)
     if previous is not None:
         return StepOutcome(previous, {"Model": {"Arn": previous.get("ModelArn")}})
-    request = {"ModelName": ctx.child_name, **ctx.arguments}
+    request = {**ctx.arguments, "ModelName": ctx.child_name}
     created = _call(ctx, "CreateModel", request)
     described = _call(ctx, "DescribeModel", {"ModelName": request["ModelName"]})
     reuse.record(ctx.step.name, ctx.arguments, described)

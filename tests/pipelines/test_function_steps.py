@@ -1,0 +1,114 @@
+"""The SDK's ``@remote`` and ``@step`` functions run as training jobs on the stack with the remote-function runtime.
+
+The functions are defined inside the tests, so cloudpickle ships them by value (as it does a notebook's functions);
+the image is the remote-function container (docs/pipelines.md#step-functions-and-remote-functions).
+"""
+
+import pytest
+
+from tests.pipelines.conftest import ROLE, steps_of, unique, wait
+
+# The SDK's job_driver.sh names /opt/ml/... paths itself: the job needs its own /opt/ml (tests/capabilities.py).
+pytestmark = pytest.mark.capability("mount-namespaces")
+
+REMOTE_IMAGE = "081325390199.dkr.ecr.us-east-1.amazonaws.com/sagemaker-base-python-310:1.0"
+
+
+def test_remote_function_returns_its_value(sdk_env):
+    from sagemaker.remote_function import remote
+
+    session, _ = sdk_env
+
+    @remote(image_uri=REMOTE_IMAGE, role=ROLE, instance_type="ml.m5.large", sagemaker_session=session)
+    def divide(x, y):
+        import os
+
+        return {"quotient": x / y, "host": os.environ["TRAINING_JOB_NAME"] != ""}
+
+    assert divide(7, 2) == {"quotient": 3.5, "host": True}
+
+
+def test_remote_function_reraises_the_functions_exception(sdk_env):
+    from sagemaker.remote_function import remote
+
+    session, _ = sdk_env
+
+    class BudgetExceeded(Exception):
+        pass
+
+    @remote(image_uri=REMOTE_IMAGE, role=ROLE, instance_type="ml.m5.large", sagemaker_session=session)
+    def spend(amount):
+        raise BudgetExceeded(f"cannot spend {amount}")
+
+    with pytest.raises(BudgetExceeded, match="cannot spend 12"):
+        spend(12)
+
+
+def test_step_functions_wired_by_a_delayed_return(sm, sdk_env):
+    from sagemaker.workflow.function_step import step
+    from sagemaker.workflow.parameters import ParameterInteger
+    from sagemaker.workflow.pipeline import Pipeline
+
+    session, _ = sdk_env
+    rows = ParameterInteger(name="Rows", default_value=4)
+    settings = {"image_uri": REMOTE_IMAGE, "role": ROLE, "instance_type": "ml.m5.large"}
+
+    @step(name="Prepare", **settings)
+    def prepare(n):
+        return [i * i for i in range(n)]
+
+    @step(name="Summarize", **settings)
+    def summarize(squares, scale):
+        return {"total": sum(squares) * scale, "count": len(squares)}
+
+    summary = summarize(prepare(rows), 10)
+    pipeline = Pipeline(name=unique("fn-steps"), parameters=[rows], steps=[summary], sagemaker_session=session)
+    pipeline.create(role_arn=ROLE)
+    execution = pipeline.start(parameters={"Rows": 5})
+    described = wait(sm, execution.arn, timeout=600)
+    steps = steps_of(sm, execution.arn)
+    assert described["PipelineExecutionStatus"] == "Succeeded", (described, steps)
+    assert {n: s["StepStatus"] for n, s in steps.items()} == {"Prepare": "Succeeded", "Summarize": "Succeeded"}
+    assert execution.result(step_name="Prepare") == [0, 1, 4, 9, 16]
+    assert execution.result(step_name="Summarize") == {"total": 300, "count": 5}
+
+
+def test_a_raising_step_function_fails_its_step(sm, sdk_env):
+    from sagemaker.workflow.function_step import step
+    from sagemaker.workflow.pipeline import Pipeline
+
+    session, _ = sdk_env
+
+    @step(name="Explode", image_uri=REMOTE_IMAGE, role=ROLE, instance_type="ml.m5.large")
+    def explode():
+        raise ValueError("the input table is empty")
+
+    pipeline = Pipeline(name=unique("fn-fail"), steps=[explode()], sagemaker_session=session)
+    pipeline.create(role_arn=ROLE)
+    execution = pipeline.start()
+    described = wait(sm, execution.arn, timeout=600)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    reason = steps_of(sm, execution.arn)["Explode"]["FailureReason"]
+    assert "the input table is empty" in reason
+
+
+def test_remote_function_with_a_requirements_file(sdk_env, tmp_path):
+    from sagemaker.remote_function import remote
+
+    session, _ = sdk_env
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy\npandas\n")
+
+    @remote(
+        image_uri=REMOTE_IMAGE,
+        role=ROLE,
+        instance_type="ml.m5.large",
+        dependencies=str(requirements),
+        sagemaker_session=session,
+    )
+    def column_mean(values):
+        import pandas as pd
+
+        return float(pd.Series(values).mean())
+
+    assert column_mean([1.0, 2.0, 6.0]) == 3.0
