@@ -113,7 +113,11 @@ def test_batch_transform_runs_the_pipeline_model(sm, s3, bucket, pipeline_model)
             "ContentType": "text/csv",
             "SplitType": "Line",
         },
-        TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/out", "Accept": "application/x-final"},
+        TransformOutput={
+            "S3OutputPath": f"s3://{bucket}/{prefix}/out",
+            "Accept": "application/x-final",
+            "AssembleWith": "Line",
+        },
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
         BatchStrategy="SingleRecord",
     )
@@ -193,7 +197,6 @@ def _serverless_model(sm, model_data):
             {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2}, "InstanceType": "ml.m5.large"},
             "InstanceType",
         ),
-        ({"ServerlessConfig": {"MemorySizeInMB": 2048}}, "MaxConcurrency"),
         (
             {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 2, "ProvisionedConcurrency": 3}},
             "ProvisionedConcurrency",
