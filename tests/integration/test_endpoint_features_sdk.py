@@ -88,6 +88,7 @@ PREPROCESS = textwrap.dedent(
 def test_pipeline_model_serves_and_batch_transforms_through_both_containers(sdk_env, tmp_path):
     from sagemaker.model import Model
     from sagemaker.pipeline import PipelineModel
+    from sagemaker.predictor import Predictor
     from sagemaker.serializers import CSVSerializer
     from sagemaker.sklearn import SKLearnModel
 
@@ -111,7 +112,9 @@ def test_pipeline_model_serves_and_batch_transforms_through_both_containers(sdk_
         role=ROLE,
         sagemaker_session=session,
     )
-    pipeline = PipelineModel(models=[preprocess, scorer], role=ROLE, sagemaker_session=session, name=unique("pm"))
+    pipeline = PipelineModel(
+        models=[preprocess, scorer], role=ROLE, sagemaker_session=session, name=unique("pm"), predictor_cls=Predictor
+    )
     rows = FEATURES[:5]
     expected = _expected(BOOSTER_A, rows * 2.0)
     predictor = pipeline.deploy(1, INSTANCE, endpoint_name=unique("pm-ep"))
@@ -134,6 +137,7 @@ def test_pipeline_model_serves_and_batch_transforms_through_both_containers(sdk_
 
 def test_multi_data_model_on_the_builtin_xgboost_loads_each_target_model(stack, sdk_env, tmp_path):
     from sagemaker.multidatamodel import MultiDataModel
+    from sagemaker.predictor import Predictor
     from sagemaker.serializers import CSVSerializer
 
     session, bucket = sdk_env
@@ -147,6 +151,7 @@ def test_multi_data_model_on_the_builtin_xgboost_loads_each_target_model(stack, 
         image_uri=XGBOOST_IMAGE,
         role=ROLE,
         sagemaker_session=session,
+        predictor_cls=Predictor,
     )
     multi.add_model(model_data_source=str(local_b), model_data_path="nested/b.tar.gz")
     assert sorted(multi.list_models()) == ["a.tar.gz", "nested/b.tar.gz"]
@@ -244,6 +249,7 @@ def test_async_predictor_writes_the_result_to_s3(sdk_env, tmp_path):
     from sagemaker.async_inference import AsyncInferenceConfig, WaiterConfig
     from sagemaker.async_inference.async_inference_response import AsyncInferenceResponse
     from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
     from sagemaker.serializers import CSVSerializer
 
     session, bucket = sdk_env
@@ -253,6 +259,7 @@ def test_async_predictor_writes_the_result_to_s3(sdk_env, tmp_path):
         model_data=_put(bucket, f"{prefix}/model.tar.gz", _xgboost_archive(BOOSTER_A, tmp_path)),
         role=ROLE,
         sagemaker_session=session,
+        predictor_cls=Predictor,
     )
     config = AsyncInferenceConfig(output_path=f"s3://{bucket}/{prefix}/out", failure_path=f"s3://{bucket}/{prefix}/f")
     predictor = model.deploy(
@@ -271,6 +278,7 @@ def test_async_predictor_writes_the_result_to_s3(sdk_env, tmp_path):
 
 def test_serverless_deploy_through_the_sdk(sdk_env, tmp_path):
     from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
     from sagemaker.serializers import CSVSerializer
     from sagemaker.serverless import ServerlessInferenceConfig
 
@@ -280,6 +288,7 @@ def test_serverless_deploy_through_the_sdk(sdk_env, tmp_path):
         model_data=_put(bucket, f"{unique('sls-sdk')}/model.tar.gz", _xgboost_archive(BOOSTER_B, tmp_path)),
         role=ROLE,
         sagemaker_session=session,
+        predictor_cls=Predictor,
     )
     predictor = model.deploy(
         serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=2),
