@@ -238,6 +238,11 @@ def test_multi_model_endpoint_on_the_scikit_learn_container_runs_each_models_scr
             )
             answers.setdefault(target, []).append(_scores(response["Body"].read()).tolist())
         assert answers == {"one.tar.gz": [[13.5, 17.5], [13.5, 17.5]], "two.tar.gz": [[103.25, 107.25]]}
+        _put(bucket, f"{prefix}/broken.tar.gz", b"not a gzip tar")
+        with pytest.raises(ClientError) as raised:
+            smr.invoke_endpoint(EndpointName=endpoint, TargetModel="broken.tar.gz", Body=b"1,2", ContentType="text/csv")
+        assert raised.value.response["Error"]["Code"] == "ValidationError"
+        assert "cannot be used" in raised.value.response["Error"]["Message"]
     finally:
         sm.delete_endpoint(EndpointName=endpoint)
 

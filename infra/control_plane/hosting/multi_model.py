@@ -22,7 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.errors import RuntimeValidationError
-from infra.control_plane.execution.model_data import ModelDataError, fetch_model
+from infra.control_plane.execution.model_data import ModelDataError, ModelDownloadError, fetch_model
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess
 from infra.runtime.api import ServingContainer
 
@@ -98,9 +98,12 @@ class ModelCache:
             self._unload(evicted)
         try:
             fetch_model(self._s3, url, self._models_dir / name)
-        except ModelDataError as exc:
+        except ModelDownloadError as exc:
             shutil.rmtree(self._models_dir / name, ignore_errors=True)
             raise RuntimeValidationError(_download_message(url)) from exc
+        except ModelDataError as exc:  # downloaded, but not a safe gzip tar
+            shutil.rmtree(self._models_dir / name, ignore_errors=True)
+            raise RuntimeValidationError(f"The model data of TargetModel {target} cannot be used: {exc}") from exc
         (self._models_dir / name / "model.tar.gz").unlink(missing_ok=True)
         request = {"model_name": name, "url": f"/opt/ml/models/{name}/model"}
         response = self._call("POST", "/models", json.dumps(request).encode())
