@@ -149,6 +149,7 @@ class HostingContext:
     restart_check_seconds: float = 0.1
     max_failed_restarts: int = 5
     multi_model_capacity: int = DEFAULT_CAPACITY  # models loaded at once per multi-model instance
+    serverless_idle_seconds: float = 600.0  # a serverless instance without requests this long is stopped
 
 
 class Deployer:
@@ -292,15 +293,25 @@ class _Supervisor:
         while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
             self._ticks += 1
             for variant in self._deployment.variants:
+                if variant.serverless is not None and self._ticks % self._MEMORY_CHECK_EVERY == 0:
+                    self._check_serverless(variant, variant.serverless)
                 for instance in list(variant.instances):
-                    if variant.serverless is not None and self._ticks % self._MEMORY_CHECK_EVERY == 0:
-                        _stop_over_memory(variant.serverless.memory_mb, instance)
                     for process in instance.processes:
                         if not process.container.is_alive() and not self._deployment.stopped.is_set():
                             reason = self._restart(variant, instance, process)
                             if reason is not None:
                                 self._lose(reason)
                                 return
+
+    def _check_serverless(self, variant: Variant, capacity: ServerlessCapacity[Instance]) -> None:
+        idle = capacity.release_idle(self._ctx.serverless_idle_seconds)
+        if idle is not None:
+            logger.info("serverless variant %s idle: stopping %s", variant.name, idle.instance_id)
+            with self._deployment.lock:
+                variant.instances.remove(idle)
+            idle.stop()
+        for instance in list(variant.instances):
+            _stop_over_memory(capacity.memory_mb, instance)
 
     def _restart(self, variant: Variant, instance: Instance, process: ServingProcess) -> str | None:
         """Restart a dead container; a FailureReason once it failed ``max_failed_restarts`` times in a row."""

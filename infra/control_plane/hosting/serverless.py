@@ -1,7 +1,8 @@
 """Serverless variants (docs/deploy.md#serverless-inference): validation, cold start, concurrency and memory bounds.
 
 A ``ServerlessConfig`` variant starts no container when the endpoint is created: the first request starts one (the
-cold start, as AWS's first call after idle); ``MaxConcurrency`` bounds the requests in flight (one more is refused
+cold start), and an instance idle for ``idle_seconds`` is stopped (the next request cold-starts again, as on AWS);
+``MaxConcurrency`` bounds the requests in flight (one more is refused
 with ``ThrottlingException``, which the SDKs retry); ``MemorySizeInMB`` bounds the container's resident memory (the
 supervisor stops a container over it, and the next request starts it again).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,36 +56,55 @@ def check_serverless_variant(variant: ProductionVariant) -> None:
 
 
 class ServerlessCapacity(Generic[T]):
-    """One serverless variant's instance, started on first use, and the bound on requests in flight."""
+    """One serverless variant's instance, started on first use and released when idle, and the bound on requests
+    in flight."""
 
-    def __init__(self, config: ServerlessConfig, start: Callable[[], T]) -> None:
+    def __init__(
+        self, config: ServerlessConfig, start: Callable[[], T], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.memory_mb = int(config.memory_size_in_mb or MEMORY_SIZES_MB[0])
         self.max_concurrency = int(config.max_concurrency or 1)
         self._start = start
-        self._slots = threading.BoundedSemaphore(self.max_concurrency)
-        self._lock = threading.Lock()
+        self._clock = clock
+        self._lock = threading.Lock()  # the instance, the count in flight (held across a cold start)
+        self._in_flight = 0
+        self._last_used = clock()
         self.instance: T | None = None
         self.cold_starts = 0
 
     @contextmanager
     def admitted(self, endpoint: str) -> Iterator[None]:
-        if not self._slots.acquire(blocking=False):
-            raise ThrottlingException(
-                f"Endpoint {endpoint} is at its MaxConcurrency of {self.max_concurrency} requests: rate exceeded."
-            )
+        with self._lock:
+            if self._in_flight >= self.max_concurrency:
+                raise ThrottlingException(
+                    f"Endpoint {endpoint} is at its MaxConcurrency of {self.max_concurrency} requests: rate exceeded."
+                )
+            self._in_flight += 1
         try:
             yield
         finally:
-            self._slots.release()
+            with self._lock:
+                self._in_flight -= 1
+                self._last_used = self._clock()
 
     def started(self) -> T:
-        """The running instance; the first call starts it (a cold start)."""
+        """The running instance; the first call (and the first after an idle release) starts it: a cold start."""
         with self._lock:
             if self.instance is None:
                 logger.info("serverless variant: cold start")
                 self.instance = self._start()
                 self.cold_starts += 1
             return self.instance
+
+    def release_idle(self, idle_seconds: float) -> T | None:
+        """The instance, taken away when nothing was in flight for ``idle_seconds`` (the caller stops it); the next
+        request cold-starts a new one, as AWS's serverless endpoints do after idle."""
+        with self._lock:
+            idle = self._in_flight == 0 and self._clock() - self._last_used >= idle_seconds
+            if self.instance is None or not idle:
+                return None
+            released, self.instance = self.instance, None
+            return released
 
 
 def resident_memory_mb(process_group: int) -> float:

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from infra.control_plane.core.errors import RuntimeValidationError, ValidationException
-from infra.control_plane.hosting.hosting_requests import ProductionVariant
+from infra.control_plane.core.errors import RuntimeValidationError, ThrottlingException, ValidationException
+from infra.control_plane.hosting.hosting_requests import ProductionVariant, ServerlessConfig
 from infra.control_plane.hosting.multi_model import target_model_url
-from infra.control_plane.hosting.serverless import check_serverless_variant, resident_memory_mb
+from infra.control_plane.hosting.serverless import ServerlessCapacity, check_serverless_variant, resident_memory_mb
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,32 @@ def test_resident_memory_of_this_process_group():
     held[::4096] = b"x" * len(held[::4096])
     assert resident_memory_mb(os.getpgid(0)) > 64
     assert resident_memory_mb(2**22 + 12345) == 0  # no such group
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_serverless_capacity_cold_starts_bounds_and_releases_when_idle():
+    clock, started = _Clock(), []
+    config = ServerlessConfig.model_validate({"MemorySizeInMB": 1024, "MaxConcurrency": 2})
+    capacity = ServerlessCapacity(config, lambda: started.append(len(started)) or f"instance-{len(started)}", clock)
+    assert capacity.instance is None and started == []
+    with capacity.admitted("ep"), capacity.admitted("ep"):
+        assert capacity.started() == "instance-1" and capacity.started() == "instance-1"
+        with pytest.raises(ThrottlingException):  # a third request while two are in flight
+            with capacity.admitted("ep"):
+                pass
+        clock.now = 1000.0
+        assert capacity.release_idle(600) is None  # requests in flight: never idle
+    clock.now = 1500.0
+    assert capacity.release_idle(600) is None  # 500 s since the last request ended
+    clock.now = 1601.0
+    assert capacity.release_idle(600) == "instance-1" and capacity.instance is None
+    with capacity.admitted("ep"):
+        assert capacity.started() == "instance-2"  # the next request cold-starts again
+    assert capacity.cold_starts == 2
