@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import tarfile
 import textwrap
+import threading
 from pathlib import Path
 
 import boto3
@@ -266,8 +267,7 @@ def test_async_predictor_writes_the_result_to_s3(sdk_env, tmp_path):
         sagemaker_session=session,
         predictor_cls=Predictor,
     )
-    # no failure_path: with one, get_result leaves a thread polling for the failure object after the test
-    config = AsyncInferenceConfig(output_path=f"s3://{bucket}/{prefix}/out")
+    config = AsyncInferenceConfig(output_path=f"s3://{bucket}/{prefix}/out", failure_path=f"s3://{bucket}/{prefix}/f")
     predictor = model.deploy(
         1, INSTANCE, endpoint_name=unique("async-ep"), async_inference_config=config, serializer=CSVSerializer()
     )
@@ -276,7 +276,14 @@ def test_async_predictor_writes_the_result_to_s3(sdk_env, tmp_path):
         response = predictor.predict_async(data=_csv(rows))
         assert isinstance(response, AsyncInferenceResponse)
         assert response.output_path.startswith(f"s3://{bucket}/{prefix}/out/")
-        result = response.get_result(WaiterConfig(max_attempts=120, delay=0.5))
+        # get_result also starts a thread that polls the failure path with the same settings until they run out:
+        # keep them short (15 s) and let it end while the stack still answers
+        result = response.get_result(WaiterConfig(max_attempts=60, delay=0.25))
+        for thread in threading.enumerate():
+            if "check_failure_file" in thread.name:
+                thread.join()
+        inference_id = response.output_path.rsplit("/", 1)[1].removesuffix(".out")
+        assert response.failure_path == f"s3://{bucket}/{prefix}/f/{inference_id}-error.out"
         np.testing.assert_allclose(_scores(result), _expected(BOOSTER_A, rows), rtol=1e-5)
     finally:
         predictor.delete_endpoint()
