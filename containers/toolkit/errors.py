@@ -60,3 +60,13 @@ class PayloadTooLargeError(InferenceError):
 
 class ModelLoadError(InferenceError):
     status = 500
+
+
+class ModelNotFoundError(InferenceError):
+    """A multi-model server has no model of that name (docs/containers.md#multi-model-serving)."""
+
+    status = 404
+
+
+class ModelAlreadyLoadedError(InferenceError):
+    status = 409

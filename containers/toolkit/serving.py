@@ -15,7 +15,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,8 +25,11 @@ from werkzeug.exceptions import HTTPException
 from containers.toolkit.codecs.content_types import MediaType, negotiate_accept, parse_media_type
 from containers.toolkit.environment import Paths
 from containers.toolkit.errors import (
+    BadRequestError,
     InferenceError,
+    ModelAlreadyLoadedError,
     ModelLoadError,
+    ModelNotFoundError,
     PayloadTooLargeError,
     ToolkitError,
     UnsupportedMediaTypeError,
@@ -39,6 +42,7 @@ DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 # What a client sends when it names no type (the stack's runtime and batch transform send this for a request without
 # ContentType): read as the handler's ``default_content_type`` where it has one.
 GENERIC_CONTENT_TYPES = ("application/octet-stream",)
+MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 # What a handler answers: the body (in the negotiated Accept type), or the body and the content type it chose.
 InvocationResult = bytes | tuple[bytes, str]
 
@@ -70,6 +74,7 @@ class ServingConfig:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     default_accept: str | None = None
     batch: bool = False
+    multi_model: bool = False  # SAGEMAKER_MULTI_MODEL=true: models are loaded and unloaded on request
     environ: Mapping[str, str] | None = None
 
     @classmethod
@@ -86,6 +91,7 @@ class ServingConfig:
             max_content_length=_env_int(env, "MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH),
             default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
             batch=_env_bool(env, "SAGEMAKER_BATCH"),
+            multi_model=_env_bool(env, MULTI_MODEL_ENV),
             environ=env,
         )
 
@@ -174,16 +180,42 @@ def _register_error_handlers(app: Flask) -> None:
         return Response(f"Internal server error: {type(exc).__name__}: {exc}\n", status=500, mimetype="text/plain")
 
 
+def _invoke(handler: InferenceHandler) -> Response:
+    """One ``/invocations`` request (or a multi-model ``/models/<name>/invoke``) through ``handler``."""
+    content_type = handler.check_content_type(request.headers.get("Content-Type"))
+    accept = handler.resolve_accept(request.headers.get("Accept"))
+    length = request.content_length
+    if length is not None and length > handler.config.max_content_length:
+        raise PayloadTooLargeError(
+            f"Payload of {length} bytes exceeds the limit of {handler.config.max_content_length} bytes "
+            "(MAX_CONTENT_LENGTH)."
+        )
+    body = request.stream.read(handler.config.max_content_length + 1)  # bounded, also for chunked bodies
+    if len(body) > handler.config.max_content_length:
+        raise PayloadTooLargeError(f"Payload exceeds the limit of {handler.config.max_content_length} bytes.")
+    if not body:
+        return Response(b"", status=204)
+    handler.ensure_loaded()
+    result = handler.invoke(body, content_type, accept)
+    payload, response_type = result if isinstance(result, tuple) else (result, accept)
+    response = Response(payload, status=200, content_type=response_type)
+    custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+    if custom is not None:
+        response.headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+    return response
+
+
 def create_app(handler: InferenceHandler) -> Flask:
-    """The WSGI app for one worker."""
+    """The WSGI app for one worker; in multi-model mode ``handler`` is the template each loaded model copies."""
     app = Flask(handler.__class__.__module__)
-    app.config["MAX_CONTENT_LENGTH"] = None  # the limit is enforced below, with our message
+    app.config["MAX_CONTENT_LENGTH"] = None  # the limit is enforced in _invoke, with our message
 
     _register_error_handlers(app)
 
     @app.get("/ping")
     def ping() -> Response:
-        handler.ensure_loaded()
+        if not handler.config.multi_model:  # a multi-model server is healthy with no model loaded
+            handler.ensure_loaded()
         return Response(b"", status=200)
 
     @app.get("/execution-parameters")
@@ -192,29 +224,89 @@ def create_app(handler: InferenceHandler) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        content_type = handler.check_content_type(request.headers.get("Content-Type"))
-        accept = handler.resolve_accept(request.headers.get("Accept"))
-        length = request.content_length
-        if length is not None and length > handler.config.max_content_length:
-            raise PayloadTooLargeError(
-                f"Payload of {length} bytes exceeds the limit of {handler.config.max_content_length} bytes "
-                "(MAX_CONTENT_LENGTH)."
-            )
-        body = request.stream.read(handler.config.max_content_length + 1)  # bounded, also for chunked bodies
-        if len(body) > handler.config.max_content_length:
-            raise PayloadTooLargeError(f"Payload exceeds the limit of {handler.config.max_content_length} bytes.")
-        if not body:
-            return Response(b"", status=204)
-        handler.ensure_loaded()
-        result = handler.invoke(body, content_type, accept)
-        payload, response_type = result if isinstance(result, tuple) else (result, accept)
-        response = Response(payload, status=200, content_type=response_type)
-        custom = request.headers.get("X-Amzn-SageMaker-Custom-Attributes")
-        if custom is not None:
-            response.headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
-        return response
+        return _invoke(handler)
 
+    if handler.config.multi_model:
+        _add_model_routes(app, ModelRegistry(handler))
     return app
+
+
+class ModelRegistry:
+    """The multi-model server's models (docs/containers.md#multi-model-serving): one handler per loaded model."""
+
+    def __init__(self, template: InferenceHandler) -> None:
+        self._template = template
+        self._lock = threading.Lock()
+        self._handlers: dict[str, tuple[str, InferenceHandler]] = {}  # name -> (url, handler)
+
+    def load(self, name: str, url: str) -> None:
+        with self._lock:
+            if name in self._handlers:
+                raise ModelAlreadyLoadedError(f"Model {name} is already loaded.")
+        handler = type(self._template)(replace(self._template.config, model_dir=self._local_path(url)))
+        handler.ensure_loaded()
+        with self._lock:
+            self._handlers[name] = (url, handler)
+        logger.info("model %s loaded from %s", name, url)
+
+    def unload(self, name: str) -> None:
+        with self._lock:
+            if self._handlers.pop(name, None) is None:
+                raise ModelNotFoundError(f"Model not found: {name}")
+        logger.info("model %s unloaded", name)
+
+    def handler(self, name: str) -> InferenceHandler:
+        with self._lock:
+            found = self._handlers.get(name)
+        if found is None:
+            raise ModelNotFoundError(f"Model not found: {name}")
+        return found[1]
+
+    def describe(self, name: str | None = None) -> list[dict[str, str]]:
+        with self._lock:
+            items = [(n, u) for n, (u, _) in self._handlers.items() if name is None or n == name]
+        return [{"modelName": n, "modelUrl": u} for n, u in sorted(items)]
+
+    def _local_path(self, url: str) -> Path:
+        """``/opt/ml/...`` as this container sees it (``SAGEMAKER_BASE_DIR`` may move the root)."""
+        base = Paths.from_env(self._template.config.environ).base
+        path = Path(url)
+        if path.is_relative_to("/opt/ml"):
+            path = base / path.relative_to("/opt/ml")
+        if not path.is_dir():
+            raise ModelNotFoundError(f"Model directory {url} does not exist.")
+        return path
+
+
+def _add_model_routes(app: Flask, registry: ModelRegistry) -> None:
+    """The multi-model server's management API, as AWS's multi-model containers serve it."""
+
+    @app.post("/models")
+    def load_model() -> Response:
+        request_body = request.get_json(silent=True) or {}
+        name, url = request_body.get("model_name"), request_body.get("url")
+        if not isinstance(name, str) or not isinstance(url, str) or not name or not url:
+            raise BadRequestError("model_name and url are required.")
+        registry.load(name, url)
+        return Response(json.dumps({"status": f"Model {name} loaded."}), mimetype="application/json")
+
+    @app.get("/models")
+    def list_models() -> Response:
+        return Response(json.dumps({"models": registry.describe()}), mimetype="application/json")
+
+    @app.get("/models/<name>")
+    def describe_model(name: str) -> Response:
+        registry.handler(name)
+        return Response(json.dumps(registry.describe(name)), mimetype="application/json")
+
+    @app.delete("/models/<name>")
+    def unload_model(name: str) -> Response:
+        registry.unload(name)
+        return Response(json.dumps({"status": f"Model {name} unloaded."}), mimetype="application/json")
+
+    @app.post("/models/<name>/invoke")
+    def invoke_model(name: str) -> Response:
+        return _invoke(registry.handler(name))
 
 
 HandlerFactory = Callable[[ServingConfig], InferenceHandler]
@@ -235,6 +327,8 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
     from gunicorn.app.base import BaseApplication  # imported here: only the serve entry needs it
 
     settings = config or ServingConfig.from_env()
+    if settings.multi_model:  # the models live in one process, as in AWS's multi-model server (threads serve)
+        settings = replace(settings, workers=1)
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
@@ -252,7 +346,8 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
             return create_app(load_factory(handler_path)(settings))
 
     try:  # a model that cannot be loaded stops the container at once, with the loader's error as its last line
-        load_factory(handler_path)(settings).ensure_loaded()
+        if not settings.multi_model:
+            load_factory(handler_path)(settings).ensure_loaded()
     except ToolkitError as exc:
         logger.error("%s", exc.message)
         return 1

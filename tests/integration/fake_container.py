@@ -1,7 +1,8 @@
 """A tiny SageMaker-contract container used only by the integration tests (stdlib only).
 
 ``python fake_container.py train`` / ``serve``. Hyperparameters steer it: ``fail`` (write the failure file and exit
-1), ``sleep`` (seconds to train), ``marker`` (written into the model).
+1), ``sleep`` (seconds to train), ``marker`` (written into the model). Serving bodies ``error``, ``sleep <s>`` and
+``hold <MiB> <s>`` steer the answer; ``FAKE_ECHO`` adds the request body to it.
 """
 
 import json
@@ -68,6 +69,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         if body.startswith(b"sleep"):
             time.sleep(float(body.split(b" ")[1]))
+        if body.startswith(b"hold"):  # hold <MiB> <seconds>: resident memory for a while
+            held = bytearray(int(body.split(b" ")[1]) * 1024 * 1024)
+            held[::4096] = b"x" * len(held[::4096])
+            time.sleep(float(body.split(b" ")[2]))
         model = json.loads((BASE / "model/model.json").read_text()) if (BASE / "model/model.json").exists() else {}
         answer = {
             "marker": model.get("marker"),
@@ -76,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             "accept": self.headers.get("Accept"),
             "size": len(body),
         }
+        if os.environ.get("FAKE_ECHO"):  # what this container received (inference pipeline tests)
+            answer["input"] = body.decode("utf-8", "replace")
         extra = {}
         if self.headers.get("X-Amzn-SageMaker-Custom-Attributes"):
             extra["X-Amzn-SageMaker-Custom-Attributes"] = "echo:" + self.headers["X-Amzn-SageMaker-Custom-Attributes"]

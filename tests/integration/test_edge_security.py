@@ -256,9 +256,9 @@ def test_a_target_that_is_not_exactly_sagemaker_never_reaches_moto(stack_url, sm
         sm.describe_training_job(TrainingJobName=name)
 
 
-def test_invoke_endpoint_async_says_it_is_not_implemented(smr):
+def test_invoke_endpoint_with_response_stream_says_it_is_not_implemented(smr):
     with pytest.raises(ClientError) as raised:
-        smr.invoke_endpoint_async(EndpointName="no-such-endpoint", InputLocation="s3://sagestack-tests/in.csv")
+        smr.invoke_endpoint_with_response_stream(EndpointName="no-such-endpoint", Body=b"x")
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert raised.value.response["Error"]["Code"] == "UnknownOperationException"
 

@@ -139,8 +139,9 @@ def prepare_user_code(model_dir: Path, environ: Mapping[str, str]) -> Path | Non
         code_dir = None
     if code_dir is not None:
         install_requirements(code_dir, packages, _install_run, environ)
-        if str(code_dir) not in sys.path:
-            sys.path.insert(0, str(code_dir))
+        if str(code_dir) in sys.path:  # first, also when loaded before (a multi-model server's models take turns)
+            sys.path.remove(str(code_dir))
+        sys.path.insert(0, str(code_dir))
         importlib.invalidate_caches()
     return code_dir
 
@@ -161,6 +162,9 @@ def import_user_module(environ: Mapping[str, str], code_dir: Path | None) -> Mod
             raise UserError(f"The inference script {program} is not in {code_dir}.")
         logger.info("no %s.py in %s: the framework's default functions serve the model", name, code_dir)
         return None
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", None) or "/").parent != code_dir:
+        del sys.modules[name]  # a multi-model server's other model's script of the same name
     logger.info("importing the inference script %s from %s", name, code_dir)
     return importlib.import_module(name)
 
@@ -249,7 +253,8 @@ def serve_user_script(handler_path: str) -> int:
     """
     config = ServingConfig.from_env()
     try:
-        load_factory(handler_path)(config).ensure_loaded()
+        if not config.multi_model:  # a multi-model server loads each model on request
+            load_factory(handler_path)(config).ensure_loaded()
     except ToolkitError as exc:
         logger.error("%s", exc.failure_text())
         return 1

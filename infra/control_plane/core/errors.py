@@ -80,3 +80,9 @@ class ModelError(ServiceError):
 class ServiceUnavailable(ServiceError):
     code = "ServiceUnavailable"
     status = 503
+
+
+class ThrottlingException(ServiceError):
+    """A serverless endpoint at its MaxConcurrency (docs/deploy.md#serverless-inference); SDKs retry it."""
+
+    code = "ThrottlingException"

@@ -46,6 +46,7 @@ from infra.control_plane.feature_store.featurestore_runtime import (
     RuntimeRequest,
     is_featurestore_path,
 )
+from infra.control_plane.hosting.async_inference import AsyncFront
 from infra.control_plane.hosting.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
     Invocation,
@@ -61,12 +62,10 @@ logger = logging.getLogger(__name__)
 
 HEALTH_PATH = "/_sagestack/health"
 INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
-# SageMaker Runtime's other operations (InvokeEndpointAsync, InvokeEndpointWithResponseStream): not implemented.
-_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/(?P<kind>async-invocations|invocations-response-stream)$")
-_RUNTIME_OPERATIONS = {
-    "async-invocations": "InvokeEndpointAsync",
-    "invocations-response-stream": "InvokeEndpointWithResponseStream",
-}
+ASYNC_INVOKE_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/async-invocations$")
+# SageMaker Runtime's other operation (InvokeEndpointWithResponseStream): not implemented.
+_RUNTIME_PATH = re.compile(r"^/endpoints/[^/]+/(?P<kind>invocations-response-stream)$")
+_RUNTIME_OPERATIONS = {"invocations-response-stream": "InvokeEndpointWithResponseStream"}
 # Set in the WSGI environ by a route that has read the whole request body (Content-Length, no chunking): only then may
 # the connection carry the next request, so the handler keeps it open (werkzeug closes every connection otherwise).
 KEEP_ALIVE = "sagestack.keep_alive"
@@ -86,6 +85,7 @@ class EdgeApp:
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
         self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
+        self._async_invoke = AsyncFront(registry.get, self._invoke)
         self._athena = AthenaFront(lambda a, r: registry.get(a, r).athena)
         self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         self._lambda = LambdaFront(lambda a, r: registry.get(a, r).lambda_functions)
@@ -129,6 +129,9 @@ class EdgeApp:
             match = INVOKE_PATH.match(path)
             if match is not None:
                 return self._invocations(environ, start_response, unquote(match.group("name")))
+            match = ASYNC_INVOKE_PATH.match(path)
+            if match is not None:
+                return self._invocations(environ, start_response, unquote(match.group("name")), asynchronous=True)
             runtime = _RUNTIME_PATH.match(path)
             if runtime is not None:
                 return self._not_implemented(environ, start_response, _RUNTIME_OPERATIONS[runtime.group("kind")])
@@ -193,7 +196,9 @@ class EdgeApp:
         status, headers, answer = self._metrics.handle(path, body, self._settings.account_id, self._region(environ))
         return respond(start_response, status, headers, answer)
 
-    def _invocations(self, environ: dict[str, Any], start_response: StartResponse, name: str) -> Iterable[bytes]:
+    def _invocations(
+        self, environ: dict[str, Any], start_response: StartResponse, name: str, asynchronous: bool = False
+    ) -> Iterable[bytes]:
         try:
             body = read_body(environ, MAX_PAYLOAD_BYTES)
         except BodyTooLarge as exc:
@@ -203,7 +208,8 @@ class EdgeApp:
         self._authenticate(environ, body)
         if not is_chunked(environ):
             environ[KEEP_ALIVE] = True
-        reply = self._invoke.handle(Invocation(name, self._settings.account_id, self._region(environ), body, environ))
+        call = Invocation(name, self._settings.account_id, self._region(environ), body, environ)
+        reply = self._async_invoke.handle(call) if asynchronous else self._invoke.handle(call)
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _athena_call(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:

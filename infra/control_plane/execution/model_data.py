@@ -15,11 +15,15 @@ from infra.runtime.model_archive import pack_model, safe_extract
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelDataError", "fetch_model", "pack_dir"]
+__all__ = ["ModelDataError", "ModelDownloadError", "fetch_model", "pack_dir"]
 
 
 class ModelDataError(Exception):
     """The model archive could not be downloaded or is unsafe; the message names the archive."""
+
+
+class ModelDownloadError(ModelDataError):
+    """The model archive could not be downloaded (no such object or bucket)."""
 
 
 def fetch_model(s3: S3Access, url: str | None, work_dir: Path) -> Path | None:
@@ -33,7 +37,7 @@ def fetch_model(s3: S3Access, url: str | None, work_dir: Path) -> Path | None:
     try:
         archive.write_bytes(s3.get_bytes(S3Location.parse(url)))
     except S3AccessError as exc:
-        raise ModelDataError(f"Could not download model data from {url}: {exc}") from exc
+        raise ModelDownloadError(f"Could not download model data from {url}: {exc}") from exc
     try:
         safe_extract(archive, model_dir)
     except UnsafeArchiveError as exc:

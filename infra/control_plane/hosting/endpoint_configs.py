@@ -15,6 +15,7 @@ from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tag
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.hosting_requests import CreateEndpointConfigRequest, ProductionVariant
 from infra.control_plane.hosting.models import Models
+from infra.control_plane.hosting.serverless import check_serverless_variant
 
 _ECHOED = (
     "ProductionVariants",
@@ -66,6 +67,17 @@ def _with_defaults(variant: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_async_config(request: CreateEndpointConfigRequest) -> None:
+    """AsyncInferenceConfig (docs/deploy.md#asynchronous-inference): an output path, and instance-backed variants."""
+    config = request.async_inference_config
+    if config is None:
+        return
+    if not config.output_config.s3_output_path:
+        raise ValidationException("AsyncInferenceConfig.OutputConfig.S3OutputPath is required.")
+    if any(v.serverless_config is not None for v in request.production_variants):
+        raise ValidationException("AsyncInferenceConfig is not supported for variants with ServerlessConfig.")
+
+
 _LIST_SPEC: ListSpec[EndpointConfig] = ListSpec(name=lambda c: c.name, creation_time=lambda c: c.creation_time)
 
 
@@ -89,6 +101,7 @@ class EndpointConfigs:
         name = str(params["EndpointConfigName"])
         request = parse_request(CreateEndpointConfigRequest, params)
         self._check_variants(request.production_variants)
+        check_async_config(request)
         config = EndpointConfig(name=name, arn=self.arn(name), request=request, params=dict(params))
         self.store.add(
             name,
@@ -105,6 +118,7 @@ class EndpointConfigs:
         for variant in variants:
             if variant.model_name:
                 get_or_raise(self._models.store, variant.model_name)
+            check_serverless_variant(variant)
             if variant.serverless_config is None and not variant.initial_instance_count:
                 raise ValidationException(
                     f"InitialInstanceCount is required for variant {variant.variant_name} without ServerlessConfig."

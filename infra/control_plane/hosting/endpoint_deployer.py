@@ -1,4 +1,4 @@
-"""Running endpoint deployments: one serving container per variant instance, weighted routing."""
+"""Running endpoint deployments: the model's serving containers per variant instance, weighted routing."""
 
 from __future__ import annotations
 
@@ -11,21 +11,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 from pathlib import Path
-from urllib.parse import urlsplit
-
-import urllib3
 
 from infra.control_plane.core.aws_services import LogsAccess, S3Access
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.execution.container_host import ContainerHost
-from infra.control_plane.execution.model_data import ModelDataError, fetch_model
+from infra.control_plane.execution.model_data import ModelDataError
 from infra.control_plane.hosting.data_capture import CaptureConfig
 from infra.control_plane.hosting.endpoint_configs import EndpointConfig
-from infra.control_plane.hosting.hosting_requests import ContainerDefinition, ProductionVariant
+from infra.control_plane.hosting.hosting_requests import ProductionVariant
 from infra.control_plane.hosting.models import Models
-from infra.runtime.api import ContainerRuntimeError, LogCallback, LogLine, ServingContainer, ServingSpec
+from infra.control_plane.hosting.multi_model import DEFAULT_CAPACITY, ModelCache
+from infra.control_plane.hosting.serverless import ServerlessCapacity, resident_memory_mb
+from infra.control_plane.hosting.serving_chain import (
+    PreparedContainer,
+    ServingProcess,
+    connection_pool,
+    prepare_containers,
+)
+from infra.runtime.api import ContainerRuntimeError, LogLine, ServingContainer, ServingSpec
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Deployer",
+    "Deployment",
+    "DeploymentError",
+    "HostingContext",
+    "Instance",
+    "Variant",
+    "connection_pool",
+    "stop_all",
+]
 
 
 class DeploymentError(Exception):
@@ -34,14 +50,31 @@ class DeploymentError(Exception):
 
 @dataclass
 class Instance:
+    """One variant instance: the model's containers (several for an inference pipeline), in request order."""
+
     instance_id: str
-    container: ServingContainer
-    pool: urllib3.HTTPConnectionPool
     log_stream: str
-    spec: ServingSpec | None = None
-    on_log: LogCallback | None = None
-    restarts: int = 0
-    failed_restarts: int = 0  # consecutive failed restart attempts
+    processes: list[ServingProcess]
+    models: ModelCache | None = None  # a multi-model container's loaded models
+    direct: bool = False  # InferenceExecutionConfig Direct: a request names its container
+
+    @property
+    def container(self) -> ServingContainer:
+        return self.processes[0].container
+
+    @property
+    def restarts(self) -> int:
+        return sum(process.restarts for process in self.processes)
+
+    def is_alive(self) -> bool:
+        return all(process.container.is_alive() for process in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            try:
+                process.container.stop()
+            finally:
+                process.pool.close()
 
 
 @dataclass
@@ -51,16 +84,24 @@ class Variant:
     image: str
     instances: list[Instance]
     resolved_at: datetime = field(default_factory=utcnow)
+    serverless: ServerlessCapacity[Instance] | None = None
     _next: count[int] = field(default_factory=count)
 
     def pick(self) -> Instance:
-        """Round-robin over the instances whose container is alive (a dead one is skipped while it restarts)."""
+        """Round-robin over the live instances (a dead one is skipped while it restarts); a serverless variant's
+        first request starts its instance."""
+        if self.serverless is not None:
+            return self.serverless.started()
         start = next(self._next)
         for offset in range(len(self.instances)):
             instance = self.instances[(start + offset) % len(self.instances)]
-            if instance.container.is_alive():
+            if instance.is_alive():
                 return instance
         return self.instances[start % len(self.instances)]
+
+    @property
+    def serves(self) -> bool:
+        return bool(self.instances) or self.serverless is not None
 
 
 @dataclass
@@ -88,10 +129,7 @@ class Deployment:
             self.stopped.set()
             instances = [instance for variant in self.variants for instance in variant.instances]
         for instance in instances:
-            try:
-                instance.container.stop()
-            finally:
-                instance.pool.close()
+            instance.stop()
 
     def halt_supervision(self) -> None:
         """Stack stop: no dead container is restarted from now on (the runtime stops the containers)."""
@@ -110,6 +148,8 @@ class HostingContext:
     startup_timeout_seconds: float
     restart_check_seconds: float = 0.1
     max_failed_restarts: int = 5
+    multi_model_capacity: int = DEFAULT_CAPACITY  # models loaded at once per multi-model instance
+    serverless_idle_seconds: float = 600.0  # a serverless instance without requests this long is stopped
 
 
 class Deployer:
@@ -149,104 +189,155 @@ class Deployer:
         model = self._models.store.find(spec.model_name or "")
         if model is None or not model.containers:
             raise DeploymentError(f"Could not find model {spec.model_name} for variant {variant_name}.")
-        container_def = model.containers[0]
-        image_uri = container_def.image or ""
         try:
-            image = self._ctx.containers.resolve(image_uri)
-        except ContainerRuntimeError as exc:
-            raise DeploymentError(str(exc)) from exc
-        model_dir = self._model_dir(container_def, deploy_dir / variant_name)
-        variant = Variant(variant_name, spec.initial_variant_weight, image_uri, [])
-        environment = {**self._ctx.containers.role_environment(self._ctx.region), **container_def.environment}
-        for index in range(spec.initial_instance_count or 1):
-            instance_id = f"i-{uuid.uuid4().hex[:17]}"
-            serving = ServingSpec(
-                name=f"{endpoint}-{variant_name}-{index + 1}",
-                image=image,
-                work_dir=deploy_dir / variant_name / instance_id,
-                model_dir=model_dir,
-                environment=environment,
-                startup_timeout_seconds=self._ctx.startup_timeout_seconds,
+            prepared = prepare_containers(
+                self._ctx.containers, self._ctx.s3, self._ctx.region, model.containers, deploy_dir / variant_name
             )
-            variant.instances.append(self._start_instance(serving, deployment, variant_name, instance_id))
+        except (ContainerRuntimeError, ModelDataError) as exc:
+            raise DeploymentError(str(exc)) from exc
+        variant = Variant(variant_name, spec.initial_variant_weight, model.containers[0].image or "", [])
+        start = _InstanceStarter(self._ctx, endpoint, variant_name, deploy_dir, deployment, prepared, model.direct)
+        if spec.serverless_config is not None:
+
+            def cold_start() -> Instance:  # once, under the capacity's lock
+                instance = start(1)
+                with deployment.lock:
+                    variant.instances.append(instance)
+                    stopped = deployment.stopped.is_set()
+                if stopped:  # deleted while it started: Deployment.stop did not see it
+                    instance.stop()
+                return instance
+
+            variant.serverless = ServerlessCapacity(spec.serverless_config, cold_start)
+            return variant
+        for index in range(spec.initial_instance_count or 1):
+            variant.instances.append(start(index + 1))
         return variant
 
-    def _start_instance(
-        self, serving: ServingSpec, deployment: Deployment, variant_name: str, instance_id: str
-    ) -> Instance:
-        stream = f"{variant_name}/{instance_id}"
-        group = deployment.log_group
+
+@dataclass(frozen=True)
+class _InstanceStarter:
+    """Starts one instance of a variant: every container of the model, in order."""
+
+    ctx: HostingContext
+    endpoint: str
+    variant: str
+    deploy_dir: Path
+    deployment: Deployment
+    prepared: Sequence[PreparedContainer]
+    direct: bool
+
+    def __call__(self, number: int) -> Instance:
+        instance_id = f"i-{uuid.uuid4().hex[:17]}"
+        stream = f"{self.variant}/{instance_id}"
+        group = self.deployment.log_group
 
         def on_log(line: LogLine) -> None:
-            self._ctx.logs.put(group, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
+            self.ctx.logs.put(group, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
 
-        self._ctx.logs.ensure_stream(group, stream)
+        self.ctx.logs.ensure_stream(group, stream)
+        several = len(self.prepared) > 1
+        processes: list[ServingProcess] = []
         try:
-            container = self._ctx.containers.runtime.start_serving(serving, on_log)
+            for container in self.prepared:
+                suffix = f"-{container.hostname}" if several else ""
+                work_dir = self.deploy_dir / self.variant / instance_id
+                serving = ServingSpec(
+                    name=f"{self.endpoint}-{self.variant}-{number}{suffix}",
+                    image=container.image,
+                    work_dir=work_dir / container.hostname if several else work_dir,
+                    model_dir=container.model_dir,
+                    environment=container.environment,
+                    startup_timeout_seconds=self.ctx.startup_timeout_seconds,
+                )
+                processes.append(self._start(serving, container.hostname, on_log))
+        except BaseException:
+            for process in processes:
+                process.container.stop()
+                process.pool.close()
+            raise
+        instance = Instance(instance_id, stream, processes, direct=self.direct)
+        last = self.prepared[-1]
+        if last.multi_model:
+            models_dir = (processes[-1].spec.work_dir if processes[-1].spec else self.deploy_dir) / "models"
+            capacity = self.ctx.multi_model_capacity
+            instance.models = ModelCache(self.ctx.s3, last.model_data_url or "", processes[-1], models_dir, capacity)
+        return instance
+
+    def _start(self, serving: ServingSpec, hostname: str, on_log: Callable[[LogLine], None]) -> ServingProcess:
+        try:
+            container = self.ctx.containers.runtime.start_serving(serving, on_log)
         except ContainerRuntimeError as exc:
+            which = "primary container" if hostname == "primary" else f"container {hostname}"
             raise DeploymentError(
-                f"The primary container for production variant {variant_name} did not pass the ping health check: {exc}"
+                f"The {which} for production variant {self.variant} did not pass the ping health check: {exc}"
             ) from exc
-        return Instance(instance_id, container, connection_pool(container.url), stream, serving, on_log)
-
-    def _model_dir(self, container_def: ContainerDefinition, variant_dir: Path) -> Path | None:
-        try:
-            return fetch_model(self._ctx.s3, container_def.model_data_url, variant_dir)
-        except ModelDataError as exc:
-            raise DeploymentError(str(exc)) from exc
-
-
-def connection_pool(url: str) -> urllib3.HTTPConnectionPool:
-    """Kept-alive connections to one container (``block=False``: bursts open extra connections)."""
-    parts = urlsplit(url)
-    return urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=32, block=False, retries=False)
+        return ServingProcess(hostname, container, connection_pool(container.url), serving, on_log)
 
 
 class _Supervisor:
-    """Restarts a deployment's serving containers that died, until the deployment is stopped."""
+    """Restarts a deployment's serving containers that died, until the deployment is stopped; stops a serverless
+    container over its memory size (the next check restarts it)."""
+
+    _MEMORY_CHECK_EVERY = 10  # checks: reading every process's memory is dearer than asking whether one is alive
 
     def __init__(self, context: HostingContext, deployment: Deployment) -> None:
         self._ctx = context
         self._deployment = deployment
+        self._ticks = 0
 
     def start(self) -> None:
         threading.Thread(target=self._watch, name="sagestack-endpoint-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
         while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
+            self._ticks += 1
             for variant in self._deployment.variants:
-                for instance in variant.instances:
-                    if not instance.container.is_alive() and not self._deployment.stopped.is_set():
-                        reason = self._restart(variant, instance)
-                        if reason is not None:
-                            self._lose(reason)
-                            return
+                if variant.serverless is not None and self._ticks % self._MEMORY_CHECK_EVERY == 0:
+                    self._check_serverless(variant, variant.serverless)
+                for instance in list(variant.instances):
+                    for process in instance.processes:
+                        if not process.container.is_alive() and not self._deployment.stopped.is_set():
+                            reason = self._restart(variant, instance, process)
+                            if reason is not None:
+                                self._lose(reason)
+                                return
 
-    def _restart(self, variant: Variant, instance: Instance) -> str | None:
+    def _check_serverless(self, variant: Variant, capacity: ServerlessCapacity[Instance]) -> None:
+        idle = capacity.release_idle(self._ctx.serverless_idle_seconds)
+        if idle is not None:
+            logger.info("serverless variant %s idle: stopping %s", variant.name, idle.instance_id)
+            with self._deployment.lock:
+                variant.instances.remove(idle)
+            idle.stop()
+        for instance in list(variant.instances):
+            _stop_over_memory(capacity.memory_mb, instance)
+
+    def _restart(self, variant: Variant, instance: Instance, process: ServingProcess) -> str | None:
         """Restart a dead container; a FailureReason once it failed ``max_failed_restarts`` times in a row."""
-        if instance.spec is None or self._deployment.stopped.is_set():
+        if process.spec is None or self._deployment.stopped.is_set():
             return None
-        logger.warning("serving container %s died; restarting it", instance.spec.name)
+        logger.warning("serving container %s died; restarting it", process.spec.name)
         try:
-            container = self._ctx.containers.runtime.start_serving(instance.spec, instance.on_log)
+            container = self._ctx.containers.runtime.start_serving(process.spec, process.on_log)
         except ContainerRuntimeError as exc:
             if self._deployment.stopped.is_set():  # the stack is stopping: the runtime refuses new containers
                 return None
-            instance.failed_restarts += 1
-            logger.warning("restarting %s failed (%d in a row): %s", instance.spec.name, instance.failed_restarts, exc)
-            if instance.failed_restarts < self._ctx.max_failed_restarts:
+            process.failed_restarts += 1
+            logger.warning("restarting %s failed (%d in a row): %s", process.spec.name, process.failed_restarts, exc)
+            if process.failed_restarts < self._ctx.max_failed_restarts:
                 return None
             return (
                 f"The serving container of variant {variant.name} ({instance.instance_id}) stopped and could not be "
-                f"restarted after {instance.failed_restarts} attempts: {exc}"
+                f"restarted after {process.failed_restarts} attempts: {exc}"
             )
         with self._deployment.lock:
             stopped = self._deployment.stopped.is_set()
             if not stopped:
-                old_pool = instance.pool
-                instance.container, instance.pool = container, connection_pool(container.url)
-                instance.restarts += 1
-                instance.failed_restarts = 0
+                old_pool = process.pool
+                process.container, process.pool = container, connection_pool(container.url)
+                process.restarts += 1
+                process.failed_restarts = 0
         if stopped:  # stopped while this one started: Deployment.stop did not see it
             container.stop()
             return None
@@ -259,6 +350,21 @@ class _Supervisor:
             self._deployment.on_lost(reason)
         else:
             self._deployment.stop()
+
+
+def _stop_over_memory(limit_mb: int, instance: Instance) -> None:
+    """Stop a container whose processes hold more than ``limit_mb`` (process runtime: its pid is its group)."""
+    for process in instance.processes:
+        pid = getattr(process.container, "pid", None)
+        if not isinstance(pid, int) or not process.container.is_alive():
+            continue
+        used = resident_memory_mb(pid)
+        if used > limit_mb:
+            message = f"The container used {used:.0f} MB, over the MemorySizeInMB of {limit_mb}: stopped."
+            logger.warning("serverless %s: %s", instance.instance_id, message)
+            if process.on_log is not None:
+                process.on_log(LogLine(process.hostname, "stderr", message, utcnow()))
+            process.container.stop()
 
 
 def stop_all(deployments: Sequence[Deployment | None], drain_seconds: float = 0.0) -> None:

@@ -18,7 +18,7 @@ from infra.control_plane.core.resource_helpers import arn_for, get_or_raise, tag
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfig, EndpointConfigs, instance_count
-from infra.control_plane.hosting.endpoint_deployer import Deployer, Deployment, DeploymentError, stop_all
+from infra.control_plane.hosting.endpoint_deployer import Deployer, Deployment, DeploymentError, Variant, stop_all
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Endpoint:
                 "EndpointConfigName": self.config_name,
                 "ProductionVariants": _variant_summaries(deployment) if deployment else None,
                 "DataCaptureConfig": _capture_summary(config),
+                "AsyncInferenceConfig": config.params.get("AsyncInferenceConfig") if config else None,
                 "EndpointStatus": self.status,
                 "FailureReason": self.failure_reason,
                 "CreationTime": self.creation_time,
@@ -78,17 +79,23 @@ class Endpoint:
 
 
 def _variant_summaries(deployment: Deployment) -> list[dict[str, Any]]:
-    return [
-        {
-            "VariantName": v.name,
-            "DeployedImages": [{"SpecifiedImage": v.image, "ResolvedImage": v.image, "ResolutionTime": v.resolved_at}],
-            "CurrentWeight": v.weight,
-            "DesiredWeight": v.weight,
-            "CurrentInstanceCount": len(v.instances),
-            "DesiredInstanceCount": len(v.instances),
-        }
-        for v in deployment.variants
-    ]
+    return [_variant_summary(v) for v in deployment.variants]
+
+
+def _variant_summary(variant: Variant) -> dict[str, Any]:
+    image = {"SpecifiedImage": variant.image, "ResolvedImage": variant.image, "ResolutionTime": variant.resolved_at}
+    summary: dict[str, Any] = {
+        "VariantName": variant.name,
+        "DeployedImages": [image],
+        "CurrentWeight": variant.weight,
+        "DesiredWeight": variant.weight,
+    }
+    if variant.serverless is not None:
+        config = {"MemorySizeInMB": variant.serverless.memory_mb, "MaxConcurrency": variant.serverless.max_concurrency}
+        summary.update(CurrentServerlessConfig=config, DesiredServerlessConfig=config)
+    else:
+        summary.update(CurrentInstanceCount=len(variant.instances), DesiredInstanceCount=len(variant.instances))
+    return summary
 
 
 def _capture_summary(config: EndpointConfig | None) -> dict[str, Any] | None:
@@ -139,6 +146,10 @@ class Endpoints:
         self._quotas = quotas or QuotaLedger()
         self._quotas.register("endpoint", lambda: [self._instances(e) for e in self.store.values()])
 
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
     def arn(self, name: str) -> str:
         return arn_for("endpoint", name, self._account_id, self._region)
 
@@ -162,6 +173,10 @@ class Endpoints:
         self.tags[endpoint.arn] = tags_from(params)
         self._start(endpoint, config).join(_SETTLE_SECONDS)
         return {"EndpointArn": endpoint.arn}
+
+    def config_of(self, endpoint: Endpoint) -> EndpointConfig | None:
+        """The endpoint config the endpoint serves now."""
+        return self._configs.store.find(endpoint.config_name)
 
     def describe_endpoint(self, params: Mapping[str, Any]) -> dict[str, Any]:
         endpoint = get_or_raise(self.store, str(params["EndpointName"]))

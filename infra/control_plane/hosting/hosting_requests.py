@@ -17,10 +17,15 @@ class ContainerDefinition(ApiShape):
     mode: str | None = None
 
 
+class InferenceExecutionConfig(ApiShape):
+    mode: str = "Serial"
+
+
 class CreateModelRequest(ApiShape):
     model_name: str
     primary_container: ContainerDefinition | None = None
     containers: tuple[ContainerDefinition, ...] = ()
+    inference_execution_config: InferenceExecutionConfig | None = None
     execution_role_arn: str | None = None
     enable_network_isolation: bool = False
 
@@ -28,6 +33,7 @@ class CreateModelRequest(ApiShape):
 class ServerlessConfig(ApiShape):
     memory_size_in_mb: int | None = Field(default=None, alias="MemorySizeInMB")
     max_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
 
 
 class ProductionVariant(ApiShape):
@@ -57,8 +63,31 @@ class DataCaptureConfig(ApiShape):
     capture_content_type_header: CaptureContentTypeHeader = CaptureContentTypeHeader()
 
 
+class AsyncNotificationConfig(ApiShape):
+    success_topic: str | None = None
+    error_topic: str | None = None
+    include_inference_response_in: tuple[str, ...] = ()
+
+
+class AsyncOutputConfig(ApiShape):
+    s3_output_path: str | None = None
+    s3_failure_path: str | None = None
+    kms_key_id: str | None = None
+    notification_config: AsyncNotificationConfig | None = None
+
+
+class AsyncClientConfig(ApiShape):
+    max_concurrent_invocations_per_instance: int | None = None
+
+
+class AsyncInferenceConfig(ApiShape):
+    output_config: AsyncOutputConfig
+    client_config: AsyncClientConfig = AsyncClientConfig()
+
+
 class CreateEndpointConfigRequest(ApiShape):
     endpoint_config_name: str
     production_variants: tuple[ProductionVariant, ...] = ()
     data_capture_config: DataCaptureConfig | None = None
     kms_key_id: str | None = None
+    async_inference_config: AsyncInferenceConfig | None = None

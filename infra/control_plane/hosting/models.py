@@ -28,6 +28,12 @@ class Model:
         primary = self.request.primary_container
         return [primary] if primary is not None else list(self.request.containers)
 
+    @property
+    def direct(self) -> bool:
+        """``InferenceExecutionConfig.Mode`` Direct: a request goes to the one container it names, not in series."""
+        config = self.request.inference_execution_config
+        return config is not None and config.mode == "Direct"
+
     def to_api(self) -> dict[str, Any]:
         params = self.params
         return {
@@ -44,6 +50,19 @@ class Model:
 
     def summary(self) -> dict[str, Any]:
         return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.creation_time}
+
+
+def _check_containers(containers: list[ContainerDefinition]) -> None:
+    """Multi-model containers (docs/deploy.md#multi-model-endpoints): one per model, with a ModelDataUrl prefix."""
+    modes = [c.mode for c in containers]
+    if "MultiModel" in modes and len(containers) > 1:
+        raise ValidationException("Mode MultiModel is not supported for a model with several Containers.")
+    for container in containers:
+        if container.mode == "MultiModel" and not container.model_data_url:
+            raise ValidationException("ModelDataUrl (the S3 prefix of the models) is required when Mode is MultiModel.")
+    hostnames = [c.container_hostname for c in containers if c.container_hostname]
+    if len(hostnames) != len(set(hostnames)):
+        raise ValidationException("ContainerHostname must be unique among the Containers of a model.")
 
 
 _LIST_SPEC: ListSpec[Model] = ListSpec(name=lambda m: m.name, creation_time=lambda m: m.creation_time)
@@ -68,6 +87,7 @@ class Models:
         model = Model(
             name=name, arn=self.arn(name), request=parse_request(CreateModelRequest, params), params=dict(params)
         )
+        _check_containers(model.containers)
         self.store.add(
             name,
             model,

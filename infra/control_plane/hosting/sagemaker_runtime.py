@@ -6,11 +6,11 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import urllib3
-from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from infra.control_plane.core.aws_services import LogsAccess
 from infra.control_plane.core.errors import (
@@ -18,12 +18,14 @@ from infra.control_plane.core.errors import (
     ModelError,
     RuntimeValidationError,
     ServiceError,
+    ServiceUnavailable,
     UnknownOperationException,
 )
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
-from infra.control_plane.hosting.endpoint_deployer import Deployment, Instance, Variant, connection_pool
+from infra.control_plane.hosting.endpoint_deployer import Deployment, DeploymentError, Instance, Variant
 from infra.control_plane.hosting.endpoints import Endpoints
+from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, invoke_in_series
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +41,6 @@ class HostingBackend(Protocol):
 BackendLookup = Callable[[str, str], HostingBackend]  # (account id, region) -> that backend
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-_FORWARDED = {
-    "HTTP_ACCEPT": "Accept",
-    "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES": "X-Amzn-SageMaker-Custom-Attributes",
-    "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL": "X-Amzn-SageMaker-Target-Model",
-    "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID": "X-Amzn-SageMaker-Inference-Id",
-}
 
 
 @dataclass
@@ -64,6 +60,49 @@ class Invocation:
     environ: Mapping[str, object]
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """One request for an endpoint's model, from InvokeEndpoint's headers or an asynchronous request's."""
+
+    endpoint: str
+    body: bytes
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    inference_id: str | None = None
+    target_model: str | None = None
+    target_variant: str | None = None
+    target_container: str | None = None
+    timeout_seconds: float | None = None  # an asynchronous request's InvocationTimeoutSeconds
+
+    @classmethod
+    def from_environ(cls, call: Invocation) -> ModelRequest:
+        def header(key: str) -> str | None:
+            return _header(call.environ, key)
+
+        return cls(
+            endpoint=call.endpoint,
+            body=call.body,
+            content_type=header("CONTENT_TYPE"),
+            accept=header("HTTP_ACCEPT"),
+            custom_attributes=header("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
+            inference_id=header("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
+            target_model=header("HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"),
+            target_variant=header("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"),
+            target_container=header("HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME"),
+        )
+
+    def container_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": self.content_type or "application/octet-stream"}
+        optional = {
+            "Accept": self.accept,
+            "X-Amzn-SageMaker-Custom-Attributes": self.custom_attributes,
+            "X-Amzn-SageMaker-Inference-Id": self.inference_id,
+        }
+        headers.update({name: value for name, value in optional.items() if value is not None})
+        return headers
+
+
 class InvokeFront:
     def __init__(self, backends: BackendLookup, timeout_seconds: float) -> None:
         self._backends = backends
@@ -71,106 +110,119 @@ class InvokeFront:
 
     def handle(self, call: Invocation) -> Reply:
         try:
-            return self._invoke(call)
+            if len(call.body) > MAX_PAYLOAD_BYTES:
+                return payload_too_large(len(call.body))
+            backend = self._backends(call.account_id, call.region)
+            return self.invoke(backend, ModelRequest.from_environ(call))
         except ServiceError as exc:
-            return _error(exc)
+            return error_reply(exc)
         except Exception as exc:
             logger.exception("InvokeEndpoint %s failed", call.endpoint)
-            return _error(InternalFailure(f"Internal error: {type(exc).__name__}"))
+            return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
 
-    def _invoke(self, call: Invocation) -> Reply:
-        if len(call.body) > MAX_PAYLOAD_BYTES:
-            return payload_too_large(len(call.body))
-        backend = self._backends(call.account_id, call.region)
-        deployment = self._deployment(backend, call)
-        target = _header(call.environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
-        variant = deployment.choose(target)
-        if variant is None or not variant.instances:
-            raise RuntimeValidationError(f"Variant {target} does not exist for endpoint {call.endpoint}.")
-        reply = self._forward(call, deployment, variant)
+    def invoke(self, backend: HostingBackend, request: ModelRequest) -> Reply:
+        """Route ``request`` to a variant's instance and relay its answer (``ServiceError`` for every failure)."""
+        deployment = _deployment(backend, request.endpoint, backend.endpoints.account_id)
+        variant = deployment.choose(request.target_variant)
+        if variant is None or not variant.serves:
+            raise RuntimeValidationError(
+                f"Variant {request.target_variant} does not exist for endpoint {request.endpoint}."
+            )
+        admitted = variant.serverless.admitted(request.endpoint) if variant.serverless else nullcontext()
+        with admitted:
+            reply = self._forward(backend, request, deployment, variant)
         reply.headers.append(("x-Amzn-Invoked-Production-Variant", variant.name))
         if deployment.capture is not None and deployment.capture.sampled():
-            backend.capture.record(_captured(call, deployment.capture, variant.name, reply))
+            backend.capture.record(_captured(request, deployment.capture, variant.name, reply))
         return reply
 
-    @staticmethod
-    def _deployment(backend: HostingBackend, call: Invocation) -> Deployment:
-        endpoint = backend.endpoints.store.find(call.endpoint)
-        deployment = endpoint.deployment if endpoint is not None else None
-        if deployment is None:
-            raise RuntimeValidationError(f"Endpoint {call.endpoint} of account {call.account_id} not found.")
-        return deployment
-
-    def _forward(self, call: Invocation, deployment: Deployment, variant: Variant) -> Reply:
-        """POST to an instance of the variant; a connection failure is retried once on a fresh connection.
-
-        The retry covers a kept-alive connection the container closed (it answered an error without reading the
-        body, or restarted) and an instance that just died: the retry goes to a live instance when there is one.
-        A read timeout is never retried (the container may still be working on the request).
-        """
-        headers = {"Content-Type": _header(call.environ, "CONTENT_TYPE") or "application/octet-stream"}
-        for key, name in _FORWARDED.items():
-            value = _header(call.environ, key)
-            if value is not None:
-                headers[name] = value
-        instance = variant.pick()
+    def _forward(
+        self, backend: HostingBackend, request: ModelRequest, deployment: Deployment, variant: Variant
+    ) -> Reply:
         try:
-            try:
-                response = self._post(instance.pool, call.body, headers)
-            except ReadTimeoutError:
-                raise
-            except HTTPError as exc:
-                logger.info("InvokeEndpoint %s: %s; retrying on a fresh connection", call.endpoint, exc)
-                if not instance.container.is_alive():
-                    instance = variant.pick()
-                with connection_pool(instance.container.url) as fresh:
-                    response = self._post(fresh, call.body, headers)
-        except ReadTimeoutError as exc:
-            raise self._model_error(call, deployment, instance, 0, _TIMEOUT_MESSAGE) from exc
-        except HTTPError as exc:
-            raise self._model_error(call, deployment, instance, 0, f"Container not reachable: {exc}") from exc
-        if response.status >= 400:
-            message = response.data.decode("utf-8", errors="replace")
-            raise self._model_error(call, deployment, instance, response.status, message)
+            instance = variant.pick()
+        except DeploymentError as exc:  # a serverless variant's cold start failed
+            raise ServiceUnavailable(f"The model of endpoint {request.endpoint} could not be started: {exc}") from exc
+        try:
+            processes, path = self._route(request, instance)
+            timeout = self._timeout
+            if request.timeout_seconds is not None:
+                timeout = urllib3.Timeout(connect=5.0, read=request.timeout_seconds)
+            response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+        except HopFailed as exc:
+            if exc.status == 404 and instance.models is not None and request.target_model:
+                instance.models.forget(request.target_model)  # the container lost it: loaded again next time
+            raise self._model_error(backend, deployment, instance, exc) from exc
         out = [("Content-Type", response.headers.get("Content-Type", "application/octet-stream"))]
         custom = response.headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom is not None:
             out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
         return Reply(200, out, response.data)
 
-    def _post(self, pool: urllib3.HTTPConnectionPool, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        return pool.urlopen("POST", "/invocations", body=body, headers=headers, timeout=self._timeout, retries=False)
+    def _route(self, request: ModelRequest, instance: Instance) -> tuple[list[ServingProcess], str]:
+        """The containers a request goes through and the last one's path (multi-model, Direct, or in series)."""
+        if instance.models is None and request.target_model:
+            raise RuntimeValidationError(
+                f"Endpoint {request.endpoint} is not a multi-model endpoint and does not support target model header."
+            )
+        if instance.models is not None:
+            if not request.target_model:
+                raise RuntimeValidationError(f"Request {uuid.uuid4()} is missing a target model header.")
+            return list(instance.processes), instance.models.invoke_path(request.target_model)
+        if instance.direct:
+            chosen = [p for p in instance.processes if p.hostname == request.target_container]
+            if not chosen:
+                names = ", ".join(p.hostname for p in instance.processes)
+                raise RuntimeValidationError(
+                    f"TargetContainerHostname {request.target_container} is not one of the containers ({names}) of "
+                    f"endpoint {request.endpoint}."
+                )
+            return chosen, "/invocations"
+        return list(instance.processes), "/invocations"
 
     def _model_error(
-        self, call: Invocation, deployment: Deployment, instance: Instance, status: int, message: str
+        self, backend: HostingBackend, deployment: Deployment, instance: Instance, exc: HopFailed
     ) -> ModelError:
-        backend = self._backends(call.account_id, call.region)
         arn = backend.logs.stream_arn(deployment.log_group, instance.log_stream)
-        kind = "client" if 400 <= status < 500 else "server"
+        if exc.timed_out:
+            return ModelError(_TIMEOUT_MESSAGE.format(container=exc.hostname), 0, exc.message, arn)
         text = (
-            f'Received {kind} error ({status}) from primary with message "{message}". '
-            f"See the log stream {instance.log_stream} in log group {deployment.log_group} for more information."
+            f"{_hop_message(exc, exc.hostname)} See the log stream {instance.log_stream} in log group "
+            f"{deployment.log_group} for more information."
         )
-        return ModelError(text, status, message, arn)
+        return ModelError(text, exc.status, exc.message, arn)
+
+
+def _deployment(backend: HostingBackend, name: str, account_id: str) -> Deployment:
+    endpoint = backend.endpoints.store.find(name)
+    deployment = endpoint.deployment if endpoint is not None else None
+    if deployment is None:
+        raise RuntimeValidationError(f"Endpoint {name} of account {account_id} not found.")
+    return deployment
+
+
+def _hop_message(exc: HopFailed, source: str) -> str:
+    kind = "client" if 400 <= exc.status < 500 else "server"
+    return f'Received {kind} error ({exc.status}) from {source} with message "{exc.message}".'
 
 
 _TIMEOUT_MESSAGE = (
-    "Your invocation timed out while waiting for a response from container primary. Review the latency "
+    "Your invocation timed out while waiting for a response from container {container}. Review the latency "
     "metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
 )
 
 
-def _captured(call: Invocation, config: CaptureConfig, variant: str, reply: Reply) -> Captured:
+def _captured(request: ModelRequest, config: CaptureConfig, variant: str, reply: Reply) -> Captured:
     return Captured(
-        endpoint=call.endpoint,
+        endpoint=request.endpoint,
         variant=variant,
         config=config,
-        request_type=_header(call.environ, "CONTENT_TYPE") or "application/octet-stream",
-        request=call.body,
+        request_type=request.content_type or "application/octet-stream",
+        request=request.body,
         response_type=reply.headers[0][1],
         response=reply.body,
-        inference_id=_header(call.environ, "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
-        custom_attributes=_header(call.environ, "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
+        inference_id=request.inference_id,
+        custom_attributes=request.custom_attributes,
         time=utcnow(),
     )
 
@@ -183,14 +235,18 @@ def _header(environ: Mapping[str, object], key: str) -> str | None:
 def payload_too_large(length: int | None) -> Reply:
     """The answer to a body over the limit; the edge sends it before reading the body (``length`` as declared)."""
     size = f"of {length} bytes" if length is not None else "(chunked)"
-    return _error(RuntimeValidationError(f"Request payload {size} exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."))
+    return error_reply(
+        RuntimeValidationError(f"Request payload {size} exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes.")
+    )
 
 
 def runtime_not_implemented(operation: str) -> Reply:
-    return _error(UnknownOperationException(f"{operation} is not implemented by the Sagestack local control plane."))
+    return error_reply(
+        UnknownOperationException(f"{operation} is not implemented by the Sagestack local control plane.")
+    )
 
 
-def _error(exc: ServiceError) -> Reply:
+def error_reply(exc: ServiceError) -> Reply:
     body = exc.to_body()
     body.pop("__type", None)
     return Reply(

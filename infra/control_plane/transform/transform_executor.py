@@ -13,11 +13,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import urllib3
 from urllib3.exceptions import HTTPError
 
 from infra.control_plane.core.aws_services import S3AccessError, S3Location
@@ -25,8 +22,16 @@ from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.execution.batch_jobs import JobStatus, launch_thread
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.execution.input_channels import ChannelError, gunzip_limited, list_objects
-from infra.control_plane.execution.model_data import ModelDataError, fetch_model
+from infra.control_plane.execution.model_data import ModelDataError
 from infra.control_plane.hosting.models import Models
+from infra.control_plane.hosting.serving_chain import (
+    HopFailed,
+    PreparedContainer,
+    ServingProcess,
+    connection_pool,
+    invoke_in_series,
+    prepare_containers,
+)
 from infra.control_plane.transform.transform_jobs import (
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_MAX_RETRIES,
@@ -34,7 +39,7 @@ from infra.control_plane.transform.transform_jobs import (
     TransformJob,
 )
 from infra.control_plane.transform.transform_records import RecordError, pack_requests, request_body, split_records
-from infra.runtime.api import ContainerRuntimeError, LogLine, ServingContainer, ServingSpec
+from infra.runtime.api import ContainerRuntimeError, LogLine, ServingSpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +54,7 @@ class TransformSetupError(Exception):
 @dataclass
 class _Worker:
     instance_id: str
-    container: ServingContainer
-    pool: urllib3.HTTPConnectionPool
+    processes: list[ServingProcess]  # the model's containers, in request order
     stream: str
 
 
@@ -133,17 +137,18 @@ class _TransformRun:
         model = self.models.store.find(self.request.model_name)
         if model is None or not model.containers:
             raise TransformSetupError(f"ClientError: Could not find model {self.request.model_name}.")
-        container_def = model.containers[0]
         try:
-            image = self.ctx.containers.resolve(container_def.image or "")
-            model_dir = fetch_model(self.ctx.s3, container_def.model_data_url, self.work_dir)
+            prepared = prepare_containers(
+                self.ctx.containers, self.ctx.s3, self.ctx.region, model.containers, self.work_dir
+            )
         except (ContainerRuntimeError, ModelDataError) as exc:
             raise TransformSetupError(f"ClientError: {exc}") from exc
-        environment = {**self.ctx.containers.role_environment(self.ctx.region), **container_def.environment}
-        environment.update(self._batch_environment())
+        if any(container.multi_model for container in prepared):
+            raise TransformSetupError("ClientError: Batch transform does not support a model with Mode MultiModel.")
+        batch_environment = self._batch_environment()
         count = self.request.transform_resources.instance_count or 1
         for index in range(count):
-            self.workers.append(self._start_worker(image, model_dir, environment, index))
+            self._start_worker(prepared, batch_environment, index)
 
     def _batch_environment(self) -> dict[str, str]:
         env = {"SAGEMAKER_BATCH": "true"}
@@ -156,7 +161,8 @@ class _TransformRun:
         env.update(self.request.environment)
         return env
 
-    def _start_worker(self, image: Any, model_dir: Path | None, env: Mapping[str, str], index: int) -> _Worker:
+    def _start_worker(self, prepared: Sequence[PreparedContainer], batch_env: Mapping[str, str], index: int) -> None:
+        """One instance: every container of the model (an inference pipeline's in order)."""
         instance_id = f"i-{uuid.uuid4().hex[:17]}"
         stream = f"{self.job.name}/{instance_id}"
         self.ctx.logs.ensure_stream(LOG_GROUP, stream)
@@ -164,28 +170,32 @@ class _TransformRun:
         def on_log(line: LogLine) -> None:
             self.ctx.logs.put(LOG_GROUP, stream, [(int(line.timestamp.timestamp() * 1000), line.text)])
 
-        spec = ServingSpec(
-            name=f"{self.job.name}-{index + 1}",
-            image=image,
-            work_dir=self.work_dir / instance_id,
-            model_dir=model_dir,
-            environment=env,
-            startup_timeout_seconds=self.startup_timeout,
-        )
-        try:
-            container = self.ctx.containers.runtime.start_serving(spec, on_log)
-        except ContainerRuntimeError as exc:
-            raise TransformSetupError(f"ClientError: the model container did not start: {exc}") from exc
-        parts = urlsplit(container.url)
-        pool = urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port, maxsize=16, retries=False)
-        return _Worker(instance_id, container, pool, stream)
+        worker = _Worker(instance_id, [], stream)
+        self.workers.append(worker)  # stopped with the others even when a later container fails to start
+        several = len(prepared) > 1
+        for container in prepared:
+            spec = ServingSpec(
+                name=f"{self.job.name}-{index + 1}" + (f"-{container.hostname}" if several else ""),
+                image=container.image,
+                work_dir=self.work_dir / instance_id / container.hostname if several else self.work_dir / instance_id,
+                model_dir=container.model_dir,
+                environment={**container.environment, **batch_env},
+                startup_timeout_seconds=self.startup_timeout,
+            )
+            try:
+                started = self.ctx.containers.runtime.start_serving(spec, on_log)
+            except ContainerRuntimeError as exc:
+                raise TransformSetupError(f"ClientError: the model container did not start: {exc}") from exc
+            pool = connection_pool(started.url)
+            worker.processes.append(ServingProcess(container.hostname, started, pool, spec, on_log))
 
     def _stop_workers(self) -> None:
         for worker in self.workers:
-            try:
-                worker.container.stop()
-            finally:
-                worker.pool.close()
+            for process in worker.processes:
+                try:
+                    process.container.stop()
+                finally:
+                    process.pool.close()
 
     def _settings(self) -> _Settings:
         params = self._execution_parameters()
@@ -214,7 +224,7 @@ class _TransformRun:
     def _execution_parameters(self) -> dict[str, Any]:
         if self.request.max_concurrent_transforms and self.request.batch_strategy:
             return {}
-        worker = self.workers[0]
+        worker = self.workers[0].processes[0]
         try:
             response = worker.pool.urlopen("GET", "/execution-parameters", timeout=5.0, retries=False)
             loaded = json.loads(response.data) if response.status == 200 else {}
@@ -309,17 +319,16 @@ class _FileTransform:
             if self.job.stop_requested.is_set():
                 raise _InvokeError("the job was stopped")
             try:
-                response = self.worker.pool.urlopen(
-                    "POST", "/invocations", body=body, headers=headers, timeout=self.settings.timeout, retries=False
-                )
-            except HTTPError as exc:
-                last = f"the model container did not answer: {exc}"
+                response = invoke_in_series(self.worker.processes, body, headers, self.settings.timeout)
+            except HopFailed as exc:
+                if exc.status == 0:
+                    last = f"the model container did not answer: {exc.message}"
+                    continue
+                last = f"the model container answered {exc.status}: {exc.message}"
+                if exc.status < 500:
+                    break
                 continue
-            if response.status < 400:
-                return bytes(response.data)
-            last = f"the model container answered {response.status}: {response.data.decode('utf-8', 'replace')}"
-            if response.status < 500:
-                break
+            return bytes(response.data)
         raise _InvokeError(last[:500])
 
 

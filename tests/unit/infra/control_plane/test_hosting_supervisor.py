@@ -12,6 +12,7 @@ from infra.control_plane.hosting.endpoint_deployer import (
     _Supervisor,
     connection_pool,
 )
+from infra.control_plane.hosting.serving_chain import ServingProcess
 from infra.runtime.api import ContainerRuntimeError, ServingSpec
 
 
@@ -52,7 +53,8 @@ def _deployment(runtime: _Runtime, tmp_path: Path, max_failed: int = 3):
         max_failed_restarts=max_failed,
     )
     spec = ServingSpec("serve-1", None, tmp_path, None)
-    instance = Instance("i-1", _Container(alive=False), connection_pool("http://127.0.0.1:1"), "stream", spec)
+    process = ServingProcess("primary", _Container(alive=False), connection_pool("http://127.0.0.1:1"), spec)
+    instance = Instance("i-1", "stream", [process])
     deployment = Deployment("config-1", [Variant("AllTraffic", 1.0, "image", [instance])], "/aws/sagemaker/x")
     lost: list[str] = []
     done = threading.Event()
@@ -81,7 +83,7 @@ def test_a_restart_that_succeeds_before_the_limit_resets_the_count(tmp_path):
             if instance.restarts == 1:
                 break
             deadline.wait(0.01)
-        assert instance.restarts == 1 and instance.failed_restarts == 0
+        assert instance.restarts == 1 and instance.processes[0].failed_restarts == 0
         assert instance.container.is_alive()
         assert lost == []
     finally:
