@@ -98,6 +98,7 @@ class StackSettings:
     invoke_timeout_seconds: float = 60.0
     endpoint_startup_timeout_seconds: float = 240.0
     capture_flush_seconds: float = 5.0  # how often endpoint data capture buffers are written to S3
+    endpoint_metrics_seconds: float = 10.0  # the period of endpoints' AWS/SageMaker invocation metrics
     restart_check_seconds: float = 0.1  # how often endpoint containers are checked (a dead one is restarted)
     pipeline_poll_seconds: float = 0.1  # how often a pipeline step polls its child job
     pipeline_max_parallel_steps: int = 50  # when neither the pipeline nor the execution sets ParallelismConfiguration
@@ -154,6 +155,7 @@ class StackSettings:
             runtime=_parse_runtime(source.get("SAGESTACK_RUNTIME") or "process"),
             invoke_timeout_seconds=_parse_float(source, "SAGESTACK_INVOKE_TIMEOUT", 60.0),
             capture_flush_seconds=_parse_float(source, "SAGESTACK_CAPTURE_FLUSH_SECONDS", 5.0),
+            endpoint_metrics_seconds=_parse_float(source, "SAGESTACK_ENDPOINT_METRICS_SECONDS", 10.0),
             pipeline_poll_seconds=_parse_float(source, "SAGESTACK_PIPELINE_POLL_SECONDS", 0.1),
             tuning_cores=_parse_int(source, "SAGESTACK_TUNING_CORES", os.cpu_count() or 1),
             tuning_max_parallel_jobs=_parse_int(source, "SAGESTACK_TUNING_MAX_PARALLEL_JOBS", 10),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ from infra.control_plane.athena.query_executions import QueryExecutions
 from infra.control_plane.athena.sql_engine import SqlEngine
 from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access, SqsAccess
+from infra.control_plane.core.cloudwatch_metrics import put_metric_records
 from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.execution.container_host import ContainerHost
@@ -29,6 +31,8 @@ from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
 from infra.control_plane.hosting.endpoints import Endpoints
+from infra.control_plane.hosting.invocation_metrics import NAMESPACE as INVOCATION_NAMESPACE
+from infra.control_plane.hosting.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.lambda_functions.functions import LambdaFunctions
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJobDefinitions
@@ -61,6 +65,7 @@ class SageMakerBackend:
     model_packages: ModelPackages
     logs: LogsAccess
     capture: CaptureWriter
+    invocation_metrics: InvocationMetrics
     pipelines: Pipelines = field(init=False)  # set by build_backend: its steps call the services above
     tuning_jobs: TuningJobs = field(init=False)  # set by build_backend: creates training jobs
     monitoring_job_definitions: MonitoringJobDefinitions = field(init=False)  # set by build_backend
@@ -106,6 +111,7 @@ class SageMakerBackend:
         self.retention.close()
         self.monitoring_schedules.close()
         self.capture.close()
+        self.invocation_metrics.close()
         self.athena.close()
         self.feature_store.close()
         self.lambda_functions.close()
@@ -182,6 +188,10 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         model_packages=ModelPackages(account_id, region),
         logs=logs,
         capture=capture,
+        invocation_metrics=InvocationMetrics(
+            functools.partial(put_metric_records, account_id, region, default_namespace=INVOCATION_NAMESPACE),
+            settings.endpoint_metrics_seconds,
+        ),
     )
     backend.tuning_jobs = build_tuning_jobs(settings, backend.training_jobs, logs, account_id, region, quotas)
     captures = EndpointCaptures(endpoints, configs, capture)

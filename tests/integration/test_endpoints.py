@@ -160,3 +160,47 @@ def test_endpoint_with_unknown_image_fails(sm):
     sm.delete_endpoint(EndpointName=name)
     with pytest.raises(ClientError):
         sm.describe_endpoint(EndpointName=name)
+
+
+def _metric_sums(cloudwatch, endpoint, variant):
+    """Sum of each AWS/SageMaker invocation metric of the variant over the last hour."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    sums = {}
+    for name in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "ModelLatency"):
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=name,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(minutes=5),
+            Period=3600,
+            Statistics=["Sum", "Maximum"],
+        )["Datapoints"]
+        sums[name] = (sum(p["Sum"] for p in points), max((p["Maximum"] for p in points), default=0.0))
+    return sums
+
+
+def test_invocations_and_latency_are_published_to_cloudwatch(sm, smr, stack_url, model_data):
+    import time
+
+    import boto3
+
+    name = unique("ep-metrics")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=_config(sm, [("only", _model(sm, model_data), 1.0)]))
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    try:
+        for _ in range(5):
+            smr.invoke_endpoint(EndpointName=name, Body=b"1,2", ContentType="text/csv")
+        with pytest.raises(ClientError):
+            smr.invoke_endpoint(EndpointName=name, Body=b"error", ContentType="text/csv")
+        cloudwatch = boto3.client("cloudwatch", endpoint_url=stack_url, region_name="us-east-1")
+        deadline = time.monotonic() + 60  # the stack publishes every endpoint_metrics_seconds (10 s)
+        while (sums := _metric_sums(cloudwatch, name, "only"))["Invocations"][0] < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert sums["Invocations"][0] == 6
+        assert sums["Invocation4XXErrors"][0] == 1 and sums["Invocation5XXErrors"][0] == 0
+        assert sums["ModelLatency"][1] > 0  # microseconds: the five answered calls
+    finally:
+        sm.delete_endpoint(EndpointName=name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
 from infra.control_plane.hosting.endpoint_deployer import Deployment, DeploymentError, Instance, Variant
 from infra.control_plane.hosting.endpoints import Endpoints
+from infra.control_plane.hosting.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, invoke_in_series
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class HostingBackend(Protocol):
     endpoints: Endpoints
     capture: CaptureWriter
     logs: LogsAccess
+    invocation_metrics: InvocationMetrics
 
 
 BackendLookup = Callable[[str, str], HostingBackend]  # (account id, region) -> that backend
@@ -129,8 +132,15 @@ class InvokeFront:
                 f"Variant {request.target_variant} does not exist for endpoint {request.endpoint}."
             )
         admitted = variant.serverless.admitted(request.endpoint) if variant.serverless else nullcontext()
+        started, metrics, instances = time.perf_counter(), backend.invocation_metrics, len(variant.instances)
         with admitted:
-            reply = self._forward(backend, request, deployment, variant)
+            try:
+                reply, model_seconds = self._forward(backend, request, deployment, variant)
+            except ModelError as exc:
+                status = exc.original_status if exc.original_status >= 400 else 500
+                metrics.record(request.endpoint, variant.name, status, None, time.perf_counter() - started, instances)
+                raise
+        metrics.record(request.endpoint, variant.name, 200, model_seconds, time.perf_counter() - started, instances)
         reply.headers.append(("x-Amzn-Invoked-Production-Variant", variant.name))
         if deployment.capture is not None and deployment.capture.sampled():
             backend.capture.record(_captured(request, deployment.capture, variant.name, reply))
@@ -138,7 +148,8 @@ class InvokeFront:
 
     def _forward(
         self, backend: HostingBackend, request: ModelRequest, deployment: Deployment, variant: Variant
-    ) -> Reply:
+    ) -> tuple[Reply, float]:
+        """The container's answer and the seconds the containers took (``ModelLatency``)."""
         try:
             instance = variant.pick()
         except DeploymentError as exc:  # a serverless variant's cold start failed
@@ -148,7 +159,9 @@ class InvokeFront:
             timeout = self._timeout
             if request.timeout_seconds is not None:
                 timeout = urllib3.Timeout(connect=5.0, read=request.timeout_seconds)
+            model_started = time.perf_counter()
             response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+            model_seconds = time.perf_counter() - model_started
         except HopFailed as exc:
             if exc.status == 404 and instance.models is not None and request.target_model:
                 instance.models.forget(request.target_model)  # the container lost it: loaded again next time
@@ -157,7 +170,7 @@ class InvokeFront:
         custom = response.headers.get("X-Amzn-SageMaker-Custom-Attributes")
         if custom is not None:
             out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
-        return Reply(200, out, response.data)
+        return Reply(200, out, response.data), model_seconds
 
     def _route(self, request: ModelRequest, instance: Instance) -> tuple[list[ServingProcess], str]:
         """The containers a request goes through and the last one's path (multi-model, Direct, or in series)."""

@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from moto.backends import get_backend
+from infra.control_plane.core.cloudwatch_metrics import put_metric_records
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["METRICS_FILE_DIR", "forward_metrics_file", "publish_metrics"]
 
 METRICS_FILE_DIR = PurePosixPath("output/metrics/cloudwatch")
-_METRIC_BATCH = 20
 
 
 def publish_metrics(account_id: str, region: str, records: Sequence[Mapping[str, Any]], endpoint: str | None) -> int:
@@ -29,27 +27,7 @@ def publish_metrics(account_id: str, region: str, records: Sequence[Mapping[str,
     default_namespace = (
         "aws/sagemaker/Endpoints/data-metrics" if endpoint else "aws/sagemaker/ModelMonitoring/data-metrics"
     )
-    by_namespace: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        datum = {
-            key: record[key]
-            for key in ("MetricName", "Dimensions", "Value", "StatisticValues", "Unit")
-            if key in record
-        }
-        if "MetricName" not in datum:
-            continue
-        datum["Timestamp"] = _naive_utc(record.get("Timestamp"))
-        by_namespace.setdefault(str(record.get("Namespace") or default_namespace), []).append(datum)
-    stored = 0
-    try:
-        backend = get_backend("cloudwatch")[account_id][region]
-        for namespace, data in by_namespace.items():
-            for start in range(0, len(data), _METRIC_BATCH):
-                backend.put_metric_data(namespace, data[start : start + _METRIC_BATCH])
-                stored += len(data[start : start + _METRIC_BATCH])
-    except Exception:  # metrics never fail an execution
-        logger.exception("publishing monitoring metrics to CloudWatch stopped after %d record(s)", stored)
-    return stored
+    return put_metric_records(account_id, region, records, default_namespace)
 
 
 def forward_metrics_file(host_dir: Path, account_id: str, region: str, endpoint: str | None) -> int:
@@ -63,14 +41,3 @@ def forward_metrics_file(host_dir: Path, account_id: str, region: str, endpoint:
             except ValueError:
                 logger.warning("skipping a malformed CloudWatch metric record in %s", path)
     return publish_metrics(account_id, region, records, endpoint) if records else 0
-
-
-def _naive_utc(value: Any) -> datetime:
-    """moto's CloudWatch compares naive UTC datetimes."""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else datetime.now(UTC)
-    except ValueError:
-        moment = datetime.now(UTC)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
