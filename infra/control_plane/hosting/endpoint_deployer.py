@@ -52,6 +52,8 @@ class Variant:
     instances: list[Instance]
     resolved_at: datetime = field(default_factory=utcnow)
     _next: count[int] = field(default_factory=count)
+    # notified when a dead instance's replacement answers (or the deployment stops)
+    replaced: threading.Condition = field(default_factory=threading.Condition)
 
     def pick(self) -> Instance:
         """Round-robin over the instances whose container is alive (a dead one is skipped while it restarts)."""
@@ -61,6 +63,21 @@ class Variant:
             if instance.container.is_alive():
                 return instance
         return self.instances[start % len(self.instances)]
+
+    def wait_live(self, seconds: float, stopped: threading.Event) -> Instance | None:
+        """A live instance, waiting up to ``seconds`` for a replacement when every one is dead (None: none came)."""
+        with self.replaced:
+            self.replaced.wait_for(
+                lambda: stopped.is_set() or any(i.container.is_alive() for i in self.instances), seconds
+            )
+        if stopped.is_set():
+            return None
+        instance = self.pick()
+        return instance if instance.container.is_alive() else None
+
+    def notify_replaced(self) -> None:
+        with self.replaced:
+            self.replaced.notify_all()
 
 
 @dataclass
@@ -72,6 +89,8 @@ class Deployment:
     work_dir: Path | None = None  # the endpoint working files (models, each instance's /opt/ml)
     stopped: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)  # stop() against a supervisor swapping a container
+    # set by InvokeEndpoint when it finds a container dead: the supervisor looks at once instead of at its next tick
+    dead_seen: threading.Event = field(default_factory=threading.Event)
     # called once with a FailureReason when a dead serving container cannot be restarted (the endpoint fails)
     on_lost: Callable[[str], None] | None = None
 
@@ -87,6 +106,9 @@ class Deployment:
         with self.lock:
             self.stopped.set()
             instances = [instance for variant in self.variants for instance in variant.instances]
+        self.dead_seen.set()
+        for variant in self.variants:
+            variant.notify_replaced()  # requests waiting for a replacement give up now
         for instance in instances:
             try:
                 instance.container.stop()
@@ -97,6 +119,7 @@ class Deployment:
         """Stack stop: no dead container is restarted from now on (the runtime stops the containers)."""
         with self.lock:
             self.stopped.set()
+        self.dead_seen.set()
 
 
 @dataclass(frozen=True)
@@ -213,7 +236,10 @@ class _Supervisor:
         threading.Thread(target=self._watch, name="sagestack-endpoint-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
-        while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
+        deployment = self._deployment
+        while not deployment.stopped.is_set():
+            deployment.dead_seen.wait(self._ctx.restart_check_seconds)
+            deployment.dead_seen.clear()
             for variant in self._deployment.variants:
                 for instance in variant.instances:
                     if not instance.container.is_alive() and not self._deployment.stopped.is_set():
@@ -250,6 +276,7 @@ class _Supervisor:
         if stopped:  # stopped while this one started: Deployment.stop did not see it
             container.stop()
             return None
+        variant.notify_replaced()
         old_pool.close()
         return None
 

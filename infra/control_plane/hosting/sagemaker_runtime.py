@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import urllib3
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
 
 from infra.control_plane.core.aws_services import LogsAccess
 from infra.control_plane.core.errors import (
@@ -68,6 +68,7 @@ class InvokeFront:
     def __init__(self, backends: BackendLookup, timeout_seconds: float) -> None:
         self._backends = backends
         self._timeout = urllib3.Timeout(connect=5.0, read=timeout_seconds)
+        self._replacement_wait = timeout_seconds  # a call never waits longer for a new server than for an answer
 
     def handle(self, call: Invocation) -> Reply:
         try:
@@ -95,17 +96,20 @@ class InvokeFront:
 
     @staticmethod
     def _deployment(backend: HostingBackend, call: Invocation) -> Deployment:
-        endpoint = backend.endpoints.store.find(call.endpoint)
+        endpoint = backend.endpoints.store.peek(call.endpoint)
         deployment = endpoint.deployment if endpoint is not None else None
         if deployment is None:
             raise RuntimeValidationError(f"Endpoint {call.endpoint} of account {call.account_id} not found.")
         return deployment
 
     def _forward(self, call: Invocation, deployment: Deployment, variant: Variant) -> Reply:
-        """POST to an instance of the variant; a connection failure is retried once on a fresh connection.
+        """POST to an instance of the variant; a connection failure is retried on a fresh connection.
 
         The retry covers a kept-alive connection the container closed (it answered an error without reading the
         body, or restarted) and an instance that just died: the retry goes to a live instance when there is one.
+        When none is live (a single instance whose server died), a request that could not even connect waits for
+        the supervisor's replacement, at most the invocation timeout, and is sent to it
+        (docs/local-stack.md#processes-and-disk).
         A read timeout is never retried (the container may still be working on the request).
         """
         headers = {"Content-Type": _header(call.environ, "CONTENT_TYPE") or "application/octet-stream"}
@@ -121,10 +125,7 @@ class InvokeFront:
                 raise
             except HTTPError as exc:
                 logger.info("InvokeEndpoint %s: %s; retrying on a fresh connection", call.endpoint, exc)
-                if not instance.container.is_alive():
-                    instance = variant.pick()
-                with connection_pool(instance.container.url) as fresh:
-                    response = self._post(fresh, call.body, headers)
+                instance, response = self._retry(call, deployment, variant, instance, headers)
         except ReadTimeoutError as exc:
             raise self._model_error(call, deployment, instance, 0, _TIMEOUT_MESSAGE) from exc
         except HTTPError as exc:
@@ -137,6 +138,25 @@ class InvokeFront:
         if custom is not None:
             out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
         return Reply(200, out, response.data)
+
+    def _retry(
+        self, call: Invocation, deployment: Deployment, variant: Variant, instance: Instance, headers: dict[str, str]
+    ) -> tuple[Instance, urllib3.BaseHTTPResponse]:
+        """The retry on a fresh connection, and the wait for a replacement when no server takes the connection."""
+        if not instance.container.is_alive():
+            deployment.dead_seen.set()
+            instance = variant.pick()
+        try:
+            with connection_pool(instance.container.url) as fresh:
+                return instance, self._post(fresh, call.body, headers)
+        except NewConnectionError:  # nothing was delivered: safe to send again, once a server listens
+            deployment.dead_seen.set()
+            live = variant.wait_live(self._replacement_wait, deployment.stopped)
+            if live is None:
+                raise
+        logger.info("InvokeEndpoint %s: sent to the replacement of a dead server", call.endpoint)
+        with connection_pool(live.container.url) as fresh:
+            return live, self._post(fresh, call.body, headers)
 
     def _post(self, pool: urllib3.HTTPConnectionPool, body: bytes, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         return pool.urlopen("POST", "/invocations", body=body, headers=headers, timeout=self._timeout, retries=False)
