@@ -14,6 +14,7 @@ from typing import Any
 
 from infra.control_plane.core.errors import ServiceError
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.core.store import DurableMap
 from infra.control_plane.pipeline_engine.operations import Operations
 
 logger = logging.getLogger(__name__)
@@ -28,15 +29,19 @@ class CacheEntry:
 
 
 class StepCache:
-    """Keyed by (pipeline, cache key); never shared across pipelines; failed runs are never recorded."""
+    """Keyed by (pipeline, cache key); never shared across pipelines; failed runs are never recorded.
+
+    Built inside a backend's record binding, the entries are stored with the control plane's records, so a step
+    cached before a restart is still a hit after it (docs/local-stack.md#what-persists-where-and-how-to-reset).
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], CacheEntry] = {}
+        self._entries: DurableMap[CacheEntry] = DurableMap("pipeline-step-cache", CacheEntry)  # "pipeline\tkey"
         self._lock = threading.Lock()
 
     def lookup(self, pipeline: str, key: str, expire_after: timedelta | None) -> CacheEntry | None:
         with self._lock:
-            entry = self._entries.get((pipeline, key))
+            entry = self._entries.get(f"{pipeline}\t{key}")
         if entry is None or (expire_after is not None and utcnow() - entry.finished > expire_after):
             return None
         return entry
@@ -45,11 +50,11 @@ class StepCache:
         self, pipeline: str, key: str, execution_arn: str, properties: dict[str, Any], metadata: dict[str, Any]
     ) -> None:
         with self._lock:
-            self._entries[(pipeline, key)] = CacheEntry(execution_arn, utcnow(), properties, metadata)
+            self._entries[f"{pipeline}\t{key}"] = CacheEntry(execution_arn, utcnow(), properties, metadata)
 
     def forget(self, pipeline: str) -> None:
         with self._lock:
-            for key in [k for k in self._entries if k[0] == pipeline]:
+            for key in [k for k in self._entries if k.partition("\t")[0] == pipeline]:
                 del self._entries[key]
 
 

@@ -97,7 +97,7 @@ class Pipelines:
         )
         self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
-        self._tokens = IdempotencyTokens()
+        self._tokens = IdempotencyTokens("pipeline-request-token")
         self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
         self._engine = EngineContext(
             self.operations,
