@@ -60,12 +60,22 @@ def _stack_body(stack: Any) -> dict[str, Any]:
         "created": stack.creation_time.isoformat(),
         "description": stack.description,
         "resources": resources,
-        "outputs": [
-            {"key": o.key, "value": o.value, "description": o.description} for o in stack.output_map.values() if o
-        ],
-        "exports": [{"name": e.name, "value": e.value} for e in stack.exports],
+        **_outputs(stack),
         "events": [_event_body(event) for event in stack.events],
     }
+
+
+def _outputs(stack: Any) -> dict[str, list[dict[str, Any]]]:
+    """The outputs and exports as evaluated now; none when they cannot be (a rolled-back stack's refer to nothing)."""
+    try:
+        outputs = [
+            {"key": o.key, "value": o.value, "description": o.description} for o in stack.output_map.values() if o
+        ]
+        exports = [{"name": e.name, "value": e.value} for e in stack.exports]
+    except Exception:  # moto raises whatever its resolver hits; the stack itself is still kept
+        logger.debug("stack %s: outputs cannot be evaluated; kept without them", stack.name, exc_info=True)
+        return {"outputs": [], "exports": []}
+    return {"outputs": outputs, "exports": exports}
 
 
 def _physical(resource: Any) -> str:

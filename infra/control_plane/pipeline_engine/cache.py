@@ -77,7 +77,9 @@ class ModelReuse:
     """(step name, hash of the model definition) -> the model name that step created last; one per control plane."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str], tuple[str, Any]] = {}
+        # "step\tdefinition hash" -> [model name, its CreationTime]; stored like the step cache (a Transform step
+        # after a Model step still hits its cache after a restart)
+        self._models: DurableMap[list[Any]] = DurableMap("pipeline-model-reuse", list)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -94,7 +96,7 @@ class ModelReuse:
             return None
         key = self.definition_key(arguments)
         with self._lock:
-            found = self._models.get((step_name, key))
+            found = self._models.get(f"{step_name}\t{key}")
         if found is None:
             return None
         name, created = found
@@ -110,8 +112,8 @@ class ModelReuse:
     def record(self, step_name: str, arguments: Mapping[str, Any], described: Mapping[str, Any]) -> None:
         """Remember the model a step created from ``arguments`` (``described``: its DescribeModel answer)."""
         with self._lock:
-            key = (step_name, self.definition_key(arguments))
-            self._models[key] = (str(described["ModelName"]), described.get("CreationTime"))
+            key = f"{step_name}\t{self.definition_key(arguments)}"
+            self._models[key] = [str(described["ModelName"]), described.get("CreationTime")]
 
 
 _MODEL_REUSE: weakref.WeakKeyDictionary[Operations, ModelReuse] = weakref.WeakKeyDictionary()
@@ -119,9 +121,15 @@ _MODEL_REUSE_LOCK = threading.Lock()
 
 
 def model_reuse(operations: Operations) -> ModelReuse:
-    """The model registry of the control plane whose ``Operations`` these are."""
+    """The model registry of the control plane whose ``Operations`` these are (built with the backend, inside its
+    record binding, by :func:`open_model_reuse`; else here, in memory)."""
     with _MODEL_REUSE_LOCK:
         found = _MODEL_REUSE.get(operations)
         if found is None:
             found = _MODEL_REUSE[operations] = ModelReuse()
         return found
+
+
+def open_model_reuse(operations: Operations) -> ModelReuse:
+    """Build the registry of ``operations`` now (the pipeline service does, so its entries are stored)."""
+    return model_reuse(operations)
