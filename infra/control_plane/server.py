@@ -13,6 +13,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from infra.config import StackSettings
+from infra.control_plane.cloudformation.stack_records import cloudformation_loaded, restore_stack, stack_rows
+from infra.control_plane.core.durable.moto_mirror import MirroredService
 from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import StartResponse, respond
 from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
@@ -26,6 +28,9 @@ from infra.runtime.process.process_ledger import reap_survivors
 logger = logging.getLogger(__name__)
 
 __all__ = ["HEALTH_PATH", "LocalStack"]
+# CloudFormation stacks are kept by the moto mirror; read only once moto's CloudFormation is imported (its first
+# request), restored at start when stored (docs/local-stack.md#what-persists-where-and-how-to-reset).
+_MIRRORED_ABOVE_CORE = {"cloudformation": MirroredService(stack_rows, restore_stack, cloudformation_loaded)}
 _DRAIN_LIMIT = 64 * 1024 * 1024  # an over-limit body up to this size is discarded after the answer, so the client
 # (which sends its whole body before reading) sees the error instead of a reset connection
 _DRAIN_CHUNK = 64 * 1024
@@ -187,7 +192,7 @@ class LocalStack:
         self.settings = self.settings.with_port(int(server.server_address[1]))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            state = DurableState(self.settings) if self.settings.persistence else None
+            state = DurableState(self.settings, _MIRRORED_ABOVE_CORE) if self.settings.persistence else None
         except Exception:
             server.server_close()
             raise

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from infra.config import StackSettings
-from infra.control_plane.core.durable.moto_mirror import MotoMirror
+from infra.control_plane.core.durable.moto_mirror import MirroredService, MotoMirror
 from infra.control_plane.core.durable.record_journal import RecordJournal, bind_records
 from infra.control_plane.core.durable.s3_mirror import S3Mirror
 from infra.control_plane.core.durable.state_database import StateDatabase
@@ -28,11 +28,12 @@ logger = logging.getLogger(__name__)
 class DurableState:
     """The open database, the record journal and the S3 mirror of one running stack."""
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, extra: Mapping[str, MirroredService] | None = None) -> None:
+        """``extra``: moto services mirrored for the layers above (the edge's CloudFormation stacks)."""
         self.db = StateDatabase(settings.data_dir)
         self.journal = RecordJournal(self.db, settings.state_flush_seconds)
         self.s3 = S3Mirror(self.db, settings.data_dir / "s3", settings.state_flush_seconds * 4)
-        self.moto = MotoMirror(self.db, settings.state_flush_seconds * 4)
+        self.moto = MotoMirror(self.db, settings.state_flush_seconds * 4, extra)
 
     @contextmanager
     def binding(self, account_id: str, region: str) -> Iterator[None]:

@@ -133,3 +133,23 @@ def test_an_endpoint_with_two_instances_keeps_answering_when_one_serving_process
         assert json.loads(smr.invoke_endpoint(EndpointName=name, Body=b"1", ContentType="text/csv")["Body"].read())
     _wait(lambda: deployment.variants[0].instances[0].restarts == 1, timeout=60)
     assert json.loads(smr.invoke_endpoint(EndpointName=name, Body=b"1", ContentType="text/csv")["Body"].read())
+
+
+def test_a_single_instance_endpoint_whose_server_dies_answers_again_and_later_calls_succeed(stack, sm, smr):
+    """The issue's case: the only serving process is killed; calls that cannot connect wait for its replacement."""
+    name = _endpoint(sm)
+    instance = stack.backend().endpoints.store.find(name).deployment.variants[0].instances[0]
+    victim = instance.container
+    os.kill(victim.pid, signal.SIGKILL)  # the server's master process (the fake container is one process)
+    outcomes = []
+    for _ in range(40):
+        try:
+            smr.invoke_endpoint(EndpointName=name, Body=b"1", ContentType="text/csv")
+            outcomes.append(True)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ModelError"
+            outcomes.append(False)
+    # Only a call in flight on the dead process may fail (none is here: the kill came first); every later one is
+    # answered, by the replacement.
+    assert outcomes.count(False) <= 1 and all(outcomes[1:]), outcomes
+    assert not victim.is_alive() and instance.restarts == 1 and instance.container is not victim

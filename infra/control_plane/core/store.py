@@ -67,6 +67,12 @@ class Store(Generic[T]):
             self._touch(name)
         return item
 
+    def peek(self, name: str) -> T | None:
+        """A lookup that will not change the record (InvokeEndpoint's, on every call): the journal is not told, so
+        a busy endpoint costs the state flush nothing (docs/local-stack.md#what-persists-where-and-how-to-reset)."""
+        with self._lock:
+            return self._items.get(name)
+
     def changed(self, name: str) -> None:
         """Say that a record changed outside a lookup (the next flush stores it)."""
         self._touch(name)

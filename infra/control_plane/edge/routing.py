@@ -80,7 +80,7 @@ class EdgeApp:
     def __init__(self, settings: StackSettings, registry: Registry[SageMakerBackend]) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        from infra.control_plane.cloudformation import CloudFormationFront  # imports moto: only when serving
+        from infra.control_plane.cloudformation import DeferredFront
 
         self._settings = settings
         self._control = SageMakerDispatcher(registry)
@@ -93,7 +93,7 @@ class EdgeApp:
         self._console = ConsoleApp(ConsoleApi(self._control, lambda: registry.get(account, region), account, region))
         self._metrics = MetricsFront(registry.get)
         moto = DomainDispatcherApplication(create_backend_app)
-        self._moto = CloudFormationFront(moto, registry, settings.account_id, settings.region)
+        self._moto = DeferredFront(moto, registry, settings.account_id, settings.region)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = self._scope(environ, "service")

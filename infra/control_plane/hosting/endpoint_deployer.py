@@ -86,6 +86,8 @@ class Variant:
     resolved_at: datetime = field(default_factory=utcnow)
     serverless: ServerlessCapacity[Instance] | None = None
     _next: count[int] = field(default_factory=count)
+    # notified when a dead instance's replacement answers (or the deployment stops)
+    replaced: threading.Condition = field(default_factory=threading.Condition)
 
     def pick(self) -> Instance:
         """Round-robin over the live instances (a dead one is skipped while it restarts); a serverless variant's
@@ -103,6 +105,19 @@ class Variant:
     def serves(self) -> bool:
         return bool(self.instances) or self.serverless is not None
 
+    def wait_live(self, seconds: float, stopped: threading.Event) -> Instance | None:
+        """A live instance, waiting up to ``seconds`` for a replacement when every one is dead (None: none came)."""
+        with self.replaced:
+            self.replaced.wait_for(lambda: stopped.is_set() or any(i.is_alive() for i in self.instances), seconds)
+        if stopped.is_set():
+            return None
+        instance = self.pick()
+        return instance if instance.is_alive() else None
+
+    def notify_replaced(self) -> None:
+        with self.replaced:
+            self.replaced.notify_all()
+
 
 @dataclass
 class Deployment:
@@ -113,6 +128,8 @@ class Deployment:
     work_dir: Path | None = None  # the endpoint working files (models, each instance's /opt/ml)
     stopped: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)  # stop() against a supervisor swapping a container
+    # set by InvokeEndpoint when it finds a container dead: the supervisor looks at once instead of at its next tick
+    dead_seen: threading.Event = field(default_factory=threading.Event)
     # called once with a FailureReason when a dead serving container cannot be restarted (the endpoint fails)
     on_lost: Callable[[str], None] | None = None
 
@@ -128,6 +145,9 @@ class Deployment:
         with self.lock:
             self.stopped.set()
             instances = [instance for variant in self.variants for instance in variant.instances]
+        self.dead_seen.set()
+        for variant in self.variants:
+            variant.notify_replaced()  # requests waiting for a replacement give up now
         for instance in instances:
             instance.stop()
 
@@ -135,6 +155,7 @@ class Deployment:
         """Stack stop: no dead container is restarted from now on (the runtime stops the containers)."""
         with self.lock:
             self.stopped.set()
+        self.dead_seen.set()
 
 
 @dataclass(frozen=True)
@@ -290,7 +311,10 @@ class _Supervisor:
         threading.Thread(target=self._watch, name="sagestack-endpoint-supervisor", daemon=True).start()
 
     def _watch(self) -> None:
-        while not self._deployment.stopped.wait(self._ctx.restart_check_seconds):
+        deployment = self._deployment
+        while not deployment.stopped.is_set():
+            deployment.dead_seen.wait(self._ctx.restart_check_seconds)
+            deployment.dead_seen.clear()
             self._ticks += 1
             for variant in self._deployment.variants:
                 if variant.serverless is not None and self._ticks % self._MEMORY_CHECK_EVERY == 0:
@@ -341,6 +365,7 @@ class _Supervisor:
         if stopped:  # stopped while this one started: Deployment.stop did not see it
             container.stop()
             return None
+        variant.notify_replaced()
         old_pool.close()
         return None
 

@@ -110,6 +110,7 @@ class InvokeFront:
     def __init__(self, backends: BackendLookup, timeout_seconds: float) -> None:
         self._backends = backends
         self._timeout = urllib3.Timeout(connect=5.0, read=timeout_seconds)
+        self._replacement_wait = timeout_seconds  # a call never waits longer for a new server than for an answer
 
     def handle(self, call: Invocation) -> Reply:
         try:
@@ -160,7 +161,13 @@ class InvokeFront:
             if request.timeout_seconds is not None:
                 timeout = urllib3.Timeout(connect=5.0, read=request.timeout_seconds)
             model_started = time.perf_counter()
-            response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+            try:
+                response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+            except HopFailed as exc:
+                if not exc.connect_failed:
+                    raise
+                instance, processes, path = self._replacement(request, deployment, variant, exc)
+                response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
             model_seconds = time.perf_counter() - model_started
         except HopFailed as exc:
             if exc.status == 404 and instance.models is not None and request.target_model:
@@ -171,6 +178,19 @@ class InvokeFront:
         if custom is not None:
             out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
         return Reply(200, out, response.data), model_seconds
+
+    def _replacement(
+        self, request: ModelRequest, deployment: Deployment, variant: Variant, failure: HopFailed
+    ) -> tuple[Instance, list[ServingProcess], str]:
+        """No server took the connection (nothing was delivered): wake the supervisor and wait, at most the
+        invocation timeout, for a live instance, to send the request again (docs/local-stack.md#processes-and-disk)."""
+        deployment.dead_seen.set()
+        live = variant.wait_live(self._replacement_wait, deployment.stopped)
+        if live is None:
+            raise failure
+        logger.info("InvokeEndpoint %s: sent to the replacement of a dead server", request.endpoint)
+        processes, path = self._route(request, live)
+        return live, processes, path
 
     def _route(self, request: ModelRequest, instance: Instance) -> tuple[list[ServingProcess], str]:
         """The containers a request goes through and the last one's path (multi-model, Direct, or in series)."""
@@ -207,7 +227,7 @@ class InvokeFront:
 
 
 def _deployment(backend: HostingBackend, name: str, account_id: str) -> Deployment:
-    endpoint = backend.endpoints.store.find(name)
+    endpoint = backend.endpoints.store.peek(name)  # a lookup: the record is not marked for the next write
     deployment = endpoint.deployment if endpoint is not None else None
     if deployment is None:
         raise RuntimeValidationError(f"Endpoint {name} of account {account_id} not found.")

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, ReadTimeoutError
 
 from infra.control_plane.core.aws_services import S3Access
 from infra.control_plane.execution.container_host import ContainerHost
@@ -99,9 +99,12 @@ def connection_pool(url: str) -> urllib3.HTTPConnectionPool:
 class HopFailed(Exception):
     """A container of the chain answered an error, timed out or could not be reached."""
 
-    def __init__(self, hostname: str, status: int, message: str, timed_out: bool = False) -> None:
+    def __init__(
+        self, hostname: str, status: int, message: str, timed_out: bool = False, connect_failed: bool = False
+    ) -> None:
         super().__init__(message)
         self.hostname, self.status, self.message, self.timed_out = hostname, status, message, timed_out
+        self.connect_failed = connect_failed  # no server took the connection: nothing was delivered
 
 
 def invoke_in_series(
@@ -147,5 +150,7 @@ def _post_once(
                 return fresh.urlopen("POST", path, body=body, headers=dict(headers), timeout=timeout, retries=False)
     except ReadTimeoutError as exc:
         raise HopFailed(process.hostname, 0, "timed out", timed_out=True) from exc
+    except NewConnectionError as exc:
+        raise HopFailed(process.hostname, 0, f"Container not reachable: {exc}", connect_failed=True) from exc
     except HTTPError as exc:
         raise HopFailed(process.hostname, 0, f"Container not reachable: {exc}") from exc

@@ -14,6 +14,7 @@ from typing import Any
 
 from infra.control_plane.core.errors import ServiceError
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.core.store import DurableMap
 from infra.control_plane.pipeline_engine.operations import Operations
 
 logger = logging.getLogger(__name__)
@@ -28,15 +29,19 @@ class CacheEntry:
 
 
 class StepCache:
-    """Keyed by (pipeline, cache key); never shared across pipelines; failed runs are never recorded."""
+    """Keyed by (pipeline, cache key); never shared across pipelines; failed runs are never recorded.
+
+    Built inside a backend's record binding, the entries are stored with the control plane's records, so a step
+    cached before a restart is still a hit after it (docs/local-stack.md#what-persists-where-and-how-to-reset).
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], CacheEntry] = {}
+        self._entries: DurableMap[CacheEntry] = DurableMap("pipeline-step-cache", CacheEntry)  # "pipeline\tkey"
         self._lock = threading.Lock()
 
     def lookup(self, pipeline: str, key: str, expire_after: timedelta | None) -> CacheEntry | None:
         with self._lock:
-            entry = self._entries.get((pipeline, key))
+            entry = self._entries.get(f"{pipeline}\t{key}")
         if entry is None or (expire_after is not None and utcnow() - entry.finished > expire_after):
             return None
         return entry
@@ -45,11 +50,11 @@ class StepCache:
         self, pipeline: str, key: str, execution_arn: str, properties: dict[str, Any], metadata: dict[str, Any]
     ) -> None:
         with self._lock:
-            self._entries[(pipeline, key)] = CacheEntry(execution_arn, utcnow(), properties, metadata)
+            self._entries[f"{pipeline}\t{key}"] = CacheEntry(execution_arn, utcnow(), properties, metadata)
 
     def forget(self, pipeline: str) -> None:
         with self._lock:
-            for key in [k for k in self._entries if k[0] == pipeline]:
+            for key in [k for k in self._entries if k.partition("\t")[0] == pipeline]:
                 del self._entries[key]
 
 
@@ -72,7 +77,9 @@ class ModelReuse:
     """(step name, hash of the model definition) -> the model name that step created last; one per control plane."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[str, str], tuple[str, Any]] = {}
+        # "step\tdefinition hash" -> [model name, its CreationTime]; stored like the step cache (a Transform step
+        # after a Model step still hits its cache after a restart)
+        self._models: DurableMap[list[Any]] = DurableMap("pipeline-model-reuse", list)
         self._lock = threading.Lock()
 
     @staticmethod
@@ -89,7 +96,7 @@ class ModelReuse:
             return None
         key = self.definition_key(arguments)
         with self._lock:
-            found = self._models.get((step_name, key))
+            found = self._models.get(f"{step_name}\t{key}")
         if found is None:
             return None
         name, created = found
@@ -105,8 +112,8 @@ class ModelReuse:
     def record(self, step_name: str, arguments: Mapping[str, Any], described: Mapping[str, Any]) -> None:
         """Remember the model a step created from ``arguments`` (``described``: its DescribeModel answer)."""
         with self._lock:
-            key = (step_name, self.definition_key(arguments))
-            self._models[key] = (str(described["ModelName"]), described.get("CreationTime"))
+            key = f"{step_name}\t{self.definition_key(arguments)}"
+            self._models[key] = [str(described["ModelName"]), described.get("CreationTime")]
 
 
 _MODEL_REUSE: weakref.WeakKeyDictionary[Operations, ModelReuse] = weakref.WeakKeyDictionary()
@@ -114,9 +121,15 @@ _MODEL_REUSE_LOCK = threading.Lock()
 
 
 def model_reuse(operations: Operations) -> ModelReuse:
-    """The model registry of the control plane whose ``Operations`` these are."""
+    """The model registry of the control plane whose ``Operations`` these are (built with the backend, inside its
+    record binding, by :func:`open_model_reuse`; else here, in memory)."""
     with _MODEL_REUSE_LOCK:
         found = _MODEL_REUSE.get(operations)
         if found is None:
             found = _MODEL_REUSE[operations] = ModelReuse()
         return found
+
+
+def open_model_reuse(operations: Operations) -> ModelReuse:
+    """Build the registry of ``operations`` now (the pipeline service does, so its entries are stored)."""
+    return model_reuse(operations)

@@ -16,7 +16,7 @@ from infra.control_plane.core.idempotency import IdempotencyTokens
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import arn_for, not_found, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
-from infra.control_plane.pipeline_engine.cache import StepCache
+from infra.control_plane.pipeline_engine.cache import StepCache, open_model_reuse
 from infra.control_plane.pipeline_engine.definition import (
     Definition,
     DefinitionError,
@@ -94,12 +94,13 @@ class Pipelines:
     ) -> None:
         self._account_id, self._region, self._s3 = account_id, region, s3
         self.operations = Operations(services)
+        open_model_reuse(self.operations)  # here, inside the backend's record binding: its entries are stored
         self.store: Store[Pipeline] = Store(
             "pipeline", not_found("Pipeline '{name}' does not exist.", ResourceNotFound), Pipeline
         )
         self.executions: MutableMapping[str, Execution] = DurableMap("pipeline-execution", Execution)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
-        self._tokens = IdempotencyTokens()
+        self._tokens = IdempotencyTokens("pipeline-request-token")
         self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
         self._engine = EngineContext(
             self.operations,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from moto.backends import get_backend
@@ -24,11 +25,23 @@ from infra.control_plane.core.durable.state_database import StateDatabase
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str, str, str, str]  # service, account, region, kind, name
-_SERVICES: dict[str, tuple[Callable[[Any], services.Rows], Callable[[Any, str, str, dict[str, Any]], None]]] = {
-    "iam": (services.iam_rows, services.iam_restore),
-    "logs": (services.logs_rows, services.logs_restore),
-    "cloudwatch": (services.metrics_rows, services.metrics_restore),
-    "ecr": (services.ecr_rows, services.ecr_restore),
+
+
+@dataclass(frozen=True)
+class MirroredService:
+    """How one moto service is read into rows and refilled; ``loaded`` says whether it can hold anything yet (a
+    service imported on first use, like CloudFormation, is not read, nor its rows dropped, before then)."""
+
+    read: Callable[[Any], services.Rows]
+    restore: Callable[[Any, str, str, dict[str, Any]], None]
+    loaded: Callable[[], bool] = lambda: True
+
+
+_SERVICES: dict[str, MirroredService] = {
+    "iam": MirroredService(services.iam_rows, services.iam_restore),
+    "logs": MirroredService(services.logs_rows, services.logs_restore),
+    "cloudwatch": MirroredService(services.metrics_rows, services.metrics_restore),
+    "ecr": MirroredService(services.ecr_rows, services.ecr_restore),
 }
 _EVENTS_PAGE = 10000
 
@@ -45,8 +58,11 @@ def _backends(service: str) -> list[tuple[str, str, Any]]:
 
 
 class MotoMirror:
-    def __init__(self, db: StateDatabase, sync_seconds: float = 1.0) -> None:
+    def __init__(
+        self, db: StateDatabase, sync_seconds: float = 1.0, extra: Mapping[str, MirroredService] | None = None
+    ) -> None:
         self._db = db
+        self._services = {**_SERVICES, **(extra or {})}  # extra: services of upper layers (CloudFormation stacks)
         self._sync_seconds = sync_seconds
         self._written: dict[Key, str] = {}
         self._streams: dict[tuple[str, str, str, str], tuple[int, object]] = {}  # -> (events stored, ingestion)
@@ -61,11 +77,15 @@ class MotoMirror:
         order = {kind: place for place, kind in enumerate(services.KIND_ORDER)}
         rows.sort(key=lambda row: (order.get(str(row[3]), len(order)), str(row[4])))
         restored = 0
-        for service, account, region, kind, name, body in rows:
-            key: Key = (str(service), str(account), str(region), str(kind), str(name))
-            backend = get_backend(key[0])[key[1]][key[2]]  # type: ignore[call-overload]
+        for service_name, account, region, kind, name, body in rows:
+            key: Key = (str(service_name), str(account), str(region), str(kind), str(name))
+            service = self._services.get(key[0])
+            if service is None:
+                logger.error("stored %s %s: no such mirrored service here; it is left in the database", key[0], key[4])
+                continue
             try:
-                _SERVICES[key[0]][1](backend, key[3], key[4], json.loads(str(body)))
+                backend = get_backend(key[0])[key[1]][key[2]]  # type: ignore[call-overload]
+                service.restore(backend, key[3], key[4], json.loads(str(body)))
             except Exception:
                 logger.exception("stored %s %s %s cannot be restored; it is left in the database", *key[0:1], *key[3:])
                 continue
@@ -110,13 +130,10 @@ class MotoMirror:
     def sync(self) -> int:
         """Write changed and new resources, drop deleted ones, append new log events; the number of changes."""
         with self._lock:
-            current: dict[Key, str] = {}
-            for service, (read, _) in _SERVICES.items():
-                for account, region, backend in _backends(service):
-                    for (kind, name), body in read(backend).items():
-                        current[service, account, region, kind, name] = body
+            unread = {name for name, service in self._services.items() if not service.loaded()}
+            current = self._read(unread)
             changed = [(key, body) for key, body in current.items() if self._written.get(key) != body]
-            gone = [key for key in self._written if key not in current]
+            gone = [key for key in self._written if key not in current and key[0] not in unread]
             events = self._new_events()
             if not changed and not gone and not events:
                 return 0
@@ -153,6 +170,17 @@ class MotoMirror:
             for where, rows, ingestion in events:
                 self._streams[where] = (self._streams.get(where, (0, None))[0] + len(rows), ingestion)
             return len(changed) + len(gone) + sum(len(rows) for _, rows, _ in events)
+
+    def _read(self, unread: set[str]) -> dict[Key, str]:
+        """Every resource's row, of the services not in ``unread``."""
+        current: dict[Key, str] = {}
+        for name, service in self._services.items():
+            if name in unread:
+                continue
+            for account, region, backend in _backends(name):
+                for (kind, resource), body in service.read(backend).items():
+                    current[name, account, region, kind, resource] = body
+        return current
 
     def _new_events(self) -> list[tuple[tuple[str, str, str, str], list[dict[str, Any]], object]]:
         """Per stream whose last ingestion moved: the events after those already stored."""

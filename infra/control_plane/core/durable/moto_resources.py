@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 Rows = dict[tuple[str, str], str]  # (kind, name) -> body
 
 # Restore order: a kind is restored after the kinds before it (a role's attached policies exist first).
-KIND_ORDER = ("policy", "role", "log-group", "log-stream", "repository", "image", "metric")
+KIND_ORDER = ("policy", "role", "log-group", "log-stream", "repository", "image", "metric", "stack")
 
 
 def _json(value: Any) -> str:

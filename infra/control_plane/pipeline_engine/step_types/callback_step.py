@@ -57,7 +57,7 @@ class CallbackTokens:
         self.timeout_seconds = timeout_seconds  # a token unanswered this long fails its step
         self._lock = threading.Lock()
         self._pending: dict[str, PendingCallback] = {}
-        self._requests = IdempotencyTokens()  # the same ClientRequestToken gets the same answer
+        self._requests = IdempotencyTokens("callback-request-token")  # the same token gets the same answer
 
     def send_pipeline_execution_step_success(self, params: Mapping[str, Any]) -> dict[str, Any]:
         token = str(params["CallbackToken"])
