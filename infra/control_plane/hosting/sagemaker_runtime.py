@@ -44,6 +44,7 @@ class HostingBackend(Protocol):
 BackendLookup = Callable[[str, str], HostingBackend]  # (account id, region) -> that backend
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+_REPLACEMENT_POLL_SECONDS = 0.02  # between attempts to reach a replaced server
 
 
 @dataclass
@@ -161,13 +162,15 @@ class InvokeFront:
             if request.timeout_seconds is not None:
                 timeout = urllib3.Timeout(connect=5.0, read=request.timeout_seconds)
             model_started = time.perf_counter()
-            try:
-                response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
-            except HopFailed as exc:
-                if not exc.connect_failed:
-                    raise
-                instance, processes, path = self._replacement(request, deployment, variant, exc)
-                response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+            deadline = model_started + self._replacement_wait
+            while True:
+                try:
+                    response = invoke_in_series(processes, request.body, request.container_headers(), timeout, path)
+                    break
+                except HopFailed as exc:
+                    if not exc.connect_failed or time.perf_counter() >= deadline:
+                        raise
+                    instance, processes, path = self._replacement(request, deployment, variant, exc, deadline)
             model_seconds = time.perf_counter() - model_started
         except HopFailed as exc:
             if exc.status == 404 and instance.models is not None and request.target_model:
@@ -180,15 +183,17 @@ class InvokeFront:
         return Reply(200, out, response.data), model_seconds
 
     def _replacement(
-        self, request: ModelRequest, deployment: Deployment, variant: Variant, failure: HopFailed
+        self, request: ModelRequest, deployment: Deployment, variant: Variant, failure: HopFailed, deadline: float
     ) -> tuple[Instance, list[ServingProcess], str]:
-        """No server took the connection (nothing was delivered): wake the supervisor and wait, at most the
-        invocation timeout, for a live instance, to send the request again (docs/local-stack.md#processes-and-disk)."""
+        """No server took the connection (nothing was delivered): wake the supervisor and wait, until ``deadline``
+        (the invocation timeout), for a live instance to send the request to again
+        (docs/local-stack.md#processes-and-disk). A killed server not yet reaped still looks alive for a moment,
+        so the caller's next attempt may be refused again: it comes back here after a short pause."""
         deployment.dead_seen.set()
-        live = variant.wait_live(self._replacement_wait, deployment.stopped)
-        if live is None:
+        live = variant.wait_live(max(0.0, deadline - time.perf_counter()), deployment.stopped)
+        if live is None or deployment.stopped.wait(_REPLACEMENT_POLL_SECONDS):
             raise failure
-        logger.info("InvokeEndpoint %s: sent to the replacement of a dead server", request.endpoint)
+        logger.info("InvokeEndpoint %s: sending again to a live server", request.endpoint)
         processes, path = self._route(request, live)
         return live, processes, path
 
