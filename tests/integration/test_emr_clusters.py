@@ -43,9 +43,11 @@ def _spark_step(name, app_uri, *args, action="CONTINUE"):
     return {
         "Name": name,
         "ActionOnFailure": action,
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "--deploy-mode", "cluster",
-                                                                 app_uri, *args]},
-    }  # fmt: skip
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": ["spark-submit", "--deploy-mode", "cluster", app_uri, *args],
+        },
+    }
 
 
 def _wait(describe, done):
@@ -83,8 +85,9 @@ def test_a_cluster_runs_spark_steps_on_its_workers_and_terminates(emr, s3, bucke
         ServiceRole="EMR_DefaultRole",
     )["JobFlowId"]
     assert cluster_id.startswith("j-")
-    cluster = _wait(lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"],
-                    lambda c: c["Status"]["State"] != "STARTING")  # fmt: skip
+    cluster = _wait(
+        lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"], lambda c: c["Status"]["State"] != "STARTING"
+    )
     assert cluster["Status"]["State"] == "WAITING", cluster["Status"]
     assert cluster["AutoTerminate"] is False
     status = stack.backend().emr.spark_cluster(cluster_id).status()
@@ -92,9 +95,11 @@ def test_a_cluster_runs_spark_steps_on_its_workers_and_terminates(emr, s3, bucke
 
     ok, bad = emr.add_job_flow_steps(
         JobFlowId=cluster_id,
-        Steps=[_spark_step("squares", app, bucket, f"{prefix}/out.json", "ok"),
-               _spark_step("broken", app, bucket, f"{prefix}/none.json", "fail")],
-    )["StepIds"]  # fmt: skip
+        Steps=[
+            _spark_step("squares", app, bucket, f"{prefix}/out.json", "ok"),
+            _spark_step("broken", app, bucket, f"{prefix}/none.json", "fail"),
+        ],
+    )["StepIds"]
     assert _step_ended(emr, cluster_id, ok)["Status"]["State"] == "COMPLETED"
     result = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/out.json")["Body"].read())
     assert result["total"] == sum(x * x for x in range(20))
@@ -116,8 +121,10 @@ def test_a_cluster_runs_spark_steps_on_its_workers_and_terminates(emr, s3, bucke
     assert cluster_id in {c["Id"] for c in emr.list_clusters(ClusterStates=["WAITING"])["Clusters"]}
 
     emr.terminate_job_flows(JobFlowIds=[cluster_id])
-    ended = _wait(lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"],
-                  lambda c: c["Status"]["State"].startswith("TERMINATED"))  # fmt: skip
+    ended = _wait(
+        lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"],
+        lambda c: c["Status"]["State"].startswith("TERMINATED"),
+    )
     assert ended["Status"]["State"] == "TERMINATED"
     assert ended["Status"]["StateChangeReason"]["Code"] == "USER_REQUEST"
     assert stack.backend().emr.spark_cluster(cluster_id) is None  # its JVMs are gone

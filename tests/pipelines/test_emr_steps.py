@@ -13,9 +13,12 @@ TIMEOUT = 1800  # cluster JVMs on a shared machine
 
 def _emr(sm):
     return boto3.client(
-        "emr", endpoint_url=sm.meta.endpoint_url, region_name=REGION, aws_access_key_id="test",
+        "emr",
+        endpoint_url=sm.meta.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="test",
         aws_secret_access_key="test",
-    )  # fmt: skip
+    )
 
 
 def _pipeline(sdk_env, steps, parameters=()):
@@ -41,9 +44,12 @@ def test_an_emr_step_on_an_existing_cluster_feeds_a_condition(sm, s3, sdk_env, e
 
     key = Join(on="/", values=["emr-steps", ExecutionVariables.PIPELINE_EXECUTION_ID, "squares.json"])
     squares = EMRStep(
-        name="Squares", display_name="Squares", description="sum of squares on Spark", cluster_id=emr_cluster,
+        name="Squares",
+        display_name="Squares",
+        description="sum of squares on Spark",
+        cluster_id=emr_cluster,
         step_config=_config(emr_app_uri, bucket, key),
-    )  # fmt: skip
+    )
     gate = ConditionStep(
         name="Done",
         conditions=[ConditionEquals(left=squares.properties.Status.State, right="COMPLETED")],
@@ -68,9 +74,12 @@ def test_a_failing_spark_app_fails_the_step_with_the_drivers_error(sm, sdk_env, 
     from sagemaker.workflow.emr_step import EMRStep
 
     broken = EMRStep(
-        name="Broken", display_name="Broken", description="", cluster_id=emr_cluster,
+        name="Broken",
+        display_name="Broken",
+        description="",
+        cluster_id=emr_cluster,
         step_config=_config(emr_app_uri, bucket, "emr-steps/missing", mode="fail"),
-    )  # fmt: skip
+    )
     arn, described = run(sm, create(sm, _pipeline(sdk_env, [broken])), timeout=TIMEOUT)
     assert described["PipelineExecutionStatus"] == "Failed"
     reason = steps_of(sm, arn)["Broken"]["FailureReason"]
@@ -96,9 +105,13 @@ def test_an_emr_step_with_cluster_config_creates_and_terminates_its_cluster(sm, 
         "ServiceRole": "EMR_DefaultRole",
     }
     own = EMRStep(
-        name="OwnCluster", display_name="OwnCluster", description="", cluster_id=None, cluster_config=cluster_config,
+        name="OwnCluster",
+        display_name="OwnCluster",
+        description="",
+        cluster_id=None,
+        cluster_config=cluster_config,
         step_config=_config(emr_app_uri, bucket, key),
-    )  # fmt: skip
+    )
     arn, described = run(sm, create(sm, _pipeline(sdk_env, [own])), timeout=TIMEOUT)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
     assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["total"] == 328350
@@ -118,11 +131,19 @@ def test_an_emr_step_property_path_is_checked_at_create(sm, sdk_env, emr_app_uri
     body = {
         "Version": "2020-12-01",
         "Steps": [
-            {"Name": "E", "Type": "EMR", "Arguments": {"ClusterId": "j-1", "StepConfig": {"HadoopJarStep": {
-                "Jar": "command-runner.jar", "Args": ["spark-submit", emr_app_uri]}}}},
+            {
+                "Name": "E",
+                "Type": "EMR",
+                "Arguments": {
+                    "ClusterId": "j-1",
+                    "StepConfig": {
+                        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", emr_app_uri]}
+                    },
+                },
+            },
             {"Name": "F", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Steps.E.Status.NoSuchField"}}},
         ],
-    }  # fmt: skip
+    }
     import pytest
     from botocore.exceptions import ClientError
 

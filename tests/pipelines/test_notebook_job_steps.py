@@ -17,8 +17,10 @@ def _notebook(path, *sources):
     cells = [nbformat.v4.new_code_cell("rows = 2\nlabel = 'default'\nfail = False")]
     cells[0].metadata["tags"] = ["parameters"]
     cells += [nbformat.v4.new_code_cell(source) for source in sources]
-    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-              "language_info": {"name": "python"}}  # fmt: skip
+    kernel = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), str(path))
     return str(path)
 
@@ -100,4 +102,5 @@ def test_a_cell_that_raises_fails_the_step_naming_the_cell(sm, sdk_env, tmp_path
     arn, described = _run(sm, sdk_env, [_step(sdk_env, notebook, "Broken", {"fail": "True", "label": "monday"})])
     assert described["PipelineExecutionStatus"] == "Failed"
     reason = steps_of(sm, arn)["Broken"]["FailureReason"]
-    assert "cell 4 (In [4]) raised ValueError: no data for monday" in reason
+    # the third cell of the user's notebook (the injected parameters ran as In [2])
+    assert "cell 3 (In [4]: 'if fail:') raised ValueError: no data for monday" in reason

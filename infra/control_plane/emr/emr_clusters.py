@@ -1,4 +1,4 @@
-"""The EMR API of one account/region as far as clusters and Spark steps go (docs/spark.md#emr-clusters-locally).
+"""The EMR API of one account/region as far as clusters and Spark steps go (docs/spark.md#8-emr-clusters-locally).
 
 ``RunJobFlow`` starts a real Spark standalone cluster (master + one worker per core/task instance) and a thread that
 runs the cluster's steps one at a time, in order, as EMR does with ``StepConcurrencyLevel`` 1. A cluster without
@@ -127,8 +127,10 @@ class EmrClusters:
         cluster = self._cluster(str(params["JobFlowId"]))
         with cluster.lock:
             if cluster.is_ended or cluster.state is ClusterState.TERMINATING:
-                raise ValidationException(f"A job flow that is shutting down, terminated, or finished may not be "
-                                          f"modified: {cluster.id} is {cluster.state.value}.")  # fmt: skip
+                raise ValidationException(
+                    f"A job flow that is shutting down, terminated, or finished may not be "
+                    f"modified: {cluster.id} is {cluster.state.value}."
+                )
             active = [s for s in cluster.steps if s.state not in ENDED_STEP]
             if len(active) + len(params["Steps"]) > MAX_STEPS_PER_CLUSTER:
                 raise ValidationException(f"A cluster has at most {MAX_STEPS_PER_CLUSTER} active steps.")
@@ -150,8 +152,11 @@ class EmrClusters:
         cluster = self._cluster(str(params["ClusterId"]))
         states, ids = set(params.get("StepStates") or []), set(params.get("StepIds") or [])
         with cluster.lock:  # newest first, as EMR lists them
-            steps = [s for s in reversed(cluster.steps) if (not states or s.state.value in states)
-                     and (not ids or s.id in ids)]  # fmt: skip
+            steps = [
+                s
+                for s in reversed(cluster.steps)
+                if (not states or s.state.value in states) and (not ids or s.id in ids)
+            ]
             start = int(params.get("Marker") or 0) if str(params.get("Marker") or "0").isdigit() else 0
             page = [s.to_api() for s in steps[start : start + PAGE_SIZE]]
         more = start + PAGE_SIZE < len(steps)

@@ -59,7 +59,7 @@ class EmrFront:
             if prefix != TARGET_PREFIX or operation not in EMR_OPERATIONS:
                 raise UnknownOperationException(
                     f"{target or '(no X-Amz-Target)'}: this stack serves the EMR operations "
-                    f"{', '.join(EMR_OPERATIONS)} (docs/spark.md#emr-clusters-locally)."
+                    f"{', '.join(EMR_OPERATIONS)} (docs/spark.md#8-emr-clusters-locally)."
                 )
             op_model = self.model.operation_model(operation)
             params = _request(body)

@@ -154,8 +154,13 @@ class EmrCluster:
         }
 
     def summary(self) -> dict[str, Any]:
-        return {"Id": self.id, "Name": self.name, "Status": self._status(), "ClusterArn": self.arn,
-                "NormalizedInstanceHours": 0}  # fmt: skip
+        return {
+            "Id": self.id,
+            "Name": self.name,
+            "Status": self._status(),
+            "ClusterArn": self.arn,
+            "NormalizedInstanceHours": 0,
+        }
 
     def _status(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,8 @@ As on EMR, the step's ``Args`` are the command line. ``spark-submit`` becomes py
 ``--master spark://127.0.0.1:<port>`` and client deploy mode (a Python driver cannot run in cluster mode on a
 standalone master); ``s3://`` application files (the app, ``--py-files``, ``--files``, ``--jars``) are copied from the
 stack's S3 first, as EMR does with ``s3://`` paths. The driver and its executors get the stack as
-``AWS_ENDPOINT_URL``. The driver's output is the step's ``stdout``/``stderr`` log (docs/spark.md#emr-clusters-locally).
+``AWS_ENDPOINT_URL``. The driver's output is the step's ``stdout``/``stderr`` log
+(docs/spark.md#8-emr-clusters-locally).
 """
 
 from __future__ import annotations

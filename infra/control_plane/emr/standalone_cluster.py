@@ -3,7 +3,7 @@
 pyspark's ``spark-class`` starts ``org.apache.spark.deploy.master.Master`` and ``...deploy.worker.Worker`` processes
 bound to 127.0.0.1 (``SPARK_LOCAL_IP``; the master's and workers' web UIs too). Each worker gets its share of the
 machine's cores and memory. The master's JSON page (``/json/``) says how many workers are alive; :meth:`start`
-returns once all of them have registered (docs/spark.md#emr-clusters-locally).
+returns once all of them have registered (docs/spark.md#8-emr-clusters-locally).
 
 The processing image's multi-host cluster (one worker per SageMaker host, in ``containers/``) is a different shape:
 hosts of their own, the master found by host name. This one lives in the control plane and owns every process.

@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import tarfile
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 INPUT_CHANNEL = "sagemaker_headless_execution_pipelinestep"
 DEFAULT_MAX_RUNTIME_SECONDS = 2 * 24 * 3600
+_PAPERMILL_TAGS = frozenset({"injected-parameters", "papermill-error-cell-tag"})
 _OUTPUT_LIMIT_BYTES = 1024 * 1024 * 1024  # the output archive, as a job's output volume would bound it
 
 
@@ -110,8 +111,9 @@ def _environment(runner: NotebookRunner, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _init_script(env: dict[str, str], folder: Path, process_env: dict[str, str], ctx: StepContext,
-                 limit: float) -> None:  # fmt: skip
+def _init_script(
+    env: dict[str, str], folder: Path, process_env: dict[str, str], ctx: StepContext, limit: float
+) -> None:
     script = env.get("SM_INIT_SCRIPT")
     if not script:
         return
@@ -120,8 +122,14 @@ def _init_script(env: dict[str, str], folder: Path, process_env: dict[str, str],
         raise StepFailed(f"the initialization script {script} exited with code {code}: {log[-500:]}")
 
 
-def _execute(env: dict[str, str], folder: Path, process_env: dict[str, str], parameters: dict[str, Any],
-             ctx: StepContext, limit: float) -> str | None:  # fmt: skip
+def _execute(
+    env: dict[str, str],
+    folder: Path,
+    process_env: dict[str, str],
+    parameters: dict[str, Any],
+    ctx: StepContext,
+    limit: float,
+) -> str | None:
     """Run the notebook; ``None`` when every cell ran, else the failure naming the cell."""
     source, output = env.get("SM_INPUT_NOTEBOOK_NAME", ""), env.get("SM_OUTPUT_NOTEBOOK_NAME", "")
     if not source or not (folder / source).is_file():
@@ -138,40 +146,47 @@ def _execute(env: dict[str, str], folder: Path, process_env: dict[str, str], par
 
 
 def failed_cell(notebook: Path) -> str | None:
-    """``cell 3 (In [2]) raised ValueError: ...``: the first cell whose outputs hold an error."""
+    """``cell 3 (In [4]: 'if fail:') raised ValueError: ...``: the first cell whose outputs hold an error, numbered
+    as in the user's notebook (papermill's injected parameters and error-marker cells are not counted)."""
     try:
         document = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for index, cell in enumerate(document.get("cells") or []):
+    number = 0
+    for cell in document.get("cells") or []:
+        if _PAPERMILL_TAGS & set((cell.get("metadata") or {}).get("tags") or []):
+            continue
+        number += 1
         for output in cell.get("outputs") or []:
             if output.get("output_type") == "error":
-                count = cell.get("execution_count")
-                return f"cell {index + 1} (In [{count}]) raised {output.get('ename')}: {output.get('evalue')}"
+                source = cell.get("source") or ""
+                first = ("".join(source) if isinstance(source, list) else source).strip().splitlines()[:1]
+                where = f"In [{cell.get('execution_count')}]: {first[0]!r}" if first else "empty"
+                return f"cell {number} ({where}) raised {output.get('ename')}: {output.get('evalue')}"
     return None
 
 
-def _run(command: list[str], folder: Path, env: dict[str, str], ctx: StepContext, limit: float,
-         log_path: Path) -> tuple[int, str]:  # fmt: skip
+def _run(
+    command: list[str], folder: Path, env: dict[str, str], ctx: StepContext, limit: float, log_path: Path
+) -> tuple[int, str]:
+    """Run ``command`` in ``folder`` to its end; the execution's stop or ``limit`` seconds kill it."""
+    deadline = time.monotonic() + limit
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
-        ended = threading.Event()
-        threading.Thread(target=lambda: (process.wait(), ended.set()), daemon=True).start()
-        stopped = timed_out = False
-        while not ended.wait(ctx.poll_seconds):
-            stopped, timed_out = ctx.stop.is_set(), limit <= 0
-            if stopped or timed_out:
-                process.kill()
-                process.wait()
+        process = subprocess.Popen(
+            command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        while True:
+            try:
+                code = process.wait(timeout=ctx.poll_seconds)
                 break
-            limit -= ctx.poll_seconds
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    if stopped:
-        raise StepStopped(f"the notebook job was stopped: {command[0]}")
-    if timed_out:
-        raise StepFailed("the notebook job exceeded its MaxRuntimeInSeconds")
-    return int(process.returncode), text
+            except subprocess.TimeoutExpired:
+                if ctx.stop.is_set() or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    if ctx.stop.is_set():
+                        raise StepStopped(f"the notebook job was stopped: {command[0]}") from None
+                    raise StepFailed(f"the notebook job exceeded its MaxRuntimeInSeconds ({limit:.0f} s)") from None
+    return int(code), log_path.read_text(encoding="utf-8", errors="replace")
 
 
 def _upload_outputs(s3: S3Access, folder: Path, output_uri: str) -> None:
