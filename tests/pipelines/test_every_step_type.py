@@ -133,7 +133,7 @@ def _models(ctx):
 
     data = ctx.steps["Train"].properties.ModelArtifacts.S3ModelArtifacts
     model = Model(image_uri=FAKE_IMAGE, model_data=data, role=ROLE, sagemaker_session=ctx.ps)
-    ctx.add(ModelStep(name="CreateModel", step_args=model.create(instance_type="ml.m5.large")))
+    ctx.add(*ModelStep(name="CreateModel", step_args=model.create(instance_type="ml.m5.large")).steps)
     register = model.register(
         content_types=["text/csv"],
         response_types=["text/csv"],

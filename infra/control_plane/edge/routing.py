@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -213,24 +213,37 @@ class EdgeApp:
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _athena_call(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
-        try:
-            body = read_body(environ, self._settings.max_api_request_bytes)
-        except BodyTooLarge as exc:
-            raise EdgeRefusal(413, "InvalidRequestException", "Request body is too large.") from exc
-        self._authenticate(environ, body)
-        status, answer = self._athena.handle(operation, body, self._settings.account_id, self._region(environ))
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-        return respond(start_response, status, headers, json.dumps(answer).encode())
+        return self._json_call(
+            environ,
+            start_response,
+            "InvalidRequestException",
+            lambda body, region: self._athena.handle(operation, body, self._settings.account_id, region),
+        )
 
     def _emr_call(self, environ: dict[str, Any], start_response: StartResponse, target: str) -> Iterable[bytes]:
+        return self._json_call(
+            environ,
+            start_response,
+            "ValidationException",
+            lambda body, region: self._emr.handle(target, body, self._settings.account_id, region),
+        )
+
+    def _json_call(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        too_large_code: str,
+        answer: Callable[[bytes, str], tuple[int, dict[str, Any]]],
+    ) -> Iterable[bytes]:
+        """A JSON-protocol service of our own (Athena, EMR): read and authenticate the body, answer, respond."""
         try:
             body = read_body(environ, self._settings.max_api_request_bytes)
         except BodyTooLarge as exc:
-            raise EdgeRefusal(413, "ValidationException", "Request body is too large.") from exc
+            raise EdgeRefusal(413, too_large_code, "Request body is too large.") from exc
         self._authenticate(environ, body)
-        status, answer = self._emr.handle(target, body, self._settings.account_id, self._region(environ))
+        status, document = answer(body, self._region(environ))
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-        return respond(start_response, status, headers, json.dumps(answer, default=str).encode())
+        return respond(start_response, status, headers, json.dumps(document, default=str).encode())
 
     def _featurestore(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
         try:
