@@ -103,7 +103,10 @@ def _training(ctx):
     from sagemaker.workflow.steps import TrainingStep
 
     prepared = ctx.steps["Prepare"].properties.ProcessingOutputConfig.Outputs["out"].S3Output.S3Uri
-    estimator = _estimator(ctx, hyperparameters={"marker": "every-step"})
+    from sagemaker.workflow.execution_variables import ExecutionVariables
+
+    job_name = ExecutionVariables.TRAINING_JOB_NAME  # the eighth execution variable, resolved per job
+    estimator = _estimator(ctx, hyperparameters={"marker": "every-step"}, environment={"JOB": job_name})
     ctx.add(TrainingStep(name="Train", step_args=estimator.fit({"train": TrainingInput(prepared)})))
 
 
@@ -334,6 +337,8 @@ def test_a_pipeline_of_every_step_type_runs_end_to_end(sm, s3, sdk_env, tmp_path
     assert {s["StepStatus"] for s in steps.values()} == {"Succeeded"}
     assert "Refused" not in steps  # the Fail branch was not taken
     assert json.loads(s3.get_object(Bucket=bucket, Key=f"{ctx.prefix}/emr.json")["Body"].read())["total"] == 328350
+    train = sm.describe_training_job(TrainingJobName=steps["Train"]["Metadata"]["TrainingJob"]["Arn"].split("/")[-1])
+    assert train["Environment"]["JOB"] == train["TrainingJobName"]
     assert sm.describe_endpoint(EndpointName=ctx.endpoint)["EndpointStatus"] == "InService"
     sm.delete_endpoint(EndpointName=ctx.endpoint)
 

@@ -169,11 +169,16 @@ class EmrClusters:
             by_id = {s.id: s for s in cluster.steps}
             for step_id in params["StepIds"]:
                 step = by_id.get(str(step_id))
+                running = self._running.get(cluster.id)
                 if step is not None and step.state is StepState.PENDING:
                     step.finish(StepState.CANCELLED)
                     answers.append({"StepId": step_id, "Status": "SUBMITTED"})
+                elif step is not None and step.state is StepState.RUNNING and running is not None:
+                    running.kill()  # the step ends CANCELLED once its spark-submit has exited
+                    answers.append({"StepId": step_id, "Status": "SUBMITTED"})
                 else:
-                    answers.append({"StepId": step_id, "Status": "FAILED", "Reason": "the step is not PENDING"})
+                    reason = "the step has ended" if step is not None else "no such step"
+                    answers.append({"StepId": step_id, "Status": "FAILED", "Reason": reason})
         return {"CancelStepsInfoList": answers}
 
     # --- for tests and the pipeline engine ----------------------------------------------------------------------

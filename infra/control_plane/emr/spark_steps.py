@@ -10,10 +10,12 @@ stack's S3 first, as EMR does with ``s3://`` paths. The driver and its executors
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location, safe_join
+from infra.runtime.process.host_process import with_parent_death_signal
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +64,8 @@ class RunningStep:
     def kill(self) -> None:
         self.killed.set()
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)  # the JVM and the Python driver it started
 
 
 def spark_submit_command(args: Sequence[str], master_url: str, fetch: Callable[[str], str]) -> list[str]:
@@ -117,10 +121,15 @@ def _submit(running: RunningStep, command: list[str], env: StepEnvironment) -> d
     stdout_path, stderr_path = running.step_dir / "stdout", running.step_dir / "stderr"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         running.process = subprocess.Popen(
-            command, cwd=running.step_dir, env=step_env, stdout=out, stderr=err, start_new_session=True
+            with_parent_death_signal(command),
+            cwd=running.step_dir,
+            env=step_env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
         )
         if running.killed.is_set():
-            running.process.kill()
+            running.kill()
         code = running.process.wait()
     if code == 0:
         return None

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from infra.runtime.process.host_process import with_parent_death_signal
+
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
@@ -169,7 +171,9 @@ class StandaloneCluster:
     def _spawn(self, name: str, main_class: str, *arguments: str) -> _Daemon:
         log = (self.log_dir / f"{name}.log").open("ab")
         env = {**os.environ, "SPARK_LOCAL_IP": LOOPBACK, "SPARK_NO_DAEMONIZE": "1", "SPARK_HOME": str(spark_home())}
-        command = [str(spark_home() / "bin" / "spark-class"), main_class, *arguments]
+        # Killed with the thread that starts it (the cluster's own, which outlives the cluster): no JVM outlives
+        # the stack, even when the stack is killed.
+        command = with_parent_death_signal([str(spark_home() / "bin" / "spark-class"), main_class, *arguments])
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return _Daemon(name, process, log)
 
