@@ -147,3 +147,37 @@ def test_bad_requests_get_emrs_errors(emr):
         emr.list_instance_groups(ClusterId="j-NOSUCHCLUSTER1")
     assert not_served.value.response["Error"]["Code"] == "UnknownOperationException"
     assert "RunJobFlow" in not_served.value.response["Error"]["Message"]
+
+
+def test_a_failed_step_ends_an_auto_terminating_cluster_with_step_failure(emr, s3, bucket):
+    prefix = unique("emr-fail")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/app.py", Body=APP.encode())
+    app = f"s3://{bucket}/{prefix}/app.py"
+    jar_step = {
+        "Name": "custom-jar",
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": f"s3://{bucket}/{prefix}/job.jar", "MainClass": "com.example.Job"},
+    }
+    cluster_id = emr.run_job_flow(
+        Name="auto-terminate",
+        Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge"},  # a lone master: one worker
+        Steps=[
+            jar_step,
+            _spark_step("broken", app, bucket, "k", "fail", action="TERMINATE_CLUSTER"),
+            _spark_step("never", app, bucket, "k", "ok"),
+        ],
+    )["JobFlowId"]
+    ended = _wait(
+        lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"],
+        lambda c: c["Status"]["State"].startswith("TERMINATED"),
+    )
+    assert ended["Status"]["State"] == "TERMINATED_WITH_ERRORS"
+    assert ended["Status"]["StateChangeReason"] == {
+        "Code": "STEP_FAILURE",
+        "Message": "Shut down as step failed: broken",
+    }
+    steps = {s["Name"]: s["Status"] for s in emr.list_steps(ClusterId=cluster_id)["Steps"]}
+    assert steps["custom-jar"]["State"] == "FAILED"
+    assert "custom JAR steps" in steps["custom-jar"]["FailureDetails"]["Message"]
+    assert steps["broken"]["FailureDetails"]["Reason"] == "RuntimeError: no partitions for day 2026-12-07"
+    assert steps["never"]["State"] == "CANCELLED"

@@ -4,8 +4,10 @@ Processing -> Training -> Tuning -> Model (create) -> RegisterModel -> Transform
 ClarifyCheck and QualityCheck on the data, a Lambda and a Callback step, an EMR step on a real local Spark cluster,
 a NotebookJob step, and a Condition whose else branch is a Fail step.
 
-``STEP_BUILDERS`` maps each step type to the function that adds it; the ``@step`` functions (the SDK's
-``function_step``) add their builder from their own test file (``register_step_builder``) — the hook for them.
+``STEP_BUILDERS`` maps each step type to the function that adds it (in order; a builder may use the steps added
+before it through ``ctx.steps``). The hook for the ``@step`` functions (the SDK's ``function_step``): decorate a
+builder with ``@register_step_builder("Function")`` in their own module and import that module at the end of this
+one, so the same pipeline runs them too.
 """
 
 import json
