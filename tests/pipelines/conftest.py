@@ -208,6 +208,8 @@ spark = SparkSession.builder.appName("pipeline-emr-step").getOrCreate()
 bucket, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 if mode == "fail":
     raise RuntimeError("the EMR app found no input for " + key)
+if mode == "sleep":
+    time.sleep(3600)
 total = spark.sparkContext.parallelize(range(100), 4).map(lambda x: x * x).sum()
 boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps({"total": total}).encode())
 spark.stop()

@@ -6,7 +6,7 @@ import time
 import boto3
 
 from tests.integration.conftest import REGION
-from tests.pipelines.conftest import create, run, steps_of, unique
+from tests.pipelines.conftest import create, run, steps_of, unique, wait
 
 TIMEOUT = 1800  # cluster JVMs on a shared machine
 
@@ -151,3 +151,33 @@ def test_an_emr_step_property_path_is_checked_at_create(sm, sdk_env, emr_app_uri
         create(sm, json.dumps(body))
     body["Steps"][1]["Arguments"]["ErrorMessage"] = {"Get": "Steps.E.Status.FailureDetails.Reason"}
     create(sm, json.dumps(body))
+
+
+def test_stopping_the_execution_cancels_the_running_emr_step(sm, sdk_env, emr_cluster, emr_app_uri, bucket):
+    from sagemaker.workflow.emr_step import EMRStep
+
+    slow = EMRStep(
+        name="Slow",
+        display_name="Slow",
+        description="",
+        cluster_id=emr_cluster,
+        step_config=_config(emr_app_uri, bucket, "emr-steps/slow", mode="sleep"),
+    )
+    arn = sm.start_pipeline_execution(PipelineName=create(sm, _pipeline(sdk_env, [slow])))["PipelineExecutionArn"]
+    emr = _emr(sm)
+    while True:  # the EMR step runs (its driver is up) before the stop
+        metadata = steps_of(sm, arn).get("Slow", {}).get("Metadata", {}).get("EMR")
+        if (
+            metadata
+            and emr.describe_step(ClusterId=emr_cluster, StepId=metadata["StepId"])["Step"]["Status"]["State"]
+            == "RUNNING"
+        ):
+            break
+        time.sleep(0.5)
+    sm.stop_pipeline_execution(PipelineExecutionArn=arn)
+    described = wait(sm, arn, timeout=TIMEOUT)
+    assert described["PipelineExecutionStatus"] == "Stopped"
+    assert steps_of(sm, arn)["Slow"]["StepStatus"] == "Stopped"
+    step = emr.describe_step(ClusterId=emr_cluster, StepId=metadata["StepId"])["Step"]
+    assert step["Status"]["State"] == "CANCELLED"
+    assert emr.describe_cluster(ClusterId=emr_cluster)["Cluster"]["Status"]["State"] == "WAITING"
