@@ -28,6 +28,12 @@ def _pipeline(sdk_env, steps, parameters=()):
     return Pipeline(name="p", steps=steps, parameters=list(parameters), sagemaker_session=session).definition()
 
 
+def _on_cluster(name, cluster_id, config):
+    from sagemaker.workflow.emr_step import EMRStep
+
+    return EMRStep(name=name, display_name=name, description="", cluster_id=cluster_id, step_config=config)
+
+
 def _config(app_uri, bucket, key, mode="ok"):
     from sagemaker.workflow.emr_step import EMRStepConfig
 
@@ -71,15 +77,7 @@ def test_an_emr_step_on_an_existing_cluster_feeds_a_condition(sm, s3, sdk_env, e
 
 
 def test_a_failing_spark_app_fails_the_step_with_the_drivers_error(sm, sdk_env, emr_cluster, emr_app_uri, bucket):
-    from sagemaker.workflow.emr_step import EMRStep
-
-    broken = EMRStep(
-        name="Broken",
-        display_name="Broken",
-        description="",
-        cluster_id=emr_cluster,
-        step_config=_config(emr_app_uri, bucket, "emr-steps/missing", mode="fail"),
-    )
+    broken = _on_cluster("Broken", emr_cluster, _config(emr_app_uri, bucket, "emr-steps/missing", mode="fail"))
     arn, described = run(sm, create(sm, _pipeline(sdk_env, [broken])), timeout=TIMEOUT)
     assert described["PipelineExecutionStatus"] == "Failed"
     reason = steps_of(sm, arn)["Broken"]["FailureReason"]
@@ -154,15 +152,7 @@ def test_an_emr_step_property_path_is_checked_at_create(sm, sdk_env, emr_app_uri
 
 
 def test_stopping_the_execution_cancels_the_running_emr_step(sm, sdk_env, emr_cluster, emr_app_uri, bucket):
-    from sagemaker.workflow.emr_step import EMRStep
-
-    slow = EMRStep(
-        name="Slow",
-        display_name="Slow",
-        description="",
-        cluster_id=emr_cluster,
-        step_config=_config(emr_app_uri, bucket, "emr-steps/slow", mode="sleep"),
-    )
+    slow = _on_cluster("Slow", emr_cluster, _config(emr_app_uri, bucket, "emr-steps/slow", mode="sleep"))
     arn = sm.start_pipeline_execution(PipelineName=create(sm, _pipeline(sdk_env, [slow])))["PipelineExecutionArn"]
     emr = _emr(sm)
     while True:  # the EMR step runs (its driver is up) before the stop
