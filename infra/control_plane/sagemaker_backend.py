@@ -14,6 +14,8 @@ from infra.control_plane.core.aws_services import LogsAccess, S3Access, SqsAcces
 from infra.control_plane.core.cloudwatch_metrics import put_metric_records
 from infra.control_plane.core.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
+from infra.control_plane.emr.emr_clusters import EmrClusters, EmrSettings
+from infra.control_plane.emr.spark_steps import StepEnvironment
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.execution.executor_context import ExecutorContext
 from infra.control_plane.execution.work_retention import EndpointFolders, JobFolders, RetentionRule, RetentionSweeper
@@ -40,6 +42,7 @@ from infra.control_plane.monitoring.monitoring_executions import EndpointCapture
 from infra.control_plane.monitoring.monitoring_schedules import MonitoringSchedules
 from infra.control_plane.pipeline_engine.engine import EngineSettings
 from infra.control_plane.pipeline_engine.service import Pipelines
+from infra.control_plane.pipeline_engine.step_types.notebook_job_step import NotebookRunner
 from infra.control_plane.processing.processing_executor import ProcessingExecutor
 from infra.control_plane.processing.processing_jobs import ProcessingJobs
 from infra.control_plane.registry.model_packages import ModelPackages
@@ -73,6 +76,7 @@ class SageMakerBackend:
     feature_store: FeatureStore = field(init=False)  # set by build_backend: feature groups and their stores
     athena: QueryExecutions = field(init=False)  # set by build_backend: Athena over the Glue tables (offline store)
     lambda_functions: LambdaFunctions = field(init=False)  # set by build_backend: Lambda, run as local processes
+    emr: EmrClusters = field(init=False)  # set by build_backend: EMR clusters as local Spark standalone clusters
     experiments: Experiments = field(init=False)  # set by build_backend (with trial_components, search, ...)
     trial_components: TrialComponents = field(init=False)
     search: Search = field(init=False)  # reads every family above
@@ -115,6 +119,8 @@ class SageMakerBackend:
         self.athena.close()
         self.feature_store.close()
         self.lambda_functions.close()
+
+        self.emr.close()
 
 
 def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:
@@ -234,6 +240,16 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         account_id, region, backend.services, s3, engine_settings, SqsAccess(account_id, region)
     )
     backend.pipelines.invoke_lambda = backend.lambda_functions.invoke_function
+    backend.emr = EmrClusters(
+        account_id,
+        region,
+        StepEnvironment(settings.url, region, s3),
+        EmrSettings(settings.data_dir / "emr" / account_id / region, settings.url),
+    )
+    backend.pipelines.emr = backend.emr
+    backend.pipelines.notebooks = NotebookRunner(
+        settings.data_dir / "notebook-jobs" / account_id / region, s3, settings.url, region
+    )
     _add_experiments(backend, catalog, series)
     tracking.gather_from(pipeline_jobs(backend))
     return backend

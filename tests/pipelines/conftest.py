@@ -195,3 +195,53 @@ def wait(sm, arn, timeout=180):
 def steps_of(sm, arn):
     listed = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn, SortOrder="Ascending")
     return {s["StepName"]: s for s in listed["PipelineExecutionSteps"]}
+
+
+# --- EMR: a PySpark app in the stack's S3 and a long-running cluster (the EMR step and every-step-type tests) ----
+
+EMR_APP = b"""
+import json, sys, time
+import boto3
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.appName("pipeline-emr-step").getOrCreate()
+bucket, key, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "fail":
+    raise RuntimeError("the EMR app found no input for " + key)
+if mode == "sleep":
+    time.sleep(3600)
+total = spark.sparkContext.parallelize(range(100), 4).map(lambda x: x * x).sum()
+boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps({"total": total}).encode())
+spark.stop()
+"""
+
+
+@pytest.fixture(scope="session")
+def emr_app_uri(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="pipelines/emr/app.py", Body=EMR_APP)
+    return f"s3://{bucket}/pipelines/emr/app.py"
+
+
+@pytest.fixture(scope="session")
+def emr_cluster(stack_url):
+    """A kept-alive EMR cluster (one core instance: one Spark worker), terminated after the session."""
+    import boto3
+
+    from tests.integration.conftest import REGION
+
+    emr = boto3.client(
+        "emr", endpoint_url=stack_url, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    cluster_id = emr.run_job_flow(
+        Name=unique("pipeline-cluster"),
+        ReleaseLabel="emr-7.5.0",
+        Instances={
+            "InstanceGroups": [
+                {"InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1},
+                {"InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 1},
+            ],
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
+    )["JobFlowId"]
+    yield cluster_id
+    emr.terminate_job_flows(JobFlowIds=[cluster_id])

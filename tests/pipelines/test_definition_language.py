@@ -1,7 +1,5 @@
 """The rest of the definition language through SDK v2: every condition type, ``Join``, every ``ExecutionVariables``
-member, ``JsonGet`` on a step's output, and the step types answered "not supported yet" at Create."""
-
-import json
+member, ``JsonGet`` on property files and on a step's output, and AutoML answered "not supported yet" at Create."""
 
 import pytest
 
@@ -89,24 +87,40 @@ def test_job_name_variables_and_json_get_on_a_step_output(sm, code_uri, bucket):
     assert job["Environment"]["JOB"] == job["ProcessingJobName"]
 
 
-@pytest.mark.parametrize("kind", ["EMR", "AutoML"])
-def test_emr_and_automl_steps_are_rejected_naming_the_step(sm, kind):
-    body = definition([{"Name": "Far", "Type": kind, "Arguments": {}}])
-    with pytest.raises(sm.exceptions.ClientError, match=f"Step Far: step type {kind} is not supported locally yet"):
+def test_an_automl_step_is_rejected_naming_the_step(sm):
+    body = definition([{"Name": "Far", "Type": "AutoML", "Arguments": {}}])
+    with pytest.raises(sm.exceptions.ClientError, match="Step Far: step type AutoML is not supported locally yet"):
         create(sm, body)
 
 
-def test_a_notebook_job_step_is_rejected_naming_the_step(sm, sdk_env, tmp_path):
-    from sagemaker.workflow.notebook_job_step import NotebookJobStep
+def test_not_equals_not_in_and_in_with_value_and_json_get_operands(sm, code_uri, bucket):
+    """The definition's NotEquals / NotIn and ``In`` in its ``Value``/``In`` form, with JsonGet on a property file
+    and Join operands; one false condition makes the branch go the other way."""
+    auc = auc_of("Score")  # 0.8, from the step's metrics.json property file
+    label = {"Std:Join": {"On": "-", "Values": ["run", {"Get": "Execution.PipelineName"}]}}
 
-    notebook = tmp_path / "report.ipynb"
-    notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    step = NotebookJobStep(
-        name="Notebook",
-        input_notebook=str(notebook),
-        image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/notebooks:1",
-        kernel_name="python3",
-        role="arn:aws:iam::123456789012:role/SageMakerRole",
-    )
-    with pytest.raises(sm.exceptions.ClientError, match="Step Notebook: step type NotebookJob"):
-        create(sm, _sdk_definition(sdk_env, [step]))
+    def gate(conditions):
+        return {
+            "Name": "Gate",
+            "Type": "Condition",
+            "Arguments": {
+                "Conditions": conditions,
+                "IfSteps": [],
+                "ElseSteps": [{"Name": "Else", "Type": "Fail", "Arguments": {"ErrorMessage": "else"}}],
+            },
+        }
+
+    true_ones = [
+        {"Type": "NotEquals", "LeftValue": auc, "RightValue": 0.5},
+        {"Type": "NotIn", "QueryValue": auc, "Values": [0.1, 0.2]},
+        {"Type": "In", "Value": auc, "In": [0.7, 0.8]},
+        {"Type": "NotEquals", "LeftValue": label, "RightValue": "run-"},
+    ]
+    arn, described = run(sm, create(sm, definition([processing("Score", code_uri, bucket), gate(true_ones)])))
+    assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
+    assert steps_of(sm, arn)["Gate"]["Metadata"]["Condition"]["Outcome"] == "True"
+
+    one_false = [*true_ones, {"Type": "NotIn", "QueryValue": auc, "Values": [0.8]}]
+    arn, described = run(sm, create(sm, definition([processing("Score", code_uri, bucket), gate(one_false)])))
+    assert steps_of(sm, arn)["Gate"]["Metadata"]["Condition"]["Outcome"] == "False"
+    assert described["PipelineExecutionStatus"] == "Failed"  # the Else branch's Fail step

@@ -1,4 +1,4 @@
-"""Routes a guarded request: SageMaker, its runtimes and Metrics, Athena and Lambda are ours; every other service
+"""Routes a guarded request: SageMaker, its runtimes and Metrics, Athena, Lambda and EMR are ours; every other service
 goes to moto.
 
 Nothing meant for SageMaker reaches moto's own SageMaker mock: a target or signing scope that names SageMaker is
@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -39,6 +39,7 @@ from infra.control_plane.edge.http_guards import (
     speaks_json,
 )
 from infra.control_plane.edge.sigv4_check import verify_signature
+from infra.control_plane.emr.emr_front import EmrFront, is_emr_request
 from infra.control_plane.experiments.sagemaker_metrics import METRICS_PATHS, MetricsFront
 from infra.control_plane.feature_store.featurestore_runtime import (
     MAX_REQUEST_BYTES,
@@ -89,6 +90,7 @@ class EdgeApp:
         self._athena = AthenaFront(lambda a, r: registry.get(a, r).athena)
         self._features = FeatureStoreRuntimeFront(lambda a, r: registry.get(a, r).feature_store.feature_records)
         self._lambda = LambdaFront(lambda a, r: registry.get(a, r).lambda_functions)
+        self._emr = EmrFront(lambda a, r: registry.get(a, r).emr)
         account, region = settings.account_id, settings.region
         self._console = ConsoleApp(ConsoleApi(self._control, lambda: registry.get(account, region), account, region))
         self._metrics = MetricsFront(registry.get)
@@ -121,6 +123,8 @@ class EdgeApp:
         athena = athena_operation(target)
         if athena is not None:
             return self._athena_call(environ, start_response, athena)
+        if is_emr_request(target, service):
+            return self._emr_call(environ, start_response, target)
         if service == "lambda" or (service is None and LAMBDA_PATH.match(path)):
             return self._lambda_call(environ, start_response, path)
         if service in ("sagemaker", None) and is_featurestore_path(path):
@@ -213,14 +217,37 @@ class EdgeApp:
         return respond(start_response, reply.status, reply.headers, reply.body)
 
     def _athena_call(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
+        return self._json_call(
+            environ,
+            start_response,
+            "InvalidRequestException",
+            lambda body, region: self._athena.handle(operation, body, self._settings.account_id, region),
+        )
+
+    def _emr_call(self, environ: dict[str, Any], start_response: StartResponse, target: str) -> Iterable[bytes]:
+        return self._json_call(
+            environ,
+            start_response,
+            "ValidationException",
+            lambda body, region: self._emr.handle(target, body, self._settings.account_id, region),
+        )
+
+    def _json_call(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        too_large_code: str,
+        answer: Callable[[bytes, str], tuple[int, dict[str, Any]]],
+    ) -> Iterable[bytes]:
+        """A JSON-protocol service of our own (Athena, EMR): read and authenticate the body, answer, respond."""
         try:
             body = read_body(environ, self._settings.max_api_request_bytes)
         except BodyTooLarge as exc:
-            raise EdgeRefusal(413, "InvalidRequestException", "Request body is too large.") from exc
+            raise EdgeRefusal(413, too_large_code, "Request body is too large.") from exc
         self._authenticate(environ, body)
-        status, answer = self._athena.handle(operation, body, self._settings.account_id, self._region(environ))
+        status, document = answer(body, self._region(environ))
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))]
-        return respond(start_response, status, headers, json.dumps(answer).encode())
+        return respond(start_response, status, headers, json.dumps(document, default=str).encode())
 
     def _featurestore(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
         try:

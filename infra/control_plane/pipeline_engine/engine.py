@@ -18,14 +18,16 @@ from typing import Any
 
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.pipeline_engine.cache import StepCache
-from infra.control_plane.pipeline_engine.definition import Step, StepType
+from infra.control_plane.pipeline_engine.definition import Step, StepType, is_notebook_job
 from infra.control_plane.pipeline_engine.expressions import ExpressionError, Scope, evaluate_condition, resolve
 from infra.control_plane.pipeline_engine.operations import Operations
 from infra.control_plane.pipeline_engine.policies import CachePolicy, RetryPolicy, cache_key, retry_policies
 from infra.control_plane.pipeline_engine.resources import Execution, ExecutionStatus, StepRecord, StepStatus
 from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens, SendMessage, run_callback_step
 from infra.control_plane.pipeline_engine.step_types.check_steps import CHECK_TYPES, run_check_step
+from infra.control_plane.pipeline_engine.step_types.emr_step import EmrApi, run_emr_step
 from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaInvoker, run_lambda_step
+from infra.control_plane.pipeline_engine.step_types.notebook_job_step import NotebookRunner, run_notebook_job_step
 from infra.control_plane.pipeline_engine.step_types.sagemaker_steps import (
     StepContext,
     StepFailed,
@@ -60,6 +62,8 @@ class EngineContext:
     invoke_lambda: LambdaInvoker | None = None
     callback_tokens: CallbackTokens = field(default_factory=CallbackTokens)
     send_sqs: SendMessage | None = None
+    emr: Callable[[], EmrApi | None] = lambda: None
+    notebooks: Callable[[], NotebookRunner | None] = lambda: None
 
 
 @dataclass
@@ -229,6 +233,10 @@ class ExecutionRunner:
             outcome = run_lambda_step(context, self.ctx.invoke_lambda)
         elif step.type is StepType.CALLBACK:
             outcome = run_callback_step(context, self.execution.arn, self.ctx.callback_tokens, self.ctx.send_sqs)
+        elif step.type is StepType.EMR:
+            outcome = run_emr_step(context, self.ctx.emr(), self.execution.execution_id)
+        elif is_notebook_job(step):
+            outcome = run_notebook_job_step(context, self.ctx.notebooks())
         else:
             outcome = run_check_step(context) if step.type in CHECK_TYPES else run_step(context)
         if key is not None:

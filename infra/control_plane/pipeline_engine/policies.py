@@ -25,6 +25,7 @@ CACHE_KEYS: Mapping[StepType, tuple[str, ...]] = {
     ),
     StepType.TUNING: ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
     StepType.TRANSFORM: ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+    StepType.EMR: ("ClusterId", "ClusterConfig", "StepConfig"),
     # docs/pipelines.md#cache-key-attributes: the check config (the job's inputs and environment) and the check-step
     # keys
     StepType.CLARIFY_CHECK: ("AppSpecification", "Environment", "ProcessingInputs", *CHECK_FIELDS),
@@ -48,6 +49,7 @@ RETRYABLE_TYPES = frozenset(
         StepType.REGISTER_MODEL,
         StepType.TRANSFORM,
         StepType.ENDPOINT_CONFIG,
+        StepType.EMR,
     }
 )
 _UNITS = {"y": 365 * 86400, "m": 30 * 86400, "w": 7 * 86400, "d": 86400}

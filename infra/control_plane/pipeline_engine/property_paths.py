@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from infra.control_plane.pipeline_engine.definition import Definition, DefinitionError, StepType, iter_references
@@ -41,7 +42,10 @@ def check_property_references(definition: Definition) -> None:
                 continue
             target_name, _, path = reference[len("Steps.") :].partition(".")
             target = definition.steps[target_name]
-            problem = _problem(definition, target_name, target.type, path)
+            if target.type is StepType.EMR:
+                problem = _emr_problem(path)
+            else:
+                problem = _problem(definition, target_name, target.type, path)
             if problem:
                 raise DefinitionError(f"Step {step.name}: {{'Get': {reference!r}}}: {problem}.")
 
@@ -77,6 +81,18 @@ def _problem(definition: Definition, target: str, kind: StepType, path: str) -> 
         if shape is not None and _fits(tokens, shape):
             return None
     return f"{path!r} is not a property of a {kind.value} step"
+
+
+def _emr_problem(path: str) -> str | None:
+    """An EMR step's properties are EMR's ``DescribeStep`` ``Step`` plus ``ClusterId``."""
+    try:
+        tokens = parse_path(path)
+    except ExpressionError as exc:
+        return str(exc)
+    if tokens == [("ClusterId", False)]:
+        return None
+    step_shape = botocore.session.get_session().get_service_model("emr").shape_for("Step")
+    return None if _fits(tokens, step_shape) else f"{path!r} is not a property of an EMR step (EMR's Step)"
 
 
 def _output_name(path: str) -> str | None:

@@ -21,7 +21,6 @@ from infra.control_plane.pipeline_engine.definition import (
     Definition,
     DefinitionError,
     StepType,
-    is_notebook_job,
     parse_definition,
 )
 from infra.control_plane.pipeline_engine.engine import (
@@ -53,18 +52,19 @@ from infra.control_plane.pipeline_engine.resources import (
 )
 from infra.control_plane.pipeline_engine.selective_execution import selective_start
 from infra.control_plane.pipeline_engine.step_types.callback_step import CallbackTokens
+from infra.control_plane.pipeline_engine.step_types.emr_step import EmrApi
 from infra.control_plane.pipeline_engine.step_types.lambda_step import LambdaAnswer, LambdaInvoker
+from infra.control_plane.pipeline_engine.step_types.notebook_job_step import NotebookRunner
 
 logger = logging.getLogger(__name__)
 
 RUNNABLE = frozenset(
     {StepType.PROCESSING, StepType.TRAINING, StepType.TRANSFORM, StepType.MODEL, StepType.REGISTER_MODEL}
     | {StepType.CONDITION, StepType.FAIL, StepType.CLARIFY_CHECK, StepType.QUALITY_CHECK, StepType.LAMBDA}
-    | {StepType.CALLBACK, StepType.ENDPOINT_CONFIG, StepType.ENDPOINT}
+    | {StepType.CALLBACK, StepType.ENDPOINT_CONFIG, StepType.ENDPOINT, StepType.EMR}
 )
 _LATER = {
     StepType.TUNING: "needs CreateHyperParameterTuningJob, which this stack does not implement yet",
-    StepType.EMR: "the stack serves no EMR API",
     StepType.AUTO_ML: "the stack serves no CreateAutoMLJob",
 }
 _ID_CHARS = string.ascii_lowercase + string.digits
@@ -102,6 +102,8 @@ class Pipelines:
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("pipeline-tags", list)
         self._tokens = IdempotencyTokens("pipeline-request-token")
         self.invoke_lambda: LambdaInvoker | None = None  # set by the composition root (the Lambda room's invoke)
+        self.emr: EmrApi | None = None  # set by the composition root (the EMR room)
+        self.notebooks: NotebookRunner | None = None  # set by the composition root (runs NotebookJobStep)
         self._engine = EngineContext(
             self.operations,
             self._read_s3,
@@ -112,6 +114,8 @@ class Pipelines:
             invoke_lambda=self._invoke_lambda,
             callback_tokens=CallbackTokens(settings.callback_timeout_seconds),
             send_sqs=sqs.send if sqs is not None else None,
+            emr=lambda: self.emr,
+            notebooks=lambda: self.notebooks,
         )
         self.callbacks = self._engine.callback_tokens  # answers SendPipelineExecutionStep{Success,Failure}
         self.versions = PipelineVersions(self._pipeline, lambda: list(self.executions.values()))
@@ -366,11 +370,6 @@ class Pipelines:
         tuning = self.operations.supports("CreateHyperParameterTuningJob")
         supported = ", ".join(t.value for t in StepType if t in RUNNABLE or (t is StepType.TUNING and tuning))
         for step in definition.steps.values():
-            if is_notebook_job(step):
-                raise DefinitionError(
-                    f"Step {step.name}: step type NotebookJob (the SDK's NotebookJobStep, a Training step running "
-                    "amazon_sagemaker_scheduler) is not supported locally yet. Supported: " + supported + "."
-                )
             if step.type in RUNNABLE or (step.type is StepType.TUNING and tuning):
                 continue
             why = _LATER.get(step.type, "the Sagestack local control plane does not run it")

@@ -1,0 +1,108 @@
+"""The EMR room's Spark standalone cluster and step runner, with real master/worker JVMs (no stack needed)."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from infra.control_plane.core.aws_services import S3Access
+from infra.control_plane.emr.spark_steps import RunningStep, StepEnvironment, driver_error, run_spark_step
+from infra.control_plane.emr.standalone_cluster import StandaloneCluster
+
+APP = """
+import json, os, sys, time
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.appName("emr-unit").getOrCreate()
+sc = spark.sparkContext
+if sys.argv[1] == "fail":
+    sc.parallelize([1]).count()
+    raise ValueError("the input has no rows for 2026-12-07")
+
+delay = float(sys.argv[2])  # read on the driver: executors have their own sys.argv
+
+def slow(x):
+    time.sleep(delay)
+    return (os.getcwd().split("/")[-1], x * x)  # the executor id is the name of its working folder
+
+pairs = sc.parallelize(range(int(sys.argv[3])), int(sys.argv[3])).map(slow).collect()
+with open(sys.argv[1], "w") as out:
+    json.dump({"total": sum(v for _, v in pairs), "executors": sorted({e for e, _ in pairs})}, out)
+spark.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    spark = StandaloneCluster(2, tmp_path_factory.mktemp("spark"))
+    spark.start(timeout_seconds=180)
+    yield spark
+    spark.stop()
+
+
+def _run(tmp_path, spark, args):
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    config = {"Jar": "command-runner.jar", "Args": ["spark-submit", "--deploy-mode", "cluster", str(app), *args]}
+    running = RunningStep(tmp_path / "step")
+    env = StepEnvironment("http://127.0.0.1:1", "us-east-1", S3Access("000000000000"))
+    return running, run_spark_step(running, config, spark.master_url, env)
+
+
+def test_a_step_runs_on_both_workers_of_the_cluster(tmp_path, cluster):
+    status = cluster.status()
+    assert status["aliveworkers"] == 2
+    assert {w["host"] for w in status["workers"]} == {"127.0.0.1"}
+    result = tmp_path / "result.json"
+    _, failure = _run(tmp_path, cluster, [str(result), "0.3", "16"])
+    assert failure is None
+    answer = json.loads(result.read_text())
+    assert answer["total"] == sum(x * x for x in range(16))
+    assert len(answer["executors"]) == 2  # each worker ran an executor, and both ran tasks
+
+
+def test_a_failing_app_fails_the_step_with_the_drivers_error_and_keeps_its_logs(tmp_path, cluster):
+    running, failure = _run(tmp_path, cluster, ["fail"])
+    assert failure is not None
+    assert failure["Reason"] == "ValueError: the input has no rows for 2026-12-07"
+    assert failure["LogFile"] == "stdout"  # a Python driver's traceback is spark-submit's stdout
+    assert "Traceback" in (running.step_dir / "stdout").read_text()
+
+
+def test_a_worker_killed_mid_job_is_survived_last(tmp_path, cluster):
+    result = tmp_path / "result.json"
+    victim = cluster.worker_pids()[0]
+
+    def kill_when_running():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            apps = cluster.status().get("activeapps") or []
+            if (
+                apps
+                and (tmp_path / "step" / "stderr").exists()
+                and "Starting task" in (tmp_path / "step" / "stderr").read_text(errors="replace")
+            ):
+                time.sleep(1.0)
+                os.killpg(victim, signal.SIGKILL)  # the worker and its executor, as when a node is lost
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    _, failure = _run(tmp_path, cluster, [str(result), "0.5", "24"])
+    killer.join()
+    assert failure is None
+    assert json.loads(result.read_text())["total"] == sum(x * x for x in range(24))
+    deadline = time.monotonic() + 120
+    while cluster.alive_workers() != 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert cluster.alive_workers() == 1  # the master saw the worker go
+
+
+def test_driver_error_is_the_last_exception_line():
+    text = "INFO starting\nTraceback (most recent call last):\n  File x\nKeyError: 'date'\nINFO shutdown hook\n"
+    assert driver_error(text) == "KeyError: 'date'"
+    assert driver_error("INFO nothing wrong\n") is None
