@@ -130,15 +130,9 @@ class EdgeApp:
         if service in ("sagemaker", None) and is_featurestore_path(path):
             return self._featurestore(environ, start_response, path)
         if environ.get("REQUEST_METHOD") == "POST" and service in ("sagemaker", None):
-            match = INVOKE_PATH.match(path)
-            if match is not None:
-                return self._invocations(environ, start_response, unquote(match.group("name")))
-            match = ASYNC_INVOKE_PATH.match(path)
-            if match is not None:
-                return self._invocations(environ, start_response, unquote(match.group("name")), asynchronous=True)
-            runtime = _RUNTIME_PATH.match(path)
-            if runtime is not None:
-                return self._not_implemented(environ, start_response, _RUNTIME_OPERATIONS[runtime.group("kind")])
+            answered = self._runtime_call(environ, start_response, path)
+            if answered is not None:
+                return answered
         if service in ("sagemaker", None) and METRICS_PATHS.get(path, ("",))[0] == environ.get("REQUEST_METHOD"):
             return self._metrics_call(environ, start_response, path)
         if service == "sagemaker":
@@ -146,6 +140,21 @@ class EdgeApp:
         self._authenticate(environ, None if service == "s3" else self._buffer_body(environ))
         result: Iterable[bytes] = self._moto(environ, start_response)
         return result
+
+    def _runtime_call(
+        self, environ: dict[str, Any], start_response: StartResponse, path: str
+    ) -> Iterable[bytes] | None:
+        """SageMaker Runtime's POST paths (InvokeEndpoint, InvokeEndpointAsync, the ones not served); else None."""
+        match = INVOKE_PATH.match(path)
+        if match is not None:
+            return self._invocations(environ, start_response, unquote(match.group("name")))
+        match = ASYNC_INVOKE_PATH.match(path)
+        if match is not None:
+            return self._invocations(environ, start_response, unquote(match.group("name")), asynchronous=True)
+        runtime = _RUNTIME_PATH.match(path)
+        if runtime is not None:
+            return self._not_implemented(environ, start_response, _RUNTIME_OPERATIONS[runtime.group("kind")])
+        return None
 
     def _scope(self, environ: dict[str, Any], part: str) -> str | None:
         scope = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
