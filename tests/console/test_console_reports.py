@@ -2,6 +2,7 @@
 execution's violations and drift charts, an endpoint's data-capture records, an experiment's runs on one chart, a
 feature record looked up, a DeepRacer run's reward graph and evaluation laps on the track."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -49,7 +50,15 @@ def _client(stack_url, service):
     )
 
 
-def test_the_drift_report_and_the_endpoints_capture_records_render(browser, console, sm, smr, bucket, baseline):  # noqa: F811
+def test_the_drift_report_and_the_endpoints_capture_records_render(
+    browser,
+    console,
+    sm,
+    smr,
+    bucket,
+    baseline,  # noqa: F811 (the fixture imported above)
+    stack_url,
+):
     endpoint = _deploy_with_capture(sm, bucket)
     try:
         _invoke(smr, endpoint, _rows(60, shift=4.0, missing=0.3, seed=7))
@@ -82,8 +91,26 @@ def test_the_drift_report_and_the_endpoints_capture_records_render(browser, cons
         labels = {b.get_attribute("data-label") for b in categorical.find_elements(By.CSS_SELECTOR, "rect.bar")}
         assert labels == {"a", "b", "c"}
 
+        record = {  # what `make deploy` writes for each attempt (docs/deploy.md)
+            "endpoint": endpoint,
+            "endpoint_config": f"{endpoint}-20261207T050000Z",
+            "package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/credit-risk/3",
+            "package_version": 3,
+            "started": "2026-12-07T05:00:00+00:00",
+            "finished": "2026-12-07T05:01:00+00:00",
+            "outcome": "RolledBack",
+            "reason": "health check: 2 of 5 probes failed",
+        }
+        _client(stack_url, "s3").create_bucket(Bucket="sagemaker-us-east-1-123456789012")
+        _client(stack_url, "s3").put_object(
+            Bucket="sagemaker-us-east-1-123456789012",
+            Key=f"deployments/{endpoint}/{record['endpoint_config']}.json",
+            Body=json.dumps(record).encode(),
+        )
         browser.get(f"{console}/endpoints")
         browser.find_element(By.LINK_TEXT, endpoint).click()
+        history = _shown(browser, "deployments").text
+        assert "RolledBack" in history and "health check: 2 of 5 probes failed" in history and "v3" in history
         _shown(browser, "captures")
         captures = browser.find_elements(By.CSS_SELECTOR, "#captures tbody tr")
         assert len(captures) == 20  # the newest 20 of the 60 captured requests

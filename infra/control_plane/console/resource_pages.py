@@ -17,6 +17,7 @@ Render = Callable[..., Response]
 PAGE_SIZE = 50
 CAPTURE_FILES_READ = 5  # the newest capture files read for an endpoint's recent records
 CAPTURE_RECORDS_SHOWN = 20
+DEPLOYMENTS_SHOWN = 20  # the newest records of `make deploy`'s history (docs/deploy.md)
 ENDPOINT_NAMESPACE = "AWS/SageMaker"  # the invocation metrics of an endpoint's variants, as on AWS
 
 _DECISIONS = {"approve": "Approved", "reject": "Rejected"}
@@ -55,7 +56,16 @@ class ResourcePages:
             endpoint=described,
             charts=self._invocation_charts(name, variants),
             captures=self._captures(name, described.get("DataCaptureConfig") or {}),
+            deployments=self._deployments(name),
         )
+
+    def _deployments(self, name: str) -> list[dict[str, Any]]:
+        """The deployment history ``make deploy`` writes for the endpoint, newest first: one JSON object per attempt
+        at ``s3://<the SDK's default bucket>/deployments/<endpoint>/<endpoint config>.json`` (docs/deploy.md)."""
+        prefix = f"s3://sagemaker-{self._api.region}-{self._api.account_id}/deployments/{name}/"
+        keys = sorted(uri for uri, _ in self._api.s3_keys(prefix) if uri.endswith(".json"))
+        records = [self._api.s3_json(uri) for uri in reversed(keys[-DEPLOYMENTS_SHOWN:])]
+        return [record for record in records if isinstance(record, dict)]
 
     def _invocation_charts(self, name: str, variants: list[str]) -> list[LineChart]:
         charts = []
