@@ -12,6 +12,19 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/mlflow"
 mlflow = pytest.importorskip("mlflow")
 
 
+@pytest.fixture
+def mlflow_env(monkeypatch, stack_url):
+    """What a user's shell has after `eval $(sagestack env)`: clients write artifacts to the stack's S3 themselves."""
+    for key, value in {
+        "MLFLOW_S3_ENDPOINT_URL": stack_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
 def _code(raised):
     return raised.value.response["Error"]["Code"]
 
@@ -66,7 +79,7 @@ def _log_run(tracking_uri, experiment, steps):
     return client, run.info.run_id
 
 
-def test_mlflow_client_logs_to_the_managed_server_and_reads_back(sm, s3, tracking_server, artifacts_bucket):
+def test_mlflow_client_logs_to_the_managed_server_and_reads_back(sm, s3, tracking_server, artifacts_bucket, mlflow_env):
     described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
     assert described["IsActive"] == "Active"
     assert described["MlflowVersion"] == mlflow.__version__
@@ -82,7 +95,7 @@ def test_mlflow_client_logs_to_the_managed_server_and_reads_back(sm, s3, trackin
     assert url.startswith(described["TrackingServerUrl"])
 
 
-def test_stop_and_start_keep_the_runs(sm, tracking_server):
+def test_stop_and_start_keep_the_runs(sm, tracking_server, mlflow_env):
     url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
     _, run_id = _log_run(url, unique("exp"), steps=3)
     with pytest.raises(ClientError) as raised:
@@ -137,3 +150,23 @@ def test_list_and_bad_input(sm, tracking_server, artifacts_bucket):
             MlflowVersion="1.30.0",
         )
     assert _code(raised) == "ValidationException"
+
+
+def test_the_sagemaker_mlflow_plugin_logs_through_the_stack_by_arn(sm, stack_url, tracking_server, mlflow_env):
+    pytest.importorskip("sagemaker_mlflow")
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    arn = described["TrackingServerArn"]
+    mlflow_env.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", stack_url)  # instead of <region>.experiments.sagemaker.aws
+    mlflow_env.setenv("MLFLOW_TRACKING_URI", arn)  # the plugin signs for, and routes by, the current tracking URI
+    client = mlflow.MlflowClient(tracking_uri=arn)
+    experiment_id = client.create_experiment(unique("by-arn"))
+    run = client.create_run(experiment_id)
+    client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric("loss", 0.25, 0, 0)])
+    client.log_text(run.info.run_id, "via the plugin", "notes.txt")
+    assert client.get_run(run.info.run_id).data.metrics == {"loss": 0.25}
+    plain = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    assert plain.get_run(run.info.run_id).info.artifact_uri.startswith("s3://")
+    gone = arn.replace(tracking_server, "gone")
+    mlflow_env.setenv("MLFLOW_TRACKING_URI", gone)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="does not exist"):
+        mlflow.MlflowClient(tracking_uri=gone).get_experiment(experiment_id)

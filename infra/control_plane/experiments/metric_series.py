@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from infra.control_plane.core.store import DurableMap
 
 # AWS's window for a point's Timestamp (the SDK's Run.log_metric states the same rule).
 PAST_LIMIT = timedelta(weeks=2)
@@ -52,8 +54,11 @@ class MetricSeries:
     """Points per (trial component ARN, metric name); job ARNs are aliases of their trial component's ARN."""
 
     def __init__(self) -> None:
-        self._points: dict[str, dict[str, list[MetricPoint]]] = {}
-        self._aliases: dict[str, str] = {}
+        # Durable under the record journal, one record per trial component (docs/experiments.md#metrics).
+        self._points: MutableMapping[str, dict[str, list[MetricPoint]]] = DurableMap(
+            "trial-component-metric-series", dict[str, list[MetricPoint]]
+        )
+        self._aliases: MutableMapping[str, str] = DurableMap("trial-component-metric-aliases", str)
         self._lock = threading.Lock()
 
     def alias(self, source_arn: str, component_arn: str) -> None:
@@ -61,9 +66,13 @@ class MetricSeries:
             self._aliases[source_arn.lower()] = component_arn.lower()
 
     def add(self, component_arn: str, metric: str, points: Sequence[MetricPoint]) -> None:
+        key = component_arn.lower()
         with self._lock:
-            series = self._points.setdefault(component_arn.lower(), {}).setdefault(metric, [])
-            series.extend(points)
+            metrics = self._points.get(key)
+            if metrics is None:
+                metrics = self._points[key] = {}
+            metrics.setdefault(metric, []).extend(points)
+            self._points[key]
 
     def forget(self, component_arn: str) -> None:
         with self._lock:

@@ -79,6 +79,10 @@ def _argv(launch: MlflowLaunch) -> list[str]:
         "server",
         "--backend-store-uri",
         f"sqlite:///{launch.server_dir / 'mlflow.db'}",
+        # New experiments store their artifacts at s3://... as on AWS (clients write to the stack's S3 themselves,
+        # which the sagemaker-mlflow plugin needs); mlflow-artifacts:/ locations are served through the server.
+        "--default-artifact-root",
+        launch.artifacts_destination,
         "--artifacts-destination",
         launch.artifacts_destination,
         "--host",
