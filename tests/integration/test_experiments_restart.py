@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime
 
+import mlflow
 import pytest
 
 from tests.integration.test_durable_stack import ServedStack, _wait
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/mlflow"
-mlflow = pytest.importorskip("mlflow")
 
 
 def _fill_experiments(stack):

@@ -3,13 +3,13 @@
 import socket
 import time
 
+import mlflow
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import unique
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/mlflow"
-mlflow = pytest.importorskip("mlflow")
 
 
 @pytest.fixture
@@ -153,7 +153,6 @@ def test_list_and_bad_input(sm, tracking_server, artifacts_bucket):
 
 
 def test_the_sagemaker_mlflow_plugin_logs_through_the_stack_by_arn(sm, stack_url, tracking_server, mlflow_env):
-    pytest.importorskip("sagemaker_mlflow")
     described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
     arn = described["TrackingServerArn"]
     mlflow_env.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", stack_url)  # instead of <region>.experiments.sagemaker.aws
