@@ -22,7 +22,7 @@ def _fill_experiments(stack):
     sm.associate_trial_component(TrialComponentName="kept-run", TrialName="kept-trial")
     now = datetime.now(tz=UTC)
     data = [{"MetricName": "auc", "Value": 0.5 + i / 10, "Step": i, "Timestamp": now} for i in range(3)]
-    assert metrics.batch_put_metrics(TrialComponentName="kept-run", MetricData=data)["Errors"] == []
+    assert not metrics.batch_put_metrics(TrialComponentName="kept-run", MetricData=data).get("Errors")
     artifact = sm.create_artifact(
         ArtifactName="report", Source={"SourceUri": "s3://b/report.html"}, ArtifactType="Report"
     )["ArtifactArn"]

@@ -87,7 +87,7 @@ def _relay(environ: dict[str, Any], port: int) -> RelayReply:
     headers["Host"] = f"127.0.0.1:{port}"
     target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/")
     length = int(str(environ.get("CONTENT_LENGTH") or 0) or 0)
-    body: IO[bytes] | None = environ["wsgi.input"] if length else None
+    body = _request_body(environ["wsgi.input"], length) if length else None
     try:
         connection.request(str(environ.get("REQUEST_METHOD") or "GET"), target, body=body, headers=headers)
         answer = connection.getresponse()
@@ -100,6 +100,17 @@ def _relay(environ: dict[str, Any], port: int) -> RelayReply:
     if size is not None:
         kept.append(("Content-Length", size))
     return RelayReply(answer.status, answer.reason, kept, _stream(answer, connection))
+
+
+def _request_body(stream: IO[bytes], length: int) -> Iterator[bytes]:
+    """Exactly ``length`` bytes of the request, in chunks (the connection may carry the client's next request)."""
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(_CHUNK_BYTES, remaining))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+        yield chunk
 
 
 def _header_name(environ_key: str) -> str:
