@@ -5,11 +5,13 @@ The stack runs in-process; CreateMlflowTrackingServer starts its ``mlflow server
 in the stack's S3) and the benchmark waits for ``Created``. Each side then logs 1,000 points of one metric to a new
 run as 10 ``MlflowClient.log_batch`` calls of 100 points (the batch path is what a fair client uses on both sides),
 ``ROUNDS`` times; the figure is the median time of a round. ``ratio`` = managed server / local file store (goal
-<= 1.5); ``managed_ms`` and ``file_store_ms`` are the medians.
+<= 1.5); ``managed_ms`` and ``file_store_ms`` are the medians. MLflow 3 refuses its file store unless
+``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it for itself.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -73,6 +75,7 @@ def _managed_server(url: str) -> str:
 
 
 def main() -> None:
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 keeps its file store behind this switch (the anchor)
     with tempfile.TemporaryDirectory(prefix="mlflow_log_overhead-") as scratch:
         stack = LocalStack(StackSettings(data_dir=Path(scratch) / "stack", port=0))
         url = stack.start()
