@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH ?=
-NO_DEPS_PACKAGES := smclarify==0.5
+NO_DEPS_PACKAGES := smclarify==0.5 mlflow==3.17.2 sagemaker-mlflow==0.5.0
 PYTEST_ARGS ?=
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PYTHONHASHSEED := 0
@@ -42,7 +42,9 @@ $(STAMP): pyproject.toml requirements.lock
 	@echo "==> installing locked dependencies into $(VENV) (first run takes a minute or two)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	@# smclarify 0.5 (the Clarify reference arithmetic) declares s3fs, whose aiobotocore pin fights botocore: no deps.
+	@# smclarify 0.5 (the Clarify reference arithmetic) declares s3fs, whose aiobotocore pin fights botocore; mlflow
+	@# 3.17 (managed MLflow servers) pins gunicorn<27 and pyarrow<26 it does not need here, and sagemaker-mlflow
+	@# requires mlflow: all without deps.
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS_PACKAGES)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@export DEBIAN_FRONTEND=noninteractive; $(INSTALL_CHROMIUM)

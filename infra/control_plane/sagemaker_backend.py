@@ -37,6 +37,8 @@ from infra.control_plane.hosting.invocation_metrics import NAMESPACE as INVOCATI
 from infra.control_plane.hosting.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.lambda_functions.functions import LambdaFunctions
+from infra.control_plane.mlflow_servers.mlflow_process import installed_mlflow_version
+from infra.control_plane.mlflow_servers.tracking_servers import MlflowHosting, MlflowTrackingServers
 from infra.control_plane.monitoring.monitoring_definitions import MonitoringJobDefinitions
 from infra.control_plane.monitoring.monitoring_executions import EndpointCaptures, ExecutionContext, ExecutionRunner
 from infra.control_plane.monitoring.monitoring_schedules import MonitoringSchedules
@@ -83,6 +85,7 @@ class SageMakerBackend:
     lineage: LineageArtifacts = field(init=False)
     sagemaker_metrics: SageMakerMetrics = field(init=False)  # the sagemaker-metrics service (edge: by path)
     retention: RetentionSweeper = field(init=False)  # set by build_backend: removes expired job/endpoint folders
+    mlflow_servers: MlflowTrackingServers = field(init=False)  # set by build_backend: managed MLflow servers
 
     def services(self) -> tuple[object, ...]:
         """The objects whose ``snake_case`` methods are API operations."""
@@ -105,6 +108,7 @@ class SageMakerBackend:
             self.trial_components,
             self.search,
             self.lineage,
+            self.mlflow_servers,
         )
 
     def close(self) -> None:
@@ -119,8 +123,8 @@ class SageMakerBackend:
         self.athena.close()
         self.feature_store.close()
         self.lambda_functions.close()
-
         self.emr.close()
+        self.mlflow_servers.close()
 
 
 def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:
@@ -252,7 +256,26 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     )
     _add_experiments(backend, catalog, series)
     tracking.gather_from(pipeline_jobs(backend))
+    backend.mlflow_servers = MlflowTrackingServers(
+        account_id, region, _mlflow_hosting(settings, s3, account_id, region)
+    )
     return backend
+
+
+def _mlflow_hosting(settings: StackSettings, s3: S3Access, account_id: str, region: str) -> MlflowHosting:
+    stack_env = {
+        "AWS_ENDPOINT_URL": settings.url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        **settings.job_credentials.environment(),
+    }
+    return MlflowHosting(
+        work_root=settings.data_dir / "mlflow-tracking-servers" / account_id / region,
+        stack_env=stack_env,
+        startup_timeout_seconds=settings.endpoint_startup_timeout_seconds,
+        mlflow_version=installed_mlflow_version(),
+        bucket_exists=s3.bucket_exists,
+    )
 
 
 def _add_experiments(backend: SageMakerBackend, catalog: ExperimentCatalog, series: MetricSeries) -> None:

@@ -72,6 +72,7 @@ def recover(backend: SageMakerBackend) -> list[threading.Thread]:
     backend.feature_store.feature_groups.recover_after_restart()
     backend.lambda_functions.recover_after_restart()
     backend.athena.recover_after_restart()
+    backend.mlflow_servers.recover_after_restart()
     return backend.endpoints.recover_after_restart()
 
 

@@ -1,5 +1,7 @@
 """The run report: ``reports/<execution id>/report.md`` with the step table, metrics, ROC curve, tuning chart, the
-Clarify bias metrics (with their meaning in plain words) and the global SHAP values as a bar chart."""
+execution's trial components side by side (its Experiments trial: the tuning job's trainings with their
+hyperparameters and final metrics), the Clarify bias metrics (with their meaning in plain words) and the global SHAP
+values as a bar chart. Everything is read through boto3, so the report is the same on AWS."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def write_report(sm: Any, s3: Any, described: dict[str, Any], rows: list[StepRow
         lines.append(f"| {row.name} | {row.status}{' (cached)' if row.cached else ''} | {duration} | {metrics} |")
     lines += _evaluation_section(sm, s3, rows, folder)
     lines += _training_section(sm, rows, folder)
+    lines += _trial_components_section(sm, described)
     lines += _bias_section(s3, rows)
     lines += _shap_section(s3, rows, folder)
     path = folder / "report.md"
@@ -100,6 +103,60 @@ def _tuning_chart(sm: Any, tuning_job: str, folder: Path) -> list[str]:
     plt.close(figure)
     table = "\n".join(f"| {name} | {value} |" for name, value in values)
     return ["", "## Tuning", "", "| training job | objective |", "|---|---|", table, "", "![tuning](tuning.png)"]
+
+
+_COMPARED_RUNS = 20  # the trial's training components shown side by side (a tuning job's trainings)
+
+
+def _trial_components_section(sm: Any, described: dict[str, Any]) -> list[str]:
+    """The execution's trial (``PipelineExperimentConfig``): its training jobs' components side by side, one column
+    each, with every hyperparameter any of them has and each metric's final value (docs/experiments.md)."""
+    config = described.get("PipelineExperimentConfig") or {}
+    trial = config.get("TrialName")
+    if not trial:
+        return []
+    try:
+        summaries = sm.list_trial_components(TrialName=trial, SortBy="CreationTime", SortOrder="Ascending")
+    except Exception:  # a report section, never a reason to fail the run
+        logger.warning("cannot list the trial components of %s for the report", trial, exc_info=True)
+        return []
+    names = [s["TrialComponentName"] for s in summaries["TrialComponentSummaries"]]
+    runs = [sm.describe_trial_component(TrialComponentName=name) for name in names]
+    trainings = [r for r in runs if str(r.get("TrialComponentName", "")).endswith("-aws-training-job")]
+    lines = ["", "## Trial components", "", f"Experiment `{config.get('ExperimentName')}`, trial `{trial}`:"]
+    lines += ["", "| component | status |", "|---|---|"]
+    lines += [f"| {r['TrialComponentName']} | {(r.get('Status') or {}).get('PrimaryStatus', '-')} |" for r in runs]
+    if trainings:
+        lines += _side_by_side(trainings[:_COMPARED_RUNS])
+    lines += ["", f"Compare them from a terminal: `sagestack experiments list {config.get('ExperimentName')}`."]
+    return lines
+
+
+def _side_by_side(runs: list[dict[str, Any]]) -> list[str]:
+    parameters = sorted({k for r in runs for k in (r.get("Parameters") or {}) if not k.startswith("SageMaker.")})
+    metrics = sorted({m["MetricName"] for r in runs for m in (r.get("Metrics") or [])})
+    header = "| | " + " | ".join(r["TrialComponentName"].removesuffix("-aws-training-job") for r in runs) + " |"
+    lines = ["", "### Training jobs side by side", "", header, "|---|" + "---|" * len(runs)]
+    for name in parameters:
+        cells = [_parameter(r, name) for r in runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name in metrics:
+        cells = [_final_metric(r, name) for r in runs]
+        lines.append(f"| **{name}** (final) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _parameter(run: dict[str, Any], name: str) -> str:
+    value = (run.get("Parameters") or {}).get(name)
+    if not value:
+        return "-"
+    number = value.get("NumberValue")
+    return f"{number:.4g}" if number is not None else str(value.get("StringValue", "-"))
+
+
+def _final_metric(run: dict[str, Any], name: str) -> str:
+    found = [m for m in run.get("Metrics") or [] if m["MetricName"] == name]
+    return f"{found[0]['Last']:.4f}" if found and found[0].get("Last") is not None else "-"
 
 
 # What each Clarify metric says, in plain words, and what "no bias" looks like (a = everyone else, d = the group).

@@ -65,6 +65,7 @@ def assert_pipeline_run(output: str, folder: Path) -> None:
         assert f"| {step} | Succeeded" in report
     assert "## Bias in the data" in report and "## Bias in the model" in report and "| sex = 1 | CI |" in report
     assert (folder / "shap.png").stat().st_size > 0
+    assert "## Trial components" in report and "### Training jobs side by side" in report
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
     steps = steps_of(sm, execution_of(output))
     _assert_features_ran_the_spark_job(sm, s3, steps["Features"])

@@ -23,7 +23,7 @@ class Tags:
 
     def _tags_for(self, arn: str) -> list[dict[str, str]]:
         for service in self._services:
-            tags: dict[str, list[dict[str, str]]] = service.tags
+            tags: Mapping[str, list[dict[str, str]]] = getattr(service, "tags", {})  # some services tag nothing
             if arn in tags:
                 return tags[arn]
         raise ValidationException(f"Resource {arn} does not exist or is not taggable.")

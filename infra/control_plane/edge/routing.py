@@ -56,6 +56,7 @@ from infra.control_plane.hosting.sagemaker_runtime import (
     runtime_not_implemented,
 )
 from infra.control_plane.lambda_functions.lambda_front import LAMBDA_PATH, LambdaFront
+from infra.control_plane.mlflow_servers.mlflow_front import MlflowFront
 from infra.control_plane.sagemaker_backend import SageMakerBackend
 from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
 
@@ -94,6 +95,7 @@ class EdgeApp:
         account, region = settings.account_id, settings.region
         self._console = ConsoleApp(ConsoleApi(self._control, lambda: registry.get(account, region), account, region))
         self._metrics = MetricsFront(registry.get)
+        self._mlflow = MlflowFront(lambda a, r: registry.get(a, r).mlflow_servers, settings.account_id)
         moto = DomainDispatcherApplication(create_backend_app)
         self._moto = DeferredFront(moto, registry, settings.account_id, settings.region)
 
@@ -137,6 +139,8 @@ class EdgeApp:
             return self._metrics_call(environ, start_response, path)
         if service == "sagemaker":
             return self._sagemaker(environ, start_response, "")
+        if service == "sagemaker-mlflow":
+            return self._mlflow_call(environ, start_response)
         self._authenticate(environ, None if service == "s3" else self._buffer_body(environ))
         result: Iterable[bytes] = self._moto(environ, start_response)
         return result
@@ -208,6 +212,13 @@ class EdgeApp:
         self._authenticate(environ, body)
         status, headers, answer = self._metrics.handle(path, body, self._settings.account_id, self._region(environ))
         return respond(start_response, status, headers, answer)
+
+    def _mlflow_call(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """MLflow REST calls of the ``sagemaker-mlflow`` plugin, relayed to the tracking server its ARN names."""
+        self._authenticate(environ, None)  # the payload hash as declared: the body streams through, as for S3
+        reply = self._mlflow.handle(environ)
+        start_response(f"{reply.status} {reply.reason}", reply.headers)
+        return reply.body
 
     def _invocations(
         self, environ: dict[str, Any], start_response: StartResponse, name: str, asynchronous: bool = False

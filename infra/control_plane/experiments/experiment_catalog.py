@@ -7,13 +7,13 @@ any Experiments, Search or metrics operation reads them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
 from infra.control_plane.core.errors import ResourceNotFound, ValidationException
 from infra.control_plane.core.resource_helpers import arn_for, utcnow
-from infra.control_plane.core.store import Store
+from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.experiments.experiment_records import Experiment, Trial, TrialComponent
 
 
@@ -49,14 +49,17 @@ class ExperimentCatalog:
     def __init__(self, account_id: str, region: str) -> None:
         self.account_id = account_id
         self.region = region
+        # Durable under the record journal: state survives stack restarts (docs/experiments.md#what-differs-from-aws).
         self.experiments: Store[Experiment] = Store(
-            "experiment", _missing("Experiment", "experiment", account_id, region)
+            "experiment", _missing("Experiment", "experiment", account_id, region), Experiment
         )
-        self.trials: Store[Trial] = Store("trial", _missing("Trial", "experiment-trial", account_id, region))
+        self.trials: Store[Trial] = Store("trial", _missing("Trial", "experiment-trial", account_id, region), Trial)
         self.components: Store[TrialComponent] = Store(
-            "trial-component", _missing("TrialComponent", "experiment-trial-component", account_id, region)
+            "trial-component",
+            _missing("TrialComponent", "experiment-trial-component", account_id, region),
+            TrialComponent,
         )
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("experiments-tags", list)
         self.lock = threading.RLock()  # associations change two records together
         self._readers: list[Callable[[], None]] = []
 

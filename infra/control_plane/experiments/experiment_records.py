@@ -125,7 +125,8 @@ class TrialComponent:
     name: str
     arn: str
     display_name: str | None = None
-    status: dict[str, str] | None = None
+    # Status ({PrimaryStatus, Message}); not named ``status``: the record journal reads that as a lifecycle status.
+    status_info: dict[str, str] | None = None
     start_time: datetime | None = None
     end_time: datetime | None = None
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -151,7 +152,7 @@ class TrialComponent:
                 "TrialComponentArn": self.arn,
                 "DisplayName": self.display_name or self.name,
                 "Source": self.source,
-                "Status": self.status,
+                "Status": self.status_info,
                 "StartTime": self.start_time,
                 "EndTime": self.end_time,
                 "CreationTime": self.creation_time,
@@ -171,7 +172,7 @@ class TrialComponent:
                 "TrialComponentArn": self.arn,
                 "DisplayName": self.display_name or self.name,
                 "TrialComponentSource": self.source,
-                "Status": self.status,
+                "Status": self.status_info,
                 "StartTime": self.start_time,
                 "EndTime": self.end_time,
                 "CreationTime": self.creation_time,
@@ -183,7 +184,7 @@ def trial_component_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     """The Create/UpdateTrialComponent members that map one-to-one onto :class:`TrialComponent` fields."""
     names = {
         "DisplayName": "display_name",
-        "Status": "status",
+        "Status": "status_info",
         "StartTime": "start_time",
         "EndTime": "end_time",
         "MetadataProperties": "metadata_properties",

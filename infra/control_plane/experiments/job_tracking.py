@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
 
+from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ServiceError
 from infra.control_plane.experiments.experiment_catalog import ExperimentCatalog
 from infra.control_plane.experiments.experiment_records import MetricSummary, TrialComponent
@@ -110,7 +111,24 @@ class JobTracking:
         self._by_arn: dict[str, str] = {}  # job ARN (lower-case) -> component name
         self._gathered: set[tuple[str, str]] = set()
         self._lock = threading.RLock()
+        self._recover_stored_components()
         catalog.on_read(self.refresh)
+
+    def _recover_stored_components(self) -> None:
+        """After a stack restart (the catalog starts from its stored records): know the jobs' components again, and
+        end those of jobs that were running, as their jobs end (Failed, with the restart reason)."""
+        for component in self._catalog.components.values():
+            source = component.source or {}
+            if not source.get("SourceArn"):
+                continue
+            self._by_arn[str(source["SourceArn"]).lower()] = component.name
+            status = (component.status_info or {}).get("PrimaryStatus")
+            if status is not None and status not in _TERMINAL:
+                with component.lock:
+                    component.status_info = {"PrimaryStatus": "Failed", "Message": RESTART_REASON}
+                    component.end_time = component.end_time or datetime.now(tz=UTC)
+                    component.touch()
+                self._catalog.components.changed(component.name)
 
     def gather_from(self, pipeline_jobs: Callable[[], Sequence[PipelineJob]]) -> None:
         """Where the pipeline executions' jobs come from (set once the pipeline engine exists)."""
@@ -223,7 +241,7 @@ def _fill(component: TrialComponent, kind: JobKind, described: Mapping[str, Any]
     """The component's fields from the job's Describe answer (what AWS shows for a job's trial component)."""
     status = _text(described.get(kind.status_key))
     reason = described.get("FailureReason")
-    component.status = {"PrimaryStatus": status, **({"Message": str(reason)} if reason else {})}
+    component.status_info = {"PrimaryStatus": status, **({"Message": str(reason)} if reason else {})}
     component.start_time = described.get(kind.start_key) or component.start_time
     component.end_time = described.get(kind.end_key) or component.end_time
     component.source_detail = {"SourceArn": component.source["SourceArn"] if component.source else None}

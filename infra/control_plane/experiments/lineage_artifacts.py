@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from infra.control_plane.core.errors import ResourceNotFound, ValidationException
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.resource_helpers import tags_from, utcnow
+from infra.control_plane.core.store import DurableMap
 from infra.control_plane.experiments.experiments_api import list_params
 
 
@@ -70,10 +71,12 @@ _ASSOCIATIONS: ListSpec[Association] = ListSpec(name=lambda a: a.source_arn, cre
 class LineageArtifacts:
     def __init__(self, account_id: str, region: str) -> None:
         self._account_id, self._region = account_id, region
-        self._artifacts: dict[str, Artifact] = {}
-        self._associations: dict[tuple[str, str], Association] = {}
+        # Durable under the record journal (docs/experiments.md#what-differs-from-aws); an association is keyed by
+        # "<source ARN> <destination ARN>" (an ARN holds no space).
+        self._artifacts: MutableMapping[str, Artifact] = DurableMap("lineage-artifact", Artifact)
+        self._associations: MutableMapping[str, Association] = DurableMap("lineage-association", Association)
         self._lock = threading.Lock()
-        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("lineage-artifact-tags", list)
 
     def create_artifact(self, params: Mapping[str, Any]) -> dict[str, Any]:
         arn = f"arn:aws:sagemaker:{self._region}:{self._account_id}:artifact/{secrets.token_hex(16)}"
@@ -123,9 +126,9 @@ class LineageArtifacts:
     def add_association(self, params: Mapping[str, Any]) -> dict[str, Any]:
         key = (str(params["SourceArn"]), str(params["DestinationArn"]))
         with self._lock:
-            if key in self._associations:
+            if " ".join(key) in self._associations:
                 raise ValidationException(f"Association between {key[0]} and {key[1]} already exists.")
-            self._associations[key] = Association(*key, params.get("AssociationType"), utcnow())
+            self._associations[" ".join(key)] = Association(*key, params.get("AssociationType"), utcnow())
         return {"SourceArn": key[0], "DestinationArn": key[1]}
 
     def list_associations(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,6 +146,6 @@ class LineageArtifacts:
     def delete_association(self, params: Mapping[str, Any]) -> dict[str, Any]:
         key = (str(params["SourceArn"]), str(params["DestinationArn"]))
         with self._lock:
-            if self._associations.pop(key, None) is None:
+            if self._associations.pop(" ".join(key), None) is None:
                 raise ResourceNotFound(f"Association between {key[0]} and {key[1]} does not exist.")
         return {"SourceArn": key[0], "DestinationArn": key[1]}

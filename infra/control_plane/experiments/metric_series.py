@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from infra.control_plane.core.store import DurableMap
 
 # AWS's window for a point's Timestamp (the SDK's Run.log_metric states the same rule).
 PAST_LIMIT = timedelta(weeks=2)
@@ -48,12 +50,26 @@ def point_error(value: float, when: datetime, now: datetime) -> str | None:
     return None
 
 
+CHUNK_POINTS = 1_000  # points per stored record: a flush re-encodes only the chunk that grew
+
+
 class MetricSeries:
-    """Points per (trial component ARN, metric name); job ARNs are aliases of their trial component's ARN."""
+    """Points per (trial component ARN, metric name); job ARNs are aliases of their trial component's ARN.
+
+    Durable under the record journal (docs/experiments.md#metrics): a series is stored as chunks of
+    ``CHUNK_POINTS`` points, one record each, keyed ``<arn> <metric> <chunk number>``, so logging a point costs the
+    next flush one chunk, not the whole series.
+    """
 
     def __init__(self) -> None:
-        self._points: dict[str, dict[str, list[MetricPoint]]] = {}
-        self._aliases: dict[str, str] = {}
+        self._chunks: MutableMapping[str, list[MetricPoint]] = DurableMap(
+            "trial-component-metric-chunks", list[MetricPoint]
+        )
+        self._aliases: MutableMapping[str, str] = DurableMap("trial-component-metric-aliases", str)
+        self._index: dict[str, dict[str, list[str]]] = {}  # arn -> metric -> its chunks' keys, in order
+        for key in sorted(self._chunks):  # after a restart: the stored chunks (numbers are zero-padded)
+            arn, metric, _ = key.rsplit(" ", 2)
+            self._index.setdefault(arn, {}).setdefault(metric, []).append(key)
         self._lock = threading.Lock()
 
     def alias(self, source_arn: str, component_arn: str) -> None:
@@ -61,22 +77,35 @@ class MetricSeries:
             self._aliases[source_arn.lower()] = component_arn.lower()
 
     def add(self, component_arn: str, metric: str, points: Sequence[MetricPoint]) -> None:
+        arn = component_arn.lower()
         with self._lock:
-            series = self._points.setdefault(component_arn.lower(), {}).setdefault(metric, [])
-            series.extend(points)
+            keys = self._index.setdefault(arn, {}).setdefault(metric, [])
+            pending = list(points)
+            while pending:
+                if not keys or len(self._chunks[keys[-1]]) >= CHUNK_POINTS:
+                    keys.append(f"{arn} {metric} {len(keys):08d}")
+                    self._chunks[keys[-1]] = []
+                chunk = self._chunks[keys[-1]]
+                room = CHUNK_POINTS - len(chunk)
+                chunk.extend(pending[:room])
+                pending = pending[room:]
+                # A lookup after the change marks the chunk changed: the next flush stores it.
+                self._chunks[keys[-1]]
 
     def forget(self, component_arn: str) -> None:
         with self._lock:
-            self._points.pop(component_arn.lower(), None)
+            for keys in self._index.pop(component_arn.lower(), {}).values():
+                for key in keys:
+                    self._chunks.pop(key, None)
 
     def points(self, arn: str, metric: str) -> list[MetricPoint] | None:
         key = arn.lower()
         with self._lock:
             key = self._aliases.get(key, key)
-            metrics = self._points.get(key)
+            metrics = self._index.get(key)
             if metrics is None:
                 return None
-            return list(metrics.get(metric, []))
+            return [point for chunk in metrics.get(metric, []) for point in self._chunks[chunk]]
 
     def query(self, query: Mapping[str, Any]) -> dict[str, Any]:
         """One ``MetricQuery`` answered as a ``MetricQueryResult``."""

@@ -10,6 +10,7 @@ import base64
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import botocore.session
@@ -24,6 +25,7 @@ from infra.control_plane.experiments.search_expressions import (
     matches,
     sort_value,
 )
+from infra.control_plane.experiments.search_plan import compile_filters, plannable, sort_key
 
 Getter = Callable[[ExperimentCatalog, Any], Any]
 
@@ -64,7 +66,7 @@ _COMPONENT_FIELDS: dict[str, Getter] = {
     "TrialComponentArn": lambda _, c: c.arn,
     "DisplayName": lambda _, c: c.display_name or c.name,
     "Source": lambda _, c: c.source,
-    "Status": lambda _, c: c.status,
+    "Status": lambda _, c: c.status_info,
     "StartTime": lambda _, c: c.start_time,
     "EndTime": lambda _, c: c.end_time,
     "CreationTime": lambda _, c: c.creation_time,
@@ -101,17 +103,47 @@ class Search:
         if sort_by:
             check_property(str(sort_by), known)
         self._catalog.sync()
-        records = [r for r in provider() if expression is None or matches(r, expression)]
-        _sort(records, str(sort_by or "CreationTime"), params.get("SortOrder", "Descending") == "Descending")
+        descending = params.get("SortOrder", "Descending") == "Descending"
+        order = str(sort_by or "CreationTime")
+        if resource == "ExperimentTrialComponent" and plannable(expression):
+            found, build = self._planned_components(expression, order, descending)
+        else:
+            found = [r for r in provider() if expression is None or matches(r, expression)]
+            _sort(found, order, descending)
+            build = dict
         start = _offset(params.get("NextToken"))
         size = int(params.get("MaxResults") or DEFAULT_MAX_RESULTS)
-        page = records[start : start + size]
-        more = start + size < len(records)
+        page = found[start : start + size]
+        more = start + size < len(found)
         return {
-            "Results": [{key: dict(record)} for record in page],
+            "Results": [{key: dict(build(item))} for item in page],
             "NextToken": _token(start + size) if more else None,
-            "TotalHits": {"Value": len(records), "Relation": "EqualTo"},
+            "TotalHits": {"Value": len(found), "Relation": "EqualTo"},
         }
+
+    def _planned_components(
+        self, expression: Mapping[str, Any] | None, order: str, descending: bool
+    ) -> tuple[list[Any], Callable[[Any], Mapping[str, Any]]]:
+        """Trial components through the query plan (docs/experiments.md#search): filter and sort the records
+        themselves; only the page's Search views are built (the second item turns one into its view)."""
+        catalog = self._catalog
+
+        def record_of(component: TrialComponent) -> RecordView:
+            return _component_record(catalog, component)
+
+        found = catalog.components.values()
+        for predicate in compile_filters(catalog, expression, record_of):
+            found = [c for c in found if predicate(c)]
+        read = sort_key(order)
+        if read is None:  # a property without a direct reader: sort the views as the generic path does
+            records: list[Mapping[str, Any]] = [record_of(c) for c in found]
+            _sort(records, order, descending)
+            return records, dict
+        pairs = [(read(c), c) for c in found]
+        valued = [pair for pair in pairs if pair[0] is not None]
+        valued.sort(key=itemgetter(0), reverse=descending)
+        missing = [c for value, c in pairs if value is None]  # records without the property come last
+        return [c for _, c in valued] + missing, record_of
 
     def _own_providers(self) -> dict[str, RecordProvider]:
         catalog = self._catalog
@@ -182,8 +214,14 @@ def _component_summaries(catalog: ExperimentCatalog, names: Sequence[str]) -> li
 
 
 def _sort(records: list[Mapping[str, Any]], sort_by: str, descending: bool) -> None:
-    def key(record: Mapping[str, Any]) -> tuple[int, Any]:
-        value = sort_value(record, sort_by)
+    _sort_by_value(records, lambda record: sort_value(record, sort_by), descending)
+
+
+def _sort_by_value(items: list[Any], read: Callable[[Any], Any], descending: bool) -> None:
+    """Sort by one property: numbers as numbers, times as times, else text; items without it come last."""
+
+    def key(item: Any) -> tuple[int, Any]:
+        value = read(item)
         if value is None:
             return (0, 0) if descending else (1, 0)  # records without the property come last
         if isinstance(value, datetime):
@@ -193,9 +231,9 @@ def _sort(records: list[Mapping[str, Any]], sort_by: str, descending: bool) -> N
         return (1 if descending else 0, str(value))
 
     try:
-        records.sort(key=key, reverse=descending)
+        items.sort(key=key, reverse=descending)
     except TypeError:  # numbers and text under one property: order them as text
-        records.sort(key=lambda r: str(sort_value(r, sort_by)), reverse=descending)
+        items.sort(key=lambda item: str(read(item)), reverse=descending)
 
 
 def _token(offset: int) -> str:

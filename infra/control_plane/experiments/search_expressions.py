@@ -179,10 +179,10 @@ def filter_matches(found: Sequence[Any], item: Mapping[str, Any]) -> bool:
         return not [v for v in found if v is not None]
     value = str(item["Value"])
     if operator == "NotEquals":
-        return not any(_compare(v, value) == 0 for v in present)
+        return not any(compare(v, value) == 0 for v in present)
     if operator == "In":
         choices = [c.strip() for c in value.split(",")]
-        return any(_compare(v, c) == 0 for v in present for c in choices)
+        return any(compare(v, c) == 0 for v in present for c in choices)
     if operator == "Contains":
         return any(value.lower() in str(v).lower() for v in present)
     wanted = {
@@ -192,10 +192,10 @@ def filter_matches(found: Sequence[Any], item: Mapping[str, Any]) -> bool:
         "LessThan": (-1,),
         "LessThanOrEqualTo": (-1, 0),
     }[operator]
-    return any(_compare(v, value) in wanted for v in present)
+    return any(compare(v, value) in wanted for v in present)
 
 
-def _compare(actual: Any, wanted: str) -> int | None:
+def compare(actual: Any, wanted: str) -> int | None:
     """-1, 0 or 1 as ``actual`` is below, equal to or above ``wanted``; None when they cannot be compared."""
     if isinstance(actual, datetime):
         try:

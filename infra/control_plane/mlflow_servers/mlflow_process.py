@@ -1,0 +1,147 @@
+"""One ``mlflow server`` child process: SQLite backend store in the stack's data directory, artifacts in the stack's S3.
+
+Started like a container process (:class:`~infra.runtime.process.host_process.HostProcess`): its own process group,
+the parent-death signal (it dies with the stack, even of kill -9), SIGTERM then SIGKILL on stop
+(docs/experiments.md#managed-mlflow).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.runtime.api import LogLine
+from infra.runtime.process.host_process import HostProcess
+
+logger = logging.getLogger(__name__)
+
+_HEALTH_POLL_SECONDS = 0.2
+_STOP_GRACE_SECONDS = 10.0
+_PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE")
+
+
+class MlflowStartError(Exception):
+    """The server process exited or did not answer its health check in time."""
+
+
+@dataclass(frozen=True)
+class MlflowLaunch:
+    """What one start of a tracking server needs; ``stack_env`` holds the stack's URL, region and job credentials."""
+
+    name: str
+    server_dir: Path  # holds mlflow.db (the backend store) and the process's working files
+    artifacts_destination: str  # s3://bucket/prefix in the stack's S3
+    port: int
+    stack_env: dict[str, str]
+    startup_timeout_seconds: float
+
+
+def installed_mlflow_version() -> str:
+    """The version of the ``mlflow`` package the servers run (``0.0.0`` when it is not installed: Create fails)."""
+    try:
+        return importlib.metadata.version("mlflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the server could listen on ``port``: as uvicorn binds (``SO_REUSEADDR``), a port whose last
+    connections are in TIME_WAIT is free, one another program listens on is not."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _argv(launch: MlflowLaunch) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{launch.server_dir / 'mlflow.db'}",
+        # New experiments store their artifacts at s3://... as on AWS (clients write to the stack's S3 themselves,
+        # which the sagemaker-mlflow plugin needs); mlflow-artifacts:/ locations are served through the server.
+        "--default-artifact-root",
+        launch.artifacts_destination,
+        "--artifacts-destination",
+        launch.artifacts_destination,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(launch.port),
+        "--workers",
+        "1",
+    ]
+
+
+def _environment(launch: MlflowLaunch) -> dict[str, str]:
+    env = {key: os.environ[key] for key in _PASSED_ENVIRONMENT if key in os.environ}
+    env.update(launch.stack_env)
+    env["HOME"] = str(launch.server_dir)  # nothing of the server lands in the user's home
+    env["MLFLOW_S3_ENDPOINT_URL"] = launch.stack_env["AWS_ENDPOINT_URL"]
+    return env
+
+
+class MlflowServerProcess:
+    """A started ``mlflow server``; :meth:`wait_ready` blocks until it answers ``/health``."""
+
+    def __init__(self, launch: MlflowLaunch) -> None:
+        self.launch = launch
+        launch.server_dir.mkdir(parents=True, exist_ok=True)
+        self._process = HostProcess(
+            f"mlflow-{launch.name}",
+            _argv(launch),
+            _environment(launch),
+            launch.server_dir,
+            on_log=self._log,
+            tail_lines=40,
+        )
+
+    def _log(self, line: LogLine) -> None:
+        logger.debug("mlflow server %s: %s", self.launch.name, line.text)
+
+    def is_alive(self) -> bool:
+        return self._process.is_alive()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.launch.startup_timeout_seconds
+        url = f"http://127.0.0.1:{self.launch.port}/health"
+        while time.monotonic() < deadline:
+            if not self._process.is_alive():
+                self._process.wait()
+                tail = " | ".join(self._process.last_lines()[-5:])
+                raise MlflowStartError(f"mlflow server exited with code {self._process.exit_code}: {tail}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(_HEALTH_POLL_SECONDS)
+        self.stop()
+        raise MlflowStartError(f"mlflow server did not answer within {self.launch.startup_timeout_seconds:.0f} s")
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL after a grace period; returns once nothing of it runs."""
+        self._process.terminate(_STOP_GRACE_SECONDS)
+        self._process.wait()

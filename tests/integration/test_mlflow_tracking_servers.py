@@ -1,0 +1,171 @@
+"""Managed MLflow through boto3: a real ``mlflow server`` per tracking server, an MLflow client logging to it."""
+
+import socket
+import time
+
+import mlflow
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import unique
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/mlflow"
+
+
+@pytest.fixture
+def mlflow_env(monkeypatch, stack_url):
+    """What a user's shell has after `eval $(sagestack env)`: clients write artifacts to the stack's S3 themselves."""
+    for key, value in {
+        "MLFLOW_S3_ENDPOINT_URL": stack_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def _code(raised):
+    return raised.value.response["Error"]["Code"]
+
+
+def _wait_status(sm, name, wanted, seconds=180):
+    deadline = time.monotonic() + seconds
+    seen = []
+    while time.monotonic() < deadline:
+        status = sm.describe_mlflow_tracking_server(TrackingServerName=name)["TrackingServerStatus"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == wanted:
+            return seen
+        if status.endswith("Failed"):
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"{name} went {seen}, never {wanted}")
+
+
+@pytest.fixture(scope="module")
+def artifacts_bucket(s3):
+    name = "mlflow-artifacts-tests"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def tracking_server(sm, artifacts_bucket):
+    name = unique("mlflow")
+    arn = sm.create_mlflow_tracking_server(
+        TrackingServerName=name, ArtifactStoreUri=f"s3://{artifacts_bucket}/runs", RoleArn=ROLE_ARN
+    )["TrackingServerArn"]
+    assert arn.endswith(f":mlflow-tracking-server/{name}")
+    assert _wait_status(sm, name, "Created")[0] in ("Creating", "Created")
+    yield name
+    sm.delete_mlflow_tracking_server(TrackingServerName=name)
+    deadline = time.monotonic() + 60
+    while name in [s["TrackingServerName"] for s in sm.list_mlflow_tracking_servers()["TrackingServerSummaries"]]:
+        assert time.monotonic() < deadline, "the deleted server is still listed"
+        time.sleep(0.2)
+
+
+def _log_run(tracking_uri, experiment, steps):
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    experiment_id = client.create_experiment(experiment)
+    run = client.create_run(experiment_id, run_name="eta-03")
+    metrics = [mlflow.entities.Metric("auc", 0.5 + step / 100, int(time.time() * 1000), step) for step in range(steps)]
+    params = [mlflow.entities.Param("eta", "0.3")]
+    client.log_batch(run.info.run_id, metrics=metrics, params=params)
+    client.log_text(run.info.run_id, "hello from the stack", "notes/readme.txt")
+    client.set_terminated(run.info.run_id)
+    return client, run.info.run_id
+
+
+def test_mlflow_client_logs_to_the_managed_server_and_reads_back(sm, s3, tracking_server, artifacts_bucket, mlflow_env):
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert described["IsActive"] == "Active"
+    assert described["MlflowVersion"] == mlflow.__version__
+    client, run_id = _log_run(described["TrackingServerUrl"], unique("exp"), steps=20)
+    run = client.get_run(run_id)
+    assert run.data.params == {"eta": "0.3"}
+    assert run.data.metrics["auc"] == pytest.approx(0.69)
+    assert [m.step for m in client.get_metric_history(run_id, "auc")] == list(range(20))
+    assert client.download_artifacts(run_id, "notes/readme.txt")  # read back through the server
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=artifacts_bucket, Prefix="runs/")["Contents"]]
+    assert any(k.endswith(f"{run_id}/artifacts/notes/readme.txt") for k in keys)  # the stack's S3 holds it
+    url = sm.create_presigned_mlflow_tracking_server_url(TrackingServerName=tracking_server)["AuthorizedUrl"]
+    assert url.startswith(described["TrackingServerUrl"])
+
+
+def test_stop_and_start_keep_the_runs(sm, tracking_server, mlflow_env):
+    url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    _, run_id = _log_run(url, unique("exp"), steps=3)
+    with pytest.raises(ClientError) as raised:
+        sm.start_mlflow_tracking_server(TrackingServerName=tracking_server)  # it runs already
+    assert _code(raised) == "ConflictException"
+    sm.stop_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert _wait_status(sm, tracking_server, "Stopped")[0] in ("Stopping", "Stopped")
+    assert sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["IsActive"] == "Inactive"
+    with pytest.raises(ClientError) as raised:
+        sm.stop_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert _code(raised) == "ConflictException"
+    with socket.socket() as holder:  # another program takes the server's port while it is stopped
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # its old connections may be in TIME_WAIT
+        holder.bind(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        holder.listen()
+        sm.start_mlflow_tracking_server(TrackingServerName=tracking_server)
+        assert _wait_status(sm, tracking_server, "Created")[0] in ("Starting", "Created")
+    moved = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    assert moved != url
+    assert mlflow.MlflowClient(tracking_uri=moved).get_run(run_id).data.metrics["auc"] == pytest.approx(0.52)
+
+
+def test_list_and_bad_input(sm, tracking_server, artifacts_bucket):
+    listed = sm.list_mlflow_tracking_servers(SortBy="Name", SortOrder="Ascending")["TrackingServerSummaries"]
+    assert tracking_server in [s["TrackingServerName"] for s in listed]
+    for call in (
+        sm.describe_mlflow_tracking_server,
+        sm.start_mlflow_tracking_server,
+        sm.stop_mlflow_tracking_server,
+        sm.delete_mlflow_tracking_server,
+        sm.create_presigned_mlflow_tracking_server_url,
+    ):
+        with pytest.raises(ClientError) as raised:
+            call(TrackingServerName="no-such-server")
+        assert _code(raised) == "ResourceNotFound"
+    with pytest.raises(ClientError) as raised:
+        sm.create_mlflow_tracking_server(
+            TrackingServerName=tracking_server, ArtifactStoreUri=f"s3://{artifacts_bucket}/x", RoleArn=ROLE_ARN
+        )
+    assert _code(raised) == "ValidationException"
+    assert "already exists" in raised.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as raised:
+        sm.create_mlflow_tracking_server(
+            TrackingServerName=unique("m"), ArtifactStoreUri="s3://no-such-bucket-here/x", RoleArn=ROLE_ARN
+        )
+    assert _code(raised) == "ValidationException"
+    with pytest.raises(ClientError) as raised:
+        sm.create_mlflow_tracking_server(
+            TrackingServerName=unique("m"),
+            ArtifactStoreUri=f"s3://{artifacts_bucket}/x",
+            RoleArn=ROLE_ARN,
+            MlflowVersion="1.30.0",
+        )
+    assert _code(raised) == "ValidationException"
+
+
+def test_the_sagemaker_mlflow_plugin_logs_through_the_stack_by_arn(sm, stack_url, tracking_server, mlflow_env):
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    arn = described["TrackingServerArn"]
+    mlflow_env.setenv("SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT", stack_url)  # instead of <region>.experiments.sagemaker.aws
+    mlflow_env.setenv("MLFLOW_TRACKING_URI", arn)  # the plugin signs for, and routes by, the current tracking URI
+    client = mlflow.MlflowClient(tracking_uri=arn)
+    experiment_id = client.create_experiment(unique("by-arn"))
+    run = client.create_run(experiment_id)
+    client.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric("loss", 0.25, 0, 0)])
+    client.log_text(run.info.run_id, "via the plugin", "notes.txt")
+    assert client.get_run(run.info.run_id).data.metrics == {"loss": 0.25}
+    plain = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    assert plain.get_run(run.info.run_id).info.artifact_uri.startswith("s3://")
+    gone = arn.replace(tracking_server, "gone")
+    mlflow_env.setenv("MLFLOW_TRACKING_URI", gone)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="does not exist"):
+        mlflow.MlflowClient(tracking_uri=gone).get_experiment(experiment_id)
