@@ -76,6 +76,12 @@ def _mount_namespaces() -> bool:
     return detect_isolation_mode() is not IsolationMode.ENVIRONMENT
 
 
+def _unprivileged_containers() -> bool:
+    from infra.runtime.process.isolation import detect_isolation_mode, unprivileged_containers
+
+    return unprivileged_containers(detect_isolation_mode())
+
+
 def _installed(*modules: str) -> Callable[[], bool]:
     return lambda: all(importlib.util.find_spec(module) is not None for module in modules)
 
@@ -114,6 +120,12 @@ CAPABILITIES: dict[str, Capability] = {
             "mount-namespaces",
             "a private /opt/ml for containers (unshare or bubblewrap works: infra.runtime.process.isolation)",
             _mount_namespaces,
+        ),
+        Capability(
+            "unprivileged-containers",
+            "containers that switch to a user of their own inside their namespace (root with setpriv, or a nested "
+            "user namespace), who can read the interpreter and the project",
+            _unprivileged_containers,
         ),
         Capability(
             "bubblewrap",

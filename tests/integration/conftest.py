@@ -30,6 +30,7 @@ RUNTIME_SPECIFIC = {
     "test_a_dead_serving_container_is_restarted": ("process", "kills the serve process by its pid"),
     "test_stopping_the_stack_stops_running_jobs": ("process", "starts its own process-runtime stack, finds pids"),
     "test_invoke_timeout_is_a_model_error": ("process", "runs on its own process-runtime stack"),
+    "test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded": ("process", "the process runtime's user"),
 }
 
 

@@ -4,8 +4,10 @@ One test per finding, through boto3 against the in-process stack (docs/security.
 """
 
 import gzip
+import io
 import json
 import sys
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -37,6 +39,46 @@ def test_a_job_writes_only_its_opt_ml_and_its_tmp(sm, bucket):
         assert not outside.exists(), "a job wrote outside its /opt/ml and /tmp"
     finally:
         outside.unlink(missing_ok=True)
+
+
+def _log_lines(logs, name):
+    group = "/aws/sagemaker/TrainingJobs"
+    lines = []
+    for stream in logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"]:
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
+        lines += [event["message"] for event in events["events"]]
+    return lines
+
+
+@pytest.mark.capability("unprivileged-containers")
+def test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded(sm, s3, logs, bucket):
+    outside = Path(__file__).with_name(f"written-by-a-job-{uuid.uuid4().hex[:8]}")
+    targets = [str(outside), "/opt/written-by-a-job", "/etc/written-by-a-job", "/written-by-a-job"]
+    script = (
+        'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"; '
+        'for target in "$@"; do (echo x > "$target") 2>/dev/null && echo "WROTE $target"; done; '
+        "echo ok > /opt/ml/model/ok.txt && echo ok > /tmp/scratch.txt && chmod 600 /opt/ml/model/ok.txt"
+    )
+    name = unique("unprivileged")
+    request = training_request(name, bucket)
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["sh", "-c", script, "job"]
+    request["AlgorithmSpecification"]["ContainerArguments"] = targets
+    try:
+        sm.create_training_job(**request)
+        described = wait_training(sm, name)
+        assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+        assert not outside.exists()
+    finally:
+        outside.unlink(missing_ok=True)
+    lines = _log_lines(logs, name)
+    [identity] = [line for line in lines if line.startswith("uid=")]
+    uid, gid, groups = (field.split("=")[1] for field in identity.split(" ", 2))
+    assert int(uid) != 0 and int(gid) != 0 and "0" not in groups.split(), identity
+    assert not [line for line in lines if line.startswith("WROTE")]
+    artifact = described["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+    body = s3.get_object(Bucket=bucket, Key=artifact)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert archive.extractfile("ok.txt").read() == b"ok\n"  # a 0600 file of the job's user: the stack read it
 
 
 # Finding 2: quotas answered at Create.

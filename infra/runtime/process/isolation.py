@@ -6,8 +6,9 @@ directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` 
 private temporary directory (:func:`private_tmp`) is bound at ``/tmp``, and every other mount is made read-only
 inside the namespace: a job can write only its ``/opt/ml``, its binds, ``/tmp`` and ``/dev`` (docs/security.md). The
 process starts in ``/opt/ml`` (the host directory it was started in may lie under the host's ``/tmp``, now hidden).
-``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours,
-and nothing stops the process from writing elsewhere.
+Inside the namespace the container then runs as an unprivileged user where the machine allows it
+(:mod:`infra.runtime.process.container_user`; probed once). ``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR``
+points at the host directory, which our toolkit honours, and nothing stops the process from writing elsewhere.
 """
 
 from __future__ import annotations
@@ -19,24 +20,36 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from infra.runtime.api import IsolationMode
 from infra.runtime.errors import InvalidSpecError, IsolationError
+from infra.runtime.process.container_user import ContainerUser, hand_over, hidden_ancestors
 from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Isolation", "detect_isolation_mode", "private_tmp", "resolve_isolation", "write_hosts_file"]
+__all__ = [
+    "Isolation",
+    "detect_isolation_mode",
+    "private_tmp",
+    "resolve_isolation",
+    "unprivileged_containers",
+    "write_hosts_file",
+]
 
 _PROBE_TIMEOUT_SECONDS = 20.0
 _PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
-# The probe passes when /opt/ml is the host directory, /tmp is writable and the rest of the file system is not.
+# The probe passes when /opt/ml is the host directory, /tmp is writable and the rest of the file system is not; run as
+# the container user (argv: user PROJECT_DIR) also when that user is not root and can read the project.
 _PROBE_CHECK = """
 import os, sys
 ok = open('/opt/ml/probe').read() == 'ok'
+if sys.argv[1:2] == ['user']:
+    ok = ok and os.getuid() != 0 and os.getgid() != 0 and bool(os.listdir(sys.argv[2]))
+    ok = ok and sys.base_prefix == sys.argv[3]
 open('/tmp/probe', 'w').close()
 try:
     open('/sagestack-read-only-probe', 'w').close()
@@ -46,9 +59,11 @@ os.remove('/sagestack-read-only-probe')
 sys.exit(4)
 """
 
-# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N N_KEEP [HOST_DIR]*N COMMAND...
+# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N N_KEEP [HOST_DIR]*N
+#       N_HIDDEN [HIDDEN N_NEEDED [NEEDED]*N]*N COMMAND...
 # HOST_DIRs are directories under the host's /tmp that the container needs (a venv or checkout there): the private /tmp
-# would hide them, so they are bound back at the same path, read-only.
+# would hide them, so they are bound back at the same path, read-only. A HIDDEN directory (one the container's user
+# cannot search, e.g. /root holding the interpreter) is covered by a tmpfs holding only its NEEDED directories.
 _MOUNT_SCRIPT = r"""
 set -eu
 job=$1 hosts=$2 tmp=$3 nbinds=$4
@@ -93,6 +108,25 @@ while [ "$nkeep" -gt 0 ]; do
 done
 umount -l /opt/.sagestack-host-tmp
 rmdir /opt/.sagestack-host-tmp
+ngroups=$1
+shift
+while [ "$ngroups" -gt 0 ]; do
+  hidden=$1 count=$2
+  shift 2
+  saved=$(mktemp -d)
+  mount --rbind "$hidden" "$saved"
+  mount -t tmpfs -o mode=0755 sagestack-reveal "$hidden"
+  while [ "$count" -gt 0 ]; do
+    rel=${1#"$hidden"/}
+    mkdir -p "$hidden/$rel"
+    mount --rbind "$saved/$rel" "$hidden/$rel"
+    shift
+    count=$((count - 1))
+  done
+  umount -l "$saved"
+  rmdir "$saved"
+  ngroups=$((ngroups - 1))
+done
 for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
   case "$point" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/opt/ml/*|/tmp/*) continue ;; esac
   case "$writable" in *" $point "*) continue ;; esac
@@ -108,6 +142,7 @@ class Isolation:
     """One isolation mode and how it turns a host layout plus argv into the command to start."""
 
     mode: IsolationMode
+    unprivileged: bool = False  # containers run as a user of their own (namespaced modes only)
 
     @property
     def namespaced(self) -> bool:
@@ -125,15 +160,27 @@ class Isolation:
             env["SAGESTACK_LOCAL_HOSTS"] = "1"
         return env
 
-    def wrap(self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
-        """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``."""
+    def wrap(
+        self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, job_dir: Path | None = None
+    ) -> list[str]:
+        """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``.
+
+        ``job_dir`` is the directory common to every host or instance of the job (default ``layout.root``); its
+        path picks the job's unprivileged user, to whom ``layout.root`` and the binds are handed.
+        """
         command = _python_interpreter(argv)
         if self.mode is IsolationMode.ENVIRONMENT:
             _link_binds(layout)
             return [_rebase(arg, layout.root) for arg in command]
+        hidden: dict[str, list[str]] = {}
+        if self.unprivileged:
+            user = ContainerUser.for_job(job_dir or layout.root)
+            hand_over([layout.root, *layout.binds.values()], user)
+            command = [*user.command(), *command]
+            hidden = hidden_ancestors(interpreter_dirs())
         if self.mode is IsolationMode.BUBBLEWRAP:
-            return _bwrap_command(command, layout, hosts_file)
-        return _unshare_command(command, layout, hosts_file)
+            return _bwrap_command(command, layout, hosts_file, hidden)
+        return _unshare_command(command, layout, hosts_file, hidden)
 
 
 def private_tmp(root: Path) -> Path:
@@ -151,24 +198,48 @@ def host_dirs_under_tmp() -> list[str]:
     under ``/tmp``), so the isolation binds them back at the same path, read-only; nested ones are covered by their
     outermost directory."""
     tmp = Path("/tmp").resolve()
-    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[3]]
-    candidates += [Path(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    candidates = interpreter_dirs()
     found = sorted({str(c.resolve()) for c in candidates if c.exists() and c.resolve().is_relative_to(tmp)})
     found = [d for d in found if Path(d) != tmp]
     return [d for d in found if not any(d != o and Path(d).is_relative_to(o) for o in found)]
 
 
+def interpreter_dirs() -> list[Path]:
+    """The directories a container needs to run our images: the interpreter's prefixes, the project, PYTHONPATH."""
+    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent]
+    candidates += [Path(__file__).resolve().parents[3]]
+    candidates += [Path(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return candidates
+
+
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:
     """The forced mode once checked to work here, or the best mode that works (probed once per process)."""
     if forced is None:
-        return Isolation(detect_isolation_mode())
-    if forced is not IsolationMode.ENVIRONMENT and not _probe(forced):
+        mode = detect_isolation_mode()
+    elif forced is not IsolationMode.ENVIRONMENT and not _probe(Isolation(forced)):
         raise IsolationError(
             f"isolation mode {forced.value!r} does not work on this machine (needs "
             f"{'bwrap' if forced is IsolationMode.BUBBLEWRAP else 'unshare and mount namespaces'}); "
             f"use IsolationMode.ENVIRONMENT or leave the mode unset to detect one"
         )
-    return Isolation(forced)
+    else:
+        mode = forced
+    return Isolation(mode, unprivileged=unprivileged_containers(mode))
+
+
+@functools.cache
+def unprivileged_containers(mode: IsolationMode) -> bool:
+    """Whether containers under ``mode`` can run as a user of their own here (probed once; a WARNING if not)."""
+    if mode is IsolationMode.ENVIRONMENT:
+        return False
+    if _probe(Isolation(mode, unprivileged=True)):
+        logger.info("containers run as an unprivileged user of their own")
+        return True
+    logger.warning(
+        "containers cannot switch to an unprivileged user here (setpriv, a nested user namespace, or read access "
+        "to the interpreter and the project is missing): they run as the stack's user inside their namespace"
+    )
+    return False
 
 
 @functools.cache
@@ -180,7 +251,7 @@ def detect_isolation_mode() -> IsolationMode:
     SIGTERM (taking the container with it, ``--die-with-parent``), so a graceful stop is not possible under it.
     """
     for mode in (IsolationMode.UNSHARE, IsolationMode.BUBBLEWRAP):
-        if _probe(mode):
+        if _probe(Isolation(mode)):
             logger.info("container isolation: %s", mode.value)
             return mode
     logger.warning(
@@ -203,7 +274,8 @@ def write_hosts_file(path: Path, hosts: Sequence[str], original: Path = Path("/e
     return path
 
 
-def _probe(mode: IsolationMode) -> bool:
+def _probe(isolation: Isolation) -> bool:
+    mode = isolation.mode
     tool = "bwrap" if mode is IsolationMode.BUBBLEWRAP else "unshare"
     if shutil.which(tool) is None:
         return False
@@ -212,8 +284,10 @@ def _probe(mode: IsolationMode) -> bool:
         root.mkdir()
         (root / "probe").write_text("ok", encoding="utf-8")
         hosts_file = write_hosts_file(Path(scratch) / "hosts", ["algo-1"])
-        check = _PROBE_CHECK
-        argv = Isolation(mode).wrap([sys.executable, "-c", check], HostLayout("algo-1", root), hosts_file)
+        check = [sys.executable, "-c", _PROBE_CHECK]
+        if isolation.unprivileged:
+            check += ["user", str(Path(__file__).resolve().parents[3]), sys.base_prefix]
+        argv = isolation.wrap(check, HostLayout("algo-1", root), hosts_file)
         try:
             done = subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -224,7 +298,9 @@ def _probe(mode: IsolationMode) -> bool:
     return done.returncode == 0
 
 
-def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
+def _unshare_command(
+    argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, hidden: Mapping[str, Sequence[str]]
+) -> list[str]:
     if os.geteuid() == 0:
         prefix = ["unshare", "--mount", "--propagation", "private"]
     else:
@@ -246,11 +322,15 @@ def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path |
         *binds,
         str(len(keep)),
         *keep,
+        str(len(hidden)),
+        *[arg for folder, needed in hidden.items() for arg in (folder, str(len(needed)), *needed)],
         *argv,
     ]
 
 
-def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
+def _bwrap_command(
+    argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, hidden: Mapping[str, Sequence[str]]
+) -> list[str]:
     command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/opt"]
     opt = Path("/opt")
     children = sorted(opt.iterdir()) if opt.is_dir() else []
@@ -269,6 +349,10 @@ def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | N
         command += ["--ro-bind", kept, kept]
     if hosts_file is not None:
         command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
+    for folder, needed in hidden.items():
+        command += ["--tmpfs", folder]
+        for path in needed:
+            command += ["--ro-bind", path, path]
     return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
 
 

@@ -204,7 +204,9 @@ class ProcessRuntime:
                 spec.environment,
                 {**self._isolation.environment(layout.root), "SAGESTACK_RABIT_PORT": str(rabit_port)},
             )
-            launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
+            launches.append(
+                Launch(host, self._isolation.wrap(argv, layout, hosts_file, spec.work_dir), env, layout.root)
+            )
         logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), self.isolation_mode.value)
         job = self._register(
             Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
@@ -230,7 +232,9 @@ class ProcessRuntime:
             layout = lay_out_processing_host(spec, host, hosts, self.settings.link_inputs)
             forced = {**self._isolation.environment(layout.root), **spark_env}
             env = self._environment(spec.image, {}, spec.environment, forced)
-            launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
+            launches.append(
+                Launch(host, self._isolation.wrap(argv, layout, hosts_file, spec.work_dir), env, layout.root)
+            )
         logger.info("starting processing job %s on %s", spec.job_name, ", ".join(hosts))
         job = self._register(
             Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
@@ -248,7 +252,8 @@ class ProcessRuntime:
             **self._isolation.environment(layout.root),
         }
         env = self._environment(spec.image, {}, spec.environment, serving_env)
-        argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None)
+        # Every instance of a variant shares the model directory, so they share one user.
+        argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None, spec.model_dir)
         try:
             process = HostProcess(spec.name, argv, env, layout.root, on_log, ledger=self._ledger)
         except OSError as exc:
