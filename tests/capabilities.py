@@ -82,6 +82,12 @@ def _unprivileged_containers() -> bool:
     return unprivileged_containers(detect_isolation_mode())
 
 
+def _loopback_listeners() -> bool:
+    from infra.runtime.process.loopback_bind import loopback_bind_library
+
+    return _mount_namespaces() and loopback_bind_library() is not None
+
+
 def _installed(*modules: str) -> Callable[[], bool]:
     return lambda: all(importlib.util.find_spec(module) is not None for module in modules)
 
@@ -126,6 +132,17 @@ CAPABILITIES: dict[str, Capability] = {
             "containers that switch to a user of their own inside their namespace (root with setpriv, or a nested "
             "user namespace), who can read the interpreter and the project",
             _unprivileged_containers,
+        ),
+        Capability(
+            "loopback-listeners",
+            "a C compiler (cc) for the preload library that moves jobs' wildcard listeners to loopback "
+            "(infra.runtime.process.loopback_bind), and mount namespaces",
+            _loopback_listeners,
+        ),
+        Capability(
+            "iproute2-ss",
+            "iproute2's `ss`, to list the sockets jobs listen on",
+            lambda: _succeeds("ss", "-ltnH"),
         ),
         Capability(
             "bubblewrap",

@@ -31,6 +31,8 @@ RUNTIME_SPECIFIC = {
     "test_stopping_the_stack_stops_running_jobs": ("process", "starts its own process-runtime stack, finds pids"),
     "test_invoke_timeout_is_a_model_error": ("process", "runs on its own process-runtime stack"),
     "test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded": ("process", "the process runtime's user"),
+    "test_a_two_instance_xgboost_job_listens_on_loopback_only": ("process", "finds the job's sockets by pid"),
+    "test_a_two_instance_spark_cluster_listens_on_loopback_only": ("process", "finds the job's sockets by pid"),
 }
 
 

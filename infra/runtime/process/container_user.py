@@ -19,20 +19,24 @@ Jobs of one stack get different uids, so one job cannot signal, trace or reach i
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
+import pwd
 import stat
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ContainerUser", "hand_over", "hidden_ancestors"]
+__all__ = ["ContainerUser", "account_files", "hand_over", "hidden_ancestors"]
 
 _UID_BASE = 0x4000_0000  # 1,073,741,824: above the machine's users and the usual subordinate-id ranges
 _UID_SPAN = 0x1000_0000
+ACCOUNT_NAME = "sagemaker-job"
+HOME = "/tmp"  # the container's private /tmp: writable (Java takes user.home from the passwd entry, not HOME)
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,33 @@ def hidden_ancestors(needed: Iterable[Path]) -> dict[str, list[str]]:
                     kept.append(str(path))
                 break
     return groups
+
+
+def account_files(user: ContainerUser, directory: Path) -> dict[str, Path]:
+    """``/etc/passwd`` and ``/etc/group`` with an entry for ``user`` (written into ``directory``), to bind over the
+    machine's: programs that look their user up (Java's ``user.home``, ``whoami``) find one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, known, entry in (
+        ("passwd", _known(pwd.getpwuid, user.uid), f"{ACCOUNT_NAME}:x:{user.uid}:{user.gid}::{HOME}:/bin/sh"),
+        ("group", _known(grp.getgrgid, user.gid), f"{ACCOUNT_NAME}:x:{user.gid}:"),
+    ):
+        source, target = Path("/etc") / name, directory / name
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        target.write_text(text if known else f"{text}{entry}\n", encoding="utf-8")
+        target.chmod(0o644)
+        files[str(source)] = target
+    return files
+
+
+def _known(lookup: Callable[[int], object], number: int) -> bool:
+    try:
+        lookup(number)
+    except KeyError:
+        return False
+    return True

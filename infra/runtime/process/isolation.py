@@ -15,19 +15,27 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from infra.runtime.api import IsolationMode
 from infra.runtime.errors import InvalidSpecError, IsolationError
-from infra.runtime.process.container_user import ContainerUser, hand_over, hidden_ancestors
+from infra.runtime.process.container_user import HOME as CONTAINER_HOME
+from infra.runtime.process.container_user import ContainerUser, account_files, hand_over, hidden_ancestors
 from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
+from infra.runtime.process.loopback_bind import CONTAINER_PATH as LOOPBACK_LIBRARY
+from infra.runtime.process.loopback_bind import loopback_bind_library
+from infra.runtime.process.namespace_commands import (
+    bwrap_command,
+    interpreter_dirs,
+    private_tmp,
+    unshare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,83 +67,6 @@ os.remove('/sagestack-read-only-probe')
 sys.exit(4)
 """
 
-# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N N_KEEP [HOST_DIR]*N
-#       N_HIDDEN [HIDDEN N_NEEDED [NEEDED]*N]*N COMMAND...
-# HOST_DIRs are directories under the host's /tmp that the container needs (a venv or checkout there): the private /tmp
-# would hide them, so they are bound back at the same path, read-only. A HIDDEN directory (one the container's user
-# cannot search, e.g. /root holding the interpreter) is covered by a tmpfs holding only its NEEDED directories.
-_MOUNT_SCRIPT = r"""
-set -eu
-job=$1 hosts=$2 tmp=$3 nbinds=$4
-shift 4
-writable=" /opt/ml /tmp "
-[ -d /opt ] || mkdir /opt
-saved=$(mktemp -d)
-mount --rbind /opt "$saved"
-mount -t tmpfs -o mode=0755 sagestack-opt /opt
-for child in "$saved"/* "$saved"/.[!.]* "$saved"/..?*; do
-  [ -e "$child" ] || [ -L "$child" ] || continue
-  name=${child##*/}
-  [ "$name" = ml ] && continue
-  if [ -L "$child" ]; then cp -P "$child" "/opt/$name"; continue; fi
-  if [ -d "$child" ]; then mkdir "/opt/$name"; else : > "/opt/$name"; fi
-  mount --rbind "$child" "/opt/$name"
-done
-mkdir /opt/ml
-mount --bind "$job" /opt/ml
-while [ "$nbinds" -gt 0 ]; do
-  mkdir -p "$2"
-  mount --bind "$1" "$2"
-  writable="$writable$2 "
-  shift 2
-  nbinds=$((nbinds - 1))
-done
-[ -z "$hosts" ] || mount --bind "$hosts" /etc/hosts
-umount -l "$saved"
-rmdir "$saved"
-nkeep=$1
-shift
-mkdir /opt/.sagestack-host-tmp
-mount --rbind /tmp /opt/.sagestack-host-tmp
-mount --bind "$tmp" /tmp
-while [ "$nkeep" -gt 0 ]; do
-  rel=${1#/tmp/}
-  mkdir -p "/tmp/$rel"
-  mount --rbind "/opt/.sagestack-host-tmp/$rel" "/tmp/$rel"
-  mount -o remount,bind,ro "/tmp/$rel" 2>/dev/null || mount -o remount,ro,bind "/tmp/$rel"
-  shift
-  nkeep=$((nkeep - 1))
-done
-umount -l /opt/.sagestack-host-tmp
-rmdir /opt/.sagestack-host-tmp
-ngroups=$1
-shift
-while [ "$ngroups" -gt 0 ]; do
-  hidden=$1 count=$2
-  shift 2
-  saved=$(mktemp -d)
-  mount --rbind "$hidden" "$saved"
-  mount -t tmpfs -o mode=0755 sagestack-reveal "$hidden"
-  while [ "$count" -gt 0 ]; do
-    rel=${1#"$hidden"/}
-    mkdir -p "$hidden/$rel"
-    mount --rbind "$saved/$rel" "$hidden/$rel"
-    shift
-    count=$((count - 1))
-  done
-  umount -l "$saved"
-  rmdir "$saved"
-  ngroups=$((ngroups - 1))
-done
-for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
-  case "$point" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/opt/ml/*|/tmp/*) continue ;; esac
-  case "$writable" in *" $point "*) continue ;; esac
-  mount -o remount,bind,ro "$point" 2>/dev/null || mount -o remount,ro,bind "$point"
-done
-cd /opt/ml
-exec "$@"
-"""
-
 
 @dataclass(frozen=True)
 class Isolation:
@@ -143,6 +74,7 @@ class Isolation:
 
     mode: IsolationMode
     unprivileged: bool = False  # containers run as a user of their own (namespaced modes only)
+    preload: Path | None = None  # the loopback-bind library preloaded in containers (namespaced modes only)
 
     @property
     def namespaced(self) -> bool:
@@ -158,6 +90,10 @@ class Isolation:
         if not self.namespaced:
             # No /etc/hosts of our own: tell the toolkit that algo-N hosts all live on this machine.
             env["SAGESTACK_LOCAL_HOSTS"] = "1"
+        if self.namespaced and self.preload is not None:
+            env["SAGESTACK_PRELOAD"] = LOOPBACK_LIBRARY
+        if self.unprivileged:
+            env["HOME"] = CONTAINER_HOME  # the stack's home is not the job user's (and is read-only)
         return env
 
     def wrap(
@@ -173,43 +109,18 @@ class Isolation:
             _link_binds(layout)
             return [_rebase(arg, layout.root) for arg in command]
         hidden: dict[str, list[str]] = {}
+        etc = {"/etc/hosts": hosts_file} if hosts_file is not None else {}
+        if self.preload is not None:
+            etc[LOOPBACK_LIBRARY] = self.preload
         if self.unprivileged:
             user = ContainerUser.for_job(job_dir or layout.root)
             hand_over([layout.root, *layout.binds.values()], user)
             command = [*user.command(), *command]
             hidden = hidden_ancestors(interpreter_dirs())
+            etc.update(account_files(user, layout.root.with_name(layout.root.name + ".etc")))
         if self.mode is IsolationMode.BUBBLEWRAP:
-            return _bwrap_command(command, layout, hosts_file, hidden)
-        return _unshare_command(command, layout, hosts_file, hidden)
-
-
-def private_tmp(root: Path) -> Path:
-    """The host directory a container started on ``root`` sees as ``/tmp`` (created empty)."""
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tmp.chmod(0o1777)
-    return tmp
-
-
-def host_dirs_under_tmp() -> list[str]:
-    """Directories under the host's ``/tmp`` that a container needs: the interpreter's prefix (a venv), the
-    project's checkout and ``PYTHONPATH`` entries. The private ``/tmp`` would hide them (a CI checkout may live
-    under ``/tmp``), so the isolation binds them back at the same path, read-only; nested ones are covered by their
-    outermost directory."""
-    tmp = Path("/tmp").resolve()
-    candidates = interpreter_dirs()
-    found = sorted({str(c.resolve()) for c in candidates if c.exists() and c.resolve().is_relative_to(tmp)})
-    found = [d for d in found if Path(d) != tmp]
-    return [d for d in found if not any(d != o and Path(d).is_relative_to(o) for o in found)]
-
-
-def interpreter_dirs() -> list[Path]:
-    """The directories a container needs to run our images: the interpreter's prefixes, the project, PYTHONPATH."""
-    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent]
-    candidates += [Path(__file__).resolve().parents[3]]
-    candidates += [Path(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-    return candidates
+            return bwrap_command(command, layout, etc, hidden)
+        return unshare_command(command, layout, etc, hidden)
 
 
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:
@@ -224,7 +135,12 @@ def resolve_isolation(forced: IsolationMode | None) -> Isolation:
         )
     else:
         mode = forced
-    return Isolation(mode, unprivileged=unprivileged_containers(mode))
+    namespaced = mode is not IsolationMode.ENVIRONMENT
+    return Isolation(
+        mode,
+        unprivileged=unprivileged_containers(mode),
+        preload=loopback_bind_library() if namespaced else None,
+    )
 
 
 @functools.cache
@@ -296,64 +212,6 @@ def _probe(isolation: Isolation) -> bool:
     if done.returncode != 0:
         logger.debug("isolation probe %s exited %s: %s", mode.value, done.returncode, done.stderr[-500:])
     return done.returncode == 0
-
-
-def _unshare_command(
-    argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, hidden: Mapping[str, Sequence[str]]
-) -> list[str]:
-    if os.geteuid() == 0:
-        prefix = ["unshare", "--mount", "--propagation", "private"]
-    else:
-        prefix = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
-    binds: list[str] = []
-    for container_path, source in layout.binds.items():
-        binds += [str(source.resolve()), container_path]
-    keep = host_dirs_under_tmp()
-    return [
-        *prefix,
-        "sh",
-        "-c",
-        _MOUNT_SCRIPT,
-        "sagestack-isolate",
-        str(layout.root.resolve()),
-        str(hosts_file.resolve()) if hosts_file is not None else "",
-        str(private_tmp(layout.root).resolve()),
-        str(len(layout.binds)),
-        *binds,
-        str(len(keep)),
-        *keep,
-        str(len(hidden)),
-        *[arg for folder, needed in hidden.items() for arg in (folder, str(len(needed)), *needed)],
-        *argv,
-    ]
-
-
-def _bwrap_command(
-    argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, hidden: Mapping[str, Sequence[str]]
-) -> list[str]:
-    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/opt"]
-    opt = Path("/opt")
-    children = sorted(opt.iterdir()) if opt.is_dir() else []
-    for child in children:
-        if child.name == "ml":
-            continue
-        if child.is_symlink():
-            command += ["--symlink", os.readlink(child), str(child)]
-        else:
-            command += ["--ro-bind", str(child), str(child)]
-    command += ["--bind", str(layout.root.resolve()), str(CONTAINER_ROOT)]
-    for container_path, source in layout.binds.items():
-        command += ["--bind", str(source.resolve()), container_path]
-    command += ["--bind", str(private_tmp(layout.root).resolve()), "/tmp"]
-    for kept in host_dirs_under_tmp():
-        command += ["--ro-bind", kept, kept]
-    if hosts_file is not None:
-        command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
-    for folder, needed in hidden.items():
-        command += ["--tmpfs", folder]
-        for path in needed:
-            command += ["--ro-bind", path, path]
-    return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
 
 
 def _link_binds(layout: HostLayout) -> None:
