@@ -13,6 +13,7 @@ from tests.integration.listeners import ListenerWatch
 
 pytestmark = pytest.mark.capability("iproute2-ss", "loopback-listeners")
 
+
 def test_a_two_instance_xgboost_job_listens_on_loopback_only(sm, s3, bucket):
     rows = "".join(f"{i % 2},{i / 100:.2f},{(i * 7) % 13}\n" for i in range(2000))
     s3.put_object(Bucket=bucket, Key="listeners/train/a.csv", Body=rows.encode())
