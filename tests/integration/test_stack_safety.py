@@ -15,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.config import StackSettings
+from infra.config import ServiceQuotas, StackSettings
 from infra.control_plane.server import LocalStack
 from tests.integration.conftest import FAKE_IMAGE, REGION, ROLE, unique
 from tests.integration.helpers import error_code, training_request, wait_training
@@ -121,6 +121,78 @@ def test_instance_counts_beyond_the_quota_are_refused_at_create(sm, bucket):
             TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 2**40},
         )
     assert error_code(raised) == "ResourceLimitExceeded"
+
+
+@pytest.fixture(scope="module")
+def small_quota_stack(tmp_path_factory):
+    fake = str(Path(__file__).with_name("fake_container.py"))
+    settings = StackSettings(
+        data_dir=tmp_path_factory.mktemp("small-quotas"),
+        port=0,
+        region=REGION,
+        extra_images={FAKE_IMAGE: (sys.executable, fake)},
+        quotas=ServiceQuotas(running_instances=3, endpoints=2, concurrent_jobs=1),
+    )
+    stack = LocalStack(settings)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def test_endpoints_jobs_and_their_instances_are_capped_at_create(small_quota_stack, bucket):
+    def client(service):
+        return boto3.client(
+            service,
+            endpoint_url=small_quota_stack.url,
+            region_name=REGION,
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+        )
+
+    sm, s3 = client("sagemaker"), client("s3")
+    s3.create_bucket(Bucket="quota-jobs")
+    s3.put_object(Bucket="quota-jobs", Key="data/train/x.csv", Body=b"1,2\n")
+    sm.create_model(ModelName="capped", PrimaryContainer={"Image": FAKE_IMAGE}, ExecutionRoleArn=ROLE)
+    variant = {"VariantName": "v", "ModelName": "capped", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2}
+    sm.create_endpoint_config(EndpointConfigName="two", ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName="first", EndpointConfigName="two")
+    try:
+        with pytest.raises(ClientError) as raised:  # 2 running + 2 asked > 3
+            sm.create_endpoint(EndpointName="second", EndpointConfigName="two")
+        assert error_code(raised) == "ResourceLimitExceeded"
+        assert "SAGESTACK_MAX_RUNNING_INSTANCES" in raised.value.response["Error"]["Message"]
+        with pytest.raises(ClientError) as raised:
+            sm.create_transform_job(
+                TransformJobName="capped",
+                ModelName="capped",
+                TransformInput={
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://quota-jobs/d"}}
+                },
+                TransformOutput={"S3OutputPath": "s3://quota-jobs/out"},
+                TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 2},
+            )
+        assert error_code(raised) == "ResourceLimitExceeded"
+        request = training_request("slow", "quota-jobs")
+        request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["sleep", "30"]
+        sm.create_training_job(**request)
+        with pytest.raises(ClientError) as raised:  # one in-progress training job at a time
+            sm.create_training_job(**training_request("second", "quota-jobs"))
+        assert error_code(raised) == "ResourceLimitExceeded"
+        assert "SAGESTACK_MAX_CONCURRENT_JOBS" in raised.value.response["Error"]["Message"]
+        sm.stop_training_job(TrainingJobName="slow")
+        assert wait_training(sm, "slow")["TrainingJobStatus"] == "Stopped"  # its instance is freed
+        sm.create_endpoint_config(EndpointConfigName="one", ProductionVariants=[{**variant, "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="second", EndpointConfigName="one")
+        with pytest.raises(ClientError) as raised:
+            sm.create_endpoint(EndpointName="third", EndpointConfigName="one")
+        assert error_code(raised) == "ResourceLimitExceeded"
+        assert "SAGESTACK_MAX_ENDPOINTS" in raised.value.response["Error"]["Message"]
+    finally:
+        for endpoint in ("first", "second"):
+            try:
+                sm.delete_endpoint(EndpointName=endpoint)
+            except ClientError:
+                pass
 
 
 # Finding 3: a gzip bomb in File mode.
