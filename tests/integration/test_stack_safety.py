@@ -6,6 +6,8 @@ One test per finding, through boto3 against the in-process stack (docs/security.
 import gzip
 import io
 import json
+import os
+import stat
 import sys
 import tarfile
 import uuid
@@ -51,18 +53,19 @@ def _log_lines(logs, name):
 
 
 @pytest.mark.capability("unprivileged-containers")
-def test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded(sm, s3, logs, bucket):
+def test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded(stack, sm, s3, logs, bucket):
     outside = Path(__file__).with_name(f"written-by-a-job-{uuid.uuid4().hex[:8]}")
     targets = [str(outside), "/opt/written-by-a-job", "/etc/written-by-a-job", "/written-by-a-job"]
+    data_dir = str(stack.settings.data_dir)
     script = (
-        'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"; '
-        'for target in "$@"; do (echo x > "$target") 2>/dev/null && echo "WROTE $target"; done; '
-        "echo ok > /opt/ml/model/ok.txt && echo ok > /tmp/scratch.txt && chmod 600 /opt/ml/model/ok.txt"
+        'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"; ls "$1" >/dev/null 2>&1 && echo READ; shift; '
+        'for t in "$@"; do (echo x > "$t") 2>/dev/null && echo "WROTE $t"; done; '
+        "echo ok > /opt/ml/model/ok.txt && echo ok > /tmp/x && chmod 600 /opt/ml/model/ok.txt"
     )
     name = unique("unprivileged")
     request = training_request(name, bucket)
     request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["sh", "-c", script, "job"]
-    request["AlgorithmSpecification"]["ContainerArguments"] = targets
+    request["AlgorithmSpecification"]["ContainerArguments"] = [data_dir, *targets]
     try:
         sm.create_training_job(**request)
         described = wait_training(sm, name)
@@ -74,7 +77,8 @@ def test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded(sm, s3,
     [identity] = [line for line in lines if line.startswith("uid=")]
     uid, gid, groups = (field.split("=")[1] for field in identity.split(" ", 2))
     assert int(uid) != 0 and int(gid) != 0 and "0" not in groups.split(), identity
-    assert not [line for line in lines if line.startswith("WROTE")]
+    assert not [line for line in lines if line.startswith(("WROTE", "READ"))]
+    assert stat.S_IMODE(os.stat(data_dir).st_mode) == 0o700  # other jobs' data and the S3 store stay private
     artifact = described["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
     body = s3.get_object(Bucket=bucket, Key=artifact)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
