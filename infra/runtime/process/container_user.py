@@ -36,6 +36,7 @@ __all__ = ["ContainerUser", "account_files", "hand_over", "hidden_ancestors"]
 _UID_BASE = 0x4000_0000  # 1,073,741,824: above the machine's users and the usual subordinate-id ranges
 _UID_SPAN = 0x1000_0000
 ACCOUNT_NAME = "sagemaker-job"
+_READABLE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 HOME = "/tmp"  # the container's private /tmp: writable (Java takes user.home from the passwd entry, not HOME)
 
 
@@ -74,8 +75,9 @@ class ContainerUser:
 def hand_over(paths: Iterable[Path], user: ContainerUser) -> None:
     """Make ``user`` the owner of the job's directories and of the files the stack staged there.
 
-    A file with more than one link (an input hard-linked from the stack's store, ``link_inputs``) keeps its owner:
-    the job reads it and cannot change the original through it. Nothing is done when the stack is not root.
+    A file with more than one link (an input hard-linked from the stack's download, ``link_inputs``) keeps its owner
+    and is made readable: the job reads it and cannot change the original through it. Nothing is done when the
+    stack is not root.
     """
     if os.geteuid() != 0:
         return
@@ -87,6 +89,8 @@ def hand_over(paths: Iterable[Path], user: ContainerUser) -> None:
                 info = os.lstat(path)
                 if stat.S_ISDIR(info.st_mode) or info.st_nlink == 1:
                     os.lchown(path, user.uid, user.gid)
+                elif stat.S_ISREG(info.st_mode) and not info.st_mode & stat.S_IROTH:
+                    os.chmod(path, stat.S_IMODE(info.st_mode) | _READABLE)  # under the private data dir
 
 
 def hidden_ancestors(needed: Iterable[Path]) -> dict[str, list[str]]:
