@@ -96,13 +96,23 @@ class Isolation:
             env["HOME"] = CONTAINER_HOME  # the stack's home is not the job user's (and is read-only)
         return env
 
+    def hand_over(self, layout: HostLayout, job_dir: Path | None = None, *files: Path) -> ContainerUser | None:
+        """Give the job's user ``layout.root``, its binds and ``files`` (a FIFO the container reads); the user, or
+        ``None`` when containers keep the stack's user. Call it again for files the stack adds after :meth:`wrap`
+        that the container must write (a warm host's directory filled when a job claims it)."""
+        if not self.unprivileged:
+            return None
+        user = ContainerUser.for_job(job_dir or layout.root)
+        hand_over([layout.root, *layout.binds.values(), *files], user)
+        return user
+
     def wrap(
         self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, job_dir: Path | None = None
     ) -> list[str]:
         """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``.
 
         ``job_dir`` is the directory common to every host or instance of the job (default ``layout.root``); its
-        path picks the job's unprivileged user, to whom ``layout.root`` and the binds are handed.
+        path picks the job's unprivileged user, to whom ``layout.root`` and the binds are handed (:meth:`hand_over`).
         """
         command = _python_interpreter(argv)
         if self.mode is IsolationMode.ENVIRONMENT:
@@ -112,9 +122,8 @@ class Isolation:
         etc = {"/etc/hosts": hosts_file} if hosts_file is not None else {}
         if self.preload is not None:
             etc[LOOPBACK_LIBRARY] = self.preload
-        if self.unprivileged:
-            user = ContainerUser.for_job(job_dir or layout.root)
-            hand_over([layout.root, *layout.binds.values()], user)
+        user = self.hand_over(layout, job_dir)
+        if user is not None:
             command = [*user.command(), *command]
             hidden = hidden_ancestors(interpreter_dirs())
             etc.update(account_files(user, layout.root.with_name(layout.root.name + ".etc")))
