@@ -52,6 +52,7 @@ def build_session(settings: SparkSettings) -> SparkSession:
     }
     if settings.master and settings.master.startswith("local"):
         conf.update(LOOPBACK_DRIVER)  # a local driver listens on loopback only (docs/security.md)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # and so does anything else the JVM binds
     if settings.driver_memory:
         conf["spark.driver.memory"] = settings.driver_memory
     conf.update(dict(settings.extra))

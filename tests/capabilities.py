@@ -76,6 +76,18 @@ def _mount_namespaces() -> bool:
     return detect_isolation_mode() is not IsolationMode.ENVIRONMENT
 
 
+def _unprivileged_containers() -> bool:
+    from infra.runtime.process.isolation import detect_isolation_mode, unprivileged_containers
+
+    return unprivileged_containers(detect_isolation_mode())
+
+
+def _loopback_listeners() -> bool:
+    from infra.runtime.process.loopback_bind import loopback_bind_library
+
+    return _mount_namespaces() and loopback_bind_library() is not None
+
+
 def _installed(*modules: str) -> Callable[[], bool]:
     return lambda: all(importlib.util.find_spec(module) is not None for module in modules)
 
@@ -114,6 +126,23 @@ CAPABILITIES: dict[str, Capability] = {
             "mount-namespaces",
             "a private /opt/ml for containers (unshare or bubblewrap works: infra.runtime.process.isolation)",
             _mount_namespaces,
+        ),
+        Capability(
+            "unprivileged-containers",
+            "containers that switch to a user of their own inside their namespace (root with setpriv, or a nested "
+            "user namespace), who can read the interpreter and the project",
+            _unprivileged_containers,
+        ),
+        Capability(
+            "loopback-listeners",
+            "a C compiler (cc) for the preload library that moves jobs' wildcard listeners to loopback "
+            "(infra.runtime.process.loopback_bind), and mount namespaces",
+            _loopback_listeners,
+        ),
+        Capability(
+            "iproute2-ss",
+            "iproute2's `ss`, to list the sockets jobs listen on",
+            lambda: _succeeds("ss", "-ltnH"),
         ),
         Capability(
             "bubblewrap",

@@ -242,5 +242,12 @@ def build_spark_command(
     app = request.app
     app = str(download(app, staging / "app")) if app.startswith(("s3://", "s3a://")) else rebase(app, base)
     command += [app, *request.app_arguments]
-    environment = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable, **extra_env}
+    # Whatever else the JVM binds (a UI a configuration turns on) stays on the driver's address (docs/security.md).
+    local_ip = cluster.bind_address if cluster is not None else "127.0.0.1"
+    environment = {
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": local_ip,
+        **extra_env,
+    }
     return SparkCommand(command, environment, logs)

@@ -191,6 +191,9 @@ class LocalStack:
         )
         self.settings = self.settings.with_port(int(server.server_address[1]))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Jobs run as users of their own: they reach their directories by bind mounts, never through the data dir,
+        # which holds other jobs' data and the S3 store (docs/security.md#what-a-job-can-touch).
+        self.settings.data_dir.chmod(0o700)
         try:
             state = DurableState(self.settings, _MIRRORED_ABOVE_CORE) if self.settings.persistence else None
         except Exception:

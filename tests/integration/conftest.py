@@ -38,6 +38,9 @@ RUNTIME_SPECIFIC = {
         "process",
         "memory is read from the serve process group",
     ),
+    "test_a_job_runs_as_an_unprivileged_user_and_its_outputs_are_uploaded": ("process", "the process runtime's user"),
+    "test_a_two_instance_xgboost_job_listens_on_loopback_only": ("process", "finds the job's sockets by pid"),
+    "test_a_two_instance_spark_cluster_listens_on_loopback_only": ("process", "finds the job's sockets by pid"),
 }
 
 

@@ -6,15 +6,15 @@ directory; a generated hosts file is bound over ``/etc/hosts`` so ``algo-1..N`` 
 private temporary directory (:func:`private_tmp`) is bound at ``/tmp``, and every other mount is made read-only
 inside the namespace: a job can write only its ``/opt/ml``, its binds, ``/tmp`` and ``/dev`` (docs/security.md). The
 process starts in ``/opt/ml`` (the host directory it was started in may lie under the host's ``/tmp``, now hidden).
-``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR`` points at the host directory, which our toolkit honours,
-and nothing stops the process from writing elsewhere.
+Inside the namespace the container then runs as an unprivileged user where the machine allows it
+(:mod:`infra.runtime.process.container_user`; probed once). ``ENVIRONMENT`` uses no namespace: ``SAGEMAKER_BASE_DIR``
+points at the host directory, which our toolkit honours, and nothing stops the process from writing elsewhere.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -25,18 +25,39 @@ from pathlib import Path, PurePosixPath
 
 from infra.runtime.api import IsolationMode
 from infra.runtime.errors import InvalidSpecError, IsolationError
+from infra.runtime.process.container_user import HOME as CONTAINER_HOME
+from infra.runtime.process.container_user import ContainerUser, account_files, hand_over, hidden_ancestors
 from infra.runtime.process.layout import CONTAINER_ROOT, HostLayout, host_path
+from infra.runtime.process.loopback_bind import CONTAINER_PATH as LOOPBACK_LIBRARY
+from infra.runtime.process.loopback_bind import loopback_bind_library
+from infra.runtime.process.namespace_commands import (
+    bwrap_command,
+    interpreter_dirs,
+    private_tmp,
+    unshare_command,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Isolation", "detect_isolation_mode", "private_tmp", "resolve_isolation", "write_hosts_file"]
+__all__ = [
+    "Isolation",
+    "detect_isolation_mode",
+    "private_tmp",
+    "resolve_isolation",
+    "unprivileged_containers",
+    "write_hosts_file",
+]
 
 _PROBE_TIMEOUT_SECONDS = 20.0
 _PYTHON_NAMES = frozenset({"python", "python3", "python3.11"})
-# The probe passes when /opt/ml is the host directory, /tmp is writable and the rest of the file system is not.
+# The probe passes when /opt/ml is the host directory, /tmp is writable and the rest of the file system is not; run as
+# the container user (argv: user PROJECT_DIR) also when that user is not root and can read the project.
 _PROBE_CHECK = """
 import os, sys
 ok = open('/opt/ml/probe').read() == 'ok'
+if sys.argv[1:2] == ['user']:
+    ok = ok and os.getuid() != 0 and os.getgid() != 0 and bool(os.listdir(sys.argv[2]))
+    ok = ok and sys.base_prefix == sys.argv[3]
 open('/tmp/probe', 'w').close()
 try:
     open('/sagestack-read-only-probe', 'w').close()
@@ -46,68 +67,14 @@ os.remove('/sagestack-read-only-probe')
 sys.exit(4)
 """
 
-# argv: sh -c SCRIPT <name> JOB_DIR HOSTS_FILE TMP_DIR N_BINDS [SRC DST]*N N_KEEP [HOST_DIR]*N COMMAND...
-# HOST_DIRs are directories under the host's /tmp that the container needs (a venv or checkout there): the private /tmp
-# would hide them, so they are bound back at the same path, read-only.
-_MOUNT_SCRIPT = r"""
-set -eu
-job=$1 hosts=$2 tmp=$3 nbinds=$4
-shift 4
-writable=" /opt/ml /tmp "
-[ -d /opt ] || mkdir /opt
-saved=$(mktemp -d)
-mount --rbind /opt "$saved"
-mount -t tmpfs -o mode=0755 sagestack-opt /opt
-for child in "$saved"/* "$saved"/.[!.]* "$saved"/..?*; do
-  [ -e "$child" ] || [ -L "$child" ] || continue
-  name=${child##*/}
-  [ "$name" = ml ] && continue
-  if [ -L "$child" ]; then cp -P "$child" "/opt/$name"; continue; fi
-  if [ -d "$child" ]; then mkdir "/opt/$name"; else : > "/opt/$name"; fi
-  mount --rbind "$child" "/opt/$name"
-done
-mkdir /opt/ml
-mount --bind "$job" /opt/ml
-while [ "$nbinds" -gt 0 ]; do
-  mkdir -p "$2"
-  mount --bind "$1" "$2"
-  writable="$writable$2 "
-  shift 2
-  nbinds=$((nbinds - 1))
-done
-[ -z "$hosts" ] || mount --bind "$hosts" /etc/hosts
-umount -l "$saved"
-rmdir "$saved"
-nkeep=$1
-shift
-mkdir /opt/.sagestack-host-tmp
-mount --rbind /tmp /opt/.sagestack-host-tmp
-mount --bind "$tmp" /tmp
-while [ "$nkeep" -gt 0 ]; do
-  rel=${1#/tmp/}
-  mkdir -p "/tmp/$rel"
-  mount --rbind "/opt/.sagestack-host-tmp/$rel" "/tmp/$rel"
-  mount -o remount,bind,ro "/tmp/$rel" 2>/dev/null || mount -o remount,ro,bind "/tmp/$rel"
-  shift
-  nkeep=$((nkeep - 1))
-done
-umount -l /opt/.sagestack-host-tmp
-rmdir /opt/.sagestack-host-tmp
-for point in $(cut -d' ' -f5 /proc/self/mountinfo | sort -u); do
-  case "$point" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/opt/ml/*|/tmp/*) continue ;; esac
-  case "$writable" in *" $point "*) continue ;; esac
-  mount -o remount,bind,ro "$point" 2>/dev/null || mount -o remount,ro,bind "$point"
-done
-cd /opt/ml
-exec "$@"
-"""
-
 
 @dataclass(frozen=True)
 class Isolation:
     """One isolation mode and how it turns a host layout plus argv into the command to start."""
 
     mode: IsolationMode
+    unprivileged: bool = False  # containers run as a user of their own (namespaced modes only)
+    preload: Path | None = None  # the loopback-bind library preloaded in containers (namespaced modes only)
 
     @property
     def namespaced(self) -> bool:
@@ -123,52 +90,81 @@ class Isolation:
         if not self.namespaced:
             # No /etc/hosts of our own: tell the toolkit that algo-N hosts all live on this machine.
             env["SAGESTACK_LOCAL_HOSTS"] = "1"
+        if self.namespaced and self.preload is not None:
+            env["SAGESTACK_PRELOAD"] = LOOPBACK_LIBRARY
+        if self.unprivileged:
+            env["HOME"] = CONTAINER_HOME  # the stack's home is not the job user's (and is read-only)
         return env
 
-    def wrap(self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
-        """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``."""
+    def hand_over(self, layout: HostLayout, job_dir: Path | None = None, *files: Path) -> ContainerUser | None:
+        """Give the job's user ``layout.root``, its binds and ``files`` (a FIFO the container reads); the user, or
+        ``None`` when containers keep the stack's user. Call it again for files the stack adds after :meth:`wrap`
+        that the container must write (a warm host's directory filled when a job claims it)."""
+        if not self.unprivileged:
+            return None
+        user = ContainerUser.for_job(job_dir or layout.root)
+        hand_over([layout.root, *layout.binds.values(), *files], user)
+        return user
+
+    def wrap(
+        self, argv: Sequence[str], layout: HostLayout, hosts_file: Path | None, job_dir: Path | None = None
+    ) -> list[str]:
+        """The full command that runs ``argv`` with ``layout.root`` at ``/opt/ml``.
+
+        ``job_dir`` is the directory common to every host or instance of the job (default ``layout.root``); its
+        path picks the job's unprivileged user, to whom ``layout.root`` and the binds are handed (:meth:`hand_over`).
+        """
         command = _python_interpreter(argv)
         if self.mode is IsolationMode.ENVIRONMENT:
             _link_binds(layout)
             return [_rebase(arg, layout.root) for arg in command]
+        hidden: dict[str, list[str]] = {}
+        etc = {"/etc/hosts": hosts_file} if hosts_file is not None else {}
+        if self.preload is not None:
+            etc[LOOPBACK_LIBRARY] = self.preload
+        user = self.hand_over(layout, job_dir)
+        if user is not None:
+            command = [*user.command(), *command]
+            hidden = hidden_ancestors(interpreter_dirs())
+            etc.update(account_files(user, layout.root.with_name(layout.root.name + ".etc")))
         if self.mode is IsolationMode.BUBBLEWRAP:
-            return _bwrap_command(command, layout, hosts_file)
-        return _unshare_command(command, layout, hosts_file)
-
-
-def private_tmp(root: Path) -> Path:
-    """The host directory a container started on ``root`` sees as ``/tmp`` (created empty)."""
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tmp.chmod(0o1777)
-    return tmp
-
-
-def host_dirs_under_tmp() -> list[str]:
-    """Directories under the host's ``/tmp`` that a container needs: the interpreter's prefix (a venv), the
-    project's checkout and ``PYTHONPATH`` entries. The private ``/tmp`` would hide them (a CI checkout may live
-    under ``/tmp``), so the isolation binds them back at the same path, read-only; nested ones are covered by their
-    outermost directory."""
-    tmp = Path("/tmp").resolve()
-    candidates = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[3]]
-    candidates += [Path(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-    found = sorted({str(c.resolve()) for c in candidates if c.exists() and c.resolve().is_relative_to(tmp)})
-    found = [d for d in found if Path(d) != tmp]
-    return [d for d in found if not any(d != o and Path(d).is_relative_to(o) for o in found)]
+            return bwrap_command(command, layout, etc, hidden)
+        return unshare_command(command, layout, etc, hidden)
 
 
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:
     """The forced mode once checked to work here, or the best mode that works (probed once per process)."""
     if forced is None:
-        return Isolation(detect_isolation_mode())
-    if forced is not IsolationMode.ENVIRONMENT and not _probe(forced):
+        mode = detect_isolation_mode()
+    elif forced is not IsolationMode.ENVIRONMENT and not _probe(Isolation(forced)):
         raise IsolationError(
             f"isolation mode {forced.value!r} does not work on this machine (needs "
             f"{'bwrap' if forced is IsolationMode.BUBBLEWRAP else 'unshare and mount namespaces'}); "
             f"use IsolationMode.ENVIRONMENT or leave the mode unset to detect one"
         )
-    return Isolation(forced)
+    else:
+        mode = forced
+    namespaced = mode is not IsolationMode.ENVIRONMENT
+    return Isolation(
+        mode,
+        unprivileged=unprivileged_containers(mode),
+        preload=loopback_bind_library() if namespaced else None,
+    )
+
+
+@functools.cache
+def unprivileged_containers(mode: IsolationMode) -> bool:
+    """Whether containers under ``mode`` can run as a user of their own here (probed once; a WARNING if not)."""
+    if mode is IsolationMode.ENVIRONMENT:
+        return False
+    if _probe(Isolation(mode, unprivileged=True)):
+        logger.info("containers run as an unprivileged user of their own")
+        return True
+    logger.warning(
+        "containers cannot switch to an unprivileged user here (setpriv, a nested user namespace, or read access "
+        "to the interpreter and the project is missing): they run as the stack's user inside their namespace"
+    )
+    return False
 
 
 @functools.cache
@@ -180,7 +176,7 @@ def detect_isolation_mode() -> IsolationMode:
     SIGTERM (taking the container with it, ``--die-with-parent``), so a graceful stop is not possible under it.
     """
     for mode in (IsolationMode.UNSHARE, IsolationMode.BUBBLEWRAP):
-        if _probe(mode):
+        if _probe(Isolation(mode)):
             logger.info("container isolation: %s", mode.value)
             return mode
     logger.warning(
@@ -203,7 +199,8 @@ def write_hosts_file(path: Path, hosts: Sequence[str], original: Path = Path("/e
     return path
 
 
-def _probe(mode: IsolationMode) -> bool:
+def _probe(isolation: Isolation) -> bool:
+    mode = isolation.mode
     tool = "bwrap" if mode is IsolationMode.BUBBLEWRAP else "unshare"
     if shutil.which(tool) is None:
         return False
@@ -212,8 +209,10 @@ def _probe(mode: IsolationMode) -> bool:
         root.mkdir()
         (root / "probe").write_text("ok", encoding="utf-8")
         hosts_file = write_hosts_file(Path(scratch) / "hosts", ["algo-1"])
-        check = _PROBE_CHECK
-        argv = Isolation(mode).wrap([sys.executable, "-c", check], HostLayout("algo-1", root), hosts_file)
+        check = [sys.executable, "-c", _PROBE_CHECK]
+        if isolation.unprivileged:
+            check += ["user", str(Path(__file__).resolve().parents[3]), sys.base_prefix]
+        argv = isolation.wrap(check, HostLayout("algo-1", root), hosts_file)
         try:
             done = subprocess.run(argv, capture_output=True, timeout=_PROBE_TIMEOUT_SECONDS, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -222,54 +221,6 @@ def _probe(mode: IsolationMode) -> bool:
     if done.returncode != 0:
         logger.debug("isolation probe %s exited %s: %s", mode.value, done.returncode, done.stderr[-500:])
     return done.returncode == 0
-
-
-def _unshare_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
-    if os.geteuid() == 0:
-        prefix = ["unshare", "--mount", "--propagation", "private"]
-    else:
-        prefix = ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
-    binds: list[str] = []
-    for container_path, source in layout.binds.items():
-        binds += [str(source.resolve()), container_path]
-    keep = host_dirs_under_tmp()
-    return [
-        *prefix,
-        "sh",
-        "-c",
-        _MOUNT_SCRIPT,
-        "sagestack-isolate",
-        str(layout.root.resolve()),
-        str(hosts_file.resolve()) if hosts_file is not None else "",
-        str(private_tmp(layout.root).resolve()),
-        str(len(layout.binds)),
-        *binds,
-        str(len(keep)),
-        *keep,
-        *argv,
-    ]
-
-
-def _bwrap_command(argv: Sequence[str], layout: HostLayout, hosts_file: Path | None) -> list[str]:
-    command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/opt"]
-    opt = Path("/opt")
-    children = sorted(opt.iterdir()) if opt.is_dir() else []
-    for child in children:
-        if child.name == "ml":
-            continue
-        if child.is_symlink():
-            command += ["--symlink", os.readlink(child), str(child)]
-        else:
-            command += ["--ro-bind", str(child), str(child)]
-    command += ["--bind", str(layout.root.resolve()), str(CONTAINER_ROOT)]
-    for container_path, source in layout.binds.items():
-        command += ["--bind", str(source.resolve()), container_path]
-    command += ["--bind", str(private_tmp(layout.root).resolve()), "/tmp"]
-    for kept in host_dirs_under_tmp():
-        command += ["--ro-bind", kept, kept]
-    if hosts_file is not None:
-        command += ["--ro-bind", str(hosts_file.resolve()), "/etc/hosts"]
-    return [*command, "--chdir", str(CONTAINER_ROOT), "--die-with-parent", "--", *argv]
 
 
 def _link_binds(layout: HostLayout) -> None:

@@ -138,9 +138,10 @@ class ProcessRuntime:
                 {**self._isolation.environment(layout.root), "SAGESTACK_RABIT_PORT": str(rabit_port)},
             )
             if warm is not None:
+                self._isolation.hand_over(layout, run_dir)  # the job's files, laid out by the stack, become its user's
                 launches.append(Launch(host, argv, env, layout.root, started=warm.processes[index]))
             else:
-                launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
+                launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file, run_dir), env, layout.root))
         how = "a warm pool's hosts" if warm is not None else self.isolation_mode.value
         logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), how)
         job = self._register(
@@ -212,8 +213,10 @@ class ProcessRuntime:
             layout = HostLayout(host=host, root=slot_dir / host)
             layout.root.mkdir()
             env = self._environment(spec.image, {}, {}, self._isolation.environment(layout.root))
-            wrapped = self._isolation.wrap(argv, layout, hosts_file)  # creates the host's private /tmp
-            os.mkfifo(slot_dir / f"{host}.tmp" / START_CHANNEL, 0o600)
+            wrapped = self._isolation.wrap(argv, layout, hosts_file, slot_dir)  # creates the host's private /tmp
+            channel = slot_dir / f"{host}.tmp" / START_CHANNEL
+            os.mkfifo(channel, 0o600)
+            self._isolation.hand_over(layout, slot_dir, channel)  # the job's user reads its start channel
             layouts.append(layout)
             processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
         return tuple(layouts), tuple(processes), env
@@ -237,7 +240,9 @@ class ProcessRuntime:
             layout = lay_out_processing_host(spec, host, hosts, self.settings.link_inputs)
             forced = {**self._isolation.environment(layout.root), **spark_env}
             env = self._environment(spec.image, {}, spec.environment, forced)
-            launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file), env, layout.root))
+            launches.append(
+                Launch(host, self._isolation.wrap(argv, layout, hosts_file, spec.work_dir), env, layout.root)
+            )
         logger.info("starting processing job %s on %s", spec.job_name, ", ".join(hosts))
         job = self._register(
             Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
@@ -255,7 +260,8 @@ class ProcessRuntime:
             **self._isolation.environment(layout.root),
         }
         env = self._environment(spec.image, {}, spec.environment, serving_env)
-        argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None)
+        # Every instance of a variant shares the model directory, so they share one user.
+        argv = self._isolation.wrap(container_argv(spec.image, Entry.SERVE), layout, None, spec.model_dir)
         try:
             process = HostProcess(spec.name, argv, env, layout.root, on_log, ledger=self._ledger)
         except OSError as exc:
