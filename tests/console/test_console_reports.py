@@ -191,3 +191,6 @@ def test_a_deepracer_run_shows_its_reward_graph_and_laps_on_the_track(browser, c
     laps = track.find_elements(By.CSS_SELECTOR, "polyline.lap")
     assert len(laps) == 1 and len(laps[0].get_attribute("points").split()) > 10  # TINY: one evaluation lap
     assert "evaluation lap 1" in browser.find_element(By.ID, "lap-lines").text
+    video = browser.find_element(By.ID, "lap-video")  # the GIF the container rendered, served by the console
+    loaded = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", video)
+    assert loaded and loaded > 320  # the camera view (320 px) and the top-down view side by side

@@ -22,6 +22,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from containers.rl.configuration.agent_metadata import check_agent
 from containers.rl.configuration.run_config import RunConfig, env_config, make_envs, save_run_config
 from containers.rl.outputs.graphs import plot_laps
+from containers.rl.outputs.lap_video import lap_to_watch, write_lap_video
 from containers.rl.outputs.log_formats import evaluation_record, format_trace_row, write_json, write_simtrace
 from containers.rl.simulation.env import DeepRacerEnv
 
@@ -102,6 +103,8 @@ def write_evaluation(cfg: RunConfig, summary: EvaluationSummary, traces: list[li
     rows = [format_trace_row(row, lap, wall) for lap, trace in enumerate(traces) for row in trace]
     write_simtrace(folder / "evaluation-simtrace" / "0-iteration.csv", rows)
     plot_laps(cfg.track, traces, cfg.data_dir / "evaluation_laps.png", f"Evaluation laps on {cfg.track.name}")
+    if summary.laps:
+        write_lap_video(cfg.track, traces[lap_to_watch(summary.laps)], cfg.data_dir / "evaluation_lap.gif")
     return folder
 
 

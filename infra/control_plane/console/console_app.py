@@ -125,6 +125,7 @@ _RULES = [
     ("/features/<group>", "feature_group", _GET),
     ("/deepracer", "deepracer_runs", _GET),
     ("/deepracer/<name>", "deepracer_run", _GET),
+    ("/deepracer/<name>/evaluation_lap.gif", "deepracer_lap_video", _GET),
     ("/models", "model_groups", _GET),
     ("/models/<group>", "model_group", _GET),
     ("/models/<group>/approval", "approval", _POST),

@@ -13,6 +13,7 @@ import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
 from infra.container_manifests import container_for_repository, repository_of
@@ -30,6 +31,7 @@ MAX_MEMBER_BYTES = 16 * 1024 * 1024
 _ITERATION = re.compile(r"iteration (?P<n>\d+): (?P<fields>.*)")
 _FIELD = re.compile(r"(?P<key>\w+)=(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _LAP = re.compile(r"evaluation lap (?P<n>\d+): (?P<rest>.*)")
+LAP_VIDEO = "evaluation_lap.gif"  # written by the RL container beside the reward graph (docs/deepracer.md)
 _EVAL_TRACE = re.compile(r"(?:^|/)evaluation-(?P<stamp>\d+)/evaluation-simtrace/0-iteration\.csv$")
 
 
@@ -39,7 +41,7 @@ class DeepRacerPages:
         self._render = render
 
     def pages(self) -> dict[str, Callable[..., Response]]:
-        return {"deepracer_runs": self.runs, "deepracer_run": self.run}
+        return {"deepracer_runs": self.runs, "deepracer_run": self.run, "deepracer_lap_video": self.lap_video}
 
     def runs(self, request: Request) -> Response:
         listed = self._api.list_all(
@@ -78,19 +80,27 @@ class DeepRacerPages:
             output_uri=outputs.get("output_uri"),
         )
 
+    def lap_video(self, request: Request, name: str) -> Response:
+        """The evaluation lap the RL container rendered (``evaluation_lap.gif`` in the job's output archive)."""
+        described = self._api.call("DescribeTrainingJob", TrainingJobName=name)
+        uri = _output_uri(described)
+        gif = _members(self._api.s3_bytes(uri, MAX_ARCHIVE_BYTES) if uri else None, _is_lap_video).get(LAP_VIDEO)
+        if not gif:
+            raise NotFound(f"training job {name} has no {LAP_VIDEO} in its output")
+        return Response(gif, mimetype="image/gif")
+
     def _outputs(self, described: Mapping[str, Any]) -> dict[str, Any]:
         """The evaluation laps on the track, read from the job's uploaded archives (empty when they are missing)."""
-        base = str((described.get("OutputDataConfig") or {}).get("S3OutputPath") or "").rstrip("/")
-        if not base:
+        output_uri = _output_uri(described)
+        if not output_uri:
             return {}
-        output_uri = f"{base}/{described['TrainingJobName']}/output/output.tar.gz"
         model_uri = str((described.get("ModelArtifacts") or {}).get("S3ModelArtifacts") or "")
         output = _members(self._api.s3_bytes(output_uri, MAX_ARCHIVE_BYTES), _wanted_output)
         model = _members(self._api.s3_bytes(model_uri, MAX_ARCHIVE_BYTES) if model_uri else None, _wanted_model)
         traces = sorted((n, d) for n, d in output.items() if _EVAL_TRACE.search(n))
         laps = lap_traces(traces[-1][1]) if traces else []
         borders, centre = track_lines(model.get("track.npy"))
-        video = next((n for n in output if n.endswith(".mp4")), None)
+        video = next((n for n in output if n.endswith(".mp4") or _is_lap_video(n)), None)
         drawing: TrackDrawing | None = None
         if laps or centre:
             drawing = track_drawing(borders, centre, [(f"lap {n}", pts) for n, pts in laps])
@@ -162,8 +172,17 @@ def track_lines(data: bytes | None) -> tuple[list[list[tuple[float, float]]], li
     return [line(2), line(4)], line(0)
 
 
+def _output_uri(described: Mapping[str, Any]) -> str:
+    base = str((described.get("OutputDataConfig") or {}).get("S3OutputPath") or "").rstrip("/")
+    return f"{base}/{described['TrainingJobName']}/output/output.tar.gz" if base else ""
+
+
+def _is_lap_video(name: str) -> bool:
+    return name.rsplit("/", 1)[-1] == LAP_VIDEO
+
+
 def _wanted_output(name: str) -> bool:
-    return bool(_EVAL_TRACE.search(name)) or name.endswith(".mp4")
+    return bool(_EVAL_TRACE.search(name)) or name.endswith(".mp4") or _is_lap_video(name)
 
 
 def _wanted_model(name: str) -> bool:
@@ -181,6 +200,8 @@ def _members(archive: bytes | None, wanted: Callable[[str], bool]) -> dict[str, 
                 if not member.isfile() or not wanted(member.name):
                     continue
                 key = "track.npy" if _wanted_model(member.name) else member.name.removeprefix("./")
+                if _is_lap_video(key):
+                    key = LAP_VIDEO
                 if key.endswith(".mp4") or member.size > MAX_MEMBER_BYTES:
                     found[key] = b""  # named, never read into memory
                     continue

@@ -67,7 +67,7 @@ def test_simtrace_checkpoints_and_graphs(trained):
     assert (out / "model" / f"{index['best_checkpoint']['name']}.zip").exists()
     for name in ("model.zip", "model_metadata.json", "hyperparameters.json", "track.npy", "reward_function.py"):
         assert (out / "model" / name).exists()
-    for name in ("reward_graph.png", "reward_graph.html", "evaluation_laps.png"):
+    for name in ("reward_graph.png", "reward_graph.html", "evaluation_laps.png", "evaluation_lap.gif"):
         assert (out / name).exists()
     assert len(list(out.glob("evaluation-[0-9]*/evaluation-simtrace/0-iteration.csv"))) == 1
     evaluation = json.loads(next((out / "metrics" / "evaluation").glob("evaluation-*.json")).read_text())
