@@ -17,9 +17,10 @@ from infra.control_plane.core.errors import ResourceNotFound, RuntimeValidationE
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.feature_store.feature_group_requests import ttl_seconds
 from infra.control_plane.feature_store.feature_groups import FeatureGroup, FeatureGroups, FeatureGroupStatus
-from infra.control_plane.feature_store.feature_types import BadFeatureValue, parse_event_time
+from infra.control_plane.feature_store.feature_types import BadFeatureValue, FeatureSpec, parse_event_time
 from infra.control_plane.feature_store.offline_store import OfflineRow, OfflineStoreWriter
 from infra.control_plane.feature_store.online_store import OnlineRecord, OnlineStore, OnlineWrite
+from infra.control_plane.feature_store.record_ingest import IngestRequest
 
 # How far in the future an event time may lie (clock skew between writers); see docs/feature-store.md.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -74,6 +75,35 @@ class FeatureRecords:
         for group, row in offline:
             self._offline.append(group, [row])
         return {"Errors": errors, "UnprocessedEntries": []}
+
+    def ingest_records(self, request: IngestRequest) -> dict[str, Any]:
+        """The stack's bulk path (docs/feature-store.md#bulk-ingestion): rows of one group, each checked exactly as
+        PutRecord checks a record; the bad ones are reported by index, the good ones written together."""
+        group = self._writable(request.feature_group_name)
+        targets = _targets(group, request.target_stores)
+        for name in request.feature_names:  # checked once: every row names the same features
+            if group.spec(name) is None:
+                raise RuntimeValidationError(f"The feature {name} does not exist in feature group {group.name}.")
+        keys, now = _Keys.of(group), self._clock()
+        errors: list[dict[str, Any]] = []
+        accepted: list[_Checked] = []
+        specs = [spec for spec in map(group.spec, request.feature_names) if spec is not None]
+        for index, row in enumerate(request.records):
+            items = [
+                (spec, value, None) if type(value) is str else (spec, None, value)
+                for spec, value in zip(specs, row, strict=True)
+                if value is not None
+            ]
+            try:
+                accepted.append(_check_items(keys, items, now))
+            except ServiceError as exc:
+                errors.append({"Index": index, "ErrorCode": exc.code, "ErrorMessage": exc.message})
+        if ONLINE in targets and accepted:
+            ttl = group.ttl_seconds
+            self._online.put_many([_online_write(group, checked, ttl) for checked in accepted])
+        if OFFLINE in targets and accepted:
+            self._offline.append(group, [OfflineRow(c.typed, c.event_time, now) for c in accepted])
+        return {"Errors": errors}
 
     def get_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._readable(str(params["FeatureGroupName"]))
@@ -153,7 +183,8 @@ class FeatureRecords:
     ) -> None:
         targets = _targets(group, target_stores)
         now = self._clock()
-        checked = [self._check(group, record, now) for record in records]
+        keys = _Keys.of(group)
+        checked = [_check_record(keys, record, now) for record in records]
         if ONLINE in targets:
             ttl_s = ttl_seconds(ttl) if ttl else group.ttl_seconds
             self._online.put_many([_online_write(group, c, ttl_s) for c in checked])
@@ -161,39 +192,74 @@ class FeatureRecords:
             self._offline.append(group, [OfflineRow(c.typed, c.event_time, now) for c in checked])
 
     def _check(self, group: FeatureGroup, record: Sequence[Mapping[str, Any]], now: datetime) -> _Checked:
-        typed: dict[str, Any] = {}
-        raw: dict[str, str] = {}
-        clean: list[dict[str, Any]] = []
-        for value in record:
-            name = str(value["FeatureName"])
-            spec = group.spec(name)
-            if spec is None:
-                raise RuntimeValidationError(f"The feature {name} does not exist in feature group {group.name}.")
-            if name in typed:
-                raise RuntimeValidationError(f"The feature {name} appears more than once in the record.")
-            typed[name], entry = _typed_value(spec, value)
-            raw[name] = str(entry.get("ValueAsString"))
-            clean.append(entry)
-        for required in (group.record_identifier, group.event_time):
-            if typed.get(required.name) is None:
-                raise RuntimeValidationError(
-                    f"The record is missing the {_role(group, required.name)} feature {required.name}."
-                )
-        try:
-            event_time = parse_event_time(group.event_time, raw[group.event_time.name])
-        except BadFeatureValue as exc:
+        return _check_record(_Keys.of(group), record, now)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What checking a record needs of its group, looked up once per request rather than per record."""
+
+    group: FeatureGroup
+    identifier: FeatureSpec
+    event_time: FeatureSpec
+
+    @classmethod
+    def of(cls, group: FeatureGroup) -> _Keys:
+        return cls(group, group.record_identifier, group.event_time)
+
+
+Item = tuple[FeatureSpec, Any, Any]  # a feature's spec, its ValueAsString and its ValueAsStringList
+
+
+def _check_record(keys: _Keys, record: Sequence[Mapping[str, Any]], now: datetime) -> _Checked:
+    """A record of the API (``FeatureName`` / ``ValueAsString`` dicts) checked against its group."""
+    items: list[Item] = []
+    for value in record:
+        name = str(value["FeatureName"])
+        spec = keys.group.spec(name)
+        if spec is None:
+            raise RuntimeValidationError(f"The feature {name} does not exist in feature group {keys.group.name}.")
+        items.append((spec, value.get("ValueAsString"), value.get("ValueAsStringList")))
+    return _check_items(keys, items, now)
+
+
+def _check_items(keys: _Keys, items: Sequence[Item], now: datetime) -> _Checked:
+    """Every feature once, every value of its type, identifier and event time present, the event time not beyond
+    ``FUTURE_TOLERANCE``; raises ``RuntimeValidationError``. What PutRecord, BatchWriteRecord and bulk ingest share."""
+    typed: dict[str, Any] = {}
+    clean: list[dict[str, Any]] = []
+    for spec, scalar, many in items:
+        if spec.name in typed:
+            raise RuntimeValidationError(f"The feature {spec.name} appears more than once in the record.")
+        typed[spec.name], entry = _typed_value(spec, scalar, many)
+        clean.append(entry)
+    identifier, event = typed.get(keys.identifier.name), typed.get(keys.event_time.name)
+    for required, present in ((keys.identifier, identifier), (keys.event_time, event)):
+        if present is None:
+            role = "record identifier" if required is keys.identifier else "event time"
+            raise RuntimeValidationError(f"The record is missing the {role} feature {required.name}.")
+    event_time = _event_time(keys.event_time, event)
+    if event_time > now + FUTURE_TOLERANCE:
+        raise RuntimeValidationError(
+            f"The event time {event_time.isoformat()} of the record is in the future: it may be at most "
+            f"{int(FUTURE_TOLERANCE.total_seconds())} seconds after the current time {now.isoformat()}."
+        )
+    return _Checked(str(identifier), event_time, typed, clean)
+
+
+def _event_time(spec: FeatureSpec, typed: Any) -> datetime:
+    """The event time of an already typed value (a Fractional's float, a String's text)."""
+    try:
+        if isinstance(typed, float):
+            return datetime.fromtimestamp(typed, tz=UTC)
+        return parse_event_time(spec, str(typed))
+    except (OverflowError, OSError, ValueError) as exc:
+        if isinstance(exc, BadFeatureValue):
             raise RuntimeValidationError(str(exc)) from exc
-        if event_time > now + FUTURE_TOLERANCE:
-            raise RuntimeValidationError(
-                f"The event time {event_time.isoformat()} of the record is in the future: it may be at most "
-                f"{int(FUTURE_TOLERANCE.total_seconds())} seconds after the current time {now.isoformat()}."
-            )
-        record_id = str(typed[group.record_identifier.name])
-        return _Checked(record_id, event_time, typed, clean)
+        raise RuntimeValidationError(f"Event time '{typed}' of feature {spec.name} is out of range.") from exc
 
 
-def _typed_value(spec: Any, value: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    scalar, many = value.get("ValueAsString"), value.get("ValueAsStringList")
+def _typed_value(spec: FeatureSpec, scalar: Any, many: Any) -> tuple[Any, dict[str, Any]]:
     try:
         if spec.collection:
             if many is None:
@@ -206,10 +272,6 @@ def _typed_value(spec: Any, value: Mapping[str, Any]) -> tuple[Any, dict[str, An
         return spec.parse(str(scalar)), {"FeatureName": spec.name, "ValueAsString": str(scalar)}
     except BadFeatureValue as exc:
         raise RuntimeValidationError(str(exc)) from exc
-
-
-def _role(group: FeatureGroup, name: str) -> str:
-    return "record identifier" if name == group.record_identifier.name else "event time"
 
 
 def _targets(group: FeatureGroup, requested: Sequence[str] | None) -> set[str]:
