@@ -68,6 +68,7 @@ class _Group:
 class FeatureStoreManager:
     aws: AwsSettings = field(default_factory=AwsSettings.from_env)
     concurrency: int = 2  # online store calls in flight per partition (bulk, or BatchWriteRecord on AWS)
+    bulk: bool | None = None  # the stack's bulk path for the online store; None: used when the endpoint answers it
 
     def ingest_data(
         self, input_data_frame: DataFrame, feature_group_arn: str, target_stores: Sequence[str] | None = None
@@ -78,7 +79,7 @@ class FeatureStoreManager:
         targets = _targets(group, target_stores)
         sender = None
         if ONLINE_STORE in targets:
-            bulk = bulk_available(self.aws)
+            bulk = bulk_available(self.aws) if self.bulk is None else self.bulk
             sender = RecordSender(self.aws, group.name, group.record_identifier, [ONLINE_STORE], self.concurrency, bulk)
         offline = _OfflineWriter(self.aws, group) if OFFLINE_STORE in targets else None
         failures = frame.mapInArrow(_PartitionWriter(group, sender, offline), _FAILURES).collect()
