@@ -166,7 +166,8 @@ class _PartitionWriter:
                 failures += self._refused(batch, refused)
                 if self.offline is not None:
                     accepted = batch if not refused else _without(batch, [index for index, _, _ in refused])
-                    failures += self.offline.add(accepted, parts)
+                    if accepted.num_rows:
+                        failures += self.offline.add(accepted, parts)
         finally:
             if online is not None:
                 online.close()
@@ -215,7 +216,7 @@ class _OfflineWriter:
     def _typed(self, table: pa.Table) -> tuple[pa.Table, pa.Array, list[tuple[str, str, str]]]:
         """The table with the group's types and the columns AWS adds; rows that do not fit are dropped."""
         columns: dict[str, pa.Array] = {}
-        valid = pa.array([True] * table.num_rows)
+        valid = pa.array([True] * table.num_rows, pa.bool_())
         for name, kind in self.group.types.items():
             if name not in table.column_names:
                 columns[name] = pa.nulls(table.num_rows, _ARROW[kind])

@@ -1,4 +1,5 @@
-"""The Feature Store runtime's operations: PutRecord, GetRecord, BatchGetRecord, DeleteRecord, BatchWriteRecord.
+"""The Feature Store runtime's operations: PutRecord, GetRecord, BatchGetRecord, DeleteRecord, BatchWriteRecord,
+ListRecords, and the stack's bulk ingest.
 
 A record is checked against its group before anything is stored: identifier and event time present, every feature
 defined, every value of its feature's type, the event time not further in the future than ``FUTURE_TOLERANCE``.
@@ -8,6 +9,7 @@ docs/feature-store.md.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -130,6 +132,19 @@ class FeatureRecords:
                     answer = _answer(stored, names, expiry)
                     records.append({"FeatureGroupName": name, "RecordIdentifierValueAsString": record_id, **answer})
         return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}
+
+    def list_records(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The identifiers of the online store's records, in order, ``MaxResults`` (default 100) a page."""
+        group = self._readable(str(params["FeatureGroupName"]))
+        limit = int(params.get("MaxResults") or 100)
+        after = _after_token(params.get("NextToken"))
+        with_deleted = bool(params.get("IncludeSoftDeletedRecords"))
+        found = self._online.list_ids(group.name, after, limit + 1, with_deleted, self._clock().timestamp())
+        page = found[:limit]
+        answer: dict[str, Any] = {"RecordIdentifiers": page}
+        if len(found) > limit:
+            answer["NextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return answer
 
     def delete_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._writable(str(params["FeatureGroupName"]))
@@ -272,6 +287,15 @@ def _typed_value(spec: FeatureSpec, scalar: Any, many: Any) -> tuple[Any, dict[s
         return spec.parse(str(scalar)), {"FeatureName": spec.name, "ValueAsString": str(scalar)}
     except BadFeatureValue as exc:
         raise RuntimeValidationError(str(exc)) from exc
+
+
+def _after_token(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeError) as exc:
+        raise RuntimeValidationError(f"The NextToken {token[:64]!r} is not valid.") from exc
 
 
 def _targets(group: FeatureGroup, requested: Sequence[str] | None) -> set[str]:

@@ -45,6 +45,10 @@ class OnlineStore(Protocol):
 
     def get(self, group: str, record_id: str) -> OnlineRecord | None: ...
 
+    def list_ids(self, group: str, after: str | None, limit: int, with_deleted: bool, now: float) -> list[str]:
+        """Up to ``limit`` identifiers after ``after`` in order: unexpired, soft-deleted ones only when asked."""
+        ...
+
     def delete(self, group: str, record_id: str, event_time: float, hard: bool) -> None: ...
 
     def drop_group(self, group: str) -> None: ...
@@ -124,6 +128,18 @@ class SqliteOnlineStore:
         if row is None:
             return None
         return OnlineRecord(record_id, float(row[0]), row[1], bool(row[2]), json.loads(row[3]))
+
+    def list_ids(self, group: str, after: str | None, limit: int, with_deleted: bool, now: float) -> list[str]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT record_id FROM records WHERE group_name = ? AND record_id > ? AND (deleted = 0 OR ?) "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY record_id LIMIT ?",
+                (group, after or "", 1 if with_deleted else 0, now, limit),
+            )
+            .fetchall()
+        )
+        return [str(row[0]) for row in rows]
 
     def delete(self, group: str, record_id: str, event_time: float, hard: bool) -> None:
         with self._write_lock:
