@@ -40,11 +40,20 @@ def _processing_job(sm: Any, step: dict[str, Any]) -> dict[str, Any]:
     return sm.describe_processing_job(ProcessingJobName=step["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
 
 
-def _only_object(s3: Any, uri: str, name: str) -> list[str]:
+def _objects(s3: Any, uri: str) -> dict[str, list[str]]:
+    """Every object under the output ``uri``: file name -> lines."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]]
-    assert [key.rsplit("/", 1)[1] for key in keys] == [name], keys
-    return s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().decode().splitlines()
+    return {
+        key.rsplit("/", 1)[1]: s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        for key in keys
+    }
+
+
+def _only_object(s3: Any, uri: str, name: str) -> list[str]:
+    found = _objects(s3, uri)
+    assert list(found) == [name], list(found)
+    return found[name]
 
 
 def _assert_features_ran_the_spark_job(sm: Any, s3: Any, step: dict[str, Any]) -> str:
@@ -58,7 +67,9 @@ def _assert_features_ran_the_spark_job(sm: Any, s3: Any, step: dict[str, Any]) -
     assert group == f"{PIPELINE}-features"
     [output] = job["ProcessingOutputConfig"]["Outputs"]
     assert output["OutputName"] == "entities"
-    entities = _only_object(s3, output["S3Output"]["S3Uri"], "entities.csv")
+    written = _objects(s3, output["S3Output"]["S3Uri"])
+    assert sorted(written) == ["entities.csv", "feature_names.json"]
+    entities = written["entities.csv"]
     assert entities[0] == "applicant_id,event_time,split,risk" and len(entities) == ROWS + 1
     return group
 
@@ -73,8 +84,7 @@ def _assert_training_set_from_the_feature_store(sm: Any, s3: Any, step: dict[str
     header = bodies["labelled_train"][0].split(",")
     assert header[0] == "risk" and "sex" in header and len(bodies["labelled_train"]) == LABELLED_TRAIN_LINES
     assert [line.split(",", 1)[1] for line in bodies["test"]] == bodies["test_features"]
-    bucket, _, prefix = outputs["online_scoring"].removeprefix("s3://").partition("/")
-    scoring = s3.get_object(Bucket=bucket, Key=f"{prefix}/online_scoring.csv")["Body"].read().decode().splitlines()
+    scoring = _objects(s3, outputs["online_scoring"])["online_scoring.csv"]
     identifiers = [line.split(",")[0] for line in scoring[1:]]
     assert scoring[0] == "applicant_id,risk" and len(identifiers) == len(bodies["test"])
     fsr = boto3.client("sagemaker-featurestore-runtime")
