@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,7 @@ class OnlineRecord:
     features: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class OnlineWrite:
+class OnlineWrite(NamedTuple):  # a tuple: one is made per record written
     group: str
     record_id: str
     event_time: float
@@ -39,8 +38,8 @@ class OnlineWrite:
 class OnlineStore(Protocol):
     """What the Feature Store runtime needs of its online store."""
 
-    def put_many(self, writes: Sequence[OnlineWrite]) -> list[bool]:
-        """Write each record unless a newer one (or a newer soft delete) is stored; True where written."""
+    def put_many(self, writes: Sequence[OnlineWrite]) -> int:
+        """Write each record unless a newer one (or a newer soft delete) is stored; the number written."""
         ...
 
     def get(self, group: str, record_id: str) -> OnlineRecord | None: ...
@@ -103,18 +102,14 @@ class SqliteOnlineStore:
                 self._connections.append(connection)
         return connection
 
-    def put_many(self, writes: Sequence[OnlineWrite]) -> list[bool]:
-        written = []
+    def put_many(self, writes: Sequence[OnlineWrite]) -> int:
+        rows = ((w.group, w.record_id, w.event_time, w.expires_at, json.dumps(w.features)) for w in writes)
         with self._write_lock:
             connection = self._connection()
-            for write in writes:
-                cursor = connection.execute(
-                    _UPSERT,
-                    (write.group, write.record_id, write.event_time, write.expires_at, json.dumps(write.features)),
-                )
-                written.append(cursor.rowcount > 0)
+            before = connection.total_changes
+            connection.executemany(_UPSERT, rows)
             connection.commit()
-        return written
+            return connection.total_changes - before
 
     def get(self, group: str, record_id: str) -> OnlineRecord | None:
         row = (
