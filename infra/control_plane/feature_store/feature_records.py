@@ -82,13 +82,15 @@ class FeatureRecords:
         PutRecord checks a record; the bad ones are reported by index, the good ones written together."""
         group = self._writable(request.feature_group_name)
         targets = _targets(group, request.target_stores)
-        for name in request.feature_names:  # checked once: every row names the same features
-            if group.spec(name) is None:
+        specs = []
+        for name in request.feature_names:  # looked up once: every row names the same features
+            spec = group.spec(name)
+            if spec is None:
                 raise RuntimeValidationError(f"The feature {name} does not exist in feature group {group.name}.")
+            specs.append(spec)
         keys, now = _Keys.of(group), self._clock()
         errors: list[dict[str, Any]] = []
         accepted: list[_Checked] = []
-        specs = [spec for spec in map(group.spec, request.feature_names) if spec is not None]
         for index, row in enumerate(request.records):
             items = [
                 (spec, value, None) if type(value) is str else (spec, None, value)
