@@ -272,13 +272,18 @@ def _iso_times(event: pa.Array) -> pa.Array:
 
 
 def _split_by_hour(table: pa.Table, stamps: pa.Array) -> dict[tuple[int, int, int, int], pa.Table]:
+    """The rows by event-time hour (UTC): sorted once by epoch hour and sliced at each change of hour."""
     if table.num_rows == 0:
         return {}
-    keys = pc.strftime(stamps, format="%Y-%m-%d-%H")
-    parts = {}
-    for key in pc.unique(keys).to_pylist():
-        year, month, day, hour = (int(p) for p in key.split("-"))
-        parts[(year, month, day, hour)] = table.filter(pc.equal(keys, key))
+    millis = pc.cast(pc.cast(stamps, pa.int64()), pa.float64())
+    hours = pc.cast(pc.floor(pc.divide(millis, 3_600_000.0)), pa.int64())
+    order = pc.sort_indices(hours)
+    ordered, runs = table.take(order), pc.run_end_encode(hours.take(order))
+    parts, start = {}, 0
+    for end, hour in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+        moment = datetime.fromtimestamp(hour * 3600, tz=UTC)
+        parts[(moment.year, moment.month, moment.day, moment.hour)] = ordered.slice(start, end - start)
+        start = end
     return parts
 
 
