@@ -18,7 +18,7 @@ help:
 	@echo "make gate       CI's evaluation gate on the newest pipeline execution (GATE_OUTPUT=, MIN_AUC=)"
 	@echo "make deployments  the endpoint's deployment history (ENDPOINT=, TARGET=)"
 	@echo "make monitor    Model Monitor on that endpoint: normal then drifted traffic, violations, drift report"
-	@echo "make score      score the test split through the endpoint with the Spark transformer"
+	@echo "make score      score the test split through the endpoint (features from the online store, Spark transformer)"
 	@echo "make quickstart train/serve the XGBoost container directly through the process runtime"
 	@echo "make test       lint + the whole test suite"
 	@echo "make lint       ruff, mypy, import-linter, cfn-lint, actionlint"
@@ -112,10 +112,12 @@ deployments: $(STAMP)
 monitor: $(STAMP)
 	$(PY) -m pipelines.commands.monitor $(if $(ENDPOINT),--endpoint $(ENDPOINT)) --target $(TARGET)
 
-SCORE_INPUT ?= s3://sagemaker-us-east-1-123456789012/credit-risk/features/test
-# Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer.
+SCORE_INPUT ?=
+# Score the test split through the credit-risk endpoint (make deploy) with the Spark endpoint transformer, each row's
+# features read from the feature group's online store (SCORE_INPUT=<s3 prefix of online_scoring> to override).
 score: up
-	eval "$$($(PY) -m infra.cli env)" && $(PY) -m spark_jobs.endpoint_scoring.score --endpoint credit-risk --input $(SCORE_INPUT)
+	eval "$$($(PY) -m infra.cli env)" && $(PY) -m pipelines.commands.score --endpoint credit-risk --target $(TARGET) \
+	  $(if $(SCORE_INPUT),--input $(SCORE_INPUT))
 
 # The foundation flow without the stack: train the XGBoost container through the process runtime, serve, score.
 quickstart: $(STAMP)

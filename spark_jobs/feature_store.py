@@ -3,11 +3,13 @@
 ``FeatureStoreManager().ingest_data(input_data_frame, feature_group_arn, target_stores)`` has the shape of
 sagemaker-feature-store-pyspark's manager. Each partition is written by its executor:
 
-- with the online store among the targets, as ``BatchWriteRecord`` calls (25 records each, several in flight), the
-  service writing the offline store too when it is targeted;
-- offline store only, as Parquet files written straight to the group's offline store in S3 under AWS's layout
-  (``year=/month=/day=/hour=`` of the event time, with ``write_time``, ``api_invocation_time`` and ``is_deleted``),
-  as the Scala library does for batch ingestion.
+- to the online store (when targeted) through the runtime API: the stack's bulk path, 2,000 records a call, or
+  ``BatchWriteRecord`` (25 records a call) against AWS (``spark_jobs.feature_store_online``), several calls in flight;
+- to the offline store (when targeted) as Parquet files written straight to the group's offline store in S3 under
+  AWS's layout (``year=/month=/day=/hour=`` of the event time, with ``write_time``, ``api_invocation_time`` and
+  ``is_deleted``), as the Scala library does for batch ingestion; with both stores targeted, only the rows the online
+  store accepted (so both stores hold the same records, and the offline store holds them at once rather than after
+  the minutes AWS's own offline replication takes).
 
 Rows that cannot be ingested are collected on the driver and raised together (``FeatureStoreIngestionError``).
 See docs/feature-store.md ("From Spark").
@@ -20,7 +22,6 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,13 +34,13 @@ from pyspark.sql import types as T
 
 from spark_jobs.config import AwsSettings
 from spark_jobs.errors import InputDataError, SparkJobsError
+from spark_jobs.feature_store_online import RecordSender, bulk_available
 
 logger = logging.getLogger(__name__)
 
 ONLINE_STORE, OFFLINE_STORE = "OnlineStore", "OfflineStore"
 _ARROW = {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}
 _FAILURES = "record_identifier string, error_code string, error_message string"
-_MAX_BATCH = 25  # BatchWriteRecord's limit
 
 
 class FeatureStoreIngestionError(SparkJobsError):
@@ -66,7 +67,8 @@ class _Group:
 @dataclass(frozen=True)
 class FeatureStoreManager:
     aws: AwsSettings = field(default_factory=AwsSettings.from_env)
-    concurrency: int = 4  # BatchWriteRecord calls in flight per partition
+    concurrency: int = 2  # online store calls in flight per partition (bulk, or BatchWriteRecord on AWS)
+    bulk: bool | None = None  # the stack's bulk path for the online store; None: used when the endpoint answers it
 
     def ingest_data(
         self, input_data_frame: DataFrame, feature_group_arn: str, target_stores: Sequence[str] | None = None
@@ -75,11 +77,12 @@ class FeatureStoreManager:
         group = _describe(self.aws, feature_group_arn)
         frame = _prepare(input_data_frame, group)
         targets = _targets(group, target_stores)
+        sender = None
         if ONLINE_STORE in targets:
-            writer = _OnlineWriter(self.aws, group, sorted(targets), self.concurrency)
-            failures = frame.mapInArrow(writer, _FAILURES).collect()
-        else:
-            failures = frame.mapInArrow(_OfflineWriter(self.aws, group), _FAILURES).collect()
+            bulk = bulk_available(self.aws) if self.bulk is None else self.bulk
+            sender = RecordSender(self.aws, group.name, group.record_identifier, [ONLINE_STORE], self.concurrency, bulk)
+        offline = _OfflineWriter(self.aws, group) if OFFLINE_STORE in targets else None
+        failures = frame.mapInArrow(_PartitionWriter(group, sender, offline), _FAILURES).collect()
         if failures:
             rows = [(str(r[0]), str(r[1]), str(r[2])) for r in failures]
             raise FeatureStoreIngestionError(
@@ -144,54 +147,46 @@ def _targets(group: _Group, requested: Sequence[str] | None) -> set[str]:
     return wanted
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return str(value)
-
-
 @dataclass(frozen=True)
-class _OnlineWriter:
-    aws: AwsSettings
+class _PartitionWriter:
+    """One partition: its rows to the online store (when targeted), then the rows the online store accepted (all
+    rows, offline only) to the offline store as Parquet; yields the refused rows."""
+
     group: _Group
-    targets: list[str]
-    concurrency: int
+    sender: RecordSender | None
+    offline: _OfflineWriter | None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        client = self.aws.client(
-            "sagemaker-featurestore-runtime",
-            max_pool_connections=self.concurrency,
-            retries={"total_max_attempts": 3, "mode": "standard"},
-        )
+        online = self.sender.open() if self.sender is not None else None
+        parts: dict[tuple[int, int, int, int], list[pa.Table]] = defaultdict(list)
         failures: list[tuple[str, str, str]] = []
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+        try:
             for batch in batches:
-                records = [_record(row) for row in batch.to_pylist()]
-                chunks = [records[i : i + _MAX_BATCH] for i in range(0, len(records), _MAX_BATCH)]
-                for found in pool.map(lambda chunk: self._write(client, chunk), chunks):
-                    failures.extend(found)
+                refused = online.send(batch) if online is not None else []
+                failures += self._refused(batch, refused)
+                if self.offline is not None:
+                    accepted = batch if not refused else _without(batch, [index for index, _, _ in refused])
+                    if accepted.num_rows:
+                        failures += self.offline.add(accepted, parts)
+        finally:
+            if online is not None:
+                online.close()
+        if self.offline is not None:
+            self.offline.write(parts)
         yield _failure_batch(failures)
 
-    def _write(self, client: Any, records: list[list[dict[str, str]]]) -> list[tuple[str, str, str]]:
-        entries = [{"FeatureGroupName": self.group.name, "Record": r, "TargetStores": self.targets} for r in records]
-        try:
-            answer = client.batch_write_record(Entries=entries)
-        except Exception as exc:  # the whole call failed: every record in it failed
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            return [(self._identifier(r), str(code), str(exc)) for r in records]
-        return [
-            (self._identifier(e["Entry"]["Record"]), e["ErrorCode"], e["ErrorMessage"])
-            for e in answer.get("Errors", [])
-        ]
-
-    def _identifier(self, record: list[dict[str, str]]) -> str:
-        return next((f["ValueAsString"] for f in record if f["FeatureName"] == self.group.record_identifier), "")
+    def _refused(self, batch: pa.RecordBatch, refused: list[tuple[int, str, str]]) -> list[tuple[str, str, str]]:
+        if not refused:
+            return []
+        identifiers = batch.column(self.group.record_identifier).to_pylist()
+        return [(str(identifiers[index]), code, message) for index, code, message in refused]
 
 
-def _record(row: dict[str, Any]) -> list[dict[str, str]]:
-    return [{"FeatureName": name, "ValueAsString": _text(value)} for name, value in row.items() if value is not None]
+def _without(batch: pa.RecordBatch, indices: list[int]) -> pa.RecordBatch:
+    keep = [True] * batch.num_rows
+    for index in indices:
+        keep[index] = False
+    return batch.filter(pa.array(keep))
 
 
 @dataclass(frozen=True)
@@ -199,16 +194,17 @@ class _OfflineWriter:
     aws: AwsSettings
     group: _Group
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def add(self, batch: pa.RecordBatch, parts: dict[tuple[int, int, int, int], list[pa.Table]]) -> list[Any]:
+        """Type ``batch`` and file its rows by event-time hour into ``parts``; returns the rows that do not fit."""
+        table, hours, failures = self._typed(pa.Table.from_batches([batch]))
+        for partition, rows in _split_by_hour(table, hours).items():
+            parts[partition].append(rows)
+        return failures
+
+    def write(self, parts: dict[tuple[int, int, int, int], list[pa.Table]]) -> None:
+        """One Parquet file per event-time hour under the offline store's layout."""
         s3 = self.aws.client("s3")
         bucket, _, prefix = str(self.group.offline_uri)[len("s3://") :].partition("/")
-        failures: list[tuple[str, str, str]] = []
-        parts: dict[tuple[int, int, int, int], list[pa.Table]] = defaultdict(list)
-        for batch in batches:
-            table, hours, bad = self._typed(pa.Table.from_batches([batch]))
-            failures += bad
-            for partition, rows in _split_by_hour(table, hours).items():
-                parts[partition].append(rows)
         now = datetime.now(tz=UTC)
         for (year, month, day, hour), tables in sorted(parts.items()):
             key = f"{prefix}/year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}/"
@@ -216,12 +212,11 @@ class _OfflineWriter:
             sink = io.BytesIO()
             pq.write_table(pa.concat_tables(tables), sink, compression="snappy")
             s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
-        yield _failure_batch(failures)
 
     def _typed(self, table: pa.Table) -> tuple[pa.Table, pa.Array, list[tuple[str, str, str]]]:
         """The table with the group's types and the columns AWS adds; rows that do not fit are dropped."""
         columns: dict[str, pa.Array] = {}
-        valid = pa.array([True] * table.num_rows)
+        valid = pa.array([True] * table.num_rows, pa.bool_())
         for name, kind in self.group.types.items():
             if name not in table.column_names:
                 columns[name] = pa.nulls(table.num_rows, _ARROW[kind])
@@ -277,13 +272,18 @@ def _iso_times(event: pa.Array) -> pa.Array:
 
 
 def _split_by_hour(table: pa.Table, stamps: pa.Array) -> dict[tuple[int, int, int, int], pa.Table]:
+    """The rows by event-time hour (UTC): sorted once by epoch hour and sliced at each change of hour."""
     if table.num_rows == 0:
         return {}
-    keys = pc.strftime(stamps, format="%Y-%m-%d-%H")
-    parts = {}
-    for key in pc.unique(keys).to_pylist():
-        year, month, day, hour = (int(p) for p in key.split("-"))
-        parts[(year, month, day, hour)] = table.filter(pc.equal(keys, key))
+    millis = pc.cast(pc.cast(stamps, pa.int64()), pa.float64())
+    hours = pc.cast(pc.floor(pc.divide(millis, 3_600_000.0)), pa.int64())
+    order = pc.sort_indices(hours)
+    ordered, runs = table.take(order), pc.run_end_encode(hours.take(order))
+    parts, start = {}, 0
+    for end, hour in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
+        moment = datetime.fromtimestamp(hour * 3600, tz=UTC)
+        parts[(moment.year, moment.month, moment.day, moment.hour)] = ordered.slice(start, end - start)
+        start = end
     return parts
 
 

@@ -1,6 +1,8 @@
 """The credit-risk pipeline, defined with the SageMaker Python SDK v2 (same definition locally and on AWS).
 
-features (``PySparkProcessor`` running ``spark_jobs/features/credit.py --processing``) -> data bias + data quality
+features (``PySparkProcessor`` running ``spark_jobs/features/credit.py --processing --feature-group ...``: every
+encoded application into the feature group ``<name>-features``, online and offline store) -> training set (the
+splits built from the offline store with a point-in-time query, ``scripts/training_set.py``) -> data bias + data quality
 checks -> XGBoost tuning (Bayesian) or training -> evaluation (processing, ``evaluation.json`` as a PropertyFile)
 -> AUC >= threshold ? (create model -> model bias, explainability and model quality checks -> register model
 package with their baselines; batch transform of the test split) : Fail with the metric in the message. The checks
@@ -41,8 +43,8 @@ FEATURE_JOB = SPARK_JOBS / "features" / "credit.py"
 XGBOOST_VERSION = "1.7-1"
 SKLEARN_VERSION = "1.2-1"
 SPARK_VERSION = "3.5"  # the newest SageMaker Spark processing image (PySpark 3.5)
-# processing output name -> folder under s3://<bucket>/<pipeline>/features/ (fixed, so `make score` finds the test
-# split; the label-less split's folder must not start with "test", or the prefix "features/test" would match it)
+# TrainingSet's output name -> folder under s3://<bucket>/<pipeline>/features/ (fixed, so `make score` finds the
+# test split; the label-less split's folder must not start with "test", or the prefix "features/test" would match it)
 FEATURE_OUTPUTS = {
     "train": "train",
     "validation": "validation",
@@ -50,7 +52,9 @@ FEATURE_OUTPUTS = {
     "test_features": "unlabelled_test",
     "labelled_train": "labelled_train",
     "labelled_test": "labelled_test",
+    "online_scoring": "online_scoring",  # the test split's applicant ids and labels: `make score` (online store)
 }
+ENTITIES = "entities"  # the Features step's one output: keys, splits and labels (the point-in-time join's base)
 AUC_PATH = "binary_classification_metrics.auc.value"
 STATIC_HYPERPARAMETERS = {
     "objective": "binary:logistic",
@@ -77,6 +81,10 @@ class CreditRiskConfig:
     instance_type: str = "ml.m5.large"
     cache_expire_after: str = "P30D"
 
+    @property
+    def feature_group(self) -> str:
+        return f"{self.name}-features"
+
 
 def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     """The pipeline object; ``upsert()`` and ``start()`` it with the same session."""
@@ -98,7 +106,8 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
         base_job_name=f"{config.name}-proc",
         sagemaker_session=session,
     )
-    channel = features.properties.ProcessingOutputConfig.Outputs
+    training_set = _training_set_step(config, processor, features, cache)
+    channel = training_set.properties.ProcessingOutputConfig.Outputs
     estimator = Estimator(
         image_uri=image_uris.retrieve("xgboost", session.boto_region_name, XGBOOST_VERSION),
         role=config.role,
@@ -194,7 +203,7 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
     return Pipeline(
         name=config.name,
         parameters=[input_data, auc_threshold, approval, max_depth, skip_checks, register_baselines],
-        steps=[features, data_bias, data_quality, train_step, evaluation, gate],
+        steps=[features, training_set, data_bias, data_quality, train_step, evaluation, gate],
         sagemaker_session=session,
     )
 
@@ -202,7 +211,8 @@ def build(config: CreditRiskConfig, session: PipelineSession) -> Pipeline:
 def _features_step(
     config: CreditRiskConfig, session: PipelineSession, input_data: Any, cache: CacheConfig
 ) -> ProcessingStep:
-    """The Spark feature job in processing mode; the ``spark_jobs`` package ships as a reproducible zip."""
+    """The Spark feature job in processing mode, writing the feature group; ``spark_jobs`` ships as a reproducible
+    zip."""
     spark = PySparkProcessor(
         framework_version=SPARK_VERSION,
         role=config.role,
@@ -219,13 +229,53 @@ def _features_step(
             inputs=[ProcessingInput(source=input_data, destination="/opt/ml/processing/input", input_name="raw")],
             outputs=[
                 ProcessingOutput(
+                    output_name=ENTITIES,
+                    source=f"/opt/ml/processing/{ENTITIES}",
+                    destination=f"s3://{config.bucket}/{config.name}/features/{ENTITIES}",
+                )
+            ],
+            arguments=[
+                "--processing",
+                "--seed",
+                "42",
+                "--feature-group",
+                config.feature_group,
+                "--feature-group-role",
+                config.role,
+                "--offline-store-uri",
+                f"s3://{config.bucket}/{config.name}/feature-store",
+            ],
+        ),
+        cache_config=cache,
+    )
+
+
+def _training_set_step(
+    config: CreditRiskConfig, processor: SKLearnProcessor, features: ProcessingStep, cache: CacheConfig
+) -> ProcessingStep:
+    """The splits from the offline store: the entities joined point in time to the feature group (DatasetBuilder)."""
+    entities = features.properties.ProcessingOutputConfig.Outputs[ENTITIES].S3Output.S3Uri
+    return ProcessingStep(
+        "TrainingSet",
+        step_args=processor.run(
+            code=str(SCRIPTS / "training_set.py"),
+            inputs=[
+                ProcessingInput(source=entities, destination=f"/opt/ml/processing/{ENTITIES}", input_name=ENTITIES)
+            ],
+            outputs=[
+                ProcessingOutput(
                     output_name=name,
                     source=f"/opt/ml/processing/{name}",
                     destination=f"s3://{config.bucket}/{config.name}/features/{folder}",
                 )
                 for name, folder in FEATURE_OUTPUTS.items()
             ],
-            arguments=["--processing", "--seed", "42"],
+            arguments=[
+                "--feature-group",
+                config.feature_group,
+                "--output-path",
+                f"s3://{config.bucket}/{config.name}/training-set",
+            ],
         ),
         cache_config=cache,
     )

@@ -19,12 +19,18 @@ Whole numbers are written as integers (``sex`` is ``0``/``1``, which Clarify tre
 as Python's shortest round-trip text. Rows stream to the driver one partition at a time (``toLocalIterator``), so
 every output is exactly one file whatever the partitioning and executors never need the output directory. Only
 pyspark (3.5 or 4.x) and the standard library are used here: AWS's Spark processing image has no pyarrow or pandas.
+
+With ``--feature-group`` (the credit-risk pipeline) the job writes no split: every encoded row goes to that feature
+group (online and offline store, ``spark_jobs.features.credit_feature_group``, which needs pyarrow and boto3) and
+the one output ``entities`` holds the rows' keys, splits and labels, from which the pipeline's ``TrainingSet`` step
+builds the six outputs above with a point-in-time query over the offline store.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import math
 import sys
@@ -38,11 +44,13 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_jobs.config import SparkSettings
 from spark_jobs.errors import FeatureJobError, InputDataError, SparkJobsError
 from spark_jobs.features import credit
+from spark_jobs.features.credit_feature_group import FeatureGroupTarget
 from spark_jobs.session import build_session
 
 logger = logging.getLogger(__name__)
 
 PROCESSING_BASE = "/opt/ml/processing"
+ENTITIES = "entities"  # the one output with --feature-group
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class ProcessingConfig:
     seed: int
     fractions: credit.SplitFractions
     spark: SparkSettings
+    feature_group: FeatureGroupTarget | None = None
 
 
 def parse_args(argv: list[str]) -> ProcessingConfig:
@@ -83,6 +92,9 @@ def parse_args(argv: list[str]) -> ProcessingConfig:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--fractions", default="0.7,0.15,0.15", help="train,validation,test")
     parser.add_argument("--shuffle-partitions", type=int, default=4)
+    parser.add_argument("--feature-group", help="ingest the features into this feature group; write only 'entities'")
+    parser.add_argument("--feature-group-role", default="", help="RoleArn when the feature group is created")
+    parser.add_argument("--offline-store-uri", default="", help="offline store S3 URI when the group is created")
     args = parser.parse_args(argv)
     try:
         fractions = credit.SplitFractions.parse(args.fractions)
@@ -90,7 +102,12 @@ def parse_args(argv: list[str]) -> ProcessingConfig:
         parser.error(str(exc))
     # the master comes from spark-submit (local[*] on the stack, YARN on AWS)
     spark = SparkSettings(master=None, app_name="sagestack-credit-features", shuffle_partitions=args.shuffle_partitions)
-    return ProcessingConfig(args.input, Path(args.output), args.seed, fractions, spark)
+    group = None
+    if args.feature_group:
+        if not (args.feature_group_role and args.offline_store_uri):
+            parser.error("--feature-group needs --feature-group-role and --offline-store-uri")
+        group = FeatureGroupTarget(args.feature_group, args.feature_group_role, args.offline_store_uri)
+    return ProcessingConfig(args.input, Path(args.output), args.seed, fractions, spark, group)
 
 
 def read_raw(session: SparkSession, source: str) -> DataFrame:
@@ -140,6 +157,35 @@ def write_outputs(encoded: DataFrame, columns: list[str], base: Path) -> dict[st
     return counts
 
 
+def write_feature_group(
+    encoded: DataFrame, features: list[str], target: FeatureGroupTarget, base: Path
+) -> dict[str, int]:
+    """Features into the feature group (both stores); ``entities/entities.csv`` (``applicant_id``, ``event_time``,
+    ``split``, ``risk``, header first) and ``entities/feature_names.json`` (the model's columns in order) for the
+    point-in-time join that builds the training set (docs/feature-store.md#the-credit-risk-pipeline)."""
+    from spark_jobs.config import AwsSettings
+    from spark_jobs.features import credit_feature_group as group
+
+    aws = AwsSettings.from_env()
+    arn = group.ensure_feature_group(aws, target, features)
+    frame = group.keyed(encoded, group.event_time_now())
+    group.ingest(aws, frame, arn, features)
+    folder = base / ENTITIES
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "feature_names.json").write_text(json.dumps(features), encoding="utf-8")
+    rows = 0
+    with (folder / f"{ENTITIES}.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([group.RECORD_IDENTIFIER, group.EVENT_TIME, credit.SPLIT, credit.LABEL])
+        keys = frame.select(group.RECORD_IDENTIFIER, group.EVENT_TIME, credit.SPLIT, credit.LABEL)
+        for row in keys.orderBy(group.RECORD_IDENTIFIER).toLocalIterator():
+            writer.writerow([row[0], repr(row[1]), row[2], format_value(row[3])])
+            rows += 1
+    frame.unpersist()
+    logger.info("feature group %s: %d records in both stores", target.name, rows)
+    return {ENTITIES: rows}
+
+
 def run(config: ProcessingConfig) -> dict[str, int]:
     """Clean, split, encode, write the outputs; returns the rows written per output."""
     session = build_session(config.spark)
@@ -148,6 +194,8 @@ def run(config: ProcessingConfig) -> dict[str, int]:
     if dropped:
         logger.warning("%d rows have a missing or invalid label (not 0/1) and are not written", dropped)
     encoded, encoding = credit.prepare(raw, config.seed, config.fractions)
+    if config.feature_group is not None:
+        return write_feature_group(encoded, encoding.feature_columns(), config.feature_group, config.output)
     columns = [credit.LABEL, *encoding.feature_columns()]
     counts = write_outputs(encoded, columns, config.output)
     logger.info("columns (%d): %s", len(columns), ",".join(columns))

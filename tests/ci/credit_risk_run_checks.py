@@ -36,27 +36,70 @@ def steps_of(sm: Any, execution_arn: str) -> dict[str, Any]:
     return {s["StepName"]: s for s in steps}
 
 
-def _assert_features_ran_the_spark_job(sm: Any, s3: Any, step: dict[str, Any]) -> None:
-    """The feature step is a PySpark processing job whose six outputs hold one CSV file each."""
-    job = sm.describe_processing_job(ProcessingJobName=step["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
+def _processing_job(sm: Any, step: dict[str, Any]) -> dict[str, Any]:
+    return sm.describe_processing_job(ProcessingJobName=step["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1])
+
+
+def _objects(s3: Any, uri: str) -> dict[str, list[str]]:
+    """Every object under the output ``uri``: file name -> lines."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]]
+    return {
+        key.rsplit("/", 1)[1]: s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+        for key in keys
+    }
+
+
+def _only_object(s3: Any, uri: str, name: str) -> list[str]:
+    found = _objects(s3, uri)
+    assert list(found) == [name], list(found)
+    return found[name]
+
+
+def _assert_features_ran_the_spark_job(sm: Any, s3: Any, step: dict[str, Any]) -> str:
+    """The feature step is a PySpark processing job that wrote the feature group and one output, the entities."""
+    job = _processing_job(sm, step)
     app = job["AppSpecification"]
     assert "sagemaker-spark-processing" in app["ImageUri"] and app["ContainerEntrypoint"][0] == "smspark-submit"
     assert app["ContainerEntrypoint"][-1].endswith("/credit.py") and app["ContainerArguments"][0] == "--processing"
+    arguments = app["ContainerArguments"]
+    group = arguments[arguments.index("--feature-group") + 1]
+    assert group == f"{PIPELINE}-features"
+    [output] = job["ProcessingOutputConfig"]["Outputs"]
+    assert output["OutputName"] == "entities"
+    written = _objects(s3, output["S3Output"]["S3Uri"])
+    assert sorted(written) == ["entities.csv", "feature_names.json"]
+    entities = written["entities.csv"]
+    assert entities[0] == "applicant_id,event_time,split,risk" and len(entities) == ROWS + 1
+    return group
+
+
+def _assert_training_set_from_the_feature_store(sm: Any, s3: Any, step: dict[str, Any], group: str) -> None:
+    """TrainingSet built the six outputs from the offline store (one CSV each); the test rows are online."""
+    job = _processing_job(sm, step)
+    assert job["AppSpecification"]["ContainerArguments"][:2] == ["--feature-group", group]
     outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in job["ProcessingOutputConfig"]["Outputs"]}
     assert set(outputs) == set(FEATURE_OUTPUTS) and outputs["test"].endswith("/features/test")
-    bodies = {}
-    for name, uri in outputs.items():
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        [key] = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]]
-        bodies[name] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+    bodies = {name: _only_object(s3, uri, f"{name}.csv") for name, uri in outputs.items() if name != "online_scoring"}
     header = bodies["labelled_train"][0].split(",")
     assert header[0] == "risk" and "sex" in header and len(bodies["labelled_train"]) == LABELLED_TRAIN_LINES
     assert [line.split(",", 1)[1] for line in bodies["test"]] == bodies["test_features"]
+    scoring = _objects(s3, outputs["online_scoring"])["online_scoring.csv"]
+    identifiers = [line.split(",")[0] for line in scoring[1:]]
+    assert scoring[0] == "applicant_id,risk" and len(identifiers) == len(bodies["test"])
+    fsr = boto3.client("sagemaker-featurestore-runtime")
+    answer = fsr.batch_get_record(
+        Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": identifiers[:100]}]
+    )
+    assert len(answer["Records"]) == min(100, len(identifiers)) and not answer["Errors"]
+    online = {f["FeatureName"]: f["ValueAsString"] for f in answer["Records"][0]["Record"]}
+    assert set(header[1:]) <= set(online)
 
 
 def assert_pipeline_run(output: str, folder: Path) -> None:
-    """The run followed its steps live, succeeded, wrote the full report, ran the Spark feature job
-    and registered a model package with every check's baseline and metrics."""
+    """The run followed its steps live, succeeded, wrote the full report, ran the Spark feature job into the feature
+    group, built the training set from the offline store and registered a model package with every check's baseline
+    and metrics."""
     assert "AucGate" in output and "execution Succeeded" in output
     report = (folder / "report.md").read_text()
     assert "| Evaluate | Succeeded" in report and "auc=" in report
@@ -68,7 +111,8 @@ def assert_pipeline_run(output: str, folder: Path) -> None:
     assert "## Trial components" in report and "### Training jobs side by side" in report
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
     steps = steps_of(sm, execution_of(output))
-    _assert_features_ran_the_spark_job(sm, s3, steps["Features"])
+    group = _assert_features_ran_the_spark_job(sm, s3, steps["Features"])
+    _assert_training_set_from_the_feature_store(sm, s3, steps["TrainingSet"], group)
     [registered] = [s["Metadata"]["RegisterModel"]["Arn"] for s in steps.values() if "RegisterModel" in s["Metadata"]]
     packages = sm.list_model_packages(ModelPackageGroupName=PIPELINE)["ModelPackageSummaryList"]
     assert registered in [p["ModelPackageArn"] for p in packages]

@@ -162,3 +162,26 @@ def test_feature_group_deleted_while_ingesting(fsr, sm, bucket):
     wait_status(sm, name, "Gone")
     code, _ = _error(lambda: fsr.put_record(FeatureGroupName=name, Record=record("z", time.time())))
     assert code == "ResourceNotFound"
+
+
+def test_list_records_pages_through_the_online_store(fsr, sm, bucket):
+    name = create_group(sm, bucket, offline=False)
+    now = time.time()
+    for key in ("k3", "k1", "k5", "k2", "k4"):
+        fsr.put_record(FeatureGroupName=name, Record=record(key, now))
+    fsr.delete_record(FeatureGroupName=name, RecordIdentifierValueAsString="k2", EventTime=repr(now))
+    seen, token = [], None
+    while True:
+        page = fsr.list_records(FeatureGroupName=name, MaxResults=2, **({"NextToken": token} if token else {}))
+        assert len(page["RecordIdentifiers"]) <= 2
+        seen += page["RecordIdentifiers"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert seen == ["k1", "k3", "k4", "k5"]  # a soft-deleted record is not listed unless asked for
+    listed = fsr.list_records(FeatureGroupName=name, IncludeSoftDeletedRecords=True)["RecordIdentifiers"]
+    assert listed == ["k1", "k2", "k3", "k4", "k5"]
+    code, _ = _error(lambda: fsr.list_records(FeatureGroupName=name, NextToken="%%%"))
+    assert code == "ValidationError"
+    code, _ = _error(lambda: fsr.list_records(FeatureGroupName="no-such-group"))
+    assert code == "ResourceNotFound"

@@ -63,8 +63,12 @@ def test_ingest_offline_only_writes_parquet_under_the_layout(spark, manager, sm,
     assert _count(stack_url, bucket, sm, name) == (500, 500)
 
 
-@pytest.mark.parametrize("target_stores", [None, ["OfflineStore"]])
-def test_rows_that_do_not_fit_are_reported(spark, manager, sm, bucket, stack_url, target_stores):
+@pytest.mark.parametrize(
+    ("target_stores", "bulk"), [(None, None), (None, False), (["OfflineStore"], None), (["OnlineStore"], False)]
+)
+def test_rows_that_do_not_fit_are_reported(spark, sm, bucket, stack_url, target_stores, bulk):
+    """Through the stack's bulk path and through BatchWriteRecord (what AWS gets): the same refusals."""
+    manager = FeatureStoreManager(AwsSettings(endpoint_url=stack_url, region="us-east-1"), bulk=bulk)
     name = create_group(sm, bucket)
     arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
     rows = [("ok1", 1_700_000_000.0, "31"), ("bad", 1_700_000_001.0, "thirty"), ("ok2", 1_700_000_002.0, "7")]
@@ -73,7 +77,26 @@ def test_rows_that_do_not_fit_are_reported(spark, manager, sm, bucket, stack_url
         manager.ingest_data(frame, arn, target_stores)
     assert [f[0] for f in raised.value.failures] == ["bad"]
     assert raised.value.failures[0][1] == "ValidationError"
-    assert _count(stack_url, bucket, sm, name) == (2, 2)
+    if target_stores != ["OnlineStore"]:
+        assert _count(stack_url, bucket, sm, name) == (2, 2)  # the offline store holds the accepted rows only
+    if target_stores != ["OfflineStore"]:
+        fsr = client(stack_url, "sagemaker-featurestore-runtime")
+        assert "Record" in fsr.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="ok2")
+        assert "Record" not in fsr.get_record(FeatureGroupName=name, RecordIdentifierValueAsString="bad")
+
+
+def test_future_event_times_are_refused_by_both_stores(spark, manager, sm, bucket, stack_url):
+    """The online store refuses a record more than 5 minutes ahead; the offline store then does not get it either."""
+    name = create_group(sm, bucket)
+    arn = sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupArn"]
+    now = time.time()
+    frame = spark.createDataFrame(
+        [("now", now, 1), ("later", now + 3600, 2)], "customer_id string, event_time double, age long"
+    )
+    with pytest.raises(FeatureStoreIngestionError) as raised:
+        manager.ingest_data(frame, arn)
+    assert [(f[0], "in the future" in f[2]) for f in raised.value.failures] == [("later", True)]
+    assert _count(stack_url, bucket, sm, name) == (1, 1)
 
 
 def test_unknown_columns_are_refused_before_anything_is_written(spark, manager, sm, bucket):

@@ -83,7 +83,13 @@ class FeatureGroup:
         return None if self.offline_config is None else self.offline_config["S3StorageConfig"]["ResolvedOutputS3Uri"]
 
     def spec(self, name: str) -> FeatureSpec | None:
-        return next((s for s in self.features if s.name == name), None)
+        """The feature named ``name`` (a dict look-up: this runs for every value of every record written)."""
+        index = self.__dict__.get("_spec_index")
+        if index is None or index[0] is not self.features or index[1] != len(self.features):
+            index = (self.features, len(self.features), {s.name: s for s in self.features})
+            self.__dict__["_spec_index"] = index  # not a field: rebuilt when the features change, never persisted
+        found: FeatureSpec | None = index[2].get(name)
+        return found
 
     def spec_or_raise(self, name: str) -> FeatureSpec:
         spec = self.spec(name)

@@ -1,4 +1,5 @@
-"""The Feature Store runtime's operations: PutRecord, GetRecord, BatchGetRecord, DeleteRecord, BatchWriteRecord.
+"""The Feature Store runtime's operations: PutRecord, GetRecord, BatchGetRecord, DeleteRecord, BatchWriteRecord,
+ListRecords, and the stack's bulk ingest.
 
 A record is checked against its group before anything is stored: identifier and event time present, every feature
 defined, every value of its feature's type, the event time not further in the future than ``FUTURE_TOLERANCE``.
@@ -8,26 +9,27 @@ docs/feature-store.md.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from infra.control_plane.core.errors import ResourceNotFound, RuntimeValidationError, ServiceError
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.feature_store.feature_group_requests import ttl_seconds
 from infra.control_plane.feature_store.feature_groups import FeatureGroup, FeatureGroups, FeatureGroupStatus
-from infra.control_plane.feature_store.feature_types import BadFeatureValue, parse_event_time
+from infra.control_plane.feature_store.feature_types import BadFeatureValue, FeatureSpec, parse_event_time
 from infra.control_plane.feature_store.offline_store import OfflineRow, OfflineStoreWriter
 from infra.control_plane.feature_store.online_store import OnlineRecord, OnlineStore, OnlineWrite
+from infra.control_plane.feature_store.record_ingest import IngestRequest
 
 # How far in the future an event time may lie (clock skew between writers); see docs/feature-store.md.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 ONLINE, OFFLINE = "OnlineStore", "OfflineStore"
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):  # a tuple: one is made per record written, and a frozen dataclass costs more
     record_id: str
     event_time: datetime
     typed: dict[str, Any]
@@ -75,6 +77,37 @@ class FeatureRecords:
             self._offline.append(group, [row])
         return {"Errors": errors, "UnprocessedEntries": []}
 
+    def ingest_records(self, request: IngestRequest) -> dict[str, Any]:
+        """The stack's bulk path (docs/feature-store.md#bulk-ingestion): rows of one group, each checked exactly as
+        PutRecord checks a record; the bad ones are reported by index, the good ones written together."""
+        group = self._writable(request.feature_group_name)
+        targets = _targets(group, request.target_stores)
+        specs = []
+        for name in request.feature_names:  # looked up once: every row names the same features
+            spec = group.spec(name)
+            if spec is None:
+                raise RuntimeValidationError(f"The feature {name} does not exist in feature group {group.name}.")
+            specs.append(spec)
+        keys, now = _Keys.of(group), self._clock()
+        errors: list[dict[str, Any]] = []
+        accepted: list[_Checked] = []
+        for index, row in enumerate(request.records):
+            items = [
+                (spec, value, None) if type(value) is str else (spec, None, value)
+                for spec, value in zip(specs, row, strict=True)
+                if value is not None
+            ]
+            try:
+                accepted.append(_check_items(keys, items, now))
+            except ServiceError as exc:
+                errors.append({"Index": index, "ErrorCode": exc.code, "ErrorMessage": exc.message})
+        if ONLINE in targets and accepted:
+            ttl = group.ttl_seconds
+            self._online.put_many([_online_write(group, checked, ttl) for checked in accepted])
+        if OFFLINE in targets and accepted:
+            self._offline.append(group, [OfflineRow(c.typed, c.event_time, now) for c in accepted])
+        return {"Errors": errors}
+
     def get_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._readable(str(params["FeatureGroupName"]))
         names = _selection(group, params.get("FeatureNames"))
@@ -100,6 +133,19 @@ class FeatureRecords:
                     answer = _answer(stored, names, expiry)
                     records.append({"FeatureGroupName": name, "RecordIdentifierValueAsString": record_id, **answer})
         return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}
+
+    def list_records(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The identifiers of the online store's records, in order, ``MaxResults`` (default 100) a page."""
+        group = self._readable(str(params["FeatureGroupName"]))
+        limit = int(params.get("MaxResults") or 100)
+        after = _after_token(params.get("NextToken"))
+        with_deleted = bool(params.get("IncludeSoftDeletedRecords"))
+        found = self._online.list_ids(group.name, after, limit + 1, with_deleted, self._clock().timestamp())
+        page = found[:limit]
+        answer: dict[str, Any] = {"RecordIdentifiers": page}
+        if len(found) > limit:
+            answer["NextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
+        return answer
 
     def delete_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._writable(str(params["FeatureGroupName"]))
@@ -153,7 +199,8 @@ class FeatureRecords:
     ) -> None:
         targets = _targets(group, target_stores)
         now = self._clock()
-        checked = [self._check(group, record, now) for record in records]
+        keys = _Keys.of(group)
+        checked = [_check_record(keys, record, now) for record in records]
         if ONLINE in targets:
             ttl_s = ttl_seconds(ttl) if ttl else group.ttl_seconds
             self._online.put_many([_online_write(group, c, ttl_s) for c in checked])
@@ -161,39 +208,74 @@ class FeatureRecords:
             self._offline.append(group, [OfflineRow(c.typed, c.event_time, now) for c in checked])
 
     def _check(self, group: FeatureGroup, record: Sequence[Mapping[str, Any]], now: datetime) -> _Checked:
-        typed: dict[str, Any] = {}
-        raw: dict[str, str] = {}
-        clean: list[dict[str, Any]] = []
-        for value in record:
-            name = str(value["FeatureName"])
-            spec = group.spec(name)
-            if spec is None:
-                raise RuntimeValidationError(f"The feature {name} does not exist in feature group {group.name}.")
-            if name in typed:
-                raise RuntimeValidationError(f"The feature {name} appears more than once in the record.")
-            typed[name], entry = _typed_value(spec, value)
-            raw[name] = str(entry.get("ValueAsString"))
-            clean.append(entry)
-        for required in (group.record_identifier, group.event_time):
-            if typed.get(required.name) is None:
-                raise RuntimeValidationError(
-                    f"The record is missing the {_role(group, required.name)} feature {required.name}."
-                )
-        try:
-            event_time = parse_event_time(group.event_time, raw[group.event_time.name])
-        except BadFeatureValue as exc:
+        return _check_record(_Keys.of(group), record, now)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What checking a record needs of its group, looked up once per request rather than per record."""
+
+    group: FeatureGroup
+    identifier: FeatureSpec
+    event_time: FeatureSpec
+
+    @classmethod
+    def of(cls, group: FeatureGroup) -> _Keys:
+        return cls(group, group.record_identifier, group.event_time)
+
+
+Item = tuple[FeatureSpec, Any, Any]  # a feature's spec, its ValueAsString and its ValueAsStringList
+
+
+def _check_record(keys: _Keys, record: Sequence[Mapping[str, Any]], now: datetime) -> _Checked:
+    """A record of the API (``FeatureName`` / ``ValueAsString`` dicts) checked against its group."""
+    items: list[Item] = []
+    for value in record:
+        name = str(value["FeatureName"])
+        spec = keys.group.spec(name)
+        if spec is None:
+            raise RuntimeValidationError(f"The feature {name} does not exist in feature group {keys.group.name}.")
+        items.append((spec, value.get("ValueAsString"), value.get("ValueAsStringList")))
+    return _check_items(keys, items, now)
+
+
+def _check_items(keys: _Keys, items: Sequence[Item], now: datetime) -> _Checked:
+    """Every feature once, every value of its type, identifier and event time present, the event time not beyond
+    ``FUTURE_TOLERANCE``; raises ``RuntimeValidationError``. What PutRecord, BatchWriteRecord and bulk ingest share."""
+    typed: dict[str, Any] = {}
+    clean: list[dict[str, Any]] = []
+    for spec, scalar, many in items:
+        if spec.name in typed:
+            raise RuntimeValidationError(f"The feature {spec.name} appears more than once in the record.")
+        typed[spec.name], entry = _typed_value(spec, scalar, many)
+        clean.append(entry)
+    identifier, event = typed.get(keys.identifier.name), typed.get(keys.event_time.name)
+    for required, present in ((keys.identifier, identifier), (keys.event_time, event)):
+        if present is None:
+            role = "record identifier" if required is keys.identifier else "event time"
+            raise RuntimeValidationError(f"The record is missing the {role} feature {required.name}.")
+    event_time = _event_time(keys.event_time, event)
+    if event_time > now + FUTURE_TOLERANCE:
+        raise RuntimeValidationError(
+            f"The event time {event_time.isoformat()} of the record is in the future: it may be at most "
+            f"{int(FUTURE_TOLERANCE.total_seconds())} seconds after the current time {now.isoformat()}."
+        )
+    return _Checked(str(identifier), event_time, typed, clean)
+
+
+def _event_time(spec: FeatureSpec, typed: Any) -> datetime:
+    """The event time of an already typed value (a Fractional's float, a String's text)."""
+    try:
+        if isinstance(typed, float):
+            return datetime.fromtimestamp(typed, tz=UTC)
+        return parse_event_time(spec, str(typed))
+    except (OverflowError, OSError, ValueError) as exc:
+        if isinstance(exc, BadFeatureValue):
             raise RuntimeValidationError(str(exc)) from exc
-        if event_time > now + FUTURE_TOLERANCE:
-            raise RuntimeValidationError(
-                f"The event time {event_time.isoformat()} of the record is in the future: it may be at most "
-                f"{int(FUTURE_TOLERANCE.total_seconds())} seconds after the current time {now.isoformat()}."
-            )
-        record_id = str(typed[group.record_identifier.name])
-        return _Checked(record_id, event_time, typed, clean)
+        raise RuntimeValidationError(f"Event time '{typed}' of feature {spec.name} is out of range.") from exc
 
 
-def _typed_value(spec: Any, value: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-    scalar, many = value.get("ValueAsString"), value.get("ValueAsStringList")
+def _typed_value(spec: FeatureSpec, scalar: Any, many: Any) -> tuple[Any, dict[str, Any]]:
     try:
         if spec.collection:
             if many is None:
@@ -208,8 +290,13 @@ def _typed_value(spec: Any, value: Mapping[str, Any]) -> tuple[Any, dict[str, An
         raise RuntimeValidationError(str(exc)) from exc
 
 
-def _role(group: FeatureGroup, name: str) -> str:
-    return "record identifier" if name == group.record_identifier.name else "event time"
+def _after_token(token: str | None) -> str | None:
+    if token is None:
+        return None
+    try:
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeError) as exc:
+        raise RuntimeValidationError(f"The NextToken {token[:64]!r} is not valid.") from exc
 
 
 def _targets(group: FeatureGroup, requested: Sequence[str] | None) -> set[str]:

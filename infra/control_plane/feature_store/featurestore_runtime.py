@@ -29,6 +29,7 @@ from infra.control_plane.core.errors import (
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.validation import validate_request
 from infra.control_plane.feature_store.feature_records import FeatureRecords
+from infra.control_plane.feature_store.record_ingest import INGEST_PATH, parse_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 def is_featurestore_path(path: str) -> bool:
-    return path in _TOP_LEVEL or _GROUP_PATH.match(path) is not None
+    return path in _TOP_LEVEL or path == INGEST_PATH or _GROUP_PATH.match(path) is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ class FeatureStoreRuntimeFront:
     def handle(self, request: RuntimeRequest) -> RuntimeReply:
         operation = "(unknown)"
         try:
+            if request.path == INGEST_PATH:
+                operation = "IngestRecords"
+                return self._ingest(request)
             operation, uri_name = _operation(request.method, request.path)
             op_model = self.model.operation_model(operation)
             params = _params(op_model, uri_name, request.query, request.body)
@@ -95,6 +99,16 @@ class FeatureStoreRuntimeFront:
         except Exception as exc:
             logger.exception("Feature Store runtime %s failed", operation)
             return error_reply(InternalFailure(f"Internal error while handling {operation}: {type(exc).__name__}"))
+
+    def _ingest(self, request: RuntimeRequest) -> RuntimeReply:
+        """The stack's bulk path (``record_ingest.py``): POST only; the answer is its own small JSON document."""
+        if request.method != "POST":
+            raise UnknownOperationException(
+                f"{request.method} {request.path} names no Feature Store runtime operation."
+            )
+        records = self._records(request.account_id, request.region)
+        result = records.ingest_records(parse_ingest(request.body))
+        return RuntimeReply(200, _headers(), json.dumps(result).encode())
 
 
 def _operation(method: str, path: str) -> tuple[str, str | None]:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,7 @@ class OnlineRecord:
     features: list[dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class OnlineWrite:
+class OnlineWrite(NamedTuple):  # a tuple: one is made per record written
     group: str
     record_id: str
     event_time: float
@@ -39,11 +38,15 @@ class OnlineWrite:
 class OnlineStore(Protocol):
     """What the Feature Store runtime needs of its online store."""
 
-    def put_many(self, writes: Sequence[OnlineWrite]) -> list[bool]:
-        """Write each record unless a newer one (or a newer soft delete) is stored; True where written."""
+    def put_many(self, writes: Sequence[OnlineWrite]) -> int:
+        """Write each record unless a newer one (or a newer soft delete) is stored; the number written."""
         ...
 
     def get(self, group: str, record_id: str) -> OnlineRecord | None: ...
+
+    def list_ids(self, group: str, after: str | None, limit: int, with_deleted: bool, now: float) -> list[str]:
+        """Up to ``limit`` identifiers after ``after`` in order: unexpired, soft-deleted ones only when asked."""
+        ...
 
     def delete(self, group: str, record_id: str, event_time: float, hard: bool) -> None: ...
 
@@ -99,18 +102,14 @@ class SqliteOnlineStore:
                 self._connections.append(connection)
         return connection
 
-    def put_many(self, writes: Sequence[OnlineWrite]) -> list[bool]:
-        written = []
+    def put_many(self, writes: Sequence[OnlineWrite]) -> int:
+        rows = ((w.group, w.record_id, w.event_time, w.expires_at, json.dumps(w.features)) for w in writes)
         with self._write_lock:
             connection = self._connection()
-            for write in writes:
-                cursor = connection.execute(
-                    _UPSERT,
-                    (write.group, write.record_id, write.event_time, write.expires_at, json.dumps(write.features)),
-                )
-                written.append(cursor.rowcount > 0)
+            before = connection.total_changes
+            connection.executemany(_UPSERT, rows)
             connection.commit()
-        return written
+            return connection.total_changes - before
 
     def get(self, group: str, record_id: str) -> OnlineRecord | None:
         row = (
@@ -124,6 +123,18 @@ class SqliteOnlineStore:
         if row is None:
             return None
         return OnlineRecord(record_id, float(row[0]), row[1], bool(row[2]), json.loads(row[3]))
+
+    def list_ids(self, group: str, after: str | None, limit: int, with_deleted: bool, now: float) -> list[str]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT record_id FROM records WHERE group_name = ? AND record_id > ? AND (deleted = 0 OR ?) "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY record_id LIMIT ?",
+                (group, after or "", 1 if with_deleted else 0, now, limit),
+            )
+            .fetchall()
+        )
+        return [str(row[0]) for row in rows]
 
     def delete(self, group: str, record_id: str, event_time: float, hard: bool) -> None:
         with self._write_lock:
