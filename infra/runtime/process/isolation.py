@@ -128,8 +128,12 @@ class Isolation:
             hidden = hidden_ancestors(interpreter_dirs())
             etc.update(account_files(user, layout.root.with_name(layout.root.name + ".etc")))
         if self.mode is IsolationMode.BUBBLEWRAP:
-            return bwrap_command(command, layout, etc, hidden)
-        return unshare_command(command, layout, etc, hidden)
+            wrapped = bwrap_command(command, layout, etc, hidden)
+        else:
+            wrapped = unshare_command(command, layout, etc, hidden)
+        if user is not None:  # its private /tmp (made by the command above) is the job's too, as /opt/ml is
+            hand_over([layout.root.with_name(layout.root.name + ".tmp")], user)
+        return wrapped
 
 
 def resolve_isolation(forced: IsolationMode | None) -> Isolation:

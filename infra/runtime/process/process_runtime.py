@@ -59,6 +59,8 @@ from infra.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
+JOB_BIN = Path(__file__).resolve().parent / "job_bin"  # commands every unprivileged job finds on its PATH
+
 __all__ = ["ProcessProcessingRun", "ProcessRuntime", "ProcessTrainingRun", "container_argv", "exit_on_sigterm"]
 
 
@@ -315,6 +317,8 @@ class ProcessRuntime:
         interpreter_dir = str(Path(image.command[0]).parent) if image.command else ""
         if interpreter_dir and interpreter_dir != ".":
             env["PATH"] = os.pathsep.join(p for p in (interpreter_dir, env.get("PATH", "")) if p)
+        if self._isolation.unprivileged:  # a `sudo` that runs the command as the job's own user (docs/security.md)
+            env["PATH"] = os.pathsep.join(p for p in (str(JOB_BIN), env.get("PATH", "")) if p)
         env.update(image.environment)
         env.update({"AWS_REGION": self.settings.region, "PYTHONUNBUFFERED": "1", **platform})
         env.update(user)
