@@ -73,8 +73,9 @@ lint: $(STAMP)
 	$(VENV)/bin/cfn-lint infra/aws/template.yaml
 	$(VENV)/bin/actionlint
 
-# Two workers (pytest-xdist, whole files per worker): each runs its own stack and SparkSession for its session.
-TEST_WORKERS ?= 2
+# Three workers on 2 cores (pytest-xdist, whole files per worker; each runs its own stack and SparkSession): many
+# tests wait on containers and JVMs they started, so a third worker keeps both cores busy (docs/ci.md).
+TEST_WORKERS ?= 3
 test: lint
 	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

@@ -52,27 +52,13 @@ def _run(tmp_path, spark, args):
     return running, run_spark_step(running, config, spark.master_url, env)
 
 
-def test_a_step_runs_on_both_workers_of_the_cluster(tmp_path, cluster):
+def test_a_worker_killed_mid_job_is_survived_last(tmp_path, cluster):
+    """Two workers (on loopback) until one is killed mid-step; Spark reruns its tasks on the other.
+    (A step on both workers and a failing app's driver error are checked through EMR in
+    tests/integration/test_emr_clusters.py and tests/pipelines/test_emr_steps.py.)"""
     status = cluster.status()
     assert status["aliveworkers"] == 2
     assert {w["host"] for w in status["workers"]} == {"127.0.0.1"}
-    result = tmp_path / "result.json"
-    _, failure = _run(tmp_path, cluster, [str(result), "0.3", "16"])
-    assert failure is None
-    answer = json.loads(result.read_text())
-    assert answer["total"] == sum(x * x for x in range(16))
-    assert len(answer["executors"]) == 2  # each worker ran an executor, and both ran tasks
-
-
-def test_a_failing_app_fails_the_step_with_the_drivers_error_and_keeps_its_logs(tmp_path, cluster):
-    running, failure = _run(tmp_path, cluster, ["fail"])
-    assert failure is not None
-    assert failure["Reason"] == "ValueError: the input has no rows for 2026-12-07"
-    assert failure["LogFile"] == "stdout"  # a Python driver's traceback is spark-submit's stdout
-    assert "Traceback" in (running.step_dir / "stdout").read_text()
-
-
-def test_a_worker_killed_mid_job_is_survived_last(tmp_path, cluster):
     result = tmp_path / "result.json"
     victim = cluster.worker_pids()[0]
 
