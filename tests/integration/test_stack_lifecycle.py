@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 from botocore.exceptions import ClientError
 
@@ -57,8 +58,14 @@ def test_kill_9_of_the_stack_leaves_no_container_running(tmp_path):
 
 
 def test_a_new_stack_ends_what_an_earlier_run_left_running(tmp_path):
-    """The reaper: a process recorded by a run that is gone is ended at start-up, matched by pid + start time."""
-    survivor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    """The reaper: a process recorded by a run that is gone is ended at start-up, matched by pid + start time, with
+    what it started in its process group (a server's workers have no parent-death signal of their own)."""
+    spawn_worker = (
+        "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])"
+    )
+    survivor = subprocess.Popen([sys.executable, "-c", f"{spawn_worker}; time.sleep(120)"], start_new_session=True)
+    _wait(lambda: psutil.Process(survivor.pid).children(), timeout=30)
+    [worker] = psutil.Process(survivor.pid).children()
     ledger = tmp_path / "state" / "runtime" / "container-processes"
     ledger.mkdir(parents=True)
     start = process_start_time(survivor.pid)
@@ -69,6 +76,7 @@ def test_a_new_stack_ends_what_an_earlier_run_left_running(tmp_path):
         stack = ServedStack(tmp_path / "state", SAGESTACK_PERSISTENCE="0")
         stack.stop()
         assert survivor.wait() == -signal.SIGKILL
+        _wait(lambda: not worker.is_running() or worker.status() == psutil.STATUS_ZOMBIE, timeout=30)
         assert innocent.poll() is None
     finally:
         for process in (survivor, innocent):

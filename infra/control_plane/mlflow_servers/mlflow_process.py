@@ -99,6 +99,9 @@ def _environment(launch: MlflowLaunch) -> dict[str, str]:
     env.update(launch.stack_env)
     env["HOME"] = str(launch.server_dir)  # nothing of the server lands in the user's home
     env["MLFLOW_S3_ENDPOINT_URL"] = launch.stack_env["AWS_ENDPOINT_URL"]
+    # MLflow 3's job execution (gateway and GenAI jobs) starts a job runner and huey consumers in sessions of their
+    # own, which a stopped server's process group would not take with it; tracking does not use them.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     return env
 
 
