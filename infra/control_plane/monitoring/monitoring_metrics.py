@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from infra.control_plane.core.cloudwatch_metrics import put_metric_records
+from infra.control_plane.core.aws_services import put_metric_records
 
 logger = logging.getLogger(__name__)
 
