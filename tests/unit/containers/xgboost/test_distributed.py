@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import pytest
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
+from infra.runtime.process.process_serving import free_port_pair
 from tests.capabilities import requires_capability
 
 from .conftest import REPO, Channel, container_env, layout_host, model_files, to_csv
@@ -50,9 +50,8 @@ def _namespaces_work(tmp_path) -> bool:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port whose neighbour is free too: XGBoost's tracker listens on both (the runtime picks its pair so)."""
+    return free_port_pair()
 
 
 def _run_hosts(tmp_path, shards, validation=None, hps=HPS, checkpoints=False):
