@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,3 +64,27 @@ def classification_csv(path: Path, rows: int, features: int, seed: int = 7) -> P
     np.savetxt(tmp, data, delimiter=",", fmt="%.6g")
     tmp.rename(path)
     return path
+
+
+class PeriodicSampler:
+    """Calls ``sample()`` every ``interval`` seconds on a daemon thread while its ``with`` block runs."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeriodicSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError

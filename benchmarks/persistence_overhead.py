@@ -3,8 +3,8 @@
 Two in-process stacks side by side, one with ``persistence=True`` (records in SQLite, the S3 mirror running), one
 with ``persistence=False`` (everything in memory, as before issue 18); the same XGBoost training job runs on each in
 turn (median of 9, the order alternating), and the same endpoint answers one-row CSV requests on each (p50 of
-10 x 2,000, alternating which stack goes first: the true difference is within a 5 % run-to-run noise at fewer). Goal: ratio <= 1.05,
-``ratio`` being the worse of the two (``job_ratio``, ``invoke_ratio``).
+10 x 2,000, alternating which stack goes first: at fewer, run-to-run noise was as wide as the goal). Goal: ratio
+<= 1.05, ``ratio`` being the worse of the two (``job_ratio``, ``invoke_ratio``).
 """
 
 from __future__ import annotations

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 
 import psutil
 
-from benchmarks.common import emit, work_dir
+from benchmarks.common import PeriodicSampler, emit, work_dir
 from spark_jobs.config import AwsSettings, SparkSettings
 from spark_jobs.features.cli import parse_args, run
 from spark_jobs.session import build_session
@@ -30,34 +29,24 @@ CATEGORIES = {
 }
 
 
-class PeakSampler:
+class PeakSampler(PeriodicSampler):
     def __init__(self) -> None:
+        super().__init__(0.2)
         self.driver = self.workers = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = psutil.Process()
 
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(0.2):
-            driver = me.memory_info().rss
-            workers = 0
-            for child in me.children(recursive=True):
-                try:
-                    rss = child.memory_info().rss
-                    is_jvm = "java" in child.name()
-                except psutil.Error:
-                    continue
-                driver, workers = (driver + rss, workers) if is_jvm else (driver, workers + rss)
-            self.driver = max(self.driver, driver / 2**20)
-            self.workers = max(self.workers, workers / 2**20)
+    def sample(self) -> None:
+        driver = self._me.memory_info().rss
+        workers = 0
+        for child in self._me.children(recursive=True):
+            try:
+                rss = child.memory_info().rss
+                is_jvm = "java" in child.name()
+            except psutil.Error:
+                continue
+            driver, workers = (driver + rss, workers) if is_jvm else (driver, workers + rss)
+        self.driver = max(self.driver, driver / 2**20)
+        self.workers = max(self.workers, workers / 2**20)
 
 
 def generate(spark, rows: int, path: str) -> None:

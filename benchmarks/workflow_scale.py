@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from benchmarks.common import emit, work_dir
+from benchmarks.common import PeriodicSampler, emit, work_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [int(v) for v in os.environ.get("SAGESTACK_BENCH_SCALE_SIZES", "1000,10000,100000,1000000").split(",")]
@@ -63,37 +62,27 @@ def generate(path: Path, rows: int, seed: int = 3) -> Path:
     return path
 
 
-class TreePeak:
+class TreePeak(PeriodicSampler):
     """Samples the summed RSS of some processes and all their descendants."""
 
     def __init__(self, *roots: int) -> None:
+        super().__init__(0.25)
         self.roots = [psutil.Process(pid) for pid in roots]
         self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> TreePeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.25):
-            total = 0
-            for root in self.roots:
+    def sample(self) -> None:
+        total = 0
+        for root in self.roots:
+            try:
+                processes = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for process in processes:
                 try:
-                    processes = [root, *root.children(recursive=True)]
+                    total += process.memory_info().rss
                 except psutil.Error:
-                    continue
-                for process in processes:
-                    try:
-                        total += process.memory_info().rss
-                    except psutil.Error:
-                        pass
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+                    pass
+        self.peak_mb = max(self.peak_mb, total / 2**20)
 
 
 def slowest_steps(env: dict[str, str], name: str) -> str:

@@ -16,12 +16,12 @@ from infra.control_plane.server import LocalStack
 from tests.console.conftest import chromium_driver
 from tests.integration.conftest import FAKE_IMAGE, REGION, ROLE
 from tests.integration.feature_store_helpers import create_group, record
-from tests.integration.helpers import training_request, wait_processing, wait_training
+from tests.integration.helpers import training_request, wait_training
 from tests.integration.test_monitoring import (
-    ANALYZER,
     _definition,
     _deploy_with_capture,
     _invoke,
+    _make_baseline,
     _now_schedule,
     _rows,
     _wait_execution,
@@ -81,45 +81,8 @@ def _populate(clients):
 
 
 def _baseline(sm, s3):
-    """A data-quality baseline made by the analyzer from 300 CSV rows (as the monitoring tests make it)."""
-    s3.put_object(Bucket=BUCKET, Key="monitoring/baseline-data/data.csv", Body="\n".join(_rows(300)).encode())
-    output = f"s3://{BUCKET}/monitoring/baseline"
-    local = "/opt/ml/processing/input/baseline_dataset_input"
-    sm.create_processing_job(
-        ProcessingJobName="credit-risk-baseline",
-        RoleArn=ROLE,
-        AppSpecification={"ImageUri": ANALYZER},
-        ProcessingInputs=[
-            {
-                "InputName": "baseline_dataset_input",
-                "S3Input": {
-                    "S3Uri": f"s3://{BUCKET}/monitoring/baseline-data",
-                    "LocalPath": local,
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            }
-        ],
-        ProcessingOutputConfig={
-            "Outputs": [
-                {
-                    "OutputName": "monitoring_output",
-                    "S3Output": {"S3Uri": output, "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"},
-                }
-            ]
-        },
-        ProcessingResources={
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 1}
-        },
-        Environment={
-            "dataset_format": json.dumps({"csv": {"header": False}}),
-            "dataset_source": local,
-            "output_path": "/opt/ml/processing/output",
-            "publish_cloudwatch_metrics": "Disabled",
-        },
-    )
-    wait_processing(sm, "credit-risk-baseline", timeout=300)
-    return {"statistics": f"{output}/statistics.json", "constraints": f"{output}/constraints.json"}
+    """A data-quality baseline made by the analyzer, as the monitoring tests make it."""
+    return _make_baseline(sm, s3, BUCKET, "credit-risk-baseline")
 
 
 def _monitoring(clients):

@@ -50,12 +50,11 @@ def _rows(count, shift=0.0, missing=0.0, seed=0):
     return rows
 
 
-@pytest.fixture(scope="module")
-def baseline(sm, s3, bucket):
+def _make_baseline(sm, s3, bucket, name):
     """A data quality baseline (statistics.json + constraints.json) made by the analyzer from 300 CSV rows."""
     s3.put_object(Bucket=bucket, Key="monitoring/baseline-data/data.csv", Body="\n".join(_rows(300)).encode())
-    name = unique("mon-baseline")
     output = f"s3://{bucket}/monitoring/baseline/{name}"
+    local = "/opt/ml/processing/input/baseline_dataset_input"
     sm.create_processing_job(
         ProcessingJobName=name,
         RoleArn=ROLE,
@@ -65,7 +64,7 @@ def baseline(sm, s3, bucket):
                 "InputName": "baseline_dataset_input",
                 "S3Input": {
                     "S3Uri": f"s3://{bucket}/monitoring/baseline-data",
-                    "LocalPath": "/opt/ml/processing/input/baseline_dataset_input",
+                    "LocalPath": local,
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
                 },
@@ -84,7 +83,7 @@ def baseline(sm, s3, bucket):
         },
         Environment={
             "dataset_format": json.dumps({"csv": {"header": False}}),
-            "dataset_source": "/opt/ml/processing/input/baseline_dataset_input",
+            "dataset_source": local,
             "output_path": "/opt/ml/processing/output",
             "publish_cloudwatch_metrics": "Disabled",
         },
@@ -92,6 +91,11 @@ def baseline(sm, s3, bucket):
     described = wait_processing(sm, name, timeout=300)
     assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
     return {"job": name, "statistics": f"{output}/statistics.json", "constraints": f"{output}/constraints.json"}
+
+
+@pytest.fixture(scope="module")
+def baseline(sm, s3, bucket):
+    return _make_baseline(sm, s3, bucket, unique("mon-baseline"))
 
 
 @pytest.fixture(scope="module")
