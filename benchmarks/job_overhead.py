@@ -82,6 +82,13 @@ def direct(runtime: ProcessRuntime, data_dir: Path, base: Path) -> float:
     return time.perf_counter() - start
 
 
+def upload_training_data(url: str) -> None:
+    """The job's training channel in the stack's S3: ``s3://BUCKET/train/train.csv``."""
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="train/train.csv", Body=rows_csv())
+
+
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir("job_overhead")))
     data_dir = base / "data"
@@ -91,9 +98,7 @@ def main() -> None:
     url = stack.start()
     runtime = ProcessRuntime(base / "runtime")
     try:
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="train/train.csv", Body=rows_csv())
+        upload_training_data(url)
         through_stack(url)  # warm up imports and caches on both paths
         direct(runtime, data_dir, base / "direct")
         stack_times, direct_times = [], []

@@ -13,11 +13,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import boto3
-
 from benchmarks.common import emit, percentile, work_dir
 from benchmarks.invoke_overhead import deploy, model_archive
-from benchmarks.job_overhead import BUCKET, rows_csv, through_stack
+from benchmarks.job_overhead import through_stack, upload_training_data
 from benchmarks.xgboost_serving import http_latency
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
@@ -28,13 +26,13 @@ INVOKE_ROUNDS = 10
 
 def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir("persistence_overhead")))
-    stacks = {on: LocalStack(StackSettings(data_dir=base / f"stack-{on}", port=0, persistence=on)) for on in (1, 0)}
+    stacks = {
+        on: LocalStack(StackSettings(data_dir=base / f"stack-{on}", port=0, persistence=bool(on))) for on in (1, 0)
+    }
     urls = {on: stack.start() for on, stack in stacks.items()}
     archive, x = model_archive(base)
     try:
-        s3 = boto3.client("s3", endpoint_url=urls[0], region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)  # moto is shared by the two stacks of this process
-        s3.put_object(Bucket=BUCKET, Key="train/train.csv", Body=rows_csv())
+        upload_training_data(urls[0])  # moto is shared by the two stacks of this process
         jobs: dict[int, list[float]] = {1: [], 0: []}
         for on in (1, 0):
             through_stack(urls[on])  # warm up

@@ -15,12 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
 import psutil
 
 from benchmarks import xgboost_train_overhead as xgb_bench
 from benchmarks.common import classification_csv, emit, work_dir
-from benchmarks.job_overhead import BUCKET, REPEATS, direct, rows_csv, through_stack
+from benchmarks.job_overhead import REPEATS, direct, rows_csv, through_stack, upload_training_data
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
 from infra.runtime.process import ProcessRuntime
@@ -45,9 +44,7 @@ def stack_figures(base: Path, data_dir: Path) -> tuple[float, float, float]:
     url = stack.start()
     runtime = ProcessRuntime(base / "runtime")
     try:
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="train/train.csv", Body=rows_csv())
+        upload_training_data(url)
         through_stack(url)
         cold = [through_stack(url) for _ in range(REPEATS)]
         direct(runtime, data_dir, base / "direct")
