@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.credit_risk.encoding import build_table
+from pipelines.credit_risk.scripts import training_set
 from spark_jobs.errors import InputDataError
 from spark_jobs.features import processing
 
@@ -72,15 +73,11 @@ def test_each_split_keeps_the_share_of_good_risks(outputs):
         assert labels.count("1") / len(labels) == pytest.approx(0.7)
 
 
-def test_cells_are_integers_when_whole_and_empty_when_missing():
-    assert [processing.format_value(v) for v in (1.0, 0.0, 2319.5, None, float("nan"), 7)] == [
-        "1",
-        "0",
-        "2319.5",
-        "",
-        "",
-        "7",
-    ]
+@pytest.mark.parametrize("format_value", [processing.format_value, training_set.format_value])
+def test_cells_are_integers_when_whole_and_empty_when_missing(format_value):
+    """The feature job and the TrainingSet step's script (which runs alone in its container, so it keeps its own
+    copy) write the same cells."""
+    assert [format_value(v) for v in (1.0, 0.0, 2319.5, None, float("nan"), 7)] == ["1", "0", "2319.5", "", "", "7"]
 
 
 def test_an_empty_input_channel_is_a_clear_error(spark, tmp_path):

@@ -48,7 +48,10 @@ SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"T
 
 
 def format_value(value: Any) -> str:
-    """A CSV cell: empty for null/NaN, whole numbers as integers, other numbers in shortest round-trip form."""
+    """A CSV cell: empty for null/NaN, whole numbers as integers, other numbers in shortest round-trip form.
+
+    The feature job's own rule (``spark_jobs.features.processing.format_value``): this script runs alone in its
+    container, so it keeps a copy, and tests/spark/test_credit_processing.py holds the two to the same answers."""
     if value is None:
         return ""
     number = float(value)
