@@ -2,7 +2,7 @@
 
 import time
 
-from tests.integration.conftest import FAKE_IMAGE, ROLE
+from tests.integration.conftest import FAKE_IMAGE, ROLE, unique
 
 
 def training_request(name, bucket, **overrides):
@@ -42,6 +42,41 @@ def wait_endpoint(sm, name, timeout=120):
         if described["EndpointStatus"] not in ("Creating", "Updating") or time.monotonic() > deadline:
             return described
         time.sleep(0.1)
+
+
+def deploy_endpoint(sm, image, model_data, prefix):
+    """A model, a one-instance endpoint config and an InService endpoint for ``image`` + ``model_data``."""
+    model, config, endpoint = unique(f"{prefix}-model"), unique(f"{prefix}-cfg"), unique(f"{prefix}-ep")
+    sm.create_model(
+        ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
+    )
+    variant = {"VariantName": "v", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    described = wait_endpoint(sm, endpoint)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    return model, endpoint
+
+
+def line_transform(sm, s3, bucket, model, prefix, body, content_type, **output):
+    """A batch transform of ``body`` (one object, split by line) with ``output`` added to TransformOutput; the
+    output object's text."""
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/transform-in/rows", Body=body)
+    name = unique("line-tj")
+    sm.create_transform_job(
+        TransformJobName=name,
+        ModelName=model,
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/transform-in"}},
+            "ContentType": content_type,
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/transform-out", **output},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    described = wait_transform(sm, name)
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    return s3.get_object(Bucket=bucket, Key=f"{prefix}/transform-out/rows.out")["Body"].read().decode()
 
 
 def wait_status(sm, name, wanted, timeout=60):

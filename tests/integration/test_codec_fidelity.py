@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from tests.integration.conftest import ROLE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import training_request, wait_endpoint, wait_training, wait_transform
+from tests.integration.conftest import XGBOOST_IMAGE, unique
+from tests.integration.helpers import deploy_endpoint, line_transform, training_request, wait_training
 
 RNG = np.random.default_rng(7)
 N_ROWS, N_FEATURES = 120, 8
@@ -85,41 +85,11 @@ def abalone():
 
 
 def _deploy(sm, model_data):
-    model = unique("fidelity-model")
-    sm.create_model(
-        ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": model_data}
-    )
-    config = unique("fidelity-cfg")
-    sm.create_endpoint_config(
-        EndpointConfigName=config,
-        ProductionVariants=[
-            {"VariantName": "v", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-        ],
-    )
-    endpoint = unique("fidelity-ep")
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    described = wait_endpoint(sm, endpoint)
-    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
-    return model, endpoint
+    return deploy_endpoint(sm, XGBOOST_IMAGE, model_data, "fidelity")
 
 
 def _batch_transform(sm, s3, bucket, model, prefix, body, content_type):
-    s3.put_object(Bucket=bucket, Key=f"{prefix}/transform-in/rows", Body=body)
-    name = unique("fidelity-tj")
-    sm.create_transform_job(
-        TransformJobName=name,
-        ModelName=model,
-        TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/transform-in"}},
-            "ContentType": content_type,
-            "SplitType": "Line",
-        },
-        TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/transform-out", "AssembleWith": "Line"},
-        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
-    )
-    described = wait_transform(sm, name)
-    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
-    out = s3.get_object(Bucket=bucket, Key=f"{prefix}/transform-out/rows.out")["Body"].read().decode()
+    out = line_transform(sm, s3, bucket, model, prefix, body, content_type, AssembleWith="Line")
     return np.array([float(line) for line in out.split()], dtype=np.float32)
 
 

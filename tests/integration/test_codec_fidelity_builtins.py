@@ -17,8 +17,8 @@ from sagemaker.amazon.common import write_numpy_to_dense_tensor
 
 from containers.kmeans.model import load_centers
 from containers.pca.model import load_model
-from tests.integration.conftest import ROLE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import training_request, wait_endpoint, wait_training, wait_transform
+from tests.integration.conftest import XGBOOST_IMAGE, unique
+from tests.integration.helpers import deploy_endpoint, line_transform, training_request, wait_training
 
 KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
 PCA_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/pca:1"
@@ -81,16 +81,7 @@ def _extract(s3, model_data, target):
 
 
 def _deploy(sm, image, model_data):
-    model, config, endpoint = unique("codecs-model"), unique("codecs-cfg"), unique("codecs-ep")
-    sm.create_model(
-        ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
-    )
-    variant = {"VariantName": "v", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
-    described = wait_endpoint(sm, endpoint)
-    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
-    return model, endpoint
+    return deploy_endpoint(sm, image, model_data, "codecs")
 
 
 def _requests(features):
@@ -110,22 +101,7 @@ def _served(smr, endpoint, body, content_type):
 
 
 def _transformed(sm, s3, bucket, model, prefix, body):
-    s3.put_object(Bucket=bucket, Key=f"{prefix}/transform-in/rows.csv", Body=body)
-    name = unique("codecs-tj")
-    sm.create_transform_job(
-        TransformJobName=name,
-        ModelName=model,
-        TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/transform-in"}},
-            "ContentType": "text/csv",
-            "SplitType": "Line",
-        },
-        TransformOutput={"S3OutputPath": f"s3://{bucket}/{prefix}/out", "Accept": "application/jsonlines"},
-        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
-    )
-    described = wait_transform(sm, name)
-    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
-    text = s3.get_object(Bucket=bucket, Key=f"{prefix}/out/rows.csv.out")["Body"].read().decode()
+    text = line_transform(sm, s3, bucket, model, prefix, body, "text/csv", Accept="application/jsonlines")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
