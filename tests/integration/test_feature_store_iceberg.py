@@ -166,7 +166,9 @@ def test_added_features_evolve_the_iceberg_schema(sm, bucket, stack_url, athena,
     base = datetime(2024, 7, 1, tzinfo=UTC).timestamp()
     fsr.put_record(FeatureGroupName=name, Record=record("old", base))
     _run(athena, bucket, f'SELECT count(*) FROM "{_table_name(sm, name)}"')
-    sm.update_feature_group(FeatureGroupName=name, FeatureAdditions=[{"FeatureName": "score", "FeatureType": "Integral"}])
+    sm.update_feature_group(
+        FeatureGroupName=name, FeatureAdditions=[{"FeatureName": "score", "FeatureType": "Integral"}]
+    )
     while sm.describe_feature_group(FeatureGroupName=name)["LastUpdateStatus"]["Status"] != "Successful":
         time.sleep(0.05)
     fsr.put_record(

@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 METADATA_LOCATION = "metadata_location"
 
 
+def _response(metadata: Any, location: str) -> CommitTableResponse:
+    return CommitTableResponse(metadata=metadata, metadata_location=location)  # type: ignore[call-arg]
+
+
 class _S3InputFile(InputFile):
     def __init__(self, location: str, s3: S3Access) -> None:
         super().__init__(location)
@@ -160,12 +164,12 @@ class GlueIcebergCatalog(MetastoreCatalog):
                 current = None
             staged = self._update_and_stage_table(current, (database, name), requirements, updates)
             if current is not None and staged.metadata == current.metadata:
-                return CommitTableResponse(metadata=current.metadata, metadata_location=current.metadata_location)
+                return _response(current.metadata, current.metadata_location)
             self._write_metadata(staged.metadata, staged.io, staged.metadata_location)
             previous = current.metadata_location if current is not None else None
             self._put_glue(database, name, staged.metadata_location, staged.metadata, previous)
         logger.debug("iceberg commit %s.%s -> %s", database, name, staged.metadata_location)
-        return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
+        return _response(staged.metadata, staged.metadata_location)
 
     def drop_table(self, identifier: str | Identifier) -> None:
         database, name = self.identifier_to_database_and_table(identifier, NoSuchTableError)
