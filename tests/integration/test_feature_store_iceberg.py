@@ -192,3 +192,36 @@ def test_an_iceberg_store_without_a_glue_table_is_refused(sm, bucket):
         )
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "Iceberg" in caught.value.response["Error"]["Message"]
+
+
+def test_an_iceberg_group_keeps_its_snapshots_across_a_restart(tmp_path):
+    from infra.config import StackSettings
+    from infra.control_plane.server import LocalStack
+
+    settings = StackSettings(data_dir=tmp_path, port=0, feature_store_flush_seconds=3600)
+    base = datetime(2024, 8, 1, tzinfo=UTC).timestamp()
+    local = LocalStack(settings)
+    url = local.start()
+    try:
+        sm, fsr = client(url, "sagemaker"), client(url, "sagemaker-featurestore-runtime")
+        client(url, "s3").create_bucket(Bucket="iceberg-restart")
+        name = create_group(sm, "iceberg-restart", offline=False, OfflineStoreConfig=_iceberg_config("iceberg-restart"))
+        fsr.put_record(FeatureGroupName=name, Record=record("before", base))
+    finally:
+        local.stop()  # writes the buffer: the first commit
+    local = LocalStack(settings)
+    url = local.start()
+    try:
+        sm, fsr = client(url, "sagemaker"), client(url, "sagemaker-featurestore-runtime")
+        while sm.describe_feature_group(FeatureGroupName=name)["FeatureGroupStatus"] != "Created":
+            time.sleep(0.05)
+        fsr.put_record(FeatureGroupName=name, Record=record("after", base + 1))
+        rows = _run(
+            client(url, "athena"), "iceberg-restart", f'SELECT customer_id FROM "{_table_name(sm, name)}" ORDER BY 1'
+        )
+        assert rows == [["after"], ["before"]]
+        _, table = _glue_table(url, sm, name)
+        iceberg = _static_table(url, table["Parameters"]["metadata_location"])
+        assert [int(s.summary["added-records"]) for s in iceberg.snapshots()] == [1, 1]
+    finally:
+        local.stop()
