@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 _METADATA_FILE = re.compile(r"/metadata/(?P<version>\d+)-[0-9a-f-]+\.metadata\.json$")
 _COMMIT_ATTEMPTS = 3
+# Merge-append: once a snapshot would list 100 manifests they are merged, so planning a scan of a group written every
+# few seconds for months reads a bounded number of manifests.
+_TABLE_PROPERTIES = {"commit.manifest-merge.enabled": "true"}
 
 
 def table_location(offline_location: str) -> str:
@@ -41,7 +44,7 @@ class IcebergOfflineTables:
         table = self._load_or_register(identifier, offline_location)
         if table is None:
             location = table_location(offline_location)
-            self._catalog.create_table(identifier, schema, location=location)
+            self._catalog.create_table(identifier, schema, location=location, properties=_TABLE_PROPERTIES)
             logger.info("iceberg table %s.%s created at %s", *identifier, location)
             return
         missing = [name for name in schema.names if name not in table.schema().column_names]
