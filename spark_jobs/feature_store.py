@@ -9,7 +9,8 @@ sagemaker-feature-store-pyspark's manager. Each partition is written by its exec
   AWS's layout (``year=/month=/day=/hour=`` of the event time, with ``write_time``, ``api_invocation_time`` and
   ``is_deleted``), as the Scala library does for batch ingestion; with both stores targeted, only the rows the online
   store accepted (so both stores hold the same records, and the offline store holds them at once rather than after
-  the minutes AWS's own offline replication takes).
+  the minutes AWS's own offline replication takes). For a group with ``TableFormat: Iceberg`` the driver then commits
+  the files written as one Iceberg snapshot (``spark_jobs.feature_store_iceberg``).
 
 Rows that cannot be ingested are collected on the driver and raised together (``FeatureStoreIngestionError``).
 See docs/feature-store.md ("From Spark").
@@ -34,13 +35,15 @@ from pyspark.sql import types as T
 
 from spark_jobs.config import AwsSettings
 from spark_jobs.errors import InputDataError, SparkJobsError
+from spark_jobs.feature_store_iceberg import commit_data_files
 from spark_jobs.feature_store_online import RecordSender, bulk_available
 
 logger = logging.getLogger(__name__)
 
 ONLINE_STORE, OFFLINE_STORE = "OnlineStore", "OfflineStore"
 _ARROW = {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}
-_FAILURES = "record_identifier string, error_code string, error_message string"
+# What each partition yields: a row per refused record, and a row per data file written (data_file set).
+_OUTCOMES = "record_identifier string, error_code string, error_message string, data_file string"
 
 
 class FeatureStoreIngestionError(SparkJobsError):
@@ -62,6 +65,7 @@ class _Group:
     types: dict[str, str]
     offline_uri: str | None
     online: bool
+    iceberg_table: tuple[str, str] | None  # (database, table) of an Iceberg offline store
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,12 @@ class FeatureStoreManager:
             bulk = bulk_available(self.aws) if self.bulk is None else self.bulk
             sender = RecordSender(self.aws, group.name, group.record_identifier, [ONLINE_STORE], self.concurrency, bulk)
         offline = _OfflineWriter(self.aws, group) if OFFLINE_STORE in targets else None
-        failures = frame.mapInArrow(_PartitionWriter(group, sender, offline), _FAILURES).collect()
-        if failures:
-            rows = [(str(r[0]), str(r[1]), str(r[2])) for r in failures]
+        outcomes = frame.mapInArrow(_PartitionWriter(group, sender, offline), _OUTCOMES).collect()
+        if group.iceberg_table is not None and offline is not None:
+            files = [str(r[3]) for r in outcomes if r[3] is not None]
+            commit_data_files(self.aws, *group.iceberg_table, files)
+        rows = [(str(r[0]), str(r[1]), str(r[2])) for r in outcomes if r[3] is None]
+        if rows:
             raise FeatureStoreIngestionError(
                 f"{len(rows)} rows were not ingested into feature group {group.name}",
                 f"first: {rows[0][1]}: {rows[0][2]}",
@@ -103,6 +110,8 @@ def _describe(aws: AwsSettings, feature_group_arn: str) -> _Group:
         )
     types = {d["FeatureName"]: d["FeatureType"] for d in described["FeatureDefinitions"]}
     offline = described.get("OfflineStoreConfig")
+    catalog = (offline or {}).get("DataCatalogConfig") or {}
+    iceberg = (offline or {}).get("TableFormat") == "Iceberg"
     return _Group(
         name=described["FeatureGroupName"],
         record_identifier=described["RecordIdentifierFeatureName"],
@@ -111,6 +120,7 @@ def _describe(aws: AwsSettings, feature_group_arn: str) -> _Group:
         types=types,
         offline_uri=offline["S3StorageConfig"]["ResolvedOutputS3Uri"] if offline else None,
         online=bool((described.get("OnlineStoreConfig") or {}).get("EnableOnlineStore")),
+        iceberg_table=(str(catalog["Database"]), str(catalog["TableName"])) if iceberg else None,
     )
 
 
@@ -171,9 +181,8 @@ class _PartitionWriter:
         finally:
             if online is not None:
                 online.close()
-        if self.offline is not None:
-            self.offline.write(parts)
-        yield _failure_batch(failures)
+        files = self.offline.write(parts) if self.offline is not None else []
+        yield _outcome_batch(failures, files)
 
     def _refused(self, batch: pa.RecordBatch, refused: list[tuple[int, str, str]]) -> list[tuple[str, str, str]]:
         if not refused:
@@ -201,17 +210,20 @@ class _OfflineWriter:
             parts[partition].append(rows)
         return failures
 
-    def write(self, parts: dict[tuple[int, int, int, int], list[pa.Table]]) -> None:
-        """One Parquet file per event-time hour under the offline store's layout."""
+    def write(self, parts: dict[tuple[int, int, int, int], list[pa.Table]]) -> list[str]:
+        """One Parquet file per event-time hour under the offline store's layout; their ``s3://`` URIs."""
         s3 = self.aws.client("s3")
         bucket, _, prefix = str(self.group.offline_uri)[len("s3://") :].partition("/")
         now = datetime.now(tz=UTC)
+        written: list[str] = []
         for (year, month, day, hour), tables in sorted(parts.items()):
             key = f"{prefix}/year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}/"
             key += f"{now:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:16]}.parquet"
             sink = io.BytesIO()
             pq.write_table(pa.concat_tables(tables), sink, compression="snappy")
             s3.put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
+            written.append(f"s3://{bucket}/{key}")
+        return written
 
     def _typed(self, table: pa.Table) -> tuple[pa.Table, pa.Array, list[tuple[str, str, str]]]:
         """The table with the group's types and the columns AWS adds; rows that do not fit are dropped."""
@@ -287,13 +299,19 @@ def _split_by_hour(table: pa.Table, stamps: pa.Array) -> dict[tuple[int, int, in
     return parts
 
 
-def _failure_batch(failures: list[tuple[str, str, str]]) -> pa.RecordBatch:
+def _outcome_batch(failures: list[tuple[str, str, str]], files: list[str]) -> pa.RecordBatch:
     identifiers, codes, messages = (
         (list(column) for column in zip(*failures, strict=True)) if failures else ([], [], [])
     )
+    nulls: list[str | None] = [None] * len(files)
     return pa.RecordBatch.from_pydict(
-        {"record_identifier": identifiers, "error_code": codes, "error_message": messages},
+        {
+            "record_identifier": [*identifiers, *nulls],
+            "error_code": [*codes, *nulls],
+            "error_message": [*messages, *nulls],
+            "data_file": [*([None] * len(failures)), *files],
+        },
         schema=pa.schema(
-            [("record_identifier", pa.string()), ("error_code", pa.string()), ("error_message", pa.string())]
+            [(name, pa.string()) for name in ("record_identifier", "error_code", "error_message", "data_file")]
         ),
     )

@@ -89,3 +89,36 @@ def test_bulk_to_a_store_the_group_lacks_is_refused(bulk, sm, bucket):
     document = {"FeatureGroupName": name, "FeatureNames": NAMES, "TargetStores": ["OfflineStore"]}
     status, error, answer = _post(bulk, {**document, "Records": [["c1", "1700000000", "1", "1", "a"]]})
     assert (status, error) == (400, "ValidationError") and "OfflineStore" in answer["message"]
+
+
+def test_bulk_records_into_an_iceberg_offline_store_are_one_iceberg_commit(bulk, sm, bucket, stack_url):
+    from pyiceberg.table import StaticTable
+
+    offline = {"S3StorageConfig": {"S3Uri": f"s3://{bucket}/bulk-iceberg"}, "TableFormat": "Iceberg"}
+    name = create_group(sm, bucket, offline=False, OfflineStoreConfig=offline)
+    now = time.time()
+    rows = [[f"c{i}", repr(now + i / 10), str(i), "1.5", "ab"[i % 2]] for i in range(40)]
+    document = {"FeatureGroupName": name, "TargetStores": ["OfflineStore"], "FeatureNames": NAMES, "Records": rows}
+    assert _post(bulk, document)[0] == 200
+    catalog = sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
+    athena = client(stack_url, "athena")
+    query_id = athena.start_query_execution(  # a query writes what the offline store buffers
+        QueryString=f'SELECT sum(age) FROM "{catalog["TableName"]}"',
+        QueryExecutionContext={"Database": catalog["Database"]},
+        ResultConfiguration={"OutputLocation": f"s3://{bucket}/athena-bulk"},
+    )["QueryExecutionId"]
+    while athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "RUNNING":
+        time.sleep(0.05)
+    assert athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"][1]["Data"] == [
+        {"VarCharValue": str(sum(range(40)))}
+    ]
+    glue = client(stack_url, "glue").get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
+    properties = {
+        "s3.endpoint": stack_url,
+        "s3.region": "us-east-1",
+        "s3.access-key-id": "t",
+        "s3.secret-access-key": "t",
+    }
+    table = StaticTable.from_metadata(glue["Parameters"]["metadata_location"], properties)
+    assert [int(s.summary["added-records"]) for s in table.snapshots()] == [40]
+    assert sorted(table.scan().to_arrow().column("customer_id").to_pylist()) == sorted(r[0] for r in rows)

@@ -105,3 +105,37 @@ def test_unknown_columns_are_refused_before_anything_is_written(spark, manager, 
     frame = spark.createDataFrame([("x", 1.0, 3)], "customer_id string, event_time double, height long")
     with pytest.raises(InputDataError, match="height"):
         manager.ingest_data(frame, arn)
+
+
+def test_ingesting_into_an_iceberg_group_commits_one_snapshot_per_ingestion(spark, manager, sm, s3, bucket, stack_url):
+    """Both Spark paths (offline only, and both stores) end in one Iceberg commit of the files the executors wrote."""
+    from pyiceberg.table import StaticTable
+
+    offline = {"S3StorageConfig": {"S3Uri": f"s3://{bucket}/spark-iceberg"}, "TableFormat": "Iceberg"}
+    name = create_group(sm, bucket, offline=False, OfflineStoreConfig=offline)
+    described = sm.describe_feature_group(FeatureGroupName=name)
+    manager.ingest_data(_frame(spark, 200), described["FeatureGroupArn"], target_stores=["OfflineStore"])
+    manager.ingest_data(_frame(spark, 50, start=1_700_100_000.0), described["FeatureGroupArn"])
+    assert _count(stack_url, bucket, sm, name) == (250, 200)
+    catalog = described["OfflineStoreConfig"]["DataCatalogConfig"]
+    glue = client(stack_url, "glue").get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
+    assert glue["Parameters"]["table_type"] == "ICEBERG"
+    properties = {
+        "s3.endpoint": stack_url,
+        "s3.region": "us-east-1",
+        "s3.access-key-id": "t",
+        "s3.secret-access-key": "t",
+    }
+    table = StaticTable.from_metadata(glue["Parameters"]["metadata_location"], properties)
+    assert [int(s.summary["added-records"]) for s in table.snapshots()] == [200, 50]
+    assert [s.summary["sagestack.writer"] for s in table.snapshots()] == ["spark", "spark"]
+    rows = table.scan(selected_fields=("customer_id", "age")).to_arrow()
+    expected = sorted(
+        [(f"c{i:04d}", 20 + i % 60) for i in range(200)] + [(f"c{i:04d}", 20 + i % 60) for i in range(50)]
+    )
+    assert sorted(zip(rows.column("customer_id").to_pylist(), rows.column("age").to_pylist(), strict=True)) == expected
+    resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    folder = resolved[len(f"s3://{bucket}/") :].removesuffix("/data")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=folder + "/")["Contents"]]
+    data_keys = {k for k in keys if "/data/" in k}
+    assert {f.file.file_path.split(f"s3://{bucket}/", 1)[1] for f in table.scan().plan_files()} == data_keys

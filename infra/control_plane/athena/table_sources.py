@@ -1,6 +1,8 @@
 """Glue tables as Arrow tables: the Parquet or CSV objects under a table's S3 location, read with its columns.
 
 A table's data is cached until the set of objects under its location changes (a new offline-store file, an upload).
+An Iceberg table (``table_type=ICEBERG`` in Glue) is read as Athena reads one: pyiceberg plans the scan of the
+current snapshot named by ``metadata_location``, and exactly those data files are read (cached per metadata file).
 Hive DDL that Athena accepts for external tables (``CREATE EXTERNAL TABLE``, ``DROP TABLE``) is applied to the
 catalog here. See docs/feature-store.md ("Athena locally").
 """
@@ -21,6 +23,7 @@ import pyarrow.parquet as pq
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.glue_catalog import CSV_SERDE, GlueAccess, GlueColumn, GlueTable, GlueTableNotFound
+from infra.control_plane.core.iceberg_catalog import METADATA_LOCATION, GlueIcebergCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class TableSources:
     def __init__(self, s3: S3Access, glue: GlueAccess, cache_size: int = 16) -> None:
         self._s3 = s3
         self._glue = glue
+        self._iceberg = GlueIcebergCatalog(glue, s3)
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -92,7 +96,7 @@ class TableSources:
         """The table's rows as Arrow, with exactly the catalog's columns (missing columns are null)."""
         try:
             location = S3Location.parse(table.location)
-            listing = tuple((k, s) for k, s in self._s3.list_keys(location) if not _hidden(k))
+            listing = self._listing(table, location)
         except S3AccessError as exc:
             raise TableProblem("HIVE_PATH_ALREADY_EXISTS", f"Cannot read {table.location}: {exc}") from exc
         key = (table.database, table.name)
@@ -108,15 +112,36 @@ class TableSources:
                 self._cache.popitem(last=False)
         return loaded
 
+    def _listing(self, table: GlueTable, location: S3Location) -> tuple[tuple[str, int], ...]:
+        """The objects to read: under the location, or for an Iceberg table its metadata file (the snapshot)."""
+        if table.table_type == "ICEBERG":
+            metadata = table.parameters.get(METADATA_LOCATION)
+            if not metadata:
+                raise TableProblem("ICEBERG_INVALID_METADATA", f"Table {table.name} has no {METADATA_LOCATION}")
+            return ((metadata, 0),)
+        return tuple((k, s) for k, s in self._s3.list_keys(location) if not _hidden(k))
+
+    def _data_files(self, table: GlueTable, bucket: str, listing: tuple[tuple[str, int], ...]) -> list[S3Location]:
+        if table.table_type != "ICEBERG":
+            return [S3Location(bucket, key) for key, _ in listing]
+        try:
+            scan = self._iceberg.load_table((table.database, table.name)).scan()
+            tasks = list(scan.plan_files())
+        except Exception as exc:  # pyiceberg raises many kinds for missing or bad metadata
+            raise TableProblem("ICEBERG_INVALID_METADATA", f"Cannot plan the scan of {table.name}: {exc}") from exc
+        if any(task.delete_files for task in tasks):
+            raise TableProblem("NOT_SUPPORTED", f"Table {table.name} has Iceberg delete files, which are not read here")
+        return [S3Location.parse(task.file.file_path) for task in tasks]
+
     def _read(self, table: GlueTable, bucket: str, listing: tuple[tuple[str, int], ...]) -> pa.Table:
         schema = pa.schema([pa.field(c.name, arrow_type(c.type)) for c in table.columns])
         parts = []
-        for key, _ in listing:
-            data = self._s3.get_bytes(S3Location(bucket, key))
+        for file in self._data_files(table, bucket, listing):
+            data = self._s3.get_bytes(file)
             try:
                 part = _read_csv(data, table, schema) if table.is_csv else pq.read_table(io.BytesIO(data))
             except (pa.ArrowInvalid, OSError) as exc:
-                raise TableProblem("HIVE_BAD_DATA", f"Error reading s3://{bucket}/{key}: {exc}") from exc
+                raise TableProblem("HIVE_BAD_DATA", f"Error reading {file.uri}: {exc}") from exc
             parts.append(_conform(part, schema))
         return pa.concat_tables(parts) if parts else schema.empty_table()
 

@@ -118,6 +118,18 @@ class S3Access:
             raise S3AccessError(f"no such object: {location.uri}")
         return bytes(key.value)
 
+    def object_exists(self, location: S3Location) -> bool:
+        try:
+            return self._backend().get_object(location.bucket, location.key) is not None
+        except Exception:  # moto raises MissingBucket
+            return False
+
+    def delete_object(self, location: S3Location) -> None:
+        try:
+            self._backend().delete_object(location.bucket, location.key)
+        except Exception as exc:
+            raise S3AccessError(f"cannot delete {location.uri}: {exc}") from exc
+
     def put_bytes(self, location: S3Location, data: bytes) -> None:
         try:
             self._backend().put_object(location.bucket, location.key, data)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.backends import get_backend
@@ -33,6 +34,7 @@ class GlueTable:
     serde: str  # the SerDe library: Parquet, OpenCSV, ...
     table_type: str  # EXTERNAL_TABLE or ICEBERG
     serde_parameters: Mapping[str, str]
+    parameters: Mapping[str, str] = field(default_factory=dict)  # the table's own (metadata_location, ...)
 
     @property
     def is_csv(self) -> bool:
@@ -71,6 +73,22 @@ class GlueAccess:
             backend.get_table(table.database, table.name).update(table_input)
         else:
             backend.create_table(table.database, table.name, table_input)
+
+    def put_table_input(self, database: str, table_input: Mapping[str, Any]) -> None:
+        """Create or replace a table from a Glue ``TableInput`` as given (Iceberg tables: pyiceberg's own layout)."""
+        self.ensure_database(database)
+        backend = self._backend()
+        name = str(table_input["Name"])
+        if name in backend.databases[database].tables:
+            backend.get_table(database, name).update(dict(table_input))
+        else:
+            backend.create_table(database, name, dict(table_input))
+
+    def raw_table(self, database: str, name: str) -> dict[str, Any] | None:
+        """The table as Glue's GetTable returns it, or None."""
+        database_obj = self._backend().databases.get(database)
+        table = None if database_obj is None else database_obj.tables.get(name)
+        return None if table is None else copy.deepcopy(dict(table.as_dict()))  # callers may change it
 
     def drop_table(self, database: str, name: str) -> bool:
         backend = self._backend()
@@ -125,4 +143,5 @@ def _from_glue(database: str, name: str, raw: Mapping[str, Any]) -> GlueTable:
         serde=str(serde.get("SerializationLibrary") or PARQUET_SERDE),
         table_type=table_type,
         serde_parameters=dict(serde.get("Parameters") or {}),
+        parameters={str(k): str(v) for k, v in (raw.get("Parameters") or {}).items()},
     )

@@ -45,11 +45,19 @@ def _value(item: Any, shape: Shape) -> Any:
     if isinstance(shape, StructureShape):
         return _structure(item, shape) if isinstance(item, Mapping) else _OMIT
     if isinstance(shape, ListShape):
-        shaped = [_value(element, shape.member) for element in item]
+        shaped = [_list_element(element, shape.member) for element in item]
         return [element for element in shaped if element is not _OMIT]
     if isinstance(shape, MapShape):
         return {str(k): v for k, v in ((k, _value(v, shape.value)) for k, v in item.items()) if v is not _OMIT}
     return _scalar(item, shape)
+
+
+def _list_element(element: Any, shape: Shape) -> Any:
+    """A list keeps its empty structures (an Athena row's NULL datum is ``{}``): only empty members are omitted."""
+    shaped = _value(element, shape)
+    if shaped is _OMIT and isinstance(shape, StructureShape) and isinstance(element, Mapping):
+        return {}
+    return shaped
 
 
 def _scalar(item: Any, shape: Shape) -> Any:

@@ -79,6 +79,9 @@ def _check_stores(params: Mapping[str, Any], bucket_exists: Callable[[str], bool
         raise ValidationException(f"The S3Uri {uri} is not a valid S3 URI.") from exc
     if not bucket_exists(location.bucket):
         raise ValidationException(f"Cannot access S3 bucket {location.bucket}: the bucket does not exist.")
+    if offline.get("TableFormat") == "Iceberg" and offline.get("DisableGlueTableCreation"):
+        # The stack commits an Iceberg group's snapshots through its Glue table (docs/feature-store.md#iceberg-groups).
+        raise ValidationException("DisableGlueTableCreation cannot be set for an offline store of TableFormat Iceberg.")
 
 
 def resolve_offline_config(

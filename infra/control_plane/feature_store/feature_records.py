@@ -1,5 +1,5 @@
 """The Feature Store runtime's operations: PutRecord, GetRecord, BatchGetRecord, DeleteRecord, BatchWriteRecord,
-ListRecords, and the stack's bulk ingest.
+ListRecords, UpdateRecord, and the stack's bulk ingest.
 
 A record is checked against its group before anything is stored: identifier and event time present, every feature
 defined, every value of its feature's type, the event time not further in the future than ``FUTURE_TOLERANCE``.
@@ -23,6 +23,12 @@ from infra.control_plane.feature_store.feature_types import BadFeatureValue, Fea
 from infra.control_plane.feature_store.offline_store import OfflineRow, OfflineStoreWriter
 from infra.control_plane.feature_store.online_store import OnlineRecord, OnlineStore, OnlineWrite
 from infra.control_plane.feature_store.record_ingest import IngestRequest
+from infra.control_plane.feature_store.record_update import (
+    check_event_time,
+    check_update,
+    merged_record,
+    record_missing,
+)
 
 # How far in the future an event time may lie (clock skew between writers); see docs/feature-store.md.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -146,6 +152,29 @@ class FeatureRecords:
         if len(found) > limit:
             answer["NextToken"] = base64.urlsafe_b64encode(page[-1].encode()).decode()
         return answer
+
+    def update_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The named features of an existing online record change, the others stay (``record_update.py``); the
+        whole updated record goes to the targeted stores."""
+        group = self._writable(str(params["FeatureGroupName"]))
+        record_id = check_update(group, params)
+        targets = _targets(group, params.get("TargetStores"))
+        stored = self._live(group, record_id)
+        if stored is None:
+            raise record_missing(group, record_id)
+        now = self._clock()
+        checked = _check_record(_Keys.of(group), merged_record(group, stored, record_id, params["Features"]), now)
+        stamp, expires = checked.event_time.timestamp(), stored.expires_at
+        if any(f["FeatureName"] == group.event_time.name for f in params["Features"]):
+            check_event_time(stored, stamp)
+            ttl = params.get("TtlDuration")
+            ttl_s = ttl_seconds(ttl) if ttl else group.ttl_seconds
+            expires = stamp + ttl_s if ttl_s else None
+        if ONLINE in targets:
+            self._online.put_many([OnlineWrite(group.name, record_id, stamp, expires, checked.record)])
+        if OFFLINE in targets:
+            self._offline.append(group, [OfflineRow(checked.typed, checked.event_time, now)])
+        return {}
 
     def delete_record(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._writable(str(params["FeatureGroupName"]))

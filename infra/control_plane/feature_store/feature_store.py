@@ -7,8 +7,10 @@ from pathlib import Path
 
 from infra.control_plane.core.aws_services import S3Access
 from infra.control_plane.core.glue_catalog import GlueAccess
+from infra.control_plane.core.iceberg_catalog import GlueIcebergCatalog
 from infra.control_plane.feature_store.feature_groups import FeatureGroup, FeatureGroups
 from infra.control_plane.feature_store.feature_records import FeatureRecords
+from infra.control_plane.feature_store.iceberg_store import IcebergOfflineTables
 from infra.control_plane.feature_store.offline_store import OfflineStoreWriter
 from infra.control_plane.feature_store.online_store import OnlineStore, SqliteOnlineStore
 
@@ -48,6 +50,8 @@ def build_feature_store(
     account_id: str, region: str, s3: S3Access, data_dir: Path, flush_seconds: float = 5.0
 ) -> FeatureStore:
     online = SqliteOnlineStore(data_dir / "feature-store" / account_id / region / "online-store.sqlite")
-    offline = OfflineStoreWriter(s3, GlueAccess(account_id, region), flush_seconds=flush_seconds)
+    glue = GlueAccess(account_id, region)
+    iceberg = IcebergOfflineTables(GlueIcebergCatalog(glue, s3), s3)
+    offline = OfflineStoreWriter(s3, glue, iceberg, flush_seconds=flush_seconds)
     groups = FeatureGroups(account_id, region, _StoreLifecycle(online, offline), s3.bucket_exists)
     return FeatureStore(groups, FeatureRecords(groups, online, offline), online, offline)

@@ -3,7 +3,8 @@
 Layout (docs/feature-store.md): ``<ResolvedOutputS3Uri>/year=YYYY/month=MM/day=DD/hour=HH/<write time>_<id>.parquet``
 partitioned by each record's event time, with the columns AWS adds (``write_time``, ``api_invocation_time``,
 ``is_deleted``). A group's buffer is written when it holds ``max_rows`` records, every ``flush_seconds``, before an
-Athena query reads the store, and when the stack stops.
+Athena query reads the store, and when the stack stops. A group with ``TableFormat: Iceberg`` gets the same files,
+committed to its Iceberg table (``iceberg_store.py``): one snapshot per write.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from infra.control_plane.core.glue_catalog import PARQUET_SERDE, GlueAccess, Glu
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.feature_store.feature_groups import FeatureGroup
 from infra.control_plane.feature_store.feature_types import FeatureSpec
+from infra.control_plane.feature_store.iceberg_store import IcebergOfflineTables
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +69,33 @@ def glue_table(group: FeatureGroup) -> GlueTable:
         location=str(group.offline_location),
         columns=columns,
         serde=PARQUET_SERDE,
-        table_type="ICEBERG" if group.offline_config.get("TableFormat") == "Iceberg" else "EXTERNAL_TABLE",
+        table_type="EXTERNAL_TABLE",
         serde_parameters={},
     )
 
 
+def is_iceberg(group: FeatureGroup) -> bool:
+    return group.offline_config is not None and group.offline_config.get("TableFormat") == "Iceberg"
+
+
+def _identifier(group: FeatureGroup) -> tuple[str, str]:
+    assert group.offline_config is not None
+    catalog = group.offline_config["DataCatalogConfig"]
+    return str(catalog["Database"]), str(catalog["TableName"])
+
+
 class OfflineStoreWriter:
-    def __init__(self, s3: S3Access, glue: GlueAccess, max_rows: int = 50_000, flush_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        s3: S3Access,
+        glue: GlueAccess,
+        iceberg: IcebergOfflineTables,
+        max_rows: int = 50_000,
+        flush_seconds: float = 5.0,
+    ) -> None:
         self._s3 = s3
         self._glue = glue
+        self._iceberg = iceberg
         self._max_rows = max_rows
         self._flush_seconds = flush_seconds
         self._buffers: dict[str, _Buffer] = {}
@@ -85,8 +105,13 @@ class OfflineStoreWriter:
         self._thread: threading.Thread | None = None
 
     def register(self, group: FeatureGroup) -> None:
-        """Create (or update, after features were added) the group's Glue table."""
-        if group.offline_config is None or group.offline_config.get("DisableGlueTableCreation"):
+        """Create (or update, after features were added) the group's Glue table, or its Iceberg table."""
+        if group.offline_config is None:
+            return
+        if is_iceberg(group):
+            self._iceberg.ensure(_identifier(group), str(group.offline_location), arrow_schema(group.features))
+            return
+        if group.offline_config.get("DisableGlueTableCreation"):
             return
         self._glue.put_table(glue_table(group), {"classification": "parquet"})
 
@@ -139,11 +164,16 @@ class OfflineStoreWriter:
             moment = row.event_time.astimezone(UTC)
             by_hour[(moment.year, moment.month, moment.day, moment.hour)].append(row)
         schema = arrow_schema(buffer.group.features)
+        written = []
         for (year, month, day, hour), rows in sorted(by_hour.items()):
             partition = f"year={year:04d}/month={month:02d}/day={day:02d}/hour={hour:02d}"
             name = f"{written_at:%Y%m%dT%H%M%SZ}_{uuid.uuid4().hex[:16]}.parquet"
             data = _parquet(rows, schema, written_at)
-            self._s3.put_bytes(base.child(partition, name), data)
+            target = base.child(partition, name)
+            self._s3.put_bytes(target, data)
+            written.append(target.uri)
+        if is_iceberg(buffer.group):
+            self._iceberg.commit(_identifier(buffer.group), written)
         logger.debug("offline store: %d records of %s written", len(buffer.rows), buffer.group.name)
         return len(buffer.rows)
 

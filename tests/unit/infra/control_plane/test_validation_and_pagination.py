@@ -48,3 +48,11 @@ def test_paginator_filters_sorts_and_pages():
     assert [t[0] for t in page] == ["job-5", "job-6"]
     with pytest.raises(ValidationException):
         paginate(items, {"NextToken": "%%%"}, spec)
+
+
+def test_empty_structures_stay_in_lists_where_aws_keeps_them():
+    """An Athena row's NULL datum is ``{}``: dropping it would shift every later column of the row."""
+    shape = botocore.session.get_session().get_service_model("athena").operation_model("GetQueryResults").output_shape
+    rows = [{"Data": [{"VarCharValue": "c1"}, {}, {"VarCharValue": "true"}]}]
+    body = shape_response({"ResultSet": {"Rows": rows}}, shape)
+    assert body["ResultSet"]["Rows"] == [{"Data": [{"VarCharValue": "c1"}, {}, {"VarCharValue": "true"}]}]
