@@ -11,7 +11,7 @@ from infra.control_plane.athena.query_executions import QueryExecutions
 from infra.control_plane.athena.sql_engine import SqlEngine
 from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access, SqsAccess, put_metric_records
-from infra.control_plane.core.glue_catalog import GlueAccess
+from infra.control_plane.core.catalogs.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
 from infra.control_plane.emr.emr_clusters import EmrClusters, EmrSettings
 from infra.control_plane.emr.spark_steps import StepEnvironment

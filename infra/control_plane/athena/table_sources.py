@@ -22,8 +22,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
-from infra.control_plane.core.glue_catalog import CSV_SERDE, GlueAccess, GlueColumn, GlueTable, GlueTableNotFound
-from infra.control_plane.core.iceberg_catalog import METADATA_LOCATION, GlueIcebergCatalog
+from infra.control_plane.core.catalogs.glue_catalog import (
+    CSV_SERDE,
+    GlueAccess,
+    GlueColumn,
+    GlueTable,
+    GlueTableNotFound,
+)
+from infra.control_plane.core.catalogs.iceberg_catalog import METADATA_LOCATION, GlueIcebergCatalog
 
 logger = logging.getLogger(__name__)
 

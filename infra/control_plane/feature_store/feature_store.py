@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.control_plane.core.aws_services import S3Access
-from infra.control_plane.core.glue_catalog import GlueAccess
-from infra.control_plane.core.iceberg_catalog import GlueIcebergCatalog
+from infra.control_plane.core.catalogs.glue_catalog import GlueAccess
+from infra.control_plane.core.catalogs.iceberg_catalog import GlueIcebergCatalog
 from infra.control_plane.feature_store.feature_groups import FeatureGroup, FeatureGroups
 from infra.control_plane.feature_store.feature_records import FeatureRecords
 from infra.control_plane.feature_store.iceberg_store import IcebergOfflineTables

@@ -17,7 +17,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.table import Table
 
 from infra.control_plane.core.aws_services import S3Access, S3Location
-from infra.control_plane.core.iceberg_catalog import GlueIcebergCatalog
+from infra.control_plane.core.catalogs.iceberg_catalog import GlueIcebergCatalog
 
 logger = logging.getLogger(__name__)
 

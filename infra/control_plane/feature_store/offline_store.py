@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra.control_plane.core.aws_services import S3Access, S3Location
-from infra.control_plane.core.glue_catalog import PARQUET_SERDE, GlueAccess, GlueColumn, GlueTable
+from infra.control_plane.core.catalogs.glue_catalog import PARQUET_SERDE, GlueAccess, GlueColumn, GlueTable
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.feature_store.feature_groups import FeatureGroup
 from infra.control_plane.feature_store.feature_types import FeatureSpec

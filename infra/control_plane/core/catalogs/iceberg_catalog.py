@@ -25,7 +25,7 @@ from pyiceberg.table.update import TableRequirement, TableUpdate
 from pyiceberg.typedef import EMPTY_DICT, Identifier, Properties
 
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
-from infra.control_plane.core.glue_catalog import GlueAccess
+from infra.control_plane.core.catalogs.glue_catalog import GlueAccess
 
 logger = logging.getLogger(__name__)
 
