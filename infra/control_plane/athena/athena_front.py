@@ -17,7 +17,7 @@ import botocore.session
 from botocore.model import ServiceModel
 
 from infra.control_plane.athena.query_executions import InvalidRequestException, QueryExecutions
-from infra.control_plane.core.errors import InternalFailure, ServiceError, ValidationException
+from infra.control_plane.core.errors import ValidationException, as_service_error
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.validation import validate_request
 
@@ -59,11 +59,9 @@ class AthenaFront:
                 raise InvalidRequestException(exc.message) from exc
             handler = getattr(self._executions(account_id, region), _snake(operation))
             return 200, shape_response(handler(params), op_model.output_shape)
-        except ServiceError as exc:
-            return exc.status, exc.to_body()
         except Exception as exc:
-            logger.exception("AmazonAthena.%s failed", operation)
-            return 500, InternalFailure(f"Internal error while handling {operation}: {type(exc).__name__}").to_body()
+            error = as_service_error(exc, f"AmazonAthena.{operation}")
+            return error.status, error.to_body()
 
 
 def _parse(body: bytes) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -86,3 +89,13 @@ class ThrottlingException(ServiceError):
     """A serverless endpoint at its MaxConcurrency (docs/deploy.md#serverless-inference); SDKs retry it."""
 
     code = "ThrottlingException"
+
+
+def as_service_error(exc: Exception, call: str) -> ServiceError:
+    """What a front answers for ``exc`` raised by ``call`` (e.g. ``AmazonAthena.GetQueryResults``): a
+    ``ServiceError`` as itself; anything else is a bug, logged with its traceback and answered as a 500
+    ``InternalFailure`` that names only the exception's type."""
+    if isinstance(exc, ServiceError):
+        return exc
+    logger.error("%s failed", call, exc_info=exc)
+    return InternalFailure(f"Internal error while handling {call.rpartition('.')[2]}: {type(exc).__name__}")

@@ -17,7 +17,7 @@ from typing import Any
 import botocore.session
 from botocore.model import ServiceModel
 
-from infra.control_plane.core.errors import InternalFailure, ServiceError, UnknownOperationException
+from infra.control_plane.core.errors import UnknownOperationException, as_service_error
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.validation import validate_request
 from infra.control_plane.emr.emr_clusters import EmrClusters
@@ -66,11 +66,9 @@ class EmrFront:
             validate_request(params, op_model.input_shape)
             handler = getattr(self._clusters(account_id, region), _WORD.sub("_", operation).lower())
             return 200, shape_response(handler(params), op_model.output_shape)
-        except ServiceError as exc:
-            return exc.status, exc.to_body()
         except Exception as exc:
-            logger.exception("ElasticMapReduce.%s failed", operation)
-            return 500, InternalFailure(f"Internal error while handling {operation}: {type(exc).__name__}").to_body()
+            error = as_service_error(exc, f"ElasticMapReduce.{operation}")
+            return error.status, error.to_body()
 
 
 def _request(body: bytes) -> dict[str, Any]:

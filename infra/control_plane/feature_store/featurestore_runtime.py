@@ -20,11 +20,11 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel
 
 from infra.control_plane.core.errors import (
-    InternalFailure,
     RuntimeValidationError,
     ServiceError,
     UnknownOperationException,
     ValidationException,
+    as_service_error,
 )
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.validation import validate_request
@@ -94,11 +94,8 @@ class FeatureStoreRuntimeFront:
             result = handler(params)
             body = shape_response(result, op_model.output_shape)
             return RuntimeReply(200, _headers(), json.dumps(body).encode())
-        except ServiceError as exc:
-            return error_reply(exc)
         except Exception as exc:
-            logger.exception("Feature Store runtime %s failed", operation)
-            return error_reply(InternalFailure(f"Internal error while handling {operation}: {type(exc).__name__}"))
+            return error_reply(as_service_error(exc, f"FeatureStoreRuntime.{operation}"))
 
     def _ingest(self, request: RuntimeRequest) -> RuntimeReply:
         """The stack's bulk path (``record_ingest.py``): POST only; the answer is its own small JSON document."""

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import botocore.session
 import pytest
 
-from infra.control_plane.core.errors import ValidationException
+from infra.control_plane.core.errors import ValidationException, as_service_error
 from infra.control_plane.core.pagination import ListSpec, paginate
 from infra.control_plane.core.serialize import shape_response
 from infra.control_plane.core.validation import validate_request
@@ -56,3 +56,15 @@ def test_empty_structures_stay_in_lists_where_aws_keeps_them():
     rows = [{"Data": [{"VarCharValue": "c1"}, {}, {"VarCharValue": "true"}]}]
     body = shape_response({"ResultSet": {"Rows": rows}}, shape)
     assert body["ResultSet"]["Rows"] == [{"Data": [{"VarCharValue": "c1"}, {}, {"VarCharValue": "true"}]}]
+
+
+def test_a_front_answers_a_service_error_as_itself_and_a_bug_as_internal_failure_naming_only_its_type(caplog):
+    refused = ValidationException("bad")
+    assert as_service_error(refused, "AmazonAthena.GetQueryResults") is refused
+    with caplog.at_level("ERROR"):
+        error = as_service_error(KeyError("/home/someone/secret"), "AmazonAthena.GetQueryResults")
+    assert (error.status, error.to_body()) == (
+        500,
+        {"__type": "InternalFailure", "message": "Internal error while handling GetQueryResults: KeyError"},
+    )
+    assert "AmazonAthena.GetQueryResults failed" in caplog.text and "Traceback" not in error.message
