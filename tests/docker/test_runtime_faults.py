@@ -34,7 +34,7 @@ def test_a_container_that_exits_at_start_fails_the_job_with_its_reason(
     assert result.outcome is TrainingOutcome.FAILED
     assert result.failure_reason is not None and "algo-1" in result.failure_reason
     assert "no/such/binary" in result.failure_reason
-    assert running_containers(docker_runtime) == []
+    assert eventually(lambda: running_containers(docker_runtime) == [])
 
 
 def test_bad_hyperparameters_report_the_containers_failure_file(

@@ -130,7 +130,7 @@ def test_a_two_host_distributed_xgboost_job_trains_one_model(docker_stack: Local
         "algo-1",
         "algo-2",
     ]
-    assert job_containers("dist-xgb") == []
+    assert eventually(lambda: job_containers("dist-xgb") == [])
 
 
 def test_a_processing_container_reads_s3_through_the_stack_on_loopback(docker_stack: LocalStack) -> None:

@@ -58,9 +58,14 @@ class DockerCli:
     def argv(self, *args: str) -> list[str]:
         return [self.executable(), *args]
 
+    def client_environment(self) -> dict[str, str]:
+        """The environment of a ``docker run`` client: the caller's, with this CLI's ``DOCKER_HOST``."""
+        return self._host_environment() or dict(os.environ)
+
     def environment(self) -> dict[str, str]:
-        """The CLI's environment: the legacy builder when ``buildx`` is missing (CLI ≥ 23 refuses to build then)."""
-        env = self._host_environment() or dict(os.environ)
+        """The CLI's environment for builds: the legacy builder when ``buildx`` is missing (CLI ≥ 23 refuses to
+        build then)."""
+        env = self.client_environment()
         if "DOCKER_BUILDKIT" not in env and not self.has_buildx():
             env["DOCKER_BUILDKIT"] = "0"
         return env
@@ -134,6 +139,13 @@ class DockerCli:
             if gateway and ":" not in gateway:
                 return gateway
         return None
+
+    def network_containers(self, network: str) -> tuple[str, ...] | None:
+        """The containers attached to a network, ``None`` when there is no such network."""
+        info = self.inspect("network", network)
+        if info is None:
+            return None
+        return tuple(sorted((info.get("Containers") or {}).keys()))
 
     def remove_containers(self, names: Sequence[str]) -> bool:
         """``docker rm -f`` (never raises: used on cleanup paths); ``False`` when the engine did not answer."""

@@ -34,13 +34,13 @@ class LeftoverReaper:
         with self._lock:
             return tuple(sorted(self._containers | self._networks))
 
-    def remove(self, containers: Iterable[str] = (), networks: Iterable[str] = ()) -> None:
-        """Remove now; whatever the engine cannot remove now is retried later."""
+    def remove(self, containers: Iterable[str] = (), networks: Iterable[str] = ()) -> bool:
+        """Remove now (``True`` when all is gone); whatever the engine cannot remove now is retried later."""
         containers, networks = tuple(containers), tuple(networks)
         removed = self._docker.remove_containers(containers)
         left = [network for network in networks if not (removed and self._docker.remove_network(network))]
         if removed and not left:
-            return
+            return True
         with self._lock:
             if not removed:
                 self._containers.update(containers)
@@ -49,6 +49,7 @@ class LeftoverReaper:
                 self._thread = threading.Thread(target=self._loop, name="sagestack-docker-reaper", daemon=True)
                 self._thread.start()
         logger.warning("the Docker engine is not answering: will remove %s when it is back", ", ".join(self.pending()))
+        return False
 
     def close(self) -> None:
         self._closed.set()

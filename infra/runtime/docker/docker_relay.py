@@ -2,11 +2,14 @@
 
 Inside a container, ``127.0.0.1`` is the container itself, so ``AWS_ENDPOINT_URL=http://127.0.0.1:4566`` (what the
 control plane gives every job) reaches nothing. Binding the stack to ``0.0.0.0`` would expose it to every network the
-machine is on. Instead, for each job the Docker runtime starts a :class:`EdgeRelay`: a TCP forwarder bound only to the
-job network's gateway address (the host's side of that network's bridge, e.g. ``172.18.0.1``), which only the host
-and the job's own containers can reach, forwarding to the loopback address and port of the original URL. The
-container's ``AWS_ENDPOINT_URL*`` variables are rewritten to the relay (:func:`relay_environment`). The relay closes
-with the job.
+machine is on. Instead, for each job network the Docker runtime starts a :class:`EdgeRelay`: a TCP forwarder bound
+only to the network's gateway address (the host's side of that network's bridge, e.g. ``172.18.0.1``), which only
+the host and the containers of the job holding the network can reach, forwarding to the loopback address and port
+of the original URL. The container's ``AWS_ENDPOINT_URL*`` variables are rewritten to the relay
+(:func:`relay_environment`). The relays live as long as their network
+(:mod:`infra.runtime.docker.docker_networks`): when a job ends, :meth:`RelaySet.recycle` cuts every connection its
+containers had open and closes the relays it did not use, so the next job on that network starts with no connection
+of the previous one.
 """
 
 from __future__ import annotations
@@ -55,12 +58,21 @@ class EdgeRelay:
 
     def close(self) -> None:
         self._closed.set()
+        _shut(self._server)  # wakes the thread blocked in accept(); a bare close() would leave it waiting
         self._server.close()
+        self.drop_connections()
+        self._thread.join(timeout=5)
+
+    def accepting(self) -> bool:
+        """Whether the relay still accepts connections (its accept thread runs)."""
+        return self._thread.is_alive()
+
+    def drop_connections(self) -> None:
+        """Cut every connection piped now (their threads then close them); the relay keeps listening."""
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:
-            connection.close()
-        self._thread.join(timeout=5)
+            _shut(connection)
 
     def _accept_loop(self) -> None:
         while not self._closed.is_set():
@@ -89,6 +101,14 @@ class EdgeRelay:
             upstream.close()
 
 
+def _shut(sock: socket.socket) -> None:
+    """Shut a socket down both ways: a thread blocked on it (``accept``, ``select``) wakes up at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected, or already gone
+        pass
+
+
 def pipe_sockets(first: socket.socket, second: socket.socket) -> None:
     """Copy bytes both ways until both sides have finished sending (half-closes are passed on).
 
@@ -113,10 +133,11 @@ def pipe_sockets(first: socket.socket, second: socket.socket) -> None:
 
 
 class RelaySet:
-    """The relays of one job; :meth:`close` stops them all."""
+    """The relays of one network, one per loopback target; :meth:`close` stops them all."""
 
     def __init__(self) -> None:
         self._relays: dict[tuple[str, int], EdgeRelay] = {}
+        self._used: set[tuple[str, int]] = set()  # targets asked for since the last recycle
 
     def url_for(self, gateway: str, url: str) -> str:
         """``url`` with its loopback host and port replaced by a relay on ``gateway`` (other URLs unchanged)."""
@@ -126,14 +147,25 @@ class RelaySet:
         relay = self._relays.get(target)
         if relay is None:
             relay = self._relays[target] = EdgeRelay(gateway, target)
+        self._used.add(target)
         match = _LOOPBACK_URL.match(url.strip())
         assert match is not None
         return f"{match.group('scheme')}://{gateway}:{relay.address[1]}{match.group('rest') or ''}"
+
+    def recycle(self) -> None:
+        """Between two jobs: cut every connection, close the relays the last job did not use (the set stays bounded)."""
+        for target in list(self._relays):
+            if target in self._used:
+                self._relays[target].drop_connections()
+            else:
+                self._relays.pop(target).close()
+        self._used.clear()
 
     def close(self) -> None:
         for relay in self._relays.values():
             relay.close()
         self._relays.clear()
+        self._used.clear()
 
 
 def relay_environment(environment: Mapping[str, str], gateway: str, relays: RelaySet) -> dict[str, str]:

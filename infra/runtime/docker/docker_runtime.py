@@ -1,17 +1,19 @@
 """The ``docker`` runtime: every host of a job is a real container (the :class:`~infra.runtime.api.Runtime` protocol).
 
-- Training and processing: one container per host on a per-job user-defined network, where each container has the
-  hostname and network alias ``algo-<i>`` (so distributed XGBoost finds its master); the host's directory from
-  :mod:`infra.runtime.process.layout` is bind-mounted at ``/opt/ml``; the environment is SageMaker's. A loopback
-  ``AWS_ENDPOINT_URL`` (the stack on ``127.0.0.1``) is rewritten to a relay on the network's gateway address
-  (:mod:`infra.runtime.docker.docker_relay`), so user scripts and the Clarify container reach S3 and SageMaker.
+- Training and processing: one container per host on a user-defined network the job holds alone (leased from
+  :mod:`infra.runtime.docker.docker_networks`, reused by a later job once this one's containers are gone), where
+  each container has the hostname and network alias ``algo-<i>`` (so distributed XGBoost finds its master); the
+  host's directory from :mod:`infra.runtime.process.layout` is bind-mounted at ``/opt/ml``; the environment is
+  SageMaker's. A loopback ``AWS_ENDPOINT_URL`` (the stack on ``127.0.0.1``) is rewritten to a relay on the network's
+  gateway address (:mod:`infra.runtime.docker.docker_relay`), so user scripts and the Clarify container reach S3
+  and SageMaker.
 - Serving: ``serve`` with the container's port 8080 published on ``127.0.0.1`` only.
 - Supervision is the process runtime's (:class:`~infra.runtime.process.jobs.Job`) applied to attached ``docker run``
   clients: logs stream to the callback per host, SIGTERM is forwarded to the container, a failed host stops the
-  others, stop/MaxRuntime send SIGTERM then SIGKILL after the grace period. When a job ends its containers and
-  network are removed (``docker rm -f``), after a post-mortem that names an out-of-memory kill, a container that
-  could not start, or an engine that went away. ``shutdown`` (also at interpreter exit) removes every container this
-  runtime labelled.
+  others, stop/MaxRuntime send SIGTERM then SIGKILL after the grace period. When a job ends, a post-mortem names an
+  out-of-memory kill, a container that could not start, or an engine that went away; the result is then handed over
+  at once, while the run's own thread removes the containers (``docker rm -f``) and gives the network back.
+  ``shutdown`` (also at interpreter exit) removes every container and network this runtime labelled.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from infra.runtime.api import (
     TrainingSpec,
 )
 from infra.runtime.docker.docker_cli import LABEL_MANAGED, DockerCli
+from infra.runtime.docker.docker_networks import JobNetwork, JobNetworks
 from infra.runtime.docker.docker_reaper import LeftoverReaper
-from infra.runtime.docker.docker_relay import RelaySet, relay_environment
+from infra.runtime.docker.docker_relay import relay_environment
 from infra.runtime.docker.docker_run import ContainerCommand, LogTail, docker_name, local_image, post_mortem
 from infra.runtime.docker.docker_serving import DockerServingContainer
 from infra.runtime.images import container_name
@@ -73,19 +76,18 @@ class DockerJobRun:
         runtime: DockerRuntime,
         job: Job,
         containers: Mapping[str, str],
-        network: str,
+        network: JobNetwork,
         tail: LogTail,
         collect: TrainingSpec | ProcessingSpec,
-        relays: RelaySet | None = None,
     ) -> None:
         self._runtime = runtime
-        self._relays = relays if relays is not None else RelaySet()
         self._job = job
         self._containers = dict(containers)  # host -> container name
         self._network = network
         self._tail = tail
         self._spec = collect
         self._lock = threading.Lock()
+        self._cleaned_up = threading.Event()
         self._outcome: JobOutcome | None = None
         self._training: TrainingResult | None = None
         self._processing: ProcessingResult | None = None
@@ -101,8 +103,8 @@ class DockerJobRun:
         self._job.stop(grace_seconds=grace_seconds)
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until every host has exited (``False`` on timeout); cleanup then follows on the finishing thread."""
-        return self._job.wait(timeout) is not None
+        """Wait until every host has exited and the containers are removed (``False`` on timeout)."""
+        return self._cleaned_up.wait(timeout)
 
     def wait(self) -> TrainingResult:
         outcome = self._finish()
@@ -139,17 +141,28 @@ class DockerJobRun:
         sources = (host_path(spec.work_dir / host, container_path) for host in merge_order(hosts))
         return merge_trees(sources, spec.work_dir / "outputs" / relative)
 
-    def _finish(self, timeout: float | None = None) -> JobOutcome:
-        """Wait for the job, explain failures from the engine's view, then remove containers and network."""
-        outcome = self._job.wait(timeout)
+    def _finish(self) -> JobOutcome:
+        """Wait for the job and explain failures from the engine's view (while the containers still exist)."""
+        outcome = self._job.wait()
         assert outcome is not None
         with self._lock:
             if self._outcome is None:
                 self._outcome = self._explain(outcome)
-                self._runtime.reaper.remove(self._containers.values(), (self._network,))
-                self._relays.close()
                 logger.info("job %s finished: %s", self._job.name, self._outcome.outcome.value)
             return self._outcome
+
+    def finish_and_clean_up(self) -> None:
+        """The run's own thread: once the job is explained, remove its containers and give its network back.
+
+        Off the caller's path: :meth:`wait` returns as soon as the outcome is known
+        (docs/images.md#job-networks-and-relays).
+        """
+        try:
+            self._finish()
+            removed = self._runtime.reaper.remove(self._containers.values())
+            self._runtime.networks.give_back(self._network, containers_removed=removed)
+        finally:
+            self._cleaned_up.set()
 
     def _explain(self, outcome: JobOutcome) -> JobOutcome:
         hosts: list[HostResult] = []
@@ -226,6 +239,7 @@ class DockerRuntime:
         self._runs: list[DockerJobRun] = []
         self._servers: list[DockerServingContainer] = []
         self.reaper = LeftoverReaper(self.docker)
+        self.networks = JobNetworks(self.docker, self.reaper, f"{LABEL_MANAGED}={self.runtime_id}")
         data_dir.mkdir(parents=True, exist_ok=True)
         atexit.register(self.shutdown)
 
@@ -292,6 +306,7 @@ class DockerRuntime:
             server.stop(grace_seconds=grace)
         for run in runs:
             run.join(timeout=grace + 10.0)
+        self.networks.close()
         self._remove_leftovers()
         self.reaper.close()
 
@@ -305,39 +320,39 @@ class DockerRuntime:
         arguments: Sequence[str] | None,
         on_log: LogCallback | None,
     ) -> DockerJobRun:
-        network = docker_name(spec.job_name, "net")
-        self.docker.run("network", "create", "--label", f"{LABEL_MANAGED}={self.runtime_id}", network)
-        relays, launches, names = RelaySet(), [], {}
+        network = self.networks.lease()
+        launches, names = [], {}
         tail = LogTail(on_log)
         try:
-            gateway = self.docker.network_gateway(network)
+            client_environment = self.docker.client_environment()
             for host, (mounts, platform_environment) in hosts.items():
-                environment = self._relayed(platform_environment, gateway, relays)
+                environment = self._relayed(platform_environment, network)
                 command = self.command(
-                    host, spec.job_name, image, network=network, mounts=mounts, environment=environment
+                    host, spec.job_name, image, network=network.name, mounts=mounts, environment=environment
                 )
                 names[host] = command.name
                 argv = command.argv(self.docker, entry, entrypoint, arguments)
-                launches.append(Launch(host, argv, self.docker.environment(), spec.work_dir / host))
+                launches.append(Launch(host, argv, client_environment, spec.work_dir / host))
             logger.info("starting job %s in Docker (%s) on %s", spec.job_name, image, ", ".join(hosts))
             job = Job(spec.job_name, launches, tail, spec.max_runtime_seconds, self.settings.stop_grace_seconds)
         except BaseException:
-            self.reaper.remove(names.values(), (network,))
-            relays.close()
+            self.reaper.remove(names.values())
+            self.networks.give_back(network, containers_removed=False)  # a half-started job's network is not reused
             raise
-        run = DockerJobRun(self, job, names, network, tail, spec, relays)
-        threading.Thread(target=run._finish, name=f"sagestack-docker-{spec.job_name}", daemon=True).start()
+        run = DockerJobRun(self, job, names, network, tail, spec)
+        threading.Thread(target=run.finish_and_clean_up, name=f"sagestack-docker-{spec.job_name}", daemon=True).start()
         with self._lock:
             self._runs = [other for other in self._runs if other.is_running()] + [run]
         return run
 
     @staticmethod
-    def _relayed(environment: Mapping[str, str], gateway: str | None, relays: RelaySet) -> Mapping[str, str]:
-        """Loopback endpoint URLs pointed at a relay on ``gateway``; unchanged when there is no usable gateway."""
+    def _relayed(environment: Mapping[str, str], network: JobNetwork) -> Mapping[str, str]:
+        """Loopback endpoint URLs pointed at a relay on the network's gateway; unchanged without a usable gateway."""
+        gateway = network.gateway
         if gateway is None:
             return environment
         try:
-            return relay_environment(environment, gateway, relays)
+            return relay_environment(environment, gateway, network.relays)
         except OSError as exc:  # e.g. rootless Docker: the gateway is not an address of this host
             logger.warning("cannot relay the stack on %s (%s): containers see loopback endpoint URLs", gateway, exc)
             return environment
