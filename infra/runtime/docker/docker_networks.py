@@ -7,8 +7,8 @@ a few hundred milliseconds of engine work per job, so a job *leases* a network f
 back when it ends (docs/images.md#job-networks-and-relays):
 
 - a network is held by one job at a time, and given back only after that job's containers were removed;
-- given back, it is checked in the background: only when the engine lists no container attached to it does it become
-  idle, with every relay connection of the previous job cut (:meth:`RelaySet.recycle`);
+- given back (on the finished run's own thread), it is checked: only when the engine lists no container attached to
+  it does it become idle, with every relay connection of the previous job cut (:meth:`RelaySet.recycle`);
 - at most ``keep_idle`` networks are idle (the engine's address pools are shared with everything else on the
   machine); any other is removed, as is a network whose job's containers could not be removed;
 - :meth:`JobNetworks.close` removes the idle ones (the runtime's ``shutdown`` also removes anything it labelled).
@@ -70,13 +70,15 @@ class JobNetworks:
         return self._create()
 
     def give_back(self, network: JobNetwork, containers_removed: bool) -> None:
-        """A job has ended; ``containers_removed`` says the engine removed every container it started."""
+        """A job has ended; ``containers_removed`` says the engine removed every container it started.
+
+        Asks the engine (a ``docker network inspect``): call it off the caller's path, as the run's own thread does.
+        """
         if not containers_removed:
             self._discard(network)
             return
         network.relays.recycle()
-        checker = threading.Thread(target=self._check_in, args=(network,), name="sagestack-network-check", daemon=True)
-        checker.start()
+        self._check_in(network)
 
     def close(self) -> None:
         """Remove the idle networks; a network given back from now on is removed."""
