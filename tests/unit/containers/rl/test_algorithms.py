@@ -19,7 +19,7 @@ CONTINUOUS = {
 
 def tiny(tmp_path, oval, metadata: dict, **hps: str) -> Trainer:
     raw = {"num_episodes_between_training": "2", "term_cond_max_episodes": "2", "min_eval_trials": "1",
-           "batch_size": "32", "num_epochs": "1", "num_workers": "2", **hps}  # fmt: skip
+           "batch_size": "32", "num_epochs": "1", "num_workers": "2", "observation_type": "vector", **hps}  # fmt: skip
     cfg = RunConfig(
         oval, parse_model_metadata(metadata), DEFAULT_REWARD_FILE, parse_hyperparameters(raw), tmp_path / "m", tmp_path
     )
