@@ -29,6 +29,7 @@ TINY = {
     "num_workers": "2",
     "min_eval_trials": "2",
     "num_epochs": "3",
+    "observation_type": "vector",  # these tests are about the job contract: the fast observation keeps them short
 }
 SIMTRACE_HEADER = (
     "episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,closest_waypoint,"

@@ -70,7 +70,7 @@ class DeepRacerHyperparameters:
     penalty_seconds: float = 2.0
     # Sagestack extras
     max_time_minutes: float = 0.0  # 0: no time limit (the console's "maximum time")
-    observation_type: str = "vector"
+    observation_type: str = "camera"  # "camera" (as the car) | "vector" (fast, privileged: docs/deepracer.md)
     num_workers: int = 0  # 0: one per CPU core, at least 2
     seed: int = 0
     stop_after_full_evals: int = 0  # stop once this many consecutive evaluations average 100 %

@@ -37,8 +37,9 @@ def convert_to_ir(frozen_path: Path, names: GraphNames, input_shape: tuple[int, 
 
 
 def run_ir(xml_path: Path, observations: np.ndarray) -> np.ndarray:
-    """The IR's output for each observation, one inference per frame as on the car (CPU device)."""
+    """The IR's output for each observation, one inference per frame as on the car (CPU device, 32-bit floats: the
+    car's Atom has no bfloat16, which OpenVINO otherwise picks by default on CPUs that have it)."""
     ov = _ov()
-    compiled = ov.Core().compile_model(str(xml_path), "CPU")
+    compiled = ov.Core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     rows = [np.asarray(compiled(obs[None].astype(np.float32))[0])[0] for obs in observations]
     return np.stack(rows).astype(np.float32)

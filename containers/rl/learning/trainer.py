@@ -11,7 +11,6 @@ every training episode ended that way stops the job with the error.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -80,8 +79,9 @@ class Trainer:
         self.cfg = cfg
         self.hp = cfg.hp
         torch.manual_seed(cfg.hp.seed)
-        # tiny MLPs run fastest single-threaded; the CNN of the camera policy uses the cores
-        torch.set_num_threads(1 if cfg.hp.observation_type == "vector" else max(1, os.cpu_count() or 1))
+        # one torch thread: the simulator workers' processes use the other cores, and on a shared machine a second
+        # thread made the CNN's updates 5-8x slower (docs/deepracer.md#design-decisions)
+        torch.set_num_threads(1)
         is_sac = cfg.actions.training_algorithm == "sac"  # SB3 collects whole episodes for SAC on one env only
         self.model = build_algorithm(cfg, build_vec_env(cfg, 1 if is_sac else cfg.hp.workers))
         env = self.model.get_env()  # SB3 may wrap the env (VecTransposeImage for the camera)

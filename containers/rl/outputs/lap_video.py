@@ -69,7 +69,7 @@ def write_lap_video(track: Track, trace: list[list[Any]], path: Path) -> Path | 
 
 def _top_down(camera: Camera) -> tuple[np.ndarray, Callable[[float, float], tuple[int, int]]]:
     """The road raster scaled to the panel's height, north up, and a function from track metres to its pixels."""
-    shade, raster = camera.shade, camera.raster
+    shade, raster = camera.shade, camera.scene
     factor = max(1, math.ceil(shade.shape[0] / PANEL_HEIGHT))
     small = shade[::factor, ::factor][::-1]
     panel = np.zeros((PANEL_HEIGHT, small.shape[1]), dtype=np.uint8)

@@ -104,7 +104,7 @@ def _job(base: Path, reward: str, hyperparameters: dict[str, str], track: Path |
 
 def test_a_reward_that_sometimes_fails_does_not_fail_the_job(tmp_path):
     hps = {"term_cond_max_episodes": "3", "num_episodes_between_training": "6", "world_name": "oval",
-           "eval_laps": "1", "min_eval_trials": "2", "num_workers": "2"}  # fmt: skip
+           "eval_laps": "1", "min_eval_trials": "2", "num_workers": "2", "observation_type": "vector"}  # fmt: skip
     _job(tmp_path, SOMETIMES_NAN, hps)
     result = run_container(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -177,13 +177,14 @@ def test_sac_needs_a_continuous_space():
 
 def test_model_metadata_names_the_sensor_and_network_trained():
     actions = parse_model_metadata(_metadata(sensor=["FRONT_FACING_CAMERA"]))
-    vector = agent_metadata(actions, parse_hyperparameters({"policy_layers": "32,16"}))
+    vector_hp = parse_hyperparameters({"policy_layers": "32,16", "observation_type": "vector"})
+    vector = agent_metadata(actions, vector_hp)
     assert vector["sensor"] == ["SAGESTACK_CENTERLINE_VECTOR"] and vector["neural_network"] == "SAGESTACK_MLP_32_16"
-    camera_hp = parse_hyperparameters({"observation_type": "camera"})
+    camera_hp = parse_hyperparameters({})  # the camera is the default
     check_agent(actions, camera_hp)
     camera = agent_metadata(actions, camera_hp)
     assert camera["sensor"] == ["FRONT_FACING_CAMERA"]
     assert camera["neural_network"] == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
     assert camera["action_space"] == vector["action_space"] == actions.to_json()["action_space"]
     # a model written by a run is read back and accepted by the same checks (evaluate_only, re-training)
-    check_agent(parse_model_metadata(vector), parse_hyperparameters({}))
+    check_agent(parse_model_metadata(vector), vector_hp)

@@ -21,7 +21,7 @@ from tests.unit.containers.rl.conftest import run_container
 
 N = 4  # episodes per iteration; with two workers, episodes run across iteration boundaries
 JOB_HPS = {"term_cond_max_episodes": "5", "world_name": "oval", "eval_laps": "2", "min_eval_trials": "2",
-           "num_workers": "2", "seed": "3"}  # fmt: skip
+           "num_workers": "2", "seed": "3", "observation_type": "vector"}  # fmt: skip
 
 
 def _inputs(base: Path, hyperparameters: dict[str, str], channels: dict[str, Path]) -> None:

@@ -30,7 +30,7 @@ def layout(base: Path, reward: str, hyperparameters: dict[str, str]) -> None:
 
 
 HPS = {"term_cond_max_episodes": "1", "world_name": "oval", "eval_laps": "1", "min_eval_trials": "5",
-       "_tuning_objective_metric": "eval_completion"}  # fmt: skip
+       "observation_type": "vector", "_tuning_objective_metric": "eval_completion"}  # fmt: skip
 
 
 def test_training_job_contract(tmp_path):

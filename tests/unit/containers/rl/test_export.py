@@ -26,7 +26,8 @@ from containers.rl.export.model_folder import export_model
 from containers.rl.export.openvino_ir import convert_to_ir, run_ir
 
 SETTINGS = {
-    "vector": {"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2"},
+    "vector": {"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2",
+               "observation_type": "vector"},
     "camera": {"num_episodes_between_training": "2", "term_cond_max_episodes": "1", "num_workers": "1",
                "observation_type": "camera", "stack_size": "2", "num_epochs": "1"},
 }  # fmt: skip

@@ -154,7 +154,7 @@ def test_camera_draws_objects(oval):
     pose = Pose(-1.0, -1.83, 0.0)
     plain, with_box = camera.render(pose), camera.render(pose, objects.objects)
     changed = plain != with_box
-    assert changed.sum() > 50 and np.all(with_box[changed] == OBJECT)
+    assert changed.sum() > 50 and np.all(with_box[changed] <= OBJECT + 10)  # dark: the box, lit and hazed
 
 
 def test_race_keys_use_the_simapp_names(oval):

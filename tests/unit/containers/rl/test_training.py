@@ -20,7 +20,7 @@ def trained(tmp_path_factory, oval):
     # 20 episodes per iteration: with the car dynamics (lagging steering and speed) 10 were too few to learn from
     hp = parse_hyperparameters(
         {"num_episodes_between_training": "20", "term_cond_max_episodes": "6", "discount_factor": "0.99",
-         "num_epochs": "5", "num_workers": "2", "world_name": "oval", "seed": "1"}
+         "num_epochs": "5", "num_workers": "2", "world_name": "oval", "seed": "1", "observation_type": "vector"}
     )  # fmt: skip
     cfg = RunConfig(oval, default_action_space(), DEFAULT_REWARD_FILE, hp, out / "model", out)
     return out, run(cfg)
