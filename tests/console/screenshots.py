@@ -127,7 +127,7 @@ def _deepracer(clients):
     s3, prefix = clients["s3"], "rl/custom_files"
     for name in ("reward_function.py", "model_metadata.json"):
         s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{name}", Body=(DEFAULTS / name).read_bytes())
-    hyperparameters = {"num_episodes_between_training": 4, "batch_size": 64, "lr": 0.0003}
+    hyperparameters = {"num_episodes_between_training": 4, "batch_size": 64, "lr": 0.0003, "observation_type": "vector"}
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}/hyperparameters.json", Body=json.dumps(hyperparameters).encode())
     request = rl_job_request("deepracer-demo", BUCKET, [channel("custom_files", f"s3://{BUCKET}/{prefix}")], TINY)
     clients["sagemaker"].create_training_job(**request)
