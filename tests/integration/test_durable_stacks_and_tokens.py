@@ -152,3 +152,36 @@ def test_request_tokens_and_the_step_cache_survive_a_restart(tmp_path):
         assert steps[0]["CacheHitResult"]["SourcePipelineExecutionArn"] == first
     finally:
         stack.stop()
+
+
+def test_a_second_stack_of_the_same_process_restores_without_errors_or_duplicate_log_events(tmp_path, caplog):
+    """moto is per process: a stack started again in-process on the same data dir finds the first one's resources
+    (benchmarks and tests do this); its restore keeps them as they are instead of failing on each or doubling the
+    log events."""
+    import uuid
+
+    import boto3
+
+    from infra.config import StackSettings
+    from infra.control_plane.server import LocalStack
+
+    group, stream = f"/sagestack/test/mirror-{uuid.uuid4().hex[:8]}", "one"
+    first = LocalStack(StackSettings(data_dir=tmp_path, port=0, persistence=True))
+    logs = boto3.client("logs", endpoint_url=first.start(), region_name="us-east-1")
+    try:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now + i, "message": f"line {i}"} for i in range(3)]
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    finally:
+        first.stop()
+    second = LocalStack(StackSettings(data_dir=tmp_path, port=0, persistence=True))
+    with caplog.at_level("ERROR", logger="infra.control_plane.core.durable.moto_mirror"):
+        logs = boto3.client("logs", endpoint_url=second.start(), region_name="us-east-1")
+    try:
+        got = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+        assert [event["message"] for event in got] == ["line 0", "line 1", "line 2"]
+        assert not [r for r in caplog.records if r.name.endswith("moto_mirror")], caplog.text
+    finally:
+        second.stop()

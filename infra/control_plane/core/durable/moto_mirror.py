@@ -77,11 +77,16 @@ class MotoMirror:
         order = {kind: place for place, kind in enumerate(services.KIND_ORDER)}
         rows.sort(key=lambda row: (order.get(str(row[3]), len(order)), str(row[4])))
         restored = 0
+        present = self._read(set())  # moto is per process: a second stack of this process finds the first's
         for service_name, account, region, kind, name, body in rows:
             key: Key = (str(service_name), str(account), str(region), str(kind), str(name))
             service = self._services.get(key[0])
             if service is None:
                 logger.error("stored %s %s: no such mirrored service here; it is left in the database", key[0], key[4])
+                continue
+            if key in present:
+                self._written[key] = present[key]
+                restored += 1
                 continue
             try:
                 backend = get_backend(key[0])[key[1]][key[2]]  # type: ignore[call-overload]
@@ -107,6 +112,9 @@ class MotoMirror:
         for where, events in batches.items():
             backend = get_backend("logs")[where[0]][where[1]]
             try:
+                if already := _all_events(backend, where[2], where[3]):  # a second stack of this process
+                    self._streams[where] = (len(already), None)
+                    continue
                 for batch in _chronological(events):
                     backend.put_log_events(where[2], where[3], batch)
             except Exception:
