@@ -19,6 +19,7 @@ from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import StartResponse, respond
 from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
 from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.experiments.sagemaker_metrics import METRICS_PATHS
 from infra.control_plane.feature_store.featurestore_runtime import is_featurestore_path
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
 from infra.control_plane.stack_restart import DurableState, backend_factory
@@ -111,8 +112,10 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
 
 
 def _keeps_alive(method: str, path: str) -> bool:
-    """InvokeEndpoint and the Feature Store runtime: the calls a client makes many times in a row."""
+    """InvokeEndpoint, the Feature Store runtime and BatchPutMetrics: the calls a client makes many times in a row."""
     if method == "POST" and INVOKE_PATH.match(path):
+        return True
+    if METRICS_PATHS.get(path.partition("?")[0], ("",))[0] == method:
         return True
     return method in ("GET", "PUT", "POST", "DELETE") and is_featurestore_path(path.partition("?")[0])
 

@@ -210,6 +210,8 @@ class EdgeApp:
         except BodyTooLarge as exc:
             raise EdgeRefusal(413, "ValidationException", "Request body is too large.") from exc
         self._authenticate(environ, body)
+        if not is_chunked(environ):
+            environ[KEEP_ALIVE] = True  # the whole body is read: the connection carries the next batch
         status, headers, answer = self._metrics.handle(path, body, self._settings.account_id, self._region(environ))
         return respond(start_response, status, headers, answer)
 
