@@ -1,5 +1,6 @@
 """Managed MLflow through boto3: a real ``mlflow server`` per tracking server, an MLflow client logging to it."""
 
+import hashlib
 import http.client
 import json
 import logging
@@ -235,3 +236,51 @@ def test_tracking_calls_by_arn_share_kept_alive_connections(sm, stack, stack_url
     [database] = (stack.settings.data_dir / "mlflow-tracking-servers").glob(f"*/*/{tracking_server}/mlflow.db")
     with closing(sqlite3.connect(database)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def _packages_of(sm, group):
+    try:
+        return sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    except ClientError:
+        return []
+
+
+def test_automatic_model_registration_puts_registered_versions_in_the_model_registry(
+    sm, tracking_server, artifacts_bucket, mlflow_env
+):
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert described["AutomaticModelRegistration"] is False
+    model = unique("credit")
+    group = f"{model}-{hashlib.sha256(tracking_server.encode()).hexdigest()[:6]}"  # AWS's group name
+    client = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    run = client.create_run(client.create_experiment(unique("registry")))
+    client.create_registered_model(model)
+    source = f"s3://{artifacts_bucket}/runs/{run.info.run_id}/artifacts/model"
+    client.create_model_version(model, source=source, run_id=run.info.run_id)
+
+    sm.update_mlflow_tracking_server(TrackingServerName=tracking_server, AutomaticModelRegistration=True)
+    _wait_status(sm, tracking_server, "Updated")
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert described["AutomaticModelRegistration"] is True
+    client = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    client.create_model_version(model, source=source, run_id=run.info.run_id)  # version 2, while it is on
+    deadline = time.monotonic() + 120
+    while len(packages := _packages_of(sm, group)) < 2:
+        assert time.monotonic() < deadline, f"{group} has {packages}"
+        time.sleep(0.5)
+    assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
+    assert sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupStatus"] == "Completed"
+    latest = sm.describe_model_package(
+        ModelPackageName=max(packages, key=lambda p: p["ModelPackageVersion"])["ModelPackageArn"]
+    )
+    assert latest["ModelApprovalStatus"] == "PendingManualApproval"
+    assert latest["CustomerMetadataProperties"]["MlflowRegisteredModelName"] == model
+    assert latest["CustomerMetadataProperties"]["MlflowModelVersion"] == "2"
+    assert latest["CustomerMetadataProperties"]["MlflowTrackingServerArn"] == described["TrackingServerArn"]
+
+    sm.update_mlflow_tracking_server(TrackingServerName=tracking_server, AutomaticModelRegistration=False)
+    _wait_status(sm, tracking_server, "Updated")
+    url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    mlflow.MlflowClient(tracking_uri=url).create_model_version(model, source=source, run_id=run.info.run_id)
+    time.sleep(6)  # three sync rounds: version 3 stays out of the Model Registry
+    assert len(_packages_of(sm, group)) == 2

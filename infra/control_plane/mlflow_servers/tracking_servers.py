@@ -32,6 +32,7 @@ from infra.control_plane.mlflow_servers.mlflow_process import (
     free_port,
     port_is_free,
 )
+from infra.control_plane.mlflow_servers.model_registration import ModelRegistrationSync, ModelRegistryTarget
 from infra.control_plane.mlflow_servers.tracking_server_records import (
     RUNNING_STATUSES,
     TRANSITIONAL_STATUSES,
@@ -64,11 +65,15 @@ def _not_found(name: str) -> ResourceNotFound:
 
 
 class MlflowTrackingServers:
-    def __init__(self, account_id: str, region: str, hosting: MlflowHosting) -> None:
+    def __init__(
+        self, account_id: str, region: str, hosting: MlflowHosting, model_registry: ModelRegistryTarget
+    ) -> None:
         self.account_id, self.region, self._hosting = account_id, region, hosting
         self.store: Store[TrackingServer] = Store("mlflow-tracking-server", _not_found, TrackingServer)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("mlflow-tracking-server-tags", list)
         self._lock = threading.Lock()
+        self.model_registration = ModelRegistrationSync(self.store.values, model_registry)
+        self.model_registration.start()
 
     # --- the API ---------------------------------------------------------------------------------------------
     def create_mlflow_tracking_server(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,6 +192,7 @@ class MlflowTrackingServers:
 
     def close(self) -> None:
         """Stack stop: end every server process (their SQLite stores stay in the data directory)."""
+        self.model_registration.stop()
         for server in self.store.values():
             process = server.process
             if process is not None:
@@ -246,6 +252,7 @@ class MlflowTrackingServers:
             server.process = None
         shutil.rmtree(self._server_dir(server.name), ignore_errors=True)
         self.tags.pop(server.arn, None)
+        self.model_registration.forget(server.arn)
         self.store.remove(server.name)
 
     # --- validation ------------------------------------------------------------------------------------------
