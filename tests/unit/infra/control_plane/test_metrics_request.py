@@ -6,8 +6,7 @@ import pytest
 
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.core.validation import validate_request
-from infra.control_plane.experiments.metrics_request import put_metrics_form
-from infra.control_plane.experiments.sagemaker_metrics import metrics_model
+from infra.control_plane.experiments.sagemaker_metrics import metrics_model, put_metrics_form
 
 NOW = 1_765_000_000.5
 GOOD = {
