@@ -264,23 +264,29 @@ def test_automatic_model_registration_puts_registered_versions_in_the_model_regi
     assert described["AutomaticModelRegistration"] is True
     client = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
     client.create_model_version(model, source=source, run_id=run.info.run_id)  # version 2, while it is on
+    client.create_model_version(model, source=source, run_id=run.info.run_id)  # version 3
     deadline = time.monotonic() + 120
     while len(packages := _packages_of(sm, group)) < 2:
         assert time.monotonic() < deadline, f"{group} has {packages}"
         time.sleep(0.5)
+    time.sleep(4)  # two more sync rounds: version 1, registered while the setting was off, stays out
+    packages = _packages_of(sm, group)
     assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
     assert sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupStatus"] == "Completed"
-    latest = sm.describe_model_package(
-        ModelPackageName=max(packages, key=lambda p: p["ModelPackageVersion"])["ModelPackageArn"]
+    first, latest = (
+        sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
+        for p in sorted(packages, key=lambda p: p["ModelPackageVersion"])
     )
+    assert first["CustomerMetadataProperties"]["MlflowModelVersion"] == "2"
+    assert first["SourceUri"] == source
     assert latest["ModelApprovalStatus"] == "PendingManualApproval"
     assert latest["CustomerMetadataProperties"]["MlflowRegisteredModelName"] == model
-    assert latest["CustomerMetadataProperties"]["MlflowModelVersion"] == "2"
+    assert latest["CustomerMetadataProperties"]["MlflowModelVersion"] == "3"
     assert latest["CustomerMetadataProperties"]["MlflowTrackingServerArn"] == described["TrackingServerArn"]
 
     sm.update_mlflow_tracking_server(TrackingServerName=tracking_server, AutomaticModelRegistration=False)
     _wait_status(sm, tracking_server, "Updated")
     url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
     mlflow.MlflowClient(tracking_uri=url).create_model_version(model, source=source, run_id=run.info.run_id)
-    time.sleep(6)  # three sync rounds: version 3 stays out of the Model Registry
+    time.sleep(6)  # three sync rounds: version 4 stays out of the Model Registry
     assert len(_packages_of(sm, group)) == 2

@@ -5,7 +5,8 @@ registered in a tracking server's MLflow model registry (``mlflow.register_model
 registered_model_name=...)``, ``MlflowClient.create_model_version``, the UI) appears in the SageMaker Model Registry
 as a model package version in the group ``<registered model name>-<suffix>``, the suffix being the first six hex
 digits of the SHA-256 of the tracking server's name. The stack watches the registry of every running server that has
-the setting on (one MLflow REST search per server and round) and registers each new ``READY`` version once.
+the setting on (one MLflow REST search per server and round) and registers once each ``READY`` version created since
+the setting was last turned on.
 """
 
 from __future__ import annotations
@@ -124,10 +125,14 @@ class ModelRegistrationSync:
 
     def _sync_server(self, server: TrackingServer) -> None:
         # MLflow answers newest first; registered oldest first, package versions follow the MLflow versions.
+        since = server.automatic_model_registration_since
+        since_ms = int(since.timestamp() * 1000) if since is not None else 0
         for version in sorted(_versions(server), key=_registration_order):
             key = f"{server.arn} {version.get('name')} {version.get('version')}"
             if version.get("status", "READY") != "READY" or key in self.registered:
                 continue
+            if int(version.get("creation_timestamp") or 0) < since_ms:
+                continue  # registered while the setting was off: only new versions are registered, as on AWS
             try:
                 self.registered[key] = self._register(server, version)
             except ServiceError as exc:  # e.g. a name the Model Registry refuses: logged, not retried forever

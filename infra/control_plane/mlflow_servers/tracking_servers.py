@@ -85,11 +85,11 @@ class MlflowTrackingServers:
             role_arn=str(params["RoleArn"]),
             mlflow_version=self._version(params.get("MlflowVersion")),
             size=str(params.get("TrackingServerSize") or "Small"),
-            automatic_model_registration=bool(params.get("AutomaticModelRegistration", False)),
             weekly_maintenance_window_start=params.get("WeeklyMaintenanceWindowStart"),
             s3_bucket_owner_account_id=params.get("S3BucketOwnerAccountId"),
             s3_bucket_owner_verification=params.get("S3BucketOwnerVerification"),
         )
+        server.set_automatic_model_registration(bool(params.get("AutomaticModelRegistration", False)))
         with self._lock:
             if len(self.store.values()) >= MAX_TRACKING_SERVERS:
                 raise ResourceLimitExceeded(
@@ -287,7 +287,7 @@ def _apply_update(server: TrackingServer, params: Mapping[str, Any], artifacts: 
     if params.get("TrackingServerSize"):
         server.size = str(params["TrackingServerSize"])
     if params.get("AutomaticModelRegistration") is not None:
-        server.automatic_model_registration = bool(params["AutomaticModelRegistration"])
+        server.set_automatic_model_registration(bool(params["AutomaticModelRegistration"]))
     if params.get("WeeklyMaintenanceWindowStart"):
         server.weekly_maintenance_window_start = str(params["WeeklyMaintenanceWindowStart"])
     if params.get("S3BucketOwnerAccountId"):
