@@ -5,9 +5,12 @@ The stack runs in-process; CreateMlflowTrackingServer starts its ``mlflow server
 in the stack's S3) and the benchmark waits for ``Created``. Each side then logs 1,000 points of one metric to a new
 run as 10 ``MlflowClient.log_batch`` calls of 100 points (the batch path is what a fair client uses on both sides),
 ``ROUNDS`` times, from one client process of its own (as a user's script runs beside the stack); the figure is
-the median time of a round. ``ratio`` = managed server / local file store (goal
-<= 1.5); ``managed_ms`` and ``file_store_ms`` are the medians. MLflow 3 refuses its file store unless
-``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it for itself.
+the median time of a round. The managed side logs as on AWS: the server's ARN is the tracking URI and the
+sagemaker-mlflow plugin signs each call and sends it to the stack's edge (``SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT``, as
+``sagestack env`` exports it), which relays it to the server. ``ratio`` = managed server / local file store (goal
+<= 1.5); ``managed_ms``, ``server_url_ms`` (the same logging to the server's own URL, no edge) and ``file_store_ms``
+are the medians. MLflow 3 refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it
+for itself.
 """
 
 from __future__ import annotations
