@@ -1,16 +1,18 @@
 """metrics_ingest: BatchPutMetrics points per second, and Search latency over 10,000 trial components.
 
-On the in-process stack: 4 client threads each send BatchPutMetrics requests of 10 points (the API's maximum, as the
-SDK's ``Run.log_metric`` batches them) for a fixed number of requests; points_per_s is the sustained rate. The
-anchor, measured in the same run with the same threads and connections, is DescribeTrialComponent on the same
-component: ``edge_ratio`` is the ingest request rate over that rate (1.0 = ingest costs no more than the cheapest
-call through the edge). Then 10,000 trial components, each with a parameter and a metric, are created in one
-experiment (in-process, through the backend's handlers) and ``Search`` is timed through boto3 with a parent filter, a
-metric filter and a sort by the metric, 10 results. Goals: points_per_s >= 10000, search_p50_ms <= 50.
+On the in-process stack: 4 client threads, in one client process of their own (as a user's script logs beside the
+stack), each send BatchPutMetrics requests of 10 points (the API's maximum, as the SDK's ``Run.log_metric`` batches
+them) for a fixed number of requests; points_per_s is the sustained rate. The anchor, measured in the same run from
+the same process with the same threads, is DescribeTrialComponent on the same component: ``edge_ratio`` is the ingest
+request rate over that rate (1.0 = ingest costs no more than the cheapest call through the edge). Then 10,000 trial
+components, each with a parameter and a metric, are created in one experiment (in-process, through the backend's
+handlers) and ``Search`` is timed through boto3 with a parent filter, a metric filter and a sort by the metric, 10
+results. Goals: points_per_s >= 10000, search_p50_ms <= 50.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 import threading
 import time
@@ -57,6 +59,15 @@ def _threaded_rate(url: str, service: str, call: str, kwargs: dict[str, Any]) ->
 
 
 def ingest(url: str) -> tuple[float, float]:
+    """Both rates measured from one client process of its own, as a user's script (a notebook, a training job)
+    logs beside the stack: in the stack's process, the client's threads would compete with the stack for one GIL
+    and the client's own botocore work (about half a millisecond a call) would count as the stack's."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        rates: tuple[float, float] = pool.apply(_client_process_rates, (url,))
+    return rates
+
+
+def _client_process_rates(url: str) -> tuple[float, float]:
     sm = _client(url, "sagemaker")
     sm.create_trial_component(TrialComponentName="ingest")
     points = [

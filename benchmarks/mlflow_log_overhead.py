@@ -5,9 +5,12 @@ The stack runs in-process; CreateMlflowTrackingServer starts its ``mlflow server
 in the stack's S3) and the benchmark waits for ``Created``. Each side then logs 1,000 points of one metric to a new
 run as 10 ``MlflowClient.log_batch`` calls of 100 points (the batch path is what a fair client uses on both sides),
 ``ROUNDS`` times, from one client process of its own (as a user's script runs beside the stack); the figure is
-the median time of a round. ``ratio`` = managed server / local file store (goal
-<= 1.5); ``managed_ms`` and ``file_store_ms`` are the medians. MLflow 3 refuses its file store unless
-``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it for itself.
+the median time of a round. The managed side logs as on AWS: the server's ARN is the tracking URI and the
+sagemaker-mlflow plugin signs each call and sends it to the stack's edge (``SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT``, as
+``sagestack env`` exports it), which relays it to the server. ``ratio`` = managed server / local file store (goal
+<= 1.5); ``managed_ms``, ``server_url_ms`` (the same logging to the server's own URL, no edge) and ``file_store_ms``
+are the medians. MLflow 3 refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it
+for itself.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def _median_round(tracking_uri: str) -> float:
     return statistics.median(_log_round(client, experiment_id) for _ in range(ROUNDS))
 
 
-def _managed_server(url: str) -> str:
+def _managed_server(url: str) -> tuple[str, str]:
+    """The server's ARN (what a user sets as tracking URI on AWS, with the plugin) and its own URL."""
     sm = boto3.client(
         "sagemaker", endpoint_url=url, region_name="us-east-1", aws_access_key_id="b", aws_secret_access_key="b"
     )
@@ -73,13 +77,29 @@ def _managed_server(url: str) -> str:
         time.sleep(0.5)
     if described["TrackingServerStatus"] != "Created":
         raise RuntimeError(f"the tracking server ended {described['TrackingServerStatus']}")
-    return str(described["TrackingServerUrl"])
+    return str(described["TrackingServerArn"]), str(described["TrackingServerUrl"])
 
 
-def _client_process_rounds(uris: list[str]) -> list[float]:
-    """Both sides timed in one client process of their own, as a user's script is (the stack's threads would
-    otherwise compete for this process's GIL at every HTTP round trip)."""
-    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 keeps its file store behind this switch (the anchor)
+def _client_process_rounds(stack_url: str, uris: list[str]) -> list[float]:
+    """All sides timed in one client process of their own, as a user's script is (the stack's threads would
+    otherwise compete for this process's GIL at every HTTP round trip), with what ``sagestack env`` exports."""
+    os.environ.update(
+        {
+            "MLFLOW_ALLOW_FILE_STORE": "true",  # MLflow 3 keeps its file store behind this switch (the anchor)
+            "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": stack_url,
+            "AWS_ACCESS_KEY_ID": "b",
+            "AWS_SECRET_ACCESS_KEY": "b",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    import boto3
+    import mlflow
+    import sagemaker_mlflow
+
+    # As on AWS: the server's ARN is the current tracking URI (the sagemaker-mlflow plugin signs for, routes by, and
+    # adds its header from it), and the plugin signs with one boto3 session rather than a new one per call.
+    mlflow.set_tracking_uri(uris[0])
+    sagemaker_mlflow.set_session(boto3.Session())
     return [_median_round(uri) for uri in uris]
 
 
@@ -88,9 +108,10 @@ def main() -> None:
         stack = LocalStack(StackSettings(data_dir=Path(scratch) / "stack", port=0))
         url = stack.start()
         try:
-            uris = [_managed_server(url), (Path(scratch) / "mlruns").as_uri()]
+            arn, server_url = _managed_server(url)
+            uris = [arn, server_url, (Path(scratch) / "mlruns").as_uri()]
             with multiprocessing.get_context("spawn").Pool(1) as pool:
-                managed, local = pool.apply(_client_process_rounds, (uris,))
+                managed, direct, local = pool.apply(_client_process_rounds, (url, uris))
         finally:
             stack.stop()
     emit(
@@ -99,6 +120,7 @@ def main() -> None:
         " file store in the same run",
         ratio=managed / local,
         managed_ms=managed * 1000,
+        server_url_ms=direct * 1000,
         file_store_ms=local * 1000,
     )
 

@@ -217,6 +217,9 @@ def env_lines(settings: StackSettings, config_path: Path) -> list[str]:
         f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config_path}",
         "export SAGEMAKER_SUPPRESS_V2_WARNING=1",
         "export SAGEMAKER_VALIDATE_ROLE=false",
+        # The sagemaker-mlflow plugin's host: a tracking server's ARN as MLflow tracking URI reaches the stack
+        # (docs/experiments.md#the-sagemaker-mlflow-plugin).
+        f"export SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT={settings.url}",
     ]
 
 

@@ -31,6 +31,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,8 @@ DOCKER_TIER_IMAGES = (
     "sagestack/scikit-learn:latest",
     "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
 )
+# SDK v3 (`sagemaker` 3.x) cannot share the project's venv with SDK v2 (same distribution): it gets a venv of its own.
+SDK3_PYTHON = Path(__file__).resolve().parents[1] / ".venv-sdk3" / "bin" / "python"
 _REASON = re.compile(r"^capability (?P<name>[a-z0-9-]+): ")
 
 
@@ -154,6 +157,11 @@ CAPABILITIES: dict[str, Capability] = {
             "Debian's chromium and chromium-driver with selenium, for the console's browser tests",
             lambda: bool(shutil.which("chromium") and shutil.which("chromedriver")) and _installed("selenium")(),
             provided_by="make setup",
+        ),
+        Capability(
+            "sagemaker-sdk-v3",
+            "SDK v3 (sagemaker 3.x) in its own venv, .venv-sdk3 (docs/experiments.md#the-sdk)",
+            lambda: _succeeds(str(SDK3_PYTHON), "-c", "import sagemaker.core.experiments"),
         ),
         Capability(
             "smclarify",

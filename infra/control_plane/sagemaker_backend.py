@@ -256,7 +256,7 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
     _add_experiments(backend, catalog, series)
     tracking.gather_from(pipeline_jobs(backend))
     backend.mlflow_servers = MlflowTrackingServers(
-        account_id, region, _mlflow_hosting(settings, s3, account_id, region)
+        account_id, region, _mlflow_hosting(settings, s3, account_id, region), backend.model_packages
     )
     return backend
 

@@ -19,7 +19,9 @@ from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import StartResponse, respond
 from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
 from infra.control_plane.execution.container_host import ContainerHost
+from infra.control_plane.experiments.sagemaker_metrics import METRICS_PATHS
 from infra.control_plane.feature_store.featurestore_runtime import is_featurestore_path
+from infra.control_plane.mlflow_servers.mlflow_front import is_tracking_call
 from infra.control_plane.sagemaker_backend import SageMakerBackend, build_backend
 from infra.control_plane.stack_restart import DurableState, backend_factory
 from infra.runtime.api import Runtime
@@ -84,7 +86,10 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
             # werkzeug answers every request with "Connection: close" and then drains the socket for 10 ms (it
             # cannot tell a leftover body from the next request). InvokeEndpoint calls are run here instead, so a
             # client's kept-alive connection carries the next call without a new TCP handshake and thread.
-            if not self.headers.get("Expect") and _keeps_alive(self.command, self.path):
+            keeps_alive = _keeps_alive(self.command, self.path) or is_tracking_call(
+                self.path, self.headers.get("x-mlflow-sm-tracking-server-arn")
+            )
+            if not self.headers.get("Expect") and keeps_alive:
                 _run_keep_alive(self)
             else:
                 super().run_wsgi()
@@ -111,8 +116,10 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
 
 
 def _keeps_alive(method: str, path: str) -> bool:
-    """InvokeEndpoint and the Feature Store runtime: the calls a client makes many times in a row."""
+    """InvokeEndpoint, the Feature Store runtime and BatchPutMetrics: the calls a client makes many times in a row."""
     if method == "POST" and INVOKE_PATH.match(path):
+        return True
+    if METRICS_PATHS.get(path.partition("?")[0], ("",))[0] == method:
         return True
     return method in ("GET", "PUT", "POST", "DELETE") and is_featurestore_path(path.partition("?")[0])
 

@@ -1,7 +1,12 @@
 """SageMaker Experiments through boto3: experiments, trials, trial components, associations, Search, metrics."""
 
+import http.client
+import json
 import math
+import re
+import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -216,3 +221,30 @@ def test_batch_put_and_get_metrics(sm, metrics):
     with pytest.raises(ClientError) as raised:
         metrics.batch_put_metrics(TrialComponentName="no-such-component", MetricData=data[:1])
     assert _code(raised) == "ResourceNotFound"
+
+
+def test_batch_put_metrics_calls_share_one_kept_alive_connection(sm, stack_url):
+    """The edge keeps the connection between BatchPutMetrics calls (a client logs batch after batch)."""
+    _, _, [name] = _experiment_with_runs(sm, [0.1])
+    parts = urlsplit(stack_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        sockets = set()
+        for step in range(3):
+            point = {"MetricName": "loss", "Value": 1.0 / (step + 1), "Step": step, "Timestamp": time.time()}
+            body = json.dumps({"TrialComponentName": name, "MetricData": [point]})
+            connection.request("PUT", "/BatchPutMetrics", body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            assert json.loads(response.read()) == {}
+            assert response.getheader("Connection") is None  # kept open for the next batch
+            assert re.fullmatch(
+                r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                response.getheader("x-amzn-RequestId"),
+            )
+            sockets.add(id(connection.sock))
+        assert len(sockets) == 1  # http.client would have reconnected after a close
+    finally:
+        connection.close()
+    [summary] = sm.describe_trial_component(TrialComponentName=name)["Metrics"]
+    assert summary["Count"] == 3 and summary["Last"] == pytest.approx(1 / 3)

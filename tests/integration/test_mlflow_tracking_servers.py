@@ -1,12 +1,24 @@
 """Managed MLflow through boto3: a real ``mlflow server`` per tracking server, an MLflow client logging to it."""
 
+import hashlib
+import http.client
+import json
+import logging
 import socket
+import sqlite3
 import time
+from contextlib import closing
+from urllib.parse import urlsplit
 
 import mlflow
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from infra.cli import env_lines
+from infra.config import StackSettings
 from tests.integration.conftest import unique
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/mlflow"
@@ -169,3 +181,112 @@ def test_the_sagemaker_mlflow_plugin_logs_through_the_stack_by_arn(sm, stack_url
     mlflow_env.setenv("MLFLOW_TRACKING_URI", gone)
     with pytest.raises(mlflow.exceptions.MlflowException, match="does not exist"):
         mlflow.MlflowClient(tracking_uri=gone).get_experiment(experiment_id)
+
+
+def test_by_arn_after_sagestack_env_logs_without_header_warnings(sm, stack, tracking_server, monkeypatch, caplog):
+    """`sagestack env` points the sagemaker-mlflow plugin at the stack; with the ARN as tracking URI, as on AWS, the
+    plugin's header provider finds its ARN (no 'Encountered unexpected error during resolving request headers')."""
+    settings = StackSettings(data_dir=stack.settings.data_dir, port=stack.settings.port, region="us-east-1")
+    for line in env_lines(settings, stack.settings.data_dir / "sdk-config.yaml"):
+        key, _, value = line.removeprefix("export ").partition("=")
+        monkeypatch.setenv(key, value)
+    arn = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerArn"]
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(arn)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mlflow.tracking.request_header.registry"):
+            client = mlflow.MlflowClient()
+            run = client.create_run(client.create_experiment(unique("env")))
+            client.log_batch(
+                run.info.run_id, metrics=[mlflow.entities.Metric("loss", 0.5, 0, step) for step in range(5)]
+            )
+            assert len(client.get_metric_history(run.info.run_id, "loss")) == 5
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert not [r for r in caplog.records if "resolving request headers" in r.getMessage()]
+
+
+def _signed_headers(stack_url, path, arn):
+    request = AWSRequest("GET", stack_url + path, headers={"x-mlflow-sm-tracking-server-arn": arn})
+    SigV4Auth(Credentials("test", "test"), "sagemaker-mlflow", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_tracking_calls_by_arn_share_kept_alive_connections(sm, stack, stack_url, tracking_server):
+    """The edge keeps a plugin's connection between tracking calls and relays them over kept connections to the
+    server, whose SQLite store runs in WAL mode."""
+    arn = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerArn"]
+    path = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
+    parts = urlsplit(stack_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        sockets = set()
+        for _ in range(3):
+            connection.request("GET", path, headers=_signed_headers(stack_url, path, arn))
+            response = connection.getresponse()
+            assert json.loads(response.read())["experiment"]["name"] == "Default"
+            assert response.getheader("Connection") is None  # kept open for the next call
+            sockets.add(id(connection.sock))
+        assert len(sockets) == 1
+        gone = arn.replace(tracking_server, "gone")
+        connection.request("GET", path, headers=_signed_headers(stack_url, path, gone))
+        assert connection.getresponse().read() and connection.sock is not None  # an error keeps it too
+    finally:
+        connection.close()
+    [database] = (stack.settings.data_dir / "mlflow-tracking-servers").glob(f"*/*/{tracking_server}/mlflow.db")
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def _packages_of(sm, group):
+    try:
+        return sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    except ClientError:
+        return []
+
+
+def test_automatic_model_registration_puts_registered_versions_in_the_model_registry(
+    sm, tracking_server, artifacts_bucket, mlflow_env
+):
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert described["AutomaticModelRegistration"] is False
+    model = unique("credit")
+    group = f"{model}-{hashlib.sha256(tracking_server.encode()).hexdigest()[:6]}"  # AWS's group name
+    client = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    run = client.create_run(client.create_experiment(unique("registry")))
+    client.create_registered_model(model)
+    source = f"s3://{artifacts_bucket}/runs/{run.info.run_id}/artifacts/model"
+    client.create_model_version(model, source=source, run_id=run.info.run_id)
+
+    sm.update_mlflow_tracking_server(TrackingServerName=tracking_server, AutomaticModelRegistration=True)
+    _wait_status(sm, tracking_server, "Updated")
+    described = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)
+    assert described["AutomaticModelRegistration"] is True
+    client = mlflow.MlflowClient(tracking_uri=described["TrackingServerUrl"])
+    client.create_model_version(model, source=source, run_id=run.info.run_id)  # version 2, while it is on
+    client.create_model_version(model, source=source, run_id=run.info.run_id)  # version 3
+    deadline = time.monotonic() + 120
+    while len(packages := _packages_of(sm, group)) < 2:
+        assert time.monotonic() < deadline, f"{group} has {packages}"
+        time.sleep(0.5)
+    time.sleep(4)  # two more sync rounds: version 1, registered while the setting was off, stays out
+    packages = _packages_of(sm, group)
+    assert sorted(p["ModelPackageVersion"] for p in packages) == [1, 2]
+    assert sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupStatus"] == "Completed"
+    first, latest = (
+        sm.describe_model_package(ModelPackageName=p["ModelPackageArn"])
+        for p in sorted(packages, key=lambda p: p["ModelPackageVersion"])
+    )
+    assert first["CustomerMetadataProperties"]["MlflowModelVersion"] == "2"
+    assert first["SourceUri"] == source
+    assert latest["ModelApprovalStatus"] == "PendingManualApproval"
+    assert latest["CustomerMetadataProperties"]["MlflowRegisteredModelName"] == model
+    assert latest["CustomerMetadataProperties"]["MlflowModelVersion"] == "3"
+    assert latest["CustomerMetadataProperties"]["MlflowTrackingServerArn"] == described["TrackingServerArn"]
+
+    sm.update_mlflow_tracking_server(TrackingServerName=tracking_server, AutomaticModelRegistration=False)
+    _wait_status(sm, tracking_server, "Updated")
+    url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    mlflow.MlflowClient(tracking_uri=url).create_model_version(model, source=source, run_id=run.info.run_id)
+    time.sleep(6)  # three sync rounds: version 4 stays out of the Model Registry
+    assert len(_packages_of(sm, group)) == 2

@@ -56,7 +56,12 @@ from infra.control_plane.hosting.sagemaker_runtime import (
     runtime_not_implemented,
 )
 from infra.control_plane.lambda_functions.lambda_front import LAMBDA_PATH, LambdaFront
-from infra.control_plane.mlflow_servers.mlflow_front import MlflowFront
+from infra.control_plane.mlflow_servers.mlflow_front import (
+    ARN_HEADER,
+    BUFFERED_BODY_BYTES,
+    MlflowFront,
+    is_tracking_call,
+)
 from infra.control_plane.sagemaker_backend import SageMakerBackend
 from infra.control_plane.sagemaker_dispatcher import SageMakerDispatcher
 
@@ -210,12 +215,21 @@ class EdgeApp:
         except BodyTooLarge as exc:
             raise EdgeRefusal(413, "ValidationException", "Request body is too large.") from exc
         self._authenticate(environ, body)
+        if not is_chunked(environ):
+            environ[KEEP_ALIVE] = True  # the whole body is read: the connection carries the next batch
         status, headers, answer = self._metrics.handle(path, body, self._settings.account_id, self._region(environ))
         return respond(start_response, status, headers, answer)
 
     def _mlflow_call(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """MLflow REST calls of the ``sagemaker-mlflow`` plugin, relayed to the tracking server its ARN names."""
         self._authenticate(environ, None)  # the payload hash as declared: the body streams through, as for S3
+        length = int(str(environ.get("CONTENT_LENGTH") or 0) or 0)
+        if (
+            not is_chunked(environ)
+            and length <= BUFFERED_BODY_BYTES
+            and is_tracking_call(str(environ.get("PATH_INFO") or ""), environ.get(ARN_HEADER))
+        ):
+            environ[KEEP_ALIVE] = True  # the front reads the declared body whole: the connection carries the next call
         reply = self._mlflow.handle(environ)
         start_response(f"{reply.status} {reply.reason}", reply.headers)
         return reply.body

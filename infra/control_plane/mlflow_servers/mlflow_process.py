@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.control_plane.mlflow_servers import gunicorn_settings
 from infra.runtime.api import LogLine
 from infra.runtime.process.host_process import HostProcess
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 _HEALTH_POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 10.0
 _PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE")
+_PROJECT_ROOT = Path(gunicorn_settings.__file__).resolve().parents[3]  # holds the infra package
 
 
 class MlflowStartError(Exception):
@@ -91,6 +93,10 @@ def _argv(launch: MlflowLaunch) -> list[str]:
         str(launch.port),
         "--workers",
         "1",
+        # gunicorn runs MLflow's Flask app itself (no ASGI bridge), with the settings of the stack's own module:
+        # threads, kept-alive connections, and the SQLite store in WAL mode (docs/experiments.md#managed-mlflow).
+        "--gunicorn-opts",
+        f"-c python:{gunicorn_settings.__name__}",
     ]
 
 
@@ -98,6 +104,7 @@ def _environment(launch: MlflowLaunch) -> dict[str, str]:
     env = {key: os.environ[key] for key in _PASSED_ENVIRONMENT if key in os.environ}
     env.update(launch.stack_env)
     env["HOME"] = str(launch.server_dir)  # nothing of the server lands in the user's home
+    env["PYTHONPATH"] = str(_PROJECT_ROOT)  # the settings module of this very stack, not another checkout's
     env["MLFLOW_S3_ENDPOINT_URL"] = launch.stack_env["AWS_ENDPOINT_URL"]
     # MLflow 3's job execution (gateway and GenAI jobs) starts a job runner and huey consumers in sessions of their
     # own, which a stopped server's process group would not take with it; tracking does not use them.

@@ -52,6 +52,8 @@ class TrackingServer:
     mlflow_version: str
     size: str = "Small"
     automatic_model_registration: bool = False
+    # When AutomaticModelRegistration was last turned on: model versions registered since then go to the Model Registry.
+    automatic_model_registration_since: datetime | None = None
     weekly_maintenance_window_start: str | None = None
     s3_bucket_owner_account_id: str | None = None
     s3_bucket_owner_verification: bool | None = None
@@ -66,6 +68,11 @@ class TrackingServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}" if self.port else ""
+
+    def set_automatic_model_registration(self, on: bool) -> None:
+        if on and not self.automatic_model_registration:
+            self.automatic_model_registration_since = utcnow()
+        self.automatic_model_registration = on
 
     def set_status(self, status: TrackingServerStatus) -> None:
         self.status = status

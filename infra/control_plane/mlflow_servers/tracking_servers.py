@@ -32,6 +32,7 @@ from infra.control_plane.mlflow_servers.mlflow_process import (
     free_port,
     port_is_free,
 )
+from infra.control_plane.mlflow_servers.model_registration import ModelRegistrationSync, ModelRegistryTarget
 from infra.control_plane.mlflow_servers.tracking_server_records import (
     RUNNING_STATUSES,
     TRANSITIONAL_STATUSES,
@@ -64,11 +65,15 @@ def _not_found(name: str) -> ResourceNotFound:
 
 
 class MlflowTrackingServers:
-    def __init__(self, account_id: str, region: str, hosting: MlflowHosting) -> None:
+    def __init__(
+        self, account_id: str, region: str, hosting: MlflowHosting, model_registry: ModelRegistryTarget
+    ) -> None:
         self.account_id, self.region, self._hosting = account_id, region, hosting
         self.store: Store[TrackingServer] = Store("mlflow-tracking-server", _not_found, TrackingServer)
         self.tags: MutableMapping[str, list[dict[str, str]]] = DurableMap("mlflow-tracking-server-tags", list)
         self._lock = threading.Lock()
+        self.model_registration = ModelRegistrationSync(self.store.values, model_registry)
+        self.model_registration.start()
 
     # --- the API ---------------------------------------------------------------------------------------------
     def create_mlflow_tracking_server(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,11 +85,11 @@ class MlflowTrackingServers:
             role_arn=str(params["RoleArn"]),
             mlflow_version=self._version(params.get("MlflowVersion")),
             size=str(params.get("TrackingServerSize") or "Small"),
-            automatic_model_registration=bool(params.get("AutomaticModelRegistration", False)),
             weekly_maintenance_window_start=params.get("WeeklyMaintenanceWindowStart"),
             s3_bucket_owner_account_id=params.get("S3BucketOwnerAccountId"),
             s3_bucket_owner_verification=params.get("S3BucketOwnerVerification"),
         )
+        server.set_automatic_model_registration(bool(params.get("AutomaticModelRegistration", False)))
         with self._lock:
             if len(self.store.values()) >= MAX_TRACKING_SERVERS:
                 raise ResourceLimitExceeded(
@@ -187,6 +192,7 @@ class MlflowTrackingServers:
 
     def close(self) -> None:
         """Stack stop: end every server process (their SQLite stores stay in the data directory)."""
+        self.model_registration.stop()
         for server in self.store.values():
             process = server.process
             if process is not None:
@@ -246,6 +252,7 @@ class MlflowTrackingServers:
             server.process = None
         shutil.rmtree(self._server_dir(server.name), ignore_errors=True)
         self.tags.pop(server.arn, None)
+        self.model_registration.forget(server.arn)
         self.store.remove(server.name)
 
     # --- validation ------------------------------------------------------------------------------------------
@@ -280,7 +287,7 @@ def _apply_update(server: TrackingServer, params: Mapping[str, Any], artifacts: 
     if params.get("TrackingServerSize"):
         server.size = str(params["TrackingServerSize"])
     if params.get("AutomaticModelRegistration") is not None:
-        server.automatic_model_registration = bool(params["AutomaticModelRegistration"])
+        server.set_automatic_model_registration(bool(params["AutomaticModelRegistration"]))
     if params.get("WeeklyMaintenanceWindowStart"):
         server.weekly_maintenance_window_start = str(params["WeeklyMaintenanceWindowStart"])
     if params.get("S3BucketOwnerAccountId"):
