@@ -76,7 +76,19 @@ lint: $(STAMP)
 # Three workers on 2 cores (pytest-xdist, whole files per worker; each runs its own stack and SparkSession): many
 # tests wait on containers and JVMs they started, so a third worker keeps both cores busy (docs/ci.md).
 TEST_WORKERS ?= 3
-test: lint
+# SDK v3 (sagemaker 3.x) cannot share a venv with SDK v2: its test tier runs it from .venv-sdk3, a venv layered over
+# .venv (a .pth adds .venv's packages after its own) holding only requirements-sdk3.lock (docs/experiments.md#the-sdk).
+SDK3_VENV := .venv-sdk3
+SDK3_STAMP := $(SDK3_VENV)/.installed
+$(SDK3_STAMP): $(STAMP) requirements-sdk3.lock
+	@test -x $(SDK3_VENV)/bin/python || $(PYTHON_BIN) -m venv $(SDK3_VENV)
+	@$(PY) -c "import site; print(site.getsitepackages()[0])" \
+	  > $(SDK3_VENV)/lib/python3.11/site-packages/sagestack-project-venv.pth
+	@echo "==> installing SDK v3 into $(SDK3_VENV) (its test tier)"
+	@$(SDK3_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk3.lock
+	@touch $@
+
+test: lint $(SDK3_STAMP)
 	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # PNGs of the console's main pages (docs/img/console-*.png) from a stack with a small pipeline run and a package.
@@ -220,4 +232,4 @@ publish-images: $(STAMP)
 	$(PY) -m infra.aws publish-images --target $(TARGET)
 
 clean:
-	rm -rf .sagestack reports .bench
+	rm -rf .sagestack reports .bench $(SDK3_VENV)
