@@ -56,9 +56,14 @@ def endpoint(front_stack):
     return name
 
 
-def _connect(stack):
+def _connect(stack, receive_buffer=None):
     host, port = stack.url.rsplit("//", 1)[1].split(":")
-    return socket.create_connection((host, int(port)), timeout=30)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:  # set before connecting: the window stays this small
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(30)
+    sock.connect((host, int(port)))
+    return sock
 
 
 def _invoke(name, body, *extra):
@@ -144,6 +149,28 @@ def test_a_connection_goes_to_the_wsgi_server_with_the_bytes_the_front_read(fron
         status, headers, body = answers.next()
         assert status == 200 and endpoint in [e["EndpointName"] for e in json.loads(body)["Endpoints"]]
         assert headers.get("connection") == "close" and answers.closed()
+
+
+def test_a_large_answer_the_client_has_not_read_leaves_before_the_wsgi_servers_answer(front_stack):
+    sm, _ = _clients(front_stack)
+    model, config, name = unique("echo-model"), unique("echo-cfg"), unique("echo-ep")
+    container = {"Image": FAKE_IMAGE, "Environment": {"FAKE_ECHO": "1"}}
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    variant = {"VariantName": "only", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    body = b"x" * (5 * 1024 * 1024)
+    health = b"GET /_sagestack/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with _connect(front_stack, receive_buffer=4096) as sock:
+        sock.sendall(_invoke(name, body) + health)
+        time.sleep(1.0)  # the front has answered (more than the sockets hold) and wants to hand the health check on
+        answers = _Answers(sock)
+        status, headers, answer = answers.next()
+        assert status == 200 and _by_front(headers) and json.loads(answer)["input"] == body.decode()
+        status, headers, answer = answers.next()
+        assert status == 200 and not _by_front(headers) and json.loads(answer) == {"status": "running"}
+    sm.delete_endpoint(EndpointName=name)
 
 
 def test_connection_close_is_honoured(front_stack, endpoint):

@@ -35,6 +35,7 @@ __all__ = ["HandOff", "RuntimeFront"]
 HandOff = Callable[[int, bytes, Any], None]  # (a duplicate of the connection's fd, bytes read, peer address)
 _MAX_REQUEST_LINE = 8 * 1024  # without a line end by then: the WSGI server answers it
 _MAX_PENDING = 256 * 1024  # bytes read ahead while a request is answered (pipelining): reading pauses beyond
+_FLUSH_POLL_SECONDS = 0.005  # how often a connection to hand off looks whether its last answer has left
 _BLOCKING_THREADS = 256  # calls that may wait (serverless, multi-model, a replacement), served at once
 _INTERNAL_ERROR = b'{"message": "Internal error"}'  # what InvokeFront did not answer itself (it answers all)
 
@@ -138,6 +139,7 @@ class _ClientConnection(asyncio.Protocol):
         self._received = 0
         self._busy = False  # an answer is owed
         self._paused = False
+        self._handing_off = False  # waiting for the last answer to leave before the hand-off
         self._drained: asyncio.Future[None] | None = None
         self._active_at = time.monotonic()
 
@@ -148,6 +150,7 @@ class _ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._front.connections.discard(self)
+        self._transport = None
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
@@ -174,6 +177,8 @@ class _ClientConnection(asyncio.Protocol):
             self._read_body(data)
             return
         self._buffer = self._buffer + data if self._buffer else data
+        if self._handing_off:
+            return
         if not self._busy:
             self._read_head()
         elif len(self._buffer) > _MAX_PENDING and self._transport is not None:
@@ -250,7 +255,16 @@ class _ClientConnection(asyncio.Protocol):
         return "".join(lines).encode("latin-1")
 
     def _hand_off(self) -> None:
-        """Give the connection, with the bytes read from the current request on, to the WSGI server."""
+        """Give the connection, with the bytes read from the current request on, to the WSGI server, once the
+        answers already written have left (the WSGI server's answer must not pass them)."""
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._transport.get_write_buffer_size():
+            if not self._handing_off:
+                self._handing_off = True
+                self._transport.pause_reading()
+            self._front.loop.call_later(_FLUSH_POLL_SECONDS, self._hand_off)
+            return
         transport, prefix = self._transport, self._buffer
         self._buffer, self._transport = b"", None
         self._front.connections.discard(self)
