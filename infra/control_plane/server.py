@@ -1,7 +1,10 @@
-"""The edge: one threaded WSGI server. SageMaker and SageMaker Runtime are ours; everything else is moto."""
+"""The edge: a runtime front for InvokeEndpoint and a threaded WSGI server behind it, on one port. SageMaker and
+SageMaker Runtime are ours; everything else is moto."""
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import socket
@@ -18,6 +21,7 @@ from infra.control_plane.core.durable.moto_mirror import MirroredService
 from infra.control_plane.core.store import Registry
 from infra.control_plane.edge.http_guards import StartResponse, respond
 from infra.control_plane.edge.routing import HEALTH_PATH, INVOKE_PATH, KEEP_ALIVE, UNREAD_BODY, EdgeApp
+from infra.control_plane.edge.runtime_front import RuntimeFront
 from infra.control_plane.execution.container_host import ContainerHost
 from infra.control_plane.experiments.sagemaker_metrics import METRICS_PATHS
 from infra.control_plane.feature_store.featurestore_runtime import is_featurestore_path
@@ -76,6 +80,9 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
 
         def setup(self) -> None:
             super().setup()
+            prefix = getattr(self.request, "prefix", b"")
+            if prefix:  # a connection the runtime front handed over, with the bytes it had read
+                self.rfile = io.BufferedReader(_PrefixedStream(prefix, self.rfile.detach()))
             connections.add(self.connection)
 
         def finish(self) -> None:
@@ -113,6 +120,44 @@ def _quiet_handler(connections: _Connections, timeout_seconds: float) -> type:
             logger.debug("%s %s -> %s", getattr(self, "command", "-"), getattr(self, "path", "-"), code)
 
     return QuietHandler
+
+
+class _HandedSocket(socket.socket):
+    """A connection the runtime front handed to the WSGI server, and the bytes it had already read from it."""
+
+    prefix: bytes = b""
+
+
+class _PrefixedStream(io.RawIOBase):
+    """Reads ``prefix`` first, then ``raw`` (the connection)."""
+
+    def __init__(self, prefix: bytes, raw: Any) -> None:
+        super().__init__()
+        self._prefix, self._raw = memoryview(prefix), raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            count = min(len(buffer), len(self._prefix))
+            buffer[:count] = self._prefix[:count]
+            self._prefix = self._prefix[count:]
+            return count
+        return int(self._raw.readinto(buffer))
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def _hand_over(server: BaseWSGIServer, descriptor: int, prefix: bytes, peer: Any) -> None:
+    """Serve a connection the runtime front read the start of, as if the WSGI server had accepted it (a thread)."""
+    connection = _HandedSocket(fileno=descriptor)
+    connection.setblocking(True)
+    connection.prefix = prefix
+    server.process_request(connection, peer)
 
 
 def _keeps_alive(method: str, path: str) -> bool:
@@ -178,7 +223,7 @@ class LocalStack:
         self.settings = settings or StackSettings.from_env()
         self._runtime = runtime
         self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._front: RuntimeFront | None = None
         self._containers: ContainerHost | None = None
         self._registry: Registry[SageMakerBackend] | None = None
         self._state: DurableState | None = None
@@ -213,20 +258,23 @@ class LocalStack:
         registry: Registry[SageMakerBackend] = Registry(
             backend_factory(lambda account, region: build_backend(self.settings, containers, account, region), state)
         )
-        server.app = EdgeApp(self.settings, registry)
+        server.app = app = EdgeApp(self.settings, registry)
         self._server, self._containers, self._registry, self._state = server, containers, registry, state
         if state is not None:
             state.restore(registry)  # endpoints re-deploy in the background while the edge already answers
-        self._thread = threading.Thread(target=server.serve_forever, name="sagestack-edge", daemon=True)
-        self._thread.start()
+        # The runtime front accepts on the server's socket: InvokeEndpoint on its event loop, every other
+        # connection handed to the WSGI server (docs/performance.md#the-runtime-front).
+        hand_over = functools.partial(_hand_over, server)
+        self._front = RuntimeFront(app, server.socket, hand_over, self.settings.request_timeout_seconds)
+        self._front.start()
         logger.info("Sagestack listening on %s (data dir %s)", self.url, self.settings.data_dir)
         return self.url
 
     def serve_forever(self) -> None:
         """Start and block until :meth:`stop` is called from another thread or a signal handler."""
         self.start()
-        if self._thread is not None:
-            self._thread.join()
+        if self._front is not None:
+            self._front.join()
 
     def backend(self, account_id: str | None = None, region: str | None = None) -> SageMakerBackend:
         """The SageMaker backend of one account/region (tests and benchmarks look at running containers)."""
@@ -235,8 +283,9 @@ class LocalStack:
         return self._registry.get(account_id or self.settings.account_id, region or self.settings.region)
 
     def stop(self) -> None:
+        if self._front is not None:
+            self._front.stop()  # no new connection from here on; the front's own connections end
         if self._server is not None:
-            self._server.shutdown()
             self._connections.close_all()  # kept-alive connections: their threads would hold server_close
             self._server.server_close()
         for backend in self._registry.all() if self._registry is not None else []:
@@ -246,9 +295,7 @@ class LocalStack:
             self._state = None
         if self._containers is not None:
             self._containers.shutdown()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        self._server = None
+        self._server, self._front = None, None
 
 
 def _placeholder(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -163,6 +163,11 @@ def speaks_json(environ: dict[str, Any], service: str | None) -> bool:
 
 
 def refusal_response(start_response: StartResponse, refusal: EdgeRefusal, as_json: bool) -> Iterable[bytes]:
+    return respond(start_response, *refusal_parts(refusal, as_json))
+
+
+def refusal_parts(refusal: EdgeRefusal, as_json: bool) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A refusal's status, headers and body, in AWS's JSON or XML error shape."""
     request_id = str(uuid.uuid4())
     if as_json:
         body = json.dumps({"__type": refusal.code, "message": refusal.message}).encode()
@@ -175,7 +180,7 @@ def refusal_response(start_response: StartResponse, refusal: EdgeRefusal, as_jso
         ).encode()
         headers = [("Content-Type", "application/xml")]
     headers.append(("x-amzn-RequestId", request_id))
-    return respond(start_response, refusal.status, headers, body)
+    return refusal.status, headers, body
 
 
 def respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:

@@ -34,6 +34,7 @@ from infra.control_plane.edge.http_guards import (
     is_chunked,
     preflight_headers,
     read_body,
+    refusal_parts,
     refusal_response,
     respond,
     speaks_json,
@@ -48,10 +49,13 @@ from infra.control_plane.feature_store.featurestore_runtime import (
     is_featurestore_path,
 )
 from infra.control_plane.hosting.async_inference import AsyncFront
+from infra.control_plane.hosting.container_relay import ContainerRelay
 from infra.control_plane.hosting.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
     Invocation,
     InvokeFront,
+    Reply,
+    RunBlocking,
     payload_too_large,
     runtime_not_implemented,
 )
@@ -78,6 +82,7 @@ _RUNTIME_OPERATIONS = {"invocations-response-stream": "InvokeEndpointWithRespons
 KEEP_ALIVE = "sagestack.keep_alive"
 # Set by a route that answered without reading a body declared too large: the handler discards it after answering.
 UNREAD_BODY = "sagestack.unread_body"
+_SERVED_HOSTS_KEPT = 64
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
 
 
@@ -90,6 +95,8 @@ class EdgeApp:
         from infra.control_plane.cloudformation import DeferredFront
 
         self._settings = settings
+        self._auth_required = settings.auth_required
+        self._served_hosts: set[str] = set()  # Host values that passed check_host (the runtime front's fast check)
         self._control = SageMakerDispatcher(registry)
         self._invoke = InvokeFront(registry.get, settings.invoke_timeout_seconds)
         self._async_invoke = AsyncFront(registry.get, self._invoke)
@@ -150,6 +157,36 @@ class EdgeApp:
         result: Iterable[bytes] = self._moto(environ, start_response)
         return result
 
+    def takes_invocation(self, environ: dict[str, Any]) -> bool:
+        """Whether the runtime front may answer this InvokeEndpoint itself (edge/runtime_front.py): what ``__call__``
+        would route to ``_invocations`` after its guards pass. A refusal, a browser and a request routed elsewhere
+        are handed to the WSGI path, which answers them."""
+        if environ.get("HTTP_ORIGIN") is not None or environ.get("HTTP_X_AMZ_TARGET"):
+            return False
+        if self._scope(environ, "service") not in ("sagemaker", None):
+            return False
+        host = str(environ.get("HTTP_HOST") or "")
+        if host in self._served_hosts:
+            return True
+        try:
+            check_host(environ, self._settings)
+        except EdgeRefusal:
+            return False
+        if len(self._served_hosts) < _SERVED_HOSTS_KEPT:
+            self._served_hosts.add(host)
+        return True
+
+    async def relay_invocation(
+        self, environ: dict[str, Any], name: str, body: bytes, relay: ContainerRelay, blocking: RunBlocking
+    ) -> Reply:
+        """An InvokeEndpoint the runtime front read: authenticated as ``_invocations`` does, then relayed."""
+        try:
+            self._authenticate(environ, body)
+        except EdgeRefusal as refusal:
+            return Reply(*refusal_parts(refusal, speaks_json(environ, self._scope(environ, "service"))))
+        call = Invocation(name, self._settings.account_id, self._region(environ), body, environ)
+        return await self._invoke.handle_relayed(call, relay, blocking)
+
     def _runtime_call(
         self, environ: dict[str, Any], start_response: StartResponse, path: str
     ) -> Iterable[bytes] | None:
@@ -173,12 +210,12 @@ class EdgeApp:
         return self._scope(environ, "region") or self._settings.region
 
     def _authenticate(self, environ: dict[str, Any], body: bytes | None) -> None:
-        if self._settings.auth_required:
+        if self._auth_required:
             verify_signature(environ, body, self._settings.access_keys, self._settings.job_credentials)
 
     def _buffer_body(self, environ: dict[str, Any]) -> bytes | None:
         """Read a body moto will read anyway, so its signature can be checked; hand moto a copy."""
-        if not self._settings.auth_required:
+        if not self._auth_required:
             return None
         try:
             body = read_body(environ, self._settings.max_api_request_bytes)

@@ -136,6 +136,8 @@ class Deployment:
     def choose(self, target: str | None) -> Variant | None:
         if target:
             return next((v for v in self.variants if v.name == target), None)
+        if len(self.variants) == 1:
+            return self.variants[0]  # whatever its weight, as below
         weights = [max(v.weight, 0.0) for v in self.variants]
         if sum(weights) <= 0:
             return self.variants[0] if self.variants else None

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +23,7 @@ from infra.control_plane.core.errors import (
     UnknownOperationException,
 )
 from infra.control_plane.core.resource_helpers import utcnow
+from infra.control_plane.hosting.container_relay import ContainerRelay
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
 from infra.control_plane.hosting.endpoint_deployer import Deployment, DeploymentError, Instance, Variant
 from infra.control_plane.hosting.endpoints import Endpoints
@@ -42,6 +43,7 @@ class HostingBackend(Protocol):
 
 
 BackendLookup = Callable[[str, str], HostingBackend]  # (account id, region) -> that backend
+RunBlocking = Callable[[Callable[[], "Reply"]], Awaitable["Reply"]]  # runs a blocking call off the event loop
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _REPLACEMENT_POLL_SECONDS = 0.02  # between attempts to reach a replaced server
@@ -111,6 +113,7 @@ class InvokeFront:
     def __init__(self, backends: BackendLookup, timeout_seconds: float) -> None:
         self._backends = backends
         self._timeout = urllib3.Timeout(connect=5.0, read=timeout_seconds)
+        self._read = timeout_seconds
         self._replacement_wait = timeout_seconds  # a call never waits longer for a new server than for an answer
 
     def handle(self, call: Invocation) -> Reply:
@@ -125,24 +128,80 @@ class InvokeFront:
             logger.exception("InvokeEndpoint %s failed", call.endpoint)
             return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
 
+    async def handle_relayed(self, call: Invocation, relay: ContainerRelay, blocking: RunBlocking) -> Reply:
+        """``handle`` on the runtime front's event loop: a real-time endpoint's containers are reached through
+        ``relay``; a call that may wait (a serverless variant, a multi-model load, a dead server's replacement) runs
+        ``handle`` through ``blocking``, on a thread (docs/performance.md#the-runtime-front)."""
+        try:
+            if len(call.body) > MAX_PAYLOAD_BYTES:
+                return payload_too_large(len(call.body))
+            backend = self._backends(call.account_id, call.region)
+            reply = await self._relayed(backend, ModelRequest.from_environ(call), relay)
+        except ServiceError as exc:
+            return error_reply(exc)
+        except Exception as exc:
+            logger.exception("InvokeEndpoint %s failed", call.endpoint)
+            return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
+        return reply if reply is not None else await blocking(lambda: self.handle(call))
+
     def invoke(self, backend: HostingBackend, request: ModelRequest) -> Reply:
         """Route ``request`` to a variant's instance and relay its answer (``ServiceError`` for every failure)."""
+        deployment, variant = self._target(backend, request)
+        admitted = variant.serverless.admitted(request.endpoint) if variant.serverless else nullcontext()
+        started, instances = time.perf_counter(), len(variant.instances)
+        with admitted:
+            try:
+                reply, model_seconds = self._forward(backend, request, deployment, variant)
+            except ModelError as exc:
+                _count_failure(backend, request.endpoint, variant, exc, started, instances)
+                raise
+        return self._answered(backend, request, deployment, variant, (reply, model_seconds, started, instances))
+
+    async def _relayed(self, backend: HostingBackend, request: ModelRequest, relay: ContainerRelay) -> Reply | None:
+        """``invoke`` through ``relay``; None when the call must take the blocking path (nothing was sent, or a
+        server that took no connection, so nothing was delivered)."""
+        deployment, variant = self._target(backend, request)
+        if variant.serverless is not None:
+            return None
+        instance = variant.pick()
+        if instance.models is not None or not instance.is_alive():
+            return None
+        processes, path = self._route(request, instance)
+        started, instances = time.perf_counter(), len(variant.instances)
+        try:
+            answer = await relay.in_series(processes, request.body, request.container_headers(), self._read, path)
+        except HopFailed as exc:
+            if exc.connect_failed:
+                return None
+            error = self._model_error(backend, deployment, instance, exc)
+            _count_failure(backend, request.endpoint, variant, error, started, instances)
+            raise error from exc
+        model_seconds = time.perf_counter() - started
+        custom = answer.headers.get("x-amzn-sagemaker-custom-attributes")
+        reply = _model_reply(answer.headers.get("content-type"), custom, answer.body)
+        return self._answered(backend, request, deployment, variant, (reply, model_seconds, started, instances))
+
+    def _target(self, backend: HostingBackend, request: ModelRequest) -> tuple[Deployment, Variant]:
         deployment = _deployment(backend, request.endpoint, backend.endpoints.account_id)
         variant = deployment.choose(request.target_variant)
         if variant is None or not variant.serves:
             raise RuntimeValidationError(
                 f"Variant {request.target_variant} does not exist for endpoint {request.endpoint}."
             )
-        admitted = variant.serverless.admitted(request.endpoint) if variant.serverless else nullcontext()
-        started, metrics, instances = time.perf_counter(), backend.invocation_metrics, len(variant.instances)
-        with admitted:
-            try:
-                reply, model_seconds = self._forward(backend, request, deployment, variant)
-            except ModelError as exc:
-                status = exc.original_status if exc.original_status >= 400 else 500
-                metrics.record(request.endpoint, variant.name, status, None, time.perf_counter() - started, instances)
-                raise
-        metrics.record(request.endpoint, variant.name, 200, model_seconds, time.perf_counter() - started, instances)
+        return deployment, variant
+
+    def _answered(
+        self,
+        backend: HostingBackend,
+        request: ModelRequest,
+        deployment: Deployment,
+        variant: Variant,
+        done: tuple[Reply, float, float, int],
+    ) -> Reply:
+        """Count a served call (metrics), name its variant, capture it when sampled."""
+        reply, model_seconds, started, instances = done
+        total_seconds = time.perf_counter() - started
+        backend.invocation_metrics.record(request.endpoint, variant.name, 200, model_seconds, total_seconds, instances)
         reply.headers.append(("x-Amzn-Invoked-Production-Variant", variant.name))
         if deployment.capture is not None and deployment.capture.sampled():
             backend.capture.record(_captured(request, deployment.capture, variant.name, reply))
@@ -176,11 +235,9 @@ class InvokeFront:
             if exc.status == 404 and instance.models is not None and request.target_model:
                 instance.models.forget(request.target_model)  # the container lost it: loaded again next time
             raise self._model_error(backend, deployment, instance, exc) from exc
-        out = [("Content-Type", response.headers.get("Content-Type", "application/octet-stream"))]
-        custom = response.headers.get("X-Amzn-SageMaker-Custom-Attributes")
-        if custom is not None:
-            out.append(("X-Amzn-SageMaker-Custom-Attributes", custom))
-        return Reply(200, out, response.data), model_seconds
+        headers = response.headers
+        custom = headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        return _model_reply(headers.get("Content-Type"), custom, response.data), model_seconds
 
     def _replacement(
         self, request: ModelRequest, deployment: Deployment, variant: Variant, failure: HopFailed, deadline: float
@@ -237,6 +294,21 @@ def _deployment(backend: HostingBackend, name: str, account_id: str) -> Deployme
     if deployment is None:
         raise RuntimeValidationError(f"Endpoint {name} of account {account_id} not found.")
     return deployment
+
+
+def _model_reply(content_type: str | None, custom_attributes: str | None, body: bytes) -> Reply:
+    headers = [("Content-Type", content_type or "application/octet-stream")]
+    if custom_attributes is not None:
+        headers.append(("X-Amzn-SageMaker-Custom-Attributes", custom_attributes))
+    return Reply(200, headers, body)
+
+
+def _count_failure(
+    backend: HostingBackend, endpoint: str, variant: Variant, exc: ModelError, started: float, instances: int
+) -> None:
+    status = exc.original_status if exc.original_status >= 400 else 500
+    seconds = time.perf_counter() - started
+    backend.invocation_metrics.record(endpoint, variant.name, status, None, seconds, instances)
 
 
 def _hop_message(exc: HopFailed, source: str) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "PreparedContainer",
     "ServingProcess",
     "connection_pool",
+    "hop_headers",
     "invoke_in_series",
     "prepare_containers",
 ]
@@ -123,8 +124,7 @@ def invoke_in_series(
     response: urllib3.BaseHTTPResponse | None = None
     for index, process in enumerate(processes):
         last = index == len(processes) - 1
-        hop = dict(headers) if last else {k: v for k, v in headers.items() if k != "Accept"}
-        hop["Content-Type"] = content_type
+        hop = hop_headers(headers, content_type, last)
         response = _post_once(process, last_path if last else "/invocations", body, hop, timeout)
         if response.status >= 400:
             raise HopFailed(process.hostname, response.status, response.data.decode("utf-8", errors="replace"))
@@ -132,6 +132,14 @@ def invoke_in_series(
         content_type = response.headers.get("Content-Type", "application/octet-stream")
     assert response is not None, "a model has at least one container"
     return response
+
+
+def hop_headers(headers: Mapping[str, str], content_type: str, last: bool) -> dict[str, str]:
+    """One container's request headers: the caller's, with the previous answer's Content-Type; Accept only for the
+    last container (the others answer in their own default type)."""
+    hop = dict(headers) if last else {k: v for k, v in headers.items() if k != "Accept"}
+    hop["Content-Type"] = content_type
+    return hop
 
 
 def _post_once(

@@ -1,0 +1,91 @@
+"""The head of an InvokeEndpoint request the runtime front answers itself, read strictly
+(docs/performance.md#the-runtime-front).
+
+Only the shape botocore and the SageMaker SDK send is read here: ``POST /endpoints/<name>/invocations HTTP/1.1``, one
+``Host``, one ``Content-Length`` within the payload limit, well-formed header lines. Anything else — another request
+line, HTTP/1.0, a chunked body, ``Expect``, ``Upgrade``, a body declared over the limit, a header line this parser
+does not read exactly — is ``None``: the front hands the connection, with the bytes it has read, to the WSGI server,
+which answers it as it answers every other request (a 400 before reading a body over the limit, de-chunking, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["MAX_HEAD_BYTES", "InvokeHead", "invoke_endpoint_name", "parse_invoke_head"]
+
+MAX_HEAD_BYTES = 64 * 1024  # a longer head goes to the WSGI server, which refuses what is over its own limits
+_INVOKE_LINE = re.compile(rb"POST (/endpoints/([A-Za-z0-9._~!$&'()*+,;=:@-]+)/invocations) HTTP/1\.1")
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# Header lines: a token, a colon, a value without CR, LF or NUL (no folding, no space before the colon).
+_HEADER_LINES = re.compile(rb"(?:%s:[^\r\n\0]*\r\n)*%s:[^\r\n\0]*" % (_TOKEN, _TOKEN))
+_KNOWN_NAMES: dict[bytes, tuple[bytes, str]] = {}
+_KNOWN_NAMES_KEPT = 256
+_HANDED_OFF = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"te", b"trailer"})
+_ENVIRON_NAMES = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+
+
+@dataclass
+class InvokeHead:
+    """An InvokeEndpoint request's head: the endpoint, the body's length, and the headers as the WSGI environ names
+    them (``CONTENT_TYPE``, ``HTTP_X_AMZ_DATE``, ...), so the edge's guards read it as they read any request."""
+
+    endpoint: str
+    content_length: int
+    environ: dict[str, str]
+    close: bool  # the client said ``Connection: close``
+
+
+def invoke_endpoint_name(request_line: bytes) -> bytes | None:
+    """The endpoint name when ``request_line`` (without its CRLF) is an HTTP/1.1 InvokeEndpoint POST."""
+    match = _INVOKE_LINE.fullmatch(request_line)
+    return match.group(2) if match is not None else None
+
+
+def parse_invoke_head(head: bytes, max_body: int) -> InvokeHead | None:
+    """``head`` (request line and headers, without the blank line); None when the front must not answer it."""
+    line_end = head.find(b"\r\n")
+    match = _INVOKE_LINE.fullmatch(head, 0, line_end) if line_end > 0 else None
+    if match is None or _HEADER_LINES.fullmatch(head, line_end + 2) is None:
+        return None
+    path = match.group(1).decode("ascii")
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "REQUEST_URI": path, "QUERY_STRING": ""}
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1"
+    length: int | None = None
+    close = False
+    for line in head[line_end + 2 :].split(b"\r\n"):
+        name, _, raw = line.partition(b":")
+        lowered, key = _names(name)
+        value = raw.strip(b" \t")
+        if lowered in _HANDED_OFF:
+            return None
+        if lowered == b"content-length":
+            if length is not None or not value.isdigit():
+                return None
+            length = int(value)
+        elif lowered == b"host" and "HTTP_HOST" in environ:
+            return None
+        elif lowered == b"connection":
+            close = _connection_close(value)
+        text = value.decode("latin-1")
+        environ[key] = f"{environ[key]},{text}" if key in environ else text
+    if length is None or length > max_body or "HTTP_HOST" not in environ:
+        return None
+    return InvokeHead(match.group(2).decode("ascii"), length, environ, close)
+
+
+def _names(name: bytes) -> tuple[bytes, str]:
+    """A header name in lower case and as the WSGI environ names it (remembered: clients send the same few)."""
+    known = _KNOWN_NAMES.get(name)
+    if known is None:
+        lowered = name.lower()
+        known = lowered, _ENVIRON_NAMES.get(lowered) or "HTTP_" + lowered.decode("ascii").upper().replace("-", "_")
+        if len(_KNOWN_NAMES) < _KNOWN_NAMES_KEPT:
+            _KNOWN_NAMES[name] = known
+    return known
+
+
+def _connection_close(value: bytes) -> bool:
+    options = {option.strip().lower() for option in value.split(b",")}
+    return b"close" in options

@@ -1,0 +1,243 @@
+"""The runtime front's parts (docs/performance.md#the-runtime-front): the strict InvokeEndpoint head it answers itself,
+and its relay to serving containers, against a scripted HTTP server on loopback."""
+
+import socket
+import threading
+from dataclasses import dataclass
+
+import pytest
+import uvloop
+
+from infra.control_plane.edge.request_head import invoke_endpoint_name, parse_invoke_head
+from infra.control_plane.hosting.container_relay import ContainerRelay
+from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess
+
+LIMIT = 6 * 1024 * 1024
+HEAD = (
+    b"POST /endpoints/my-endpoint/invocations HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nContent-Type: text/csv\r\n"
+    b"Accept: application/json\r\nX-Amz-Date: 20260101T000000Z\r\nContent-Length: 5"
+)
+
+
+# --- the head the front answers itself
+
+
+def test_an_sdk_shaped_head_is_read_into_wsgi_names():
+    head = parse_invoke_head(HEAD + b"\r\nX-Amzn-SageMaker-Custom-Attributes: a=1\r\naccept: text/csv", LIMIT)
+    assert head is not None
+    assert (head.endpoint, head.content_length, head.close) == ("my-endpoint", 5, False)
+    environ = head.environ
+    assert environ["PATH_INFO"] == environ["REQUEST_URI"] == "/endpoints/my-endpoint/invocations"
+    assert environ["CONTENT_TYPE"] == "text/csv" and environ["CONTENT_LENGTH"] == "5"
+    assert environ["HTTP_HOST"] == "127.0.0.1:4566" and environ["HTTP_X_AMZ_DATE"] == "20260101T000000Z"
+    assert environ["HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"] == "a=1"
+    assert environ["HTTP_ACCEPT"] == "application/json,text/csv"  # repeated headers joined, as werkzeug does
+
+
+def test_connection_close_is_noted():
+    head = parse_invoke_head(HEAD + b"\r\nConnection: keep-alive, Close", LIMIT)
+    assert head is not None and head.close
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        HEAD.replace(b"/invocations", b"/invocations?x=1"),  # a query string
+        HEAD.replace(b"my-endpoint", b"my%2Dendpoint"),  # percent-encoding: the WSGI path decodes it
+        HEAD.replace(b"/invocations", b"/async-invocations"),
+        HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        HEAD.replace(b"POST", b"PUT"),
+        HEAD + b"\r\nTransfer-Encoding: chunked",
+        HEAD + b"\r\nExpect: 100-continue",
+        HEAD + b"\r\nUpgrade: websocket",
+        HEAD + b"\r\nContent-Length: 5",  # declared twice
+        HEAD.replace(b"Content-Length: 5", b"Content-Length: +5"),
+        HEAD.replace(b"Content-Length: 5", b"Content-Length: 6291457"),  # over the limit: the WSGI path refuses it
+        HEAD.replace(b"\r\nContent-Length: 5", b""),  # no length
+        HEAD.replace(b"Host: 127.0.0.1:4566\r\n", b""),
+        HEAD + b"\r\nHost: evil.example",
+        HEAD + b"\r\n folded continuation",
+        HEAD + b"\r\nBad Name: x",
+        HEAD + b"\r\nName : x",
+        HEAD + b"\r\nNo-Colon",
+        HEAD + b"\r\nX-Bare: a\nb",
+        HEAD + b"\r\nX-Nul: a\0b",
+    ],
+)
+def test_any_other_shape_goes_to_the_wsgi_server(head):
+    assert parse_invoke_head(head, LIMIT) is None
+
+
+def test_the_request_line_alone_tells_an_invocation():
+    assert invoke_endpoint_name(b"POST /endpoints/a-1/invocations HTTP/1.1") == b"a-1"
+    others = (b"POST / HTTP/1.1", b"GET /endpoints/a/invocations HTTP/1.1", b"POST /endpoints/a/b/invocations HTTP/1.1")
+    for line in others:
+        assert invoke_endpoint_name(line) is None
+
+
+# --- the relay to serving containers
+
+
+@dataclass
+class _Container:
+    url: str
+
+
+class ScriptedServer:
+    """Answers each request read on loopback with the next scripted bytes (None: answer nothing, hold the line)."""
+
+    def __init__(self, answers, close_after=False):
+        self.answers, self.close_after = list(answers), close_after
+        self.requests, self.connections = [], 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def process(self, hostname="primary"):
+        return ServingProcess(hostname, _Container(self.url), pool=None)  # the relay never uses the urllib3 pool
+
+    def close(self):
+        self._listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        with connection:
+            reader = connection.makefile("rb")
+            while self.answers:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                self.requests.append((head, reader.read(_declared_length(head))))
+                answer = self.answers.pop(0)
+                if answer is None:
+                    threading.Event().wait(5)
+                    return
+                if not answer:  # drop the connection without answering (as a server closing a kept-alive one)
+                    return
+                connection.sendall(answer)
+                if self.close_after:
+                    return
+
+
+def _declared_length(head):
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def _run(coroutine):
+    loop = uvloop.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def _ok(body, content_type=b"application/json", extra=b""):
+    return b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        content_type,
+        len(body),
+        extra,
+        body,
+    )
+
+
+def test_answers_come_back_whole_over_one_kept_alive_connection():
+    server = ScriptedServer([_ok(b'{"a": 1}'), _ok(b"x" * 100_000, b"text/csv")])
+
+    async def two_calls():
+        relay = ContainerRelay()
+        first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
+        second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
+        relay.close()
+        return first, second
+
+    first, second = _run(two_calls())
+    assert (first.status, first.headers["content-type"], first.body) == (200, "application/json", b'{"a": 1}')
+    assert second.body == b"x" * 100_000
+    assert server.connections == 1
+    assert server.requests[1][1] == b"3" * 70_000
+    assert b"Content-Length: 70000\r\n" in server.requests[1][0]
+
+
+def test_chunked_interim_and_close_delimited_answers_are_read():
+    chunked = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/csv\r\n\r\n"
+        b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\nTrailer: t\r\n\r\n"
+    )
+    until_close = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nto the end"
+    for answer, body in ((chunked, b"abcdefg"), (until_close, b"to the end")):
+        server = ScriptedServer([answer], close_after=True)
+        got = _run(ContainerRelay().in_series([server.process()], b"q", {}, 5.0))
+        assert (got.status, got.body) == (200, body)
+
+
+def test_a_connection_the_container_closed_is_retried_once_on_a_fresh_one():
+    server = ScriptedServer([_ok(b"one"), b"", _ok(b"two")])  # the second request's connection is dropped
+
+    async def two_calls():
+        relay = ContainerRelay()
+        first = await relay.in_series([server.process()], b"1", {}, 5.0)
+        second = await relay.in_series([server.process()], b"2", {}, 5.0)
+        return first.body, second.body
+
+    assert _run(two_calls()) == (b"one", b"two")
+    assert server.connections == 2
+    assert [body for _, body in server.requests] == [b"1", b"2", b"2"]
+
+
+def test_a_pipeline_passes_each_answer_on_and_only_the_last_container_gets_accept():
+    first = ScriptedServer([_ok(b"1,2,3", b"text/csv")])
+    last = ScriptedServer([_ok(b"[6]", b"application/json", b"X-Amzn-SageMaker-Custom-Attributes: seen\r\n")])
+    processes = [first.process("pre"), last.process("model")]
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    answer = _run(ContainerRelay().in_series(processes, b'{"x": 1}', headers, 5.0))
+    assert answer.body == b"[6]" and answer.headers["x-amzn-sagemaker-custom-attributes"] == "seen"
+    first_head, first_body = first.requests[0]
+    last_head, last_body = last.requests[0]
+    assert first_body == b'{"x": 1}' and b"Accept" not in first_head and b"Content-Type: application/json" in first_head
+    assert last_body == b"1,2,3" and b"Content-Type: text/csv" in last_head and b"Accept: application/json" in last_head
+
+
+def test_an_error_answer_names_its_container_and_status():
+    server = ScriptedServer([b"HTTP/1.1 415 Unsupported\r\nContent-Length: 12\r\n\r\nnot this one"])
+    with pytest.raises(HopFailed) as failed:
+        _run(ContainerRelay().in_series([server.process("model")], b"1", {}, 5.0))
+    assert (failed.value.hostname, failed.value.status, failed.value.message) == ("model", 415, "not this one")
+
+
+def test_a_container_that_does_not_answer_in_time_is_a_timeout_never_retried():
+    server = ScriptedServer([None, _ok(b"late")])
+    with pytest.raises(HopFailed) as failed:
+        _run(ContainerRelay().in_series([server.process()], b"1", {}, 0.3))
+    assert failed.value.timed_out and failed.value.status == 0
+    assert server.connections == 1
+
+
+def test_no_server_at_the_address_is_a_connect_failure():
+    server = ScriptedServer([])
+    server.close()
+    with pytest.raises(HopFailed) as failed:
+        _run(ContainerRelay().in_series([server.process()], b"1", {}, 5.0))
+    assert failed.value.connect_failed and "not reachable" in failed.value.message
+
+
+def test_an_answer_that_is_not_http_is_a_failure_not_a_hang():
+    server = ScriptedServer([b"SSH-2.0-OpenSSH\r\n\r\n", b"SSH-2.0-OpenSSH\r\n\r\n"])
+    with pytest.raises(HopFailed) as failed:
+        _run(ContainerRelay().in_series([server.process()], b"1", {}, 5.0))
+    assert not failed.value.connect_failed and not failed.value.timed_out
+    assert "did not answer HTTP" in failed.value.message
