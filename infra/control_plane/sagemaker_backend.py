@@ -32,8 +32,8 @@ from infra.control_plane.hosting.data_capture import CaptureWriter
 from infra.control_plane.hosting.endpoint_configs import EndpointConfigs
 from infra.control_plane.hosting.endpoint_deployer import Deployer, HostingContext
 from infra.control_plane.hosting.endpoints import Endpoints
-from infra.control_plane.hosting.invocation_metrics import NAMESPACE as INVOCATION_NAMESPACE
-from infra.control_plane.hosting.invocation_metrics import InvocationMetrics
+from infra.control_plane.hosting.invocation.invocation_metrics import NAMESPACE as INVOCATION_NAMESPACE
+from infra.control_plane.hosting.invocation.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.models import Models
 from infra.control_plane.lambda_functions.functions import LambdaFunctions
 from infra.control_plane.mlflow_servers.mlflow_process import installed_mlflow_version

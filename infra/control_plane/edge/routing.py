@@ -49,8 +49,8 @@ from infra.control_plane.feature_store.featurestore_runtime import (
     is_featurestore_path,
 )
 from infra.control_plane.hosting.async_inference import AsyncFront
-from infra.control_plane.hosting.container_relay import ContainerRelay
-from infra.control_plane.hosting.sagemaker_runtime import (
+from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
+from infra.control_plane.hosting.invocation.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
     Invocation,
     InvokeFront,

@@ -25,8 +25,8 @@ import uvloop
 from infra.control_plane.edge.http_guards import REASONS
 from infra.control_plane.edge.request_head import MAX_HEAD_BYTES, InvokeHead, invoke_endpoint_name, parse_invoke_head
 from infra.control_plane.edge.routing import EdgeApp
-from infra.control_plane.hosting.container_relay import ContainerRelay
-from infra.control_plane.hosting.sagemaker_runtime import MAX_PAYLOAD_BYTES, Reply
+from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
+from infra.control_plane.hosting.invocation.sagemaker_runtime import MAX_PAYLOAD_BYTES, Reply
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from infra.control_plane.core.errors import (
 )
 from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.hosting_requests import AsyncInferenceConfig
-from infra.control_plane.hosting.sagemaker_runtime import (
+from infra.control_plane.hosting.invocation.sagemaker_runtime import (
     BackendLookup,
     HostingBackend,
     Invocation,

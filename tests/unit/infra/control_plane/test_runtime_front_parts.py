@@ -9,7 +9,7 @@ import pytest
 import uvloop
 
 from infra.control_plane.edge.request_head import invoke_endpoint_name, parse_invoke_head
-from infra.control_plane.hosting.container_relay import ContainerRelay
+from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess
 
 LIMIT = 6 * 1024 * 1024

@@ -23,11 +23,11 @@ from infra.control_plane.core.errors import (
     UnknownOperationException,
 )
 from infra.control_plane.core.resource_helpers import utcnow
-from infra.control_plane.hosting.container_relay import ContainerRelay
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
 from infra.control_plane.hosting.endpoint_deployer import Deployment, DeploymentError, Instance, Variant
 from infra.control_plane.hosting.endpoints import Endpoints
-from infra.control_plane.hosting.invocation_metrics import InvocationMetrics
+from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
+from infra.control_plane.hosting.invocation.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, invoke_in_series
 
 logger = logging.getLogger(__name__)
