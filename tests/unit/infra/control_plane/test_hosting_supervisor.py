@@ -9,9 +9,9 @@ from infra.control_plane.hosting.endpoint_deployer import (
     HostingContext,
     Instance,
     Variant,
-    _Supervisor,
     connection_pool,
 )
+from infra.control_plane.hosting.endpoint_supervisor import EndpointSupervisor
 from infra.control_plane.hosting.serving_chain import ServingProcess
 from infra.runtime.api import ContainerRuntimeError, ServingSpec
 
@@ -65,7 +65,7 @@ def _deployment(runtime: _Runtime, tmp_path: Path, max_failed: int = 3):
 def test_a_container_that_cannot_be_restarted_fails_the_deployment_with_the_reason(tmp_path):
     runtime = _Runtime(failures=100)
     context, deployment, _, lost, done = _deployment(runtime, tmp_path)
-    _Supervisor(context, deployment).start()
+    EndpointSupervisor(context, deployment).start()
     assert done.wait(10)
     assert runtime.starts == 3
     assert len(lost) == 1
@@ -76,7 +76,7 @@ def test_a_container_that_cannot_be_restarted_fails_the_deployment_with_the_reas
 def test_a_restart_that_succeeds_before_the_limit_resets_the_count(tmp_path):
     runtime = _Runtime(failures=2)
     context, deployment, instance, lost, _ = _deployment(runtime, tmp_path)
-    _Supervisor(context, deployment).start()
+    EndpointSupervisor(context, deployment).start()
     try:
         deadline = threading.Event()
         for _ in range(500):
