@@ -37,7 +37,9 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
+from containers.rl.configuration.agent_metadata import camera_observation
 from containers.rl.configuration.run_config import RunConfig
+from containers.rl.learning.camera_networks import camera_policy_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +242,11 @@ def build_algorithm(cfg: RunConfig, env: VecEnv) -> EpisodicAlgorithm:
     kwargs: dict[str, Any] = {"learning_rate": hp.lr, "gamma": hp.discount_factor, "seed": hp.seed, "device": "cpu"}
     if hp.observation_type == "vector":
         kwargs["policy_kwargs"] = {"net_arch": hp.layers}
+    else:
+        stereo = camera_observation(cfg.actions, hp) == "stereo"
+        camera_kwargs = camera_policy_kwargs(cfg.actions.neural_network, stereo, cfg.actions.training_algorithm)
+        if camera_kwargs is not None:
+            kwargs["policy_kwargs"] = camera_kwargs
     model: EpisodicAlgorithm
     if cfg.actions.training_algorithm == "sac":
         model = EpisodicSAC(
