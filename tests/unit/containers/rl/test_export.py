@@ -16,7 +16,7 @@ from containers.rl.configuration.run_config import RunConfig, env_config, make_e
 from containers.rl.evaluation.lap_evaluation import load_policy
 from containers.rl.learning.training_run import run
 from containers.rl.local_cli import main as local_cli
-from containers.rl.simulation.actions import default_action_space, load_model_metadata
+from containers.rl.simulation.actions import default_action_space, load_model_metadata, parse_model_metadata
 from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 
 pytest.importorskip("tensorflow")
@@ -167,3 +167,38 @@ def test_the_policy_has_the_consoles_layers(trained):
     assert conv == expected_conv and dense == [*expected_dense, 10]  # the last: the policy head, one per action
     assert next(x for x in layers if x.kind == "conv").weight.shape[1] == channels
     assert [x.kind for x in layers].count("relu") == len(expected_conv) + len(expected_dense)
+
+
+def test_a_sac_stereo_policy_with_a_deep_network_exports_its_actions(tmp_path, oval):
+    """SAC (continuous) from the stereo pair with DEEP_CONVOLUTIONAL_NETWORK_DEEP: the replay buffer is bounded (not
+    SB3's 1 M frames), and the frozen graph and OpenVINO give the actor's deterministic action."""
+    hp = parse_hyperparameters(
+        {**CAMERA, "num_episodes_between_training": "1", "stack_size": "1", "batch_size": "16", "world_name": "oval",
+         "min_eval_trials": "1", "eval_laps": "1", "seed": "3"}
+    )  # fmt: skip
+    actions = parse_model_metadata(
+        {"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2}},
+         "action_space_type": "continuous", "training_algorithm": "sac", "sensor": ["STEREO_CAMERAS"],
+         "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_DEEP"}
+    )  # fmt: skip
+    out = tmp_path / "run"
+    cfg = RunConfig(oval, actions, DEFAULT_REWARD_FILE, hp, out / "model", out)
+    run(cfg)
+    model = load_policy(out / "model" / "model.zip", "sac")
+    assert model.buffer_size < 100_000  # 2 GiB of stereo frames, not 1 M transitions
+    result = export_model(out, tmp_path / "export", "sac-stereo")
+    assert result.names.input == "main_level/agent/policy/online/network_0/STEREO_CAMERAS/STEREO_CAMERAS"
+    assert result.input_shape == (120, 160, 2)
+    env = make_envs(cfg, 1, env_config(cfg.hp, cfg.actions))[0]
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset()
+    frames = []
+    for _ in range(12):
+        frames.append(obs)
+        obs, *_ = env.step(rng.uniform(-1, 1, size=2).astype(np.float32))
+    observations = np.stack(frames).astype(np.float32)
+    expected, _ = model.predict(observations, deterministic=True)
+    tf_actions = run_frozen_graph(result.frozen_graph, result.names, observations)
+    np.testing.assert_allclose(tf_actions, expected, atol=1e-4)
+    xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, tmp_path / "ov" / "model.xml")
+    np.testing.assert_allclose(run_ir(xml, observations), expected, atol=1e-4)
