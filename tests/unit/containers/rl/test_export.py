@@ -169,17 +169,17 @@ def test_the_policy_has_the_consoles_layers(trained):
     assert [x.kind for x in layers].count("relu") == len(expected_conv) + len(expected_dense)
 
 
-def test_a_sac_stereo_policy_with_a_deep_network_exports_its_actions(tmp_path, oval):
-    """SAC (continuous) from the stereo pair with DEEP_CONVOLUTIONAL_NETWORK_DEEP: the replay buffer is bounded (not
-    SB3's 1 M frames), and the frozen graph and OpenVINO give the actor's deterministic action."""
+def test_a_sac_stereo_policy_exports_its_actions(tmp_path, oval):
+    """SAC (continuous) from the stereo pair: the replay buffer is bounded (not SB3's 1 M frames), and the frozen graph
+    and OpenVINO give the actor's deterministic action (the shallow network: SAC makes one update per step, and the
+    deeper networks' layers are checked with PPO above)."""
     hp = parse_hyperparameters(
         {**CAMERA, "num_episodes_between_training": "1", "stack_size": "1", "batch_size": "16", "world_name": "oval",
          "min_eval_trials": "1", "eval_laps": "1", "seed": "3"}
     )  # fmt: skip
     actions = parse_model_metadata(
         {"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2}},
-         "action_space_type": "continuous", "training_algorithm": "sac", "sensor": ["STEREO_CAMERAS"],
-         "neural_network": "DEEP_CONVOLUTIONAL_NETWORK_DEEP"}
+         "action_space_type": "continuous", "training_algorithm": "sac", "sensor": ["STEREO_CAMERAS"]}
     )  # fmt: skip
     out = tmp_path / "run"
     cfg = RunConfig(oval, actions, DEFAULT_REWARD_FILE, hp, out / "model", out)
