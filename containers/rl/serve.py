@@ -1,7 +1,8 @@
 """Serving a trained policy: ``POST /invocations`` maps observations to actions.
 
 Request (``application/json``): ``{"instances": [<observation>, ...]}`` or one bare observation (a list of
-numbers for the vector observation, a 120 x 160 [x stack] nested list for the camera). Response:
+numbers for the vector observation, a 120 x 160 [x stack] nested list for the camera, 120 x 160 x 2·stack for
+the stereo pair). Response:
 ``{"predictions": [{"action": <index or [u1, u2]>, "steering_angle": deg, "speed": m/s}, ...]}`` — the TF Serving
 REST shape the SDK's JSON predictors expect, with the DeepRacer command spelled out.
 """

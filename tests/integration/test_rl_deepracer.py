@@ -227,3 +227,29 @@ def test_evaluate_only_without_a_checkpoint_fails_with_a_reason(sm, bucket, cust
     described = wait_training(sm, name, timeout=120)
     assert described["TrainingJobStatus"] == "Failed"
     assert "checkpoint channel" in described["FailureReason"]
+
+
+def test_a_stereo_camera_job_trains_the_consoles_deep_network(sm, s3, bucket):
+    """``STEREO_CAMERAS`` and ``DEEP_CONVOLUTIONAL_NETWORK_DEEP`` in DRfC's ``model_metadata.json``: the job learns from
+    the stereo pair with that network and its model says so (docs: Sensors and networks)."""
+    given = json.loads((DEFAULTS / "model_metadata.json").read_text())
+    given.update(sensor=["STEREO_CAMERAS"], neural_network="DEEP_CONVOLUTIONAL_NETWORK_DEEP")
+    s3.put_object(Bucket=bucket, Key="rl/stereo/model_metadata.json", Body=json.dumps(given).encode())
+    s3.put_object(
+        Bucket=bucket, Key="rl/stereo/reward_function.py", Body=(DEFAULTS / "reward_function.py").read_bytes()
+    )
+    name = unique("deepracer-stereo")
+    tiny_camera = {
+        **TINY, "observation_type": "camera", "term_cond_max_episodes": "1", "num_episodes_between_training": "2",
+        "num_workers": "1", "min_eval_trials": "1", "num_epochs": "1",
+    }  # fmt: skip
+    sm.create_training_job(
+        **rl_job_request(name, bucket, [channel("custom_files", f"s3://{bucket}/rl/stereo")], tiny_camera)
+    )
+    described = wait_training(sm, name, timeout=600)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    model = members(s3, described["ModelArtifacts"]["S3ModelArtifacts"])
+    metadata = json.loads(model["model_metadata.json"])
+    assert metadata["sensor"] == ["STEREO_CAMERAS"] and metadata["neural_network"] == "DEEP_CONVOLUTIONAL_NETWORK_DEEP"
+    assert metadata["action_space"] == given["action_space"]
+    assert "model.zip" in model and 0.0 <= final_metrics(described)["eval_completion"] <= 100.0

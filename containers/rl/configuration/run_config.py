@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from containers.rl.configuration.agent_metadata import agent_metadata
+from containers.rl.configuration.agent_metadata import agent_metadata, camera_observation
 from containers.rl.configuration.hyperparams import (
     DeepRacerHyperparameters,
     car_dynamics,
@@ -70,9 +70,10 @@ def load_run_config(model_dir: Path, data_dir: Path) -> RunConfig:
     return RunConfig(track, actions, reward if reward.exists() else DEFAULT_REWARD_FILE, hp, model_dir, data_dir)
 
 
-def env_config(hp: DeepRacerHyperparameters) -> EnvConfig:
+def env_config(hp: DeepRacerHyperparameters, actions: ActionSpace) -> EnvConfig:
+    """The simulator settings of a run (the sensor in ``actions``, ``model_metadata.json``, picks the camera)."""
     return EnvConfig(
-        observation=hp.observation_type,
+        observation=camera_observation(actions, hp),
         stack_size=hp.stack_size,
         change_start_position=hp.change_start_position,
         round_robin_advance_dist=hp.round_robin_advance_dist,
@@ -96,8 +97,9 @@ def make_envs(cfg: RunConfig, n: int, config: EnvConfig) -> list[DeepRacerEnv]:
 
 def build_vec_env(cfg: RunConfig, n: int) -> VecEnv:
     """Parallel rollout workers: in-process for the cheap vector observation, subprocesses for the camera."""
+    config = env_config(cfg.hp, cfg.actions)
     factories: list[Callable[[], Any]] = [
-        make_env_factory(cfg.track, cfg.actions, reward_factory(cfg), env_config(cfg.hp), i, n) for i in range(n)
+        make_env_factory(cfg.track, cfg.actions, reward_factory(cfg), config, i, n) for i in range(n)
     ]
     if cfg.hp.observation_type == "camera" and n > 1:
         return SubprocVecEnv(factories, start_method="fork")

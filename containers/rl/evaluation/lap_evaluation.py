@@ -73,7 +73,7 @@ def run_episodes(
 
 def evaluate(cfg: RunConfig, model: BaseAlgorithm, laps: int) -> tuple[EvaluationSummary, list[list[list[Any]]]]:
     """Non-continuous evaluation: ``laps`` trials, each its own episode from the start line, deterministic policy."""
-    config = env_config(cfg.hp)
+    config = env_config(cfg.hp, cfg.actions)
     envs = make_envs(cfg, laps, config)
     results = run_episodes(model, envs, [cfg.hp.start_position_offset] * laps)
     records = [evaluation_record(record, trial=i + 1) for i, (record, _) in enumerate(results)]

@@ -3,7 +3,8 @@ checkpoint and as the frozen graph (``model.pb``) the car converts with OpenVINO
 
 Names (docs/deepracer.md#export): the input is ``main_level/agent/{head}/online/network_0/{sensor}/{sensor}`` with
 head ``main`` (PPO) or ``policy`` (SAC) and sensor ``FRONT_FACING_CAMERA`` (camera frames ``[N, 120, 160, stack]``,
-raw 0-255 pixels) or ``observation`` (the vector observation); the output is PPO's
+raw 0-255 pixels), ``STEREO_CAMERAS`` (``[N, 120, 160, 2 × stack]``, left then right) or ``observation`` (the vector
+observation); the output is PPO's
 ``main_level/agent/main/online/network_1/ppo_head_0/policy`` or SAC's
 ``main_level/agent/policy/online/network_0/sac_policy_head_0/policy``: action probabilities (discrete) or the action
 in [-1, 1]² (continuous). TensorFlow is imported here only (it is not in the container images).
@@ -36,7 +37,7 @@ class GraphNames:
 
     @staticmethod
     def of(policy: PolicyLayers) -> GraphNames:
-        sensor = "FRONT_FACING_CAMERA" if policy.image else "observation"
+        sensor = policy.sensor or ("FRONT_FACING_CAMERA" if policy.image else "observation")
         head = HEAD_NAMES[policy.algorithm]
         return GraphNames(f"main_level/agent/{head}/online/network_0/{sensor}/{sensor}", OUTPUT_NAMES[policy.algorithm])
 

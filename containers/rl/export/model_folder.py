@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from containers.rl.configuration.agent_metadata import STEREO_CAMERAS
 from containers.rl.configuration.run_config import load_run_config
 from containers.rl.evaluation.lap_evaluation import load_policy
 from containers.rl.export.frozen_graph import GraphNames, write_graph
@@ -86,7 +87,8 @@ def export_model(
         policy_file = model_dir / "model.zip"
     if not policy_file.exists():
         raise UserError(f"no trained policy in {model_dir} (model.zip)")
-    layers = policy_layers(load_policy(policy_file, cfg.actions.training_algorithm))
+    sensor = STEREO_CAMERAS if STEREO_CAMERAS in cfg.actions.sensor else ""
+    layers = policy_layers(load_policy(policy_file, cfg.actions.training_algorithm), sensor)
     prefix = prefix or name
     folder = out_dir / name
     shutil.rmtree(folder, ignore_errors=True)

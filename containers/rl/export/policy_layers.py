@@ -47,6 +47,7 @@ class PolicyLayers:
     input_scale: float
     layers: list[Layer] = field(default_factory=list)
     head: HeadKind = "softmax"
+    sensor: str = ""  # the graph's input sensor name; "" means FRONT_FACING_CAMERA for images, else observation
 
 
 def _numpy(tensor: Any) -> np.ndarray | None:
@@ -69,7 +70,7 @@ def _walk(module: Any, out: list[Layer]) -> None:
         out.append(Layer("tanh"))
     elif isinstance(module, nn.Flatten):
         out.append(Layer("flatten"))
-    elif hasattr(module, "cnn") and hasattr(module, "linear"):  # NatureCNN: cnn (ends in Flatten), then linear
+    elif hasattr(module, "cnn") and hasattr(module, "linear"):  # NatureCNN, CoachCameraExtractor: cnn, linear
         _walk(module.cnn, out)
         _walk(module.linear, out)
     elif type(module).__name__ == "FlattenExtractor":
@@ -78,8 +79,9 @@ def _walk(module: Any, out: list[Layer]) -> None:
         raise UnsupportedPolicyError(f"cannot export a {type(module).__name__} layer")
 
 
-def policy_layers(model: BaseAlgorithm) -> PolicyLayers:
-    """The layers of a loaded PPO or SAC model (``evaluation.lap_evaluation.load_policy``)."""
+def policy_layers(model: BaseAlgorithm, sensor: str = "") -> PolicyLayers:
+    """The layers of a loaded PPO or SAC model (``evaluation.lap_evaluation.load_policy``); ``sensor`` names the
+    graph's input (``STEREO_CAMERAS`` for a stereo policy; by default the front camera or the vector)."""
     layers: list[Layer] = []
     space = model.observation_space
     image = is_image_space(space, check_channels=False)
@@ -104,7 +106,8 @@ def policy_layers(model: BaseAlgorithm) -> PolicyLayers:
     shape = tuple(int(d) for d in space.shape or ())
     if image:  # SB3 trains channels-first ([C, H, W]); the car's frames are [H, W, C]
         shape = (shape[1], shape[2], shape[0]) if shape[0] < shape[2] else shape
-    return PolicyLayers(algorithm, image, shape, 1 / 255 if image and normalize else 1.0, layers, head)
+    scale = 1 / 255 if image and normalize else 1.0
+    return PolicyLayers(algorithm, image, shape, scale, layers, head, sensor)
 
 
 def reference_actions(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:

@@ -37,7 +37,9 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
+from containers.rl.configuration.agent_metadata import camera_observation
 from containers.rl.configuration.run_config import RunConfig
+from containers.rl.learning.camera_networks import camera_policy_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +234,17 @@ class EpisodicSAC(SAC):
 
 EpisodicAlgorithm = EpisodicPPO | EpisodicSAC
 
+SAC_REPLAY_TRANSITIONS = 1_000_000  # Coach's ExperienceReplay size, the simapp's SAC memory
+REPLAY_BUFFER_BYTES = 2 << 30  # SB3 allocates the whole buffer at start: camera frames are capped to 2 GiB
+
+
+def replay_buffer_size(env: VecEnv) -> int:
+    """SAC's replay size: the simapp's 1 M transitions, or as many as fit 2 GiB of observations (each transition
+    stores the observation and the next one; 1 M camera frames would be 38 GB, stereo 77 GB)."""
+    shape = env.observation_space.shape or (1,)
+    per_transition = 2 * int(np.prod(shape)) * np.dtype(env.observation_space.dtype or np.float32).itemsize
+    return int(min(SAC_REPLAY_TRANSITIONS, max(1_000, REPLAY_BUFFER_BYTES // per_transition)))
+
 
 def build_algorithm(cfg: RunConfig, env: VecEnv) -> EpisodicAlgorithm:
     """The run's algorithm with DeepRacer's hyperparameters, from ``cfg.pretrained``'s weights if given."""
@@ -240,11 +253,17 @@ def build_algorithm(cfg: RunConfig, env: VecEnv) -> EpisodicAlgorithm:
     kwargs: dict[str, Any] = {"learning_rate": hp.lr, "gamma": hp.discount_factor, "seed": hp.seed, "device": "cpu"}
     if hp.observation_type == "vector":
         kwargs["policy_kwargs"] = {"net_arch": hp.layers}
+    else:
+        stereo = camera_observation(cfg.actions, hp) == "stereo"
+        camera_kwargs = camera_policy_kwargs(cfg.actions.neural_network, stereo, cfg.actions.training_algorithm)
+        if camera_kwargs is not None:
+            kwargs["policy_kwargs"] = camera_kwargs
     model: EpisodicAlgorithm
     if cfg.actions.training_algorithm == "sac":
         model = EpisodicSAC(
             policy, env, n_episodes=hp.num_episodes_between_training, batch_size=hp.batch_size, ent_coef=hp.sac_alpha,
-            tau=1.0, target_update_interval=hp.num_episodes_between_training, **kwargs,
+            tau=1.0, target_update_interval=hp.num_episodes_between_training,
+            buffer_size=replay_buffer_size(env), **kwargs,
         )  # fmt: skip
     else:
         if hp.loss_type.lower() == "huber":

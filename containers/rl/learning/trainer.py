@@ -88,7 +88,7 @@ class Trainer:
         if env is None:
             raise TypeError("the model has no environment")
         self.env = env
-        self.eval_envs = make_envs(cfg, cfg.hp.min_eval_trials, env_config(cfg.hp))
+        self.eval_envs = make_envs(cfg, cfg.hp.min_eval_trials, env_config(cfg.hp, cfg.actions))
         self.metrics = TrainingMetrics(cfg.data_dir / "metrics" / "TrainingMetrics.json", cfg.hp.best_model_metric)
         self.index = CheckpointIndex(cfg.model_dir / "deepracer_checkpoints.json")
         self.simtrace = TrainingSimtrace(cfg.data_dir / "training-simtrace", cfg.hp.num_episodes_between_training)

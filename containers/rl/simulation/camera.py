@@ -30,7 +30,7 @@ from containers.rl.simulation.race_objects import inside as inside_footprint
 from containers.rl.simulation.simulator import Pose
 from containers.rl.simulation.tracks import Track
 
-__all__ = ["HEIGHT", "OBJECT", "WIDTH", "Camera"]
+__all__ = ["HEIGHT", "OBJECT", "STEREO_OFFSET_M", "WIDTH", "Camera"]
 
 WIDTH, HEIGHT = 160, 120
 HFOV = 1.13
@@ -44,10 +44,14 @@ HAZE_STRENGTH = 0.35
 VIGNETTE = 0.15  # brightness lost in the frame's corners
 NEAREST_WALL_M = 0.3  # rows whose rays cannot meet a wall nearer than this are never wall or sky
 LIGHT_SHIFT = 7  # gains and offsets are fixed-point with 7 fractional bits
+STEREO_OFFSET_M = 0.03  # the stereo pair's cameras sit 0.03 m left and right of the centre (a 6 cm baseline)
 
 
 class Camera:
-    def __init__(self, track: Track) -> None:
+    """``mount_left``: the camera's offset to the left of the car's centre line (the stereo pair's ±0.03 m)."""
+
+    def __init__(self, track: Track, mount_left: float = 0.0) -> None:
+        self.mount_left = mount_left
         self.scene: Scene = scene_for(track)
         scene = self.scene
         u, v = np.meshgrid(np.arange(WIDTH) + 0.5 - WIDTH / 2.0, np.arange(HEIGHT) + 0.5 - HEIGHT / 2.0)
@@ -66,7 +70,7 @@ class Camera:
             chosen = ground & (level == k)
             flat = np.flatnonzero(chosen)
             gx = (fx * t)[chosen] + MOUNT_AHEAD
-            gy = (left * t)[chosen]
+            gy = (left * t)[chosen] + mount_left
             self._levels.append((flat, gx.astype(np.float32), gy.astype(np.float32)))
         tan_elevation = fz / np.hypot(fx, left)
         self._wall_rows = int(np.count_nonzero(tan_elevation.max(axis=1) > -MOUNT_HEIGHT / NEAREST_WALL_M))
@@ -108,8 +112,9 @@ class Camera:
         """Each column's ray meets the wall rectangle at horizontal distance D: the wall covers the elevations
         between its foot (−h/D) and its top ((H − h)/D); above it is sky, below it the ground already drawn."""
         x_min, x_max, y_min, y_max = self.scene.walls
-        cx = pose.x + MOUNT_AHEAD * math.cos(pose.yaw)
-        cy = pose.y + MOUNT_AHEAD * math.sin(pose.yaw)
+        c, s = math.cos(pose.yaw), math.sin(pose.yaw)
+        cx = pose.x + MOUNT_AHEAD * c - self.mount_left * s
+        cy = pose.y + MOUNT_AHEAD * s + self.mount_left * c
         angle = pose.yaw + self._azimuth
         dx, dy = np.cos(angle), np.sin(angle)
         with np.errstate(divide="ignore"):

@@ -53,7 +53,7 @@ RewardFn = Callable[[dict[str, Any]], float]
 
 @dataclass(frozen=True)
 class EnvConfig:
-    observation: str = "vector"  # "vector" | "camera"
+    observation: str = "vector"  # "vector" | "camera" | "stereo" (the stereo pair, docs/deepracer.md#the-camera)
     stack_size: int = 1
     change_start_position: bool = True
     round_robin_advance_dist: float = 0.05
@@ -84,10 +84,11 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
             if actions.is_discrete
             else gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         )
-        self._camera: Any = None
+        self._cameras: list[Any] = []
         self._frames: deque[np.ndarray] = deque(maxlen=max(1, self.config.stack_size))
-        if self.config.observation == "camera":
-            shape = (120, 160, max(1, self.config.stack_size))
+        if self.config.observation in ("camera", "stereo"):
+            per_frame = 2 if self.config.observation == "stereo" else 1
+            shape = (120, 160, per_frame * max(1, self.config.stack_size))
             self.observation_space = gym.spaces.Box(0, 255, shape=shape, dtype=np.uint8)
         else:
             size = VECTOR_SIZE + (2 * OBJECTS_SEEN if self.config.race.has_objects else 0)
@@ -274,7 +275,7 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         )
 
     def _observe(self, proj: Projection) -> np.ndarray:
-        if self.config.observation == "camera":
+        if self.config.observation in ("camera", "stereo"):
             return self._camera_observation()
         return self._vector_observation(proj)
 
@@ -303,17 +304,20 @@ class DeepRacerEnv(gym.Env[np.ndarray, Any]):
         return np.concatenate(parts).astype(np.float32)
 
     def _camera_observation(self) -> np.ndarray:
-        if self._camera is None:
-            from containers.rl.simulation.camera import Camera  # only camera runs pay for it
+        """The last ``stack_size`` frames as channels, oldest first; a stereo frame is two channels, left then right
+        (the simapp stacks the pair so)."""
+        if not self._cameras:
+            from containers.rl.simulation.camera import STEREO_OFFSET_M, Camera  # only camera runs pay for it
 
-            self._camera = Camera(self.geometry.track)
-        frame = self._camera.render(self.pose, self.race_objects.objects)
+            offsets = (STEREO_OFFSET_M, -STEREO_OFFSET_M) if self.config.observation == "stereo" else (0.0,)
+            self._cameras = [Camera(self.geometry.track, mount_left=offset) for offset in offsets]
+        frame = np.stack([camera.render(self.pose, self.race_objects.objects) for camera in self._cameras], axis=-1)
         if not self._frames:
             for _ in range(self._frames.maxlen or 1):
                 self._frames.append(frame)
         else:
             self._frames.append(frame)
-        return np.stack(list(self._frames), axis=-1)
+        return np.concatenate(list(self._frames), axis=-1)
 
 
 def make_env_factory(

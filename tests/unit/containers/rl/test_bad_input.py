@@ -151,11 +151,13 @@ def _metadata(**fields: object) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("metadata", "hyperparameters", "message"),
     [
-        (_metadata(sensor=["STEREO_CAMERAS"]), {}, "STEREO_CAMERAS, which this container does not simulate"),
+        (_metadata(sensor=["LEFT_CAMERA"]), {}, "LEFT_CAMERA, which this container does not simulate"),
         (_metadata(sensor=["FRONT_FACING_CAMERA", "LIDAR"]), {}, "LIDAR, which this container does not simulate"),
+        (_metadata(sensor=["STEREO_CAMERAS", "SECTOR_LIDAR"]), {}, "SECTOR_LIDAR, which this container does not"),
         (_metadata(sensor=["SONAR"]), {}, "unknown sensor 'SONAR'"),
-        (_metadata(sensor=["FRONT_FACING_CAMERA"], neural_network="DEEP_CONVOLUTIONAL_NETWORK"),
-         {"observation_type": "camera"}, "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+        (_metadata(sensor=["FRONT_FACING_CAMERA", "STEREO_CAMERAS"]), {}, "one camera sensor"),
+        (_metadata(sensor=["STEREO_CAMERAS"], neural_network="RESNET_50"),
+         {"observation_type": "camera"}, "network 'RESNET_50'.*DEEP_CONVOLUTIONAL_NETWORK_DEEP"),
         (_metadata(sensor=["SAGESTACK_CENTERLINE_VECTOR"]), {"observation_type": "camera"}, "observation_type"),
         ({"action_space": [{"steering_angle": float("nan"), "speed": 1}]}, {}, "finite"),
         ({"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": float("inf")}},
@@ -188,3 +190,14 @@ def test_model_metadata_names_the_sensor_and_network_trained():
     assert camera["action_space"] == vector["action_space"] == actions.to_json()["action_space"]
     # a model written by a run is read back and accepted by the same checks (evaluate_only, re-training)
     check_agent(parse_model_metadata(vector), vector_hp)
+
+
+@pytest.mark.parametrize("network", ["DEEP_CONVOLUTIONAL_NETWORK", "DEEP_CONVOLUTIONAL_NETWORK_DEEP"])
+@pytest.mark.parametrize("sensor", ["FRONT_FACING_CAMERA", "STEREO_CAMERAS"])
+def test_the_consoles_networks_and_stereo_are_accepted_and_written_as_asked(sensor, network):
+    actions = parse_model_metadata(_metadata(sensor=[sensor], neural_network=network))
+    camera_hp = parse_hyperparameters({})
+    check_agent(actions, camera_hp)
+    written = agent_metadata(actions, camera_hp)
+    assert written["sensor"] == [sensor] and written["neural_network"] == network
+    check_agent(parse_model_metadata(written), camera_hp)

@@ -1,5 +1,6 @@
 """Known answers of the front camera: where the border lines and the dashed centre line must appear, symmetry on a
-straight, the off-track floor, the walls and the sky, the vignette, and frames that repeat exactly."""
+straight, the off-track floor, the walls and the sky, the vignette, and frames that repeat exactly; the stereo pair's
+disparity."""
 
 from __future__ import annotations
 
@@ -7,8 +8,19 @@ import math
 
 import numpy as np
 
-from containers.rl.simulation.camera import FOCAL, HEIGHT, MOUNT_AHEAD, MOUNT_HEIGHT, PITCH, WIDTH, Camera
+from containers.rl.simulation.actions import default_action_space
+from containers.rl.simulation.camera import (
+    FOCAL,
+    HEIGHT,
+    MOUNT_AHEAD,
+    MOUNT_HEIGHT,
+    PITCH,
+    STEREO_OFFSET_M,
+    WIDTH,
+    Camera,
+)
 from containers.rl.simulation.camera_scene import DASH_M, WALL
+from containers.rl.simulation.env import DeepRacerEnv, EnvConfig
 from containers.rl.simulation.simulator import Pose
 
 # the oval's lower straight: centre line y = -1.83 from x = -2 to 2, driven towards +x, borders 0.38 m either side
@@ -106,3 +118,40 @@ def test_frames_repeat_exactly(oval):
     first, second = Camera(oval), Camera(oval)
     np.testing.assert_array_equal(first.render(pose), second.render(pose))
     assert first.render(pose).dtype == np.uint8 and first.render(pose).shape == (HEIGHT, WIDTH)
+
+
+def _best_shift(left_row: np.ndarray, right_row: np.ndarray, most: int = 30) -> int:
+    """The shift d (px) for which the left camera's row, moved d columns left, best matches the right camera's."""
+    a, b = left_row.astype(np.float64), right_row.astype(np.float64)
+    errors = [np.mean(np.abs(a[d:] - b[: WIDTH - d])) for d in range(most)]
+    return int(np.argmin(errors))
+
+
+def test_the_stereo_pair_sees_a_straight_road_shifted_by_its_disparity(oval):
+    """The stereo cameras sit 0.03 m left and right of the centre (the simapp's stereo URDF: a 6 cm baseline), at
+    the front camera's height and pitch: a ground point at depth Z appears 2 · 0.03 · FOCAL / Z columns further left
+    in the right camera's frame than in the left one's, in the same row; the border lines are where the pinhole
+    model of each camera puts them."""
+    env = DeepRacerEnv(oval, default_action_space(), lambda params: 1.0, EnvConfig(observation="stereo", stack_size=2))
+    assert env.observation_space.shape == (HEIGHT, WIDTH, 4)
+    env.reset(options={"start_ndist": 0.0})
+    env.pose = POSE
+    observation = env._observe(env.geometry.project(*POSE.reference_point()))
+    left, right = observation[..., 2], observation[..., 3]  # the newest pair, left then right
+    assert observation.shape == (HEIGHT, WIDTH, 4) and not np.array_equal(left, right)
+    np.testing.assert_array_equal(left, Camera(oval, mount_left=STEREO_OFFSET_M).render(POSE))
+    lines_seen = 0
+    for ahead in np.linspace(0.5, 1.4, 10):
+        row = pixel_of(ahead, 0.0)[0]
+        at_row = ground_ahead(row)
+        depth = at_row * math.cos(PITCH) + MOUNT_HEIGHT * math.sin(PITCH)
+        disparity = 2 * STEREO_OFFSET_M * FOCAL / depth
+        assert abs(_best_shift(left[row], right[row]) - disparity) <= 1.0, (ahead, disparity)
+        for side in (1.0, -1.0):  # the white border lines, 0.355 m either side of the centre line
+            for frame, camera_left in ((left, STEREO_OFFSET_M), (right, -STEREO_OFFSET_M)):
+                column = pixel_of(at_row, side * 0.355 - camera_left)[1]
+                if 2 <= column < WIDTH - 2:  # near rows see the lines at the frame's edges or beyond
+                    assert frame[row, column] > 200, (ahead, side, camera_left)
+                    lines_seen += 1
+    assert lines_seen >= 30
+    assert 2 * STEREO_OFFSET_M * FOCAL / (0.5 * math.cos(PITCH)) > 10  # near rows shift by more than 10 px

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from containers.rl.configuration.run_config import RunConfig, env_config, make_e
 from containers.rl.evaluation.lap_evaluation import load_policy
 from containers.rl.learning.training_run import run
 from containers.rl.local_cli import main as local_cli
-from containers.rl.simulation.actions import default_action_space, load_model_metadata
+from containers.rl.simulation.actions import default_action_space, load_model_metadata, parse_model_metadata
 from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 
 pytest.importorskip("tensorflow")
@@ -24,29 +25,43 @@ pytest.importorskip("openvino")
 from containers.rl.export.frozen_graph import run_frozen_graph
 from containers.rl.export.model_folder import export_model
 from containers.rl.export.openvino_ir import convert_to_ir, run_ir
+from containers.rl.export.policy_layers import policy_layers
 
-SETTINGS = {
-    "vector": {"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2",
-               "observation_type": "vector"},
-    "camera": {"num_episodes_between_training": "2", "term_cond_max_episodes": "1", "num_workers": "1",
-               "observation_type": "camera", "stack_size": "2", "num_epochs": "1"},
+CAMERA = {
+    "num_episodes_between_training": "2",
+    "term_cond_max_episodes": "1",
+    "num_workers": "1",
+    "observation_type": "camera",
+    "stack_size": "2",
+    "num_epochs": "1",
+}
+SETTINGS = {  # hyperparameters, then model_metadata.json's sensor and neural_network
+    "vector": ({"num_episodes_between_training": "4", "term_cond_max_episodes": "2", "num_workers": "2",
+                "observation_type": "vector"}, "FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "camera": (CAMERA, "FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "camera-deep": (CAMERA, "FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK"),
+    "camera-deepest": (CAMERA, "FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK_DEEP"),
+    "stereo": (CAMERA, "STEREO_CAMERAS", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "stereo-deepest": (CAMERA, "STEREO_CAMERAS", "DEEP_CONVOLUTIONAL_NETWORK_DEEP"),
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=["vector", "camera"])
+@pytest.fixture(scope="module", params=list(SETTINGS))
 def trained(request, tmp_path_factory, oval):
     out = tmp_path_factory.mktemp(f"export-{request.param}")
+    settings, sensor, network = SETTINGS[request.param]
     hp = parse_hyperparameters(
-        {**SETTINGS[request.param], "world_name": "oval", "seed": "3", "min_eval_trials": "1", "eval_laps": "1"}
+        {**settings, "world_name": "oval", "seed": "3", "min_eval_trials": "1", "eval_laps": "1"}
     )
-    cfg = RunConfig(oval, default_action_space(), DEFAULT_REWARD_FILE, hp, out / "model", out)
+    actions = replace(default_action_space(), sensor=(sensor,), neural_network=network)
+    cfg = RunConfig(oval, actions, DEFAULT_REWARD_FILE, hp, out / "model", out)
     run(cfg)
     return out, cfg
 
 
 def _observations(cfg: RunConfig, n: int = 40) -> np.ndarray:
     """Frames the simulator produces along a random drive (re-started when an episode ends)."""
-    env = make_envs(cfg, 1, env_config(cfg.hp))[0]
+    env = make_envs(cfg, 1, env_config(cfg.hp, cfg.actions))[0]
     rng = np.random.default_rng(0)
     obs, _ = env.reset()
     frames = []
@@ -79,7 +94,7 @@ def test_tensorflow_and_openvino_give_the_trained_policys_actions(trained, tmp_p
         obs_t, _ = model.policy.obs_to_tensor(observations)
         torch_probs = model.policy.get_distribution(obs_t).distribution.probs.numpy()
     np.testing.assert_allclose(tf_probs, torch_probs, atol=1e-4)
-    sensor = "FRONT_FACING_CAMERA" if cfg.hp.observation_type == "camera" else "observation"
+    sensor = cfg.actions.sensor[0] if cfg.hp.observation_type == "camera" else "observation"
     assert result.names.input == f"main_level/agent/main/online/network_0/{sensor}/{sensor}"
     assert result.names.output == "main_level/agent/main/online/network_1/ppo_head_0/policy"
 
@@ -100,7 +115,10 @@ def test_the_model_folder_has_every_file_in_its_format(trained, tmp_path):
     metadata = load_model_metadata(folder / "model" / "model_metadata.json")
     assert metadata.is_discrete and len(metadata.actions) == 10
     raw = json.loads((folder / "model" / "model_metadata.json").read_text())
-    assert raw["sensor"] == (["FRONT_FACING_CAMERA"] if cfg.hp.observation_type == "camera" else raw["sensor"])
+    if cfg.hp.observation_type == "camera":  # the sensor and network trained, as model_metadata.json asked
+        assert raw["sensor"] == list(cfg.actions.sensor) and raw["neural_network"] == cfg.actions.neural_network
+    else:
+        assert raw["sensor"] == ["SAGESTACK_CENTERLINE_VECTOR"] and raw["neural_network"] == "SAGESTACK_MLP_64_64"
     hyper = json.loads((folder / "ip" / "hyperparameters.json").read_text())
     assert {"batch_size", "lr", "discount_factor", "num_episodes_between_training"} <= hyper.keys()
     assert "def reward_function(" in (folder / "reward_function.py").read_text()
@@ -120,3 +138,67 @@ def test_the_model_folder_has_every_file_in_its_format(trained, tmp_path):
 def test_export_of_a_folder_without_a_model_is_a_clear_error(tmp_path, capsys):
     assert local_cli(["export", str(tmp_path)]) == 1
     assert "not a DeepRacer training output" in capsys.readouterr().err
+
+
+# the simapp's schemes (markov/sensors/utils.py, custom_architectures.py): conv (filters, kernel, stride), the
+# embedder's dense layers (applied per position, as 1x1 convolutions), the middleware's dense layers; ReLU after each
+EXPECTED_LAYERS = {
+    ("FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"): ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], [512]),
+    ("FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK"):
+        ([(32, 5, 2), (32, 3, 1), (64, 3, 2), (64, 3, 1), (64, 1, 1)], [512]),
+    ("FRONT_FACING_CAMERA", "DEEP_CONVOLUTIONAL_NETWORK_DEEP"):
+        ([(32, 8, 4), (32, 4, 2), (64, 4, 2), (64, 3, 1), (512, 1, 1), (512, 1, 1)], [256, 128]),
+    ("STEREO_CAMERAS", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"): ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], [512]),
+    ("STEREO_CAMERAS", "DEEP_CONVOLUTIONAL_NETWORK_DEEP"):
+        ([(32, 3, 1), (64, 3, 2), (64, 3, 1), (128, 3, 2), (128, 3, 1)], [256, 128]),
+}  # fmt: skip
+
+
+def test_the_policy_has_the_consoles_layers(trained):
+    out, cfg = trained
+    layers = policy_layers(load_policy(out / "model" / "model.zip", "clipped_ppo")).layers
+    conv = [(int(x.weight.shape[0]), int(x.weight.shape[2]), x.stride) for x in layers if x.kind == "conv"]
+    dense = [int(x.weight.shape[0]) for x in layers if x.kind == "dense"]
+    if cfg.hp.observation_type == "vector":  # Sagestack's MLP (policy_layers 64,64, tanh), not a console network
+        assert conv == [] and dense == [64, 64, 10] and [x.kind for x in layers].count("tanh") == 2
+        return
+    expected_conv, expected_dense = EXPECTED_LAYERS[(cfg.actions.sensor[0], cfg.actions.neural_network)]
+    channels = 2 * cfg.hp.stack_size if cfg.actions.sensor[0] == "STEREO_CAMERAS" else cfg.hp.stack_size
+    assert conv == expected_conv and dense == [*expected_dense, 10]  # the last: the policy head, one per action
+    assert next(x for x in layers if x.kind == "conv").weight.shape[1] == channels
+    assert [x.kind for x in layers].count("relu") == len(expected_conv) + len(expected_dense)
+
+
+def test_a_sac_stereo_policy_exports_its_actions(tmp_path, oval):
+    """SAC (continuous) from the stereo pair: the replay buffer is bounded (not SB3's 1 M frames), and the frozen graph
+    and OpenVINO give the actor's deterministic action (the shallow network: SAC makes one update per step, and the
+    deeper networks' layers are checked with PPO above)."""
+    hp = parse_hyperparameters(
+        {**CAMERA, "num_episodes_between_training": "1", "stack_size": "1", "batch_size": "16", "world_name": "oval",
+         "min_eval_trials": "1", "eval_laps": "1", "seed": "3"}
+    )  # fmt: skip
+    actions = parse_model_metadata(
+        {"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2}},
+         "action_space_type": "continuous", "training_algorithm": "sac", "sensor": ["STEREO_CAMERAS"]}
+    )  # fmt: skip
+    out = tmp_path / "run"
+    cfg = RunConfig(oval, actions, DEFAULT_REWARD_FILE, hp, out / "model", out)
+    run(cfg)
+    model = load_policy(out / "model" / "model.zip", "sac")
+    assert model.buffer_size < 100_000  # 2 GiB of stereo frames, not 1 M transitions
+    result = export_model(out, tmp_path / "export", "sac-stereo")
+    assert result.names.input == "main_level/agent/policy/online/network_0/STEREO_CAMERAS/STEREO_CAMERAS"
+    assert result.input_shape == (120, 160, 2)
+    env = make_envs(cfg, 1, env_config(cfg.hp, cfg.actions))[0]
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset()
+    frames = []
+    for _ in range(12):
+        frames.append(obs)
+        obs, *_ = env.step(rng.uniform(-1, 1, size=2).astype(np.float32))
+    observations = np.stack(frames).astype(np.float32)
+    expected, _ = model.predict(observations, deterministic=True)
+    tf_actions = run_frozen_graph(result.frozen_graph, result.names, observations)
+    np.testing.assert_allclose(tf_actions, expected, atol=1e-4)
+    xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, tmp_path / "ov" / "model.xml")
+    np.testing.assert_allclose(run_ir(xml, observations), expected, atol=1e-4)
