@@ -136,19 +136,26 @@ def _link(values: np.ndarray, use_logit: bool) -> np.ndarray:
 
 
 def _compose(rows: np.ndarray, baseline: np.ndarray, masks: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Rows ``(n, S, K, p)``: the instance's values where the coalition holds the player, else the baseline's."""
-    n, k = len(rows), len(baseline)
-    full = np.broadcast_to(rows[:, None, None, :], (n, len(masks), k, rows.shape[1])).copy()
-    base = np.broadcast_to(baseline[None, None, :, :], full.shape)
-    take = np.zeros((len(masks), rows.shape[1]), dtype=bool)
-    take[:, columns] = ~masks  # players outside the coalition come from the baseline
-    chosen = np.broadcast_to(take[None, :, None, :], full.shape)
-    full[chosen] = base[chosen]
-    return full.reshape(-1, rows.shape[1])
+    """Column-major ``(p, n·S·K)``: per row, coalition and baseline row, the instance's value where the coalition
+    holds the player, else the baseline's. Built column by column straight into place (``np.where`` over the
+    broadcast ``(n, S, K)``), so the frame the model gets needs no transposing copy."""
+    n, s, k = len(rows), len(masks), len(baseline)
+    out = np.empty((rows.shape[1], n * s * k), dtype=rows.dtype)
+    player = np.full(rows.shape[1], -1)
+    player[columns] = np.arange(len(columns))
+    for column in range(rows.shape[1]):
+        target = out[column].reshape(n, s, k)
+        instance = rows[:, None, None, column]
+        if player[column] < 0:
+            target[...] = instance
+        else:  # players outside the coalition come from the baseline
+            np.copyto(target, np.where(masks[None, :, None, player[column]], instance, baseline[None, None, :, column]))
+    return out
 
 
 def _predict(model: Model, composed: np.ndarray, template: pd.DataFrame, link: bool) -> np.ndarray:
-    frame = pd.DataFrame(composed, columns=template.columns)
+    """``composed`` is column-major ``(p, rows)``: its transpose is the frame's block, without a copy."""
+    frame = pd.DataFrame(composed.T, columns=template.columns, copy=False)
     if composed.dtype == object:
         frame = frame.astype(template.dtypes.to_dict())
     return _link(model.predict(frame).matrix(), link)
@@ -262,12 +269,13 @@ def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: n
         _compose(problem.data[chunk], problem.base, group.evaluated, problem.columns[group.active])
         for group, chunk in pieces
     ]
-    predictions = _predict(problem.model, np.concatenate(composed), problem.template, problem.use_logit)
+    joined = composed[0] if len(composed) == 1 else np.concatenate(composed, axis=1)
+    predictions = _predict(problem.model, joined, problem.template, problem.use_logit)
     offset = 0
     for (group, chunk), part in zip(pieces, composed, strict=True):
         shape = (len(chunk), len(group.masks) + 2, len(problem.base), predictions.shape[1])
-        values = predictions[offset : offset + len(part)].reshape(shape).mean(axis=2)
-        offset += len(part)
+        values = predictions[offset : offset + part.shape[1]].reshape(shape).mean(axis=2)
+        offset += part.shape[1]
         phi = _solve(group.masks, group.weights, values[:, 2:], values[:, 0], values[:, 1])
         out[np.ix_(chunk, group.active)] = phi
 
