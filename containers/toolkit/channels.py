@@ -65,11 +65,13 @@ class DenseChannel:
     def media_type(self) -> str:
         return parse_media_type(self.content_type).type
 
-    def batches(self, batch_rows: int, *, exact: bool = True) -> Iterator[np.ndarray]:
+    def batches(self, batch_rows: int, *, exact: bool = True, as_float64: bool = True) -> Iterator[np.ndarray]:
         """Every row of every file, in order, as checked C-contiguous float64 batches of ``batch_rows`` rows.
 
         With ``exact=False`` batches hold *at most* ``batch_rows`` rows, as the file reader delivers them (no
-        copying to re-cut them), for algorithms whose result does not depend on the batching.
+        copying to re-cut them), for algorithms whose result does not depend on the batching. With
+        ``as_float64=False`` dense float32 rows (recordIO Float32 tensors) stay float32, for a consumer that
+        converts them in its own first pass.
         """
         csv_label_column = self.media_type == CSV and "label_size" not in parse_media_type(self.content_type).params
         rows = 0
@@ -80,7 +82,9 @@ class DenseChannel:
             else:
                 pieces = iter_file_pieces(path, self.content_type, batch_rows, has_label=False)
             for batch in pieces:
-                features = dense_features(batch.features, self.feature_dim, path, csv_label_column=csv_label_column)
+                features = dense_features(
+                    batch.features, self.feature_dim, path, csv_label_column=csv_label_column, as_float64=as_float64
+                )
                 check_finite(features, path, row)
                 row += features.shape[0]
                 yield features
@@ -89,8 +93,11 @@ class DenseChannel:
             raise UserError(f"Channel {self.name} is empty: its {len(self.files)} file(s) hold no rows.")
 
 
-def dense_features(features: Features, feature_dim: int, path: Path, *, csv_label_column: bool) -> np.ndarray:
-    """A batch as float64 ``(rows, feature_dim)``; ``csv_label_column`` allows (and drops) one leading column."""
+def dense_features(
+    features: Features, feature_dim: int, path: Path, *, csv_label_column: bool, as_float64: bool = True
+) -> np.ndarray:
+    """A batch as float64 ``(rows, feature_dim)``; ``csv_label_column`` allows (and drops) one leading column.
+    With ``as_float64=False`` a dense float32 batch is returned as it is."""
     width = int(features.shape[1])
     if sp.issparse(features):
         if width > feature_dim:
@@ -100,6 +107,8 @@ def dense_features(features: Features, feature_dim: int, path: Path, *, csv_labe
             )
         return densify(features, feature_dim)
     if width == feature_dim:
+        if not as_float64 and features.dtype == np.float32:
+            return features
         return densify(features, feature_dim)
     if csv_label_column and width == feature_dim + 1:
         return densify(features[:, 1:], feature_dim)  # the first column is a label (docs/algorithms/kmeans.md#data)
@@ -112,7 +121,8 @@ def dense_features(features: Features, feature_dim: int, path: Path, *, csv_labe
 def check_finite(features: np.ndarray, path: Path, first_row: int) -> None:
     """Raise UserError naming the file and the 1-based row of the first NaN or infinite value."""
     with np.errstate(over="ignore", invalid="ignore"):
-        total = features.sum()  # one pass, no boolean temporary: any NaN/inf makes the sum non-finite
+        # one BLAS pass (gemv), no boolean temporary: any NaN/inf makes the row sums non-finite
+        total = (features @ np.ones(features.shape[1], dtype=features.dtype)).sum()
     if np.isfinite(total):
         return
     finite = np.isfinite(features)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,3 +30,19 @@ def read_after(stream: BinaryIO, pending: bytes | bytearray, size: int) -> bytea
     if got < size:
         del buf[kept + got :]
     return buf
+
+
+def read_block_after(stream: BinaryIO, pending: bytes | bytearray | memoryview, size: int) -> memoryview:
+    """As :func:`read_after`, into an uninitialised block: no zero-filling of memory that the read overwrites at
+    once (for readers that only index, slice and view the bytes, as the recordIO decoder does)."""
+    kept = len(pending)
+    block = memoryview(np.empty(kept + size, dtype=np.uint8))
+    block[:kept] = pending
+    readinto = getattr(stream, "readinto", None)
+    if readinto is None:
+        data = stream.read(size)
+        block[kept : kept + len(data)] = data
+        got = len(data)
+    else:
+        got = readinto(block[kept:]) or 0
+    return block[: kept + got] if got < size else block

@@ -72,11 +72,21 @@ def _values(rows: np.ndarray, tensor: Tensor, span: _Span | None, count: int, ke
     template = tensor.keys if keys else tensor.values
     if span is None:
         return np.tile(template, (count, 1))
-    block = np.ascontiguousarray(rows[:, span.start : span.stop])
+    window = rows[:, span.start : span.stop]
+    dtype = TENSOR_DTYPES[tensor.kind]
+    if not span.varints and _aligned(window, dtype.itemsize):
+        return window.view(dtype)  # packed floats read in place: no copy (the rows keep the chunk alive)
+    block = np.ascontiguousarray(window)
     if span.varints:
         decoded = decode_varints(block.tobytes(), 0, block.size).reshape(count, span.varints)
         return decoded if keys else decoded.view(np.int64).astype(np.int32)
-    return block.view(TENSOR_DTYPES[tensor.kind]).reshape(count, -1)
+    return block.view(dtype).reshape(count, -1)
+
+
+def _aligned(window: np.ndarray, itemsize: int) -> bool:
+    """Whether a ``(records, bytes)`` window can be viewed as ``itemsize``-byte numbers in place, aligned."""
+    address = window.__array_interface__["data"][0]
+    return window.ndim == 2 and window.shape[0] > 0 and address % itemsize == 0 and window.strides[0] % itemsize == 0
 
 
 def sparse_width(tensor: Tensor, record_number: int, source: str) -> int:
