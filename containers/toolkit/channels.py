@@ -9,9 +9,12 @@ densified; the SDK sends ``force_dense=True`` anyway), and finite values. Errors
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +28,8 @@ from containers.toolkit.errors import UserError
 logger = logging.getLogger(__name__)
 
 SUPPORTED = (CSV, RECORDIO_PROTOBUF)
+READ_AHEAD_PIECES = 1  # CSV pieces parsed ahead of the consumer: one more block (16 MB of text) in memory
+_Item = TypeVar("_Item")
 DEFAULT_CONTENT_TYPE = RECORDIO_PROTOBUF  # what the SDK's record_set() writes
 TRAIN = "train"
 TEST = "test"
@@ -81,6 +86,8 @@ class DenseChannel:
                 pieces = iter_file_batches([path], self.content_type, batch_rows, has_label=False)
             else:
                 pieces = iter_file_pieces(path, self.content_type, batch_rows, has_label=False)
+            if self.media_type == CSV:  # Arrow parses without the GIL: the next piece while this one is used
+                pieces = read_ahead(pieces, READ_AHEAD_PIECES)
             for batch in pieces:
                 features = dense_features(
                     batch.features, self.feature_dim, path, csv_label_column=csv_label_column, as_float64=as_float64
@@ -195,3 +202,43 @@ class ReplayableBatches:
         if kept is not None:
             logger.info("channel %s (%d bytes decoded) is kept in memory for the next passes", self.channel.name, size)
         self._cache = kept
+
+
+def read_ahead(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
+    """``items`` produced by a background thread at most ``depth`` ahead of the consumer, in order; an exception
+    raised while producing is raised here, at its place in the sequence. Memory holds at most ``depth + 1`` items
+    more than the consumer does. If the consumer stops early the producer stops after the item in hand."""
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((False, exc))
+
+    threading.Thread(target=produce, name="channel-read-ahead", daemon=True).start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                assert isinstance(item, BaseException)
+                raise item
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
