@@ -71,7 +71,7 @@ def import_xgboost_lean() -> None:
         for name in hidden:
             del sys.modules[name]
     if not hasattr(xgboost, "XGBModel"):
-        xgboost.__getattr__ = _lazy_wrappers  # type: ignore[attr-defined]
+        xgboost.__getattr__ = _lazy_wrappers  # type: ignore[method-assign]
     logger.debug("xgboost imported without its scikit-learn wrappers")
 
 

@@ -19,7 +19,7 @@ def read_block_after(stream: BinaryIO, pending: bytes | bytearray | memoryview, 
     ``size`` new bytes means the stream ended (regular files and ``BytesIO`` fill the request until their end).
     """
     kept = len(pending)
-    block = memoryview(np.empty(kept + size, dtype=np.uint8))
+    block = np.empty(kept + size, dtype=np.uint8).data
     block[:kept] = pending
     readinto = getattr(stream, "readinto", None)
     if readinto is None:
