@@ -81,8 +81,32 @@ def warm_up_training() -> None:
     importlib.import_module("containers.xgboost.train")
 
 
+def _prefetch_train_csv(env: TrainingEnvironment) -> None:
+    """A one-host algorithm-mode job with a CSV ``train`` channel reads all of it first thing: start that read now,
+    so it runs while XGBoost and SciPy are imported (docs/algorithms/xgboost.md#training). Anything unusual (script
+    mode, k-fold, several hosts, Pipe mode, another content type, a malformed channel) is left to the normal path."""
+    from containers.toolkit.codecs import CSV, find_channel_files, parse_media_type
+    from containers.toolkit.framework.script_mode import is_script_mode
+
+    train = env.channels.get("train")
+    if train is None or is_script_mode(env) or len(env.resource.hosts) != 1 or "_kfold" in env.hyperparameters:
+        return
+    try:
+        media = parse_media_type(train.content_type or "")
+        if media.type != CSV or train.input_mode.lower() == "pipe" or not train.path.is_dir():
+            return
+        files = tuple(find_channel_files(train.path))
+    except Exception:  # the job's own checks report it, with its message
+        return
+    if files:
+        from containers.xgboost.csv_float32 import prefetch_csv_float32
+
+        prefetch_csv_float32(files)
+
+
 def _train(env: TrainingEnvironment) -> None:
     limit_native_threads()  # numpy and XGBoost's OpenMP runtime are first loaded just below
+    _prefetch_train_csv(env)
     import_xgboost_lean()
     from containers.xgboost.train import train_job
 
