@@ -175,10 +175,21 @@ def _solve(
     target = values - empty[:, None, :] - z[None, :, -1, None] * delta[:, None, :]  # (n, S, k)
     root = np.sqrt(weights)[:, None]
     rhs = (target * root[None, :, :]).transpose(1, 0, 2).reshape(len(weights), n * k)
-    solution, *_ = np.linalg.lstsq(design * root, rhs, rcond=None)
+    solution = _least_squares(design * root, rhs)
     head = solution.reshape(p - 1, n, k).transpose(1, 0, 2)
     last = delta - head.sum(axis=1)
     return np.concatenate([head, last[:, None, :]], axis=1)
+
+
+def _least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``argmin |a x - b|`` for every column of ``b``: by QR when ``a`` (coalitions x players - 1, tall and thin)
+    has full column rank, one small triangular solve for all rows' targets; by SVD (``lstsq``) otherwise."""
+    q, r = np.linalg.qr(a)
+    diagonal = np.abs(np.diag(r))
+    if diagonal.size and diagonal.min() > diagonal.max() * max(a.shape) * np.finfo(np.float64).eps:
+        return np.linalg.solve(r, q.T @ b)
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return solution
 
 
 def _as_array(frame: pd.DataFrame) -> np.ndarray:
