@@ -111,7 +111,6 @@ class ScatterAccumulator:
         self._rows = 0
         self._block: np.ndarray | None = None
         self._block_rows = max(256, BLOCK_VALUES // max(d, 1))
-        self._ones = np.ones(0, dtype=np.float64)
 
     @property
     def rows(self) -> int:
@@ -125,7 +124,7 @@ class ScatterAccumulator:
         for start in range(0, batch.shape[0], self._block_rows):
             shifted = self._shifted(batch[start : start + self._block_rows])
             self._gram += shifted.T @ shifted  # the same buffer on both sides: numpy calls BLAS syrk
-            self._total += self._ones[: shifted.shape[0]] @ shifted
+            self._total += shifted.sum(axis=0)
         self._rows += batch.shape[0]
 
     def _shifted(self, rows: np.ndarray) -> np.ndarray:
@@ -134,7 +133,6 @@ class ScatterAccumulator:
         few synchronisations of the BLAS threads)."""
         if self._block is None:
             self._block = np.empty((self._block_rows, self._gram.shape[0]), dtype=np.float64)
-            self._ones = np.ones(self._block_rows, dtype=np.float64)
         shifted = self._block[: rows.shape[0]]
         np.copyto(shifted, rows)
         shifted -= self._shift
