@@ -137,19 +137,22 @@ def _link(values: np.ndarray, use_logit: bool) -> np.ndarray:
 
 def _compose(rows: np.ndarray, baseline: np.ndarray, masks: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Column-major ``(p, n·S·K)``: per row, coalition and baseline row, the instance's value where the coalition
-    holds the player, else the baseline's. Built column by column straight into place (``np.where`` over the
-    broadcast ``(n, S, K)``), so the frame the model gets needs no transposing copy."""
+    holds the player, else the baseline's. Each column is one gather straight into place (from a small
+    ``(n, 2, K)`` table: baseline values, then the row's value, indexed by the coalition's bit), so the frame the
+    model gets needs no transposing copy."""
     n, s, k = len(rows), len(masks), len(baseline)
     out = np.empty((rows.shape[1], n * s * k), dtype=rows.dtype)
     player = np.full(rows.shape[1], -1)
     player[columns] = np.arange(len(columns))
+    table = np.empty((n, 2, k), dtype=rows.dtype)
     for column in range(rows.shape[1]):
         target = out[column].reshape(n, s, k)
-        instance = rows[:, None, None, column]
         if player[column] < 0:
-            target[...] = instance
-        else:  # players outside the coalition come from the baseline
-            np.copyto(target, np.where(masks[None, :, None, player[column]], instance, baseline[None, None, :, column]))
+            target[...] = rows[:, None, None, column]
+            continue
+        table[:, 0, :] = baseline[None, :, column]  # players outside the coalition come from the baseline
+        table[:, 1, :] = rows[:, column, None]
+        np.take(table, masks[:, player[column]].astype(np.intp), axis=1, out=target)
     return out
 
 
