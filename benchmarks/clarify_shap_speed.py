@@ -10,7 +10,9 @@ SHAP does not do; it costs shap time and moves its answer by ~1e-4 even with eve
 draw different coalitions from different generators (shap's unseeded), so they can only agree to their sampling
 error, ~1e-3 (``sampled_gap``); each side's distance to the exact values is reported (``ours_err``, ``shap_err``).
 The agreement check runs where neither side samples: every coalition (``nsamples`` = 2^9 - 2 = 510), where both
-compute the exact Shapley values: ``max_abs_diff_vs_shap`` (timed as ``exact_*``).
+compute the exact Shapley values: ``max_abs_diff_vs_shap`` (timed as ``exact_*``, one run each). The ratio's two
+sides are each timed ``RUNS`` times and the fastest run counts: on a shared 2-core machine one run of either side can
+take twice its quiet time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ FEATURES = 9
 NUM_SAMPLES = 200  # the timed workload (ratio)
 EXACT_NUM_SAMPLES = 2**FEATURES - 2  # every coalition: deterministic on both sides (the agreement check)
 BASELINE_ROWS = 10
+RUNS = 3  # the ratio's two sides are each timed RUNS times, the fastest counts
 
 
 def make_model() -> tuple[Any, pd.DataFrame]:
@@ -84,6 +87,10 @@ def _timed_ours(endpoint: Any, rows: pd.DataFrame, baseline: pd.DataFrame, num_s
     return result.local[:, :, 0], time.perf_counter() - started
 
 
+def _seconds(timed: tuple[Any, float]) -> float:
+    return timed[1]
+
+
 def _timed_shap(explainer: Any, rows: pd.DataFrame, num_samples: int) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     values = explainer.shap_values(rows.to_numpy(), nsamples=num_samples, silent=True, l1_reg=False)
@@ -112,8 +119,8 @@ def main() -> None:
     endpoint = EndpointModel("bench", PredictorConfig(endpoint_name="bench"))
     explainer = shap.KernelExplainer(lambda x: model.predict_proba(x)[:, 1], baseline.to_numpy())
     try:
-        ours, our_seconds = _timed_ours(endpoint, rows, baseline, NUM_SAMPLES)
-        shap_sampled, shap_seconds = _timed_shap(explainer, rows, NUM_SAMPLES)
+        ours, our_seconds = min((_timed_ours(endpoint, rows, baseline, NUM_SAMPLES) for _ in range(RUNS)), key=_seconds)
+        shap_sampled, shap_seconds = min((_timed_shap(explainer, rows, NUM_SAMPLES) for _ in range(RUNS)), key=_seconds)
         exact, exact_seconds = _timed_ours(endpoint, rows, baseline, EXACT_NUM_SAMPLES)
         reference, shap_exact_seconds = _timed_shap(explainer, rows, EXACT_NUM_SAMPLES)
     finally:
@@ -124,7 +131,8 @@ def main() -> None:
         f"shap {shap.__version__} KernelExplainer in-process (l1_reg=False) vs ours through InvokeEndpoint on a local "
         f"HTTP model in its own process; {ROWS} rows x {FEATURES} features, {BASELINE_ROWS} baseline rows; ratio at "
         f"nsamples {NUM_SAMPLES} (ours_err/shap_err: each side against the exact values), exact_* and "
-        f"max_abs_diff_vs_shap at nsamples {EXACT_NUM_SAMPLES} (every coalition); goal ratio <= 0.8 with "
+        f"max_abs_diff_vs_shap at nsamples {EXACT_NUM_SAMPLES} (every coalition); ratio: fastest of {RUNS} "
+        "runs each; goal ratio <= 0.8 with "
         "max_abs_diff_vs_shap <= 1e-3",
         ratio=round(our_seconds / shap_seconds, 3),
         ours_s=round(our_seconds, 2),
