@@ -10,6 +10,9 @@ container's wall time does (a new interpreter, its imports, the job's configurat
 ``overhead_s``, is the container's wall time on a 10-row channel (the fastest of ``OVERHEAD_RUNS``, so at most the
 true cost is subtracted), and ``time_ratio = (ours_s - overhead_s) / sklearn_s``. ``gross_time_ratio =
 ours_s / sklearn_s`` is the previous, start-up-on-one-side figure. Goals: variance_rel_err <= 1e-6, time_ratio <= 1.2.
+
+Both sides are timed ``RUNS`` times and the fastest run counts (``ours_s`` and ``sklearn_s`` alike): on a shared
+2-core machine one run of either side can take several times its quiet time (BLAS threads descheduled mid-``syrk``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ ROWS = int(os.environ.get("SAGESTACK_BENCH_ROWS", "200000"))
 FEATURES = 200
 COMPONENTS = 10
 OVERHEAD_RUNS = 3
+RUNS = 3
 
 
 def make_data(rows: int) -> np.ndarray:
@@ -74,12 +78,14 @@ def main() -> None:
         tiny = host(Path(tmp) / "tiny", data[:10])
         overhead_s = min(run_container(tiny) for _ in range(OVERHEAD_RUNS))
         base = host(Path(tmp) / "full", data)
-        ours_s = run_container(base)
+        ours_s = min(run_container(base) for _ in range(RUNS))
         model = load_model(base / "model")
     values = data.astype(np.float64)
-    start = time.perf_counter()
-    reference = PCA(COMPONENTS).fit(values)
-    sklearn_s = time.perf_counter() - start
+    sklearn_s = float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        reference = PCA(COMPONENTS).fit(values)
+        sklearn_s = min(sklearn_s, time.perf_counter() - start)
     ours_variance = model.s[::-1].astype(np.float64) ** 2 / (ROWS - 1)
     rel_err = float(np.max(np.abs(ours_variance - reference.explained_variance_) / reference.explained_variance_))
     cosines = np.abs(np.sum(model.v[:, ::-1] * reference.components_.T, axis=0))
@@ -89,7 +95,7 @@ def main() -> None:
         f"gross_time_ratio={ours_s / sklearn_s:.3f} min_component_cosine={cosines.min():.9f} "
         f"({ROWS // 1000}k x {FEATURES} -> {COMPONENTS} components, regular mode, recordIO channel; "
         f"anchor = sklearn PCA fit in memory in a warm process, svd_solver={reference._fit_svd_solver}; "
-        f"time_ratio = (ours_s - overhead_s) / sklearn_s)",
+        f"time_ratio = (ours_s - overhead_s) / sklearn_s; fastest of {RUNS} runs each)",
         flush=True,
     )
 

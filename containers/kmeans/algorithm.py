@@ -25,6 +25,19 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", x, x)
 
 
+def nearest_labels(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest center of every row: :func:`nearest_center` without the distances (no row norms)."""
+    labels = np.empty(x.shape[0], dtype=np.int64)
+    scaled = np.ascontiguousarray(centers.T, dtype=np.float64) * -2.0  # (d, K)
+    center_norms = _row_norms(centers)
+    step = max(1, _CHUNK_ENTRIES // max(1, centers.shape[0]))
+    for start in range(0, x.shape[0], step):
+        scores = x[start : start + step] @ scaled
+        scores += center_norms
+        np.argmin(scores, axis=1, out=labels[start : start + step])
+    return labels
+
+
 def nearest_center(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest center of every row and the squared Euclidean distance to it (chunked, bounded memory).
 
@@ -157,7 +170,7 @@ class StreamingKMeans:
         if self.centers is None:
             raise RuntimeError("initialize() must be called before statistics()")
         rows = batch.shape[0]
-        labels, _ = nearest_center(batch, self.centers)
+        labels = nearest_labels(batch, self.centers)
         n_new = np.bincount(labels, minlength=self.n_centers).astype(np.float64)
         sums = sp.csr_matrix((np.ones(rows), (labels, np.arange(rows))), shape=(self.n_centers, rows)) @ batch
         return n_new, np.asarray(sums)

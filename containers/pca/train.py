@@ -45,10 +45,10 @@ def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter)
     """This host's share of the channel, accumulated."""
     accumulator = new_accumulator(config)
     started = time.perf_counter()
-    for batch in channel.batches(read_rows(config), exact=False):
+    for batch in channel.batches(read_rows(config), exact=False, as_float64=False):
         accumulator.add(batch)
     metrics.progress(100.0)
-    metrics.throughput(TRAIN, accumulator.moments.n / max(time.perf_counter() - started, 1e-9))
+    metrics.throughput(TRAIN, accumulator.rows / max(time.perf_counter() - started, 1e-9))
     return accumulator
 
 

@@ -9,9 +9,12 @@ densified; the SDK sends ``force_dense=True`` anyway), and finite values. Errors
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +28,8 @@ from containers.toolkit.errors import UserError
 logger = logging.getLogger(__name__)
 
 SUPPORTED = (CSV, RECORDIO_PROTOBUF)
+READ_AHEAD_PIECES = 1  # CSV pieces parsed ahead of the consumer: one more block (16 MB of text) in memory
+_Item = TypeVar("_Item")
 DEFAULT_CONTENT_TYPE = RECORDIO_PROTOBUF  # what the SDK's record_set() writes
 TRAIN = "train"
 TEST = "test"
@@ -65,11 +70,13 @@ class DenseChannel:
     def media_type(self) -> str:
         return parse_media_type(self.content_type).type
 
-    def batches(self, batch_rows: int, *, exact: bool = True) -> Iterator[np.ndarray]:
+    def batches(self, batch_rows: int, *, exact: bool = True, as_float64: bool = True) -> Iterator[np.ndarray]:
         """Every row of every file, in order, as checked C-contiguous float64 batches of ``batch_rows`` rows.
 
         With ``exact=False`` batches hold *at most* ``batch_rows`` rows, as the file reader delivers them (no
-        copying to re-cut them), for algorithms whose result does not depend on the batching.
+        copying to re-cut them), for algorithms whose result does not depend on the batching. With
+        ``as_float64=False`` dense float32 rows (recordIO Float32 tensors) stay float32, for a consumer that
+        converts them in its own first pass.
         """
         csv_label_column = self.media_type == CSV and "label_size" not in parse_media_type(self.content_type).params
         rows = 0
@@ -79,8 +86,12 @@ class DenseChannel:
                 pieces = iter_file_batches([path], self.content_type, batch_rows, has_label=False)
             else:
                 pieces = iter_file_pieces(path, self.content_type, batch_rows, has_label=False)
+            if self.media_type == CSV:  # Arrow parses without the GIL: the next piece while this one is used
+                pieces = read_ahead(pieces, READ_AHEAD_PIECES)
             for batch in pieces:
-                features = dense_features(batch.features, self.feature_dim, path, csv_label_column=csv_label_column)
+                features = dense_features(
+                    batch.features, self.feature_dim, path, csv_label_column=csv_label_column, as_float64=as_float64
+                )
                 check_finite(features, path, row)
                 row += features.shape[0]
                 yield features
@@ -89,8 +100,11 @@ class DenseChannel:
             raise UserError(f"Channel {self.name} is empty: its {len(self.files)} file(s) hold no rows.")
 
 
-def dense_features(features: Features, feature_dim: int, path: Path, *, csv_label_column: bool) -> np.ndarray:
-    """A batch as float64 ``(rows, feature_dim)``; ``csv_label_column`` allows (and drops) one leading column."""
+def dense_features(
+    features: Features, feature_dim: int, path: Path, *, csv_label_column: bool, as_float64: bool = True
+) -> np.ndarray:
+    """A batch as float64 ``(rows, feature_dim)``; ``csv_label_column`` allows (and drops) one leading column.
+    With ``as_float64=False`` a dense float32 batch is returned as it is."""
     width = int(features.shape[1])
     if sp.issparse(features):
         if width > feature_dim:
@@ -100,6 +114,8 @@ def dense_features(features: Features, feature_dim: int, path: Path, *, csv_labe
             )
         return densify(features, feature_dim)
     if width == feature_dim:
+        if not as_float64 and features.dtype == np.float32:
+            return features
         return densify(features, feature_dim)
     if csv_label_column and width == feature_dim + 1:
         return densify(features[:, 1:], feature_dim)  # the first column is a label (docs/algorithms/kmeans.md#data)
@@ -112,7 +128,9 @@ def dense_features(features: Features, feature_dim: int, path: Path, *, csv_labe
 def check_finite(features: np.ndarray, path: Path, first_row: int) -> None:
     """Raise UserError naming the file and the 1-based row of the first NaN or infinite value."""
     with np.errstate(over="ignore", invalid="ignore"):
-        total = features.sum()  # one pass, no boolean temporary: any NaN/inf makes the sum non-finite
+        # one pass, no boolean temporary: any NaN/inf makes the sum non-finite (numpy, not a BLAS call: waking the
+        # BLAS threads for a reduction costs more than it saves on a busy machine)
+        total = features.sum()
     if np.isfinite(total):
         return
     finite = np.isfinite(features)
@@ -185,3 +203,43 @@ class ReplayableBatches:
         if kept is not None:
             logger.info("channel %s (%d bytes decoded) is kept in memory for the next passes", self.channel.name, size)
         self._cache = kept
+
+
+def read_ahead(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
+    """``items`` produced by a background thread at most ``depth`` ahead of the consumer, in order; an exception
+    raised while producing is raised here, at its place in the sequence. Memory holds at most ``depth + 1`` items
+    more than the consumer does. If the consumer stops early the producer stops after the item in hand."""
+    slots: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(entry: tuple[bool, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((False, exc))
+
+    threading.Thread(target=produce, name="channel-read-ahead", daemon=True).start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                assert isinstance(item, BaseException)
+                raise item
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()

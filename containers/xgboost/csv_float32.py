@@ -14,7 +14,9 @@ all empty are skipped, as the codecs skip them.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +29,42 @@ logger = logging.getLogger(__name__)
 _FIRST_LINE_BYTES = 1 << 20  # enough for the first line of any sane CSV; longer lines take the codec path
 
 
+_prefetched: dict[tuple[Path, ...], Future[Batch | None]] = {}
+
+
 class _NotFast(Exception):
     """The file needs the codec path."""
 
 
+def prefetch_csv_float32(paths: Sequence[Path]) -> None:
+    """Start :func:`read_csv_float32` of ``paths`` in a background thread; the next call with the same paths takes
+    its result (or its exception). Started before XGBoost and SciPy are imported, the parse (pyarrow, which does not
+    hold the GIL) overlaps that start-up. Call it only when the files will be read
+    (docs/algorithms/xgboost.md#training)."""
+    key = tuple(paths)
+    if key in _prefetched:
+        return
+    future: Future[Batch | None] = Future()
+
+    def read() -> None:
+        try:
+            future.set_result(_read_files(key))
+        except BaseException as exc:  # handed to the reader, raised there
+            future.set_exception(exc)
+
+    _prefetched[key] = future
+    threading.Thread(target=read, name="csv-prefetch", daemon=True).start()
+
+
 def read_csv_float32(paths: Sequence[Path]) -> Batch | None:
     """All rows of the CSV files as float32 (label first), or None when the codec path must read them."""
+    future = _prefetched.pop(tuple(paths), None)
+    if future is not None:
+        return future.result()
+    return _read_files(paths)
+
+
+def _read_files(paths: Sequence[Path]) -> Batch | None:
     matrices: list[np.ndarray] = []
     try:
         for path in paths:

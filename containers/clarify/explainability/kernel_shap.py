@@ -136,19 +136,29 @@ def _link(values: np.ndarray, use_logit: bool) -> np.ndarray:
 
 
 def _compose(rows: np.ndarray, baseline: np.ndarray, masks: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Rows ``(n, S, K, p)``: the instance's values where the coalition holds the player, else the baseline's."""
-    n, k = len(rows), len(baseline)
-    full = np.broadcast_to(rows[:, None, None, :], (n, len(masks), k, rows.shape[1])).copy()
-    base = np.broadcast_to(baseline[None, None, :, :], full.shape)
-    take = np.zeros((len(masks), rows.shape[1]), dtype=bool)
-    take[:, columns] = ~masks  # players outside the coalition come from the baseline
-    chosen = np.broadcast_to(take[None, :, None, :], full.shape)
-    full[chosen] = base[chosen]
-    return full.reshape(-1, rows.shape[1])
+    """Column-major ``(p, n·S·K)``: per row, coalition and baseline row, the instance's value where the coalition
+    holds the player, else the baseline's. Each column is one gather straight into place (from a small
+    ``(n, 2, K)`` table: baseline values, then the row's value, indexed by the coalition's bit), so the frame the
+    model gets needs no transposing copy."""
+    n, s, k = len(rows), len(masks), len(baseline)
+    out = np.empty((rows.shape[1], n * s * k), dtype=rows.dtype)
+    player = np.full(rows.shape[1], -1)
+    player[columns] = np.arange(len(columns))
+    table = np.empty((n, 2, k), dtype=rows.dtype)
+    for column in range(rows.shape[1]):
+        target = out[column].reshape(n, s, k)
+        if player[column] < 0:
+            target[...] = rows[:, None, None, column]
+            continue
+        table[:, 0, :] = baseline[None, :, column]  # players outside the coalition come from the baseline
+        table[:, 1, :] = rows[:, column, None]
+        np.take(table, masks[:, player[column]].astype(np.intp), axis=1, out=target)
+    return out
 
 
 def _predict(model: Model, composed: np.ndarray, template: pd.DataFrame, link: bool) -> np.ndarray:
-    frame = pd.DataFrame(composed, columns=template.columns)
+    """``composed`` is column-major ``(p, rows)``: its transpose is the frame's block, without a copy."""
+    frame = pd.DataFrame(composed.T, columns=template.columns, copy=False)
     if composed.dtype == object:
         frame = frame.astype(template.dtypes.to_dict())
     return _link(model.predict(frame).matrix(), link)
@@ -168,10 +178,21 @@ def _solve(
     target = values - empty[:, None, :] - z[None, :, -1, None] * delta[:, None, :]  # (n, S, k)
     root = np.sqrt(weights)[:, None]
     rhs = (target * root[None, :, :]).transpose(1, 0, 2).reshape(len(weights), n * k)
-    solution, *_ = np.linalg.lstsq(design * root, rhs, rcond=None)
+    solution = _least_squares(design * root, rhs)
     head = solution.reshape(p - 1, n, k).transpose(1, 0, 2)
     last = delta - head.sum(axis=1)
     return np.concatenate([head, last[:, None, :]], axis=1)
+
+
+def _least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``argmin |a x - b|`` for every column of ``b``: by QR when ``a`` (coalitions x players - 1, tall and thin)
+    has full column rank, one small triangular solve for all rows' targets; by SVD (``lstsq``) otherwise."""
+    q, r = np.linalg.qr(a)
+    diagonal = np.abs(np.diag(r))
+    if diagonal.size and diagonal.min() > diagonal.max() * max(a.shape) * np.finfo(np.float64).eps:
+        return np.linalg.solve(r, q.T @ b)
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    return solution
 
 
 def _as_array(frame: pd.DataFrame) -> np.ndarray:
@@ -262,12 +283,13 @@ def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: n
         _compose(problem.data[chunk], problem.base, group.evaluated, problem.columns[group.active])
         for group, chunk in pieces
     ]
-    predictions = _predict(problem.model, np.concatenate(composed), problem.template, problem.use_logit)
+    joined = composed[0] if len(composed) == 1 else np.concatenate(composed, axis=1)
+    predictions = _predict(problem.model, joined, problem.template, problem.use_logit)
     offset = 0
     for (group, chunk), part in zip(pieces, composed, strict=True):
         shape = (len(chunk), len(group.masks) + 2, len(problem.base), predictions.shape[1])
-        values = predictions[offset : offset + len(part)].reshape(shape).mean(axis=2)
-        offset += len(part)
+        values = predictions[offset : offset + part.shape[1]].reshape(shape).mean(axis=2)
+        offset += part.shape[1]
         phi = _solve(group.masks, group.weights, values[:, 2:], values[:, 0], values[:, 1])
         out[np.ix_(chunk, group.active)] = phi
 

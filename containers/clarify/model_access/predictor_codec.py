@@ -74,14 +74,43 @@ def _cell_text(value: Any) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
+def _column_dictionary(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``(codes, texts)``: each row's index into the column's distinct values, formatted once (SHAP and PDP batches
+    repeat a few values millions of times)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return codes, [_cell_text(v.item() if hasattr(v, "item") else v) for v in uniques]
+
+
+def _csv_by_arrow(frame: pd.DataFrame, columns: list[tuple[np.ndarray, list[str]]]) -> bytes:
+    """The CSV text written by Arrow's C++ writer from dictionary columns (the GIL is released while it writes, so
+    requests encoded in parallel threads use every core)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrays = [
+        pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(texts, type=pa.string()))
+        for codes, texts in columns
+    ]
+    sink = pa.BufferOutputStream()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    pacsv.write_csv(pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))]), sink, options)
+    return sink.getvalue().to_pybytes()
+
+
+def _needs_quotes(texts: list[str]) -> bool:
+    joined = "".join(texts)
+    return any(c in joined for c in ',"\n\r')
+
+
 def encode_csv(frame: pd.DataFrame) -> bytes:
-    """CSV rows without header. Each column's distinct values are formatted once (SHAP and PDP batches repeat a
-    few values millions of times), then the columns are joined with vectorised string concatenation."""
+    """CSV rows without header: every column's distinct values formatted once, then joined by Arrow's writer, or
+    with vectorised string concatenation when a cell must be quoted (Arrow's unquoted mode refuses those)."""
+    columns = [_column_dictionary(frame[name]) for name in frame.columns]
+    if len(frame) and not any(_needs_quotes(texts) for _, texts in columns):
+        return _csv_by_arrow(frame, columns)
     line: np.ndarray | None = None
-    for name in frame.columns:
-        codes, uniques = pd.factorize(frame[name], use_na_sentinel=False)
-        texts = np.array([_cell_text(v.item() if hasattr(v, "item") else v) for v in uniques], dtype=object)
-        column = texts[codes]
+    for codes, texts in columns:
+        column = np.array(texts, dtype=object)[codes]
         line = column if line is None else line + "," + column
     assert line is not None
     return ("\n".join(line.tolist()) + "\n").encode("utf-8")

@@ -8,6 +8,7 @@ are put back in stream order. Rules (after XGBoost's reader, docs/reference/form
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -137,6 +138,16 @@ def _in_order(parts: list[Part], source: str) -> Batch:
     return batch
 
 
+def _length_groups(lengths: np.ndarray, frames: Frames) -> Iterator[tuple[int, np.ndarray]]:
+    """(payload length, indices of the records of that length); one group without sorting when all are uniform."""
+    if not frames.starts:
+        yield frames.payload_length, np.arange(lengths.size)
+        return
+    distinct, inverse = np.unique(lengths, return_inverse=True)
+    for group, length in enumerate(distinct):
+        yield int(length), np.flatnonzero(inverse == group)
+
+
 def decode_buffer(buf: ByteData, frames: Frames, seen: int, source: str) -> Batch:
     """All records of ``buf`` located by ``frames``; ``seen`` records came before it in the stream."""
     uniform_starts = np.arange(frames.uniform, dtype=np.int64) * frames.stride + 8
@@ -153,9 +164,7 @@ def decode_buffer(buf: ByteData, frames: Frames, seen: int, source: str) -> Batc
         return records_to_part(records, source)[1]
     parts: list[Part] = []
     leftover = np.ones(starts.size, dtype=bool)
-    distinct, inverse = np.unique(lengths, return_inverse=True)
-    for group, length in enumerate(distinct):
-        members = np.flatnonzero(inverse == group)
+    for length, members in _length_groups(lengths, frames):
         if members.size < _MIN_GROUP:
             continue
         decoded = decode_group(buf, starts[members], int(length), numbers[members], source)

@@ -67,16 +67,29 @@ def _matching_rows(rows: np.ndarray, spans: list[_Span]) -> np.ndarray:
     return match
 
 
-def _values(rows: np.ndarray, tensor: Tensor, span: _Span | None, count: int, keys: bool = False) -> np.ndarray:
-    """(records, items per record) of a tensor's values (or keys) for matching rows."""
+def _values(
+    rows: np.ndarray, tensor: Tensor, span: _Span | None, count: int, keys: bool = False, in_place: bool = False
+) -> np.ndarray:
+    """(records, items per record) of a tensor's values (or keys) for matching rows; with ``in_place`` packed
+    floats are a (read-only) view of the buffer when aligned, else a copy."""
     template = tensor.keys if keys else tensor.values
     if span is None:
         return np.tile(template, (count, 1))
-    block = np.ascontiguousarray(rows[:, span.start : span.stop])
+    window = rows[:, span.start : span.stop]
+    dtype = TENSOR_DTYPES[tensor.kind]
+    if in_place and not span.varints and _aligned(window, dtype.itemsize):
+        return window.view(dtype)  # packed floats read in place: no copy (the rows keep the chunk alive)
+    block = np.ascontiguousarray(window)
     if span.varints:
         decoded = decode_varints(block.tobytes(), 0, block.size).reshape(count, span.varints)
         return decoded if keys else decoded.view(np.int64).astype(np.int32)
-    return block.view(TENSOR_DTYPES[tensor.kind]).reshape(count, -1)
+    return block.view(dtype).reshape(count, -1)
+
+
+def _aligned(window: np.ndarray, itemsize: int) -> bool:
+    """Whether a ``(records, bytes)`` window can be viewed as ``itemsize``-byte numbers in place, aligned."""
+    address = window.__array_interface__["data"][0]
+    return window.ndim == 2 and window.shape[0] > 0 and address % itemsize == 0 and window.strides[0] % itemsize == 0
 
 
 def sparse_width(tensor: Tensor, record_number: int, source: str) -> int:
@@ -150,7 +163,9 @@ def decode_group(
     match = _matching_rows(rows, spans)
     rows = rows[match] if not match.all() else rows
     count = rows.shape[0]
-    values = _values(rows, features, value_span, count)
+    # a chunk read from a file is viewed in place; a request body's values are copied (callers may write to them)
+    in_place = not isinstance(buf, bytes)
+    values = _values(rows, features, value_span, count, in_place=in_place)
     if features.is_sparse:
         keys = _values(rows, features, key_span, count, keys=True)
         matrix = _sparse(features, values, keys, numbers[match], source)
@@ -158,6 +173,6 @@ def decode_group(
         matrix = values
     labels = None
     if label is not None:
-        labels = _values(rows, label, label_span, count)
+        labels = _values(rows, label, label_span, count, in_place=in_place)
         labels = labels[:, 0] if labels.shape[1] == 1 else labels
     return match, Batch(matrix, labels)

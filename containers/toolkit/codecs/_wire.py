@@ -24,7 +24,7 @@ TENSOR_DTYPES: dict[int, np.dtype] = {
     INT32: np.dtype(np.int32),
 }
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
-ByteData: TypeAlias = bytes | bytearray  # a request body, or a chunk read from a file straight into a bytearray
+ByteData: TypeAlias = bytes | bytearray | memoryview  # a request body, or a chunk read from a file into a block
 _U64_MASK = (1 << 64) - 1
 
 

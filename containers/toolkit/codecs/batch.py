@@ -87,7 +87,10 @@ def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
 
 
 def rebatch(pieces: Iterable[Batch], batch_rows: int) -> Iterator[Batch]:
-    """Re-cut a stream of batches of any size into batches of exactly ``batch_rows`` rows (the last may be short)."""
+    """Re-cut a stream of batches of any size into batches of exactly ``batch_rows`` rows (the last may be short).
+
+    Only a batch that straddles two pieces is copied (joined); the others are views of their piece.
+    """
     if batch_rows <= 0:
         raise ValueError(f"batch_rows must be positive, got {batch_rows}")
     pending: list[Batch] = []
@@ -95,17 +98,20 @@ def rebatch(pieces: Iterable[Batch], batch_rows: int) -> Iterator[Batch]:
     for piece in pieces:
         if piece.n_rows == 0:
             continue
-        pending.append(piece)
-        pending_rows += piece.n_rows
-        if pending_rows < batch_rows:
-            continue
-        joined = concat_batches(pending)
         start = 0
-        while joined.n_rows - start >= batch_rows:
-            yield slice_batch(joined, start, start + batch_rows)
+        if pending:
+            needed = batch_rows - pending_rows
+            if piece.n_rows < needed:
+                pending.append(piece)
+                pending_rows += piece.n_rows
+                continue
+            yield concat_batches([*pending, slice_batch(piece, 0, needed)])
+            start = needed
+        while piece.n_rows - start >= batch_rows:
+            yield slice_batch(piece, start, start + batch_rows)
             start += batch_rows
-        pending = [slice_batch(joined, start, joined.n_rows)] if start < joined.n_rows else []
-        pending_rows = joined.n_rows - start
+        pending = [slice_batch(piece, start, piece.n_rows)] if start < piece.n_rows else []
+        pending_rows = piece.n_rows - start
     if pending_rows:
         yield concat_batches(pending)
 

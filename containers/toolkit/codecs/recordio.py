@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from containers.toolkit.codecs._assemble import decode_buffer, parse
-from containers.toolkit.codecs._buffers import read_after
+from containers.toolkit.codecs._buffers import read_block_after
 from containers.toolkit.codecs._frames import Frames, split_frames
 from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.codecs._writer import encode_label_records, write_recordio
@@ -44,11 +44,11 @@ CHUNK_BYTES = 8 << 20
 
 def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     """(buffer, frames in it, number of records before it), reading ``stream`` with bounded memory."""
-    pending = bytearray()
+    pending: ByteData = bytearray()
     base = 0
     seen = 0
     while True:
-        buf = read_after(stream, pending, chunk_bytes)
+        buf = read_block_after(stream, pending, chunk_bytes)
         final = len(buf) == len(pending)
         if not buf:
             return

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from containers.toolkit.codecs._buffers import read_after
+from containers.toolkit.codecs._buffers import read_block_after
 from containers.toolkit.codecs.batch import Batch, slice_batch
 from containers.toolkit.errors import UserError
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_LINE_SEARCH_BYTES = 1 << 16
 CSV_BLOCK_BYTES = 16 << 20  # bytes of CSV text pyarrow parses at a time: bounded memory, large BLAS-friendly batches
 
 _NUMBER_CHARS = set(".+-")
@@ -136,30 +137,37 @@ def _table_matrix(table: pa.Table) -> np.ndarray:
     return _drop_blank_rows(matrix)
 
 
-def _line_break_end(text: bytes | bytearray) -> int:
+def _line_break_end(text: bytes | bytearray | memoryview) -> int:
     """Length of the prefix of ``text`` that ends with its last line break (0 when it holds none)."""
-    end = text.rfind(b"\n")
-    if end < 0:
-        end = text.rfind(b"\r")  # old Mac line ends
-    return end + 1
+    view = memoryview(text)
+    for mark in (b"\n", b"\r"):  # "\r" alone: old Mac line ends
+        stop = len(view)
+        while stop > 0:  # from the end, a window at a time: the break is almost always in the last line
+            start = max(0, stop - _LINE_SEARCH_BYTES)
+            found = view[start:stop].tobytes().rfind(mark)
+            if found >= 0:
+                return start + found + 1
+            stop = start
+    return 0
 
 
 def _text_pieces(path: Path) -> Iterator[memoryview]:
     """The file's bytes in pieces of about ``CSV_BLOCK_BYTES`` that end at a line break (except at the file's end).
 
-    A line longer than the block is kept whole: the piece grows until a line break or the end of the file.
+    A line longer than the block is kept whole: the piece grows until a line break or the end of the file. Each
+    piece is read into a new uninitialised block (nothing parsed from an earlier one changes).
     """
     with path.open("rb") as handle:
-        pending = bytearray()
+        pending: bytes | bytearray | memoryview = b""
         while True:
-            text = read_after(handle, pending, CSV_BLOCK_BYTES)
+            text = read_block_after(handle, pending, CSV_BLOCK_BYTES)
             if len(text) - len(pending) < CSV_BLOCK_BYTES:  # a short read is the end of the file: one last piece
                 if text:
-                    yield memoryview(text)
+                    yield text
                 return
             cut = _line_break_end(text)
             if cut:
-                yield memoryview(text)[:cut]
+                yield text[:cut]
             pending = text[cut:]
 
 

@@ -3,6 +3,7 @@ path (with its error messages) for anything the fast path does not take."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,53 @@ def test_training_entry_imports_xgboost_without_scikit_learn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_prefetched_read_gives_the_same_rows_and_the_same_fallback(tmp_path):
+    from containers.xgboost.csv_float32 import prefetch_csv_float32
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = _channel(tmp_path / "good", {"a.csv": "1,2,3\n0,4,5\n"})
+    prefetch_csv_float32(good.files)
+    prefetched = read_csv_float32(good.files)
+    assert prefetched is not None
+    direct = read_csv_float32(good.files)  # the prefetched result was taken: this one reads again
+    assert direct is not None
+    np.testing.assert_array_equal(prefetched.features, direct.features)
+    np.testing.assert_array_equal(prefetched.labels, direct.labels)
+    bad = _channel(tmp_path / "bad", {"b.csv": "1,2,3\n0,x,5\n"})
+    prefetch_csv_float32(bad.files)
+    assert read_csv_float32(bad.files) is None  # the codec path reads it and names the line
+    with pytest.raises(UserError, match="line 2"):
+        data.read_channel(bad, csv_weights=False)
+
+
+def test_the_training_entry_prefetches_a_one_host_csv_train_channel(tmp_path):
+    code = (
+        "import runpy, sys\n"
+        "import containers.xgboost.csv_float32 as fast\n"
+        "seen = []\n"
+        "start = fast.prefetch_csv_float32\n"
+        "fast.prefetch_csv_float32 = lambda paths: (seen.append(paths), start(paths))\n"
+        "sys.argv = ['xgboost', 'train']\n"
+        "try:\n"
+        "    runpy.run_module('containers.xgboost', run_name='__main__')\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "assert len(seen) == 1 and not fast._prefetched, (seen, fast._prefetched)\n"
+        "print('ok')\n"
+    )
+    config = tmp_path / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text('{"num_round": "2", "objective": "binary:logistic"}')
+    (config / "inputdataconfig.json").write_text('{"train": {"ContentType": "text/csv"}}')
+    (config / "resourceconfig.json").write_text('{"current_host": "algo-1", "hosts": ["algo-1"]}')
+    channel = tmp_path / "input" / "data" / "train"
+    channel.mkdir(parents=True)
+    (channel / "train.csv").write_text("".join(f"{i % 2},{i},{i * 2 % 7}\n" for i in range(50)))
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
+    assert (tmp_path / "model" / "xgboost-model").is_file()

@@ -1,0 +1,28 @@
+"""Request bodies for the model: the CSV the predictor sends, cell by cell (docs/clarify.md#analysis_configjson)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from containers.clarify.config import PredictorConfig
+from containers.clarify.model_access.predictor_codec import encode_csv, encode_rows
+
+
+def test_numeric_rows_are_shortest_round_trip_text_with_empty_missing_cells():
+    frame = pd.DataFrame(
+        {"a": [1.0, np.nan, -0.0, 1e-7, 1e22], "b": [1, 2, 3, 4, 5], "c": [True, False, True, True, False]}
+    )
+    assert encode_csv(frame) == b"1.0,1,True\n,2,False\n-0.0,3,True\n1e-07,4,True\n1e+22,5,False\n"
+
+
+def test_cells_with_delimiters_quotes_or_newlines_are_quoted():
+    frame = pd.DataFrame({"a": [1.5, 2.5, 3.5], "b": ["y,z", 'q"', "a\nb"]})
+    assert encode_csv(frame) == b'1.5,"y,z"\n2.5,"q"""\n3.5,"a\nb"\n'
+
+
+def test_many_rows_parse_back_to_the_same_floats():
+    values = np.random.default_rng(3).normal(size=(20000, 4)) * np.array([1.0, 1e-9, 1e12, 3.0])
+    body = encode_rows(pd.DataFrame(values), PredictorConfig(endpoint_name="e"))
+    parsed = np.array([[float(cell) for cell in line.split(",")] for line in body.decode().splitlines()])
+    np.testing.assert_array_equal(parsed, values)
