@@ -5,12 +5,14 @@ The stack runs in-process; CreateMlflowTrackingServer starts its ``mlflow server
 in the stack's S3) and the benchmark waits for ``Created``. Each side then logs 1,000 points of one metric to a new
 run as 10 ``MlflowClient.log_batch`` calls of 100 points (the batch path is what a fair client uses on both sides),
 ``ROUNDS`` times, from one client process of its own (as a user's script runs beside the stack); the figure is
-the median time of a round. The managed side logs as on AWS: the server's ARN is the tracking URI and the
-sagemaker-mlflow plugin signs each call and sends it to the stack's edge (``SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT``, as
-``sagestack env`` exports it), which relays it to the server. ``ratio`` = managed server / local file store (goal
-<= 1.5); ``managed_ms``, ``server_url_ms`` (the same logging to the server's own URL, no edge) and ``file_store_ms``
-are the medians. MLflow 3 refuses its file store unless ``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it
-for itself.
+the median time of a round. The sides' rounds are interleaved in a rotating order (managed, server URL, file store;
+then server URL, file store, managed; ...), so that a busy machine's load drifting during the run weighs on every
+side alike rather than on whichever side ran while the machine was busiest. The managed side logs as on AWS: the
+server's ARN is the tracking URI and the sagemaker-mlflow plugin signs each call and sends it to the stack's edge
+(``SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT``, as ``sagestack env`` exports it), which relays it to the server. ``ratio`` =
+managed server / local file store (goal <= 1.5); ``managed_ms``, ``server_url_ms`` (the same logging to the
+server's own URL, no edge) and ``file_store_ms`` are the medians. MLflow 3 refuses its file store unless
+``MLFLOW_ALLOW_FILE_STORE`` is set: the benchmark sets it for itself.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from infra.control_plane.server import LocalStack
 
 POINTS = 1_000
 BATCH = 100
-ROUNDS = 7
+ROUNDS = 9
 SERVER = "bench-mlflow"
 
 
@@ -52,13 +54,23 @@ def _log_round(client: Any, experiment_id: str) -> float:
     return elapsed
 
 
-def _median_round(tracking_uri: str) -> float:
+def _interleaved_medians(tracking_uris: list[str]) -> list[float]:
+    """The median round of each side, the sides' rounds interleaved in a rotating order: on a busy machine the load
+    drifts over a run, and timing all rounds of one side before the next would charge the drift to one side."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    experiment_id = client.create_experiment(f"bench-{time.time_ns()}")
-    _log_round(client, experiment_id)  # connection, schema and caches out of the timing
-    return statistics.median(_log_round(client, experiment_id) for _ in range(ROUNDS))
+    sides = []
+    for uri in tracking_uris:
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = client.create_experiment(f"bench-{time.time_ns()}")
+        _log_round(client, experiment_id)  # connection, schema and caches out of the timing
+        sides.append((client, experiment_id))
+    rounds: list[list[float]] = [[] for _ in sides]
+    for round_number in range(ROUNDS):
+        for offset in range(len(sides)):
+            side = (round_number + offset) % len(sides)
+            rounds[side].append(_log_round(*sides[side]))
+    return [statistics.median(times) for times in rounds]
 
 
 def _managed_server(url: str) -> tuple[str, str]:
@@ -100,7 +112,7 @@ def _client_process_rounds(stack_url: str, uris: list[str]) -> list[float]:
     # adds its header from it), and the plugin signs with one boto3 session rather than a new one per call.
     mlflow.set_tracking_uri(uris[0])
     sagemaker_mlflow.set_session(boto3.Session())
-    return [_median_round(uri) for uri in uris]
+    return _interleaved_medians(uris)
 
 
 def main() -> None:
