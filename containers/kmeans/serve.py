@@ -14,7 +14,7 @@ from containers.kmeans.algorithm import nearest_center
 from containers.kmeans.model import load_centers
 from containers.kmeans.spec import MANIFEST
 from containers.toolkit.codecs.inference import RowValue
-from containers.toolkit.dense_serving import DenseInferenceHandler
+from containers.toolkit.model_server.dense_serving import DenseInferenceHandler
 
 logger = logging.getLogger(__name__)
 

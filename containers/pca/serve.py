@@ -13,7 +13,7 @@ import numpy as np
 from containers.pca.model import PCAModel, load_model
 from containers.pca.spec import MANIFEST
 from containers.toolkit.codecs.inference import RowValue
-from containers.toolkit.dense_serving import DenseInferenceHandler
+from containers.toolkit.model_server.dense_serving import DenseInferenceHandler
 
 logger = logging.getLogger(__name__)
 

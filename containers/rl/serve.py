@@ -19,7 +19,7 @@ import numpy as np
 from containers.rl.simulation.actions import load_model_metadata
 from containers.toolkit.codecs.content_types import MediaType
 from containers.toolkit.errors import BadRequestError, ModelLoadError, UserError
-from containers.toolkit.serving import InferenceHandler, serve
+from containers.toolkit.model_server.serving import InferenceHandler, serve
 
 logger = logging.getLogger(__name__)
 

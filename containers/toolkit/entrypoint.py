@@ -197,7 +197,7 @@ def dense_algorithm_main(package: str, handler: str, argv: Sequence[str] | None 
         import_module(f"{package}.train").train(env)
 
     def serve() -> int:
-        from containers.toolkit.serving import serve as serve_model
+        from containers.toolkit.model_server.serving import serve as serve_model
 
         return serve_model(handler)
 

@@ -114,7 +114,7 @@ def _train(env: TrainingEnvironment) -> None:
 
 
 def _serve() -> int:
-    from containers.toolkit.serving import serve
+    from containers.toolkit.model_server.serving import serve
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # after numpy's import, as before: XGBoost's predictions only
     if os.environ.get("SAGEMAKER_PROGRAM"):  # framework mode: the user's inference functions

@@ -27,7 +27,7 @@ from containers.toolkit.codecs import (
     encode_rows,
 )
 from containers.toolkit.errors import BadRequestError, InferenceError, ModelLoadError, UnsupportedMediaTypeError
-from containers.toolkit.serving import InferenceHandler, ServingConfig
+from containers.toolkit.model_server.serving import InferenceHandler, ServingConfig
 from containers.xgboost.model_format.model_files import read_model
 from containers.xgboost.outputs import SelectableOutput, format_value, parse_output_keys
 from containers.xgboost.spec import MANIFEST

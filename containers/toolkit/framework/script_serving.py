@@ -42,7 +42,13 @@ from containers.toolkit.errors import (
 from containers.toolkit.framework.framework_codecs import JSON, UTF8_TYPES, UnsupportedFormatError
 from containers.toolkit.framework.script_mode import InstallRequirementsError, fill_code_dir
 from containers.toolkit.framework.user_packages import install_requirements
-from containers.toolkit.serving import InferenceHandler, InvocationResult, ServingConfig, load_factory, serve
+from containers.toolkit.model_server.serving import (
+    InferenceHandler,
+    InvocationResult,
+    ServingConfig,
+    load_factory,
+    serve,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 from containers.kmeans.model import save_centers
 from containers.kmeans.serve import KMeansHandler
 from containers.toolkit.codecs import decode_label_records, write_recordio
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 
 CENTERS = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
 ROWS = np.array([[1.0, 0.0], [10.0, 3.0], [0.0, 6.0]])

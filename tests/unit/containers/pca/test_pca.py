@@ -17,7 +17,7 @@ from containers.pca.train import train
 from containers.toolkit.codecs import decode_label_records, write_recordio
 from containers.toolkit.entrypoint import run_training
 from containers.toolkit.errors import UserError
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 from tests.unit.containers.kmeans.host import csv_bytes, run_container, write_host
 
 CSV = "text/csv"

@@ -101,7 +101,7 @@ def test_the_graph_rule_without_the_trainer_is_the_simapps():
 
 def test_serving_round_trip(trained):
     from containers.rl.serve import PolicyHandler
-    from containers.toolkit.serving import ServingConfig, create_app
+    from containers.toolkit.model_server.serving import ServingConfig, create_app
 
     out, _ = trained
     app = create_app(PolicyHandler(ServingConfig(model_dir=out / "model")))

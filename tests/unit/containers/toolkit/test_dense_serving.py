@@ -9,9 +9,9 @@ import pytest
 
 from containers.toolkit.codecs import CSV, JSON, decode_dense_request
 from containers.toolkit.codecs.inference import RowValue
-from containers.toolkit.dense_serving import DenseInferenceHandler
 from containers.toolkit.errors import BadRequestError
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.dense_serving import DenseInferenceHandler
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 
 
 class _SumHandler(DenseInferenceHandler):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 from tests.unit.containers.toolkit.test_serving import EchoHandler
 
 

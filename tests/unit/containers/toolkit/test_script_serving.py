@@ -22,7 +22,7 @@ from containers.toolkit.errors import UserError
 from containers.toolkit.framework.framework_codecs import UnsupportedFormatError, decode, encode
 from containers.toolkit.framework.framework_entry import framework_main
 from containers.toolkit.framework.script_serving import ScriptModeHandler, user_functions
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 
 SKLEARN_SCRIPT = textwrap.dedent(
     """

@@ -13,7 +13,7 @@ import requests
 
 from containers.toolkit.codecs.content_types import MediaType
 from containers.toolkit.errors import ToolkitError, UserError
-from containers.toolkit.serving import InferenceHandler, ServingConfig, create_app, load_factory
+from containers.toolkit.model_server.serving import InferenceHandler, ServingConfig, create_app, load_factory
 from tests.unit.containers.toolkit.conftest import PYTHON, REPO_ROOT, subprocess_env
 
 
@@ -240,7 +240,7 @@ def test_gunicorn_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = subprocess_env(
         SAGEMAKER_BASE_DIR=str(tmp_path), SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS="1"
     )
-    code = "import sys; from containers.toolkit.serving import serve; sys.exit(serve(sys.argv[1]))"
+    code = "import sys; from containers.toolkit.model_server.serving import serve; sys.exit(serve(sys.argv[1]))"
     process = subprocess.Popen(
         [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
         cwd=REPO_ROOT,

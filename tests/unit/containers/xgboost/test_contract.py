@@ -188,7 +188,7 @@ def test_kfold_saves_one_model_per_fold_and_out_of_fold_predictions(tmp_path, sm
 def test_trained_artifact_scores_the_holdout_through_the_serving_app(tmp_path, german_credit):
     from sklearn.metrics import roc_auc_score
 
-    from containers.toolkit.serving import ServingConfig, create_app
+    from containers.toolkit.model_server.serving import ServingConfig, create_app
     from containers.xgboost.serve import XGBoostHandler
 
     ds = german_credit

@@ -16,7 +16,7 @@ import requests
 import xgboost as xgb
 
 from containers.toolkit.codecs import decode_label_records, write_recordio
-from containers.toolkit.serving import ServingConfig, create_app
+from containers.toolkit.model_server.serving import ServingConfig, create_app
 from containers.xgboost.callbacks import save_booster
 from containers.xgboost.serve import XGBoostHandler
 

@@ -19,8 +19,8 @@ import numpy as np
 from containers.toolkit.codecs import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, MediaType
 from containers.toolkit.codecs.inference import RowValue, decode_dense_request, encode_rows
 from containers.toolkit.errors import ModelLoadError
+from containers.toolkit.model_server.serving import InferenceHandler
 from containers.toolkit.ndarray_file import MODEL_FILE
-from containers.toolkit.serving import InferenceHandler
 
 logger = logging.getLogger(__name__)
 
