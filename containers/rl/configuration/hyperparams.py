@@ -68,6 +68,10 @@ class DeepRacerHyperparameters:
     randomize_bot_car_locations: bool = False
     bot_car_speed: float = 0.2
     penalty_seconds: float = 2.0
+    is_lane_change: bool = False
+    lower_lane_change_time: float = 3.0
+    upper_lane_change_time: float = 5.0
+    lane_change_distance: float = 1.0
     # Sagestack extras
     max_time_minutes: float = 0.0  # 0: no time limit (the console's "maximum time")
     observation_type: str = "camera"  # "camera" (as the car) | "vector" (fast, privileged: docs/deepracer.md)
@@ -159,6 +163,11 @@ def _validate(hp: DeepRacerHyperparameters) -> None:
         (hp.race_type in RACE_TYPES, f"race_type must be one of {', '.join(RACE_TYPES)}"),
         (hp.number_of_obstacles >= 0 and hp.number_of_bot_cars >= 0, "object counts must be >= 0"),
         (hp.bot_car_speed >= 0 and hp.penalty_seconds >= 0, "bot_car_speed and penalty_seconds must be >= 0"),
+        (
+            0.0 <= hp.lower_lane_change_time <= hp.upper_lane_change_time,
+            "lane change times need 0 <= lower_lane_change_time <= upper_lane_change_time",
+        ),
+        (hp.lane_change_distance > 0, "lane_change_distance must be > 0"),
         (hp.car_dynamics in ("dynamic", "kinematic"), "car_dynamics must be 'dynamic' or 'kinematic'"),
         (
             hp.speed_time_constant > 0 and hp.steering_time_constant > 0 and hp.tyre_friction > 0,
@@ -190,6 +199,10 @@ def race_config(hp: DeepRacerHyperparameters) -> RaceConfig:
         randomize_bot_car_locations=hp.randomize_bot_car_locations,
         bot_car_speed=hp.bot_car_speed,
         penalty_seconds=hp.penalty_seconds,
+        is_lane_change=hp.is_lane_change,
+        lower_lane_change_time=hp.lower_lane_change_time,
+        upper_lane_change_time=hp.upper_lane_change_time,
+        lane_change_distance=hp.lane_change_distance,
     )
 
 

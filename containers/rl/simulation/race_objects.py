@@ -1,7 +1,8 @@
 """Static boxes and bot cars for the console's object-avoidance and head-to-bot races, as the simapp places them.
 
 ``RaceConfig`` holds the simapp's world keys (``RACE_TYPE``, ``NUMBER_OF_OBSTACLES``, ``NUMBER_OF_BOT_CARS``, ...).
-``RaceObjects`` places the objects at each episode start, moves the bot cars along their lanes, answers the
+``RaceObjects`` places the objects at each episode start, moves the bot cars along their lanes (changing lanes when
+``IS_LANE_CHANGE`` is set), answers the
 simapp's collision test (a corner of the car's footprint inside an object's footprint) and computes the ``objects_*``
 reward-function keys. Details and the simapp behaviours followed: docs/deepracer.md#race-types.
 """
@@ -40,6 +41,10 @@ class RaceConfig:
     randomize_bot_car_locations: bool = False
     bot_car_speed: float = 0.2
     penalty_seconds: float = 2.0
+    is_lane_change: bool = False
+    lower_lane_change_time: float = 3.0  # seconds in a lane before a change, drawn in [lower, upper]
+    upper_lane_change_time: float = 5.0
+    lane_change_distance: float = 1.0  # metres along the track a change takes
 
     @property
     def has_objects(self) -> bool:
@@ -73,7 +78,14 @@ class RaceObject:
     size: tuple[float, float]
     speed: float = 0.0
     centre_dist: float = 0.0  # along the centre line (bot cars: where they are at sim time 0 of the episode)
-    inner_lane: bool = True
+    inner_lane: bool = True  # bot cars: the lane they drive in (the one a lane change leaves)
+    lane_change_start: float = math.inf  # bot cars: driving seconds when the next (or current) lane change begins
+
+
+def smoothstep(u: np.ndarray) -> np.ndarray:
+    """The cubic from 0 to 1 on [0, 1] with zero slope at both ends (clamped outside): a lane change's shape."""
+    t = np.clip(u, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
 
 
 def footprint(x: float, y: float, heading: float, size: tuple[float, float]) -> np.ndarray:
@@ -102,6 +114,7 @@ class RaceObjects:
         self.geometry: TrackGeometry | None = None
         self.bot_time = 0.0  # seconds the bot cars have driven this episode
         self.pause_left = 0.0
+        self.lane_rng = random.Random(0)  # lane-change times: a stream of its own, drawn from ``rng`` at reset
 
     # --- placement and motion ----------------------------------------------------------------------------------
 
@@ -125,6 +138,18 @@ class RaceObjects:
             )
             for i, (dist, inner) in enumerate(placed):
                 self.objects.append(self._on_lane(f"bot_car_{i}", dist, inner, CAR_SIZE, cfg.bot_car_speed))
+            if self._changes_lanes:
+                self.lane_rng = random.Random(self.rng.getrandbits(64))
+                for obj in self.objects:
+                    obj.lane_change_start = self._time_in_lane()
+
+    @property
+    def _changes_lanes(self) -> bool:
+        """Bot cars change lanes (a parked bot car, speed 0, never does: the change is measured in distance)."""
+        return self.config.is_head_to_bot and self.config.is_lane_change and self.config.bot_car_speed > 0.0
+
+    def _time_in_lane(self) -> float:
+        return self.lane_rng.uniform(self.config.lower_lane_change_time, self.config.upper_lane_change_time)
 
     def _spread(self, n: int, gap: float, randomize: bool) -> list[tuple[float, bool]]:
         """Evenly from ``gap`` to 1 m before the end, inner/outer lanes alternating; randomised: perturbed."""
@@ -142,17 +167,30 @@ class RaceObjects:
                 dists[i] = self.rng.uniform(lo, hi)
         return [(d, self.rng.random() < 0.5) for d in dists]
 
-    def _lane_pose(self, dist: float, inner: bool) -> tuple[float, float, float]:
-        """Point of the inner or outer lane (half-way between centre and border) at centre-line distance ``dist``."""
+    def _lane_points(self, s: np.ndarray, inner: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Points of the inner or outer lane (half-way between centre and border) at centre-line distances ``s``."""
         assert self.geometry is not None
         track = self.geometry.track
         border = track.inner if inner else track.outer
         lane = 0.5 * (track.center + border)
-        s = np.array([dist - 0.02, dist, dist + 0.02])
         if track.is_loop:
             s = np.mod(s, track.length)
-        xs = np.interp(s, track.cumulative, lane[:, 0])
-        ys = np.interp(s, track.cumulative, lane[:, 1])
+        return np.interp(s, track.cumulative, lane[:, 0]), np.interp(s, track.cumulative, lane[:, 1])
+
+    def _lane_pose(self, dist: float, inner: bool) -> tuple[float, float, float]:
+        """Pose on a lane at centre-line distance ``dist``, heading along the lane."""
+        xs, ys = self._lane_points(np.array([dist - 0.02, dist, dist + 0.02]), inner)
+        return float(xs[1]), float(ys[1]), math.atan2(ys[2] - ys[0], xs[2] - xs[0])
+
+    def _changing_pose(self, dist: float, obj: RaceObject) -> tuple[float, float, float]:
+        """Pose at ``dist`` on the curve from ``obj``'s lane to the other that starts at its lane-change start and
+        spans ``LANE_CHANGE_DISTANCE`` (a smoothstep across, so the heading leaves and joins the lanes tangentially)."""
+        s = np.array([dist - 0.02, dist, dist + 0.02])
+        start_dist = obj.centre_dist + obj.speed * obj.lane_change_start
+        across = smoothstep((s - start_dist) / self.config.lane_change_distance)
+        xa, ya = self._lane_points(s, obj.inner_lane)
+        xb, yb = self._lane_points(s, not obj.inner_lane)
+        xs, ys = xa + across * (xb - xa), ya + across * (yb - ya)
         return float(xs[1]), float(ys[1]), math.atan2(ys[2] - ys[0], xs[2] - xs[0])
 
     def _on_lane(self, name: str, dist: float, inner: bool, size: tuple[float, float], speed: float) -> RaceObject:
@@ -167,8 +205,21 @@ class RaceObjects:
         self.pause_left = max(0.0, self.pause_left - dt)
         self.bot_time += moving
         for obj in self.objects:
-            x, y, obj.heading = self._lane_pose(obj.centre_dist + obj.speed * self.bot_time, obj.inner_lane)
+            dist = obj.centre_dist + obj.speed * self.bot_time
+            if self._changes_lanes and self._in_lane_change(obj):
+                x, y, obj.heading = self._changing_pose(dist, obj)
+            else:
+                x, y, obj.heading = self._lane_pose(dist, obj.inner_lane)
             obj.x, obj.y = x, y
+
+    def _in_lane_change(self, obj: RaceObject) -> bool:
+        """Finish the changes ``obj`` has completed (it then drives the other lane for a new random time, as the
+        simapp's ``BotCarsCtrl`` schedules them) and say whether one is under way."""
+        duration = self.config.lane_change_distance / obj.speed
+        while self.bot_time >= obj.lane_change_start + duration:
+            obj.inner_lane = not obj.inner_lane
+            obj.lane_change_start += duration + self._time_in_lane()
+        return self.bot_time > obj.lane_change_start
 
     # --- queries -----------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -169,3 +170,123 @@ def test_race_keys_use_the_simapp_names(oval):
     with pytest.raises(UserError, match="object_positions"):
         parse_hyperparameters({"OBJECT_POSITIONS": "0.2;x"})
     assert math.isclose(race_config(parse_hyperparameters({})).bot_car_speed, 0.2)
+
+
+LANE_CHANGE = RaceConfig(
+    race_type="HEAD_TO_BOT",
+    number_of_bot_cars=1,
+    min_distance_between_bot_cars=1.0,  # starts 1 m along (x = -1), so its first change ends on the bottom straight
+    bot_car_speed=0.2,
+    is_lane_change=True,
+    lower_lane_change_time=3.0,
+    upper_lane_change_time=5.0,
+    lane_change_distance=1.0,
+)
+
+
+def _bot_track(env: DeepRacerEnv, steps: int) -> list[tuple[float, float, float, float]]:
+    """(sim time, x, y, heading) of bot car 0 after each step."""
+    bot = env.race_objects.objects[0]
+    out = []
+    for _ in range(steps):
+        env.step(4)
+        out.append((env.sim_time, bot.x, bot.y, bot.heading))
+    return out
+
+
+def test_bot_car_changes_lane_after_a_time_in_the_bounds_within_the_distance(oval):
+    env = DeepRacerEnv(oval, default_action_space(), Recorder(), EnvConfig(race=LANE_CHANGE))
+    env.reset(options={"start_ndist": 0.5})  # race on the top straight; the bot car starts at x = -1, inner lane
+    track = _bot_track(env, 165)  # 11 s: the change starts after 3-5 s and takes 1 m / 0.2 m/s = 5 s
+    leaving = [row for row in track if abs(row[2] - INNER) > 1e-9]
+    arrived = [row for row in track if abs(row[2] - OUTER) < 1e-9]
+    assert leaving and arrived
+    start_t, start_x = leaving[0][0], leaving[0][1]
+    end_t, end_x = arrived[0][0], arrived[0][1]
+    dt = track[1][0] - track[0][0]
+    assert 3.0 <= start_t - dt and start_t <= 5.0 + dt  # left the lane after a time in [lower, upper]
+    assert end_x - start_x == pytest.approx(1.0, abs=0.2 * dt + 1e-9)  # the other lane after LANE_CHANGE_DISTANCE
+    assert end_t - start_t == pytest.approx(5.0, abs=dt + 1e-9)
+    assert all(OUTER - 1e-9 <= y <= INNER + 1e-9 for _, _, y, _ in track)  # a smooth curve between the lanes
+    # half-way along the change the bot car is half-way across and heads most steeply towards the outer lane
+    change_start_x = end_x - 1.0
+    _, _, y_mid, heading_mid = min(track, key=lambda row: abs(row[1] - (change_start_x + 0.5)))
+    assert y_mid == pytest.approx(0.5 * (INNER + OUTER), abs=0.01)
+    assert heading_mid == pytest.approx(-math.atan(1.5 * (INNER - OUTER) / 1.0), abs=0.02)
+    assert track[-1][3] == pytest.approx(0.0, abs=1e-6)  # back along the lane afterwards
+
+
+def test_lane_change_moves_every_object_key_and_the_crash_test(oval):
+    recorder = Recorder()
+    env = DeepRacerEnv(oval, default_action_space(), recorder, EnvConfig(race=LANE_CHANGE))
+    env.reset(options={"start_ndist": 0.5})
+    bot = env.race_objects.objects[0]
+    _bot_track(env, 165)
+    p = recorder.calls[-1]
+    assert p["objects_location"] == [[pytest.approx(bot.x), pytest.approx(OUTER, abs=1e-9)]]
+    assert p["objects_left_of_center"] == [False] and p["objects_heading"] == [pytest.approx(0.0, abs=1e-6)]
+    assert p["objects_distance_from_center"] == [pytest.approx(0.19, abs=1e-6)]
+    objects = env.race_objects
+    assert objects.collided(Pose(bot.x, OUTER, 0.0)) is bot
+    assert objects.collided(Pose(bot.x, INNER, 0.0)) is None  # where it would be without the change
+    camera = Camera(oval)
+    pose = Pose(bot.x - 1.0, -1.83, 0.0)
+    moved = camera.render(pose, objects.objects)
+    bot.y = INNER
+    assert np.any(moved != camera.render(pose, objects.objects))  # the drawn footprint is where the bot car is
+
+
+def test_lane_changes_repeat_and_are_deterministic_for_a_seed(oval):
+    def left_of_centre_over(seconds: float) -> list[bool]:
+        objects = RaceObjects(LANE_CHANGE, random.Random(7))
+        geometry = TrackGeometry(oval)
+        objects.reset(geometry)
+        out = []
+        for _ in range(int(seconds * 15)):
+            objects.advance(1.0 / 15.0)
+            bot = objects.objects[0]
+            proj = geometry.project(bot.x, bot.y)
+            heading = geometry.heading_at(proj.segment)
+            out.append(math.cos(heading) * (bot.y - proj.point[1]) - math.sin(heading) * (bot.x - proj.point[0]) > 0)
+        return out
+
+    sides = left_of_centre_over(40.0)  # at most 5 s in a lane + 5 s changing: at least 3 crossings in 40 s
+    crossings = sum(a != b for a, b in itertools.pairwise(sides))
+    assert crossings >= 3 and sides[0] is True
+    assert left_of_centre_over(40.0) == sides
+
+
+def test_without_lane_change_the_bot_car_keeps_its_lane(oval):
+    cfg = RaceConfig(race_type="HEAD_TO_BOT", number_of_bot_cars=1, min_distance_between_bot_cars=1.0)
+    objects = RaceObjects(cfg, random.Random(0))
+    objects.reset(TrackGeometry(oval))
+    for _ in range(165):
+        objects.advance(1.0 / 15.0)
+    assert objects.objects[0].inner_lane and objects.objects[0].lane_change_start == math.inf
+    assert objects.objects[0].y == pytest.approx(INNER)  # 1 m + 2.2 m along: still the bottom straight
+
+
+def test_lane_change_keys_use_the_simapp_names():
+    hp = parse_hyperparameters(
+        {
+            "RACE_TYPE": "HEAD_TO_BOT",
+            "IS_LANE_CHANGE": "true",
+            "LOWER_LANE_CHANGE_TIME": "2",
+            "upper_lane_change_time": "4.5",
+            "LANE_CHANGE_DISTANCE": "0.8",
+        }
+    )
+    cfg = race_config(hp)
+    assert cfg.is_lane_change and (cfg.lower_lane_change_time, cfg.upper_lane_change_time) == (2.0, 4.5)
+    assert cfg.lane_change_distance == 0.8
+    defaults = race_config(parse_hyperparameters({}))
+    assert not defaults.is_lane_change
+    assert (defaults.lower_lane_change_time, defaults.upper_lane_change_time, defaults.lane_change_distance) == (
+        3.0,
+        5.0,
+        1.0,
+    )
+    with pytest.raises(UserError, match="lane change times"):
+        parse_hyperparameters({"LOWER_LANE_CHANGE_TIME": "6"})
+    with pytest.raises(UserError, match="lane_change_distance"):
+        parse_hyperparameters({"LANE_CHANGE_DISTANCE": "0"})
