@@ -2,9 +2,9 @@
 
 ``RaceConfig`` holds the simapp's world keys (``RACE_TYPE``, ``NUMBER_OF_OBSTACLES``, ``NUMBER_OF_BOT_CARS``, ...).
 ``RaceObjects`` places the objects at each episode start, moves the bot cars along their lanes (changing lanes when
-``IS_LANE_CHANGE`` is set), answers the
-simapp's collision test (a corner of the car's footprint inside an object's footprint) and computes the ``objects_*``
-reward-function keys. Details and the simapp behaviours followed: docs/deepracer.md#race-types.
+``IS_LANE_CHANGE`` is set), answers the simapp's collision test (a corner of the car's footprint inside an object's
+footprint) and computes the ``objects_*`` reward-function keys. Details and the simapp behaviours followed:
+docs/deepracer.md#race-types.
 """
 
 from __future__ import annotations
