@@ -89,7 +89,7 @@ $(SDK3_STAMP): $(STAMP) requirements-sdk3.lock
 	@touch $@
 
 test: lint $(SDK3_STAMP)
-	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # PNGs of the console's main pages (docs/img/console-*.png) from a stack with a small pipeline run and a package.
 screenshots: $(STAMP)
