@@ -164,7 +164,9 @@ def test_a_large_answer_the_client_has_not_read_leaves_before_the_wsgi_servers_a
     health = b"GET /_sagestack/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with _connect(front_stack, receive_buffer=4096) as sock:
         sock.sendall(_invoke(name, body) + health)
-        time.sleep(1.0)  # the front has answered (more than the sockets hold) and wants to hand the health check on
+        # the front has answered (more than the sockets hold) and wants to hand the health check on; well within
+        # TIMEOUT, after which a client that does not read its answer is rightly cut off
+        time.sleep(TIMEOUT / 2)
         answers = _Answers(sock)
         status, headers, answer = answers.next()
         assert status == 200 and _by_front(headers) and json.loads(answer)["input"] == body.decode()

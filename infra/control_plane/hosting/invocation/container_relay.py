@@ -71,6 +71,8 @@ class _ContainerConnection(asyncio.Protocol):
     def exchange(self, request: list[bytes], timeout: float) -> asyncio.Future[RelayedAnswer]:
         """Send ``request`` (head and body) and return the future answer."""
         assert self._transport is not None
+        if self.closed or self._transport.is_closing():  # the container closed it since it was made or kept
+            raise ConnectionResetError("the container closed the connection")
         self._waiter = self._loop.create_future()
         self._timer = self._loop.call_later(timeout, self._timed_out)
         self._head, self._answer, self._parts, self._received = b"", None, [], 0

@@ -228,10 +228,13 @@ def test_a_container_that_does_not_answer_in_time_is_a_timeout_never_retried():
 
 
 def test_no_server_at_the_address_is_a_connect_failure():
-    server = ScriptedServer([])
-    server.close()
-    with pytest.raises(HopFailed) as failed:
-        _run(ContainerRelay().in_series([server.process()], b"1", {}, 5.0))
+    # a bound socket that does not listen: connecting is refused, and no other process can take the port meanwhile
+    # (a closed listener's port could be taken by another test worker's server)
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        process = ServingProcess("primary", _Container(f"http://127.0.0.1:{bound.getsockname()[1]}"), pool=None)
+        with pytest.raises(HopFailed) as failed:
+            _run(ContainerRelay().in_series([process], b"1", {}, 5.0))
     assert failed.value.connect_failed and "not reachable" in failed.value.message
 
 
