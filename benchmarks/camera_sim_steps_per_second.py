@@ -4,43 +4,18 @@ car dynamics, default reward, random discrete actions, one core), beside the vec
 from __future__ import annotations
 
 import os
-import time
-
-import numpy as np
 
 from benchmarks.common import emit
+from benchmarks.sim_steps_per_second import steps_per_second
 
 STEPS = 20_000
-
-
-def _steps_per_second(observation: str) -> tuple[float, int]:
-    from containers.rl.simulation.actions import default_action_space
-    from containers.rl.simulation.env import DeepRacerEnv, EnvConfig
-    from containers.rl.simulation.reward import DEFAULT_REWARD_FILE, RewardFunction
-    from containers.rl.simulation.tracks import DEFAULT_TRACK, load_track
-
-    env = DeepRacerEnv(
-        load_track(DEFAULT_TRACK), default_action_space(), RewardFunction(DEFAULT_REWARD_FILE),
-        EnvConfig(observation=observation),
-    )  # fmt: skip
-    actions = np.random.default_rng(0).integers(0, len(env.actions.actions), size=STEPS)
-    env.reset(seed=0)
-    episodes = 0
-    start = time.perf_counter()
-    for i in range(STEPS):
-        _, _, terminated, truncated, _ = env.step(int(actions[i]))
-        if terminated or truncated:
-            episodes += 1
-            env.reset()
-            env.drain_records()
-    return STEPS / (time.perf_counter() - start), episodes
 
 
 def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    vector_rate, _ = _steps_per_second("vector")
-    camera_rate, episodes = _steps_per_second("camera")
+    vector_rate, _ = steps_per_second("vector", STEPS)
+    camera_rate, episodes = steps_per_second("camera", STEPS)
     emit(
         "camera_sim_steps_per_second",
         "reinvent_like, camera observation (textured 160x120 grayscale frame, walls, haze, vignette) with the car "

@@ -16,6 +16,17 @@ DEFINITIONS = [
     {"FeatureName": "balance", "FeatureType": "Fractional"},
     {"FeatureName": "segment", "FeatureType": "String"},
 ]
+# The Glue columns of a group of DEFINITIONS: its features, then the three the offline store adds.
+OFFLINE_COLUMNS = {
+    "customer_id": "string",
+    "event_time": "double",
+    "age": "bigint",
+    "balance": "double",
+    "segment": "string",
+    "write_time": "timestamp",
+    "api_invocation_time": "timestamp",
+    "is_deleted": "boolean",
+}
 
 
 def client(url: str, service: str):  # type: ignore[no-untyped-def]
@@ -68,3 +79,16 @@ def record(customer: str, event_time: float, age: int = 30, balance: float = 1.5
         {"FeatureName": "balance", "ValueAsString": repr(float(balance))},
         {"FeatureName": "segment", "ValueAsString": segment},
     ]
+
+
+def static_iceberg_table(stack_url: str, metadata_location: str):
+    """The table as any Iceberg reader sees it: pyiceberg's own FileIO over the stack's S3, no catalog."""
+    from pyiceberg.table import StaticTable
+
+    properties = {
+        "s3.endpoint": stack_url,
+        "s3.region": REGION,
+        "s3.access-key-id": "test",
+        "s3.secret-access-key": "test",
+    }
+    return StaticTable.from_metadata(metadata_location, properties)

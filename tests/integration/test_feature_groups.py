@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.feature_store_helpers import DEFINITIONS, ROLE, create_group, unique, wait_status
+from tests.integration.feature_store_helpers import (
+    DEFINITIONS,
+    OFFLINE_COLUMNS,
+    ROLE,
+    create_group,
+    unique,
+    wait_status,
+)
 
 
 def test_create_feature_group_goes_from_creating_to_created(sm, bucket):
@@ -51,16 +58,7 @@ def test_create_feature_group_registers_a_glue_table(sm, bucket, stack_url):
     catalog = sm.describe_feature_group(FeatureGroupName=name)["OfflineStoreConfig"]["DataCatalogConfig"]
     table = client(stack_url, "glue").get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
-    assert columns == {
-        "customer_id": "string",
-        "event_time": "double",
-        "age": "bigint",
-        "balance": "double",
-        "segment": "string",
-        "write_time": "timestamp",
-        "api_invocation_time": "timestamp",
-        "is_deleted": "boolean",
-    }
+    assert columns == OFFLINE_COLUMNS
     assert table["StorageDescriptor"]["Location"].endswith("/data")
 
 

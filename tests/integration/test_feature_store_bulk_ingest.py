@@ -10,7 +10,7 @@ import pytest
 
 from spark_jobs.config import AwsSettings
 from spark_jobs.feature_store_online import _BulkClient, bulk_available
-from tests.integration.feature_store_helpers import client, create_group
+from tests.integration.feature_store_helpers import client, create_group, static_iceberg_table
 
 NAMES = ["customer_id", "event_time", "age", "balance", "segment"]
 
@@ -92,8 +92,6 @@ def test_bulk_to_a_store_the_group_lacks_is_refused(bulk, sm, bucket):
 
 
 def test_bulk_records_into_an_iceberg_offline_store_are_one_iceberg_commit(bulk, sm, bucket, stack_url):
-    from pyiceberg.table import StaticTable
-
     offline = {"S3StorageConfig": {"S3Uri": f"s3://{bucket}/bulk-iceberg"}, "TableFormat": "Iceberg"}
     name = create_group(sm, bucket, offline=False, OfflineStoreConfig=offline)
     now = time.time()
@@ -113,12 +111,6 @@ def test_bulk_records_into_an_iceberg_offline_store_are_one_iceberg_commit(bulk,
         {"VarCharValue": str(sum(range(40)))}
     ]
     glue = client(stack_url, "glue").get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
-    properties = {
-        "s3.endpoint": stack_url,
-        "s3.region": "us-east-1",
-        "s3.access-key-id": "t",
-        "s3.secret-access-key": "t",
-    }
-    table = StaticTable.from_metadata(glue["Parameters"]["metadata_location"], properties)
+    table = static_iceberg_table(stack_url, glue["Parameters"]["metadata_location"])
     assert [int(s.summary["added-records"]) for s in table.snapshots()] == [40]
     assert sorted(table.scan().to_arrow().column("customer_id").to_pylist()) == sorted(r[0] for r in rows)

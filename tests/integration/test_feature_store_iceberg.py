@@ -8,9 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
-from pyiceberg.table import StaticTable
 
-from tests.integration.feature_store_helpers import REGION, client, create_group, record
+from tests.integration.feature_store_helpers import (
+    OFFLINE_COLUMNS,
+    client,
+    create_group,
+    record,
+    static_iceberg_table,
+)
 
 
 def _run(athena, bucket, sql):
@@ -26,19 +31,6 @@ def _run(athena, bucket, sql):
             rows = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]
             return [[d.get("VarCharValue") for d in row["Data"]] for row in rows[1:]]
         time.sleep(0.05)
-
-
-def _static_table(stack_url, metadata_location):
-    """The table as any Iceberg reader sees it: pyiceberg's own FileIO over the stack's S3, no catalog."""
-    return StaticTable.from_metadata(
-        metadata_location,
-        {
-            "s3.endpoint": stack_url,
-            "s3.region": REGION,
-            "s3.access-key-id": "test",
-            "s3.secret-access-key": "test",
-        },
-    )
 
 
 @pytest.fixture(scope="module")
@@ -111,22 +103,13 @@ def test_the_glue_table_of_an_iceberg_group_is_registered_as_athena_registers_on
     assert parameters["previous_metadata_location"].startswith(folder + "/metadata/00001-")
     assert table["StorageDescriptor"]["Location"] == folder
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
-    assert columns == {
-        "customer_id": "string",
-        "event_time": "double",
-        "age": "bigint",
-        "balance": "double",
-        "segment": "string",
-        "write_time": "timestamp",
-        "api_invocation_time": "timestamp",
-        "is_deleted": "boolean",
-    }
+    assert columns == OFFLINE_COLUMNS
 
 
 def test_pyiceberg_reads_back_exactly_what_was_ingested(sm, stack_url, iceberg_group):
     name, base = iceberg_group
     _, table = _glue_table(stack_url, sm, name)
-    iceberg = _static_table(stack_url, table["Parameters"]["metadata_location"])
+    iceberg = static_iceberg_table(stack_url, table["Parameters"]["metadata_location"])
     snapshots = iceberg.snapshots()
     assert [int(s.summary["added-records"]) for s in snapshots] == [3, 3]
     assert snapshots[1].parent_snapshot_id == snapshots[0].snapshot_id
@@ -177,7 +160,7 @@ def test_added_features_evolve_the_iceberg_schema(sm, bucket, stack_url, athena,
     rows = _run(athena, bucket, f'SELECT customer_id, score FROM "{_table_name(sm, name)}" ORDER BY 1')
     assert rows == [["new", "7"], ["old", None]]
     _, table = _glue_table(stack_url, sm, name)
-    iceberg = _static_table(stack_url, table["Parameters"]["metadata_location"])
+    iceberg = static_iceberg_table(stack_url, table["Parameters"]["metadata_location"])
     assert "score" in iceberg.schema().column_names
     assert sorted(iceberg.scan().to_arrow().column("score").to_pylist(), key=str) == [7, None]
 
@@ -221,7 +204,7 @@ def test_an_iceberg_group_keeps_its_snapshots_across_a_restart(tmp_path):
         )
         assert rows == [["after"], ["before"]]
         _, table = _glue_table(url, sm, name)
-        iceberg = _static_table(url, table["Parameters"]["metadata_location"])
+        iceberg = static_iceberg_table(url, table["Parameters"]["metadata_location"])
         assert [int(s.summary["added-records"]) for s in iceberg.snapshots()] == [1, 1]
     finally:
         local.stop()

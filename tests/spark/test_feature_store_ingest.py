@@ -9,7 +9,7 @@ import pytest
 from spark_jobs.config import AwsSettings
 from spark_jobs.errors import InputDataError
 from spark_jobs.feature_store import FeatureStoreIngestionError, FeatureStoreManager
-from tests.integration.feature_store_helpers import client, create_group
+from tests.integration.feature_store_helpers import client, create_group, static_iceberg_table
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +109,6 @@ def test_unknown_columns_are_refused_before_anything_is_written(spark, manager, 
 
 def test_ingesting_into_an_iceberg_group_commits_one_snapshot_per_ingestion(spark, manager, sm, s3, bucket, stack_url):
     """Both Spark paths (offline only, and both stores) end in one Iceberg commit of the files the executors wrote."""
-    from pyiceberg.table import StaticTable
-
     offline = {"S3StorageConfig": {"S3Uri": f"s3://{bucket}/spark-iceberg"}, "TableFormat": "Iceberg"}
     name = create_group(sm, bucket, offline=False, OfflineStoreConfig=offline)
     described = sm.describe_feature_group(FeatureGroupName=name)
@@ -120,13 +118,7 @@ def test_ingesting_into_an_iceberg_group_commits_one_snapshot_per_ingestion(spar
     catalog = described["OfflineStoreConfig"]["DataCatalogConfig"]
     glue = client(stack_url, "glue").get_table(DatabaseName=catalog["Database"], Name=catalog["TableName"])["Table"]
     assert glue["Parameters"]["table_type"] == "ICEBERG"
-    properties = {
-        "s3.endpoint": stack_url,
-        "s3.region": "us-east-1",
-        "s3.access-key-id": "t",
-        "s3.secret-access-key": "t",
-    }
-    table = StaticTable.from_metadata(glue["Parameters"]["metadata_location"], properties)
+    table = static_iceberg_table(stack_url, glue["Parameters"]["metadata_location"])
     assert [int(s.summary["added-records"]) for s in table.snapshots()] == [200, 50]
     assert [s.summary["sagestack.writer"] for s in table.snapshots()] == ["spark", "spark"]
     rows = table.scan(selected_fields=("customer_id", "age")).to_arrow()
