@@ -26,7 +26,7 @@ from containers.processing.spark_submit import (
     is_spark_submit,
     spark_bin_dir,
 )
-from containers.toolkit.errors import PlatformError
+from containers.toolkit.errors import PlatformError, failure_line
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ EXIT_NO_COMMAND = 2
 _PYTHON = re.compile(r"^(?:.*/)?python(?:3(?:\.\d+)?)?$")
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _TAIL_LINES = 200
-# log4j lines (Spark's shutdown chatter comes after the Python traceback) never make a good failure reason
-_LOG_LINE = re.compile(r"^\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (?:INFO|WARN|DEBUG|TRACE) ")
 
 
 def interpreter_argv(argv: Sequence[str]) -> list[str]:
@@ -145,9 +143,7 @@ def _tee(stream: IO[bytes] | None, sink: TextIO, tail: collections.deque[str]) -
 
 
 def _failure(code: int, tail: list[str]) -> str:
-    meaningful = [line for line in tail if not _LOG_LINE.match(line)]
-    last = meaningful[-1] if meaningful else (tail[-1] if tail else "no error output")
-    return f"AlgorithmError: {last}, exit code: {code}"
+    return f"AlgorithmError: {failure_line(tail)}, exit code: {code}"
 
 
 def _write_message(text: str) -> None:

@@ -9,6 +9,9 @@ Serving errors carry the HTTP status the serving app answers with. Always ``rais
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 
 class ToolkitError(Exception):
     """Base of every error raised on purpose by a container."""
@@ -70,3 +73,26 @@ class ModelNotFoundError(InferenceError):
 
 class ModelAlreadyLoadedError(InferenceError):
     status = 409
+
+
+# A raised exception's last traceback line: "RuntimeError: ...", "botocore.exceptions.ClientError: ...", "KeyError"
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt)(?::|$)")
+# Log records never make a good failure reason: log4j's (Spark's shutdown chatter comes after the Python traceback),
+# Python logging's default and bracketed formats, and the SageMaker SDK's config notices.
+_LOG_RECORD = re.compile(
+    r"^(?:\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} |\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}[,.]\d+ |\S+ )"
+    r"(?:INFO|WARN|WARNING|DEBUG|TRACE)\b"
+)
+
+
+def failure_line(lines: Sequence[str]) -> str:
+    """The line of a failed command's output that best says why: the last exception line, else the last line that
+    is not a log record, else the last line."""
+    stripped = [line.strip() for line in lines if line.strip()]
+    for line in reversed(stripped):
+        if _EXCEPTION_LINE.match(line):
+            return line
+    for line in reversed(stripped):
+        if not _LOG_RECORD.match(line):
+            return line
+    return stripped[-1] if stripped else "no error output"

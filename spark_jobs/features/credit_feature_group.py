@@ -4,8 +4,10 @@ The processing entry (``credit.py --processing --feature-group <name> ...``) ing
 SageMaker feature group instead of writing the training splits itself; the pipeline's ``TrainingSet`` step builds
 them from the offline store with a point-in-time query. Each row is one credit application:
 
-- ``applicant_id`` (``Integral``, the record identifier): a number unique within the input, stable for the same
-  input file (Spark's ``monotonically_increasing_id`` over the read order);
+- ``applicant_id`` (``Integral``, the record identifier): the row's position in the input's read order, 0 to n - 1,
+  stable for the same input file. Dense on purpose: the SageMaker SDK's ``DatasetBuilder`` declares an int64 column
+  of its base DataFrame as Athena ``INT`` (32 bits), so Spark's ``monotonically_increasing_id`` (partition << 33)
+  broke the point-in-time query from the second partition on (docs/feature-store.md#the-credit-risk-pipeline);
 - ``event_time`` (``Fractional`` epoch seconds, whole milliseconds so the value survives every text round trip): when
   the job computed the features;
 - the model's feature columns (``Encoding.feature_columns()``), every one ``Fractional``.
@@ -48,12 +50,34 @@ def event_time_now() -> float:
     return round(time.time(), 3)
 
 
+_PARTITION, _POSITION = "__sagestack_partition", "__sagestack_position"
+
+
 def keyed(encoded: DataFrame, event_time: float) -> DataFrame:
-    """``encoded`` with ``applicant_id`` and ``event_time`` first; cached, so every later pass sees the same ids."""
-    keys = [F.monotonically_increasing_id().alias(RECORD_IDENTIFIER), F.lit(event_time).alias(EVENT_TIME)]
-    frame = encoded.select(*keys, *encoded.columns).cache()
+    """``encoded`` with ``applicant_id`` (0 to n - 1 in read order) and ``event_time`` first; cached, so every later
+    pass sees the same ids."""
+    tagged = encoded.select(
+        F.spark_partition_id().alias(_PARTITION), F.monotonically_increasing_id().alias(_POSITION), *encoded.columns
+    ).cache()
+    offsets = _partition_offsets(tagged)
+    # monotonically_increasing_id is (partition << 33) + the row's index in its partition
+    within = F.col(_POSITION) - F.shiftleft(F.col(_PARTITION).cast("long"), 33)
+    start = F.create_map(*(F.lit(value) for pair in offsets.items() for value in pair))[F.col(_PARTITION)]
+    identifier = (start + within).cast("long").alias(RECORD_IDENTIFIER)
+    frame = tagged.select(identifier, F.lit(event_time).alias(EVENT_TIME), *encoded.columns).cache()
     frame.count()
+    tagged.unpersist()
     return frame
+
+
+def _partition_offsets(tagged: DataFrame) -> dict[int, int]:
+    """Each partition's first identifier: the rows of the partitions before it."""
+    sizes = {int(row[0]): int(row[1]) for row in tagged.groupBy(_PARTITION).count().collect()}
+    offsets, total = {}, 0
+    for partition in sorted(sizes):
+        offsets[partition] = total
+        total += sizes[partition]
+    return offsets or {0: 0}
 
 
 def definitions(feature_names: list[str]) -> list[dict[str, str]]:

@@ -138,3 +138,22 @@ def test_create_external_csv_table_then_query_it(athena, s3, bucket):
     assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
     rows = athena.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]
     assert [[d["VarCharValue"] for d in r["Data"]] for r in rows[1:]] == [["x", "5.0"], ["y, z", "7.0"]]
+
+
+def test_a_value_its_int_column_cannot_hold_fails_the_query_naming_the_column(athena, s3, bucket, loaded_group):
+    """The SDK's DatasetBuilder declares int64 as INT: a value past 2^31 is the user's data problem (HIVE_BAD_DATA,
+    a user error naming the column), not an internal error."""
+    s3.put_object(Bucket=bucket, Key="int-table/part.csv", Body=b"1,a\n8589945525,b\n")
+    ddl = (
+        "CREATE EXTERNAL TABLE int_things (applicant_id INT, name STRING) "
+        "ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' "
+        f"LOCATION 's3://{bucket}/int-table/';"
+    )
+    _, execution = _run(athena, bucket, ddl)
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+    _, execution = _run(athena, bucket, "SELECT * FROM int_things")
+    assert execution["Status"]["State"] == "FAILED"
+    reason = execution["Status"]["StateChangeReason"]
+    assert reason.startswith("HIVE_BAD_DATA: Error parsing column 'applicant_id' (int32)"), reason
+    assert "8589945525" in reason
+    assert execution["Status"]["AthenaError"]["ErrorCategory"] == 2

@@ -23,6 +23,11 @@ out.mkdir(parents=True, exist_ok=True)
 print("processed", len(frame), "rows")
 if "--fail" in sys.argv:
     raise SystemExit("asked to fail")
+if "--raise" in sys.argv:  # a log record after the traceback, as clients closing at exit write
+    import atexit, logging
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    atexit.register(lambda: logging.getLogger("botocore.configprovider").info("Found endpoint for athena"))
+    raise RuntimeError("Failed to execute query 13c9")
 """
 
 
@@ -118,6 +123,14 @@ def test_failing_script_fails_the_job_with_its_message_and_uploads_nothing(sm, s
     assert _keys(s3, bucket, f"proc/out/{name}/") == []
     summaries = sm.list_processing_jobs(NameContains=name, StatusEquals="Failed")["ProcessingJobSummaries"]
     assert [s["ProcessingJobName"] for s in summaries] == [name]
+
+
+def test_the_failure_reason_is_the_exception_not_a_log_record_written_after_it(sm, code):
+    name = unique("proc-raise")
+    sm.create_processing_job(**_request(name, code, arguments=["--raise"]))
+    described = wait_processing(sm, name)
+    assert described["ProcessingJobStatus"] == "Failed"
+    assert described["FailureReason"] == "AlgorithmError: RuntimeError: Failed to execute query 13c9, exit code: 1"
 
 
 def test_unknown_image_fails_naming_the_image(sm, code):

@@ -97,3 +97,17 @@ def test_the_training_set_from_the_offline_store_equals_the_direct_outputs(inges
     assert counts["train"] == 700 and counts["online_scoring"] == 150
     for name in processing.OUTPUTS:
         assert _rows(tmp_path / name.name / f"{name.name}.csv") == _rows(direct / name.name / f"{name.name}.csv")
+
+
+def test_identifiers_are_the_rows_positions_across_partitions(spark):
+    """The identifiers fit the 32-bit INT the SDK's DatasetBuilder declares: 0 to n - 1 in read order, whatever the
+    partitioning (monotonically_increasing_id starts the second partition at 2^33)."""
+    from spark_jobs.features.credit_feature_group import keyed
+
+    encoded = spark.range(0, 1000, numPartitions=7).selectExpr("id * 10 AS value")
+    frame = keyed(encoded, 1.5)
+    rows = frame.orderBy("applicant_id").collect()
+    assert [row["applicant_id"] for row in rows] == list(range(1000))
+    assert [row["value"] for row in rows] == [10 * i for i in range(1000)]
+    assert frame.columns == ["applicant_id", "event_time", "value"]
+    assert {row["event_time"] for row in rows} == {1.5}

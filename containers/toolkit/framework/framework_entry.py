@@ -13,7 +13,7 @@ from pathlib import Path
 
 from containers.toolkit.entrypoint import ContainerEntry, configure_processing_logging, run_container
 from containers.toolkit.environment import TrainingEnvironment
-from containers.toolkit.errors import AlgorithmError, UserError
+from containers.toolkit.errors import AlgorithmError, UserError, failure_line
 from containers.toolkit.framework.script_mode import ExecuteUserScriptError, run_process
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,7 @@ def run_image_command(argv: Sequence[str]) -> int:
     except ExecuteUserScriptError as exc:
         # A processing job's FailureReason names the command's last error line, as the processing image's runner
         # does, so a job reads the same whichever image ran it (docs/containers.md#framework-containers).
-        lines = [line for line in exc.stderr.splitlines() if line.strip()]
-        last = lines[-1].strip() if lines else "no error output"
-        raise AlgorithmError(f"{last}, exit code: {exc.exit_code}") from exc
+        raise AlgorithmError(f"{failure_line(exc.stderr.splitlines())}, exit code: {exc.exit_code}") from exc
     return 0
 
 

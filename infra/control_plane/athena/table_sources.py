@@ -148,7 +148,7 @@ class TableSources:
                 part = _read_csv(data, table, schema) if table.is_csv else pq.read_table(io.BytesIO(data))
             except (pa.ArrowInvalid, OSError) as exc:
                 raise TableProblem("HIVE_BAD_DATA", f"Error reading {file.uri}: {exc}") from exc
-            parts.append(_conform(part, schema))
+            parts.append(_conform(part, schema, file.uri))
         return pa.concat_tables(parts) if parts else schema.empty_table()
 
     def apply_ddl(self, sql: str, database: str) -> bool:
@@ -217,7 +217,7 @@ def _read_csv(data: bytes, table: GlueTable, schema: pa.Schema) -> pa.Table:
     return pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
+def _conform(part: pa.Table, schema: pa.Schema, uri: str) -> pa.Table:
     by_lower = {name.lower(): name for name in part.column_names}
     arrays = []
     for field in schema:
@@ -228,5 +228,10 @@ def _conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
         column = part.column(source)
         if pa.types.is_string(column.type) and pa.types.is_timestamp(field.type):
             column = pc.strptime(column, format="%Y-%m-%d %H:%M:%S", unit="ms", error_is_null=True)
-        arrays.append(column if column.type == field.type else column.cast(field.type, safe=False))
+        try:
+            arrays.append(column if column.type == field.type else column.cast(field.type, safe=False))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # e.g. a value the column's type cannot hold
+            raise TableProblem(
+                "HIVE_BAD_DATA", f"Error parsing column '{field.name}' ({field.type}) of {uri}: {exc}"
+            ) from exc
     return pa.Table.from_arrays(arrays, schema=schema)
