@@ -11,7 +11,10 @@ coalition design and solve.
   weights with ``seed``, as ``shap`` does. Weights π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)). The budget is
   ``num_samples``, else 2M + 2048 (``shap``'s rule, with M the row's varying players).
 * Σ_j φ_j = v_x(1) − v_x(0) is imposed exactly by eliminating the last varying player; one varying player gets it all.
-* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups).
+* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups), as
+  frames of categorical columns: a synthetic cell only ever holds a value of the explained rows or of the baseline,
+  so the rows are int32 codes into per-column dictionaries of those values (no float copy; an encoder formats each
+  distinct value once).
 """
 
 from __future__ import annotations
