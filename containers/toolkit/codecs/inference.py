@@ -68,7 +68,10 @@ def _csv_by_arrow(body: bytes, delimiter: str, width: int) -> np.ndarray | None:
     return matrix if matrix.flags.writeable else matrix.copy()
 
 
-def _no_lone_cr(body: bytes) -> bool:
+def _arrow_reads_as_lines_do(body: bytes) -> bool:
+    """pyarrow also breaks lines at a lone ``\\r`` and skips a byte-order mark, which the exact path does not."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return False
     return b"\r" not in body or body.count(b"\r") == body.count(b"\r\n")
 
 
@@ -86,8 +89,7 @@ def decode_csv(body: bytes) -> np.ndarray:
     first_end = text.find("\n")
     first = text if first_end < 0 else text[:first_end]
     delimiter = sniff_delimiter(first)
-    # pyarrow also breaks lines at a lone "\r", which this path does not: such bodies take the exact path
-    if len(body) > _BULK_BYTES and len(delimiter) == 1 and _no_lone_cr(body):
+    if len(body) > _BULK_BYTES and len(delimiter) == 1 and _arrow_reads_as_lines_do(body):
         bulk = _csv_by_arrow(body, delimiter, len(first.split(delimiter)))
         if bulk is not None and bulk.shape[0]:
             return bulk

@@ -344,3 +344,5 @@ def test_decode_large_csv_refuses_what_float_refuses_and_keeps_lone_cr_rows():
     np.testing.assert_array_equal(crlf, rows)
     with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
         decode_request(body + b"\n1,2,3\r4,5,6", CSV)  # "\r" is not a line break in a request body
+    with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
+        decode_request(b"\xef\xbb\xbf" + body, CSV)  # as the line-by-line path answers a byte-order mark
