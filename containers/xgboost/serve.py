@@ -169,7 +169,7 @@ class XGBoostHandler(InferenceHandler):
         if self.config.batch:
             return ("\n".join(format_value(row) for row in predictions) + "\n").encode("utf-8")
         if predictions.ndim == 1 and accept == CSV:  # the common case, without a dict per row
-            return "".join(f"{value}\n" for value in predictions.astype(np.float32).astype(str)).encode("utf-8")
+            return ("\n".join(predictions.astype(np.float32).astype(str).tolist()) + "\n").encode("utf-8")
         try:
             return encode_rows([{"score": row} for row in predictions], accept, json_root="predictions")
         except InferenceError:

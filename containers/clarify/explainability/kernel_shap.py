@@ -11,7 +11,10 @@ coalition design and solve.
   weights with ``seed``, as ``shap`` does. Weights π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)). The budget is
   ``num_samples``, else 2M + 2048 (``shap``'s rule, with M the row's varying players).
 * Σ_j φ_j = v_x(1) − v_x(0) is imposed exactly by eliminating the last varying player; one varying player gets it all.
-* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups).
+* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups), as
+  frames of categorical columns: a synthetic cell only ever holds a value of the explained rows or of the baseline,
+  so the rows are int32 codes into per-column dictionaries of those values (no float copy; an encoder formats each
+  distinct value once).
 """
 
 from __future__ import annotations
@@ -135,32 +138,59 @@ def _link(values: np.ndarray, use_logit: bool) -> np.ndarray:
     return np.log(clipped / (1 - clipped))
 
 
-def _compose(rows: np.ndarray, baseline: np.ndarray, masks: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Column-major ``(p, n·S·K)``: per row, coalition and baseline row, the instance's value where the coalition
-    holds the player, else the baseline's. Each column is one gather straight into place (from a small
-    ``(n, 2, K)`` table: baseline values, then the row's value, indexed by the coalition's bit), so the frame the
-    model gets needs no transposing copy."""
-    n, s, k = len(rows), len(masks), len(baseline)
-    out = np.empty((rows.shape[1], n * s * k), dtype=rows.dtype)
-    player = np.full(rows.shape[1], -1)
+@dataclass(frozen=True)
+class _Dictionaries:
+    """Per column, the distinct values of the baseline and the explained rows (a composed row holds nothing else),
+    and every baseline row's and explained row's code into them (``-1``: missing)."""
+
+    categories: list[pd.Index]
+    base_codes: np.ndarray  # (K, p)
+    row_codes: np.ndarray  # (n, p)
+
+
+def _dictionaries(data: np.ndarray, base: np.ndarray) -> _Dictionaries:
+    codes = np.empty((len(base) + len(data), data.shape[1]), dtype=np.int32)
+    categories = []
+    for column in range(data.shape[1]):
+        values = np.concatenate([base[:, column], data[:, column]])
+        codes[:, column], uniques = pd.factorize(values, use_na_sentinel=True)
+        categories.append(pd.Index(uniques))
+    return _Dictionaries(categories, codes[: len(base)], codes[len(base) :])
+
+
+def _compose(row_codes: np.ndarray, base_codes: np.ndarray, masks: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Column-major codes ``(p, n·S·K)``: per row, coalition and baseline row, the instance's value where the
+    coalition holds the player, else the baseline's. Each column is one gather straight into place (from a small
+    ``(n, 2, K)`` table: baseline codes, then the row's code, indexed by the coalition's bit)."""
+    n, s, k = len(row_codes), len(masks), len(base_codes)
+    out = np.empty((row_codes.shape[1], n * s * k), dtype=np.int32)
+    player = np.full(row_codes.shape[1], -1)
     player[columns] = np.arange(len(columns))
-    table = np.empty((n, 2, k), dtype=rows.dtype)
-    for column in range(rows.shape[1]):
+    table = np.empty((n, 2, k), dtype=np.int32)
+    for column in range(row_codes.shape[1]):
         target = out[column].reshape(n, s, k)
         if player[column] < 0:
-            target[...] = rows[:, None, None, column]
+            target[...] = row_codes[:, None, None, column]
             continue
-        table[:, 0, :] = baseline[None, :, column]  # players outside the coalition come from the baseline
-        table[:, 1, :] = rows[:, column, None]
+        table[:, 0, :] = base_codes[None, :, column]  # players outside the coalition come from the baseline
+        table[:, 1, :] = row_codes[:, column, None]
         np.take(table, masks[:, player[column]].astype(np.intp), axis=1, out=target)
     return out
 
 
-def _predict(model: Model, composed: np.ndarray, template: pd.DataFrame, link: bool) -> np.ndarray:
-    """``composed`` is column-major ``(p, rows)``: its transpose is the frame's block, without a copy."""
-    frame = pd.DataFrame(composed.T, columns=template.columns, copy=False)
-    if composed.dtype == object:
-        frame = frame.astype(template.dtypes.to_dict())
+def _predict(
+    model: Model, composed: np.ndarray, dictionaries: _Dictionaries, template: pd.DataFrame, link: bool
+) -> np.ndarray:
+    """The model's answer for the composed rows, given as a frame of categorical columns over ``dictionaries`` (the
+    codes ``(p, rows)`` are used as they are: no values are materialised, and an encoder formats each distinct value
+    once)."""
+    frame = pd.DataFrame(
+        {
+            name: pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+            for name, codes, categories in zip(template.columns, composed, dictionaries.categories, strict=True)
+        },
+        copy=False,
+    )
     return _link(model.predict(frame).matrix(), link)
 
 
@@ -248,11 +278,11 @@ def _groups(vary: np.ndarray, num_samples: int | None, seed: int | None) -> list
 
 @dataclass(frozen=True)
 class _Problem:
-    """What every batch needs: the model, the rows and baseline as arrays, where the players are, the link."""
+    """What every batch needs: the model, the baseline, the columns' dictionaries, where the players are, the link."""
 
     model: Model
-    data: np.ndarray
     base: np.ndarray
+    dictionaries: _Dictionaries
     columns: np.ndarray  # the players' column positions in ``data``
     template: pd.DataFrame
     use_logit: bool
@@ -280,11 +310,16 @@ def _batches(groups: list[_Group], baseline_rows: int) -> Iterator[list[tuple[_G
 def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: np.ndarray) -> None:
     """Predict every piece's composed rows in one call, then solve each piece into ``out[rows, active]``."""
     composed = [
-        _compose(problem.data[chunk], problem.base, group.evaluated, problem.columns[group.active])
+        _compose(
+            problem.dictionaries.row_codes[chunk],
+            problem.dictionaries.base_codes,
+            group.evaluated,
+            problem.columns[group.active],
+        )
         for group, chunk in pieces
     ]
     joined = composed[0] if len(composed) == 1 else np.concatenate(composed, axis=1)
-    predictions = _predict(problem.model, joined, problem.template, problem.use_logit)
+    predictions = _predict(problem.model, joined, problem.dictionaries, problem.template, problem.use_logit)
     offset = 0
     for (group, chunk), part in zip(pieces, composed, strict=True):
         shape = (len(chunk), len(group.masks) + 2, len(problem.base), predictions.shape[1])
@@ -319,7 +354,7 @@ def explain(
         len(data) - sum(len(g.rows) for g in groups),
     )
     local = np.zeros((len(data), len(players), len(expected)))
-    problem = _Problem(model, data, base, columns, rows, use_logit)
+    problem = _Problem(model, base, _dictionaries(data, base), columns, rows, use_logit)
     for pieces in _batches(groups, len(base)):
         _evaluate(problem, pieces, local)
     return ShapResult(list(players), base_out.output_names(), expected, local)

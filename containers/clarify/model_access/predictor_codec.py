@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelOutput", "decode_response", "encode_rows"]
+__all__ = ["CsvRows", "ModelOutput", "decode_response", "encode_rows", "request_encoder"]
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,15 @@ def _cell_text(value: Any) -> str:
 def _column_dictionary(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     """``(codes, texts)``: each row's index into the column's distinct values, formatted once (SHAP and PDP batches
     repeat a few values millions of times)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # already coded (SHAP's composed rows): no hashing
+        texts = [_cell_text(v.item() if hasattr(v, "item") else v) for v in column.cat.categories]
+        codes = column.cat.codes.to_numpy().astype(np.int32)
+        if (codes < 0).any():  # a missing value: the empty cell, after the categories
+            codes = np.where(codes < 0, len(texts), codes)
+            texts.append("")
+        return codes, texts
     codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    return codes, [_cell_text(v.item() if hasattr(v, "item") else v) for v in uniques]
-
-
-def _csv_by_arrow(frame: pd.DataFrame, columns: list[tuple[np.ndarray, list[str]]]) -> bytes:
-    """The CSV text written by Arrow's C++ writer from dictionary columns (the GIL is released while it writes, so
-    requests encoded in parallel threads use every core)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    arrays = [
-        pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(texts, type=pa.string()))
-        for codes, texts in columns
-    ]
-    sink = pa.BufferOutputStream()
-    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-    pacsv.write_csv(pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))]), sink, options)
-    return sink.getvalue().to_pybytes()
+    return codes.astype(np.int32), [_cell_text(v.item() if hasattr(v, "item") else v) for v in uniques]
 
 
 def _needs_quotes(texts: list[str]) -> bool:
@@ -102,18 +93,60 @@ def _needs_quotes(texts: list[str]) -> bool:
     return any(c in joined for c in ',"\n\r')
 
 
+class CsvRows:
+    """A frame as CSV rows without header, any range of rows at a time: each column's distinct values are formatted
+    once for the whole frame (SHAP and PDP batches repeat a few values millions of times). A range is written by
+    Arrow's C++ writer from dictionary columns (the GIL is released while it writes, so requests encoded in parallel
+    threads use every core), or with vectorised string concatenation when a cell must be quoted (Arrow's unquoted
+    mode refuses those)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.columns = [_column_dictionary(frame[name]) for name in frame.columns]
+        self.quoted = any(_needs_quotes(texts) for _, texts in self.columns)
+        self._dictionaries: list[Any] = []
+        if not self.quoted:
+            import pyarrow as pa
+
+            self._dictionaries = [pa.array(texts, type=pa.string()) for _, texts in self.columns]
+
+    def encode(self, start: int, stop: int) -> bytes:
+        """The CSV text of rows ``start:stop``."""
+        if stop <= start:
+            return b""
+        if not self.quoted:
+            return self._by_arrow(start, stop)
+        line: np.ndarray | None = None
+        for codes, texts in self.columns:
+            column = np.array(texts, dtype=object)[codes[start:stop]]
+            line = column if line is None else line + "," + column
+        assert line is not None
+        return ("\n".join(line.tolist()) + "\n").encode("utf-8")
+
+    def _by_arrow(self, start: int, stop: int) -> bytes:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        arrays = [
+            pa.DictionaryArray.from_arrays(pa.array(codes[start:stop], type=pa.int32()), dictionary)
+            for (codes, _), dictionary in zip(self.columns, self._dictionaries, strict=True)
+        ]
+        sink = pa.BufferOutputStream()
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))]), sink, options)
+        return sink.getvalue().to_pybytes()
+
+
 def encode_csv(frame: pd.DataFrame) -> bytes:
-    """CSV rows without header: every column's distinct values formatted once, then joined by Arrow's writer, or
-    with vectorised string concatenation when a cell must be quoted (Arrow's unquoted mode refuses those)."""
-    columns = [_column_dictionary(frame[name]) for name in frame.columns]
-    if len(frame) and not any(_needs_quotes(texts) for _, texts in columns):
-        return _csv_by_arrow(frame, columns)
-    line: np.ndarray | None = None
-    for codes, texts in columns:
-        column = np.array(texts, dtype=object)[codes]
-        line = column if line is None else line + "," + column
-    assert line is not None
-    return ("\n".join(line.tolist()) + "\n").encode("utf-8")
+    """CSV rows without header (see :class:`CsvRows`)."""
+    return CsvRows(frame).encode(0, len(frame))
+
+
+def request_encoder(frame: pd.DataFrame, config: PredictorConfig) -> Callable[[int, int], bytes]:
+    """``(start, stop) -> body``: the request body for rows ``start:stop`` of ``frame``; for CSV every distinct value
+    is formatted once, whatever the number of requests."""
+    if config.content_type == "text/csv":
+        return CsvRows(frame).encode
+    return lambda start, stop: encode_rows(frame.iloc[start:stop], config)
 
 
 def encode_rows(frame: pd.DataFrame, config: PredictorConfig) -> bytes:

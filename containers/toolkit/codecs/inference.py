@@ -8,7 +8,6 @@ describe a feature matrix give 400.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ logger = logging.getLogger(__name__)
 RowValue = float | Sequence[float] | np.ndarray
 _NAN = math.nan
 _BULK_BYTES = 16384
+_THREADED_BYTES = 1 << 20  # bodies larger than this are parsed on all of Arrow's threads
 
 
 # ----------------------------------------------------------------------------------------------- CSV
@@ -39,21 +39,62 @@ def _csv_row(line: str, delimiter: str) -> list[float]:
     return [float(cell) if cell.strip() else _NAN for cell in line.split(delimiter)]
 
 
+def _arrow_table(body: bytes, delimiter: str, types: dict[str, Any], *, null_values: list[str]) -> Any:
+    """``body`` parsed by pyarrow.csv into columns of ``types``, accepting no more than Python's ``float``/``int``
+    do (no quoting, no null words); raises pyarrow's error."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    return pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=list(types), use_threads=len(body) > _THREADED_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, null_values=null_values, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+
+
+def _csv_by_arrow(body: bytes, delimiter: str, width: int) -> np.ndarray | None:
+    """The body as a float64 ``(rows, width)`` matrix parsed by pyarrow (C++, one call; empty cells are NaN), or
+    None when pyarrow does not read it cleanly; the exact path then decides and names the problem."""
+    import pyarrow as pa
+
+    try:
+        table = _arrow_table(body, delimiter, {f"f{i}": pa.float64() for i in range(width)}, null_values=[""])
+        matrix = np.asarray(table.to_tensor(null_to_nan=True, row_major=True))
+    except (pa.ArrowException, ValueError):
+        return None
+    return matrix if matrix.flags.writeable else matrix.copy()
+
+
+def _arrow_reads_as_lines_do(body: bytes) -> bool:
+    """pyarrow also breaks lines at a lone ``\\r`` and skips a byte-order mark, which the exact path does not."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return False
+    return b"\r" not in body or body.count(b"\r") == body.count(b"\r\n")
+
+
 def decode_csv(body: bytes) -> np.ndarray:
-    """CSV without a label column: rows on ``\\n``, delimiter sniffed on the first line, empty cells → NaN."""
+    """CSV without a label column: rows on ``\\n``, delimiter sniffed on the first line, empty cells → NaN.
+
+    Bodies over ``_BULK_BYTES`` are parsed by pyarrow in one call (correctly rounded, as ``float`` is); anything it
+    does not read cleanly goes through the line-by-line path, which accepts or names the problem."""
     try:
         text = body.strip().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnsupportedMediaTypeError(f"Loading csv data failed: the body is not UTF-8 ({exc}).") from exc
     if not text:
         raise BadRequestError("The request body is empty.")
+    first_end = text.find("\n")
+    first = text if first_end < 0 else text[:first_end]
+    delimiter = sniff_delimiter(first)
+    if len(body) > _BULK_BYTES and len(delimiter) == 1 and _arrow_reads_as_lines_do(body):
+        bulk = _csv_by_arrow(body, delimiter, len(first.split(delimiter)))
+        if bulk is not None and bulk.shape[0]:
+            return bulk
+        logger.debug("bulk CSV parse failed; parsing the body line by line")
     lines = [line for line in text.split("\n") if line.strip()]
-    delimiter = sniff_delimiter(lines[0])
-    if len(body) > _BULK_BYTES:
-        try:  # numpy's C parser; on any doubt (e.g. empty cells) the exact path below decides
-            return np.loadtxt(io.StringIO(text), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None)
-        except ValueError:
-            logger.debug("bulk CSV parse failed; parsing the body line by line")
     try:
         rows = [_csv_row(line, delimiter) for line in lines]
     except ValueError as exc:
@@ -68,14 +109,47 @@ def decode_csv(body: bytes) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- LIBSVM
 
 
-def decode_libsvm(body: bytes) -> sp.csr_matrix:
-    """``index:value`` tokens per line; a leading label token (no ``:``) is ignored.
+def _libsvm_tokens(body: bytes) -> tuple[list[bytes], list[int]]:
+    """Every line's ``index:value`` tokens (a leading label token without ``:`` dropped) and each line's count; blank
+    lines are skipped."""
+    tokens: list[bytes] = []
+    counts: list[int] = []
+    for line in body.split(b"\n"):
+        words = line.split()
+        if not words:
+            continue
+        if b":" not in words[0]:
+            del words[0]
+        tokens.extend(words)
+        counts.append(len(words))
+    return tokens, counts
 
-    Indices are kept as written, exactly as the training reader keeps them (``codecs/tabular.py``) and as AWS's
-    XGBoost container reads LIBSVM on both sides: a model trained on 1-based rows has an unused column 0 and is
-    served 1-based rows. Shifting here would move every feature one column left, silently
-    (docs/containers.md#codecs-toolkitcodecs).
-    """
+
+def _libsvm_by_arrow(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(indices, values, indptr) with the tokens parsed by pyarrow in one call (each ``index:value`` a two-column
+    CSV line), or None when a token is not a plain ``int:float`` pair (the exact path then names it)."""
+    import pyarrow as pa
+
+    if b"#" in body or not body.isascii():
+        return None  # comments, or text the exact path must check is UTF-8
+    tokens, counts = _libsvm_tokens(body)
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if not tokens:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), indptr
+    try:
+        table = _arrow_table(b"\n".join(tokens), ":", {"index": pa.int64(), "value": pa.float64()}, null_values=[])
+        indices = table.column("index").to_numpy()
+        values = table.column("value").to_numpy()
+    except (pa.ArrowException, ValueError):
+        return None
+    if len(indices) != len(tokens):
+        return None
+    return indices, np.array(values, dtype=np.float64), indptr
+
+
+def _libsvm_by_lines(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices, values, indptr) token by token; raises UnsupportedMediaTypeError naming what is wrong."""
     indptr = [0]
     indices: list[int] = []
     values: list[float] = []
@@ -95,13 +169,26 @@ def decode_libsvm(body: bytes) -> sp.csr_matrix:
         raise UnsupportedMediaTypeError(
             f"Loading libsvm data failed, please ensure data is in libsvm format: {exc}"
         ) from exc
+    return np.array(indices, dtype=np.int64), np.array(values, dtype=np.float64), np.array(indptr, dtype=np.int64)
+
+
+def decode_libsvm(body: bytes) -> sp.csr_matrix:
+    """``index:value`` tokens per line; a leading label token (no ``:``) is ignored.
+
+    Indices are kept as written, exactly as the training reader keeps them (``codecs/tabular.py``) and as AWS's
+    XGBoost container reads LIBSVM on both sides: a model trained on 1-based rows has an unused column 0 and is
+    served 1-based rows. Shifting here would move every feature one column left, silently
+    (docs/containers.md#codecs-toolkitcodecs). Bodies over ``_BULK_BYTES`` have their tokens parsed by pyarrow in one
+    call; any token it does not read cleanly sends the body through the token-by-token path.
+    """
+    parsed = _libsvm_by_arrow(body) if len(body) > _BULK_BYTES else None
+    indices, values, indptr = parsed if parsed is not None else _libsvm_by_lines(body)
     if len(indptr) == 1:
         raise BadRequestError("The request body is empty.")
-    index_array = np.array(indices, dtype=np.int64)
-    if index_array.size and index_array.min() < 0:
-        raise BadRequestError(f"LIBSVM feature index {int(index_array.min())} is negative.")
-    width = int(index_array.max()) + 1 if index_array.size else 0
-    return sp.csr_matrix((np.array(values, dtype=np.float64), index_array, indptr), shape=(len(indptr) - 1, width))
+    if indices.size and indices.min() < 0:
+        raise BadRequestError(f"LIBSVM feature index {int(indices.min())} is negative.")
+    width = int(indices.max()) + 1 if indices.size else 0
+    return sp.csr_matrix((values, indices, indptr), shape=(len(indptr) - 1, width))
 
 
 # ----------------------------------------------------------------------------------------------- JSON

@@ -189,3 +189,23 @@ def test_global_aggregations() -> None:
     assert global_values(local, "mean_abs")[0, 0] == pytest.approx(2.0)
     assert global_values(local, "median")[0, 0] == pytest.approx(1.0)
     assert global_values(local, "mean_sq")[0, 0] == pytest.approx(14 / 3)
+
+
+class _AdditiveMixedModel:
+    """score = [s == "b"] + x + 2·[flag]: reads the frame's values as an endpoint's decoder would see them."""
+
+    def predict(self, frame: pd.DataFrame) -> ModelOutput:
+        values = frame.astype(object)
+        assert {type(v) for v in values["s"]} <= {str}, "string cells reach the model as strings"
+        scores = (values["s"] == "b").to_numpy(float) + values["x"].to_numpy(float) + 2 * values["flag"].to_numpy(float)
+        return ModelOutput(scores.reshape(-1, 1), None)
+
+
+def test_mixed_type_columns_reach_the_model_as_their_values() -> None:
+    rows = pd.DataFrame({"s": ["a", "b", "b"], "x": [1.5, -2.0, 0.25], "flag": [True, False, True]})
+    baseline = pd.DataFrame({"s": ["a", "b"], "x": [0.0, 1.0], "flag": [False, False]})
+    result = explain(_AdditiveMixedModel(), rows, baseline, list(rows.columns), num_samples=100, seed=0)
+    expected = np.column_stack(
+        [(rows["s"] == "b") - 0.5, rows["x"] - 0.5, 2 * rows["flag"].astype(float)]
+    )  # additive: each feature's own term minus its baseline mean
+    np.testing.assert_allclose(result.local[:, :, 0], expected, atol=1e-12)

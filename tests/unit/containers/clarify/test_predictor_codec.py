@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from containers.clarify.config import PredictorConfig
-from containers.clarify.model_access.predictor_codec import encode_csv, encode_rows
+from containers.clarify.model_access.predictor_codec import CsvRows, encode_csv, encode_rows
 
 
 def test_numeric_rows_are_shortest_round_trip_text_with_empty_missing_cells():
@@ -26,3 +26,21 @@ def test_many_rows_parse_back_to_the_same_floats():
     body = encode_rows(pd.DataFrame(values), PredictorConfig(endpoint_name="e"))
     parsed = np.array([[float(cell) for cell in line.split(",")] for line in body.decode().splitlines()])
     np.testing.assert_array_equal(parsed, values)
+
+
+def test_categorical_columns_encode_as_their_values_missing_as_empty_cells():
+    plain = pd.DataFrame({"a": [0.1, np.nan, 2.5, 0.1], "b": ["x", "y,z", "x", None], "c": [3, 1, 3, 2]})
+    coded = pd.DataFrame({name: pd.Categorical(plain[name]) for name in plain.columns})
+    assert encode_csv(coded) == encode_csv(plain) == b'0.1,x,3\n,"y,z",1\n2.5,x,3\n0.1,,2\n'
+
+
+def test_row_ranges_of_one_encoder_join_to_the_whole_body():
+    values = np.random.default_rng(5).normal(size=(1000, 3))
+    frame = pd.DataFrame(
+        {n: pd.Categorical.from_codes(np.arange(1000) % 7, categories=values[:7, i]) for i, n in enumerate("xyz")}
+    )
+    rows = CsvRows(frame)
+    assert rows.encode(0, 333) + rows.encode(333, 999) + rows.encode(999, 1000) == encode_csv(frame)
+    assert rows.encode(5, 5) == b""
+    parsed = np.array([[float(c) for c in line.split(",")] for line in rows.encode(0, 1000).decode().splitlines()])
+    np.testing.assert_array_equal(parsed, values[np.arange(1000) % 7])

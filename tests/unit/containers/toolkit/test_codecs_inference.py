@@ -281,3 +281,68 @@ def test_decode_large_csv_body_same_as_small_path():
         decode_request(body + b"\n1,2,3", CSV)
     with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
         decode_request(body + b"\n1,2,3,x", CSV)
+
+
+def _libsvm_body(rows: np.ndarray, first_index: int) -> bytes:
+    lines = []
+    for number, row in enumerate(rows):
+        tokens = [f"{first_index + j}:{float(v)!r}" for j, v in enumerate(row) if v != 0]
+        lines.append(" ".join([str(number % 2), *tokens]))
+    return "\n".join(lines).encode()
+
+
+@pytest.mark.parametrize("first_index", [0, 1])
+def test_decode_large_libsvm_body_same_matrix_as_written_never_shifted(first_index):
+    rows = np.random.default_rng(1).normal(size=(1500, 6))
+    rows[rows < -1] = 0.0  # some features absent
+    rows[7] = 0.0  # a row of only its label
+    body = _libsvm_body(rows, first_index)
+    assert len(body) > 16384
+    features = decode_request(body, LIBSVM).features
+    assert features.shape == (1500, 6 + first_index)
+    np.testing.assert_array_equal(dense(features)[:, first_index:], rows)
+    if first_index:
+        assert not dense(features)[:, 0].any()
+
+
+def test_decode_large_libsvm_blank_lines_comments_and_crlf_as_the_small_path():
+    rows = np.round(np.random.default_rng(2).random((1200, 4)), 5)
+    body = _libsvm_body(rows, 1)
+    expected = dense(decode_request(body, LIBSVM).features)
+    variants = [body.replace(b"\n", b"\r\n"), b"\n\n" + body + b"\n  \n", body + b"\n1 2:0.5 # a comment"]
+    np.testing.assert_array_equal(dense(decode_request(variants[0], LIBSVM).features), expected)
+    np.testing.assert_array_equal(dense(decode_request(variants[1], LIBSVM).features), expected)
+    with_comment = dense(decode_request(variants[2], LIBSVM).features)
+    np.testing.assert_array_equal(with_comment[:-1], expected)
+    np.testing.assert_array_equal(with_comment[-1], [0, 0, 0.5, 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("tail", "error", "message"),
+    [
+        (b"\n1 3:abc", UnsupportedMediaTypeError, "Loading libsvm data failed"),
+        (b"\n1 qid:3 2:1", UnsupportedMediaTypeError, "Loading libsvm data failed"),
+        (b"\n1 2", UnsupportedMediaTypeError, "Loading libsvm data failed"),
+        (b"\n1 -2:1.5", BadRequestError, "index -2 is negative"),
+    ],
+)
+def test_decode_large_libsvm_errors_as_the_small_path(tail, error, message):
+    body = _libsvm_body(np.ones((1500, 3)), 1)
+    with pytest.raises(error, match=message):
+        decode_request(body + tail, LIBSVM)
+    with pytest.raises(error, match=message):
+        decode_request(b"1 1:1" + tail, LIBSVM)
+
+
+def test_decode_large_csv_refuses_what_float_refuses_and_keeps_lone_cr_rows():
+    rows = np.round(np.random.default_rng(3).random((3000, 3)), 4)
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+    for cell in (b'"1.5"', b"NA", b"null", b"0x10"):
+        with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
+            decode_request(body + b"\n1," + cell + b",2", CSV)
+    crlf = decode_request(body.replace(b"\n", b"\r\n"), CSV).features
+    np.testing.assert_array_equal(crlf, rows)
+    with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
+        decode_request(body + b"\n1,2,3\r4,5,6", CSV)  # "\r" is not a line break in a request body
+    with pytest.raises(UnsupportedMediaTypeError, match="Loading csv data failed"):
+        decode_request(b"\xef\xbb\xbf" + body, CSV)  # as the line-by-line path answers a byte-order mark
