@@ -103,7 +103,8 @@ def _argv(launch: MlflowLaunch) -> list[str]:
     ]
 
 
-def _environment(launch: MlflowLaunch) -> dict[str, str]:
+def server_environment(launch: MlflowLaunch) -> dict[str, str]:
+    """The environment of the server process: nothing of the stack's own but what it needs."""
     env = {key: os.environ[key] for key in _PASSED_ENVIRONMENT if key in os.environ}
     env.update(launch.stack_env)
     env["HOME"] = str(launch.server_dir)  # nothing of the server lands in the user's home
@@ -125,7 +126,7 @@ class MlflowServerProcess:
         self._process = HostProcess(
             f"mlflow-{launch.name}",
             _argv(launch),
-            _environment(launch),
+            server_environment(launch),
             launch.server_dir,
             on_log=self._log,
             tail_lines=40,
