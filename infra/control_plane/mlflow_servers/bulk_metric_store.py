@@ -26,7 +26,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.validation import path_not_unique, validate_param_and_metric_name
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, Dialect, and_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -139,6 +139,13 @@ def latest_rows(rows: Iterable[MetricRow]) -> dict[str, MetricRow]:
     return latest
 
 
+def _compiled_metric_insert(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """The ``metrics`` insert that skips rows already logged, compiled from MLflow's table: its SQL and the order of
+    its parameters (the driver binds them as they are: SQLAlchemy's per-row processing is most of a bulk insert)."""
+    compiled = sqlite_insert(_METRICS).on_conflict_do_nothing().compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
 def _run_is_active(connection: Connection, run_id: str) -> bool:
     stage = connection.execute(select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == run_id)).scalar_one_or_none()
     return stage == LifecycleStage.ACTIVE
@@ -168,6 +175,10 @@ def _update_latest(connection: Connection, run_id: str, candidates: dict[str, Me
 class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
     """MLflow's ``SqlAlchemyStore`` whose ``log_batch`` writes a plain batch of metrics in one bulk transaction."""
 
+    def __init__(self, db_uri: str, default_artifact_root: str) -> None:
+        super().__init__(db_uri, default_artifact_root)
+        self._metric_insert = _compiled_metric_insert(self.engine.dialect)
+
     def log_batch(self, run_id: str, metrics: list[Metric], params: list[Any], tags: list[Any]) -> None:
         if self.engine.dialect.name != "sqlite" or not is_plain_metric_batch(run_id, metrics, params, tags):
             super().log_batch(run_id, metrics, params, tags)
@@ -182,7 +193,8 @@ class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
                 if not _run_is_active(connection, run_id):
                     return False
                 # The insert takes SQLite's write lock first: the latest values read after it are current.
-                connection.execute(sqlite_insert(_METRICS).on_conflict_do_nothing(), rows)
+                sql, order = self._metric_insert
+                connection.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
                 _update_latest(connection, run_id, latest_rows(rows))
                 connection.commit()
         except SQLAlchemyError as error:
