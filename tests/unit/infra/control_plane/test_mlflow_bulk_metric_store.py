@@ -8,6 +8,7 @@ import math
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -175,3 +176,21 @@ def test_the_server_process_builds_the_bulk_store_for_its_sqlite_uri(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["BulkMetricSqlAlchemyStore", "s3://bucket/runs"]
+
+
+def test_concurrent_batches_to_one_run_lose_no_point_and_keep_the_latest_value(tmp_path):
+    """The server's 8 threads may log to one run at once: every point is kept, the latest value is the greatest."""
+    store = BulkMetricSqlAlchemyStore(f"sqlite:///{tmp_path / 'threads.db'}", str(tmp_path / "artifacts"))
+    run_id = _new_run(store)
+
+    def log(worker: int) -> None:
+        for start in range(0, 200, 50):
+            store.log_batch(
+                run_id, [Metric("loss", worker + s / 1000, T0 + s, s) for s in range(start, start + 50)], [], []
+            )
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(log, range(4)))
+    stock = SqlAlchemyStore(store.db_uri, "unused")
+    assert len(stock.get_metric_history(run_id, "loss")) == 800
+    assert stock.get_run(run_id).data.metrics == {"loss": pytest.approx(3.199)}  # step 199 of worker 3
