@@ -16,6 +16,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from infra.cli import env_lines
 from infra.config import StackSettings
@@ -204,6 +207,45 @@ def test_by_arn_after_sagestack_env_logs_without_header_warnings(sm, stack, trac
     finally:
         mlflow.set_tracking_uri(previous)
     assert not [r for r in caplog.records if "resolving request headers" in r.getMessage()]
+
+
+def test_metric_batches_through_the_server_are_the_rows_mlflows_own_store_writes(sm, stack, tracking_server, tmp_path):
+    """The server's bulk log_batch (docs/experiments.md#managed-mlflow): the same batches logged through the server
+    and into MLflow's stock SQLite store in this process read back alike, through the server and from its mlflow.db
+    by MLflow's stock store; a bad batch gets MLflow's error."""
+    url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    batches = [
+        [Metric("loss", 1.0 / (step + 1), 1_000 + step, step) for step in range(start, start + 100)]
+        for start in range(0, 300, 100)
+    ]
+    batches.append([Metric("loss", 0.5, 1_000, 3), Metric("acc", float("nan"), 7, 1), Metric("acc", 0.9, 7, 1)])
+    batches.append([Metric("loss", 0.5, 1_000, 3), Metric("acc", float("inf"), 7, 1), Metric("lr", 3, 2, 0)])
+    seen = []
+    for client in (MlflowClient(tracking_uri=url), MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'stock.db'}")):
+        run_id = client.create_run(client.create_experiment(unique("bulk"))).info.run_id
+        for batch in batches:
+            client.log_batch(run_id, metrics=batch)
+        with pytest.raises(mlflow.exceptions.MlflowException) as raised:
+            client.log_batch(run_id, metrics=[Metric("bad|name", 1.0, 0, 0)])
+        assert raised.value.error_code == "INVALID_PARAMETER_VALUE"
+        seen.append((run_id, _metrics_of(client, run_id)))
+    (server_run, through_server), (_, in_stock_store) = seen
+    assert repr(through_server) == repr(in_stock_store)  # repr: NaN equals NaN
+    assert len(through_server[1]["loss"]) == 301 and through_server[0]["acc"] == 1.7976931348623157e308
+    [database] = (stack.settings.data_dir / "mlflow-tracking-servers").glob(f"*/*/{tracking_server}/mlflow.db")
+    assert repr(_metrics_of(SqlAlchemyStore(f"sqlite:///{database}", str(tmp_path)), server_run)) == repr(
+        in_stock_store
+    )
+
+
+def _metrics_of(client, run_id):
+    """A run's latest metric values and each metric's history, in a comparable order."""
+    latest = dict(sorted(client.get_run(run_id).data.metrics.items()))
+    history = {
+        key: sorted((m.step, m.timestamp, repr(m.value)) for m in client.get_metric_history(run_id, key))
+        for key in latest
+    }
+    return latest, history
 
 
 def _signed_headers(stack_url, path, arn):

@@ -28,6 +28,9 @@ _HEALTH_POLL_SECONDS = 0.2
 _STOP_GRACE_SECONDS = 10.0
 _PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE")
 _PROJECT_ROOT = Path(gunicorn_settings.__file__).resolve().parents[3]  # holds the infra package
+# Holds the distribution metadata whose ``mlflow.tracking_store`` entry point gives the server's ``sqlite`` scheme the
+# stack's store (bulk_metric_store); on the servers' PYTHONPATH only, so no other process's sqlite URIs change.
+_STORE_PLUGIN_PATH = Path(gunicorn_settings.__file__).resolve().parent / "store_plugin"
 
 
 class MlflowStartError(Exception):
@@ -100,11 +103,13 @@ def _argv(launch: MlflowLaunch) -> list[str]:
     ]
 
 
-def _environment(launch: MlflowLaunch) -> dict[str, str]:
+def server_environment(launch: MlflowLaunch) -> dict[str, str]:
+    """The environment of the server process: nothing of the stack's own but what it needs."""
     env = {key: os.environ[key] for key in _PASSED_ENVIRONMENT if key in os.environ}
     env.update(launch.stack_env)
     env["HOME"] = str(launch.server_dir)  # nothing of the server lands in the user's home
-    env["PYTHONPATH"] = str(_PROJECT_ROOT)  # the settings module of this very stack, not another checkout's
+    # The settings module and the tracking store of this very stack, not another checkout's.
+    env["PYTHONPATH"] = os.pathsep.join((str(_PROJECT_ROOT), str(_STORE_PLUGIN_PATH)))
     env["MLFLOW_S3_ENDPOINT_URL"] = launch.stack_env["AWS_ENDPOINT_URL"]
     # MLflow 3's job execution (gateway and GenAI jobs) starts a job runner and huey consumers in sessions of their
     # own, which a stopped server's process group would not take with it; tracking does not use them.
@@ -121,7 +126,7 @@ class MlflowServerProcess:
         self._process = HostProcess(
             f"mlflow-{launch.name}",
             _argv(launch),
-            _environment(launch),
+            server_environment(launch),
             launch.server_dir,
             on_log=self._log,
             tail_lines=40,

@@ -1,0 +1,203 @@
+"""MLflow's SQL tracking store, with a bulk ``log_batch`` for a plain batch of metrics.
+
+See docs/experiments.md#managed-mlflow. A managed server's ``mlflow server`` builds this store for its ``sqlite``
+backend store through MLflow's tracking-store plugin entry point (``store_entry_point``). MLflow's own ``log_batch``
+builds an ORM object per metric, flushes them through the unit of work and runs the run lookup, the inserts and the
+latest-metric update in two sessions: most of the server's time per 100-metric call. Here a batch of metrics only,
+whose every field passes a strict one-pass check (a subset of what MLflow accepts), is written in one transaction
+with SQLAlchemy Core: one multi-row ``INSERT`` of the ``metrics`` rows that skips rows already logged (MLflow's
+duplicate rule: the row's whole primary key), then one read and one write of ``latest_metrics`` per metric key, with
+MLflow's rule for the latest value (greatest step, then timestamp, then value; the first of equals stays). The rows
+are those MLflow's own store writes (NaN as 0 with ``is_nan``, infinities as the largest float). Anything else -
+params, tags, model metrics, a run that is missing or not active, any field the check does not recognise - goes to
+MLflow's own ``log_batch``, which validates it and raises MLflow's errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mlflow.entities import LifecycleStage, Metric
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
+from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.utils.validation import path_not_unique, validate_param_and_metric_name
+from sqlalchemy import Connection, Dialect, and_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+logger = logging.getLogger(__name__)
+
+_MAX_METRICS = 1000  # MLflow's limit of metrics per batch
+_MAX_KEY_LENGTH = 250  # the metrics table's key column
+_MAX_RUN_ID_LENGTH = 32  # the runs table's run_uuid column
+_INT64 = (-(2**63), 2**63 - 1)
+
+_METRICS = SqlMetric.__table__
+_LATEST = SqlLatestMetric.__table__
+_RUNS = SqlRun.__table__
+
+MetricRow = dict[str, Any]
+
+
+def _is_int64(number: object, minimum: int = _INT64[0]) -> bool:
+    return type(number) is int and minimum <= number <= _INT64[1]
+
+
+def _is_plain_value(value: object) -> bool:
+    return type(value) is float or _is_int64(value)
+
+
+def _is_plain_key(key: object) -> bool:
+    return (
+        type(key) is str
+        and 0 < len(key) <= _MAX_KEY_LENGTH
+        and key.isascii()
+        and bool(validate_param_and_metric_name(key))
+        and not path_not_unique(key)
+    )
+
+
+def _is_plain_metric(metric: Metric, plain_keys: set[str]) -> bool:
+    """Whether MLflow's validation accepts ``metric`` for sure and its own store would log it as a plain run metric
+    (``plain_keys``: the keys already found plain, a batch has few)."""
+    if metric.key not in plain_keys:
+        if not _is_plain_key(metric.key):
+            return False
+        plain_keys.add(metric.key)
+    return (
+        _is_plain_value(metric.value)
+        and _is_int64(metric.timestamp, minimum=0)
+        and _is_int64(metric.step)
+        and metric.model_id is None
+        and metric.dataset_name is None
+        and metric.dataset_digest is None
+    )
+
+
+def is_plain_metric_batch(
+    run_id: object, metrics: Sequence[Metric], params: Sequence[Any], tags: Sequence[Any]
+) -> bool:
+    """Whether ``log_batch`` can take the bulk path: metrics only, each of them plain, for a well-formed run id."""
+    plain_keys: set[str] = set()
+    return (
+        type(run_id) is str
+        and 0 < len(run_id) <= _MAX_RUN_ID_LENGTH
+        and run_id.isascii()
+        and run_id.isalnum()
+        and not params
+        and not tags
+        and 0 < len(metrics) <= _MAX_METRICS
+        and all(_is_plain_metric(metric, plain_keys) for metric in metrics)
+    )
+
+
+def _stored_value(value: float) -> tuple[float, bool]:
+    """The value column and ``is_nan`` of a metric value, as MLflow's store writes them."""
+    if math.isnan(value):
+        return 0.0, True
+    if math.isinf(value):
+        return (1.7976931348623157e308 if value > 0 else -1.7976931348623157e308), False
+    return float(value), False
+
+
+def metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[MetricRow]:
+    """The ``metrics`` rows of a batch, in order, each distinct row once."""
+    rows: dict[tuple[Any, ...], MetricRow] = {}
+    for metric in metrics:
+        value, is_nan = _stored_value(metric.value)
+        identity = (metric.key, metric.timestamp, metric.step, value, is_nan)
+        rows.setdefault(
+            identity,
+            {
+                "run_uuid": run_id,
+                "key": metric.key,
+                "value": value,
+                "timestamp": metric.timestamp,
+                "step": metric.step,
+                "is_nan": is_nan,
+            },
+        )
+    return list(rows.values())
+
+
+def _recency(row: MetricRow) -> tuple[int, int, float]:
+    return row["step"], row["timestamp"], row["value"]
+
+
+def latest_rows(rows: Iterable[MetricRow]) -> dict[str, MetricRow]:
+    """Per key, the batch's latest row: strictly greater (step, timestamp, value) wins, the first of equals stays."""
+    latest: dict[str, MetricRow] = {}
+    for row in rows:
+        current = latest.get(row["key"])
+        if current is None or _recency(row) > _recency(current):
+            latest[row["key"]] = row
+    return latest
+
+
+def _compiled_metric_insert(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """The ``metrics`` insert that skips rows already logged, compiled from MLflow's table: its SQL and the order of
+    its parameters (the driver binds them as they are: SQLAlchemy's per-row processing is most of a bulk insert)."""
+    compiled = sqlite_insert(_METRICS).on_conflict_do_nothing().compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+def _run_is_active(connection: Connection, run_id: str) -> bool:
+    stage = connection.execute(select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == run_id)).scalar_one_or_none()
+    return stage == LifecycleStage.ACTIVE
+
+
+def _update_latest(connection: Connection, run_id: str, candidates: dict[str, MetricRow]) -> None:
+    stored = {
+        row.key: row
+        for row in connection.execute(
+            select(_LATEST.c.key, _LATEST.c.step, _LATEST.c.timestamp, _LATEST.c.value).where(
+                _LATEST.c.run_uuid == run_id, _LATEST.c.key.in_(sorted(candidates))
+            )
+        )
+    }
+    fresh = [row for key, row in candidates.items() if key not in stored]
+    if fresh:
+        connection.execute(_LATEST.insert(), fresh)
+    for key, row in candidates.items():
+        if key in stored and _recency(row) > (stored[key].step, stored[key].timestamp, stored[key].value):
+            connection.execute(
+                update(_LATEST)
+                .where(and_(_LATEST.c.run_uuid == run_id, _LATEST.c.key == key))
+                .values(value=row["value"], timestamp=row["timestamp"], step=row["step"], is_nan=row["is_nan"])
+            )
+
+
+class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
+    """MLflow's ``SqlAlchemyStore`` whose ``log_batch`` writes a plain batch of metrics in one bulk transaction."""
+
+    def __init__(self, db_uri: str, default_artifact_root: str) -> None:
+        super().__init__(db_uri, default_artifact_root)
+        self._metric_insert = _compiled_metric_insert(self.engine.dialect)
+
+    def log_batch(self, run_id: str, metrics: list[Metric], params: list[Any], tags: list[Any]) -> None:
+        if self.engine.dialect.name != "sqlite" or not is_plain_metric_batch(run_id, metrics, params, tags):
+            super().log_batch(run_id, metrics, params, tags)
+        elif not self._log_metric_rows(run_id, metric_rows(run_id, metrics)):
+            super().log_batch(run_id, metrics, params, tags)  # MLflow's error for a missing or inactive run
+
+    def _log_metric_rows(self, run_id: str, rows: list[MetricRow]) -> bool:
+        """Writes the rows and the latest values in one transaction; False (nothing written) if the run is not
+        active."""
+        try:
+            with self.engine.connect() as connection:
+                if not _run_is_active(connection, run_id):
+                    return False
+                # The insert takes SQLite's write lock first: the latest values read after it are current.
+                sql, order = self._metric_insert
+                connection.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+                _update_latest(connection, run_id, latest_rows(rows))
+                connection.commit()
+        except SQLAlchemyError as error:
+            logger.warning("log_batch of %d metrics failed: %s", len(rows), type(error).__name__)
+            raise MlflowException(f"Failed to log the batch: {type(error).__name__}", INTERNAL_ERROR) from error
+        return True
