@@ -83,29 +83,27 @@ class ModelRequest:
 
     @classmethod
     def from_environ(cls, call: Invocation) -> ModelRequest:
-        def header(key: str) -> str | None:
-            return _header(call.environ, key)
-
+        environ = call.environ
         return cls(
-            endpoint=call.endpoint,
-            body=call.body,
-            content_type=header("CONTENT_TYPE"),
-            accept=header("HTTP_ACCEPT"),
-            custom_attributes=header("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
-            inference_id=header("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
-            target_model=header("HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"),
-            target_variant=header("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"),
-            target_container=header("HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME"),
+            call.endpoint,
+            call.body,
+            _header(environ, "CONTENT_TYPE"),
+            _header(environ, "HTTP_ACCEPT"),
+            _header(environ, "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
+            _header(environ, "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
+            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"),
+            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"),
+            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME"),
         )
 
     def container_headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type or "application/octet-stream"}
-        optional = {
-            "Accept": self.accept,
-            "X-Amzn-SageMaker-Custom-Attributes": self.custom_attributes,
-            "X-Amzn-SageMaker-Inference-Id": self.inference_id,
-        }
-        headers.update({name: value for name, value in optional.items() if value is not None})
+        if self.accept is not None:
+            headers["Accept"] = self.accept
+        if self.custom_attributes is not None:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = self.custom_attributes
+        if self.inference_id is not None:
+            headers["X-Amzn-SageMaker-Inference-Id"] = self.inference_id
         return headers
 
 
@@ -339,7 +337,9 @@ def _captured(request: ModelRequest, config: CaptureConfig, variant: str, reply:
 
 def _header(environ: Mapping[str, object], key: str) -> str | None:
     value = environ.get(key)
-    return str(value) if value is not None and value != "" else None
+    if value is None or value == "":
+        return None
+    return value if type(value) is str else str(value)
 
 
 def payload_too_large(length: int | None) -> Reply:
