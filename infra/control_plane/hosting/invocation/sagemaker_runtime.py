@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import urllib3
 
@@ -83,17 +83,18 @@ class ModelRequest:
 
     @classmethod
     def from_environ(cls, call: Invocation) -> ModelRequest:
-        environ = call.environ
+        """The request's headers as the WSGI environ names them (str values; an empty one counts as absent)."""
+        header = cast("Callable[[str], str | None]", call.environ.get)
         return cls(
             call.endpoint,
             call.body,
-            _header(environ, "CONTENT_TYPE"),
-            _header(environ, "HTTP_ACCEPT"),
-            _header(environ, "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
-            _header(environ, "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
-            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"),
-            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"),
-            _header(environ, "HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME"),
+            header("CONTENT_TYPE") or None,
+            header("HTTP_ACCEPT") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME") or None,
         )
 
     def container_headers(self) -> dict[str, str]:
@@ -333,13 +334,6 @@ def _captured(request: ModelRequest, config: CaptureConfig, variant: str, reply:
         custom_attributes=request.custom_attributes,
         time=utcnow(),
     )
-
-
-def _header(environ: Mapping[str, object], key: str) -> str | None:
-    value = environ.get(key)
-    if value is None or value == "":
-        return None
-    return value if type(value) is str else str(value)
 
 
 def payload_too_large(length: int | None) -> Reply:
