@@ -264,10 +264,10 @@ class ContainerRelay:
     ) -> RelayedAnswer:
         """POST ``body`` through every container in order; the last one's answer (``HopFailed`` on any error)."""
         if len(processes) == 1 and "Content-Type" in headers:  # one container: the caller's headers as they are
-            answer = await self._post_once(processes[0], last_path, body, headers, timeout)
-            if answer.status >= 400:
-                raise HopFailed(processes[0].hostname, answer.status, answer.body.decode("utf-8", errors="replace"))
-            return answer
+            only = await self._post_once(processes[0], last_path, body, headers, timeout)
+            if only.status >= 400:
+                raise HopFailed(processes[0].hostname, only.status, only.body.decode("utf-8", errors="replace"))
+            return only
         content_type = headers.get("Content-Type", "application/octet-stream")
         answer: RelayedAnswer | None = None
         for index, process in enumerate(processes):
