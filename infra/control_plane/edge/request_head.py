@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import cast
 
 __all__ = ["MAX_HEAD_BYTES", "InvokeHead", "invoke_endpoint_name", "parse_invoke_head"]
 
@@ -26,10 +25,7 @@ _ENVIRON_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LEN
 _HANDED_OFF, _LENGTH, _HOST, _CONNECTION = "handed off", "length", "host", "connection"
 _KINDS = {name: _HANDED_OFF for name in ("transfer-encoding", "expect", "upgrade", "te", "trailer")}
 _KINDS.update({"content-length": _LENGTH, "host": _HOST, "connection": _CONNECTION})
-# One header line of a head ``_HEADER_LINES`` accepted: its name, and its value without the spaces and tabs around it.
-_HEADER_PAIR = re.compile(r"([^:\r\n]+):[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|\Z)")
 _NAMES: dict[str, tuple[str, str]] = {}  # a header name as sent -> (its environ name, its kind)
-_KEYS: dict[str, str] = {}  # a header name as sent -> its environ name, unless it hands the request off
 _NAMES_KEPT = 256
 
 
@@ -59,27 +55,10 @@ def parse_invoke_head(head: bytes, max_body: int) -> InvokeHead | None:
     path = match.group(1).decode("ascii")
     environ = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "REQUEST_URI": path, "QUERY_STRING": ""}
     environ["SERVER_PROTOCOL"] = "HTTP/1.1"
-    text = head[line_end + 2 :].decode("latin-1")  # latin-1: one character per byte, as WSGI names header values
-    names, values = zip(*_HEADER_PAIR.findall(text), strict=True)  # the header lines, split in C
-    keys = [*map(_KEYS.get, names)]
-    fields = dict(zip(keys, values, strict=True))
-    # Every name seen before, none sent twice, none that hands the request off:
-    if None not in fields and len(fields) == len(keys):
-        length_text = fields.get("CONTENT_LENGTH", "")
-        if not (length_text.isascii() and length_text.isdigit()) or "HTTP_HOST" not in fields:
-            return None
-        environ.update(cast(dict[str, str], fields))
-        close = "HTTP_CONNECTION" in fields and _connection_close(fields["HTTP_CONNECTION"])
-        length = int(length_text)
-        return InvokeHead(match.group(2).decode("ascii"), length, environ, close) if length <= max_body else None
-    return _parse_lines(match, text, environ, max_body)
-
-
-def _parse_lines(match: re.Match[bytes], text: str, environ: dict[str, str], max_body: int) -> InvokeHead | None:
-    """The header lines one by one: headers sent twice, names not seen before, headers that hand the request off."""
     length: int | None = None
     close = False
-    for line in text.split("\r\n"):
+    # One decode for the whole head (latin-1 maps each byte to one character, as WSGI names header values).
+    for line in head[line_end + 2 :].decode("latin-1").split("\r\n"):
         name, _, raw = line.partition(":")
         key, kind = _NAMES.get(name) or _remember(name)
         value = raw.strip(" \t")
@@ -107,11 +86,8 @@ def _remember(name: str) -> tuple[str, str]:
     known = key, _KINDS.get(lowered, "")
     if len(_NAMES) < _NAMES_KEPT:
         _NAMES[name] = known
-        if known[1] != _HANDED_OFF:
-            _KEYS[name] = key
     return known
 
 
 def _connection_close(value: str) -> bool:
-    lowered = value.lower()
-    return "close" in lowered and any(option.strip() == "close" for option in lowered.split(","))
+    return any(option.strip().lower() == "close" for option in value.split(","))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, cast
 from urllib.parse import urlsplit
@@ -28,8 +27,6 @@ CONNECT_TIMEOUT_SECONDS = 5.0  # as the WSGI path's urllib3 pools
 _MAX_IDLE_PER_CONTAINER = 32  # kept-alive connections per container (bursts open more, closed after use)
 _MAX_HEAD_BYTES = 64 * 1024  # a container's status line and headers
 _NO_BODY_STATUSES = (204, 304)
-# A header line of a container's answer: a token, a colon, the value without the whitespace around it (as str.strip).
-_ANSWER_HEADER = re.compile(r"(?m)^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[^\S\r\n]*([^\r\n]*?)[^\S\r\n]*(?:\r\n|\Z)")
 
 
 class RelayedAnswer(NamedTuple):
@@ -190,39 +187,22 @@ class _ContainerConnection(asyncio.Protocol):
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    status_line, _, rest = head.decode("latin-1").partition("\r\n")  # one decode for the whole head
-    version, _, after = status_line.partition(" ")
-    code = after[:3]
+    lines = head.decode("latin-1").split("\r\n")  # one decode for the whole head
+    version, _, rest = lines[0].partition(" ")
+    code = rest[:3]
     if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise _Broken(f"the container did not answer HTTP: {status_line[:80].encode('latin-1')!r}")
-    headers = _clean_headers(rest) if rest else {}
-    if headers is None:
-        headers = _header_lines(rest)
-    if version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
-        headers["connection"] = "close"
-    return int(code), headers
-
-
-def _clean_headers(text: str) -> dict[str, str] | None:
-    """Header lines split in C when each is a token, a colon and a value, without a name sent twice; else None."""
-    pairs = _ANSWER_HEADER.findall(text)
-    lines = text.count("\r\n") + 1
-    if len(pairs) != lines or text.count("\n") != lines - 1 or text.count("\r") != lines - 1:
-        return None
-    names, values = zip(*pairs, strict=True)
-    headers = dict(zip(map(str.lower, names), values, strict=True))
-    return headers if len(headers) == lines else None
-
-
-def _header_lines(text: str) -> dict[str, str]:
+        raise _Broken(f"the container did not answer HTTP: {lines[0][:80].encode('latin-1')!r}")
     headers: dict[str, str] = {}
-    for line in text.split("\r\n"):
+    for line in lines[1:]:
         name, colon, value = line.partition(":")
         if not colon:
             raise _Broken(f"the container sent a malformed header line: {line[:80].encode('latin-1')!r}")
-        key, cleaned = name.strip().lower(), value.strip()
-        headers[key] = f"{headers[key]}, {cleaned}" if key in headers else cleaned
-    return headers
+        key = name.strip().lower()
+        text = value.strip()
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    if version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
+        headers["connection"] = "close"
+    return int(code), headers
 
 
 def _dechunk(data: bytes) -> bytes | None:
