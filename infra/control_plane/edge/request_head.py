@@ -20,10 +20,13 @@ _INVOKE_LINE = re.compile(rb"POST (/endpoints/([A-Za-z0-9._~!$&'()*+,;=:@-]+)/in
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 # Header lines: a token, a colon, a value without CR, LF or NUL (no folding, no space before the colon).
 _HEADER_LINES = re.compile(rb"(?:%s:[^\r\n\0]*\r\n)*%s:[^\r\n\0]*" % (_TOKEN, _TOKEN))
-_KNOWN_NAMES: dict[bytes, tuple[bytes, str]] = {}
-_KNOWN_NAMES_KEPT = 256
-_HANDED_OFF = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"te", b"trailer"})
-_ENVIRON_NAMES = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+_ENVIRON_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# What the parser does with a header besides naming it: hand the request off, or read it.
+_HANDED_OFF, _LENGTH, _HOST, _CONNECTION = "handed off", "length", "host", "connection"
+_KINDS = {name: _HANDED_OFF for name in ("transfer-encoding", "expect", "upgrade", "te", "trailer")}
+_KINDS.update({"content-length": _LENGTH, "host": _HOST, "connection": _CONNECTION})
+_NAMES: dict[str, tuple[str, str]] = {}  # a header name as sent -> (its environ name, its kind)
+_NAMES_KEPT = 256
 
 
 @dataclass
@@ -54,38 +57,37 @@ def parse_invoke_head(head: bytes, max_body: int) -> InvokeHead | None:
     environ["SERVER_PROTOCOL"] = "HTTP/1.1"
     length: int | None = None
     close = False
-    for line in head[line_end + 2 :].split(b"\r\n"):
-        name, _, raw = line.partition(b":")
-        lowered, key = _names(name)
-        value = raw.strip(b" \t")
-        if lowered in _HANDED_OFF:
-            return None
-        if lowered == b"content-length":
-            if length is not None or not value.isdigit():
+    # One decode for the whole head (latin-1 maps each byte to one character, as WSGI names header values).
+    for line in head[line_end + 2 :].decode("latin-1").split("\r\n"):
+        name, _, raw = line.partition(":")
+        key, kind = _NAMES.get(name) or _remember(name)
+        value = raw.strip(" \t")
+        if kind:
+            if kind == _HANDED_OFF:
                 return None
-            length = int(value)
-        elif lowered == b"host" and "HTTP_HOST" in environ:
-            return None
-        elif lowered == b"connection":
-            close = _connection_close(value)
-        text = value.decode("latin-1")
-        environ[key] = f"{environ[key]},{text}" if key in environ else text
+            if kind == _LENGTH:
+                if length is not None or not (value.isascii() and value.isdigit()):
+                    return None
+                length = int(value)
+            elif kind == _HOST and key in environ:
+                return None
+            elif kind == _CONNECTION:
+                close = _connection_close(value)
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
     if length is None or length > max_body or "HTTP_HOST" not in environ:
         return None
     return InvokeHead(match.group(2).decode("ascii"), length, environ, close)
 
 
-def _names(name: bytes) -> tuple[bytes, str]:
-    """A header name in lower case and as the WSGI environ names it (remembered: clients send the same few)."""
-    known = _KNOWN_NAMES.get(name)
-    if known is None:
-        lowered = name.lower()
-        known = lowered, _ENVIRON_NAMES.get(lowered) or "HTTP_" + lowered.decode("ascii").upper().replace("-", "_")
-        if len(_KNOWN_NAMES) < _KNOWN_NAMES_KEPT:
-            _KNOWN_NAMES[name] = known
+def _remember(name: str) -> tuple[str, str]:
+    """A header name's WSGI environ name and what the parser does with it (remembered: clients send the same few)."""
+    lowered = name.lower()
+    key = _ENVIRON_NAMES.get(lowered) or "HTTP_" + lowered.upper().replace("-", "_")
+    known = key, _KINDS.get(lowered, "")
+    if len(_NAMES) < _NAMES_KEPT:
+        _NAMES[name] = known
     return known
 
 
-def _connection_close(value: bytes) -> bool:
-    options = {option.strip().lower() for option in value.split(b",")}
-    return b"close" in options
+def _connection_close(value: str) -> bool:
+    return any(option.strip().lower() == "close" for option in value.split(","))

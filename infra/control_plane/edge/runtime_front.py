@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from socket import socket
@@ -76,8 +76,9 @@ class RuntimeFront:
     def takes(self, head: InvokeHead) -> bool:
         return self._app.takes_invocation(head.environ)
 
-    async def answer(self, head: InvokeHead, body: bytes) -> Reply:
-        return await self._app.relay_invocation(head.environ, head.endpoint, body, self._relay, self._blocking)
+    def answer(self, head: InvokeHead, body: bytes) -> Awaitable[Reply]:
+        """The answer's coroutine (awaited by the connection: no frame of its own between them)."""
+        return self._app.relay_invocation(head.environ, head.endpoint, body, self._relay, self._blocking)
 
     def date(self) -> str:
         """The ``Date`` header, formatted once a second."""
@@ -133,6 +134,7 @@ class _ClientConnection(asyncio.Protocol):
         self._front = front
         self._transport: asyncio.Transport | None = None
         self._peer: Any = None
+        self._remote_addr = ""
         self._buffer = b""  # bytes read and not yet part of a request being answered
         self._head: InvokeHead | None = None  # the request whose body is being read
         self._parts: list[bytes] = []
@@ -146,6 +148,7 @@ class _ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports implement it without subclassing
         self._peer = transport.get_extra_info("peername")
+        self._remote_addr = str(self._peer[0]) if self._peer else ""
         self._front.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -202,7 +205,7 @@ class _ClientConnection(asyncio.Protocol):
             return
         head = parse_invoke_head(buffer[:head_end], MAX_PAYLOAD_BYTES)
         if head is not None:
-            head.environ["REMOTE_ADDR"] = str(self._peer[0]) if self._peer else ""
+            head.environ["REMOTE_ADDR"] = self._remote_addr
         if head is None or not self._front.takes(head):
             self._hand_off()
             return
@@ -249,9 +252,12 @@ class _ClientConnection(asyncio.Protocol):
 
     def _response_head(self, reply: Reply, close: bool) -> bytes:
         lines = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}\r\nDate: {self._front.date()}\r\n"]
-        lines.extend(f"{name}: {value}\r\n" for name, value in reply.headers)
-        lines.append(f"Content-Length: {len(reply.body)}\r\n")
-        lines.append("Connection: close\r\n\r\n" if close else "\r\n")
+        lines += [f"{name}: {value}\r\n" for name, value in reply.headers]
+        lines.append(
+            f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n"
+            if close
+            else f"Content-Length: {len(reply.body)}\r\n\r\n"
+        )
         return "".join(lines).encode("latin-1")
 
     def _hand_off(self) -> None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, hop_headers
@@ -30,8 +29,7 @@ _MAX_HEAD_BYTES = 64 * 1024  # a container's status line and headers
 _NO_BODY_STATUSES = (204, 304)
 
 
-@dataclass(frozen=True)
-class RelayedAnswer:
+class RelayedAnswer(NamedTuple):
     """A container's answer: its status, its headers (lower-case names) and its whole body."""
 
     status: int
@@ -52,6 +50,7 @@ class _ContainerConnection(asyncio.Protocol):
 
     def __init__(self, relay: ContainerRelay, url: str) -> None:
         self._relay, self.url = relay, url
+        self.host_line = f"Host: {_authority(url)}\r\n"
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[RelayedAnswer] | None = None
@@ -188,20 +187,20 @@ class _ContainerConnection(asyncio.Protocol):
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    lines = head.split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
+    lines = head.decode("latin-1").split("\r\n")  # one decode for the whole head
+    version, _, rest = lines[0].partition(" ")
     code = rest[:3]
-    if not version.startswith(b"HTTP/1.") or not code.isdigit():
-        raise _Broken(f"the container did not answer HTTP: {lines[0][:80]!r}")
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise _Broken(f"the container did not answer HTTP: {lines[0][:80].encode('latin-1')!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
-        name, colon, value = line.partition(b":")
+        name, colon, value = line.partition(":")
         if not colon:
-            raise _Broken(f"the container sent a malformed header line: {line[:80]!r}")
-        key = name.strip().decode("latin-1").lower()
-        text = value.strip().decode("latin-1")
+            raise _Broken(f"the container sent a malformed header line: {line[:80].encode('latin-1')!r}")
+        key = name.strip().lower()
+        text = value.strip()
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    if version == b"HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
+    if version == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
         headers["connection"] = "close"
     return int(code), headers
 
@@ -244,6 +243,11 @@ class ContainerRelay:
         last_path: str = "/invocations",
     ) -> RelayedAnswer:
         """POST ``body`` through every container in order; the last one's answer (``HopFailed`` on any error)."""
+        if len(processes) == 1 and "Content-Type" in headers:  # one container: the caller's headers as they are
+            only = await self._post_once(processes[0], last_path, body, headers, timeout)
+            if only.status >= 400:
+                raise HopFailed(processes[0].hostname, only.status, only.body.decode("utf-8", errors="replace"))
+            return only
         content_type = headers.get("Content-Type", "application/octet-stream")
         answer: RelayedAnswer | None = None
         for index, process in enumerate(processes):
@@ -301,8 +305,8 @@ class ContainerRelay:
     ) -> RelayedAnswer:
         if connection is None:
             connection = await self._connect(url)
-        head = [f"POST {path} HTTP/1.1\r\nHost: {_authority(url)}\r\nContent-Length: {len(body)}\r\n"]
-        head.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = [f"POST {path} HTTP/1.1\r\n", connection.host_line, f"Content-Length: {len(body)}\r\n"]
+        head += [f"{name}: {value}\r\n" for name, value in headers.items()]
         head.append("\r\n")
         answer = await connection.exchange(["".join(head).encode("latin-1"), body], timeout)
         if connection.reusable and not connection.closed:

@@ -58,7 +58,9 @@ class InvocationMetrics:
         instances: int,
     ) -> None:
         with self._lock:
-            tally = self._tallies.setdefault((endpoint, variant), _Tally())
+            tally = self._tallies.get((endpoint, variant))
+            if tally is None:
+                tally = self._tallies[endpoint, variant] = _Tally()
             tally.invocations += 1
             tally.instances = max(1, instances)
             if 400 <= status < 500:

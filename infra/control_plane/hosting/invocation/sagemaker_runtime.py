@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import urllib3
 
@@ -83,29 +83,28 @@ class ModelRequest:
 
     @classmethod
     def from_environ(cls, call: Invocation) -> ModelRequest:
-        def header(key: str) -> str | None:
-            return _header(call.environ, key)
-
+        """The request's headers as the WSGI environ names them (str values; an empty one counts as absent)."""
+        header = cast("Callable[[str], str | None]", call.environ.get)
         return cls(
-            endpoint=call.endpoint,
-            body=call.body,
-            content_type=header("CONTENT_TYPE"),
-            accept=header("HTTP_ACCEPT"),
-            custom_attributes=header("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES"),
-            inference_id=header("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID"),
-            target_model=header("HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL"),
-            target_variant=header("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT"),
-            target_container=header("HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME"),
+            call.endpoint,
+            call.body,
+            header("CONTENT_TYPE") or None,
+            header("HTTP_ACCEPT") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT") or None,
+            header("HTTP_X_AMZN_SAGEMAKER_TARGET_CONTAINER_HOSTNAME") or None,
         )
 
     def container_headers(self) -> dict[str, str]:
         headers = {"Content-Type": self.content_type or "application/octet-stream"}
-        optional = {
-            "Accept": self.accept,
-            "X-Amzn-SageMaker-Custom-Attributes": self.custom_attributes,
-            "X-Amzn-SageMaker-Inference-Id": self.inference_id,
-        }
-        headers.update({name: value for name, value in optional.items() if value is not None})
+        if self.accept is not None:
+            headers["Accept"] = self.accept
+        if self.custom_attributes is not None:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = self.custom_attributes
+        if self.inference_id is not None:
+            headers["X-Amzn-SageMaker-Inference-Id"] = self.inference_id
         return headers
 
 
@@ -335,11 +334,6 @@ def _captured(request: ModelRequest, config: CaptureConfig, variant: str, reply:
         custom_attributes=request.custom_attributes,
         time=utcnow(),
     )
-
-
-def _header(environ: Mapping[str, object], key: str) -> str | None:
-    value = environ.get(key)
-    return str(value) if value is not None and value != "" else None
 
 
 def payload_too_large(length: int | None) -> Reply:

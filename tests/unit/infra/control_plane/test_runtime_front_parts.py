@@ -68,6 +68,20 @@ def test_any_other_shape_goes_to_the_wsgi_server(head):
     assert parse_invoke_head(head, LIMIT) is None
 
 
+def test_a_head_read_again_with_its_names_known_reads_the_same():
+    """A second reading takes the path for header names already seen: the same environ, the same refusals."""
+    heads = [HEAD + b"\r\nX-Odd-Name-%d:  spaced value \t\r\nConnection: Close" % n for n in range(3)]
+    heads += [HEAD + b"\r\nX-Twice: a\r\nX-Twice: b", HEAD + b"\r\nX_Twice: a\r\nX-Twice: b", HEAD + b"\r\nTE: x"]
+    for head in heads:
+        first, second = parse_invoke_head(head, LIMIT), parse_invoke_head(head, LIMIT)
+        assert first == second
+    known = parse_invoke_head(heads[0], LIMIT)
+    assert known is not None and known.close and known.environ["HTTP_X_ODD_NAME_0"] == "spaced value"
+    twice = parse_invoke_head(heads[4], LIMIT)
+    assert twice is not None and twice.environ["HTTP_X_TWICE"] == "a,b"
+    assert parse_invoke_head(heads[5], LIMIT) is None
+
+
 def test_the_request_line_alone_tells_an_invocation():
     assert invoke_endpoint_name(b"POST /endpoints/a-1/invocations HTTP/1.1") == b"a-1"
     others = (b"POST / HTTP/1.1", b"GET /endpoints/a/invocations HTTP/1.1", b"POST /endpoints/a/b/invocations HTTP/1.1")
@@ -183,6 +197,27 @@ def test_chunked_interim_and_close_delimited_answers_are_read():
         server = ScriptedServer([answer], close_after=True)
         got = _run(ContainerRelay().in_series([server.process()], b"q", {}, 5.0))
         assert (got.status, got.body) == (200, body)
+
+
+@pytest.mark.parametrize(
+    ("header_lines", "expected"),
+    [
+        (b"Content-Type: text/csv\r\nX-A:  v \x0c", {"content-type": "text/csv", "x-a": "v"}),
+        (b"X-A: 1\r\nx-a: 2\r\nContent-Type: text/csv", {"x-a": "1, 2", "content-type": "text/csv"}),
+        (b"X-A: a\nX-B: b\r\nContent-Type: text/csv", {"x-a": "a\nX-B: b", "content-type": "text/csv"}),
+        (
+            b" X-A : a\r\nBad Name: b\r\nContent-Type: text/csv",
+            {"x-a": "a", "bad name": "b", "content-type": "text/csv"},
+        ),
+    ],
+)
+def test_a_container_answers_header_lines_are_read_as_sent(header_lines, expected):
+    body = b"done"
+    answer = b"HTTP/1.1 200 OK\r\n%s\r\nContent-Length: 4\r\n\r\n%s" % (header_lines, body)
+    server = ScriptedServer([answer])
+    got = _run(ContainerRelay().in_series([server.process()], b"q", {"Content-Type": "text/csv"}, 5.0))
+    assert got.body == body
+    assert got.headers == {**expected, "content-length": "4"}
 
 
 def test_a_connection_the_container_closed_is_retried_once_on_a_fresh_one():
