@@ -5,9 +5,10 @@ Both modes keep *centered* statistics (regular mode: shifted by a reference clos
 merge them with Chan's pairwise formula, so a large mean never cancels digits away and the result does not depend
 on how the rows were cut into batches (up to rounding).
 
-* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64; numpy runs ``c.T @ c`` as one BLAS ``syrk``,
-  half the work of ``gemm``), accumulated on rows shifted by the first batch's mean and centered once at the end,
-  then an exact symmetric eigendecomposition of the top ``num_components``.
+* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64), accumulated block by block: each block is
+  shifted by the mean of its first rows, one BLAS ``syrk`` (``c.T @ c``, half the work of ``gemm``; float32 for
+  float32 rows) gives its sums, which merge in float64; then an exact symmetric eigendecomposition of the top
+  ``num_components``.
 * randomized: only ``Y = M2 @ Omega`` (d x l) is kept, for a fixed orthonormal Gaussian ``Omega`` (d x l); the
   top eigenpairs come from the single-pass Nystrom approximation ``M2 ~ Y (Omega^T Y)^+ Y^T``. Memory is O(d*l),
   cost O(b*d*l) per batch.
@@ -19,6 +20,7 @@ eigenvalues (the singular values of the centered data matrix, like scikit-learn'
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +28,9 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
-BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 16 MB of float64 at a time (10485 rows at d=200)
+BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 2^21 values at a time (10485 rows at d=200)
+SHIFT_ROWS = 1024  # regular mode shifts each block by the mean of its first rows
+TINY_MEAN_SQUARE = 1e-30  # float32 squares of smaller values lose digits (and underflow from ~1e-38): use float64
 
 
 @dataclass
@@ -93,67 +97,72 @@ def merge_states(
 
 
 class ScatterAccumulator:
-    """regular mode: the exact d x d scatter matrix, accumulated batch by batch (row-major, symmetric).
+    """regular mode: the exact d x d scatter matrix ``M2``, accumulated block by block (row-major, symmetric).
 
-    Rows are taken as they come (float32 from a recordIO channel, or float64) and shifted by a fixed reference, the
-    first batch's mean, into float64 in the same pass: ``G = sum (x - shift)^T (x - shift)`` (one BLAS ``syrk`` per
-    batch) and ``t = sum (x - shift)``. Then ``mean = shift + t / n`` and ``M2 = G - t t^T / n``: with the shift
-    close to the mean no digits cancel (docs/algorithms/pca.md#algorithm), and the rows are read once instead of
-    converted, averaged and centered in three passes. Hosts' states merge with Chan's formula as before.
+    Each block of rows is shifted by the mean of its first rows (``SHIFT_ROWS``) into a reused buffer whose last
+    column holds ones, and one BLAS ``syrk`` of that buffer gives the block's ``G = sum c^T c``, its column sums
+    ``t`` and its row count together (docs/algorithms/pca.md#algorithm). The block's centered scatter
+    ``G - t t^T / n_b`` and mean ``shift + t / n_b`` merge into ``M2`` with Chan's formula, in float64. Float32 rows
+    (recordIO) are shifted and multiplied in float32 (half the work of float64, and the shift is nearly exact: the
+    rows are then centered, so no digits cancel); a float32 block whose squares overflow or underflow is done again
+    in float64. Float64 rows (CSV) are multiplied in float64. A NaN or infinite value shows as a non-finite
+    diagonal of ``G``: :meth:`add` then returns False (no separate pass over the rows looks for them).
     """
 
     def __init__(self, d: int) -> None:
         self.moments = _Moments(d)
         self.m2 = np.zeros((d, d), dtype=np.float64)
-        self._shift: np.ndarray | None = None
-        self._gram = np.zeros((d, d), dtype=np.float64)
-        self._total = np.zeros(d, dtype=np.float64)
-        self._rows = 0
-        self._block: np.ndarray | None = None
+        self._blocks: dict[np.dtype, np.ndarray] = {}
         self._block_rows = max(256, BLOCK_VALUES // max(d, 1))
 
     @property
     def rows(self) -> int:
-        return self.moments.n + self._rows
+        return self.moments.n
 
-    def add(self, batch: np.ndarray) -> None:
-        if batch.shape[0] == 0:
-            return
-        if self._shift is None:
-            self._shift = batch.mean(axis=0, dtype=np.float64)
+    def add(self, batch: np.ndarray) -> bool:
+        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it)."""
         for start in range(0, batch.shape[0], self._block_rows):
-            shifted = self._shifted(batch[start : start + self._block_rows])
-            self._gram += shifted.T @ shifted  # the same buffer on both sides: numpy calls BLAS syrk
-            self._total += shifted.sum(axis=0)
-        self._rows += batch.shape[0]
+            rows = batch[start : start + self._block_rows]
+            found = self._block_sums(rows, rows.dtype == np.float32)
+            if found is None:
+                return False
+            gram, shift = found
+            self._merge(gram, shift, rows.shape[0])
+        return True
 
-    def _shifted(self, rows: np.ndarray) -> np.ndarray:
-        """``rows - shift`` as float64 in a reused block (float32 rows are converted by the copy, the shift is
-        subtracted in place): no new memory is touched per batch, and each ``syrk`` gets a whole block (few calls, so
-        few synchronisations of the BLAS threads)."""
-        if self._block is None:
-            self._block = np.empty((self._block_rows, self._gram.shape[0]), dtype=np.float64)
-        shifted = self._block[: rows.shape[0]]
-        np.copyto(shifted, rows)
-        shifted -= self._shift
-        return shifted
+    def _block_sums(self, rows: np.ndarray, single: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """(G with ``t`` and ``n_b`` in its last row and column, as float64; the shift), or None if not finite."""
+        dtype = np.dtype(np.float32 if single else np.float64)
+        shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64).astype(dtype)
+        block = self._block(dtype)[: rows.shape[0]]
+        np.subtract(rows, shift, out=block[:, :-1])
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below: a float32 overflow is done again
+            gram = np.asarray(block.T @ block, dtype=np.float64)  # the same buffer on both sides: BLAS syrk
+        if single and not _single_precision_holds(gram):
+            return self._block_sums(rows, single=False)
+        if not np.isfinite(np.diagonal(gram)).all():
+            return None
+        return gram, shift.astype(np.float64)
 
-    def _fold(self) -> None:
-        """Merge the shifted sums into ``moments`` and the centered ``m2`` (Chan's formula)."""
-        if not self._rows or self._shift is None:
-            return
-        local_mean = self._shift + self._total / self._rows
-        self.m2 += self._gram - np.outer(self._total, self._total / self._rows)
-        delta, weight = self.moments.merge(self._rows, local_mean)
+    def _block(self, dtype: np.dtype) -> np.ndarray:
+        """The reused ``(block_rows, d + 1)`` buffer of ``dtype``; its last column is ones."""
+        block = self._blocks.get(dtype)
+        if block is None:
+            block = np.empty((self._block_rows, self.m2.shape[0] + 1), dtype=dtype)
+            block[:, -1] = 1.0
+            self._blocks[dtype] = block
+        return block
+
+    def _merge(self, gram: np.ndarray, shift: np.ndarray, count: int) -> None:
+        """Chan's formula: the block's centered scatter and mean into ``m2`` and ``moments``."""
+        total = gram[:-1, -1]
+        self.m2 += gram[:-1, :-1] - np.outer(total, total / count)
+        delta, weight = self.moments.merge(count, shift + total / count)
         if weight:
             self.m2 += np.outer(delta, delta * weight)
-        self._gram[:] = 0.0
-        self._total[:] = 0.0
-        self._rows = 0
 
     def state(self) -> dict[str, np.ndarray]:
         """What a host sends the leader: row count, mean and the centered scatter matrix."""
-        self._fold()
         return {
             "n": np.asarray([float(self.moments.n)]),
             "mean": self.moments.mean,
@@ -162,7 +171,6 @@ class ScatterAccumulator:
         }
 
     def load(self, state: dict[str, np.ndarray]) -> None:
-        self._fold()
         self.moments.n = int(state["n"][0])
         self.moments.mean = np.asarray(state["mean"], dtype=np.float64)
         self.m2 = np.asarray(state["m2"], dtype=np.float64)
@@ -174,10 +182,21 @@ class ScatterAccumulator:
         return full
 
     def solve(self, k: int, subtract_mean: bool) -> Components:
-        self._fold()
         matrix = self.scatter(subtract_mean)
         values, vectors = top_eigenpairs(matrix, k)
         return _components(self.moments, values, vectors, float(np.trace(matrix)), subtract_mean)
+
+
+def _single_precision_holds(gram: np.ndarray) -> bool:
+    """Whether the float32 sums of a block are as good as float64's: no square overflowed (infinite diagonal) or
+    underflowed (column sums break Cauchy-Schwarz ``t_j^2 <= n_b G_jj``, or a column's mean square is tiny)."""
+    diagonal = np.diagonal(gram)[:-1]
+    total, count = gram[:-1, -1], gram[-1, -1]
+    if not np.isfinite(diagonal).all():
+        return False
+    if (total * total > count * diagonal * (1 + 1e-3)).any():
+        return False
+    return not ((diagonal > 0) & (diagonal < count * TINY_MEAN_SQUARE)).any()
 
 
 def top_eigenpairs(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,9 +224,10 @@ class SketchAccumulator:
     def rows(self) -> int:
         return self.moments.n
 
-    def add(self, batch: np.ndarray) -> None:
+    def add(self, batch: np.ndarray) -> bool:
+        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it)."""
         if batch.shape[0] == 0:
-            return
+            return True
         batch_mean = batch.mean(axis=0, dtype=np.float64)
         centered = np.subtract(batch, batch_mean, dtype=np.float64)
         self.y += centered.T @ (centered @ self.omega)
@@ -216,6 +236,7 @@ class SketchAccumulator:
         if weight:
             self.y += np.outer(delta * weight, delta @ self.omega)
             self.trace += weight * float(delta @ delta)
+        return math.isfinite(self.trace)
 
     def state(self) -> dict[str, np.ndarray]:
         """What a host sends the leader: row count, mean, ``Y`` and the trace (every host draws the same Omega)."""

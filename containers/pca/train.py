@@ -16,7 +16,7 @@ import numpy as np
 from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator, merge_states
 from containers.pca.model import save_model
 from containers.pca.spec import PCAConfig, parse_hyperparameters
-from containers.toolkit.channels import TEST, TRAIN, DenseChannel, open_train_and_test
+from containers.toolkit.channels import TEST, TRAIN, DenseChannel, check_finite, open_train_and_test
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
 from containers.toolkit.host_exchange import ExchangeSettings, HostGroup, Payload
@@ -45,8 +45,10 @@ def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter)
     """This host's share of the channel, accumulated."""
     accumulator = new_accumulator(config)
     started = time.perf_counter()
-    for batch in channel.batches(read_rows(config), exact=False, as_float64=False):
-        accumulator.add(batch)
+    for path, first_row, batch in channel.unchecked_batches(read_rows(config), exact=False, as_float64=False):
+        if not accumulator.add(batch):  # a NaN or infinite value: the accumulator's sums show it
+            check_finite(batch, path, first_row)  # raises, naming the row
+            raise UserError(f"Values in {path} are too large: their squares overflow double precision.")
     metrics.progress(100.0)
     metrics.throughput(TRAIN, accumulator.rows / max(time.perf_counter() - started, 1e-9))
     return accumulator
