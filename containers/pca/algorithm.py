@@ -6,9 +6,8 @@ merge them with Chan's pairwise formula, so a large mean never cancels digits aw
 on how the rows were cut into batches (up to rounding).
 
 * regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64), accumulated block by block: each block is
-  shifted by the mean of its first rows, one BLAS ``syrk`` (``c.T @ c``, half the work of ``gemm``; float32 for
-  float32 rows) gives its sums, which merge in float64; then an exact symmetric eigendecomposition of the top
-  ``num_components``.
+  shifted by the mean of its first rows, one BLAS ``syrk`` (``c.T @ c``, half the work of ``gemm``) gives its
+  sums, which merge with Chan's formula; then an exact symmetric eigendecomposition of the top ``num_components``.
 * randomized: only ``Y = M2 @ Omega`` (d x l) is kept, for a fixed orthonormal Gaussian ``Omega`` (d x l); the
   top eigenpairs come from the single-pass Nystrom approximation ``M2 ~ Y (Omega^T Y)^+ Y^T``. Memory is O(d*l),
   cost O(b*d*l) per batch.
@@ -30,7 +29,6 @@ logger = logging.getLogger(__name__)
 SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
 BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 2^21 values at a time (10485 rows at d=200)
 SHIFT_ROWS = 1024  # regular mode shifts each block by the mean of its first rows
-TINY_MEAN_SQUARE = 1e-30  # float32 squares of smaller values lose digits (and underflow from ~1e-38): use float64
 
 
 @dataclass
@@ -99,64 +97,50 @@ def merge_states(
 class ScatterAccumulator:
     """regular mode: the exact d x d scatter matrix ``M2``, accumulated block by block (row-major, symmetric).
 
-    Each block of rows is shifted by the mean of its first rows (``SHIFT_ROWS``) into a reused buffer whose last
-    column holds ones, and one BLAS ``syrk`` of that buffer gives the block's ``G = sum c^T c``, its column sums
-    ``t`` and its row count together (docs/algorithms/pca.md#algorithm). The block's centered scatter
-    ``G - t t^T / n_b`` and mean ``shift + t / n_b`` merge into ``M2`` with Chan's formula, in float64. Float32 rows
-    (recordIO) are shifted and multiplied in float32 (half the work of float64, and the shift is nearly exact: the
-    rows are then centered, so no digits cancel); a float32 block whose squares overflow or underflow is done again
-    in float64. Float64 rows (CSV) are multiplied in float64. A NaN or infinite value shows as a non-finite
-    diagonal of ``G``: :meth:`add` then returns False (no separate pass over the rows looks for them).
+    Each block of rows is shifted by the mean of its first rows (``SHIFT_ROWS``) into a reused float64 buffer
+    (float32 rows are converted by the copy); one BLAS ``syrk`` of it gives the block's ``G = sum c^T c`` and a
+    column sum its ``t`` (docs/algorithms/pca.md#algorithm). The block's centered scatter ``G - t t^T / n_b`` and
+    mean ``shift + t / n_b`` merge into ``M2`` with Chan's formula: the rows are nearly centered before they are
+    multiplied, so no digits cancel, however the mean drifts through the data. A NaN or infinite value shows as a
+    non-finite diagonal of ``G``: :meth:`add` then returns False (no separate pass over the rows looks for them).
     """
 
     def __init__(self, d: int) -> None:
         self.moments = _Moments(d)
         self.m2 = np.zeros((d, d), dtype=np.float64)
-        self._blocks: dict[np.dtype, np.ndarray] = {}
         self._block_rows = max(256, BLOCK_VALUES // max(d, 1))
+        self._block: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
         return self.moments.n
 
     def add(self, batch: np.ndarray) -> bool:
-        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it)."""
+        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it) or when
+        their squares overflow."""
         for start in range(0, batch.shape[0], self._block_rows):
             rows = batch[start : start + self._block_rows]
-            found = self._block_sums(rows, rows.dtype == np.float32)
-            if found is None:
+            with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+                shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64)
+                block = self._shifted(rows, shift)
+                gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
+            if not np.isfinite(np.diagonal(gram)).all():
                 return False
-            gram, shift = found
-            self._merge(gram, shift, rows.shape[0])
+            self._merge(gram, block.sum(axis=0), shift, rows.shape[0])
         return True
 
-    def _block_sums(self, rows: np.ndarray, single: bool) -> tuple[np.ndarray, np.ndarray] | None:
-        """(G with ``t`` and ``n_b`` in its last row and column, as float64; the shift), or None if not finite."""
-        dtype = np.dtype(np.float32 if single else np.float64)
-        shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64).astype(dtype)
-        block = self._block(dtype)[: rows.shape[0]]
-        np.subtract(rows, shift, out=block[:, :-1])
-        with np.errstate(over="ignore", invalid="ignore"):  # checked below: a float32 overflow is done again
-            gram = np.asarray(block.T @ block, dtype=np.float64)  # the same buffer on both sides: BLAS syrk
-        if single and not _single_precision_holds(gram):
-            return self._block_sums(rows, single=False)
-        if not np.isfinite(np.diagonal(gram)).all():
-            return None
-        return gram, shift.astype(np.float64)
-
-    def _block(self, dtype: np.dtype) -> np.ndarray:
-        """The reused ``(block_rows, d + 1)`` buffer of ``dtype``; its last column is ones."""
-        block = self._blocks.get(dtype)
-        if block is None:
-            block = np.empty((self._block_rows, self.m2.shape[0] + 1), dtype=dtype)
-            block[:, -1] = 1.0
-            self._blocks[dtype] = block
+    def _shifted(self, rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``rows - shift`` in the reused float64 buffer: converted by the copy, shifted in place."""
+        if self._block is None:
+            self._block = np.empty((self._block_rows, self.m2.shape[0]), dtype=np.float64)
+        block = self._block[: rows.shape[0]]
+        np.copyto(block, rows)
+        block -= shift
         return block
 
-    def _merge(self, gram: np.ndarray, shift: np.ndarray, count: int) -> None:
+    def _merge(self, gram: np.ndarray, total: np.ndarray, shift: np.ndarray, count: int) -> None:
         """Chan's formula: the block's centered scatter and mean into ``m2`` and ``moments``."""
-        total = gram[:-1, -1]
-        self.m2 += gram[:-1, :-1] - np.outer(total, total / count)
+        self.m2 += gram - np.outer(total, total / count)
         delta, weight = self.moments.merge(count, shift + total / count)
         if weight:
             self.m2 += np.outer(delta, delta * weight)
@@ -185,18 +169,6 @@ class ScatterAccumulator:
         matrix = self.scatter(subtract_mean)
         values, vectors = top_eigenpairs(matrix, k)
         return _components(self.moments, values, vectors, float(np.trace(matrix)), subtract_mean)
-
-
-def _single_precision_holds(gram: np.ndarray) -> bool:
-    """Whether the float32 sums of a block are as good as float64's: no square overflowed (infinite diagonal) or
-    underflowed (column sums break Cauchy-Schwarz ``t_j^2 <= n_b G_jj``, or a column's mean square is tiny)."""
-    diagonal = np.diagonal(gram)[:-1]
-    total, count = gram[:-1, -1], gram[-1, -1]
-    if not np.isfinite(diagonal).all():
-        return False
-    if (total * total > count * diagonal * (1 + 1e-3)).any():
-        return False
-    return not ((diagonal > 0) & (diagonal < count * TINY_MEAN_SQUARE)).any()
 
 
 def top_eigenpairs(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,10 +200,11 @@ class SketchAccumulator:
         """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it)."""
         if batch.shape[0] == 0:
             return True
-        batch_mean = batch.mean(axis=0, dtype=np.float64)
-        centered = np.subtract(batch, batch_mean, dtype=np.float64)
-        self.y += centered.T @ (centered @ self.omega)
-        self.trace += float(np.einsum("ij,ij->", centered, centered))
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+            batch_mean = batch.mean(axis=0, dtype=np.float64)
+            centered = np.subtract(batch, batch_mean, dtype=np.float64)
+            self.y += centered.T @ (centered @ self.omega)
+            self.trace += float(np.einsum("ij,ij->", centered, centered))
         delta, weight = self.moments.merge(batch.shape[0], batch_mean)
         if weight:
             self.y += np.outer(delta * weight, delta @ self.omega)

@@ -45,7 +45,8 @@ def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter)
     """This host's share of the channel, accumulated."""
     accumulator = new_accumulator(config)
     started = time.perf_counter()
-    for path, first_row, batch in channel.unchecked_batches(read_rows(config), exact=False, as_float64=False):
+    pieces = channel.unchecked_batches(read_rows(config), exact=False, as_float64=False, read_ahead_all=True)
+    for path, first_row, batch in pieces:  # the next piece is decoded while BLAS multiplies this one
         if not accumulator.add(batch):  # a NaN or infinite value: the accumulator's sums show it
             check_finite(batch, path, first_row)  # raises, naming the row
             raise UserError(f"Values in {path} are too large: their squares overflow double precision.")
