@@ -201,6 +201,16 @@ def test_a_nan_in_a_later_piece_of_a_float32_recordio_channel_is_named(monkeypat
     assert re.search(r"Invalid value nan in .*train.pbr, row 68001, feature 2", failure)
 
 
+def test_a_truncated_recordio_file_fails_with_its_offset(monkeypatch, tmp_path):
+    body = write_recordio(np.ones((100, 2), dtype=np.float32))  # decoded ahead of the accumulator, in a thread
+    hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10}
+    assert _train(monkeypatch, tmp_path, hp, {"train": (RECORDIO, {"train.pbr": body[:-5]})}) != 0
+    assert re.search(
+        r"Truncated RecordIO record at offset \d+ in .*train.pbr", (tmp_path / "output" / "failure").read_text()
+    )
+    assert not list((tmp_path / "model").iterdir())
+
+
 def test_container_cli_with_a_test_channel(tmp_path, data):
     hp = {"feature_dim": 12, "num_components": 12, "mini_batch_size": 100}
     write_host(
