@@ -83,13 +83,11 @@ class DenseChannel:
             yield features
 
     def unchecked_batches(
-        self, batch_rows: int, *, exact: bool = True, as_float64: bool = True, read_ahead_all: bool = False
+        self, batch_rows: int, *, exact: bool = True, as_float64: bool = True
     ) -> Iterator[tuple[Path, int, np.ndarray]]:
         """As :meth:`batches`, but not checked for NaN and infinite values, each with its file and the 0-based
         number of its first row in the file: for a consumer that notices non-finite values in its own pass and
-        then calls :func:`check_finite` on the batch for the error naming the row. CSV pieces are always parsed
-        ahead in a background thread; with ``read_ahead_all`` recordIO pieces are decoded ahead as well (for a
-        consumer whose own work on a piece runs mostly outside the GIL: numpy copies, BLAS)."""
+        then calls :func:`check_finite` on the batch for the error naming the row."""
         csv_label_column = self.media_type == CSV and "label_size" not in parse_media_type(self.content_type).params
         rows = 0
         for path in self.files:
@@ -98,7 +96,7 @@ class DenseChannel:
                 pieces = iter_file_batches([path], self.content_type, batch_rows, has_label=False)
             else:
                 pieces = iter_file_pieces(path, self.content_type, batch_rows, has_label=False)
-            if self.media_type == CSV or read_ahead_all:  # Arrow parses, numpy compares and reads without the GIL
+            if self.media_type == CSV:  # Arrow parses without the GIL: the next piece while this one is used
                 pieces = read_ahead(pieces, READ_AHEAD_PIECES)
             for batch in pieces:
                 features = dense_features(
