@@ -66,7 +66,7 @@ def test_single_threaded_blas_sets_and_restores_openblas_threads():
         with single_threaded_blas() as single:
             assert single is False
         return
-    setter, getter = controls
+    _, getter = controls
     before = getter()
     with single_threaded_blas() as single:
         assert single is True and getter() == 1
