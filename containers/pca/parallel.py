@@ -42,7 +42,7 @@ def _openblas_thread_controls() -> tuple[Callable[[int], None], Callable[[], int
     except OSError:
         return None
     paths = {line.split()[-1] for line in maps.splitlines() if "openblas" in line.rsplit("/", 1)[-1].lower()}
-    for path in sorted(paths):
+    for path in sorted(paths, key=lambda path: ("/numpy" not in path, path)):  # numpy's own first (scipy has one)
         try:
             library = ctypes.CDLL(path)
         except OSError:
