@@ -202,7 +202,7 @@ def test_a_nan_in_a_later_piece_of_a_float32_recordio_channel_is_named(monkeypat
 
 
 def test_a_truncated_recordio_file_fails_with_its_offset(monkeypatch, tmp_path):
-    body = write_recordio(np.ones((100, 2), dtype=np.float32))  # decoded ahead of the accumulator, in a thread
+    body = write_recordio(np.ones((100, 2), dtype=np.float32))  # decoded while the workers accumulate
     hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10}
     assert _train(monkeypatch, tmp_path, hp, {"train": (RECORDIO, {"train.pbr": body[:-5]})}) != 0
     assert re.search(
