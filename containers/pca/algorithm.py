@@ -5,9 +5,9 @@ Both modes keep *centered* statistics (regular mode: shifted by a reference clos
 merge them with Chan's pairwise formula, so a large mean never cancels digits away and the result does not depend
 on how the rows were cut into batches (up to rounding).
 
-* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64; numpy runs ``c.T @ c`` as one BLAS ``syrk``,
-  half the work of ``gemm``), accumulated on rows shifted by the first batch's mean and centered once at the end,
-  then an exact symmetric eigendecomposition of the top ``num_components``.
+* regular: ``M2 = sum (x - mean)^T (x - mean)`` (d x d, float64), accumulated block by block: each block is
+  shifted by the mean of its first rows, one BLAS ``syrk`` (``c.T @ c``, half the work of ``gemm``) gives its
+  sums, which merge with Chan's formula; then an exact symmetric eigendecomposition of the top ``num_components``.
 * randomized: only ``Y = M2 @ Omega`` (d x l) is kept, for a fixed orthonormal Gaussian ``Omega`` (d x l); the
   top eigenpairs come from the single-pass Nystrom approximation ``M2 ~ Y (Omega^T Y)^+ Y^T``. Memory is O(d*l),
   cost O(b*d*l) per batch.
@@ -19,6 +19,7 @@ eigenvalues (the singular values of the centered data matrix, like scikit-learn'
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
-BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 16 MB of float64 at a time (10485 rows at d=200)
+BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 2^21 values at a time (10485 rows at d=200)
+SHIFT_ROWS = 1024  # regular mode shifts each block by the mean of its first rows
 
 
 @dataclass
@@ -93,67 +95,58 @@ def merge_states(
 
 
 class ScatterAccumulator:
-    """regular mode: the exact d x d scatter matrix, accumulated batch by batch (row-major, symmetric).
+    """regular mode: the exact d x d scatter matrix ``M2``, accumulated block by block (row-major, symmetric).
 
-    Rows are taken as they come (float32 from a recordIO channel, or float64) and shifted by a fixed reference, the
-    first batch's mean, into float64 in the same pass: ``G = sum (x - shift)^T (x - shift)`` (one BLAS ``syrk`` per
-    batch) and ``t = sum (x - shift)``. Then ``mean = shift + t / n`` and ``M2 = G - t t^T / n``: with the shift
-    close to the mean no digits cancel (docs/algorithms/pca.md#algorithm), and the rows are read once instead of
-    converted, averaged and centered in three passes. Hosts' states merge with Chan's formula as before.
+    Each block of rows is shifted by the mean of its first rows (``SHIFT_ROWS``) into a reused float64 buffer
+    (float32 rows are converted by the copy); one BLAS ``syrk`` of it gives the block's ``G = sum c^T c`` and a
+    column sum its ``t`` (docs/algorithms/pca.md#algorithm). The block's centered scatter ``G - t t^T / n_b`` and
+    mean ``shift + t / n_b`` merge into ``M2`` with Chan's formula: the rows are nearly centered before they are
+    multiplied, so no digits cancel, however the mean drifts through the data. A NaN or infinite value shows as a
+    non-finite diagonal of ``G``: :meth:`add` then returns False (no separate pass over the rows looks for them).
     """
 
     def __init__(self, d: int) -> None:
         self.moments = _Moments(d)
         self.m2 = np.zeros((d, d), dtype=np.float64)
-        self._shift: np.ndarray | None = None
-        self._gram = np.zeros((d, d), dtype=np.float64)
-        self._total = np.zeros(d, dtype=np.float64)
-        self._rows = 0
-        self._block: np.ndarray | None = None
         self._block_rows = max(256, BLOCK_VALUES // max(d, 1))
+        self._block: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
-        return self.moments.n + self._rows
+        return self.moments.n
 
-    def add(self, batch: np.ndarray) -> None:
-        if batch.shape[0] == 0:
-            return
-        if self._shift is None:
-            self._shift = batch.mean(axis=0, dtype=np.float64)
+    def add(self, batch: np.ndarray) -> bool:
+        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it) or when
+        their squares overflow."""
         for start in range(0, batch.shape[0], self._block_rows):
-            shifted = self._shifted(batch[start : start + self._block_rows])
-            self._gram += shifted.T @ shifted  # the same buffer on both sides: numpy calls BLAS syrk
-            self._total += shifted.sum(axis=0)
-        self._rows += batch.shape[0]
+            rows = batch[start : start + self._block_rows]
+            with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+                shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64)
+                block = self._shifted(rows, shift)
+                gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
+            if not np.isfinite(np.diagonal(gram)).all():
+                return False
+            self._merge(gram, block.sum(axis=0), shift, rows.shape[0])
+        return True
 
-    def _shifted(self, rows: np.ndarray) -> np.ndarray:
-        """``rows - shift`` as float64 in a reused block (float32 rows are converted by the copy, the shift is
-        subtracted in place): no new memory is touched per batch, and each ``syrk`` gets a whole block (few calls, so
-        few synchronisations of the BLAS threads)."""
+    def _shifted(self, rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """``rows - shift`` in the reused float64 buffer: converted by the copy, shifted in place."""
         if self._block is None:
-            self._block = np.empty((self._block_rows, self._gram.shape[0]), dtype=np.float64)
-        shifted = self._block[: rows.shape[0]]
-        np.copyto(shifted, rows)
-        shifted -= self._shift
-        return shifted
+            self._block = np.empty((self._block_rows, self.m2.shape[0]), dtype=np.float64)
+        block = self._block[: rows.shape[0]]
+        np.copyto(block, rows)
+        block -= shift
+        return block
 
-    def _fold(self) -> None:
-        """Merge the shifted sums into ``moments`` and the centered ``m2`` (Chan's formula)."""
-        if not self._rows or self._shift is None:
-            return
-        local_mean = self._shift + self._total / self._rows
-        self.m2 += self._gram - np.outer(self._total, self._total / self._rows)
-        delta, weight = self.moments.merge(self._rows, local_mean)
+    def _merge(self, gram: np.ndarray, total: np.ndarray, shift: np.ndarray, count: int) -> None:
+        """Chan's formula: the block's centered scatter and mean into ``m2`` and ``moments``."""
+        self.m2 += gram - np.outer(total, total / count)
+        delta, weight = self.moments.merge(count, shift + total / count)
         if weight:
             self.m2 += np.outer(delta, delta * weight)
-        self._gram[:] = 0.0
-        self._total[:] = 0.0
-        self._rows = 0
 
     def state(self) -> dict[str, np.ndarray]:
         """What a host sends the leader: row count, mean and the centered scatter matrix."""
-        self._fold()
         return {
             "n": np.asarray([float(self.moments.n)]),
             "mean": self.moments.mean,
@@ -162,7 +155,6 @@ class ScatterAccumulator:
         }
 
     def load(self, state: dict[str, np.ndarray]) -> None:
-        self._fold()
         self.moments.n = int(state["n"][0])
         self.moments.mean = np.asarray(state["mean"], dtype=np.float64)
         self.m2 = np.asarray(state["m2"], dtype=np.float64)
@@ -174,7 +166,6 @@ class ScatterAccumulator:
         return full
 
     def solve(self, k: int, subtract_mean: bool) -> Components:
-        self._fold()
         matrix = self.scatter(subtract_mean)
         values, vectors = top_eigenpairs(matrix, k)
         return _components(self.moments, values, vectors, float(np.trace(matrix)), subtract_mean)
@@ -205,17 +196,20 @@ class SketchAccumulator:
     def rows(self) -> int:
         return self.moments.n
 
-    def add(self, batch: np.ndarray) -> None:
+    def add(self, batch: np.ndarray) -> bool:
+        """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it)."""
         if batch.shape[0] == 0:
-            return
-        batch_mean = batch.mean(axis=0, dtype=np.float64)
-        centered = np.subtract(batch, batch_mean, dtype=np.float64)
-        self.y += centered.T @ (centered @ self.omega)
-        self.trace += float(np.einsum("ij,ij->", centered, centered))
+            return True
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+            batch_mean = batch.mean(axis=0, dtype=np.float64)
+            centered = np.subtract(batch, batch_mean, dtype=np.float64)
+            self.y += centered.T @ (centered @ self.omega)
+            self.trace += float(np.einsum("ij,ij->", centered, centered))
         delta, weight = self.moments.merge(batch.shape[0], batch_mean)
         if weight:
             self.y += np.outer(delta * weight, delta @ self.omega)
             self.trace += weight * float(delta @ delta)
+        return math.isfinite(self.trace)
 
     def state(self) -> dict[str, np.ndarray]:
         """What a host sends the leader: row count, mean, ``Y`` and the trace (every host draws the same Omega)."""

@@ -15,17 +15,20 @@ import numpy as np
 
 from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator, merge_states
 from containers.pca.model import save_model
+from containers.pca.parallel import accumulate_in_workers, single_threaded_blas
 from containers.pca.spec import PCAConfig, parse_hyperparameters
-from containers.toolkit.channels import TEST, TRAIN, DenseChannel, open_train_and_test
+from containers.toolkit.channels import TEST, TRAIN, DenseChannel, check_finite, open_train_and_test
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.errors import UserError
 from containers.toolkit.host_exchange import ExchangeSettings, HostGroup, Payload
 from containers.toolkit.metrics import MetricsWriter
+from containers.toolkit.threads import available_cpus, cgroup_cpu_limit
 
 logger = logging.getLogger(__name__)
 
 _TARGET_BATCH_VALUES = 1 << 21  # read ~16 MB of float64 per batch: BLAS runs far faster on big batches
 
+MAX_WORKERS = 8  # regular mode's accumulating threads (each holds a 16 MB block and up to two 8 MB chunks)
 Accumulator = ScatterAccumulator | SketchAccumulator
 
 
@@ -42,11 +45,22 @@ def new_accumulator(config: PCAConfig) -> Accumulator:
 
 
 def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter) -> Accumulator:
-    """This host's share of the channel, accumulated."""
-    accumulator = new_accumulator(config)
+    """This host's share of the channel, accumulated (regular mode: on every core, docs/algorithms/pca.md#algorithm)."""
     started = time.perf_counter()
-    for batch in channel.batches(read_rows(config), exact=False, as_float64=False):
-        accumulator.add(batch)
+    pieces = channel.unchecked_batches(read_rows(config), exact=False, as_float64=False)
+    workers = min(MAX_WORKERS, available_cpus(cgroup_limit=cgroup_cpu_limit()))
+    accumulator: Accumulator | None = None
+    if config.algorithm_mode == "regular" and workers > 1:
+        with single_threaded_blas() as single:
+            if single:
+                accumulator, failed = accumulate_in_workers(pieces, config.feature_dim, workers)
+    if accumulator is None:
+        accumulator = new_accumulator(config)
+        failed = next((piece for piece in pieces if not accumulator.add(piece[2])), None)
+    if failed is not None:  # a NaN or infinite value: the accumulator's sums show it
+        path, first_row, batch = failed
+        check_finite(batch, path, first_row)  # raises, naming the row
+        raise UserError(f"Values in {path} are too large: their squares overflow double precision.")
     metrics.progress(100.0)
     metrics.throughput(TRAIN, accumulator.rows / max(time.perf_counter() - started, 1e-9))
     return accumulator

@@ -78,6 +78,16 @@ class DenseChannel:
         ``as_float64=False`` dense float32 rows (recordIO Float32 tensors) stay float32, for a consumer that
         converts them in its own first pass.
         """
+        for path, first_row, features in self.unchecked_batches(batch_rows, exact=exact, as_float64=as_float64):
+            check_finite(features, path, first_row)
+            yield features
+
+    def unchecked_batches(
+        self, batch_rows: int, *, exact: bool = True, as_float64: bool = True
+    ) -> Iterator[tuple[Path, int, np.ndarray]]:
+        """As :meth:`batches`, but not checked for NaN and infinite values, each with its file and the 0-based
+        number of its first row in the file: for a consumer that notices non-finite values in its own pass and
+        then calls :func:`check_finite` on the batch for the error naming the row."""
         csv_label_column = self.media_type == CSV and "label_size" not in parse_media_type(self.content_type).params
         rows = 0
         for path in self.files:
@@ -92,9 +102,8 @@ class DenseChannel:
                 features = dense_features(
                     batch.features, self.feature_dim, path, csv_label_column=csv_label_column, as_float64=as_float64
                 )
-                check_finite(features, path, row)
+                yield path, row, features
                 row += features.shape[0]
-                yield features
             rows += row
         if rows == 0 and not self.may_be_empty:
             raise UserError(f"Channel {self.name} is empty: its {len(self.files)} file(s) hold no rows.")

@@ -98,6 +98,37 @@ def test_without_mean_subtraction_equals_svd_of_raw_rows(data):
     assert not components.mean.any()
 
 
+def _float32_rows(kind: str) -> np.ndarray:
+    """20000 x 40 float32 rows in no random order: a decaying spectrum with a drifting mean (at several offsets and
+    scales), or small counts (values on a coarse grid: float32 products of them would round with a bias)."""
+    rng = np.random.default_rng(5)
+    if kind == "counts":
+        return rng.poisson(np.geomspace(20, 0.5, 40), size=(20000, 40)).astype(np.float32)
+    offset, scale = {"drift": (0.0, 1.0), "offset 1e4": (1e4, 1.0), "tiny": (0.0, 1e-21), "huge": (0.0, 1e17)}[kind]
+    signal = rng.normal(size=(20000, 40)) * np.geomspace(10, 0.1, 40) @ np.linalg.qr(rng.normal(size=(40, 40)))[0]
+    return ((signal + np.linspace(0.0, 5.0, 20000)[:, None]) * scale + offset).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["drift", "offset 1e4", "counts", "tiny", "huge"])
+def test_float32_rows_equal_sklearn_on_their_float64_copy(kind):
+    rows = _float32_rows(kind)
+    components = _accumulate(ScatterAccumulator(40), rows, 7000).solve(10, subtract_mean=True)
+    reference = PCA(10, svd_solver="full").fit(rows.astype(np.float64))
+    np.testing.assert_allclose(components.explained_variance[::-1], reference.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(components.mean, reference.mean_, rtol=1e-9, atol=1e-9 * np.abs(reference.mean_).max())
+    cosines = np.abs(np.sum(components.v[:, ::-1] * reference.components_.T, axis=0))
+    assert cosines.min() > 1 - 1e-9
+
+
+def test_accumulators_report_non_finite_rows(data):
+    bad = data.copy()
+    bad[3, 2] = np.nan
+    for accumulator in (ScatterAccumulator(12), SketchAccumulator(12, 4, np.random.default_rng(0))):
+        assert accumulator.add(data[:100])
+        assert not accumulator.add(bad)
+    assert not ScatterAccumulator(12).add(np.where(bad > 1000, np.float32(np.inf), bad).astype(np.float32))
+
+
 def test_randomized_mode_is_close_on_a_decaying_spectrum(data):
     sketch = _accumulate(SketchAccumulator(12, 8, np.random.default_rng(0)), data, 50).solve(3, subtract_mean=True)
     reference = PCA(3, svd_solver="full").fit(data)
@@ -149,13 +180,34 @@ def test_sdk_recordio_bytes_train(monkeypatch, tmp_path, data):
         ({"a.csv": b"1,2,3,4\n"}, "feature_dim mismatch in .*a.csv"),
         ({"a.csv": b"1,2\n3,\n"}, r"Invalid value nan in .*a.csv, row 2, feature 2"),
         ({"a.csv": b"1,2\nfoo,3\n"}, r"a.csv, line 2: column 1 has the non-numeric value 'foo'"),
+        ({"a.csv": b"1e200,1\n-1e200,2\n"}, r"Values in .*a.csv are too large"),
         ({}, "Channel train is empty"),
     ],
 )
-def test_bad_input_fails_without_a_model(monkeypatch, tmp_path, files, message):
-    hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10}
+@pytest.mark.parametrize("mode", ["regular", "randomized"])
+def test_bad_input_fails_without_a_model(monkeypatch, tmp_path, files, message, mode):
+    hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10, "algorithm_mode": mode}
     assert _train(monkeypatch, tmp_path, hp, {"train": (CSV, files)}) != 0
     assert re.search(message, (tmp_path / "output" / "failure").read_text())
+    assert not list((tmp_path / "model").iterdir())
+
+
+def test_a_nan_in_a_later_piece_of_a_float32_recordio_channel_is_named(monkeypatch, tmp_path):
+    rows = np.ones((70000, 2), dtype=np.float32) + np.arange(70000, dtype=np.float32)[:, None] % 7
+    rows[68000, 1] = np.nan  # the second piece the reader delivers (65536 rows each at feature_dim=2)
+    hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10}
+    assert _train(monkeypatch, tmp_path, hp, {"train": (RECORDIO, {"train.pbr": write_recordio(rows)})}) != 0
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert re.search(r"Invalid value nan in .*train.pbr, row 68001, feature 2", failure)
+
+
+def test_a_truncated_recordio_file_fails_with_its_offset(monkeypatch, tmp_path):
+    body = write_recordio(np.ones((100, 2), dtype=np.float32))  # decoded while the workers accumulate
+    hp = {"feature_dim": 2, "num_components": 1, "mini_batch_size": 10}
+    assert _train(monkeypatch, tmp_path, hp, {"train": (RECORDIO, {"train.pbr": body[:-5]})}) != 0
+    assert re.search(
+        r"Truncated RecordIO record at offset \d+ in .*train.pbr", (tmp_path / "output" / "failure").read_text()
+    )
     assert not list((tmp_path / "model").iterdir())
 
 
