@@ -24,6 +24,7 @@ from containers.toolkit.codecs.content_types import CSV, RECORDIO_PROTOBUF, pars
 from containers.toolkit.codecs.files import find_channel_files, iter_file_batches, iter_file_pieces
 from containers.toolkit.environment import ChannelConfig, TrainingEnvironment
 from containers.toolkit.errors import UserError
+from containers.toolkit.threads import start_background
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def read_ahead(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
         except BaseException as exc:  # handed to the consumer, raised there
             offer((False, exc))
 
-    threading.Thread(target=produce, name="channel-read-ahead", daemon=True).start()
+    start_background(produce, "channel-read-ahead", stop.set)
     try:
         while True:
             ok, item = slots.get()

@@ -10,10 +10,12 @@ quota (rounded up), and ``SM_NUM_CPUS`` when set (SageMaker's "CPUs of this host
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
-from collections.abc import Mapping, MutableMapping
+import threading
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -65,3 +67,39 @@ def limit_native_threads(env: MutableMapping[str, str] | None = None) -> int:
         environ.setdefault(name, str(cpus))
     logger.debug("native thread pools limited to %d thread(s)", cpus)
     return cpus
+
+
+_background: dict[threading.Thread, Callable[[], None] | None] = {}
+_background_lock = threading.Lock()
+
+
+def start_background(target: Callable[[], None], name: str, stop: Callable[[], None] | None = None) -> None:
+    """Run ``target`` in a daemon thread that the interpreter's exit waits for.
+
+    A thread still inside Arrow's or a BLAS's C++ code when the process exits aborts the process ("terminate called
+    without an active exception", exit code -6) and loses the job's own exit code and failure file. At exit, ``stop``
+    (when given) is called, then every such thread still running is joined: ``target`` must end soon after ``stop``.
+    """
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            with _background_lock:
+                _background.pop(threading.current_thread(), None)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    with _background_lock:
+        _background[thread] = stop
+    thread.start()
+
+
+@atexit.register
+def _join_background() -> None:
+    with _background_lock:
+        running = list(_background.items())
+    for _, stop in running:
+        if stop is not None:
+            stop()
+    for thread, _ in running:
+        thread.join()

@@ -14,7 +14,6 @@ all empty are skipped, as the codecs skip them.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from containers.toolkit.codecs import Batch
 from containers.toolkit.codecs.tabular import sniff_delimiter
+from containers.toolkit.threads import start_background
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def prefetch_csv_float32(paths: Sequence[Path]) -> None:
             future.set_exception(exc)
 
     _prefetched[key] = future
-    threading.Thread(target=read, name="csv-prefetch", daemon=True).start()
+    start_background(read, "csv-prefetch")
 
 
 def read_csv_float32(paths: Sequence[Path]) -> Batch | None:
