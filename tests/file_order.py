@@ -1,9 +1,9 @@
 """The longest test files first, so that under pytest-xdist none of them starts last and runs alone at the end.
 
 ``make test`` hands whole files to its workers (``--dist loadfile --no-loadscope-reorder``) in collection order.
-pytest-xdist's default order, files with the most tests first, put the files of one or two long end-to-end tests
-(the workflow test, the EMR cluster, a stereo DeepRacer job) at the tail, where they ran one after another on a
-single worker while the others were idle (docs/ci.md#scheduling-the-suite). Here the collected items are sorted by
+pytest-xdist's default order, files with the most tests first, puts the files of one or two long end-to-end tests
+(the workflow test, the EMR cluster, a stereo DeepRacer job) at the tail, where the run waits on whichever started
+last (docs/ci.md#scheduling-the-suite). Here the collected items are sorted by
 their file's seconds in ``file_seconds.json`` (a past run's wall time per file), longest first; a file it does not
 know keeps its place after them, and the tests of a file keep their order. The sort is deterministic, so every
 worker collects the same list.
