@@ -79,9 +79,6 @@ def train(env: TrainingEnvironment) -> None:
     if is_script_mode(env):  # RLEstimator: the user's entry point trains its own Gymnasium env (torch not loaded here)
         run_user_entry_point(env)
         return
-    from containers.rl.configuration.run_config import RunConfig
-    from containers.rl.learning.training_run import run
-
     pretrained = find_checkpoint(env)
     if parse_hyperparameters({"evaluate_only": env.hyperparameters.get("evaluate_only", "false")}).evaluate_only:
         evaluate_checkpoint(env, pretrained)
@@ -98,6 +95,10 @@ def train(env: TrainingEnvironment) -> None:
     track = load_track(route) if route and route.name != "track.npy" else load_track(hp.world_name)
     logger.info("track %s (%.2f m)", track.name, track.length)
     logger.info("inputs: reward=%s model_metadata=%s hyperparameters=%s", reward, metadata, hp_file)
+    # torch and the learning stack load only now: a bad input above fails the job in a second, not after their import
+    from containers.rl.configuration.run_config import RunConfig
+    from containers.rl.learning.training_run import run
+
     cfg = RunConfig(track, actions, reward, hp, env.paths.model_dir, env.paths.output_data_dir, pretrained)
     run(cfg)
 

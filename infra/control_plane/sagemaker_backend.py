@@ -7,9 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from infra.config import StackSettings
+from infra.control_plane.athena.query_engine import DeferredQueryEngine, QueryEngine
 from infra.control_plane.athena.query_executions import QueryExecutions
-from infra.control_plane.athena.sql_engine import SqlEngine
-from infra.control_plane.athena.table_sources import TableSources
 from infra.control_plane.core.aws_services import LogsAccess, S3Access, SqsAccess, put_metric_records
 from infra.control_plane.core.catalogs.glue_catalog import GlueAccess
 from infra.control_plane.core.quotas import QuotaLedger
@@ -126,6 +125,14 @@ class SageMakerBackend:
         self.mlflow_servers.close()
 
 
+def _athena_engine(s3: S3Access, glue: GlueAccess) -> QueryEngine:
+    """Athena's SQL engine over the Glue tables; imported here, at the first query (DuckDB, sqlglot, pyarrow)."""
+    from infra.control_plane.athena.sql_engine import SqlEngine
+    from infra.control_plane.athena.table_sources import TableSources
+
+    return SqlEngine(TableSources(s3, glue))
+
+
 def _retention(settings: StackSettings, jobs: list[JobFolders], endpoints: list[EndpointFolders]) -> RetentionSweeper:
     """The retention sweeper of one account/region's job and endpoint folders, started."""
     rule = RetentionRule(
@@ -229,8 +236,8 @@ def build_backend(settings: StackSettings, containers: ContainerHost, account_id
         ],
         [EndpointFolders(hosting.work_root, deployer.working_dirs)],
     )
-    tables = TableSources(s3, GlueAccess(account_id, region))
-    backend.athena = QueryExecutions(s3, SqlEngine(tables), backend.feature_store.offline.flush)
+    engine = DeferredQueryEngine(lambda: _athena_engine(s3, GlueAccess(account_id, region)))
+    backend.athena = QueryExecutions(s3, engine, backend.feature_store.offline.flush)
     backend.lambda_functions = LambdaFunctions(
         account_id, region, s3, settings.data_dir / "lambda" / account_id / region, settings.url
     )

@@ -164,3 +164,21 @@ def sdk_env(stack, monkeypatch, tmp_path):
         b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]
     ] else None
     return sagemaker.Session(boto_session=boto3.Session()), bucket
+
+
+@pytest.fixture(scope="module")
+def sdk_env_module(stack, tmp_path_factory):
+    """``sdk_env`` for the whole module: the stack's endpoint and SDK config in the environment, a session."""
+    import sagemaker
+
+    settings = StackSettings(data_dir=tmp_path_factory.mktemp("sdk"), port=stack.settings.port, region="us-east-1")
+    bucket = "sagemaker-us-east-1-123456789012"
+    patch = pytest.MonkeyPatch()
+    for line in env_lines(settings, write_sdk_config(settings, bucket)):
+        key, _, value = line.removeprefix("export ").partition("=")
+        patch.setenv(key, value)
+    s3 = boto3.client("s3")
+    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=bucket)
+    yield sagemaker.Session(boto_session=boto3.Session()), bucket
+    patch.undo()

@@ -119,4 +119,4 @@ def wait_schedule_execution(monitor, timeout=300):
             return summary
         if time.monotonic() > deadline:
             raise AssertionError(f"the execution of {monitor.monitoring_schedule_name} did not finish")
-        time.sleep(0.5)
+        time.sleep(0.1)

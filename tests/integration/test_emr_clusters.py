@@ -55,7 +55,7 @@ def _wait(describe, done):
         answer = describe()
         if done(answer):
             return answer
-        time.sleep(1.0)
+        time.sleep(0.1)  # a cluster starts and a step ends in seconds here: a 1 s poll added ~0.5 s per wait
 
 
 def _step_ended(emr, cluster_id, step_id):

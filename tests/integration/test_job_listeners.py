@@ -2,13 +2,14 @@
 
 While a job runs, ``ss -ltnp`` is sampled; every listening socket of a process the in-process stack started (the
 test process's descendants) must be bound to a loopback address. Distributed XGBoost's worker sockets were bound to
-0.0.0.0 by libxgboost, and the Spark JVMs to the machine's external interface.
+0.0.0.0 by libxgboost, and the Spark JVMs to the machine's external interface (that check shares the two-instance
+Spark job of tests/integration/test_spark_cluster_processing.py).
 """
 
 import pytest
 
-from tests.integration.conftest import ROLE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import training_request, wait_processing, wait_training
+from tests.integration.conftest import XGBOOST_IMAGE, unique
+from tests.integration.helpers import training_request, wait_training
 from tests.integration.listeners import ListenerWatch
 
 pytestmark = pytest.mark.capability("iproute2-ss", "loopback-listeners")
@@ -43,49 +44,4 @@ def test_a_two_instance_xgboost_job_listens_on_loopback_only(sm, s3, bucket):
         described = wait_training(sm, name, timeout=600)
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     assert watch.seen, "no listener of the job was seen: the measurement itself failed"
-    assert watch.external() == []
-
-
-SPARK_APP = """
-import sys, time
-from pyspark.sql import SparkSession
-
-spark = SparkSession.builder.appName("listeners").getOrCreate()
-print(spark.sparkContext.parallelize(range(64), 8).map(lambda x: (time.sleep(0.1), x)[1]).sum())
-time.sleep(3)
-spark.stop()
-"""
-
-
-def test_a_two_instance_spark_cluster_listens_on_loopback_only(sm, s3, bucket):
-    s3.put_object(Bucket=bucket, Key="listeners/app.py", Body=SPARK_APP.encode())
-    name = unique("spark-listen")
-    request = {
-        "ProcessingJobName": name,
-        "RoleArn": ROLE,
-        "AppSpecification": {
-            "ImageUri": "173754725891.dkr.ecr.us-east-1.amazonaws.com/sagemaker-spark-processing:3.5-cpu",
-            "ContainerEntrypoint": ["smspark-submit", "/opt/ml/processing/input/code/app.py"],
-        },
-        "ProcessingInputs": [
-            {
-                "InputName": "code",
-                "S3Input": {
-                    "S3Uri": f"s3://{bucket}/listeners/app.py",
-                    "LocalPath": "/opt/ml/processing/input/code",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            }
-        ],
-        "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 2, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-    }
-    with ListenerWatch() as watch:
-        sm.create_processing_job(**request)
-        described = wait_processing(sm, name, timeout=600)
-    assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
-    assert any(entry[0] == "java" for entry in watch.seen), watch.seen
     assert watch.external() == []

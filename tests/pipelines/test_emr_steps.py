@@ -119,7 +119,7 @@ def test_an_emr_step_with_cluster_config_creates_and_terminates_its_cluster(sm, 
         cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
         if cluster["Status"]["State"].startswith("TERMINATED"):
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     assert cluster["Status"]["State"] == "TERMINATED"
     assert cluster["Status"]["StateChangeReason"]["Code"] == "ALL_STEPS_COMPLETED"
     assert cluster["Name"] == f"sagemaker-OwnCluster-{arn.rsplit('/', 1)[-1]}"
@@ -163,7 +163,7 @@ def test_stopping_the_execution_cancels_the_running_emr_step(sm, sdk_env, emr_cl
             == "RUNNING"
         ):
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     sm.stop_pipeline_execution(PipelineExecutionArn=arn)
     described = wait(sm, arn, timeout=TIMEOUT)
     assert described["PipelineExecutionStatus"] == "Stopped"

@@ -6,7 +6,7 @@ import pytest
 
 from spark_jobs.config import SparkSettings
 from spark_jobs.session import build_session
-from tests.integration.conftest import bucket, s3, sm, smr, stack, stack_url  # noqa: F401
+from tests.integration.conftest import bucket, s3, sdk_env_module, sm, smr, stack, stack_url  # noqa: F401
 from tests.spark.fake_runtime import FakeRuntime
 
 

@@ -12,8 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from infra.cli import env_lines, write_sdk_config
-from infra.config import StackSettings
 from spark_jobs.features import processing
 from tests.integration.feature_store_helpers import ROLE, client, unique
 
@@ -45,25 +43,6 @@ def ingested(spark, sdk_env_module, tmp_path_factory):
     direct = base / "direct"
     processing.run(processing.parse_args(["--processing", "--input", DATA, "--output", str(direct)]))
     return session, bucket, group, base, counts, direct
-
-
-@pytest.fixture(scope="module")
-def sdk_env_module(stack, tmp_path_factory):
-    """``sdk_env`` for the whole module: the stack's endpoint and SDK config in the environment, a session."""
-    import boto3
-    import sagemaker
-
-    settings = StackSettings(data_dir=tmp_path_factory.mktemp("sdk"), port=stack.settings.port, region="us-east-1")
-    bucket = "sagemaker-us-east-1-123456789012"
-    patch = pytest.MonkeyPatch()
-    for line in env_lines(settings, write_sdk_config(settings, bucket)):
-        key, _, value = line.removeprefix("export ").partition("=")
-        patch.setenv(key, value)
-    s3 = boto3.client("s3")
-    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        s3.create_bucket(Bucket=bucket)
-    yield sagemaker.Session(boto_session=boto3.Session()), bucket
-    patch.undo()
 
 
 def test_the_feature_job_writes_the_group_and_the_entities(ingested, stack_url):

@@ -19,8 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from infra.control_plane.athena.query_engine import QueryEngine, QueryFailed, QueryResult
 from infra.control_plane.athena.result_files import render_csv, render_value
-from infra.control_plane.athena.sql_engine import QueryFailed, QueryResult, SqlEngine
 from infra.control_plane.core.aws_services import S3Access, S3AccessError, S3Location
 from infra.control_plane.core.durable.record_journal import RESTART_REASON
 from infra.control_plane.core.errors import ServiceError
@@ -114,7 +114,7 @@ class QueryExecutions:
     def __init__(
         self,
         s3: S3Access,
-        engine: SqlEngine,
+        engine: QueryEngine,
         before_query: Callable[[], object],
         workers: int = 2,
         start_grace_seconds: float = 2.0,

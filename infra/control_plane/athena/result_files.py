@@ -6,7 +6,7 @@ import math
 from datetime import date, datetime
 from decimal import Decimal
 
-from infra.control_plane.athena.sql_engine import QueryResult
+from infra.control_plane.athena.query_engine import QueryResult
 
 
 def render_value(value: object) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -17,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from infra.control_plane.athena.query_engine import QueryFailed, QueryResult
 from infra.control_plane.athena.table_sources import TableProblem, TableSources
 
 logger = logging.getLogger(__name__)
@@ -34,22 +34,6 @@ _ATHENA_TYPES = {
     "TIMESTAMP": "timestamp",
     "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
 }
-
-
-class QueryFailed(Exception):
-    """The query cannot run; ``kind`` is Athena's error name (SYNTAX_ERROR, TABLE_NOT_FOUND, ...)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    columns: list[tuple[str, str]]  # (name, Athena type)
-    rows: list[tuple[Any, ...]]
-    statement_type: str  # DML or DDL
 
 
 class SqlEngine:

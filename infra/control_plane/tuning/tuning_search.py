@@ -16,11 +16,12 @@ import random
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import optuna
+from typing import TYPE_CHECKING, Any, Protocol
 
 from infra.control_plane.tuning.tuning_space import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna  # imported where a Bayesian or Hyperband search starts: ~15 MB the idle stack does not need
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class OptunaSearch:
         max_jobs: int,
         pruner: optuna.pruners.BasePruner | None = None,
     ) -> None:
+        import optuna
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(
             seed=seed,
@@ -140,16 +143,20 @@ class OptunaSearch:
             trial = self._trials.pop(number, None)
             if trial is None:
                 return
+            from optuna.trial import TrialState
+
             if value is None or not math.isfinite(value):
-                self._study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                self._study.tell(trial, state=TrialState.FAIL)
             elif pruned:
-                self._study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                self._study.tell(trial, state=TrialState.PRUNED)
             else:
                 self._study.tell(trial, value)
 
     def seed(self, coordinates: Mapping[str, Any], value: float) -> None:
+        from optuna.trial import create_trial
+
         with self._lock:
-            frozen = optuna.trial.create_trial(params=dict(coordinates), distributions=self._distributions, value=value)
+            frozen = create_trial(params=dict(coordinates), distributions=self._distributions, value=value)
             self._study.add_trial(frozen)
 
 
@@ -168,6 +175,8 @@ def build_strategy(
         return RandomSearch(space, seed)
     pruner: optuna.pruners.BasePruner | None = None
     if strategy == "Hyperband" and resources is not None:
+        from optuna.pruners import HyperbandPruner
+
         low, high = resources
-        pruner = optuna.pruners.HyperbandPruner(min_resource=low, max_resource=high, reduction_factor=REDUCTION_FACTOR)
+        pruner = HyperbandPruner(min_resource=low, max_resource=high, reduction_factor=REDUCTION_FACTOR)
     return OptunaSearch(space, maximize, seed, max_jobs, pruner)

@@ -13,12 +13,15 @@ import itertools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from typing import TYPE_CHECKING, Any
 
 from infra.control_plane.core.errors import ValidationException
 from infra.control_plane.tuning.tuning_request import CategoricalParameterRange, NumericParameterRange, ParameterRanges
+
+# optuna (~15 MB) is imported only when a search needs its distributions, not by the idle stack
+# (docs/tuning.md#strategies-and-how-the-search-works)
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 _AUTO_LOG_RATIO = 100.0
 
@@ -49,6 +52,8 @@ class ParameterRange:
 
     def distribution(self) -> BaseDistribution:
         """The optuna distribution over this range's search coordinate."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
         if self.kind is ParameterKind.CATEGORICAL:
             return CategoricalDistribution(self.values)
         if self.kind is ParameterKind.INTEGER:

@@ -77,7 +77,10 @@ class MotoMirror:
         order = {kind: place for place, kind in enumerate(services.KIND_ORDER)}
         rows.sort(key=lambda row: (order.get(str(row[3]), len(order)), str(row[4])))
         restored = 0
-        present = self._read(set())  # moto is per process: a second stack of this process finds the first's
+        # moto is per process: a second stack of this process finds the first's. A service not imported yet holds
+        # nothing, and reading it would import it: CloudFormation pulls in moto's EC2 and Auto Scaling (~80 MB of
+        # idle RSS), so it is imported only when a stored row needs it or on first use.
+        present = self._read(self._unloaded())
         for service_name, account, region, kind, name, body in rows:
             key: Key = (str(service_name), str(account), str(region), str(kind), str(name))
             service = self._services.get(key[0])
@@ -138,7 +141,7 @@ class MotoMirror:
     def sync(self) -> int:
         """Write changed and new resources, drop deleted ones, append new log events; the number of changes."""
         with self._lock:
-            unread = {name for name, service in self._services.items() if not service.loaded()}
+            unread = self._unloaded()
             current = self._read(unread)
             changed = [(key, body) for key, body in current.items() if self._written.get(key) != body]
             gone = [key for key in self._written if key not in current and key[0] not in unread]
@@ -178,6 +181,9 @@ class MotoMirror:
             for where, rows, ingestion in events:
                 self._streams[where] = (self._streams.get(where, (0, None))[0] + len(rows), ingestion)
             return len(changed) + len(gone) + sum(len(rows) for _, rows, _ in events)
+
+    def _unloaded(self) -> set[str]:
+        return {name for name, service in self._services.items() if not service.loaded()}
 
     def _read(self, unread: set[str]) -> dict[Key, str]:
         """Every resource's row, of the services not in ``unread``."""
