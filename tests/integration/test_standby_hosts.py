@@ -14,8 +14,10 @@ import time
 
 import psutil
 
-from tests.integration.conftest import ROLE, SKLEARN_IMAGE, unique
+from tests.integration.conftest import ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, unique
 from tests.integration.helpers import wait_training
+from tests.integration.test_durable_stack import ServedStack, _wait
+from tests.integration.test_stack_lifecycle import _recorded, _still_running
 
 SCRIPT = """
 import json, os, pathlib
@@ -129,3 +131,46 @@ def test_the_next_job_like_it_runs_on_a_clean_standby_host_and_no_warm_pool_show
     for name in (first, second):  # a standby host is no warm pool
         job = sm.describe_training_job(TrainingJobName=name)
         assert "WarmPoolStatus" not in job and "KeepAlivePeriodInSeconds" not in job["ResourceConfig"]
+
+
+def _recorded_warm_starts(data_dir):
+    """Whether the stack's ledger records processes and each runs the warm-start entry (``ps`` shows it)."""
+    recorded = _still_running(_recorded(data_dir))
+    pids = {pid for pid, _ in recorded}
+    warm = {process.pid for process in psutil.process_iter() if process.pid in pids and _warm_start(process)}
+    return bool(recorded) and warm == pids
+
+
+def _warm_start(process):
+    try:
+        return "containers.toolkit.warm_start" in process.cmdline()
+    except psutil.Error:
+        return False
+
+
+def test_stopping_the_stack_ends_its_standby_hosts_and_the_ledger_recorded_them(tmp_path):
+    stack = ServedStack(tmp_path / "state", SAGESTACK_PERSISTENCE="0", SAGESTACK_STANDBY_IDLE_SECONDS="600")
+    try:
+        s3, sm = stack.client("s3"), stack.client("sagemaker")
+        s3.create_bucket(Bucket="standby")
+        s3.put_object(Bucket="standby", Key="train/train.csv", Body=b"1,0.5\n0,0.1\n1,0.7\n0,0.2\n")
+        request = _request("xgb-standby", "standby", "x", "unused", {}, "unused")
+        request["AlgorithmSpecification"]["TrainingImage"] = XGBOOST_IMAGE
+        request["HyperParameters"] = {"num_round": "2", "objective": "binary:logistic"}
+        request["InputDataConfig"] = [
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://standby/train"}},
+            }
+        ]
+        sm.create_training_job(**request)
+        assert wait_training(sm, "xgb-standby")["TrainingJobStatus"] == "Completed"
+        # the ledger then records the standby host alone, once the job's own process is gone
+        _wait(lambda: _recorded_warm_starts(stack.data_dir), timeout=60)
+        standby = _recorded(stack.data_dir)
+        assert len(standby) == 1 and _still_running(standby) == standby
+    finally:
+        stack.stop()
+    assert not _still_running(standby)
+    assert not _recorded(stack.data_dir)
