@@ -54,6 +54,7 @@ class RuntimeSettings:
     # this many (0 turns standby hosts off), each ended after ``standby_idle_seconds`` unclaimed
     standby_host_sets: int = 2
     standby_idle_seconds: float = 300.0
+    standby_max_instances: int = 4  # a job of more instances leaves no standby set (memory: sets x instances hosts)
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,6 +64,7 @@ class RuntimeSettings:
             "warm_host_sets",
             "standby_host_sets",
             "standby_idle_seconds",
+            "standby_max_instances",
         ):
             if not getattr(self, name) >= 0:  # also refuses NaN
                 raise InvalidSpecError(f"{name} must not be negative")

@@ -220,6 +220,8 @@ class ProcessRuntime:
                 if outcome is not TrainingOutcome.COMPLETED:
                     return
                 hosts_kept, key = self._warm, spec.warm_pool
+            elif len(hosts) > self.settings.standby_max_instances:
+                return
             else:
                 probe = self._environment(spec.image, {}, spec.environment, {})
                 hosts_kept, key = self._standby, standby_key(spec.image, hosts, spec.instance_type, probe)
