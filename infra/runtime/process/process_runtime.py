@@ -243,17 +243,22 @@ class ProcessRuntime:
         env: dict[str, str] = {}
         argv = [sys.executable, "-m", "containers.toolkit.warm_start", module]
         import_env = import_environment(spec.environment)
-        for host in hosts:
-            layout = HostLayout(host=host, root=slot_dir / host)
-            layout.root.mkdir()
-            # the job's own import-time variables (thread-pool sizes, PYTHON*): the next job like it has them too
-            env = self._environment(spec.image, {}, import_env, self._isolation.environment(layout.root))
-            wrapped = self._isolation.wrap(argv, layout, hosts_file, slot_dir)  # creates the host's private /tmp
-            channel = slot_dir / f"{host}.tmp" / START_CHANNEL
-            os.mkfifo(channel, 0o600)
-            self._isolation.hand_over(layout, slot_dir, channel)  # the job's user reads its start channel
-            layouts.append(layout)
-            processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
+        try:
+            for host in hosts:
+                layout = HostLayout(host=host, root=slot_dir / host)
+                layout.root.mkdir()
+                # the job's own import-time variables (thread-pool sizes, PYTHON*): the next job like it has them too
+                env = self._environment(spec.image, {}, import_env, self._isolation.environment(layout.root))
+                wrapped = self._isolation.wrap(argv, layout, hosts_file, slot_dir)  # creates the host's private /tmp
+                channel = slot_dir / f"{host}.tmp" / START_CHANNEL
+                os.mkfifo(channel, 0o600)
+                self._isolation.hand_over(layout, slot_dir, channel)  # the job's user reads its start channel
+                layouts.append(layout)
+                processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
+        except OSError:
+            for process in processes:  # the hosts started before one failed: no half set is left running
+                process.terminate(0.0)
+            raise
         return tuple(layouts), tuple(processes), env
 
     def start_processing(self, spec: ProcessingSpec, on_log: LogCallback | None = None) -> ProcessProcessingRun:
