@@ -38,6 +38,10 @@ RUNTIME_SPECIFIC = {
         "process",
         "the process runtime keeps standby hosts; Docker starts a fresh container per job",
     ),
+    "test_the_stacks_end_ends_its_standby_hosts_and_the_ledger_recorded_them": (
+        "process",
+        "runs on its own process-runtime stack, finds its standby hosts by pid",
+    ),
     "test_a_serverless_container_over_its_memory_size_is_stopped_and_started_again": (
         "process",
         "memory is read from the serve process group",

@@ -8,11 +8,14 @@ nothing of a warm pool shows in the API.
 
 import io
 import json
+import os
 import random
+import signal
 import tarfile
 import time
 
 import psutil
+import pytest
 
 from tests.integration.conftest import ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, unique
 from tests.integration.helpers import wait_training
@@ -148,7 +151,8 @@ def _warm_start(process):
         return False
 
 
-def test_stopping_the_stack_ends_its_standby_hosts_and_the_ledger_recorded_them(tmp_path):
+@pytest.mark.parametrize("end", ["stop", "kill -9"])
+def test_the_stacks_end_ends_its_standby_hosts_and_the_ledger_recorded_them(tmp_path, end):
     stack = ServedStack(tmp_path / "state", SAGESTACK_PERSISTENCE="0", SAGESTACK_STANDBY_IDLE_SECONDS="600")
     try:
         s3, sm = stack.client("s3"), stack.client("sagemaker")
@@ -171,6 +175,14 @@ def test_stopping_the_stack_ends_its_standby_hosts_and_the_ledger_recorded_them(
         standby = _recorded(stack.data_dir)
         assert len(standby) == 1 and _still_running(standby) == standby
     finally:
-        stack.stop()
-    assert not _still_running(standby)
-    assert not _recorded(stack.data_dir)
+        if end == "stop":
+            stack.stop()
+        else:  # the stack alone: its containers lead sessions of their own and die with it (parent-death signal)
+            os.kill(stack.process.pid, signal.SIGKILL)
+            stack.process.wait()
+            stack.log.close()
+    if end == "stop":
+        assert not _still_running(standby)  # stop returns once the stack has exited
+        assert not _recorded(stack.data_dir)
+    else:
+        _wait(lambda: not _still_running(standby), timeout=30)
