@@ -6,10 +6,14 @@ pre-started and pre-imported while the client waited), minus the same job run di
 (cold: a new interpreter and its imports), medians of 5 in this run. ``cold_added_s`` is the same difference without
 a warm pool. ``xgboost_ratio``: ``xgboost_train_overhead``'s job on a warm host against plain xgboost in-process on
 the same CSV (best of 2). Goals: added_s <= 0.1, xgboost_ratio <= 1.05 (docs/performance.md#warm-pools).
+
+The runtimes keep no standby hosts here (``SAGESTACK_STANDBY_HOST_SETS=0``): "cold" stays cold, and the only
+pre-started hosts are the warm pool's.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -81,6 +85,7 @@ def xgboost_ratio(base: Path) -> tuple[float, float]:
 
 
 def main() -> None:
+    os.environ["SAGESTACK_STANDBY_HOST_SETS"] = "0"  # read by every runtime this run starts
     base = Path(tempfile.mkdtemp(prefix="run-", dir=work_dir("warm_pool_job_overhead")))
     data_dir = base / "data"
     data_dir.mkdir()

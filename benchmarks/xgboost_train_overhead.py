@@ -5,6 +5,10 @@ builds the DMatrix, trains and saves the model, all in this process. Like the co
 data after every round (``evals=[(dtrain, "train")]``): the container contract requires that watchlist and its
 per-round metric line (docs/algorithms/xgboost.md#metrics), so an anchor without it would skip about 5 % of the work.
 The anchor does not print the lines; formatting 100 short lines is negligible. Goal: ratio <= 1.10.
+
+No warm pool: the first container run starts cold and leaves the runtime's standby hosts (pre-started, pre-imported
+during the next anchor run), which the second claims, as a user's next job of the same kind would
+(docs/performance.md#warm-pools; ``SAGESTACK_STANDBY_HOST_SETS=0`` measures cold starts only).
 """
 
 from __future__ import annotations

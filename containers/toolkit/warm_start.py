@@ -1,13 +1,13 @@
 """``python -m containers.toolkit.warm_start <module>``: a pre-started, pre-imported training process (a warm host).
 
-The process runtime starts this on a warm-pool host before any job claims it (docs/performance.md#warm-pools): it
-sizes the native thread pools, imports the image's entry module (``<module>.__main__``, whose main guard does not
-run) and calls its ``warm_up_training()`` hook when it has one (the built-in XGBoost imports XGBoost and its training
-code there), then blocks on the host's start channel, a FIFO in its private ``/tmp``. A job claims the host by
-writing one JSON message there: ``{"argv": [...], "env": {...}}``. The process then takes that environment whole
-(nothing of the pre-start environment is kept), sets ``sys.argv`` and runs ``<module>`` as ``__main__``, exactly as
-``python -m <module> train`` would. A host serves one job: it exits with the job, and a fresh one is pre-started for
-the next, so no state passes from one job to the next.
+The process runtime starts this on a warm-pool or standby host before any job claims it
+(docs/performance.md#warm-pools): it sizes the native thread pools, imports the image's entry module
+(``<module>.__main__``, whose main guard does not run) and calls its ``warm_up_training()`` hook when it has one (the
+built-in XGBoost imports XGBoost and its training code there), then blocks on the host's start channel, a FIFO in its
+private ``/tmp``. A job claims the host by writing one JSON message there: ``{"argv": [...], "env": {...}}``. The
+process then takes that environment whole (nothing of the pre-start environment is kept), sets ``sys.argv`` and runs
+``<module>`` as ``__main__``, exactly as ``python -m <module> train`` would. A host serves one job: it exits with the
+job, and a fresh one is pre-started for the next, so no state passes from one job to the next.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def wait_for_job(channel: Path) -> dict[str, object]:
 def run_claimed(module: str, message: dict[str, object]) -> None:
     env, argv = message.get("env"), message.get("argv")
     if not isinstance(env, dict) or not isinstance(argv, list):
-        sys.exit(EXIT_NO_JOB)  # released without a job (the pool expired or the stack stops)
+        sys.exit(EXIT_NO_JOB)  # released without a job (the pool or standby set expired, or the stack stops)
     os.environ.clear()
     os.environ.update({str(key): str(value) for key, value in env.items()})
     sys.argv = [module, *(str(arg) for arg in argv)]

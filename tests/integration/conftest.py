@@ -34,6 +34,14 @@ RUNTIME_SPECIFIC = {
         "process",
         "the process runtime pre-starts warm hosts; Docker starts a fresh container per job",
     ),
+    "test_the_next_job_like_it_runs_on_a_clean_standby_host_and_no_warm_pool_shows": (
+        "process",
+        "the process runtime keeps standby hosts; Docker starts a fresh container per job",
+    ),
+    "test_the_stacks_end_ends_its_standby_hosts_and_the_ledger_recorded_them": (
+        "process",
+        "runs on its own process-runtime stack, finds its standby hosts by pid",
+    ),
     "test_a_serverless_container_over_its_memory_size_is_stopped_and_started_again": (
         "process",
         "memory is read from the serve process group",

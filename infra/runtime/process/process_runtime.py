@@ -54,7 +54,14 @@ from infra.runtime.process.layout import (
 )
 from infra.runtime.process.process_ledger import ProcessLedger, reap_survivors
 from infra.runtime.process.process_serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
-from infra.runtime.process.warm_hosts import START_CHANNEL, WarmHosts, WarmHostSet, warm_module
+from infra.runtime.process.warm_hosts import (
+    START_CHANNEL,
+    WarmHosts,
+    WarmHostSet,
+    import_environment,
+    standby_key,
+    warm_module,
+)
 from infra.runtime.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -104,6 +111,12 @@ class ProcessRuntime:
         self._servers: list[ProcessServingContainer] = []
         self._closed = False
         self._warm = WarmHosts(data_dir / "warm-hosts", self.settings.warm_host_sets)
+        self._standby = WarmHosts(
+            data_dir / "standby-hosts",
+            self.settings.standby_host_sets,
+            kind="standby hosts",
+            idle_seconds=self.settings.standby_idle_seconds,
+        )
         data_dir.mkdir(parents=True, exist_ok=True)
         reap_survivors(data_dir)
         self._ledger = ProcessLedger(data_dir)
@@ -144,14 +157,16 @@ class ProcessRuntime:
                 launches.append(Launch(host, argv, env, layout.root, started=warm.processes[index]))
             else:
                 launches.append(Launch(host, self._isolation.wrap(argv, layout, hosts_file, run_dir), env, layout.root))
-        how = "a warm pool's hosts" if warm is not None else self.isolation_mode.value
+        how = (
+            self.isolation_mode.value if warm is None else "a warm pool's hosts" if spec.warm_pool else "standby hosts"
+        )
         logger.info("starting training job %s on %s (%s)", spec.job_name, ", ".join(hosts), how)
         job = self._register(
             Job(spec.job_name, launches, on_log, spec.max_runtime_seconds, self._grace(), self._ledger)
         )
         if warm is not None:  # the job has adopted the hosts (their logs are its own): now they may start
             self._start_warm_job(warm, job, argv[len(spec.image.command) :], [launch.env for launch in launches])
-        on_end = self._prestart_after(spec, hosts) if spec.warm_pool else None
+        on_end = self._prestart_after(spec, hosts)
         return ProcessTrainingRun(spec, job, hosts, warm.slot_dir if warm is not None else None, on_end)
 
     @staticmethod
@@ -170,7 +185,11 @@ class ProcessRuntime:
 
     def warm_pools(self) -> list[str]:
         """Pools with a ready, pre-started host set."""
-        return self._warm.pools()
+        return self._warm.keys()
+
+    def standby_host_sets(self) -> list[str]:
+        """Keys of the ready standby host sets (docs/performance.md#warm-pools)."""
+        return self._standby.keys()
 
     def _warm_eligible(self, spec: TrainingSpec) -> str | None:
         if not self._isolation.namespaced or spec.entrypoint or spec.arguments or spec.checkpoint_dir is not None:
@@ -178,27 +197,39 @@ class ProcessRuntime:
         return warm_module(spec.image)
 
     def _claim_warm(self, spec: TrainingSpec, hosts: Sequence[str]) -> WarmHostSet | None:
-        if spec.warm_pool is None:
-            return None
-        if self._warm_eligible(spec) is None:
+        """The pool's set for a warm-pool job, else a standby set kept for the same kind of job, else ``None``."""
+        if spec.warm_pool is not None and self._warm_eligible(spec) is None:
             self._warm.release(spec.warm_pool)
+        if self._warm_eligible(spec) is None:
             return None
         probe = self._environment(spec.image, {}, spec.environment, {})
-        return self._warm.claim(spec.warm_pool, spec.image, hosts, spec.instance_type, probe)
+        if spec.warm_pool is not None:
+            return self._warm.claim(spec.warm_pool, spec.image, hosts, spec.instance_type, probe)
+        key = standby_key(spec.image, hosts, spec.instance_type, probe)
+        return self._standby.claim(key, spec.image, hosts, spec.instance_type, probe)
 
     def _prestart_after(self, spec: TrainingSpec, hosts: Sequence[str]) -> Callable[[TrainingOutcome], None]:
-        """When the job completes, pre-start the next host set of its pool (in the background)."""
+        """When the job ends, pre-start the next host set (in the background): its pool's when it completed in a
+        warm pool; a standby set for the next job like it when it has no warm pool, whatever its outcome."""
 
         def on_end(outcome: TrainingOutcome) -> None:
             module = self._warm_eligible(spec)
-            if outcome is not TrainingOutcome.COMPLETED or module is None or self._closed or spec.warm_pool is None:
+            if module is None or self._closed:
                 return
-            pool = spec.warm_pool
+            if spec.warm_pool is not None:
+                if outcome is not TrainingOutcome.COMPLETED:
+                    return
+                hosts_kept, key = self._warm, spec.warm_pool
+            elif len(hosts) > self.settings.standby_max_instances:
+                return
+            else:
+                probe = self._environment(spec.image, {}, spec.environment, {})
+                hosts_kept, key = self._standby, standby_key(spec.image, hosts, spec.instance_type, probe)
             start = functools.partial(self._start_warm_hosts, spec, hosts, module)
             threading.Thread(
-                target=self._warm.prestart,
-                args=(pool, spec.image, spec.instance_type, start),
-                name=f"sagestack-warm-{pool}",
+                target=hosts_kept.prestart,
+                args=(key, spec.image, spec.instance_type, start),
+                name=f"sagestack-prestart-{key}",
                 daemon=True,
             ).start()
 
@@ -211,16 +242,23 @@ class ProcessRuntime:
         layouts, processes = [], []
         env: dict[str, str] = {}
         argv = [sys.executable, "-m", "containers.toolkit.warm_start", module]
-        for host in hosts:
-            layout = HostLayout(host=host, root=slot_dir / host)
-            layout.root.mkdir()
-            env = self._environment(spec.image, {}, {}, self._isolation.environment(layout.root))
-            wrapped = self._isolation.wrap(argv, layout, hosts_file, slot_dir)  # creates the host's private /tmp
-            channel = slot_dir / f"{host}.tmp" / START_CHANNEL
-            os.mkfifo(channel, 0o600)
-            self._isolation.hand_over(layout, slot_dir, channel)  # the job's user reads its start channel
-            layouts.append(layout)
-            processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
+        import_env = import_environment(spec.environment)
+        try:
+            for host in hosts:
+                layout = HostLayout(host=host, root=slot_dir / host)
+                layout.root.mkdir()
+                # the job's own import-time variables (thread-pool sizes, PYTHON*): the next job like it has them too
+                env = self._environment(spec.image, {}, import_env, self._isolation.environment(layout.root))
+                wrapped = self._isolation.wrap(argv, layout, hosts_file, slot_dir)  # creates the host's private /tmp
+                channel = slot_dir / f"{host}.tmp" / START_CHANNEL
+                os.mkfifo(channel, 0o600)
+                self._isolation.hand_over(layout, slot_dir, channel)  # the job's user reads its start channel
+                layouts.append(layout)
+                processes.append(HostProcess(host, wrapped, env, layout.root, ledger=self._ledger))
+        except OSError:
+            for process in processes:  # the hosts started before one failed: no half set is left running
+                process.terminate(0.0)
+            raise
         return tuple(layouts), tuple(processes), env
 
     def start_processing(self, spec: ProcessingSpec, on_log: LogCallback | None = None) -> ProcessProcessingRun:
@@ -301,6 +339,7 @@ class ProcessRuntime:
         for job in running:
             job.wait(timeout=grace + 5.0)
         self._warm.release_all()
+        self._standby.release_all()
         self._prune()
 
     def _environment(
