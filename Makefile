@@ -74,8 +74,8 @@ lint: $(STAMP)
 	$(VENV)/bin/actionlint
 
 # Three workers on 2 cores (pytest-xdist, whole files per worker; each runs its own stack and SparkSession): many
-# tests wait on containers and JVMs they started, so a third worker keeps both cores busy (docs/ci.md). Files are
-# handed out in collection order, which tests/file_order.py makes longest first (docs/ci.md#scheduling-the-suite).
+# tests wait on containers and JVMs they started, so a third worker keeps both cores busy (docs/ci.md). Files go out
+# in pytest-xdist's own order (docs/ci.md#scheduling-the-suite).
 TEST_WORKERS ?= 3
 # SDK v3 (sagemaker 3.x) cannot share a venv with SDK v2: its test tier runs it from .venv-sdk3, a venv layered over
 # .venv (a .pth adds .venv's packages after its own) holding only requirements-sdk3.lock (docs/experiments.md#the-sdk).
@@ -90,7 +90,7 @@ $(SDK3_STAMP): $(STAMP) requirements-sdk3.lock
 	@touch $@
 
 test: lint $(SDK3_STAMP)
-	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # PNGs of the console's main pages (docs/img/console-*.png) from a stack with a small pipeline run and a package.
 screenshots: $(STAMP)

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-# Capability skips are listed at the end of the run, and fail it under CI when this machine could have run them;
-# the longest test files run first (tests/file_order.py).
-pytest_plugins = ["tests.capabilities", "tests.file_order"]
+# Capability skips are listed at the end of the run, and fail it under CI when this machine could have run them.
+pytest_plugins = ["tests.capabilities"]
 
 # The SDK v2 prints a deprecation banner on import; the stack and the SDK never reach AWS from tests.
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
