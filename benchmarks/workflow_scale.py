@@ -14,6 +14,7 @@ rows, growth <= 1). Goal: seconds_1m <= 600 on 2 cores.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -97,7 +98,10 @@ def slowest_steps(env: dict[str, str], name: str) -> str:
 def run_size(base: Path, rows: int, port: int) -> tuple[float, float, str, int]:
     data = generate(base / f"credit-{rows}.csv", rows)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_USER_CONFIG"))}
-    env.update(SAGESTACK_DATA_DIR=str(base / f"stack-{rows}"), SAGESTACK_PORT=str(port))
+    stack_dir = base / f"stack-{rows}"
+    shutil.rmtree(stack_dir, ignore_errors=True)  # a stack kept from an earlier run would answer from its step cache
+    shutil.rmtree(base / f"reports-{rows}", ignore_errors=True)
+    env.update(SAGESTACK_DATA_DIR=str(stack_dir), SAGESTACK_PORT=str(port))
     subprocess.run([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT, check=True, capture_output=True)
     stack_pid = int((base / f"stack-{rows}" / "stack.pid").read_text())
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
