@@ -1,5 +1,7 @@
 """Shared request builders and waiters for the integration tests."""
 
+import io
+import tarfile
 import time
 
 from tests.integration.conftest import FAKE_IMAGE, ROLE, unique
@@ -120,3 +122,13 @@ def wait_schedule_execution(monitor, timeout=300):
         if time.monotonic() > deadline:
             raise AssertionError(f"the execution of {monitor.monitoring_schedule_name} did not finish")
         time.sleep(0.1)
+
+
+def source_archive(name: str, content: bytes) -> bytes:
+    """A ``sourcedir.tar.gz`` holding one file, as the SDK uploads a script's source directory."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()

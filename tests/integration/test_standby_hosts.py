@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from tests.integration.conftest import ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import wait_training
+from tests.integration.helpers import source_archive, wait_training
 from tests.integration.test_durable_stack import ServedStack, _wait
 from tests.integration.test_stack_lifecycle import _recorded, _still_running
 
@@ -63,13 +63,8 @@ def _new_warm_start_pids(before, timeout=60):
 
 
 def _upload_source(s3, bucket, prefix):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = SCRIPT.encode()
-        info = tarfile.TarInfo("train.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    s3.put_object(Bucket=bucket, Key=f"{prefix}/source/sourcedir.tar.gz", Body=buffer.getvalue())
+    archive = source_archive("train.py", SCRIPT.encode())
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/source/sourcedir.tar.gz", Body=archive)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/train/train.csv", Body=b"1,0.5\n0,0.1\n")
     return f"s3://{bucket}/{prefix}/source/sourcedir.tar.gz"
 

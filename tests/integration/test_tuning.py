@@ -1,8 +1,6 @@
 """Hyperparameter tuning jobs through boto3: strategies, validation at Create, early stopping, warm start, Stop."""
 
-import io
 import re
-import tarfile
 import time
 
 import pandas as pd
@@ -10,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import ROLE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import error_code
+from tests.integration.helpers import error_code, source_archive
 
 DATA = "data/german_credit.csv"
 KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
@@ -40,12 +38,8 @@ def tuning_data(s3, bucket):
     train, validation = one_hot_csv()
     s3.put_object(Bucket=bucket, Key="tuning/train/train.csv", Body=train.encode())
     s3.put_object(Bucket=bucket, Key="tuning/validation/validation.csv", Body=validation.encode())
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("score.py")
-        info.size = len(SCORE_SCRIPT)
-        tar.addfile(info, io.BytesIO(SCORE_SCRIPT))
-    s3.put_object(Bucket=bucket, Key="tuning/code/sourcedir.tar.gz", Body=archive.getvalue())
+    archive = source_archive("score.py", SCORE_SCRIPT)
+    s3.put_object(Bucket=bucket, Key="tuning/code/sourcedir.tar.gz", Body=archive)
     return bucket
 
 
