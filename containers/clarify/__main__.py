@@ -8,13 +8,12 @@ written by the toolkit's container entry.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 
 from containers.clarify.analysis import run_job
 from containers.clarify.config import load_config
 from containers.clarify.paths import ProcessingPaths
-from containers.toolkit.entrypoint import MESSAGE_LIMIT, ContainerEntry, ExitMessage, run_container
+from containers.toolkit.entrypoint import MESSAGE_LIMIT, ContainerEntry, ExitMessage, exit_process, run_container
 
 logger = logging.getLogger("containers.clarify")
 
@@ -32,4 +31,4 @@ def analyse(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_container(ContainerEntry(process=analyse, failure=_failure_files)))
+    exit_process(run_container(ContainerEntry(process=analyse, failure=_failure_files)))

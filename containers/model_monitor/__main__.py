@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from containers.model_monitor.main import main
+from containers.toolkit.entrypoint import exit_process
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -6,9 +6,7 @@ Only the standard library and the toolkit's entry are imported here; numpy and t
 
 from __future__ import annotations
 
-import sys
-
-from containers.toolkit.entrypoint import dense_algorithm_main
+from containers.toolkit.entrypoint import dense_algorithm_main, exit_process
 
 if __name__ == "__main__":
-    sys.exit(dense_algorithm_main("containers.pca", "containers.pca.serve:PCAHandler"))
+    exit_process(dense_algorithm_main("containers.pca", "containers.pca.serve:PCAHandler"))

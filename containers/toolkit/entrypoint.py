@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from containers.toolkit.environment import Paths, TrainingEnvironment
 from containers.toolkit.errors import AlgorithmError, ToolkitError
-from containers.toolkit.threads import limit_native_threads
+from containers.toolkit.threads import limit_native_threads, stop_background
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ __all__ = [
     "configure_logging",
     "configure_processing_logging",
     "dense_algorithm_main",
+    "exit_process",
     "main_for",
     "run_container",
     "run_processing",
@@ -129,6 +130,25 @@ def run_container(entry: ContainerEntry, argv: Sequence[str] | None = None) -> i
         return entry.serve()
     sys.stderr.write(f"unknown command {command!r}: expected 'train' or 'serve'\n")
     return 2
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the container's process with ``code`` once the job's threads are stopped and its logs flushed, skipping
+    the interpreter's teardown.
+
+    Arrow's readers and other native thread pools can still hold a C++ thread when the interpreter tears down, and its
+    destructor then aborts the process ("terminate called without an active exception", exit -6) after the job's
+    work, success file and logs are done: the job would be reported failed. The built-in images' ``__main__`` end
+    with this instead of ``sys.exit`` (docs/containers.md#the-process-exit).
+    """
+    stop_background()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing more can be written to it
+            pass
+    os._exit(code)
 
 
 def main_for(

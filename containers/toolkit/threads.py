@@ -95,7 +95,8 @@ def start_background(target: Callable[[], None], name: str, stop: Callable[[], N
 
 
 @atexit.register
-def _join_background() -> None:
+def stop_background() -> None:
+    """Stop and join every thread :func:`start_background` started that is still running (also run at exit)."""
     with _background_lock:
         running = list(_background.items())
     for _, stop in running:

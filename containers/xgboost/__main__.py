@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from containers.toolkit.entrypoint import main_for
+from containers.toolkit.entrypoint import exit_process, main_for
 from containers.toolkit.environment import TrainingEnvironment
 from containers.toolkit.threads import limit_native_threads
 from containers.xgboost import HANDLER
@@ -126,4 +126,4 @@ def _serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for(_train, _serve))
+    exit_process(main_for(_train, _serve))

@@ -215,3 +215,44 @@ def test_a_processing_job_exit_code_passes_through_and_the_message_is_cut(
     first.write("123456")
     first.write("other")
     assert (ml_base / "a").read_text() == "1234"  # the first writer wins
+
+
+EXITING_TRAINER = textwrap.dedent(
+    """
+    import atexit, logging, pathlib, sys
+    from containers.toolkit.entrypoint import exit_process, main_for
+    from containers.toolkit.threads import start_background
+
+    def train(env):
+        (env.paths.model_dir / "model.bin").write_text("ok")
+        marker = env.paths.model_dir.parent / "teardown-ran"
+        atexit.register(marker.write_text, "yes")  # the interpreter's teardown would run this
+        start_background(lambda: None, "idle-reader")
+        sys.stdout.write("unflushed line without a newline")
+        logging.getLogger("containers.job").info("job done")
+
+    exit_process(main_for(train, lambda: 0, ["train"]))
+    """
+)
+
+
+def test_the_process_ends_with_the_jobs_code_and_flushed_output_without_the_interpreters_teardown(
+    ml_base: Path,
+) -> None:
+    """exit_process (docs/containers.md#the-process-exit): what the job wrote is out, its code is the process's, and
+    nothing of the interpreter's teardown runs (a native thread alive then can abort the process with -6)."""
+    make_tree(ml_base, hyperparameters={}, channels={"train": {}})
+    result = subprocess.run(
+        [PYTHON, "-c", EXITING_TRAINER],
+        cwd=REPO_ROOT,
+        env=subprocess_env(SAGEMAKER_BASE_DIR=str(ml_base)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (ml_base / "output" / "success").exists() and (ml_base / "model" / "model.bin").read_text() == "ok"
+    assert "unflushed line without a newline" in result.stdout
+    assert "job done" in result.stdout + result.stderr
+    assert not (ml_base / "teardown-ran").exists()
