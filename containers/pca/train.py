@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
-from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator, merge_states
+from containers.pca.algorithm import (
+    SUBSET_EIGH_MIN_DIM,
+    Components,
+    ScatterAccumulator,
+    SketchAccumulator,
+    merge_states,
+)
 from containers.pca.model import save_model
 from containers.pca.parallel import accumulate_in_workers, single_threaded_blas
 from containers.pca.spec import PCAConfig, parse_hyperparameters
@@ -71,6 +78,12 @@ def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter)
     return accumulator
 
 
+def solving_threads(d: int) -> AbstractContextManager[bool]:
+    """Below ``SUBSET_EIGH_MIN_DIM`` the eigendecomposition runs on one BLAS thread (docs/algorithms/pca.md#algorithm):
+    at d = 200 it takes ~3 ms on one thread, and a second thread only adds waits (20-250 ms on a busy machine)."""
+    return single_threaded_blas() if d < SUBSET_EIGH_MIN_DIM else nullcontext(False)
+
+
 def solve_merged(accumulator: Accumulator, states: list[Payload], config: PCAConfig) -> Components:
     """The leader's step: merge every host's state into ``accumulator`` and solve."""
     if isinstance(accumulator, SketchAccumulator):
@@ -80,7 +93,8 @@ def solve_merged(accumulator: Accumulator, states: list[Payload], config: PCACon
     if int(merged["n"][0]) == 0:
         raise UserError(f"Channel {TRAIN} is empty on every host: its files hold no rows.")
     accumulator.load(merged)
-    components = accumulator.solve(config.num_components, config.subtract_mean)
+    with solving_threads(config.feature_dim):
+        components = accumulator.solve(config.num_components, config.subtract_mean)
     explained = float((components.s**2).sum()) / components.total_variance if components.total_variance else 1.0
     logger.info(
         "%d rows; the %d components explain %.6f of the variance", components.n, config.num_components, explained
