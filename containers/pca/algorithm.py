@@ -129,13 +129,6 @@ class ScatterAccumulator:
             self._merge(gram, block.sum(axis=0), shift, rows.shape[0])
         return True
 
-    def prepare(self) -> None:
-        """Allocate the reused block and touch its pages now (a worker does it while the first batch is read),
-        rather than in the first :meth:`add`."""
-        if self._block is None:
-            self._block = np.empty((self._block_rows, self.m2.shape[0]), dtype=np.float64)
-            self._block.fill(0.0)  # faults its pages in here, not in the first copy
-
     def _shifted(self, rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """``rows - shift`` in the reused float64 buffer: converted by the copy, shifted in place."""
         if self._block is None:

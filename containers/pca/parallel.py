@@ -87,7 +87,6 @@ class _Worker:
         self.thread = threading.Thread(target=self._run, name="pca-accumulate", daemon=True)
 
     def _run(self) -> None:
-        self.accumulator.prepare()  # while the feeding thread reads the first batches
         while (item := self.inbox.get()) is not _DONE:
             if self.failed is not None or self.error is not None:
                 continue  # keep draining, so that the feeder never blocks
