@@ -20,6 +20,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,10 @@ Piece = tuple[Path, int, np.ndarray]  # file, first row in it, rows
 _DONE = None
 
 
+@cache
 def _openblas_thread_controls() -> tuple[Callable[[int], None], Callable[[], int]] | None:
-    """OpenBLAS's ``set_num_threads`` and ``get_num_threads`` from the loaded library (numpy's), or None."""
+    """OpenBLAS's ``set_num_threads`` and ``get_num_threads`` from the loaded library (numpy's), or None (looked up
+    once: the accumulation and the solve both use them)."""
     try:
         maps = PROC_MAPS.read_text()
     except OSError:

@@ -4,16 +4,27 @@ With several instances (docs/algorithms/pca.md#distributed-training) every host 
 channel; the leader (``algo-1``) merges the hosts' states (row count, mean, centered scatter matrix or sketch) with
 Chan's formula, solves, sends the components back for the test score and alone writes the model. With one host the
 same code runs without a socket.
+
+The job logs its own time (``TRAIN_TIME_LOG``, docs/algorithms/pca.md#performance): from :func:`train`'s first line
+(the hyperparameters parsed, the channels opened) to the model written, i.e. all of the job's work on the data, but
+not the interpreter's start-up and imports, which a process pays whatever its data.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
-from containers.pca.algorithm import Components, ScatterAccumulator, SketchAccumulator, merge_states
+from containers.pca.algorithm import (
+    SUBSET_EIGH_MIN_DIM,
+    Components,
+    ScatterAccumulator,
+    SketchAccumulator,
+    merge_states,
+)
 from containers.pca.model import save_model
 from containers.pca.parallel import accumulate_in_workers, single_threaded_blas
 from containers.pca.spec import PCAConfig, parse_hyperparameters
@@ -28,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 _TARGET_BATCH_VALUES = 1 << 21  # read ~16 MB of float64 per batch: BLAS runs far faster on big batches
 
+TRAIN_TIME_LOG = "train time %.4f s (channels read, components solved, model written)"
 MAX_WORKERS = 8  # regular mode's accumulating threads (each holds a 16 MB block and up to two 8 MB chunks)
 Accumulator = ScatterAccumulator | SketchAccumulator
 
@@ -66,6 +78,12 @@ def accumulate(channel: DenseChannel, config: PCAConfig, metrics: MetricsWriter)
     return accumulator
 
 
+def solving_threads(d: int) -> AbstractContextManager[bool]:
+    """Below ``SUBSET_EIGH_MIN_DIM`` the eigendecomposition runs on one BLAS thread (docs/algorithms/pca.md#algorithm):
+    at d = 200 it takes ~3 ms on one thread, and a second thread only adds waits (20-250 ms on a busy machine)."""
+    return single_threaded_blas() if d < SUBSET_EIGH_MIN_DIM else nullcontext(False)
+
+
 def solve_merged(accumulator: Accumulator, states: list[Payload], config: PCAConfig) -> Components:
     """The leader's step: merge every host's state into ``accumulator`` and solve."""
     if isinstance(accumulator, SketchAccumulator):
@@ -75,7 +93,8 @@ def solve_merged(accumulator: Accumulator, states: list[Payload], config: PCACon
     if int(merged["n"][0]) == 0:
         raise UserError(f"Channel {TRAIN} is empty on every host: its files hold no rows.")
     accumulator.load(merged)
-    components = accumulator.solve(config.num_components, config.subtract_mean)
+    with solving_threads(config.feature_dim):
+        components = accumulator.solve(config.num_components, config.subtract_mean)
     explained = float((components.s**2).sum()) / components.total_variance if components.total_variance else 1.0
     logger.info(
         "%d rows; the %d components explain %.6f of the variance", components.n, config.num_components, explained
@@ -127,6 +146,7 @@ def _report_test(test: DenseChannel, components: Components, config: PCAConfig, 
 
 
 def train(env: TrainingEnvironment) -> None:
+    started = time.perf_counter()
     config = parse_hyperparameters(dict(env.hyperparameters))
     channel, test = open_train_and_test(env, config.feature_dim)
     logger.info(
@@ -146,3 +166,4 @@ def train(env: TrainingEnvironment) -> None:
     if group.is_leader:  # only algo-1 writes the model, as AWS's container does
         env.paths.model_dir.mkdir(parents=True, exist_ok=True)
         save_model(env.paths.model_dir, components.mean, components.s, components.v)
+    logger.info(TRAIN_TIME_LOG, time.perf_counter() - started)

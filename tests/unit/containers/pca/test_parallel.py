@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from containers.pca import parallel
-from containers.pca.algorithm import ScatterAccumulator
+from containers.pca.algorithm import SUBSET_EIGH_MIN_DIM, ScatterAccumulator
 from containers.pca.parallel import accumulate_in_workers, single_threaded_blas
+from containers.pca.train import solving_threads
 
 SOURCE = Path("train.pbr")
 
@@ -71,3 +72,15 @@ def test_single_threaded_blas_sets_and_restores_openblas_threads():
     with single_threaded_blas() as single:
         assert single is True and getter() == 1
     assert getter() == before
+
+
+def test_a_small_eigendecomposition_runs_on_one_blas_thread():
+    controls = parallel._openblas_thread_controls()
+    before = None if controls is None else controls[1]()
+    with solving_threads(200) as single:  # d = 200: ~3 ms on one thread; a second one only waits
+        assert single is (controls is not None)
+        assert controls is None or controls[1]() == 1
+    with solving_threads(SUBSET_EIGH_MIN_DIM) as single:  # large: LAPACK's threads are worth it
+        assert single is False
+        assert controls is None or controls[1]() == before
+    assert controls is None or controls[1]() == before

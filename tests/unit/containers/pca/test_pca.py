@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from containers.pca.algorithm import ScatterAccumulator, SketchAccumulator, flip
 from containers.pca.model import MODEL_FILE, load_model, save_model
 from containers.pca.serve import PCAHandler
 from containers.pca.spec import METRICS, parse_hyperparameters
-from containers.pca.train import train
+from containers.pca.train import TRAIN_TIME_LOG, train
 from containers.toolkit.codecs import decode_label_records, write_recordio
 from containers.toolkit.entrypoint import run_training
 from containers.toolkit.errors import UserError
@@ -216,12 +217,21 @@ def test_container_cli_with_a_test_channel(tmp_path, data):
     write_host(
         tmp_path, hp, {"train": (CSV, {"t.csv": csv_bytes(data)}), "test": (CSV, {"t.csv": csv_bytes(data[:50])})}
     )
+    started = time.perf_counter()
     result = run_container("containers.pca", tmp_path)
+    wall = time.perf_counter() - started
     assert result.returncode == 0, result.stdout + result.stderr
     values = [METRICS[0].match(line) for line in result.stdout.splitlines()]
     found = [value for value in values if value is not None]
     assert found and found[0] == pytest.approx(0.0, abs=1e-6)  # all 12 components: nothing is lost
     assert (tmp_path / "model" / MODEL_FILE).exists()
+    # the job's own time (what pca_quality_speed compares), logged once the model is written
+    lines = result.stdout.splitlines()
+    pattern = re.escape(TRAIN_TIME_LOG).replace(re.escape("%.4f"), r"(\d+\.\d+)")
+    timed = [index for index, line in enumerate(lines) if re.search(pattern, line)]
+    saved = [index for index, line in enumerate(lines) if "saved 12 components" in line]
+    assert len(timed) == 1 and saved and saved[0] < timed[0]
+    assert 0 < float(re.search(pattern, lines[timed[0]]).group(1)) < wall
 
 
 def test_digits_seed_example(monkeypatch, tmp_path):
