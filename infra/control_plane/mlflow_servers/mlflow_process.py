@@ -29,7 +29,9 @@ _STOP_GRACE_SECONDS = 10.0
 _PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE")
 _PROJECT_ROOT = Path(gunicorn_settings.__file__).resolve().parents[3]  # holds the infra package
 # Holds the distribution metadata whose ``mlflow.tracking_store`` entry point gives the server's ``sqlite`` scheme the
-# stack's store (bulk_metric_store); on the servers' PYTHONPATH only, so no other process's sqlite URIs change.
+# stack's store (bulk_metric_store) and whose ``mlflow.app`` entry point is the server's app (server_app); on the
+# servers' PYTHONPATH only, so no other process's sqlite URIs change.
+_APP_NAME = "sagestack"
 _STORE_PLUGIN_PATH = Path(gunicorn_settings.__file__).resolve().parent / "store_plugin"
 
 
@@ -96,6 +98,9 @@ def _argv(launch: MlflowLaunch) -> list[str]:
         str(launch.port),
         "--workers",
         "1",
+        # MLflow's app with the stack's plain log_batch hook, by the app entry point of store_plugin/ (server_app).
+        "--app-name",
+        _APP_NAME,
         # gunicorn runs MLflow's Flask app itself (no ASGI bridge), with the settings of the stack's own module:
         # threads, kept-alive connections, and the SQLite store in WAL mode (docs/experiments.md#managed-mlflow).
         "--gunicorn-opts",

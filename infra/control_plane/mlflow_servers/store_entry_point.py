@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 # importing mlflow.server builds MLflow's Flask app); MLflow's own builder falls back to it too.
 _SERVER_ARTIFACT_ROOT_VARIABLE = "_MLFLOW_SERVER_ARTIFACT_ROOT"
 _DEFAULT_ARTIFACT_ROOT = "./mlruns"  # MLflow's default without a server
+# The store last built in this process: a server process has one backend store, which the app's plain log_batch
+# hook writes through (server_app.py).
+_BUILT: list[BulkMetricSqlAlchemyStore] = []
 
 
 def build_store(store_uri: str, artifact_uri: str | None = None) -> BulkMetricSqlAlchemyStore:
@@ -31,4 +34,11 @@ def build_store(store_uri: str, artifact_uri: str | None = None) -> BulkMetricSq
     if MLFLOW_ENABLE_WORKSPACES.get():
         raise MlflowException("The stack's MLflow store does not serve workspaces", INVALID_PARAMETER_VALUE)
     artifact_root = artifact_uri or os.environ.get(_SERVER_ARTIFACT_ROOT_VARIABLE) or _DEFAULT_ARTIFACT_ROOT
-    return BulkMetricSqlAlchemyStore(store_uri, artifact_root)
+    store = BulkMetricSqlAlchemyStore(store_uri, artifact_root)
+    _BUILT[:] = [store]
+    return store
+
+
+def built_store() -> BulkMetricSqlAlchemyStore | None:
+    """The store MLflow last built through this entry point in this process, if any."""
+    return _BUILT[-1] if _BUILT else None
