@@ -42,7 +42,8 @@ _METRICS = SqlMetric.__table__
 _LATEST = SqlLatestMetric.__table__
 _RUNS = SqlRun.__table__
 
-MetricRow = dict[str, Any]
+ROW_COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")  # of a ``metrics`` row, in this order
+MetricRow = tuple[str, float, int, int, bool, str]
 Point = tuple[str, float, int, int]  # key, value, timestamp, step
 _LATEST_VALUES = ("value", "timestamp", "step", "is_nan")
 
@@ -113,28 +114,26 @@ def _stored_value(value: float) -> tuple[float, bool]:
 
 
 def metric_rows(run_id: str, points: Iterable[Point]) -> list[MetricRow]:
-    """The ``metrics`` rows of a batch of (key, value, timestamp, step) points, in order, each distinct row once."""
-    rows: dict[tuple[Any, ...], MetricRow] = {}
+    """The ``metrics`` rows (``ROW_COLUMNS``) of a batch of (key, value, timestamp, step) points, in order, each
+    distinct row once (MLflow's duplicate rule: the row's whole primary key)."""
+    rows: dict[MetricRow, None] = {}
     for key, raw_value, timestamp, step in points:
         value, is_nan = _stored_value(raw_value)
-        rows.setdefault(
-            (key, timestamp, step, value, is_nan),
-            {"run_uuid": run_id, "key": key, "value": value, "timestamp": timestamp, "step": step, "is_nan": is_nan},
-        )
-    return list(rows.values())
+        rows[(key, value, timestamp, step, is_nan, run_id)] = None  # a repeated row keeps its first place
+    return list(rows)
 
 
 def _recency(row: MetricRow) -> tuple[int, int, float]:
-    return row["step"], row["timestamp"], row["value"]
+    return row[3], row[2], row[1]  # step, timestamp, value
 
 
 def latest_rows(rows: Iterable[MetricRow]) -> dict[str, MetricRow]:
     """Per key, the batch's latest row: strictly greater (step, timestamp, value) wins, the first of equals stays."""
     latest: dict[str, MetricRow] = {}
     for row in rows:
-        current = latest.get(row["key"])
+        current = latest.get(row[0])
         if current is None or _recency(row) > _recency(current):
-            latest[row["key"]] = row
+            latest[row[0]] = row
     return latest
 
 
@@ -150,21 +149,22 @@ class _Compiled:
         self.sql = str(compiled)
         self.order = tuple(compiled.positiontup or ())
 
-    def run(self, connection: Connection, row: MetricRow) -> CursorResult[Any]:
-        return connection.exec_driver_sql(self.sql, tuple(row[name] for name in self.order))
-
-    def run_many(self, connection: Connection, rows: Sequence[MetricRow]) -> None:
-        connection.exec_driver_sql(self.sql, [tuple(row[name] for name in self.order) for row in rows])
+    def run(self, connection: Connection, values: dict[str, Any]) -> CursorResult[Any]:
+        return connection.exec_driver_sql(self.sql, tuple(values[name] for name in self.order))
 
 
 class _Statements:
     def __init__(self, dialect: Dialect) -> None:
         by_run_and_key = and_(_LATEST.c.run_uuid == bindparam("run_uuid"), _LATEST.c.key == bindparam("key"))
-        self.stage = _Compiled(
-            select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == bindparam("run_uuid")), dialect
-        )
+        stage = select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == bindparam("run_uuid"))
+        self.stage = _Compiled(stage, dialect)
         # Skips rows already logged: MLflow's duplicate rule is the row's whole primary key.
-        self.insert_metrics = _Compiled(sqlite_insert(_METRICS).on_conflict_do_nothing(), dialect)
+        self.insert_metrics = _Compiled(
+            sqlite_insert(_METRICS).values({name: bindparam(name) for name in ROW_COLUMNS}).on_conflict_do_nothing(),
+            dialect,
+        )
+        if self.insert_metrics.order != ROW_COLUMNS:
+            raise TypeError(f"the metrics insert binds {self.insert_metrics.order}, not {ROW_COLUMNS}")
         self.read_latest = _Compiled(
             select(_LATEST.c.step, _LATEST.c.timestamp, _LATEST.c.value).where(by_run_and_key), dialect
         )
@@ -179,16 +179,17 @@ class _Statements:
     def run_is_active(self, connection: Connection, run_id: str) -> bool:
         return self.stage.run(connection, {"run_uuid": run_id}).scalar_one_or_none() == LifecycleStage.ACTIVE
 
+    def insert_rows(self, connection: Connection, rows: list[MetricRow]) -> None:
+        connection.exec_driver_sql(self.insert_metrics.sql, rows)  # tuples in the insert's order
+
     def update_latest(self, connection: Connection, candidates: dict[str, MetricRow]) -> None:
-        fresh = []
         for row in candidates.values():
-            stored = self.read_latest.run(connection, row).one_or_none()
+            values = dict(zip(ROW_COLUMNS, row, strict=True))
+            stored = self.read_latest.run(connection, values).one_or_none()
             if stored is None:
-                fresh.append(row)
+                self.insert_latest.run(connection, values)
             elif _recency(row) > tuple(stored):
-                self.rewrite_latest.run(connection, row | {f"new_{name}": row[name] for name in _LATEST_VALUES})
-        if fresh:
-            self.insert_latest.run_many(connection, fresh)
+                self.rewrite_latest.run(connection, values | {f"new_{name}": values[name] for name in _LATEST_VALUES})
 
 
 class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
@@ -216,7 +217,7 @@ class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
                 if not statements.run_is_active(connection, run_id):
                     return False
                 # The insert takes SQLite's write lock first: the latest values read after it are current.
-                statements.insert_metrics.run_many(connection, rows)
+                statements.insert_rows(connection, rows)
                 statements.update_latest(connection, latest_rows(rows))
                 connection.commit()
         except SQLAlchemyError as error:
