@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 from infra.control_plane.mlflow_servers.bulk_metric_store import Point, is_plain_point, is_plain_run_id
-from infra.control_plane.mlflow_servers.store_entry_point import built_store
+from infra.control_plane.mlflow_servers.store_entry_point import BACKEND_STORE_VARIABLE, built_store
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -36,11 +37,14 @@ _ANSWER = "{}"  # MLflow's answer to a log_batch: the empty LogBatch.Response as
 
 
 def create_app() -> Flask:
-    """MLflow's Flask app with the plain ``log_batch`` hook (gunicorn calls this once in its worker)."""
+    """MLflow's Flask app with the plain ``log_batch`` hook for the server's backend store (gunicorn calls this once
+    in its worker; without the stack's variable, MLflow's app as it is)."""
     from mlflow.server import app
 
-    if _plain_log_batch not in app.before_request_funcs.get(None, []):
-        app.before_request(_plain_log_batch)
+    store_uri = os.environ.get(BACKEND_STORE_VARIABLE)
+    hooks = app.before_request_funcs.get(None, [])
+    if store_uri and not any(isinstance(hook, PlainLogBatch) for hook in hooks):
+        app.before_request(PlainLogBatch(store_uri))
     return app
 
 
@@ -69,23 +73,28 @@ def plain_points(body: Any) -> tuple[str, list[Point]] | None:
     return str(run_id), points
 
 
-def _plain_log_batch() -> Response | None:
-    """Answers a plain ``log_batch`` itself; None lets Flask run MLflow's handler (Flask's ``before_request``)."""
-    from flask import Response, request
-    from mlflow.exceptions import MlflowException
+class PlainLogBatch:
+    """The ``before_request`` hook: answers a plain ``log_batch`` itself; None lets Flask run MLflow's handler."""
 
-    if request.method != "POST" or request.path not in _LOG_BATCH_PATHS:
-        return None
-    # MLflow's content-type check, as its handler makes it; any other type gets MLflow's error.
-    if (request.content_type or "").split(";")[0] != "application/json":
-        return None
-    store = built_store()
-    batch = plain_points(request.get_json(force=True, silent=True))  # cached: MLflow's handler reads it again
-    if store is None or batch is None:
-        return None
-    try:
-        if not store.log_plain_points(*batch):
-            return None  # a run missing or not active: MLflow's handler answers its error
-    except MlflowException as error:  # as MLflow's handlers answer one
-        return Response(error.serialize_as_json(), status=error.get_http_status_code(), mimetype="application/json")
-    return Response(_ANSWER, mimetype="application/json")
+    def __init__(self, store_uri: str) -> None:
+        self.store_uri = store_uri
+
+    def __call__(self) -> Response | None:
+        from flask import Response, request
+        from mlflow.exceptions import MlflowException
+
+        if request.method != "POST" or request.path not in _LOG_BATCH_PATHS:
+            return None
+        # MLflow's content-type check, as its handler makes it; any other type gets MLflow's error.
+        if (request.content_type or "").split(";")[0] != "application/json":
+            return None
+        store = built_store(self.store_uri)  # None until MLflow's handlers built it: they answer meanwhile
+        batch = plain_points(request.get_json(force=True, silent=True))  # cached: MLflow's handler reads it again
+        if store is None or batch is None:
+            return None
+        try:
+            if not store.log_plain_points(*batch):
+                return None  # a run missing or not active: MLflow's handler answers its error
+        except MlflowException as error:  # as MLflow's handlers answer one
+            return Response(error.serialize_as_json(), status=error.get_http_status_code(), mimetype="application/json")
+        return Response(_ANSWER, mimetype="application/json")

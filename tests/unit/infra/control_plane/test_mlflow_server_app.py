@@ -6,6 +6,8 @@ Every body ``plain_points`` takes must parse through MLflow's own path (protobuf
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 from google.protobuf.json_format import ParseDict, ParseError
@@ -13,6 +15,7 @@ from mlflow.entities import Metric
 from mlflow.protos.service_pb2 import LogBatch
 from mlflow.utils.proto_json_utils import message_to_json
 
+from infra.control_plane.mlflow_servers import mlflow_process
 from infra.control_plane.mlflow_servers.server_app import plain_points
 
 RUN = "0123456789abcdef0123456789abcdef"
@@ -92,3 +95,44 @@ def test_bare_non_finite_literals_are_errors_of_mlflows_parsing(value):
     """Why the app leaves them: protobuf's parse refuses them, so MLflow answers an error."""
     with pytest.raises(ParseError):
         ParseDict(_with({"value": value}), LogBatch())
+
+
+_WORKER_PROBE = """
+import json, os
+from importlib.metadata import entry_points
+from infra.control_plane.mlflow_servers.store_entry_point import BACKEND_STORE_VARIABLE, built_store
+
+[point] = [p for p in entry_points(group="mlflow.app") if p.name == "sagestack"]  # what --app-name finds
+client = point.load()().test_client()
+experiment = client.post("/api/2.0/mlflow/experiments/create", json={"name": "probe"}).json["experiment_id"]
+run_id = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": experiment}).json["run"]["info"]["run_id"]
+store = built_store(os.environ[BACKEND_STORE_VARIABLE])
+taken = []
+log_plain_points = store.log_plain_points
+store.log_plain_points = lambda *batch: taken.append(len(batch[1])) or log_plain_points(*batch)
+plain = {"run_id": run_id, "metrics": [{"key": "loss", "value": 0.5, "timestamp": 5, "step": s} for s in range(3)]}
+answers = [client.post("/api/2.0/mlflow/runs/log-batch", json=plain)]
+answers.append(client.post("/api/2.0/mlflow/runs/log-batch", json=plain | {"params": [{"key": "a", "value": "1"}]}))
+history = client.get(f"/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss").json["metrics"]
+print(json.dumps([[a.status_code, a.get_data(as_text=True)] for a in answers] + [taken, len(history)]))
+"""
+
+
+def test_the_server_worker_answers_a_plain_batch_through_its_backend_store(tmp_path):
+    """What the server's gunicorn worker runs: the app of the ``mlflow.app`` entry point, with the environment the
+    stack and ``mlflow server`` give it; a plain batch goes through the bulk store, one with params through MLflow."""
+    launch = mlflow_process.MlflowLaunch(
+        name="probe",
+        server_dir=tmp_path,
+        artifacts_destination="s3://bucket/runs",
+        port=1,
+        stack_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+        startup_timeout_seconds=1,
+    )
+    env = mlflow_process.server_environment(launch) | {  # what ``mlflow server`` adds for its worker
+        "_MLFLOW_SERVER_FILE_STORE": mlflow_process.backend_store_uri(launch),
+        "_MLFLOW_SERVER_ARTIFACT_ROOT": "s3://bucket/runs",
+    }
+    done = subprocess.run([sys.executable, "-c", _WORKER_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [[200, "{}"], [200, "{}"], [3], 3]
