@@ -238,6 +238,50 @@ def test_metric_batches_through_the_server_are_the_rows_mlflows_own_store_writes
     )
 
 
+def _post_log_batch(url, body, content_type="application/json"):
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        data = body if isinstance(body, str) else json.dumps(body)
+        connection.request("POST", "/api/2.0/mlflow/runs/log-batch", data, {"Content-Type": content_type})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_log_batch_bodies_the_servers_app_leaves_get_mlflows_own_answers(sm, tracking_server):
+    """The servers' app answers a plain batch of metrics itself (docs/experiments.md#managed-mlflow); every other
+    body, run or content type is MLflow's handler's to parse, log or refuse."""
+    url = sm.describe_mlflow_tracking_server(TrackingServerName=tracking_server)["TrackingServerUrl"]
+    client = MlflowClient(tracking_uri=url)
+    experiment = client.create_experiment(unique("bodies"))
+    run_id, deleted = (client.create_run(experiment).info.run_id for _ in range(2))
+    client.delete_run(deleted)
+
+    def plain(run, value=0.25):
+        return {"run_id": run, "metrics": [{"key": "p", "value": value, "timestamp": 5, "step": 1}]}
+
+    assert _post_log_batch(url, plain(run_id)) == (200, {})
+    assert _post_log_batch(url, plain(run_id, "Infinity")) == (200, {})
+    string_value = {"run_id": run_id, "metrics": [{"key": "s", "value": "1.5", "timestamp": 5, "step": 0}]}
+    assert _post_log_batch(url, string_value) == (200, {})  # protobuf parses a number in a string: MLflow logs it
+    refused = [
+        _post_log_batch(url, plain(run_id), content_type="text/plain"),
+        _post_log_batch(url, plain(deleted)),
+        _post_log_batch(url, plain("0" * 32)),
+    ]
+    assert [(status, answer["error_code"]) for status, answer in refused] == [
+        (400, "INVALID_PARAMETER_VALUE"),
+        (400, "INVALID_PARAMETER_VALUE"),
+        (404, "RESOURCE_DOES_NOT_EXIST"),
+    ]
+    largest = 1.7976931348623157e308  # how MLflow's SQL store keeps an infinity
+    assert client.get_run(run_id).data.metrics == {"p": largest, "s": 1.5}
+    assert [m.value for m in client.get_metric_history(run_id, "p")] == [0.25, largest]
+    assert client.get_run(deleted).data.metrics == {}
+
+
 def _metrics_of(client, run_id):
     """A run's latest metric values and each metric's history, in a comparable order."""
     latest = dict(sorted(client.get_run(run_id).data.metrics.items()))

@@ -26,9 +26,10 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.validation import path_not_unique, validate_param_and_metric_name
-from sqlalchemy import Connection, Dialect, and_, select, update
+from sqlalchemy import ClauseElement, Connection, CursorResult, Dialect, and_, bindparam, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ _METRICS = SqlMetric.__table__
 _LATEST = SqlLatestMetric.__table__
 _RUNS = SqlRun.__table__
 
-MetricRow = dict[str, Any]
+ROW_COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")  # of a ``metrics`` row, in this order
+MetricRow = tuple[str, float, int, int, bool, str]
+Point = tuple[str, float, int, int]  # key, value, timestamp, step
+_LATEST_VALUES = ("value", "timestamp", "step", "is_nan")
 
 
 def _is_int64(number: object, minimum: int = _INT64[0]) -> bool:
@@ -62,21 +66,28 @@ def _is_plain_key(key: object) -> bool:
     )
 
 
-def _is_plain_metric(metric: Metric, plain_keys: set[str]) -> bool:
-    """Whether MLflow's validation accepts ``metric`` for sure and its own store would log it as a plain run metric
-    (``plain_keys``: the keys already found plain, a batch has few)."""
-    if metric.key not in plain_keys:
-        if not _is_plain_key(metric.key):
+def is_plain_point(key: object, value: object, timestamp: object, step: object, plain_keys: set[str]) -> bool:
+    """Whether MLflow's validation accepts this metric point for sure (``plain_keys``: the keys already found plain,
+    a batch has few)."""
+    if key not in plain_keys:
+        if not _is_plain_key(key):
             return False
-        plain_keys.add(metric.key)
+        plain_keys.add(key)  # type: ignore[arg-type]  # a str: _is_plain_key checked it
+    return _is_plain_value(value) and _is_int64(timestamp, minimum=0) and _is_int64(step)
+
+
+def _is_plain_metric(metric: Metric, plain_keys: set[str]) -> bool:
+    """Whether MLflow's validation accepts ``metric`` for sure and its own store would log it as a plain run metric."""
     return (
-        _is_plain_value(metric.value)
-        and _is_int64(metric.timestamp, minimum=0)
-        and _is_int64(metric.step)
+        is_plain_point(metric.key, metric.value, metric.timestamp, metric.step, plain_keys)
         and metric.model_id is None
         and metric.dataset_name is None
         and metric.dataset_digest is None
     )
+
+
+def is_plain_run_id(run_id: object) -> bool:
+    return type(run_id) is str and 0 < len(run_id) <= _MAX_RUN_ID_LENGTH and run_id.isascii() and run_id.isalnum()
 
 
 def is_plain_metric_batch(
@@ -85,10 +96,7 @@ def is_plain_metric_batch(
     """Whether ``log_batch`` can take the bulk path: metrics only, each of them plain, for a well-formed run id."""
     plain_keys: set[str] = set()
     return (
-        type(run_id) is str
-        and 0 < len(run_id) <= _MAX_RUN_ID_LENGTH
-        and run_id.isascii()
-        and run_id.isalnum()
+        is_plain_run_id(run_id)
         and not params
         and not tags
         and 0 < len(metrics) <= _MAX_METRICS
@@ -105,71 +113,83 @@ def _stored_value(value: float) -> tuple[float, bool]:
     return float(value), False
 
 
-def metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[MetricRow]:
-    """The ``metrics`` rows of a batch, in order, each distinct row once."""
-    rows: dict[tuple[Any, ...], MetricRow] = {}
-    for metric in metrics:
-        value, is_nan = _stored_value(metric.value)
-        identity = (metric.key, metric.timestamp, metric.step, value, is_nan)
-        rows.setdefault(
-            identity,
-            {
-                "run_uuid": run_id,
-                "key": metric.key,
-                "value": value,
-                "timestamp": metric.timestamp,
-                "step": metric.step,
-                "is_nan": is_nan,
-            },
-        )
-    return list(rows.values())
+def metric_rows(run_id: str, points: Iterable[Point]) -> list[MetricRow]:
+    """The ``metrics`` rows (``ROW_COLUMNS``) of a batch of (key, value, timestamp, step) points, in order, each
+    distinct row once (MLflow's duplicate rule: the row's whole primary key)."""
+    rows: dict[MetricRow, None] = {}
+    for key, raw_value, timestamp, step in points:
+        value, is_nan = _stored_value(raw_value)
+        rows[(key, value, timestamp, step, is_nan, run_id)] = None  # a repeated row keeps its first place
+    return list(rows)
 
 
 def _recency(row: MetricRow) -> tuple[int, int, float]:
-    return row["step"], row["timestamp"], row["value"]
+    return row[3], row[2], row[1]  # step, timestamp, value
 
 
 def latest_rows(rows: Iterable[MetricRow]) -> dict[str, MetricRow]:
     """Per key, the batch's latest row: strictly greater (step, timestamp, value) wins, the first of equals stays."""
     latest: dict[str, MetricRow] = {}
     for row in rows:
-        current = latest.get(row["key"])
+        current = latest.get(row[0])
         if current is None or _recency(row) > _recency(current):
-            latest[row["key"]] = row
+            latest[row[0]] = row
     return latest
 
 
-def _compiled_metric_insert(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
-    """The ``metrics`` insert that skips rows already logged, compiled from MLflow's table: its SQL and the order of
-    its parameters (the driver binds them as they are: SQLAlchemy's per-row processing is most of a bulk insert)."""
-    compiled = sqlite_insert(_METRICS).on_conflict_do_nothing().compile(dialect=dialect)
-    return str(compiled), tuple(compiled.positiontup or ())
+class _Compiled:
+    """One statement compiled once from MLflow's tables: its SQL and the names of its parameters in order. The
+    driver binds them as they are (SQLAlchemy's statement building, cache-key lookup and per-row processing cost
+    more than the statements themselves)."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {statement!r}")
+        self.sql = str(compiled)
+        self.order = tuple(compiled.positiontup or ())
+
+    def run(self, connection: Connection, values: dict[str, Any]) -> CursorResult[Any]:
+        return connection.exec_driver_sql(self.sql, tuple(values[name] for name in self.order))
 
 
-def _run_is_active(connection: Connection, run_id: str) -> bool:
-    stage = connection.execute(select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == run_id)).scalar_one_or_none()
-    return stage == LifecycleStage.ACTIVE
-
-
-def _update_latest(connection: Connection, run_id: str, candidates: dict[str, MetricRow]) -> None:
-    stored = {
-        row.key: row
-        for row in connection.execute(
-            select(_LATEST.c.key, _LATEST.c.step, _LATEST.c.timestamp, _LATEST.c.value).where(
-                _LATEST.c.run_uuid == run_id, _LATEST.c.key.in_(sorted(candidates))
-            )
+class _Statements:
+    def __init__(self, dialect: Dialect) -> None:
+        by_run_and_key = and_(_LATEST.c.run_uuid == bindparam("run_uuid"), _LATEST.c.key == bindparam("key"))
+        stage = select(_RUNS.c.lifecycle_stage).where(_RUNS.c.run_uuid == bindparam("run_uuid"))
+        self.stage = _Compiled(stage, dialect)
+        # Skips rows already logged: MLflow's duplicate rule is the row's whole primary key.
+        self.insert_metrics = _Compiled(
+            sqlite_insert(_METRICS).values({name: bindparam(name) for name in ROW_COLUMNS}).on_conflict_do_nothing(),
+            dialect,
         )
-    }
-    fresh = [row for key, row in candidates.items() if key not in stored]
-    if fresh:
-        connection.execute(_LATEST.insert(), fresh)
-    for key, row in candidates.items():
-        if key in stored and _recency(row) > (stored[key].step, stored[key].timestamp, stored[key].value):
-            connection.execute(
-                update(_LATEST)
-                .where(and_(_LATEST.c.run_uuid == run_id, _LATEST.c.key == key))
-                .values(value=row["value"], timestamp=row["timestamp"], step=row["step"], is_nan=row["is_nan"])
-            )
+        if self.insert_metrics.order != ROW_COLUMNS:
+            raise TypeError(f"the metrics insert binds {self.insert_metrics.order}, not {ROW_COLUMNS}")
+        self.read_latest = _Compiled(
+            select(_LATEST.c.step, _LATEST.c.timestamp, _LATEST.c.value).where(by_run_and_key), dialect
+        )
+        self.insert_latest = _Compiled(_LATEST.insert().values({c.name: bindparam(c.name) for c in _LATEST.c}), dialect)
+        self.rewrite_latest = _Compiled(
+            update(_LATEST)
+            .where(by_run_and_key)
+            .values({name: bindparam(f"new_{name}") for name in ("value", "timestamp", "step", "is_nan")}),
+            dialect,
+        )
+
+    def run_is_active(self, connection: Connection, run_id: str) -> bool:
+        return self.stage.run(connection, {"run_uuid": run_id}).scalar_one_or_none() == LifecycleStage.ACTIVE
+
+    def insert_rows(self, connection: Connection, rows: list[MetricRow]) -> None:
+        connection.exec_driver_sql(self.insert_metrics.sql, rows)  # tuples in the insert's order
+
+    def update_latest(self, connection: Connection, candidates: dict[str, MetricRow]) -> None:
+        for row in candidates.values():
+            values = dict(zip(ROW_COLUMNS, row, strict=True))
+            stored = self.read_latest.run(connection, values).one_or_none()
+            if stored is None:
+                self.insert_latest.run(connection, values)
+            elif _recency(row) > tuple(stored):
+                self.rewrite_latest.run(connection, values | {f"new_{name}": values[name] for name in _LATEST_VALUES})
 
 
 class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
@@ -177,25 +197,28 @@ class BulkMetricSqlAlchemyStore(SqlAlchemyStore):
 
     def __init__(self, db_uri: str, default_artifact_root: str) -> None:
         super().__init__(db_uri, default_artifact_root)
-        self._metric_insert = _compiled_metric_insert(self.engine.dialect)
+        self._statements = _Statements(self.engine.dialect) if self.engine.dialect.name == "sqlite" else None
 
     def log_batch(self, run_id: str, metrics: list[Metric], params: list[Any], tags: list[Any]) -> None:
-        if self.engine.dialect.name != "sqlite" or not is_plain_metric_batch(run_id, metrics, params, tags):
+        if self._statements is None or not is_plain_metric_batch(run_id, metrics, params, tags):
             super().log_batch(run_id, metrics, params, tags)
-        elif not self._log_metric_rows(run_id, metric_rows(run_id, metrics)):
+        elif not self.log_plain_points(run_id, [(m.key, m.value, m.timestamp, m.step) for m in metrics]):
             super().log_batch(run_id, metrics, params, tags)  # MLflow's error for a missing or inactive run
 
-    def _log_metric_rows(self, run_id: str, rows: list[MetricRow]) -> bool:
-        """Writes the rows and the latest values in one transaction; False (nothing written) if the run is not
-        active."""
+    def log_plain_points(self, run_id: str, points: Iterable[Point]) -> bool:
+        """Writes points that passed the plain check (``is_plain_point``) and the latest values in one transaction;
+        False (nothing written) if the run is not active or the database is not SQLite."""
+        statements = self._statements
+        if statements is None:
+            return False
+        rows = metric_rows(run_id, points)
         try:
             with self.engine.connect() as connection:
-                if not _run_is_active(connection, run_id):
+                if not statements.run_is_active(connection, run_id):
                     return False
                 # The insert takes SQLite's write lock first: the latest values read after it are current.
-                sql, order = self._metric_insert
-                connection.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
-                _update_latest(connection, run_id, latest_rows(rows))
+                statements.insert_rows(connection, rows)
+                statements.update_latest(connection, latest_rows(rows))
                 connection.commit()
         except SQLAlchemyError as error:
             logger.warning("log_batch of %d metrics failed: %s", len(rows), type(error).__name__)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.control_plane.mlflow_servers import gunicorn_settings
+from infra.control_plane.mlflow_servers.store_entry_point import BACKEND_STORE_VARIABLE
 from infra.runtime.api import LogLine
 from infra.runtime.process.host_process import HostProcess
 
@@ -29,7 +30,9 @@ _STOP_GRACE_SECONDS = 10.0
 _PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE")
 _PROJECT_ROOT = Path(gunicorn_settings.__file__).resolve().parents[3]  # holds the infra package
 # Holds the distribution metadata whose ``mlflow.tracking_store`` entry point gives the server's ``sqlite`` scheme the
-# stack's store (bulk_metric_store); on the servers' PYTHONPATH only, so no other process's sqlite URIs change.
+# stack's store (bulk_metric_store) and whose ``mlflow.app`` entry point is the server's app (server_app); on the
+# servers' PYTHONPATH only, so no other process's sqlite URIs change.
+_APP_NAME = "sagestack"
 _STORE_PLUGIN_PATH = Path(gunicorn_settings.__file__).resolve().parent / "store_plugin"
 
 
@@ -76,6 +79,10 @@ def free_port() -> int:
         return port
 
 
+def backend_store_uri(launch: MlflowLaunch) -> str:
+    return f"sqlite:///{launch.server_dir / 'mlflow.db'}"
+
+
 def _argv(launch: MlflowLaunch) -> list[str]:
     return [
         sys.executable,
@@ -83,7 +90,7 @@ def _argv(launch: MlflowLaunch) -> list[str]:
         "mlflow",
         "server",
         "--backend-store-uri",
-        f"sqlite:///{launch.server_dir / 'mlflow.db'}",
+        backend_store_uri(launch),
         # New experiments store their artifacts at s3://... as on AWS (clients write to the stack's S3 themselves,
         # which the sagemaker-mlflow plugin needs); mlflow-artifacts:/ locations are served through the server.
         "--default-artifact-root",
@@ -96,6 +103,9 @@ def _argv(launch: MlflowLaunch) -> list[str]:
         str(launch.port),
         "--workers",
         "1",
+        # MLflow's app with the stack's plain log_batch hook, by the app entry point of store_plugin/ (server_app).
+        "--app-name",
+        _APP_NAME,
         # gunicorn runs MLflow's Flask app itself (no ASGI bridge), with the settings of the stack's own module:
         # threads, kept-alive connections, and the SQLite store in WAL mode (docs/experiments.md#managed-mlflow).
         "--gunicorn-opts",
@@ -111,6 +121,7 @@ def server_environment(launch: MlflowLaunch) -> dict[str, str]:
     # The settings module and the tracking store of this very stack, not another checkout's.
     env["PYTHONPATH"] = os.pathsep.join((str(_PROJECT_ROOT), str(_STORE_PLUGIN_PATH)))
     env["MLFLOW_S3_ENDPOINT_URL"] = launch.stack_env["AWS_ENDPOINT_URL"]
+    env[BACKEND_STORE_VARIABLE] = backend_store_uri(launch)  # the one store the app's log_batch hook writes to
     # MLflow 3's job execution (gateway and GenAI jobs) starts a job runner and huey consumers in sessions of their
     # own, which a stopped server's process group would not take with it; tracking does not use them.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
