@@ -88,52 +88,40 @@ def _column_dictionary(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int32), [_cell_text(v.item() if hasattr(v, "item") else v) for v in uniques]
 
 
-def _needs_quotes(texts: list[str]) -> bool:
-    joined = "".join(texts)
-    return any(c in joined for c in ',"\n\r')
-
-
 class CsvRows:
     """A frame as CSV rows without header, any range of rows at a time: each column's distinct values are formatted
-    once for the whole frame (SHAP and PDP batches repeat a few values millions of times). A range is written by
-    Arrow's C++ writer from dictionary columns (the GIL is released while it writes, so requests encoded in parallel
-    threads use every core), or with vectorised string concatenation when a cell must be quoted (Arrow's unquoted
-    mode refuses those)."""
+    once for the whole frame (SHAP and PDP batches repeat a few values millions of times), each with the separator
+    that follows it (``,``, or the line break after the last column). A range's body is then one gather of those
+    cells, row after row: Arrow's ``take`` over one binary array of every column's cells, whose value buffer is the
+    body. It runs in C++ without the GIL, so requests encoded in parallel threads use every core, and it copies each
+    cell's bytes once (Arrow's CSV writer, used before, cost about three times as much)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.columns = [_column_dictionary(frame[name]) for name in frame.columns]
-        self.quoted = any(_needs_quotes(texts) for _, texts in self.columns)
-        self._dictionaries: list[Any] = []
-        if not self.quoted:
-            import pyarrow as pa
+        import pyarrow as pa
 
-            self._dictionaries = [pa.array(texts, type=pa.string()) for _, texts in self.columns]
+        self._codes: list[np.ndarray] = []  # per column, each row's index into ``_cells``
+        cells: list[bytes] = []
+        for position, name in enumerate(frame.columns):
+            codes, texts = _column_dictionary(frame[name])
+            separator = "\n" if position == len(frame.columns) - 1 else ","
+            self._codes.append(np.add(codes, len(cells), dtype=np.int32))
+            cells.extend((text + separator).encode("utf-8") for text in texts)
+        self._cells = pa.array(cells, type=pa.large_binary())
 
     def encode(self, start: int, stop: int) -> bytes:
         """The CSV text of rows ``start:stop``."""
-        if stop <= start:
+        if stop <= start or not self._codes:
             return b""
-        if not self.quoted:
-            return self._by_arrow(start, stop)
-        line: np.ndarray | None = None
-        for codes, texts in self.columns:
-            column = np.array(texts, dtype=object)[codes[start:stop]]
-            line = column if line is None else line + "," + column
-        assert line is not None
-        return ("\n".join(line.tolist()) + "\n").encode("utf-8")
-
-    def _by_arrow(self, start: int, stop: int) -> bytes:
         import pyarrow as pa
-        import pyarrow.csv as pacsv
+        import pyarrow.compute as pc
 
-        arrays = [
-            pa.DictionaryArray.from_arrays(pa.array(codes[start:stop], type=pa.int32()), dictionary)
-            for (codes, _), dictionary in zip(self.columns, self._dictionaries, strict=True)
-        ]
-        sink = pa.BufferOutputStream()
-        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-        pacsv.write_csv(pa.Table.from_arrays(arrays, names=[str(i) for i in range(len(arrays))]), sink, options)
-        return sink.getvalue().to_pybytes()
+        order = np.empty((stop - start, len(self._codes)), dtype=np.int32)  # row-major: the cells in body order
+        for position, codes in enumerate(self._codes):
+            order[:, position] = codes[start:stop]
+        gathered = pc.take(self._cells, pa.array(order.reshape(-1)))
+        offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)
+        first, last = int(offsets[gathered.offset]), int(offsets[gathered.offset + len(gathered)])
+        return gathered.buffers()[2].slice(first, last - first).to_pybytes()
 
 
 def encode_csv(frame: pd.DataFrame) -> bytes:
