@@ -1,11 +1,20 @@
-"""Request bodies for the model: the CSV the predictor sends, cell by cell (docs/clarify.md#analysis_configjson)."""
+"""Request bodies for the model: the CSV the predictor sends, cell by cell, and how many requests it keeps in flight
+(docs/clarify.md#analysis_configjson)."""
 
 from __future__ import annotations
 
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from containers.clarify.config import PredictorConfig
+from containers.clarify.model_access import predictor
 from containers.clarify.model_access.predictor_codec import CsvRows, encode_csv, encode_rows
 
 
@@ -44,3 +53,34 @@ def test_row_ranges_of_one_encoder_join_to_the_whole_body():
     assert rows.encode(5, 5) == b""
     parsed = np.array([[float(c) for c in line.split(",")] for line in rows.encode(0, 1000).decode().splitlines()])
     np.testing.assert_array_equal(parsed, values[np.arange(1000) % 7])
+
+
+class _CountingRuntime:
+    """``invoke_endpoint`` answering each CSV row's first value, recording how many requests were in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        time.sleep(0.01)  # holds the request open so that others overlap it
+        firsts = [line.split(",")[0] for line in request["Body"].decode().splitlines()]
+        with self.lock:
+            self.in_flight -= 1
+        return {"Body": io.BytesIO("\n".join(firsts).encode())}
+
+
+def test_concurrent_predict_calls_share_the_requests_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predictor, "MAX_ROWS_PER_REQUEST", 10)
+    runtime = _CountingRuntime()
+    model = predictor.EndpointModel("e", PredictorConfig(endpoint_name="e"), runtime=runtime)
+    frames = [pd.DataFrame({"a": np.arange(200.0) + 1000 * call, "b": 1.5}) for call in range(3)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outputs = list(pool.map(model.predict, frames))
+    for frame, output in zip(frames, outputs, strict=True):
+        np.testing.assert_array_equal(output.matrix()[:, 0], frame["a"].to_numpy())
+    assert 2 <= runtime.most <= predictor.PARALLEL_REQUESTS
