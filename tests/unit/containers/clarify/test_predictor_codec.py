@@ -15,7 +15,7 @@ import pytest
 
 from containers.clarify.config import PredictorConfig
 from containers.clarify.model_access import predictor
-from containers.clarify.model_access.predictor_codec import CsvRows, encode_csv, encode_rows
+from containers.clarify.model_access.predictor_codec import CsvRows, decode_response, encode_csv, encode_rows
 
 
 def test_numeric_rows_are_shortest_round_trip_text_with_empty_missing_cells():
@@ -84,3 +84,22 @@ def test_concurrent_predict_calls_share_the_requests_in_flight(monkeypatch: pyte
     for frame, output in zip(frames, outputs, strict=True):
         np.testing.assert_array_equal(output.matrix()[:, 0], frame["a"].to_numpy())
     assert 2 <= runtime.most <= predictor.PARALLEL_REQUESTS
+
+
+def test_large_numeric_answers_parse_to_the_exact_floats_as_small_ones_do() -> None:
+    scores = np.random.default_rng(7).random((3000, 2))
+    scores[5, 1] = np.nan
+    lines = [",".join("" if v != v else repr(v) for v in row) for row in scores.tolist()]
+    config = PredictorConfig(endpoint_name="e")
+    large = decode_response("\n".join(lines).encode(), config)  # over 16 KB: parsed by pyarrow
+    np.testing.assert_array_equal(large.matrix(), scores)
+    small = decode_response("\n".join(lines[:10]).encode(), config)
+    np.testing.assert_array_equal(small.matrix(), scores[:10])
+
+
+def test_large_answers_that_are_not_plain_numbers_keep_pandas_reading() -> None:
+    config = PredictorConfig(endpoint_name="e")
+    spaced = decode_response(("\n".join(f"{i}.5, 0.25" for i in range(3000))).encode(), config)
+    np.testing.assert_array_equal(spaced.matrix()[:2], [[0.5, 0.25], [1.5, 0.25]])
+    labels = decode_response(("\n".join("yes" if i % 2 else "0.5" for i in range(5000))).encode(), config)
+    assert labels.scores is None and labels.labels is not None and labels.labels[:2].tolist() == ["0.5", "yes"]
