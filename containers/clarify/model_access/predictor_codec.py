@@ -77,12 +77,12 @@ def _cell_text(value: Any) -> str:
 
 
 def _column_dictionary(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """``(codes, texts)``: each row's index into the column's distinct values, formatted once (SHAP and PDP batches
-    repeat a few values millions of times)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):  # already coded (SHAP's composed rows): no hashing
+    """``(codes, texts)``: each row's index into the column's distinct values (an integer array of any width),
+    formatted once (SHAP and PDP batches repeat a few values millions of times)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # already coded (SHAP's composed rows): no hashing, no copy
         texts = [_cell_text(v.item() if hasattr(v, "item") else v) for v in column.cat.categories]
-        codes = column.cat.codes.to_numpy().astype(np.int32)
-        if (codes < 0).any():  # a missing value: the empty cell, after the categories
+        codes = column.cat.codes.to_numpy()
+        if len(codes) and codes.min() < 0:  # a missing value: the empty cell, after the categories
             codes = np.where(codes < 0, len(texts), codes)
             texts.append("")
         return codes, texts
@@ -101,12 +101,14 @@ class CsvRows:
     def __init__(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
 
-        self._codes: list[np.ndarray] = []  # per column, each row's index into ``_cells``
+        self._codes: list[np.ndarray] = []  # per column, each row's index into the column's cells
+        self._firsts: list[int] = []  # per column, where its cells start in ``_cells``
         cells: list[bytes] = []
         for position, name in enumerate(frame.columns):
             codes, texts = _column_dictionary(frame[name])
             separator = "\n" if position == len(frame.columns) - 1 else ","
-            self._codes.append(np.add(codes, len(cells), dtype=np.int32))
+            self._codes.append(codes)
+            self._firsts.append(len(cells))
             cells.extend((text + separator).encode("utf-8") for text in texts)
         self._cells = pa.array(cells, type=pa.large_binary())
 
@@ -118,8 +120,8 @@ class CsvRows:
         import pyarrow.compute as pc
 
         order = np.empty((stop - start, len(self._codes)), dtype=np.int32)  # row-major: the cells in body order
-        for position, codes in enumerate(self._codes):
-            order[:, position] = codes[start:stop]
+        for position, (codes, first) in enumerate(zip(self._codes, self._firsts, strict=True)):
+            np.add(codes[start:stop], first, out=order[:, position], dtype=np.int32)
         gathered = pc.take(self._cells, pa.array(order.reshape(-1)))
         offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)
         first, last = int(offsets[gathered.offset]), int(offsets[gathered.offset + len(gathered)])
