@@ -290,8 +290,8 @@ class _Problem:
 
 
 def _batches(groups: list[_Group], baseline_rows: int) -> list[list[tuple[_Group, np.ndarray]]]:
-    """(group, row indices) pieces, packed into calls of even size: as few as keep each under ``ROWS_PER_CALL``
-    composed rows (or one row's worth, when a single row needs more)."""
+    """(group, row indices) pieces, packed into calls of about even size, as few as keep each under ``ROWS_PER_CALL``
+    composed rows (or one row's worth, when a single row needs more): no small last call left to run alone."""
     total = sum(len(group.rows) * (len(group.masks) + 2) * baseline_rows for group in groups)
     limit = max(1, math.ceil(total / max(1, math.ceil(total / ROWS_PER_CALL))))
     batches: list[list[tuple[_Group, np.ndarray]]] = []
