@@ -11,17 +11,17 @@ coalition design and solve.
   weights with ``seed``, as ``shap`` does. Weights π(z) = (M−1)/(C(M,|z|)·|z|·(M−|z|)). The budget is
   ``num_samples``, else 2M + 2048 (``shap``'s rule, with M the row's varying players).
 * Σ_j φ_j = v_x(1) − v_x(0) is imposed exactly by eliminating the last varying player; one varying player gets it all.
-* All predictions go through ``model.predict`` in large batches (about ``ROWS_PER_CALL`` rows, across groups), as
-  frames of categorical columns: a synthetic cell only ever holds a value of the explained rows or of the baseline,
-  so the rows are int32 codes into per-column dictionaries of those values (no float copy; an encoder formats each
-  distinct value once).
+* All predictions go through ``model.predict`` in large batches of even size (at most ``ROWS_PER_CALL`` rows, across
+  groups), ``CALLS_IN_FLIGHT`` at a time, as frames of categorical columns: a synthetic cell only ever holds a value
+  of the explained rows or of the baseline, so the rows are int32 codes into per-column dictionaries of those values
+  (no float copy; an encoder formats each distinct value once).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ShapResult", "coalitions", "default_num_samples", "explain", "global_values", "varying"]
 
-ROWS_PER_CALL = 1_000_000
+ROWS_PER_CALL = 250_000
+CALLS_IN_FLIGHT = 2
 _EPS = 1e-12
 
 
@@ -288,23 +289,27 @@ class _Problem:
     use_logit: bool
 
 
-def _batches(groups: list[_Group], baseline_rows: int) -> Iterator[list[tuple[_Group, np.ndarray]]]:
-    """(group, row indices) pieces, packed so one ``predict`` call sees at most ``ROWS_PER_CALL`` composed rows
-    (or one row's worth, when a single row needs more)."""
+def _batches(groups: list[_Group], baseline_rows: int) -> list[list[tuple[_Group, np.ndarray]]]:
+    """(group, row indices) pieces, packed into calls of about even size, as few as keep each under ``ROWS_PER_CALL``
+    composed rows (or one row's worth, when a single row needs more): no small last call left to run alone."""
+    total = sum(len(group.rows) * (len(group.masks) + 2) * baseline_rows for group in groups)
+    limit = max(1, math.ceil(total / max(1, math.ceil(total / ROWS_PER_CALL))))
+    batches: list[list[tuple[_Group, np.ndarray]]] = []
     pending: list[tuple[_Group, np.ndarray]] = []
     size = 0
     for group in groups:
         per_row = (len(group.masks) + 2) * baseline_rows
-        block = max(1, ROWS_PER_CALL // per_row)
+        block = max(1, limit // per_row)
         for start in range(0, len(group.rows), block):
             chunk = group.rows[start : start + block]
-            if pending and size + len(chunk) * per_row > ROWS_PER_CALL:
-                yield pending
+            if pending and size + len(chunk) * per_row > limit:
+                batches.append(pending)
                 pending, size = [], 0
             pending.append((group, chunk))
             size += len(chunk) * per_row
     if pending:
-        yield pending
+        batches.append(pending)
+    return batches
 
 
 def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: np.ndarray) -> None:
@@ -327,6 +332,22 @@ def _evaluate(problem: _Problem, pieces: list[tuple[_Group, np.ndarray]], out: n
         offset += part.shape[1]
         phi = _solve(group.masks, group.weights, values[:, 2:], values[:, 0], values[:, 1])
         out[np.ix_(chunk, group.active)] = phi
+
+
+def _evaluate_all(problem: _Problem, batches: list[list[tuple[_Group, np.ndarray]]], out: np.ndarray) -> None:
+    """Every batch, ``CALLS_IN_FLIGHT`` at a time: one batch's rows are composed, and its answers averaged and solved,
+    while another's requests are at the model (the batches write disjoint rows of ``out``)."""
+    if len(batches) == 1:
+        _evaluate(problem, batches[0], out)
+        return
+    with ThreadPoolExecutor(max_workers=CALLS_IN_FLIGHT) as pool:
+        futures = [pool.submit(_evaluate, problem, pieces, out) for pieces in batches]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def explain(
@@ -355,8 +376,7 @@ def explain(
     )
     local = np.zeros((len(data), len(players), len(expected)))
     problem = _Problem(model, base, _dictionaries(data, base), columns, rows, use_logit)
-    for pieces in _batches(groups, len(base)):
-        _evaluate(problem, pieces, local)
+    _evaluate_all(problem, _batches(groups, len(base)), local)
     return ShapResult(list(players), base_out.output_names(), expected, local)
 
 

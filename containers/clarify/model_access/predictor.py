@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,9 @@ _POLL_SECONDS = 1.0
 
 
 class Model(Protocol):
+    """What the analyses call; ``predict`` may be called from several threads at once (Kernel SHAP overlaps its
+    batches)."""
+
     def predict(self, frame: pd.DataFrame) -> ModelOutput: ...
 
 
@@ -51,12 +55,14 @@ def _client(service: str) -> Any:
 
 
 class EndpointModel:
-    """``InvokeEndpoint`` on ``endpoint_name`` with the predictor's content types and output paths."""
+    """``InvokeEndpoint`` on ``endpoint_name`` with the predictor's content types and output paths; at most
+    ``PARALLEL_REQUESTS`` requests are encoded or in flight at a time, whatever the number of ``predict`` calls."""
 
     def __init__(self, endpoint_name: str, config: PredictorConfig, runtime: Any | None = None) -> None:
         self.endpoint_name = endpoint_name
         self.config = config
         self._runtime = runtime if runtime is not None else _client("sagemaker-runtime")
+        self._in_flight = threading.BoundedSemaphore(PARALLEL_REQUESTS)
 
     def predict(self, frame: pd.DataFrame) -> ModelOutput:
         if frame.empty:
@@ -64,8 +70,9 @@ class EndpointModel:
         encode = request_encoder(frame, self.config)
         ranges = list(_row_ranges(len(frame), encode))
 
-        def invoke(rows: range) -> ModelOutput:  # encoded in the request's thread: Arrow writes without the GIL
-            return self._invoke(encode(rows.start, rows.stop), len(rows))
+        def invoke(rows: range) -> ModelOutput:  # encoded in the request's thread: Arrow gathers without the GIL
+            with self._in_flight:
+                return self._invoke(encode(rows.start, rows.stop), len(rows))
 
         with ThreadPoolExecutor(max_workers=min(PARALLEL_REQUESTS, len(ranges))) as pool:
             parts = list(pool.map(invoke, ranges))

@@ -176,6 +176,18 @@ def test_predictions_are_packed_across_groups_within_the_call_limit(monkeypatch:
     np.testing.assert_allclose(split.local, packed.local, atol=1e-12)
 
 
+def test_batches_are_cut_to_even_sizes_and_overlap_to_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, baseline = _frames(rows=60, baseline_rows=4)  # one group: 60 rows x (40 + 2) coalitions x 4 = 10,080 rows
+    model = _CallSizes()
+    whole = explain(model, rows, baseline, list(rows.columns), num_samples=40, seed=0)
+    assert model.sizes[1:] == [10_080]
+    monkeypatch.setattr(kernel_shap, "ROWS_PER_CALL", 4_000)  # 3 calls of 20 rows (not 4,000 + 4,000 + 2,080)
+    model = _CallSizes()
+    split = explain(model, rows, baseline, list(rows.columns), num_samples=40, seed=0)
+    assert model.sizes[1:] == [3_360, 3_360, 3_360]
+    np.testing.assert_allclose(split.local, whole.local, atol=1e-12)
+
+
 def test_varying_treats_missing_as_equal_and_compares_categories() -> None:
     rows = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, np.nan]])
     baseline = np.array([[1.0, np.nan, 3.0], [1.0, np.nan, 4.0]])

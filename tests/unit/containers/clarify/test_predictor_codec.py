@@ -1,12 +1,21 @@
-"""Request bodies for the model: the CSV the predictor sends, cell by cell (docs/clarify.md#analysis_configjson)."""
+"""Request bodies for the model: the CSV the predictor sends, cell by cell, and how many requests it keeps in flight
+(docs/clarify.md#analysis_configjson)."""
 
 from __future__ import annotations
 
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from containers.clarify.config import PredictorConfig
-from containers.clarify.model_access.predictor_codec import CsvRows, encode_csv, encode_rows
+from containers.clarify.model_access import predictor
+from containers.clarify.model_access.predictor_codec import CsvRows, decode_response, encode_csv, encode_rows
 
 
 def test_numeric_rows_are_shortest_round_trip_text_with_empty_missing_cells():
@@ -44,3 +53,53 @@ def test_row_ranges_of_one_encoder_join_to_the_whole_body():
     assert rows.encode(5, 5) == b""
     parsed = np.array([[float(c) for c in line.split(",")] for line in rows.encode(0, 1000).decode().splitlines()])
     np.testing.assert_array_equal(parsed, values[np.arange(1000) % 7])
+
+
+class _CountingRuntime:
+    """``invoke_endpoint`` answering each CSV row's first value, recording how many requests were in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most = 0
+
+    def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        time.sleep(0.01)  # holds the request open so that others overlap it
+        firsts = [line.split(",")[0] for line in request["Body"].decode().splitlines()]
+        with self.lock:
+            self.in_flight -= 1
+        return {"Body": io.BytesIO("\n".join(firsts).encode())}
+
+
+def test_concurrent_predict_calls_share_the_requests_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predictor, "MAX_ROWS_PER_REQUEST", 10)
+    runtime = _CountingRuntime()
+    model = predictor.EndpointModel("e", PredictorConfig(endpoint_name="e"), runtime=runtime)
+    frames = [pd.DataFrame({"a": np.arange(200.0) + 1000 * call, "b": 1.5}) for call in range(3)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outputs = list(pool.map(model.predict, frames))
+    for frame, output in zip(frames, outputs, strict=True):
+        np.testing.assert_array_equal(output.matrix()[:, 0], frame["a"].to_numpy())
+    assert 2 <= runtime.most <= predictor.PARALLEL_REQUESTS
+
+
+def test_large_numeric_answers_parse_to_the_exact_floats_as_small_ones_do() -> None:
+    scores = np.random.default_rng(7).random((3000, 2))
+    scores[5, 1] = np.nan
+    lines = [",".join("" if v != v else repr(v) for v in row) for row in scores.tolist()]
+    config = PredictorConfig(endpoint_name="e")
+    large = decode_response("\n".join(lines).encode(), config)  # over 16 KB: parsed by pyarrow
+    np.testing.assert_array_equal(large.matrix(), scores)
+    small = decode_response("\n".join(lines[:10]).encode(), config)
+    np.testing.assert_array_equal(small.matrix(), scores[:10])
+
+
+def test_large_answers_that_are_not_plain_numbers_keep_pandas_reading() -> None:
+    config = PredictorConfig(endpoint_name="e")
+    spaced = decode_response(("\n".join(f"{i}.5, 0.25" for i in range(3000))).encode(), config)
+    np.testing.assert_array_equal(spaced.matrix()[:2], [[0.5, 0.25], [1.5, 0.25]])
+    labels = decode_response(("\n".join("yes" if i % 2 else "0.5" for i in range(5000))).encode(), config)
+    assert labels.scores is None and labels.labels is not None and labels.labels[:2].tolist() == ["0.5", "yes"]
