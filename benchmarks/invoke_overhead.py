@@ -12,10 +12,19 @@ and the ratio can pass 1. So the CPU every request costs is measured too: ``edge
 stack: its edge) spends per request through the edge, beyond what it spends per direct one; ``direct_cpu_ms`` is
 what the processes under it (clients, container) spend per direct request; ``cpu_ratio`` =
 direct / (direct + edge), the throughput ratio of a quiet machine whose two cores those processes keep busy.
+
+Where a quiet machine's throughput ratio falls below ``cpu_ratio``, two more figures say why: ``edge_served_cpu_ms``
+is what the clients and the container spend per request through the edge (against ``direct_cpu_ms``), and
+``edge_busy``/``direct_busy`` are the share of the machine's cores that this process and those under it kept busy
+in the rounds (CPU seconds over cores times wall seconds). A round's rate is exactly its busy share times the cores
+over its CPU per request, so throughput_ratio is near (edge_busy / direct_busy) x
+(direct_cpu_ms / (edge_served_cpu_ms + edge_cpu_ms)): the first factor is time the processes were not running
+(waiting on one another or on other work), the second the work the edge adds (docs/performance.md#the-runtime-front).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -106,6 +115,7 @@ class Rounds:
     rates: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
     stack_cpu: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
     served_cpu: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
+    busy: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
 
     def run(self, pool: ProcessPoolExecutor, url: str, bodies: list[bytes], edge: bool) -> None:
         (stack, under), start = _cpu_seconds(), time.perf_counter()
@@ -114,6 +124,8 @@ class Rounds:
         self.rates[edge].append(done / seconds)
         self.stack_cpu[edge].append((stack_after - stack) / done)
         self.served_cpu[edge].append((under_after - under) / done)
+        cpu = stack_after - stack + under_after - under
+        self.busy[edge].append(cpu / (len(os.sched_getaffinity(0)) * seconds))
 
 
 def alternating_rounds(pool: ProcessPoolExecutor, edge: str, direct: str, bodies: list[bytes]) -> Rounds:
@@ -169,6 +181,9 @@ def main() -> None:
         edge_cpu_ms=edge_cpu * 1e3,
         direct_cpu_ms=direct_cpu * 1e3,
         cpu_ratio=direct_cpu / (direct_cpu + edge_cpu),
+        edge_served_cpu_ms=statistics.median(rounds.served_cpu[True]) * 1e3,
+        edge_busy=statistics.median(rounds.busy[True]),
+        direct_busy=statistics.median(rounds.busy[False]),
     )
 
 
