@@ -16,6 +16,9 @@ os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+# Every JVM the suite starts (SparkSessions, EMR and Spark-processing clusters, spark-submit drivers, executors) runs
+# short work: C1 alone compiles it for about 40 % less CPU than the tiered C2 (docs/ci.md#jvms-in-the-suite).
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 
 class _SdkPollingClock:

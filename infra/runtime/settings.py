@@ -30,6 +30,7 @@ PASSTHROUGH_VARIABLES: tuple[str, ...] = (
     "https_proxy",
     "no_proxy",
     "SAGEMAKER_SUPPRESS_V2_WARNING",
+    "JAVA_TOOL_OPTIONS",  # the host's JVM settings reach the Spark jobs' JVMs, as they reach the stack's own
 )
 
 DEFAULT_REGION = "us-east-1"

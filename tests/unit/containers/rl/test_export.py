@@ -3,7 +3,10 @@ conversion the car performs, both giving the trained policy's actions; the impor
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import tarfile
 from dataclasses import replace
 
@@ -22,7 +25,7 @@ from containers.rl.simulation.reward import DEFAULT_REWARD_FILE
 pytest.importorskip("tensorflow")
 pytest.importorskip("openvino")
 
-from containers.rl.export.frozen_graph import run_frozen_graph
+from containers.rl.export.frozen_graph import GraphNames, run_frozen_graph
 from containers.rl.export.model_folder import export_model
 from containers.rl.export.openvino_ir import convert_to_ir, run_ir
 from containers.rl.export.policy_layers import policy_layers
@@ -59,6 +62,20 @@ def trained(request, tmp_path_factory, oval):
     return out, cfg
 
 
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """The run exported once, as a user does: ``sagestack deepracer export --openvino`` (model folder, car package and
+    OpenVINO IR); returns the output directory and what the command printed."""
+    out, _ = trained
+    target = tmp_path_factory.mktemp("exported")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = local_cli(["export", str(out), "--output-dir", str(target), "--name", "lap-1", "--s3-bucket", "b",
+                          "--s3-prefix", "models/lap-1", "--openvino"])  # fmt: skip
+    assert code == 0, printed.getvalue()
+    return target, printed.getvalue()
+
+
 def _observations(cfg: RunConfig, n: int = 40) -> np.ndarray:
     """Frames the simulator produces along a random drive (re-started when an episode ends)."""
     env = make_envs(cfg, 1, env_config(cfg.hp, cfg.actions))[0]
@@ -73,18 +90,21 @@ def _observations(cfg: RunConfig, n: int = 40) -> np.ndarray:
     return np.stack(frames).astype(np.float32)
 
 
-def test_tensorflow_and_openvino_give_the_trained_policys_actions(trained, tmp_path):
+def test_tensorflow_and_openvino_give_the_trained_policys_actions(trained, exported):
     out, cfg = trained
-    result = export_model(out, tmp_path, "m")
+    target, printed = exported
+    graph = re.search(r"frozen graph input (\S+):0 \[[\d, ]+\], output (\S+):0", printed)
+    assert graph, printed
+    names = GraphNames(graph[1], graph[2])
+    (frozen,) = (target / "lap-1" / "model").glob("model_*.pb")
     model = load_policy(out / "model" / "model.zip", "clipped_ppo")
     observations = _observations(cfg)
     expected, _ = model.predict(observations, deterministic=True)
-    tf_probs = run_frozen_graph(result.frozen_graph, result.names, observations)
+    tf_probs = run_frozen_graph(frozen, names, observations)
     assert tf_probs.shape == (len(observations), 10)
     np.testing.assert_allclose(tf_probs.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(tf_probs.argmax(axis=1), expected)
-    xml = convert_to_ir(result.frozen_graph, result.names, result.input_shape, tmp_path / "ov" / "model.xml")
-    ov_probs = run_ir(xml, observations)
+    ov_probs = run_ir(target / "lap-1-openvino" / "model.xml", observations)
     np.testing.assert_array_equal(ov_probs.argmax(axis=1), expected)
     np.testing.assert_allclose(ov_probs, tf_probs, atol=1e-4)
     # the policy's own probabilities, not only their argmax
@@ -95,14 +115,13 @@ def test_tensorflow_and_openvino_give_the_trained_policys_actions(trained, tmp_p
         torch_probs = model.policy.get_distribution(obs_t).distribution.probs.numpy()
     np.testing.assert_allclose(tf_probs, torch_probs, atol=1e-4)
     sensor = cfg.actions.sensor[0] if cfg.hp.observation_type == "camera" else "observation"
-    assert result.names.input == f"main_level/agent/main/online/network_0/{sensor}/{sensor}"
-    assert result.names.output == "main_level/agent/main/online/network_1/ppo_head_0/policy"
+    assert names.input == f"main_level/agent/main/online/network_0/{sensor}/{sensor}"
+    assert names.output == "main_level/agent/main/online/network_1/ppo_head_0/policy"
 
 
-def test_the_model_folder_has_every_file_in_its_format(trained, tmp_path):
-    out, cfg = trained
-    assert local_cli(["export", str(out), "--output-dir", str(tmp_path), "--name", "lap-1", "--s3-bucket", "b",
-                      "--s3-prefix", "models/lap-1"]) == 0  # fmt: skip
+def test_the_model_folder_has_every_file_in_its_format(trained, exported):
+    _, cfg = trained
+    tmp_path, _ = exported
     folder = tmp_path / "lap-1"
     checkpoints = json.loads((folder / "model" / "deepracer_checkpoints.json").read_text())
     ckpt = checkpoints["best_checkpoint"]["name"]
