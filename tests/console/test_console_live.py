@@ -30,12 +30,12 @@ def test_a_running_jobs_logs_stream_and_its_metric_chart_fills_without_a_reload(
     name = unique("console-live")
     spec = {"TrainingImage": FAKE_IMAGE, "TrainingInputMode": "File", "MetricDefinitions": RMSE}
     request = training_request(name, bucket, AlgorithmSpecification=spec)
-    request["HyperParameters"]["sleep"] = "3"
+    request["HyperParameters"]["sleep"] = "12"  # long enough for a loaded machine to stream the lines first
     sm.create_training_job(**request)
     browser.get(f"{console}/jobs/training/{name}")
     browser.execute_script("window.sameDocument = true")
     assert browser.find_element(By.ID, "metric-charts").get_attribute("data-terminal") == "false"
-    # The fake container prints its lines, then sleeps 3 s: the lines stream in while the job is still running.
+    # The fake container prints its lines, then sleeps 12 s: the lines stream in while the job is still running.
     WebDriverWait(browser, 120, 0.2, _STALE).until(lambda d: "fake training" in d.find_element(By.ID, "logs").text)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] == "InProgress"
     WebDriverWait(browser, 120, 0.2, _STALE).until(

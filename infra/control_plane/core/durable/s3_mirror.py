@@ -20,6 +20,7 @@ from typing import Any
 
 from moto.backends import get_backend
 
+from infra.control_plane.core.aws_services import locked_etag
 from infra.control_plane.core.durable.periodic_writer import PeriodicWriter
 from infra.control_plane.core.durable.state_database import StateDatabase
 
@@ -104,7 +105,7 @@ class S3Mirror:
                         where = (account, bucket.name, str(fake.name))
                         seen.add(where)
                         known = self._known.get(where)
-                        if known is None or known[0] != fake.etag:
+                        if known is None or known[0] != locked_etag(fake):
                             self._write_object(where, fake, known)
                             changes += 1
             for where in set(self._known) - seen:
@@ -124,7 +125,7 @@ class S3Mirror:
 
     def _write_object(self, where: tuple[str, str, str], fake: Any, known: tuple[str, str] | None) -> None:
         account, bucket, key = where
-        etag = str(fake.etag)
+        etag = locked_etag(fake)
         digest = hashlib.sha256(f"{account}\0{bucket}\0{key}".encode()).hexdigest()
         file = f"{account}/{digest[:2]}/{digest}-{hashlib.sha256(etag.encode()).hexdigest()[:16]}"
         path = self._root / file
