@@ -19,6 +19,10 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 # Every JVM the suite starts (SparkSessions, EMR and Spark-processing clusters, spark-submit drivers, executors) runs
 # short work: C1 alone compiles it for about 40 % less CPU than the tiered C2 (docs/ci.md#jvms-in-the-suite).
 os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
+# Three workers share two cores: the test processes' own intra-op thread pools (OpenMP and the BLAS under numpy and
+# torch, TensorFlow's) only oversubscribe them (docs/ci.md#scheduling-the-suite). Containers size their own pools.
+for _pool in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    os.environ.setdefault(_pool, "1")
 
 
 class _SdkPollingClock:
