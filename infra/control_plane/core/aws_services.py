@@ -137,18 +137,6 @@ class S3Access:
             raise S3AccessError(f"cannot write {location.uri}: {exc}") from exc
         locked_etag(stored)  # computed now, under the key's lock, before a reader can race it
 
-
-def locked_etag(key: Any) -> str:
-    """A moto key's ETag, computed (first use) under the key's lock.
-
-    moto 5.2.5 reads the key's one shared buffer for its ETag without the lock that ``FakeKey.value`` holds, so an
-    ETag computed beside a read moves that read's position: the read comes back shifted and the ETag is wrong. Every
-    ETag the stack itself asks for goes through here
-    (docs/local-stack.md#durable-state-objects-read-while-they-are-mirrored).
-    """
-    with key.lock:
-        return str(key.etag)
-
     def put_file(self, location: S3Location, path: Path) -> None:
         self.put_bytes(location, path.read_bytes())
 
@@ -168,6 +156,18 @@ def locked_etag(key: Any) -> str:
             self.put_file(location.child(path.relative_to(source).as_posix()), path)
             count += 1
         return count
+
+
+def locked_etag(key: Any) -> str:
+    """A moto key's ETag, computed (first use) under the key's lock.
+
+    moto 5.2.5 reads the key's one shared buffer for its ETag without the lock that ``FakeKey.value`` holds, so an
+    ETag computed beside a read moves that read's position: the read comes back shifted and the ETag is wrong. Every
+    ETag the stack itself asks for goes through here
+    (docs/local-stack.md#durable-state-objects-read-while-they-are-mirrored).
+    """
+    with key.lock:
+        return str(key.etag)
 
 
 def relative_key(prefix: str, key: str) -> str:
