@@ -100,7 +100,7 @@ class S3Mirror:
                         changes += 1
                     keys, _, _, _ = backend.list_objects(bucket, "", None, None, None)
                     for fake in keys:
-                        if not hasattr(fake, "etag"):
+                        if not hasattr(type(fake), "etag"):  # a delete marker; the class, so no ETag is computed here
                             continue
                         where = (account, bucket.name, str(fake.name))
                         seen.add(where)

@@ -33,6 +33,10 @@ def test_objects_read_while_the_mirror_writes_them_come_back_whole(tmp_path: Pat
     db = StateDatabase(tmp_path / "data")
     mirror = S3Mirror(db, tmp_path / "data" / "s3")
     rng = np.random.default_rng(0)
+    stop = threading.Event()
+    background = S3Mirror(db, tmp_path / "data" / "s3-background")  # a running stack's mirror, syncing all along
+    syncing = threading.Thread(target=lambda: [background.sync() for _ in iter(lambda: stop.wait(0.005), True)])
+    syncing.start()
     try:
         for round_number in range(ROUNDS):
             body = rng.integers(0, 256, size=48 << 20, dtype=np.uint8).tobytes()  # spilled to a file by moto
@@ -61,4 +65,6 @@ def test_objects_read_while_the_mirror_writes_them_come_back_whole(tmp_path: Pat
             assert (tmp_path / "data" / "s3" / str(file)).read_bytes() == body
             backend.delete_object(bucket, key)
     finally:
+        stop.set()
+        syncing.join()
         db.close()
