@@ -156,16 +156,9 @@ def test_only_a_plain_batch_of_metrics_takes_the_bulk_path():
     assert not is_plain_metric_batch("a" * 32, [Metric("loss", 0.5, T0, 2**63)], [], [])
 
 
-def test_the_server_process_builds_the_bulk_store_for_its_sqlite_uri(tmp_path):
+def test_the_server_process_builds_the_bulk_store_for_its_sqlite_uri(probe_launch, tmp_path):
     """What the ``mlflow server`` child sees: its PYTHONPATH holds the tracking-store entry point of ``sqlite``."""
-    launch = mlflow_process.MlflowLaunch(
-        name="probe",
-        server_dir=tmp_path,
-        artifacts_destination="s3://bucket/runs",
-        port=1,
-        stack_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
-        startup_timeout_seconds=1,
-    )
+    launch = probe_launch
     probe = (
         "import importlib.metadata as m\n"
         "[point] = [p for p in m.entry_points(group='mlflow.tracking_store') if p.name == 'sqlite']\n"

@@ -118,17 +118,10 @@ print(json.dumps([[a.status_code, a.get_data(as_text=True)] for a in answers] + 
 """
 
 
-def test_the_server_worker_answers_a_plain_batch_through_its_backend_store(tmp_path):
+def test_the_server_worker_answers_a_plain_batch_through_its_backend_store(probe_launch, tmp_path):
     """What the server's gunicorn worker runs: the app of the ``mlflow.app`` entry point, with the environment the
     stack and ``mlflow server`` give it; a plain batch goes through the bulk store, one with params through MLflow."""
-    launch = mlflow_process.MlflowLaunch(
-        name="probe",
-        server_dir=tmp_path,
-        artifacts_destination="s3://bucket/runs",
-        port=1,
-        stack_env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
-        startup_timeout_seconds=1,
-    )
+    launch = probe_launch
     env = mlflow_process.server_environment(launch) | {  # what ``mlflow server`` adds for its worker
         "_MLFLOW_SERVER_FILE_STORE": mlflow_process.backend_store_uri(launch),
         "_MLFLOW_SERVER_ARTIFACT_ROOT": "s3://bucket/runs",
