@@ -97,15 +97,24 @@ def hidden_ancestors(needed: Iterable[Path]) -> dict[str, list[str]]:
     """The highest ancestor of each ``needed`` directory that others cannot search -> the needed directories under it.
 
     A needed directory under another needed one of the same ancestor is left out (binding the outer one brings it).
+    A needed directory that others cannot search itself (a checkout made by ``mktemp -d``, mode 0700) under
+    searchable ones is revealed by its subdirectories (``containers/``, ``infra/``, ``.venv``, ...).
     """
     groups: dict[str, list[str]] = {}
+
+    def keep(ancestor: Path, path: Path) -> None:
+        kept = groups.setdefault(str(ancestor), [])
+        if not any(path.is_relative_to(outer) for outer in kept):
+            kept.append(str(path))
+
     for path in sorted({entry.resolve() for entry in needed if entry.exists()}):
-        for ancestor in reversed(path.parents):
-            if not os.stat(ancestor).st_mode & stat.S_IXOTH:
-                kept = groups.setdefault(str(ancestor), [])
-                if not any(path.is_relative_to(outer) for outer in kept):
-                    kept.append(str(path))
-                break
+        hiding = next((a for a in reversed(path.parents) if not os.stat(a).st_mode & stat.S_IXOTH), None)
+        if hiding is not None:
+            keep(hiding, path)
+        elif path.is_dir() and not os.stat(path).st_mode & stat.S_IXOTH:
+            for child in sorted(path.iterdir()):
+                if child.is_dir() and not child.is_symlink():
+                    keep(path, child)
     return groups
 
 

@@ -1,9 +1,11 @@
 """The process runtime's container user, its hidden directories and the loopback preload library (known answers)."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,21 @@ def test_hidden_ancestors_names_the_highest_unsearchable_directory_once_per_need
     assert private.resolve().is_relative_to(hidden)  # the private home, or a private directory above tmp_path
     assert needed == [str((private / "pyenv" / "3.11").resolve())]  # lib is inside it: not bound twice
     assert hidden_ancestors([Path("/usr/bin")]) == {}
+
+
+def test_a_needed_directory_others_cannot_search_is_revealed_by_its_subdirectories() -> None:
+    """A checkout made by ``mktemp -d`` (mode 0700, under the searchable /tmp): its packages and venv are bound, not
+    the closed directory."""
+    checkout = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        for name in ("containers", "infra", ".venv"):
+            (checkout / name).mkdir()
+        (checkout / "pyproject.toml").write_text("")
+        groups = hidden_ancestors([checkout, checkout / ".venv"])
+    finally:
+        shutil.rmtree(checkout)
+    expected = [str((checkout / name).resolve()) for name in (".venv", "containers", "infra")]
+    assert groups == {str(checkout.resolve()): expected}
 
 
 def test_jobs_get_distinct_users_and_every_host_of_a_job_the_same(tmp_path: Path) -> None:
