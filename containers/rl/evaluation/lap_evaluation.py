@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.save_util import json_to_data
 
 from containers.rl.configuration.agent_metadata import check_agent
 from containers.rl.configuration.run_config import RunConfig, env_config, make_envs, save_run_config
@@ -39,8 +41,17 @@ class EvaluationSummary:
 
 
 def load_policy(path: Path, algorithm: str) -> BaseAlgorithm:
-    cls = SAC if algorithm == "sac" else PPO
-    return cls.load(str(path), device="cpu")
+    """The policy saved at ``path``. A PPO policy is built without SB3's orthogonal initialisation, which the saved
+    weights replace at once: it is a QR decomposition of every layer, half the load of a deep camera network."""
+    if algorithm == "sac":
+        return SAC.load(str(path), device="cpu")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json_to_data(archive.read("data").decode())
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return PPO.load(str(path), device="cpu")  # not a policy file: SB3 raises its own error
+    kwargs = {**(saved.get("policy_kwargs") or {}), "ortho_init": False}
+    return PPO.load(str(path), device="cpu", custom_objects={"policy_kwargs": kwargs})
 
 
 def run_episodes(

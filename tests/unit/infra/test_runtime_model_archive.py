@@ -26,6 +26,25 @@ def test_pack_model_puts_members_at_the_archive_root_and_round_trips(tmp_path: P
     assert (dest / "sub" / "meta.json").read_text() == "{}"
 
 
+def test_pack_model_writes_gzip_at_the_default_level_with_duplicate_files_as_regular_members(tmp_path: Path) -> None:
+    """Level 6 (gzip's default), not tarfile's 9: the header's XFL byte is 2 at level 9, 4 at level 1, 0 between
+    (RFC 1952); two files with the same bytes (a model and its step checkpoint) stay two regular members."""
+    model = tmp_path / "model"
+    model.mkdir()
+    weights = bytes(range(256)) * 64
+    (model / "1_Step-86.zip").write_bytes(weights)
+    (model / "model.zip").write_bytes(weights)
+
+    archive = pack_model(model, tmp_path / "model.tar.gz")
+
+    assert archive.read_bytes()[8] == 0
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert all(m.isfile() for m in members.values())
+        stream = tar.extractfile(members["model.zip"])
+        assert stream is not None and stream.read() == weights
+
+
 def test_safe_extract_keeps_links_that_stay_inside(tmp_path: Path) -> None:
     archive = make_archive(tmp_path, [file_member("data/a.txt"), symlink("data/link", "a.txt")])
 
