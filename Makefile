@@ -89,7 +89,13 @@ $(SDK3_STAMP): $(STAMP) requirements-sdk3.lock
 	@$(SDK3_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-sdk3.lock
 	@touch $@
 
+# The project's byte-code, compiled once per run: every job is a new interpreter, and where PYTHONDONTWRITEBYTECODE
+# is set (or the job's user may not write the checkout) each one would compile the modules it imports again
+# (docs/ci.md#byte-code-compiled-once), as the images' Dockerfiles do at build time.
+BYTECODE = $(PY) -m compileall -q -j 0 containers infra pipelines spark_jobs tests benchmarks >/dev/null
+
 test: lint $(SDK3_STAMP)
+	@$(BYTECODE)
 	$(PY) -m pytest -m "not requires_docker" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # PNGs of the console's main pages (docs/img/console-*.png) from a stack with a small pipeline run and a package.
@@ -102,6 +108,7 @@ bench: $(STAMP)
 PIPELINE ?= credit-risk
 TARGET ?= local
 pipeline: $(STAMP)
+	@$(BYTECODE)
 	$(PY) -m pipelines.commands.run_pipeline --pipeline $(PIPELINE) --target $(TARGET) $(if $(ROWS),--rows $(ROWS))
 
 ENDPOINT ?=
@@ -139,6 +146,7 @@ quickstart: $(STAMP)
 
 RUNTIME ?= process
 up: $(STAMP)
+	@$(BYTECODE)
 	SAGESTACK_RUNTIME=$(RUNTIME) $(PY) -m infra.cli up
 
 down: $(STAMP)
