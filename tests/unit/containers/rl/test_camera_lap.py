@@ -29,13 +29,15 @@ def test_a_camera_trained_policy_completes_a_lap_on_a_small_oval(tmp_path):
     hp = parse_hyperparameters(
         {"num_episodes_between_training": "10", "num_epochs": "3", "lr": "0.001", "discount_factor": "0.95",
          "num_workers": "2", "min_eval_trials": "2", "eval_laps": "1", "stop_after_full_evals": "1",
-         "term_cond_max_episodes": "40", "seed": "2"}
+         "term_cond_max_episodes": "40", "seed": "1"}
     )  # fmt: skip
+    # seed 1 learns the lap in two iterations, seed 2 took eight (8 s of CPU against 45 s)
     assert hp.observation_type == "camera"  # the default
     actions = parse_model_metadata(CONSOLE_CAMERA_METADATA)
     summary = run(RunConfig(track, actions, DEFAULT_REWARD_FILE, hp, tmp_path / "m", tmp_path))
     completions = [r.eval_completion for r in summary.training.iterations]
     assert completions[-1] == 100.0, completions
+    assert completions[0] < 100.0, completions  # learned: the first evaluation went off the track
     assert summary.evaluation.completed == 1  # the kept best model, raced again from the start line
     written = json.loads((tmp_path / "m" / "model_metadata.json").read_text())
     assert written["sensor"] == ["FRONT_FACING_CAMERA"]
