@@ -43,6 +43,7 @@ from benchmarks.common import emit, percentile, work_dir
 from benchmarks.xgboost_serving import http_latency
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
+from infra.runtime.api import ServingContainer
 from infra.runtime.model_archive import pack_model
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -148,6 +149,7 @@ def main() -> None:
         name = deploy(url, archive)
         instance = stack.backend().endpoints.store.find(name).deployment.variants[0].instances[0]  # type: ignore[union-attr]
         edge, direct = f"{url}/endpoints/{name}/invocations", f"{instance.container.url}/invocations"
+        hop = _container_hop(instance.container)
         batches = [csv(x[i * ROWS_PER_BATCH : (i + 1) * ROWS_PER_BATCH]) for i in range(BATCHES_PER_CLIENT)]
         http_latency(edge, x[:50]), http_latency(direct, x[:50])  # warm up
         edge_times: list[float] = []
@@ -184,7 +186,17 @@ def main() -> None:
         edge_served_cpu_ms=statistics.median(rounds.served_cpu[True]) * 1e3,
         edge_busy=statistics.median(rounds.busy[True]),
         direct_busy=statistics.median(rounds.busy[False]),
+        container_hop=hop,
     )
+
+
+def _container_hop(container: ServingContainer) -> str:
+    """How the front reaches the container: over its unix socket (the process runtime) or TCP."""
+    connection = container.connect_unix()
+    if connection is None:
+        return "tcp"
+    connection.close()
+    return "unix"
 
 
 if __name__ == "__main__":

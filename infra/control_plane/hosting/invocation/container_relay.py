@@ -18,6 +18,7 @@ from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, hop_headers
+from infra.runtime.api import ServingContainer
 
 logger = logging.getLogger(__name__)
 
@@ -278,15 +279,15 @@ class ContainerRelay:
     async def _post_once(
         self, process: ServingProcess, path: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> RelayedAnswer:
-        url = process.container.url
+        container = process.container
         try:
             try:
-                return await self._post(url, path, body, headers, timeout, self._take_idle(url))
+                return await self._post(container, path, body, headers, timeout, self._take_idle(container.url))
             except _TimedOut:
                 raise
             except (_Broken, OSError) as exc:
                 logger.info("POST %s to %s: %s; retrying on a fresh connection", path, process.hostname, exc)
-                return await self._post(url, path, body, headers, timeout, None)
+                return await self._post(container, path, body, headers, timeout, None)
         except _TimedOut as exc:
             raise HopFailed(process.hostname, 0, "timed out", timed_out=True) from exc
         except _NotConnected as exc:
@@ -296,7 +297,7 @@ class ContainerRelay:
 
     async def _post(
         self,
-        url: str,
+        container: ServingContainer,
         path: str,
         body: bytes,
         headers: Mapping[str, str],
@@ -304,13 +305,13 @@ class ContainerRelay:
         connection: _ContainerConnection | None,
     ) -> RelayedAnswer:
         if connection is None:
-            connection = await self._connect(url)
+            connection = await self._connect(container)
         head = [f"POST {path} HTTP/1.1\r\n", connection.host_line, f"Content-Length: {len(body)}\r\n"]
         head += [f"{name}: {value}\r\n" for name, value in headers.items()]
         head.append("\r\n")
         answer = await connection.exchange(["".join(head).encode("latin-1"), body], timeout)
         if connection.reusable and not connection.closed:
-            idle = self._idle.setdefault(url, [])
+            idle = self._idle.setdefault(connection.url, [])
             if len(idle) < _MAX_IDLE_PER_CONTAINER:
                 idle.append(connection)
                 return answer
@@ -325,10 +326,17 @@ class ContainerRelay:
                 return connection
         return None
 
-    async def _connect(self, url: str) -> _ContainerConnection:
-        parts = urlsplit(url)
+    async def _connect(self, container: ServingContainer) -> _ContainerConnection:
+        """A new connection: over the container's unix socket when it has one (the process runtime's servers: no
+        loopback TCP on either side), else over TCP to its URL."""
+        url = container.url
         loop = asyncio.get_running_loop()
         try:
+            unix = container.connect_unix()
+            if unix is not None:
+                _, connection = await loop.create_unix_connection(lambda: _ContainerConnection(self, url), sock=unix)
+                return connection
+            parts = urlsplit(url)
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _ContainerConnection(self, url), parts.hostname or "127.0.0.1", parts.port or 80

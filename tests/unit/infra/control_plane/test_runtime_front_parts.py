@@ -95,20 +95,42 @@ def test_the_request_line_alone_tells_an_invocation():
 @dataclass
 class _Container:
     url: str
+    unix_path: str | None = None  # a server's unix socket (the process runtime's servers have one)
+
+    def connect_unix(self):
+        if self.unix_path is None:
+            return None
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.setblocking(False)
+        try:
+            connection.connect(self.unix_path)
+        except OSError:
+            connection.close()
+            raise
+        return connection
 
 
 class ScriptedServer:
-    """Answers each request read on loopback with the next scripted bytes (None: answer nothing, hold the line)."""
+    """Answers each request read on loopback (or on the unix socket ``unix_path``) with the next scripted bytes
+    (None: answer nothing, hold the line)."""
 
-    def __init__(self, answers, close_after=False):
+    def __init__(self, answers, close_after=False, unix_path=None):
         self.answers, self.close_after = list(answers), close_after
         self.requests, self.connections = [], 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        if unix_path is None:
+            self._listener = socket.create_server(("127.0.0.1", 0))
+            self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        else:
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(unix_path)
+            self._listener.listen()
+            self.url = "http://127.0.0.1:9"  # never connected to: the relay takes the unix socket
+        self.unix_path = unix_path
         threading.Thread(target=self._accept, daemon=True).start()
 
     def process(self, hostname="primary"):
-        return ServingProcess(hostname, _Container(self.url), pool=None)  # the relay never uses the urllib3 pool
+        container = _Container(self.url, self.unix_path)
+        return ServingProcess(hostname, container, pool=None)  # the relay never uses the urllib3 pool
 
     def close(self):
         self._listener.close()
@@ -279,3 +301,31 @@ def test_an_answer_that_is_not_http_is_a_failure_not_a_hang():
         _run(ContainerRelay().in_series([server.process()], b"1", {}, 5.0))
     assert not failed.value.connect_failed and not failed.value.timed_out
     assert "did not answer HTTP" in failed.value.message
+
+
+def test_a_container_with_a_unix_socket_is_reached_there_over_kept_alive_connections(tmp_path):
+    server = ScriptedServer([_ok(b'{"a": 1}'), _ok(b"y" * 90_000, b"text/csv")], unix_path=str(tmp_path / "s.sock"))
+
+    async def two_calls():
+        relay = ContainerRelay()
+        first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
+        second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
+        relay.close()
+        return first, second
+
+    first, second = _run(two_calls())
+    assert (first.status, first.body, second.body) == (200, b'{"a": 1}', b"y" * 90_000)
+    assert server.connections == 1
+    assert [body for _, body in server.requests] == [b"1,2", b"3" * 70_000]
+    assert server.requests[0][0].startswith(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+
+
+def test_a_unix_socket_nobody_listens_on_is_a_connect_failure(tmp_path):
+    path = tmp_path / "gone.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bound:
+        bound.bind(str(path))  # bound, never listening: connecting is refused
+        process = ServingProcess("primary", _Container("http://127.0.0.1:9", str(path)), pool=None)
+        with pytest.raises(HopFailed) as failed:
+            _run(ContainerRelay().in_series([process], b"1", {}, 5.0))
+    assert failed.value.connect_failed and "not reachable" in failed.value.message
+    assert str(tmp_path) not in failed.value.message
