@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 import uvloop
 
-from infra.control_plane.edge.request_head import invoke_endpoint_name, parse_invoke_head
+from infra.control_plane.edge.request_head import HeadTemplate, invoke_endpoint_name, parse_invoke_head
 from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess
 
@@ -39,31 +39,31 @@ def test_connection_close_is_noted():
     assert head is not None and head.close
 
 
-@pytest.mark.parametrize(
-    "head",
-    [
-        HEAD.replace(b"/invocations", b"/invocations?x=1"),  # a query string
-        HEAD.replace(b"my-endpoint", b"my%2Dendpoint"),  # percent-encoding: the WSGI path decodes it
-        HEAD.replace(b"/invocations", b"/async-invocations"),
-        HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
-        HEAD.replace(b"POST", b"PUT"),
-        HEAD + b"\r\nTransfer-Encoding: chunked",
-        HEAD + b"\r\nExpect: 100-continue",
-        HEAD + b"\r\nUpgrade: websocket",
-        HEAD + b"\r\nContent-Length: 5",  # declared twice
-        HEAD.replace(b"Content-Length: 5", b"Content-Length: +5"),
-        HEAD.replace(b"Content-Length: 5", b"Content-Length: 6291457"),  # over the limit: the WSGI path refuses it
-        HEAD.replace(b"\r\nContent-Length: 5", b""),  # no length
-        HEAD.replace(b"Host: 127.0.0.1:4566\r\n", b""),
-        HEAD + b"\r\nHost: evil.example",
-        HEAD + b"\r\n folded continuation",
-        HEAD + b"\r\nBad Name: x",
-        HEAD + b"\r\nName : x",
-        HEAD + b"\r\nNo-Colon",
-        HEAD + b"\r\nX-Bare: a\nb",
-        HEAD + b"\r\nX-Nul: a\0b",
-    ],
-)
+OTHER_SHAPES = [
+    HEAD.replace(b"/invocations", b"/invocations?x=1"),  # a query string
+    HEAD.replace(b"my-endpoint", b"my%2Dendpoint"),  # percent-encoding: the WSGI path decodes it
+    HEAD.replace(b"/invocations", b"/async-invocations"),
+    HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
+    HEAD.replace(b"POST", b"PUT"),
+    HEAD + b"\r\nTransfer-Encoding: chunked",
+    HEAD + b"\r\nExpect: 100-continue",
+    HEAD + b"\r\nUpgrade: websocket",
+    HEAD + b"\r\nContent-Length: 5",  # declared twice
+    HEAD.replace(b"Content-Length: 5", b"Content-Length: +5"),
+    HEAD.replace(b"Content-Length: 5", b"Content-Length: 6291457"),  # over the limit: the WSGI path refuses it
+    HEAD.replace(b"\r\nContent-Length: 5", b""),  # no length
+    HEAD.replace(b"Host: 127.0.0.1:4566\r\n", b""),
+    HEAD + b"\r\nHost: evil.example",
+    HEAD + b"\r\n folded continuation",
+    HEAD + b"\r\nBad Name: x",
+    HEAD + b"\r\nName : x",
+    HEAD + b"\r\nNo-Colon",
+    HEAD + b"\r\nX-Bare: a\nb",
+    HEAD + b"\r\nX-Nul: a\0b",
+]
+
+
+@pytest.mark.parametrize("head", OTHER_SHAPES)
 def test_any_other_shape_goes_to_the_wsgi_server(head):
     assert parse_invoke_head(head, LIMIT) is None
 
@@ -80,6 +80,32 @@ def test_a_head_read_again_with_its_names_known_reads_the_same():
     twice = parse_invoke_head(heads[4], LIMIT)
     assert twice is not None and twice.environ["HTTP_X_TWICE"] == "a,b"
     assert parse_invoke_head(heads[5], LIMIT) is None
+
+
+@pytest.mark.parametrize("template_head", [HEAD, HEAD.replace(b"X-Amz-Date", b"Content-Length: 5\r\nX-Amz-Date")[:-19]])
+def test_a_head_that_repeats_the_last_but_for_its_length_reads_as_parsed(template_head):
+    first = parse_invoke_head(template_head, LIMIT)
+    assert first is not None
+    template = HeadTemplate.of(template_head, first)
+    assert template is not None
+    for length in (b"0", b"7", b"6291456", b"0012"):
+        again = template_head.replace(b"Content-Length: 5", b"Content-Length: " + length)
+        assert template.read(again, LIMIT) == parse_invoke_head(again, LIMIT)
+    assert first.environ["CONTENT_LENGTH"] == "5"  # the template's own head is not changed by its readings
+
+
+@pytest.mark.parametrize("head", [*OTHER_SHAPES, HEAD.replace(b"20260101T", b"20260102T"), HEAD + b"\r\nX-More: 1"])
+def test_a_head_that_differs_in_anything_else_is_not_read_from_the_template(head):
+    template = HeadTemplate.of(HEAD, parse_invoke_head(HEAD, LIMIT))  # type: ignore[arg-type]
+    assert template is not None and template.read(head, LIMIT) is None
+
+
+def test_a_length_not_written_plainly_makes_no_template():
+    spaced = HEAD.replace(b"Content-Length: 5", b"content-length:\t5")
+    assert HeadTemplate.of(spaced, parse_invoke_head(spaced, LIMIT)) is not None  # type: ignore[arg-type]
+    for odd in (b"Content-Length: 05", b"Content-Length: 5 "):
+        head = HEAD.replace(b"Content-Length: 5", odd)
+        assert HeadTemplate.of(head, parse_invoke_head(head, LIMIT)) is None  # type: ignore[arg-type]
 
 
 def test_the_request_line_alone_tells_an_invocation():
