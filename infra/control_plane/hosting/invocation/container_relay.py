@@ -28,6 +28,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0  # as the WSGI path's urllib3 pools
 _MAX_IDLE_PER_CONTAINER = 32  # kept-alive connections per container (bursts open more, closed after use)
 _MAX_HEAD_BYTES = 64 * 1024  # a container's status line and headers
 _NO_BODY_STATUSES = (204, 304)
+_DEADLINE_SLACK_SECONDS = 0.001  # the loop's timers fire to the millisecond: a deadline this close has passed
 
 
 class RelayedAnswer(NamedTuple):
@@ -55,7 +56,7 @@ class _ContainerConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[RelayedAnswer] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # the loop's time by which the current exchange must be answered
         self._head = b""  # bytes of the status line and headers received so far
         self._answer: tuple[int, dict[str, str]] | None = None  # the parsed head, while the body comes
         self._parts: list[bytes] = []
@@ -74,7 +75,8 @@ class _ContainerConnection(asyncio.Protocol):
         if self.closed or self._transport.is_closing():  # the container closed it since it was made or kept
             raise ConnectionResetError("the container closed the connection")
         self._waiter = self._loop.create_future()
-        self._timer = self._loop.call_later(timeout, self._timed_out)
+        self.deadline = self._loop.time() + timeout
+        self._relay.watch(self)
         self._head, self._answer, self._parts, self._received = b"", None, [], 0
         self._transport.writelines(request)
         return self._waiter
@@ -164,27 +166,24 @@ class _ContainerConnection(asyncio.Protocol):
 
     def _complete(self, body: bytes) -> None:
         waiter, answer = self._waiter, self._answer
-        self._cancel_timer()
+        self._unwatch()
         self._waiter, self._answer = None, None
         if waiter is not None and not waiter.done() and answer is not None:
             waiter.set_result(RelayedAnswer(answer[0], answer[1], body))
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
         self._fail(_TimedOut())
 
     def _fail(self, exc: Exception) -> None:
-        self._cancel_timer()
+        self._unwatch()
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         if not self.closed:
             self.close()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _unwatch(self) -> None:
+        self._relay.unwatch(self)
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
@@ -234,6 +233,9 @@ class ContainerRelay:
     def __init__(self, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
         self._connect_timeout = connect_timeout
         self._idle: dict[str, list[_ContainerConnection]] = {}
+        self._waiting: set[_ContainerConnection] = set()  # exchanges owed an answer, each with its deadline
+        self._sweeper: asyncio.TimerHandle | None = None  # one timer for them all, at the earliest deadline
+        self._sweep_at = 0.0
 
     async def in_series(
         self,
@@ -270,7 +272,34 @@ class ContainerRelay:
             if not idle:
                 del self._idle[connection.url]
 
+    def watch(self, connection: _ContainerConnection) -> None:
+        """Time ``connection``'s exchange out at its deadline. One timer serves every exchange (a timer per call
+        costs more than the rest of the relay's bookkeeping): it is set again only for an earlier deadline."""
+        self._waiting.add(connection)
+        if self._sweeper is None or connection.deadline < self._sweep_at:
+            self._schedule_sweep(connection.deadline)
+
+    def unwatch(self, connection: _ContainerConnection) -> None:
+        self._waiting.discard(connection)
+
+    def _schedule_sweep(self, when: float) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._sweep_at = when
+        self._sweeper = asyncio.get_running_loop().call_at(when, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = asyncio.get_running_loop().time() + _DEADLINE_SLACK_SECONDS
+        for connection in [c for c in self._waiting if c.deadline <= now]:
+            connection.timed_out()
+        if self._waiting:
+            self._schedule_sweep(min(c.deadline for c in self._waiting))
+
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for idle in list(self._idle.values()):
             for connection in list(idle):
                 connection.close()

@@ -1,6 +1,7 @@
 """The runtime front's parts (docs/performance.md#the-runtime-front): the strict InvokeEndpoint head it answers itself,
 and its relay to serving containers, against a scripted HTTP server on loopback."""
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass
@@ -355,3 +356,24 @@ def test_a_unix_socket_nobody_listens_on_is_a_connect_failure(tmp_path):
             _run(ContainerRelay().in_series([process], b"1", {}, 5.0))
     assert failed.value.connect_failed and "not reachable" in failed.value.message
     assert str(tmp_path) not in failed.value.message
+
+
+def test_a_shorter_timeout_after_a_longer_one_still_fires_first():
+    """One timer serves every exchange: it is set again for an earlier deadline, and again after each sweep."""
+    server = ScriptedServer([None, None])
+
+    async def two_held_calls():
+        relay = ContainerRelay()
+        slow = asyncio.ensure_future(relay.in_series([server.process()], b"1", {}, 2.0))
+        await asyncio.sleep(0.05)
+        fast = asyncio.ensure_future(relay.in_series([server.process()], b"2", {}, 0.3))
+        done, _ = await asyncio.wait([slow, fast], return_when=asyncio.FIRST_COMPLETED)
+        first = [name for name, call in (("fast", fast), ("slow", slow)) if call in done]
+        await asyncio.wait([slow])
+        relay.close()
+        return first, fast.exception(), slow.exception()
+
+    first, fast_failure, slow_failure = _run(two_held_calls())
+    assert first == ["fast"]  # the slow call is still waiting when the fast one has timed out
+    assert isinstance(fast_failure, HopFailed) and fast_failure.timed_out
+    assert isinstance(slow_failure, HopFailed) and slow_failure.timed_out
