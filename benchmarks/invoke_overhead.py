@@ -20,6 +20,7 @@ in the rounds (CPU seconds over cores times wall seconds). A round's rate is exa
 over its CPU per request, so throughput_ratio is near (edge_busy / direct_busy) x
 (direct_cpu_ms / (edge_served_cpu_ms + edge_cpu_ms)): the first factor is time the processes were not running
 (waiting on one another or on other work), the second the work the edge adds (docs/performance.md#the-runtime-front).
+``container_hop`` says how the front reaches the container: ``unix`` (its socket, the process runtime) or ``tcp``.
 """
 
 from __future__ import annotations
