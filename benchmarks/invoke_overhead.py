@@ -20,6 +20,7 @@ in the rounds (CPU seconds over cores times wall seconds). A round's rate is exa
 over its CPU per request, so throughput_ratio is near (edge_busy / direct_busy) x
 (direct_cpu_ms / (edge_served_cpu_ms + edge_cpu_ms)): the first factor is time the processes were not running
 (waiting on one another or on other work), the second the work the edge adds (docs/performance.md#the-runtime-front).
+``container_hop`` says how the front reaches the container: ``unix`` (its socket, the process runtime) or ``tcp``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from benchmarks.common import emit, percentile, work_dir
 from benchmarks.xgboost_serving import http_latency
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
+from infra.runtime.api import ServingContainer
 from infra.runtime.model_archive import pack_model
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -148,6 +150,7 @@ def main() -> None:
         name = deploy(url, archive)
         instance = stack.backend().endpoints.store.find(name).deployment.variants[0].instances[0]  # type: ignore[union-attr]
         edge, direct = f"{url}/endpoints/{name}/invocations", f"{instance.container.url}/invocations"
+        hop = _container_hop(instance.container)
         batches = [csv(x[i * ROWS_PER_BATCH : (i + 1) * ROWS_PER_BATCH]) for i in range(BATCHES_PER_CLIENT)]
         http_latency(edge, x[:50]), http_latency(direct, x[:50])  # warm up
         edge_times: list[float] = []
@@ -184,7 +187,17 @@ def main() -> None:
         edge_served_cpu_ms=statistics.median(rounds.served_cpu[True]) * 1e3,
         edge_busy=statistics.median(rounds.busy[True]),
         direct_busy=statistics.median(rounds.busy[False]),
+        container_hop=hop,
     )
+
+
+def _container_hop(container: ServingContainer) -> str:
+    """How the front reaches the container: over its unix socket (the process runtime) or TCP."""
+    connection = container.connect_unix()
+    if connection is None:
+        return "tcp"
+    connection.close()
+    return "unix"
 
 
 if __name__ == "__main__":

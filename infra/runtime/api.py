@@ -8,6 +8,7 @@ runtimes only through the types in this module; it never imports a container's P
 from __future__ import annotations
 
 import enum
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,6 +144,10 @@ class ServingContainer(Protocol):
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:41234``."""
+
+    def connect_unix(self) -> socket.socket | None:
+        """A new connection to the server over a unix socket, when it listens on one the stack trusts
+        (``OSError`` when it takes none); None: reach it at ``url``."""
 
     def is_alive(self) -> bool: ...
 

@@ -2,12 +2,16 @@
 
 ``python fake_container.py train`` / ``serve``. Hyperparameters steer it: ``fail`` (write the failure file and exit
 1), ``sleep`` (seconds to train), ``marker`` (written into the model). Serving bodies ``error``, ``sleep <s>`` and
-``hold <MiB> <s>`` steer the answer; ``FAKE_ECHO`` adds the request body to it.
+``hold <MiB> <s>`` steer the answer; ``FAKE_ECHO`` adds the request body to it. As the serving toolkit does, ``serve``
+also listens on the unix socket ``SAGESTACK_BIND_TO_UNIX_SOCKET`` names (not with ``FAKE_SERVE_UNIX=none``); the
+answer says which listener took the request (``via``).
 """
 
 import json
 import os
+import socketserver
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +44,7 @@ def train():
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    via = "tcp"
 
     def log_message(self, fmt, *args):
         print("serve: " + fmt % args, flush=True)
@@ -80,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
             "content_type": self.headers.get("Content-Type"),
             "accept": self.headers.get("Accept"),
             "size": len(body),
+            "via": self.via,
         }
         if os.environ.get("FAKE_ECHO"):  # what this container received (inference pipeline tests)
             answer["input"] = body.decode("utf-8", "replace")
@@ -89,9 +95,24 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(answer).encode(), "application/json", extra)
 
 
+class UnixHandler(Handler):
+    via = "unix"
+
+    def address_string(self):
+        return "unix"
+
+
 def serve():
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     print(f"fake serving on {port}", flush=True)
+    path = os.environ.get("SAGESTACK_BIND_TO_UNIX_SOCKET")
+    if path and os.environ.get("FAKE_SERVE_UNIX") != "none":
+        if os.path.exists(path):
+            os.unlink(path)
+        old = os.umask(0o177)
+        unix = socketserver.ThreadingUnixStreamServer(path, UnixHandler)
+        os.umask(old)
+        threading.Thread(target=unix.serve_forever, daemon=True).start()
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 

@@ -79,6 +79,7 @@ def test_invoke_passes_headers_and_reports_the_variant(smr, endpoint):
         "content_type": "text/csv",
         "accept": "application/json",
         "size": 5,
+        "via": answer["via"],  # the container's unix socket or TCP: test_runtime_front.py tells which
     }
     assert answer["marker"].startswith("ep-train-")
     assert response["InvokedProductionVariant"] == "b"

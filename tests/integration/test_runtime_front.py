@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from infra.config import StackSettings
 from infra.control_plane.server import LocalStack
+from tests.capabilities import requires_capability
 from tests.integration.conftest import FAKE_IMAGE, REGION, ROLE, unique
 from tests.integration.helpers import wait_endpoint
 
@@ -114,6 +115,47 @@ def test_pipelined_invocations_are_answered_in_order_by_the_front(front_stack, e
             assert status == 200 and _by_front(headers)
             assert json.loads(body)["size"] == size
             assert headers["x-amzn-invoked-production-variant"] == "only"
+
+
+def test_the_same_call_again_on_a_connection_is_guarded_as_the_first(front_stack, endpoint):
+    """A head that repeats the last one but for its length is read from it; any other difference is read anew."""
+    with _connect(front_stack) as sock:
+        answers = _Answers(sock)
+        for body in (b"1", b"22", b"333"):
+            sock.sendall(_invoke(endpoint, body))
+            status, headers, answer = answers.next()
+            assert status == 200 and _by_front(headers) and json.loads(answer)["size"] == len(body)
+        sock.sendall(_invoke(endpoint, b"4").replace(b"Host: 127.0.0.1", b"Host: evil.example"))
+        status, headers, answer = answers.next()
+        assert status == 403 and b"AccessDenied" in answer and not _by_front(headers)
+    with _connect(front_stack) as sock:
+        sock.sendall(_invoke(endpoint, b"1"))
+        assert _Answers(sock).next()[0] == 200
+        sock.sendall(_invoke(endpoint, b"").replace(b"Content-Length: 0", b"Content-Length: 536870912") + b"1,2")
+        status, headers, answer = _Answers(sock).next()
+        assert status == 400 and b"exceeds the maximum of 6291456 bytes" in answer and not _by_front(headers)
+
+
+def test_a_process_runtime_container_is_relayed_over_its_unix_socket_and_a_tcp_only_one_still_is(front_stack, endpoint):
+    requires_capability("mount-namespaces", why="the container's /opt/ml/serve.sock")
+    sm, smr = _clients(front_stack)
+    answer = json.loads(smr.invoke_endpoint(EndpointName=endpoint, Body=b"1,2", ContentType="text/csv")["Body"].read())
+    assert answer["via"] == "unix"
+    model, config, name = unique("tcp-model"), unique("tcp-cfg"), unique("tcp-ep")
+    container = {"Image": FAKE_IMAGE, "Environment": {"FAKE_SERVE_UNIX": "none"}}
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    variant = {"VariantName": "only", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    with _connect(front_stack) as sock:
+        sock.sendall(_invoke(name, b"1,2,3") + _invoke(name, b"4"))
+        answers = _Answers(sock)
+        for size in (5, 1):
+            status, headers, body = answers.next()
+            assert status == 200 and _by_front(headers)
+            assert json.loads(body)["via"] == "tcp" and json.loads(body)["size"] == size
+    sm.delete_endpoint(EndpointName=name)
 
 
 def test_a_request_that_arrives_a_byte_at_a_time_is_answered(front_stack, endpoint):

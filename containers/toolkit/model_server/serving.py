@@ -3,7 +3,9 @@
 An algorithm supplies an ``InferenceHandler`` (which content types it reads, which it writes, how it predicts).
 This module does the contract: content negotiation *before* compute (415 / 406 with a message), the payload limit
 (413), typed errors mapped to statuses in one place, and a production server (gunicorn, threaded workers) bound to
-``SAGEMAKER_BIND_TO_ADDRESS``:``SAGEMAKER_BIND_TO_PORT`` (127.0.0.1:8080 unless set; images set 0.0.0.0).
+``SAGEMAKER_BIND_TO_ADDRESS``:``SAGEMAKER_BIND_TO_PORT`` (127.0.0.1:8080 unless set; images set 0.0.0.0), and also
+to the unix socket ``SAGESTACK_BIND_TO_UNIX_SOCKET`` names when set (mode 0600; the local stack's process runtime sets
+it: docs/performance.md#the-runtime-front).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ DEFAULT_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
 # ContentType): read as the handler's ``default_content_type`` where it has one.
 GENERIC_CONTENT_TYPES = ("application/octet-stream",)
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
+UNIX_SOCKET_ENV = "SAGESTACK_BIND_TO_UNIX_SOCKET"  # a second listener, for the local stack's runtime front
+_UNIX_SOCKET_UMASK = 0o177  # the socket is the container user's alone (0600)
 # What a handler answers: the body (in the negotiated Accept type), or the body and the content type it chose.
 InvocationResult = bytes | tuple[bytes, str]
 
@@ -75,6 +79,7 @@ class ServingConfig:
     default_accept: str | None = None
     batch: bool = False
     multi_model: bool = False  # SAGEMAKER_MULTI_MODEL=true: models are loaded and unloaded on request
+    unix_socket: str | None = None  # a unix socket path to listen on as well (SAGESTACK_BIND_TO_UNIX_SOCKET)
     environ: Mapping[str, str] | None = None
 
     @classmethod
@@ -92,6 +97,7 @@ class ServingConfig:
             default_accept=env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or None,
             batch=_env_bool(env, "SAGEMAKER_BATCH"),
             multi_model=_env_bool(env, MULTI_MODEL_ENV),
+            unix_socket=env.get(UNIX_SOCKET_ENV, "").strip() or None,
             environ=env,
         )
 
@@ -312,6 +318,14 @@ def _add_model_routes(app: Flask, registry: ModelRegistry) -> None:
 HandlerFactory = Callable[[ServingConfig], InferenceHandler]
 
 
+def gunicorn_binds(settings: ServingConfig) -> list[str]:
+    """The TCP address, and the unix socket when one is asked for (a stale socket file there is replaced)."""
+    binds = [f"{settings.address}:{settings.port}"]
+    if settings.unix_socket is not None:
+        binds.append(f"unix:{settings.unix_socket}")
+    return binds
+
+
 def load_factory(path: str) -> HandlerFactory:
     """``"package.module:ClassName"`` -> the handler class."""
     module_name, _, attr = path.partition(":")
@@ -332,7 +346,9 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
 
     class _Server(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{settings.address}:{settings.port}")
+            self.cfg.set("bind", gunicorn_binds(settings))
+            if settings.unix_socket is not None:
+                self.cfg.set("umask", _UNIX_SOCKET_UMASK)  # gunicorn applies it to the socket's bind only
             self.cfg.set("workers", settings.workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", settings.threads)
@@ -352,7 +368,12 @@ def serve(handler_path: str, config: ServingConfig | None = None) -> int:
         logger.error("%s", exc.message)
         return 1
     logger.info(
-        "serving %s on %s:%d with %d worker(s)", handler_path, settings.address, settings.port, settings.workers
+        "serving %s on %s:%d%s with %d worker(s)",
+        handler_path,
+        settings.address,
+        settings.port,
+        " and a unix socket" if settings.unix_socket is not None else "",
+        settings.workers,
     )
     _Server().run()
     return 0

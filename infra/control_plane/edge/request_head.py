@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["MAX_HEAD_BYTES", "InvokeHead", "invoke_endpoint_name", "parse_invoke_head"]
+__all__ = ["MAX_HEAD_BYTES", "HeadTemplate", "InvokeHead", "invoke_endpoint_name", "parse_invoke_head"]
 
 MAX_HEAD_BYTES = 64 * 1024  # a longer head goes to the WSGI server, which refuses what is over its own limits
 _INVOKE_LINE = re.compile(rb"POST (/endpoints/([A-Za-z0-9._~!$&'()*+,;=:@-]+)/invocations) HTTP/1\.1")
@@ -77,6 +77,53 @@ def parse_invoke_head(head: bytes, max_body: int) -> InvokeHead | None:
     if length is None or length > max_body or "HTTP_HOST" not in environ:
         return None
     return InvokeHead(match.group(2).decode("ascii"), length, environ, close)
+
+
+class HeadTemplate:
+    """A head the front read and took on one connection, for the next ones that differ from it only in their
+    Content-Length value (a client calling the same endpoint again with the same headers): such a head reads as the
+    first did, so it is checked by one comparison and a digit scan instead of parsed and guarded again
+    (docs/performance.md#the-runtime-front). A head signed per call (SigV4's date and signature) never matches."""
+
+    __slots__ = ("_head", "_prefix", "_suffix")
+
+    def __init__(self, prefix: bytes, suffix: bytes, head: InvokeHead) -> None:
+        self._prefix, self._suffix, self._head = prefix, suffix, head
+
+    @classmethod
+    def of(cls, raw: bytes, head: InvokeHead) -> HeadTemplate | None:
+        """The template of ``raw`` (read into ``head``); None when its Content-Length line is not plain
+        ``Content-Length: <digits>`` as read."""
+        at = raw.lower().find(b"\r\ncontent-length:")
+        if at < 0:
+            return None
+        start = at + len(b"\r\ncontent-length:")
+        while raw[start : start + 1] in (b" ", b"\t"):
+            start += 1
+        end = raw.find(b"\r\n", start)
+        end = len(raw) if end < 0 else end
+        if raw[start:end] != str(head.content_length).encode("ascii"):
+            return None
+        return cls(raw[:start], raw[end:], head)
+
+    def read(self, raw: bytes, max_body: int) -> InvokeHead | None:
+        """``raw`` read as the template's head with its own length; None when it differs in anything else."""
+        prefix = self._prefix
+        if not raw.startswith(prefix):
+            return None
+        start = len(prefix)
+        end = raw.find(b"\r\n", start)
+        end = len(raw) if end < 0 else end
+        value = raw[start:end]
+        if not value.isdigit() or len(raw) - end != len(self._suffix) or not raw.endswith(self._suffix):
+            return None
+        length = int(value)
+        if length > max_body:
+            return None
+        head = self._head
+        environ = head.environ.copy()
+        environ["CONTENT_LENGTH"] = value.decode("ascii")
+        return InvokeHead(head.endpoint, length, environ, head.close)
 
 
 def _remember(name: str) -> tuple[str, str]:

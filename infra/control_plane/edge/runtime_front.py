@@ -23,7 +23,13 @@ from typing import Any, cast
 import uvloop
 
 from infra.control_plane.edge.http_guards import REASONS
-from infra.control_plane.edge.request_head import MAX_HEAD_BYTES, InvokeHead, invoke_endpoint_name, parse_invoke_head
+from infra.control_plane.edge.request_head import (
+    MAX_HEAD_BYTES,
+    HeadTemplate,
+    InvokeHead,
+    invoke_endpoint_name,
+    parse_invoke_head,
+)
 from infra.control_plane.edge.routing import EdgeApp
 from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
 from infra.control_plane.hosting.invocation.sagemaker_runtime import MAX_PAYLOAD_BYTES, Reply
@@ -144,6 +150,7 @@ class _ClientConnection(asyncio.Protocol):
         self._handing_off = False  # waiting for the last answer to leave before the hand-off
         self._drained: asyncio.Future[None] | None = None
         self._active_at = time.monotonic()
+        self._template: HeadTemplate | None = None  # the last head taken, for the same call again
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports implement it without subclassing
@@ -190,6 +197,12 @@ class _ClientConnection(asyncio.Protocol):
 
     def _read_head(self) -> None:
         buffer = self._buffer
+        if self._template is not None:
+            head_end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
+            repeated = self._template.read(buffer[:head_end], MAX_PAYLOAD_BYTES) if head_end > 0 else None
+            if repeated is not None:  # read and guarded as the last head was: the same call again
+                self._take(repeated, buffer, head_end)
+                return
         line_end = buffer.find(b"\r\n", 0, _MAX_REQUEST_LINE)
         if line_end < 0:
             if len(buffer) >= _MAX_REQUEST_LINE or (buffer and not _may_start_invoke(buffer)):
@@ -203,12 +216,17 @@ class _ClientConnection(asyncio.Protocol):
             if len(buffer) > MAX_HEAD_BYTES:
                 self._hand_off()
             return
-        head = parse_invoke_head(buffer[:head_end], MAX_PAYLOAD_BYTES)
+        raw = buffer[:head_end]
+        head = parse_invoke_head(raw, MAX_PAYLOAD_BYTES)
         if head is not None:
             head.environ["REMOTE_ADDR"] = self._remote_addr
         if head is None or not self._front.takes(head):
             self._hand_off()
             return
+        self._template = HeadTemplate.of(raw, head)
+        self._take(head, buffer, head_end)
+
+    def _take(self, head: InvokeHead, buffer: bytes, head_end: int) -> None:
         self._head, self._buffer, self._parts, self._received = head, b"", [], 0
         self._read_body(buffer[head_end + 4 :])
 

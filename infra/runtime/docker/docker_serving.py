@@ -75,6 +75,10 @@ class DockerServingContainer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
+    def connect_unix(self) -> None:
+        """None: a Docker container is reached over TCP, at ``url``."""
+        return None
+
     def is_alive(self) -> bool:
         return self._process.is_alive()
 

@@ -53,7 +53,13 @@ from infra.runtime.process.layout import (
     lay_out_training_host,
 )
 from infra.runtime.process.process_ledger import ProcessLedger, reap_survivors
-from infra.runtime.process.process_serving import ProcessServingContainer, free_port, free_port_pair, wait_until_healthy
+from infra.runtime.process.process_serving import (
+    ProcessServingContainer,
+    free_port,
+    free_port_pair,
+    serving_socket_environment,
+    wait_until_healthy,
+)
 from infra.runtime.process.warm_hosts import (
     START_CHANNEL,
     WarmHosts,
@@ -298,6 +304,7 @@ class ProcessRuntime:
             "SAGEMAKER_BIND_TO_ADDRESS": "127.0.0.1",
             "SAGEMAKER_SAFE_PORT_RANGE": f"{extra_port}-{extra_port}",
             **self._isolation.environment(layout.root),
+            **serving_socket_environment(self._isolation.base(layout.root)),
         }
         env = self._environment(spec.image, {}, spec.environment, serving_env)
         # Every instance of a variant shares the model directory, so they share one user.
@@ -321,6 +328,7 @@ class ProcessRuntime:
         except BaseException:
             container.stop(grace_seconds=0.0)
             raise
+        container.pin_unix_socket(layout.root)
         return container
 
     def shutdown(self) -> None:

@@ -1,20 +1,41 @@
-"""A started ``serve`` process and its readiness check (docs/reference/container-contract.md#serving)."""
+"""A started ``serve`` process, its readiness check (docs/reference/container-contract.md#serving), and its unix socket.
+
+The unix socket is what the stack's runtime front reaches the server through (docs/performance.md#the-runtime-front):
+the process runtime asks the serving toolkit to listen on ``/opt/ml/serve.sock`` as well as on its TCP port
+(``SAGESTACK_BIND_TO_UNIX_SOCKET``); gunicorn makes it mode 0600, owned by the container's user. The socket lies in
+a directory the job controls, so its path is resolved once, when the server is ready: opened without following a
+link (``O_PATH | O_NOFOLLOW``) and kept only when it is a socket owned by the job directory's owner. Connections then
+go through that descriptor (``/proc/self/fd/<n>``), never through the path again: a job that later swaps the path
+for a link to another socket of the machine cannot redirect the stack's requests there. A server that does not
+listen there (an image with a server of its own) is reached over TCP, as the Docker runtime's containers are.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import stat
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 
 from infra.runtime.errors import ServingStartupError
 from infra.runtime.process.host_process import HostProcess, describe_exit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ProcessServingContainer", "free_port", "wait_until_healthy"]
+__all__ = [
+    "UNIX_SOCKET_ENV",
+    "ProcessServingContainer",
+    "ServingSocket",
+    "free_port",
+    "serving_socket_environment",
+    "wait_until_healthy",
+]
 
 PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (docs/reference/container-contract.md#http-server)
 _PING_INTERVAL_SECONDS = 0.1
@@ -41,6 +62,64 @@ def free_port_pair(host: str = "127.0.0.1", attempts: int = 20) -> int:
     return free_port(host)
 
 
+UNIX_SOCKET_ENV = "SAGESTACK_BIND_TO_UNIX_SOCKET"  # read by the serving toolkit
+SOCKET_NAME = "serve.sock"  # in the container's /opt/ml
+_MAX_PATH_BYTES = 107  # sun_path holds 108 bytes with the terminating NUL
+
+
+def serving_socket_environment(base: PurePosixPath) -> dict[str, str]:
+    """The variable that asks the server for a unix socket in ``base`` (the container's ``/opt/ml``); none when the
+    path would not fit a socket address (the environment isolation mode's long host paths)."""
+    path = str(base / SOCKET_NAME)
+    return {UNIX_SOCKET_ENV: path} if len(os.fsencode(path)) <= _MAX_PATH_BYTES else {}
+
+
+class ServingSocket:
+    """The socket, held open by descriptor until ``close``; ``connect`` gives a connected, non-blocking socket."""
+
+    def __init__(self, descriptor: int) -> None:
+        self._descriptor: int | None = descriptor
+        self._lock = threading.Lock()  # a descriptor number is never connected to after it was closed (and reused)
+
+    @classmethod
+    def pin(cls, root: Path) -> ServingSocket | None:
+        """The socket the server made in ``root`` (its host ``/opt/ml``); None when there is none to trust."""
+        try:
+            descriptor = os.open(root / SOCKET_NAME, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None  # the server listens on TCP only
+        try:
+            found, owner = os.fstat(descriptor), os.stat(root).st_uid
+        except OSError:
+            os.close(descriptor)
+            return None
+        if not stat.S_ISSOCK(found.st_mode) or found.st_uid != owner:
+            logger.warning("a serving container's %s is not its own socket: reached over TCP", SOCKET_NAME)
+            os.close(descriptor)
+            return None
+        return cls(descriptor)
+
+    def connect(self) -> socket.socket:
+        """A connection to the server (``OSError`` when it does not take it: closed, gone, or its backlog full)."""
+        with self._lock:
+            if self._descriptor is None:
+                raise ConnectionRefusedError("the serving container has stopped")
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.setblocking(False)
+                connection.connect(f"/proc/self/fd/{self._descriptor}")
+            except OSError as exc:
+                connection.close()
+                raise OSError(exc.errno, os.strerror(exc.errno) if exc.errno else str(exc)) from None
+            return connection
+
+    def close(self) -> None:
+        with self._lock:
+            descriptor, self._descriptor = self._descriptor, None
+        if descriptor is not None:
+            os.close(descriptor)
+
+
 class ProcessServingContainer:
     """A ``serve`` process listening on ``127.0.0.1:<port>``."""
 
@@ -52,6 +131,16 @@ class ProcessServingContainer:
         self._port = port
         self._grace = grace_seconds
         self._on_stop = on_stop
+        self.unix_socket: ServingSocket | None = None  # pinned once the server is ready (``pin_unix_socket``)
+
+    def pin_unix_socket(self, root: Path) -> None:
+        """Keep the unix socket the ready server made in ``root`` (its host ``/opt/ml``), if it made a trusted one."""
+        self.unix_socket = ServingSocket.pin(root)
+
+    def connect_unix(self) -> socket.socket | None:
+        """A connection over the server's unix socket; None when it has none (reach it at ``url``)."""
+        pinned = self.unix_socket
+        return pinned.connect() if pinned is not None else None
 
     @property
     def url(self) -> str:
@@ -68,6 +157,8 @@ class ProcessServingContainer:
         """SIGTERM the server's process group, SIGKILL after the grace period, and wait until it is gone."""
         self._process.terminate(self._grace if grace_seconds is None else grace_seconds)
         self._process.wait()
+        if self.unix_socket is not None:
+            self.unix_socket.close()
         self._on_stop()
 
     def last_lines(self) -> tuple[str, ...]:

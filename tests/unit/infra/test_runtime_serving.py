@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import stat
 import urllib.request
 from pathlib import Path
 
@@ -70,3 +73,76 @@ def test_shutdown_stops_serving_containers(runtime: ProcessRuntime, fake_image: 
     runtime.shutdown()
 
     assert not container.is_alive()
+
+
+def post_over(connection: socket.socket, body: bytes) -> tuple[str, dict[str, str]]:
+    """POST ``body`` to /invocations on ``connection``; the X-Fake-Via header and the JSON answer."""
+    connection.setblocking(True)
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nConnection: close\r\n"
+    connection.sendall(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+    connection.close()
+    head_bytes, _, payload = answer.partition(b"\r\n\r\n")
+    lines = head_bytes.decode().split("\r\n")
+    assert lines[0].startswith("HTTP/1.") and " 200 " in lines[0], lines[0]
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return headers["x-fake-via"], json.loads(payload)
+
+
+def test_a_served_container_is_reached_over_its_own_unix_socket(
+    any_mode_runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path
+) -> None:
+    container = any_mode_runtime.start_serving(serving_spec(fake_image, tmp_path))
+
+    connection = container.connect_unix()
+    assert connection is not None
+    assert post_over(connection, b"7,8") == ("unix", {"model": "the model", "echo": "7,8"})
+    socket_file = (tmp_path / "serve" / "serve.sock").lstat()
+    assert stat.S_ISSOCK(socket_file.st_mode) and stat.S_IMODE(socket_file.st_mode) == 0o600
+    container.stop()
+    with pytest.raises(OSError):
+        container.connect_unix()
+
+
+def test_a_server_without_the_unix_socket_is_reached_over_tcp(
+    runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path
+) -> None:
+    container = runtime.start_serving(serving_spec(fake_image, tmp_path, FAKE_SERVE_UNIX="none"))
+
+    assert container.connect_unix() is None
+    assert invoke(container, b"1") == {"model": "the model", "echo": "1"}
+
+
+def test_a_link_in_place_of_the_socket_is_never_followed(
+    runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path
+) -> None:
+    """A job that puts a link at the socket's path (to any socket of the machine) is reached over TCP."""
+    container = runtime.start_serving(serving_spec(fake_image, tmp_path, FAKE_SERVE_UNIX="link"))
+
+    assert (tmp_path / "serve" / "serve.sock").is_symlink()
+    assert container.connect_unix() is None
+    assert invoke(container, b"2") == {"model": "the model", "echo": "2"}
+
+
+def test_the_socket_is_resolved_once_a_path_swapped_later_is_not_followed(
+    runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path
+) -> None:
+    container = runtime.start_serving(serving_spec(fake_image, tmp_path))
+    decoy_path = tmp_path / "decoy.sock"
+    decoy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    decoy.bind(str(decoy_path))
+    decoy.listen()
+    decoy.setblocking(False)
+    path = tmp_path / "serve" / "serve.sock"
+    os.unlink(path)
+    os.symlink(decoy_path, path)
+
+    connection = container.connect_unix()
+
+    assert connection is not None
+    assert post_over(connection, b"3") == ("unix", {"model": "the model", "echo": "3"})
+    with pytest.raises(BlockingIOError):
+        decoy.accept()
+    decoy.close()

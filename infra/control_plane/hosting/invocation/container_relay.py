@@ -18,6 +18,7 @@ from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, hop_headers
+from infra.runtime.api import ServingContainer
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ CONNECT_TIMEOUT_SECONDS = 5.0  # as the WSGI path's urllib3 pools
 _MAX_IDLE_PER_CONTAINER = 32  # kept-alive connections per container (bursts open more, closed after use)
 _MAX_HEAD_BYTES = 64 * 1024  # a container's status line and headers
 _NO_BODY_STATUSES = (204, 304)
+_DEADLINE_SLACK_SECONDS = 0.001  # the loop's timers fire to the millisecond: a deadline this close has passed
 
 
 class RelayedAnswer(NamedTuple):
@@ -54,7 +56,7 @@ class _ContainerConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[RelayedAnswer] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # the loop's time by which the current exchange must be answered
         self._head = b""  # bytes of the status line and headers received so far
         self._answer: tuple[int, dict[str, str]] | None = None  # the parsed head, while the body comes
         self._parts: list[bytes] = []
@@ -73,7 +75,8 @@ class _ContainerConnection(asyncio.Protocol):
         if self.closed or self._transport.is_closing():  # the container closed it since it was made or kept
             raise ConnectionResetError("the container closed the connection")
         self._waiter = self._loop.create_future()
-        self._timer = self._loop.call_later(timeout, self._timed_out)
+        self.deadline = self._loop.time() + timeout
+        self._relay.watch(self)
         self._head, self._answer, self._parts, self._received = b"", None, [], 0
         self._transport.writelines(request)
         return self._waiter
@@ -163,27 +166,24 @@ class _ContainerConnection(asyncio.Protocol):
 
     def _complete(self, body: bytes) -> None:
         waiter, answer = self._waiter, self._answer
-        self._cancel_timer()
+        self._unwatch()
         self._waiter, self._answer = None, None
         if waiter is not None and not waiter.done() and answer is not None:
             waiter.set_result(RelayedAnswer(answer[0], answer[1], body))
 
-    def _timed_out(self) -> None:
-        self._timer = None
+    def timed_out(self) -> None:
         self._fail(_TimedOut())
 
     def _fail(self, exc: Exception) -> None:
-        self._cancel_timer()
+        self._unwatch()
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
         if not self.closed:
             self.close()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _unwatch(self) -> None:
+        self._relay.unwatch(self)
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
@@ -233,6 +233,9 @@ class ContainerRelay:
     def __init__(self, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
         self._connect_timeout = connect_timeout
         self._idle: dict[str, list[_ContainerConnection]] = {}
+        self._waiting: set[_ContainerConnection] = set()  # exchanges owed an answer, each with its deadline
+        self._sweeper: asyncio.TimerHandle | None = None  # one timer for them all, at the earliest deadline
+        self._sweep_at = 0.0
 
     async def in_series(
         self,
@@ -269,7 +272,34 @@ class ContainerRelay:
             if not idle:
                 del self._idle[connection.url]
 
+    def watch(self, connection: _ContainerConnection) -> None:
+        """Time ``connection``'s exchange out at its deadline. One timer serves every exchange (a timer per call
+        costs more than the rest of the relay's bookkeeping): it is set again only for an earlier deadline."""
+        self._waiting.add(connection)
+        if self._sweeper is None or connection.deadline < self._sweep_at:
+            self._schedule_sweep(connection.deadline)
+
+    def unwatch(self, connection: _ContainerConnection) -> None:
+        self._waiting.discard(connection)
+
+    def _schedule_sweep(self, when: float) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        self._sweep_at = when
+        self._sweeper = asyncio.get_running_loop().call_at(when, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = asyncio.get_running_loop().time() + _DEADLINE_SLACK_SECONDS
+        for connection in [c for c in self._waiting if c.deadline <= now]:
+            connection.timed_out()
+        if self._waiting:
+            self._schedule_sweep(min(c.deadline for c in self._waiting))
+
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for idle in list(self._idle.values()):
             for connection in list(idle):
                 connection.close()
@@ -278,15 +308,15 @@ class ContainerRelay:
     async def _post_once(
         self, process: ServingProcess, path: str, body: bytes, headers: Mapping[str, str], timeout: float
     ) -> RelayedAnswer:
-        url = process.container.url
+        container = process.container
         try:
             try:
-                return await self._post(url, path, body, headers, timeout, self._take_idle(url))
+                return await self._post(container, path, body, headers, timeout, self._take_idle(container.url))
             except _TimedOut:
                 raise
             except (_Broken, OSError) as exc:
                 logger.info("POST %s to %s: %s; retrying on a fresh connection", path, process.hostname, exc)
-                return await self._post(url, path, body, headers, timeout, None)
+                return await self._post(container, path, body, headers, timeout, None)
         except _TimedOut as exc:
             raise HopFailed(process.hostname, 0, "timed out", timed_out=True) from exc
         except _NotConnected as exc:
@@ -296,7 +326,7 @@ class ContainerRelay:
 
     async def _post(
         self,
-        url: str,
+        container: ServingContainer,
         path: str,
         body: bytes,
         headers: Mapping[str, str],
@@ -304,13 +334,13 @@ class ContainerRelay:
         connection: _ContainerConnection | None,
     ) -> RelayedAnswer:
         if connection is None:
-            connection = await self._connect(url)
+            connection = await self._connect(container)
         head = [f"POST {path} HTTP/1.1\r\n", connection.host_line, f"Content-Length: {len(body)}\r\n"]
         head += [f"{name}: {value}\r\n" for name, value in headers.items()]
         head.append("\r\n")
         answer = await connection.exchange(["".join(head).encode("latin-1"), body], timeout)
         if connection.reusable and not connection.closed:
-            idle = self._idle.setdefault(url, [])
+            idle = self._idle.setdefault(connection.url, [])
             if len(idle) < _MAX_IDLE_PER_CONTAINER:
                 idle.append(connection)
                 return answer
@@ -325,10 +355,17 @@ class ContainerRelay:
                 return connection
         return None
 
-    async def _connect(self, url: str) -> _ContainerConnection:
-        parts = urlsplit(url)
+    async def _connect(self, container: ServingContainer) -> _ContainerConnection:
+        """A new connection: over the container's unix socket when it has one (the process runtime's servers: no
+        loopback TCP on either side), else over TCP to its URL."""
+        url = container.url
         loop = asyncio.get_running_loop()
         try:
+            unix = container.connect_unix()
+            if unix is not None:
+                _, connection = await loop.create_unix_connection(lambda: _ContainerConnection(self, url), sock=unix)
+                return connection
+            parts = urlsplit(url)
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _ContainerConnection(self, url), parts.hostname or "127.0.0.1", parts.port or 80

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -263,3 +264,41 @@ def test_gunicorn_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0
     assert f"Listening at: http://127.0.0.1:{port}".encode() in err
+
+
+def test_gunicorn_serve_also_listens_on_the_unix_socket_asked_for_mode_0600(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.txt").write_text("u:")
+    port, path = _free_port(), tmp_path / "serve.sock"
+    env = subprocess_env(
+        SAGEMAKER_BASE_DIR=str(tmp_path),
+        SAGEMAKER_BIND_TO_PORT=str(port),
+        SAGEMAKER_MODEL_SERVER_WORKERS="1",
+        SAGESTACK_BIND_TO_UNIX_SOCKET=str(path),
+    )
+    code = "import sys; from containers.toolkit.model_server.serving import serve; sys.exit(serve(sys.argv[1]))"
+    process = subprocess.Popen(
+        [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/ping", process)
+        assert stat.S_ISSOCK(path.lstat().st_mode) and stat.S_IMODE(path.lstat().st_mode) == 0o600
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+            unix.connect(str(path))
+            unix.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 3\r\n")
+            unix.sendall(b"Connection: close\r\n\r\n6,7")
+            answer = b""
+            while chunk := unix.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nu:6,7")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert f"Listening at: http://127.0.0.1:{port}".encode() in err
+    assert f"unix:{path}".encode() in err
+    assert not path.exists()  # gunicorn removes its socket when it stops

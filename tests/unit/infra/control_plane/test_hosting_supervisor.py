@@ -20,6 +20,9 @@ class _Container:
     def __init__(self, alive: bool) -> None:
         self.alive, self.url, self.stopped = alive, "http://127.0.0.1:1", False
 
+    def connect_unix(self) -> None:
+        return None
+
     def is_alive(self) -> bool:
         return self.alive
 

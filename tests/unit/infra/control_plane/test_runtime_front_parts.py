@@ -1,6 +1,7 @@
 """The runtime front's parts (docs/performance.md#the-runtime-front): the strict InvokeEndpoint head it answers itself,
 and its relay to serving containers, against a scripted HTTP server on loopback."""
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import uvloop
 
-from infra.control_plane.edge.request_head import invoke_endpoint_name, parse_invoke_head
+from infra.control_plane.edge.request_head import HeadTemplate, invoke_endpoint_name, parse_invoke_head
 from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess
 
@@ -39,31 +40,31 @@ def test_connection_close_is_noted():
     assert head is not None and head.close
 
 
-@pytest.mark.parametrize(
-    "head",
-    [
-        HEAD.replace(b"/invocations", b"/invocations?x=1"),  # a query string
-        HEAD.replace(b"my-endpoint", b"my%2Dendpoint"),  # percent-encoding: the WSGI path decodes it
-        HEAD.replace(b"/invocations", b"/async-invocations"),
-        HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
-        HEAD.replace(b"POST", b"PUT"),
-        HEAD + b"\r\nTransfer-Encoding: chunked",
-        HEAD + b"\r\nExpect: 100-continue",
-        HEAD + b"\r\nUpgrade: websocket",
-        HEAD + b"\r\nContent-Length: 5",  # declared twice
-        HEAD.replace(b"Content-Length: 5", b"Content-Length: +5"),
-        HEAD.replace(b"Content-Length: 5", b"Content-Length: 6291457"),  # over the limit: the WSGI path refuses it
-        HEAD.replace(b"\r\nContent-Length: 5", b""),  # no length
-        HEAD.replace(b"Host: 127.0.0.1:4566\r\n", b""),
-        HEAD + b"\r\nHost: evil.example",
-        HEAD + b"\r\n folded continuation",
-        HEAD + b"\r\nBad Name: x",
-        HEAD + b"\r\nName : x",
-        HEAD + b"\r\nNo-Colon",
-        HEAD + b"\r\nX-Bare: a\nb",
-        HEAD + b"\r\nX-Nul: a\0b",
-    ],
-)
+OTHER_SHAPES = [
+    HEAD.replace(b"/invocations", b"/invocations?x=1"),  # a query string
+    HEAD.replace(b"my-endpoint", b"my%2Dendpoint"),  # percent-encoding: the WSGI path decodes it
+    HEAD.replace(b"/invocations", b"/async-invocations"),
+    HEAD.replace(b"HTTP/1.1", b"HTTP/1.0"),
+    HEAD.replace(b"POST", b"PUT"),
+    HEAD + b"\r\nTransfer-Encoding: chunked",
+    HEAD + b"\r\nExpect: 100-continue",
+    HEAD + b"\r\nUpgrade: websocket",
+    HEAD + b"\r\nContent-Length: 5",  # declared twice
+    HEAD.replace(b"Content-Length: 5", b"Content-Length: +5"),
+    HEAD.replace(b"Content-Length: 5", b"Content-Length: 6291457"),  # over the limit: the WSGI path refuses it
+    HEAD.replace(b"\r\nContent-Length: 5", b""),  # no length
+    HEAD.replace(b"Host: 127.0.0.1:4566\r\n", b""),
+    HEAD + b"\r\nHost: evil.example",
+    HEAD + b"\r\n folded continuation",
+    HEAD + b"\r\nBad Name: x",
+    HEAD + b"\r\nName : x",
+    HEAD + b"\r\nNo-Colon",
+    HEAD + b"\r\nX-Bare: a\nb",
+    HEAD + b"\r\nX-Nul: a\0b",
+]
+
+
+@pytest.mark.parametrize("head", OTHER_SHAPES)
 def test_any_other_shape_goes_to_the_wsgi_server(head):
     assert parse_invoke_head(head, LIMIT) is None
 
@@ -82,6 +83,32 @@ def test_a_head_read_again_with_its_names_known_reads_the_same():
     assert parse_invoke_head(heads[5], LIMIT) is None
 
 
+@pytest.mark.parametrize("template_head", [HEAD, HEAD.replace(b"X-Amz-Date", b"Content-Length: 5\r\nX-Amz-Date")[:-19]])
+def test_a_head_that_repeats_the_last_but_for_its_length_reads_as_parsed(template_head):
+    first = parse_invoke_head(template_head, LIMIT)
+    assert first is not None
+    template = HeadTemplate.of(template_head, first)
+    assert template is not None
+    for length in (b"0", b"7", b"6291456", b"0012"):
+        again = template_head.replace(b"Content-Length: 5", b"Content-Length: " + length)
+        assert template.read(again, LIMIT) == parse_invoke_head(again, LIMIT)
+    assert first.environ["CONTENT_LENGTH"] == "5"  # the template's own head is not changed by its readings
+
+
+@pytest.mark.parametrize("head", [*OTHER_SHAPES, HEAD.replace(b"20260101T", b"20260102T"), HEAD + b"\r\nX-More: 1"])
+def test_a_head_that_differs_in_anything_else_is_not_read_from_the_template(head):
+    template = HeadTemplate.of(HEAD, parse_invoke_head(HEAD, LIMIT))  # type: ignore[arg-type]
+    assert template is not None and template.read(head, LIMIT) is None
+
+
+def test_a_length_not_written_plainly_makes_no_template():
+    spaced = HEAD.replace(b"Content-Length: 5", b"content-length:\t5")
+    assert HeadTemplate.of(spaced, parse_invoke_head(spaced, LIMIT)) is not None  # type: ignore[arg-type]
+    for odd in (b"Content-Length: 05", b"Content-Length: 5 "):
+        head = HEAD.replace(b"Content-Length: 5", odd)
+        assert HeadTemplate.of(head, parse_invoke_head(head, LIMIT)) is None  # type: ignore[arg-type]
+
+
 def test_the_request_line_alone_tells_an_invocation():
     assert invoke_endpoint_name(b"POST /endpoints/a-1/invocations HTTP/1.1") == b"a-1"
     others = (b"POST / HTTP/1.1", b"GET /endpoints/a/invocations HTTP/1.1", b"POST /endpoints/a/b/invocations HTTP/1.1")
@@ -95,20 +122,42 @@ def test_the_request_line_alone_tells_an_invocation():
 @dataclass
 class _Container:
     url: str
+    unix_path: str | None = None  # a server's unix socket (the process runtime's servers have one)
+
+    def connect_unix(self):
+        if self.unix_path is None:
+            return None
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.setblocking(False)
+        try:
+            connection.connect(self.unix_path)
+        except OSError:
+            connection.close()
+            raise
+        return connection
 
 
 class ScriptedServer:
-    """Answers each request read on loopback with the next scripted bytes (None: answer nothing, hold the line)."""
+    """Answers each request read on loopback (or on the unix socket ``unix_path``) with the next scripted bytes
+    (None: answer nothing, hold the line)."""
 
-    def __init__(self, answers, close_after=False):
+    def __init__(self, answers, close_after=False, unix_path=None):
         self.answers, self.close_after = list(answers), close_after
         self.requests, self.connections = [], 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        if unix_path is None:
+            self._listener = socket.create_server(("127.0.0.1", 0))
+            self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        else:
+            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._listener.bind(unix_path)
+            self._listener.listen()
+            self.url = "http://127.0.0.1:9"  # never connected to: the relay takes the unix socket
+        self.unix_path = unix_path
         threading.Thread(target=self._accept, daemon=True).start()
 
     def process(self, hostname="primary"):
-        return ServingProcess(hostname, _Container(self.url), pool=None)  # the relay never uses the urllib3 pool
+        container = _Container(self.url, self.unix_path)
+        return ServingProcess(hostname, container, pool=None)  # the relay never uses the urllib3 pool
 
     def close(self):
         self._listener.close()
@@ -279,3 +328,52 @@ def test_an_answer_that_is_not_http_is_a_failure_not_a_hang():
         _run(ContainerRelay().in_series([server.process()], b"1", {}, 5.0))
     assert not failed.value.connect_failed and not failed.value.timed_out
     assert "did not answer HTTP" in failed.value.message
+
+
+def test_a_container_with_a_unix_socket_is_reached_there_over_kept_alive_connections(tmp_path):
+    server = ScriptedServer([_ok(b'{"a": 1}'), _ok(b"y" * 90_000, b"text/csv")], unix_path=str(tmp_path / "s.sock"))
+
+    async def two_calls():
+        relay = ContainerRelay()
+        first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
+        second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
+        relay.close()
+        return first, second
+
+    first, second = _run(two_calls())
+    assert (first.status, first.body, second.body) == (200, b'{"a": 1}', b"y" * 90_000)
+    assert server.connections == 1
+    assert [body for _, body in server.requests] == [b"1,2", b"3" * 70_000]
+    assert server.requests[0][0].startswith(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+
+
+def test_a_unix_socket_nobody_listens_on_is_a_connect_failure(tmp_path):
+    path = tmp_path / "gone.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as bound:
+        bound.bind(str(path))  # bound, never listening: connecting is refused
+        process = ServingProcess("primary", _Container("http://127.0.0.1:9", str(path)), pool=None)
+        with pytest.raises(HopFailed) as failed:
+            _run(ContainerRelay().in_series([process], b"1", {}, 5.0))
+    assert failed.value.connect_failed and "not reachable" in failed.value.message
+    assert str(tmp_path) not in failed.value.message
+
+
+def test_a_shorter_timeout_after_a_longer_one_still_fires_first():
+    """One timer serves every exchange: it is set again for an earlier deadline, and again after each sweep."""
+    server = ScriptedServer([None, None])
+
+    async def two_held_calls():
+        relay = ContainerRelay()
+        slow = asyncio.ensure_future(relay.in_series([server.process()], b"1", {}, 2.0))
+        await asyncio.sleep(0.05)
+        fast = asyncio.ensure_future(relay.in_series([server.process()], b"2", {}, 0.3))
+        done, _ = await asyncio.wait([slow, fast], return_when=asyncio.FIRST_COMPLETED)
+        first = [name for name, call in (("fast", fast), ("slow", slow)) if call in done]
+        await asyncio.wait([slow])
+        relay.close()
+        return first, fast.exception(), slow.exception()
+
+    first, fast_failure, slow_failure = _run(two_held_calls())
+    assert first == ["fast"]  # the slow call is still waiting when the fast one has timed out
+    assert isinstance(fast_failure, HopFailed) and fast_failure.timed_out
+    assert isinstance(slow_failure, HopFailed) and slow_failure.timed_out
