@@ -125,6 +125,7 @@ def server_environment(launch: MlflowLaunch) -> dict[str, str]:
     # MLflow 3's job execution (gateway and GenAI jobs) starts a job runner and huey consumers in sessions of their
     # own, which a stopped server's process group would not take with it; tracking does not use them.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"  # the stack is offline: MLflow would try to send usage events
     return env
 
 

@@ -129,3 +129,11 @@ def test_the_server_worker_answers_a_plain_batch_through_its_backend_store(probe
     done = subprocess.run([sys.executable, "-c", _WORKER_PROBE], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [[200, "{}"], [200, "{}"], [3], 3]
+
+
+def test_the_server_process_sends_no_usage_events_and_runs_no_job_consumers(probe_launch):
+    """The stack is offline: MLflow's telemetry is off in the server's environment, as is its job execution."""
+    env = mlflow_process.server_environment(probe_launch)
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert env["HOME"] == str(probe_launch.server_dir)
