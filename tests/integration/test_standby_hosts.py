@@ -45,11 +45,12 @@ pathlib.Path("/tmp/sagestack-leak").write_text("from " + os.environ["TRAINING_JO
 
 
 def _warm_start_pids():
-    """Processes running the warm-start entry, as ``ps`` shows them: pre-started hosts waiting for a job."""
+    """Processes of this test process's stack running the warm-start entry, as ``ps`` shows them: pre-started hosts
+    waiting for a job (other test workers' stacks pre-start hosts of their own at the same time)."""
     pids = set()
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        if "containers.toolkit.warm_start" in (process.info["cmdline"] or []):
-            pids.add(process.info["pid"])
+    for process in psutil.Process().children(recursive=True):
+        if _warm_start(process):
+            pids.add(process.pid)
     return pids
 
 
