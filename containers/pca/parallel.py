@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from containers.pca.algorithm import ScatterAccumulator, merge_states
+from containers.pca.algorithm import BlockBuffer, BlockSums, ScatterAccumulator
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ PROC_MAPS = Path("/proc/self/maps")
 SET_THREADS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 GET_THREADS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
 Piece = tuple[Path, int, np.ndarray]  # file, first row in it, rows
+_Outcome = tuple[Piece, list[BlockSums] | BaseException | None]
+IN_FLIGHT_PER_WORKER = 2  # pieces dealt and not yet merged, per worker
 _DONE = None
 
 
@@ -76,50 +78,108 @@ def single_threaded_blas() -> Iterator[bool]:
         setter(previous)
 
 
-class _Worker:
-    """One thread's accumulator, fed through a one-slot queue; it remembers its first non-finite batch."""
+class _InOrder:
+    """The pieces' block sums merged into one accumulator in the pieces' order, whichever thread computed them:
+    the result is the one :meth:`ScatterAccumulator.add` gives in one thread, whatever the timing. At most
+    ``limit`` pieces are dealt and not yet merged (:meth:`deal` waits), so the sums held back stay bounded."""
 
-    def __init__(self, d: int) -> None:
+    def __init__(self, d: int, limit: int) -> None:
         self.accumulator = ScatterAccumulator(d)
-        self.inbox: queue.Queue[tuple[int, Piece] | None] = queue.Queue(maxsize=1)
-        self.failed: tuple[int, Piece] | None = None
+        self.failed: Piece | None = None  # the first piece (in order) holding a NaN or an infinite value
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="pca-accumulate", daemon=True)
+        self._ready: dict[int, _Outcome] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(limit)
 
-    def _run(self) -> None:
-        while (item := self.inbox.get()) is not _DONE:
-            if self.failed is not None or self.error is not None:
-                continue  # keep draining, so that the feeder never blocks
-            rows = item[1][2]
-            try:
-                if not self.accumulator.add(rows):
-                    self.failed = item
-            except BaseException as exc:  # handed to the feeding thread, raised there
-                self.error = exc
+    @property
+    def stopped(self) -> bool:
+        return self.failed is not None or self.error is not None
+
+    def deal(self) -> None:
+        """Wait until one more piece may be dealt."""
+        self._slots.acquire()
+
+    def deliver(self, number: int, outcome: _Outcome) -> None:
+        """Piece ``number``'s outcome: its block sums, or None (not finite), or the error computing them raised."""
+        with self._lock:
+            self._ready[number] = outcome
+            while self._next in self._ready:
+                self._merge(self._ready.pop(self._next))
+                self._next += 1
+                self._slots.release()
+
+    def _merge(self, outcome: _Outcome) -> None:
+        if self.stopped:
+            return  # the accumulator is incomplete already: only the first problem counts
+        piece, found = outcome
+        if isinstance(found, BaseException):
+            self.error = found
+        elif found is None:
+            self.failed = piece
+        elif not all(self.accumulator.merge(sums) for sums in found):
+            self.failed = piece  # its squares overflow, merged with the earlier pieces
+
+
+def _work(units: queue.SimpleQueue[tuple[int, Piece] | None], merger: _InOrder, d: int) -> None:
+    """One worker: take the next piece, compute its block sums in this thread's buffer, hand them over."""
+    buffer = BlockBuffer(d)
+    while (item := units.get()) is not _DONE:
+        number, piece = item
+        if merger.stopped:
+            merger.deliver(number, (piece, None))  # keep the order moving; the feeder stops dealing
+            continue
+        try:
+            found: list[BlockSums] | BaseException | None = buffer.sums(piece[2])
+        except BaseException as exc:  # handed to the feeding thread, raised there
+            found = exc
+        merger.deliver(number, (piece, found))
+
+
+def _dealt(pieces: Iterator[Piece], workers: int) -> Iterator[Piece]:
+    """The pieces, with the first and the last cut into one part per worker (views), so that every worker starts
+    at once and none waits long for the others at the end (docs/algorithms/pca.md#algorithm)."""
+    held: Piece | None = None
+    for number, piece in enumerate(pieces):
+        if held is not None:
+            yield held
+        if number == 0:
+            yield from _parts(piece, workers)
+        else:
+            held = piece
+    if held is not None:
+        yield from _parts(held, workers)
+
+
+def _parts(piece: Piece, parts: int) -> Iterator[Piece]:
+    path, first_row, rows = piece
+    size = -(-rows.shape[0] // parts)
+    for start in range(0, rows.shape[0], max(size, 1)):
+        yield path, first_row + start, rows[start : start + size]
 
 
 def accumulate_in_workers(pieces: Iterator[Piece], d: int, workers: int) -> tuple[ScatterAccumulator, Piece | None]:
     """The pieces accumulated by ``workers`` threads and merged; with the first piece (in order) holding a NaN or an
     infinite value, if any (then the accumulator is incomplete). Call inside :func:`single_threaded_blas`."""
-    crew = [_Worker(d) for _ in range(workers)]
-    for worker in crew:
-        worker.thread.start()
+    merger = _InOrder(d, IN_FLIGHT_PER_WORKER * workers)
+    units: queue.SimpleQueue[tuple[int, Piece] | None] = queue.SimpleQueue()
+    crew = [
+        threading.Thread(target=_work, args=(units, merger, d), name="pca-accumulate", daemon=True)
+        for _ in range(workers)
+    ]
+    for thread in crew:
+        thread.start()
     try:
-        for number, piece in enumerate(pieces):
-            if any(worker.failed is not None or worker.error is not None for worker in crew):
+        for number, piece in enumerate(_dealt(pieces, workers)):
+            merger.deal()
+            if merger.stopped:
                 break
-            crew[number % workers].inbox.put((number, piece))
+            units.put((number, piece))
     finally:
-        for worker in crew:
-            worker.inbox.put(_DONE)
-        for worker in crew:
-            worker.thread.join()
-    for worker in crew:
-        if worker.error is not None:
-            raise worker.error
-    failures = [worker.failed for worker in crew if worker.failed is not None]
-    if failures:
-        return crew[0].accumulator, min(failures, key=lambda failure: failure[0])[1]
-    merged = ScatterAccumulator(d)
-    merged.load(merge_states([worker.accumulator.state() for worker in crew], "m2"))
-    return merged, None
+        for _ in crew:
+            units.put(_DONE)
+        for thread in crew:
+            thread.join()
+    if merger.error is not None:
+        raise merger.error
+    return merger.accumulator, merger.failed

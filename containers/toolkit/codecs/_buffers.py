@@ -1,11 +1,16 @@
-"""Reading a stream in large chunks straight into new buffers, for the chunked readers (recordIO, CSV)."""
+"""Reading a file's bytes for the chunked readers (recordIO, CSV): straight into new blocks, or mapped."""
 
 from __future__ import annotations
 
 import logging
+import mmap
+import os
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+
+from containers.toolkit.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +34,30 @@ def read_block_after(stream: BinaryIO, pending: bytes | bytearray | memoryview, 
     else:
         got = readinto(block[kept:]) or 0
     return block[: kept + got] if got < size else block
+
+
+class MappedFile:
+    """A training file's bytes mapped read-only (docs/algorithms/pca.md#algorithm): no copy into new chunks, no
+    zero-filled pages; the kernel maps its page cache.
+
+    The mapping lives as long as anything viewing it (arrays decoded in place keep it alive) and is unmapped then.
+    A mapped file must not shrink while it is read (touching a page past its new end kills the process with
+    SIGBUS): the job's input files are written before the job starts and nothing writes them during it
+    (docs/decisions.md#pca-speed-float64-kept-accumulation-on-every-core-issue-24); :meth:`window` checks the
+    file's size before handing out each range, so a file cut while it is read fails the job with a message
+    instead, except in the short time between that check and the bytes' use.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with path.open("rb") as handle:
+            self.size = os.fstat(handle.fileno()).st_size
+            # the mapping keeps its own descriptor; an empty file cannot be mapped and has no bytes to read
+            self._mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None
+        self._view = memoryview(self._mapping) if self._mapping is not None else memoryview(b"")
+
+    def window(self, start: int, stop: int) -> memoryview:
+        """Bytes ``[start, stop)`` (``stop`` at most :attr:`size`), after checking the file still holds them."""
+        if self._mapping is not None and self._mapping.size() < stop:
+            raise UserError(f"{self.path} shrank while it was being read: input files must not change during a job.")
+        return self._view[start:stop]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
 
 from containers.toolkit.codecs._assemble import decode_buffer, parse
-from containers.toolkit.codecs._buffers import read_block_after
+from containers.toolkit.codecs._buffers import MappedFile, read_block_after
 from containers.toolkit.codecs._frames import Frames, split_frames
 from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.codecs._writer import encode_label_records, write_recordio
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "decode_label_records",
     "encode_label_records",
+    "iter_mapped_recordio_pieces",
     "iter_recordio_batches",
     "iter_recordio_pieces",
     "iter_records",
@@ -60,6 +62,27 @@ def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tu
         base += frames.consumed
         if final:
             return
+
+
+def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
+    """As :func:`_iter_chunks`, on a mapped file: each chunk is a window of the mapping (a record cut by a chunk's
+    end starts the next window; a record longer than a chunk widens the window until it fits)."""
+    source = str(mapped.path)
+    start = 0
+    seen = 0
+    width = chunk_bytes
+    while start < mapped.size:
+        stop = min(start + width, mapped.size)
+        final = stop == mapped.size
+        buf = mapped.window(start, stop)
+        frames = split_frames(buf, final=final, source=source, base=start)
+        if frames.count:
+            yield buf, frames, seen
+            seen += frames.count
+        if final:
+            return
+        width = chunk_bytes if frames.consumed else width + chunk_bytes
+        start += frames.consumed
 
 
 def _as_stream(data: bytes | bytearray | memoryview | BinaryIO) -> BinaryIO:
@@ -98,6 +121,15 @@ def _decoded(chunks: Iterator[tuple[ByteData, Frames, int]], source: str) -> Ite
         yield piece
 
 
+def _cut(pieces: Iterator[Batch], max_rows: int) -> Iterator[Batch]:
+    """Each piece as it is, or sliced (views) into batches of at most ``max_rows`` rows."""
+    if max_rows <= 0:
+        raise ValueError(f"max_rows must be positive, got {max_rows}")
+    for piece in pieces:
+        for start in range(0, piece.n_rows, max_rows):
+            yield piece if piece.n_rows <= max_rows else slice_batch(piece, start, start + max_rows)
+
+
 # ----------------------------------------------------------------------------------------------- public API
 
 
@@ -115,11 +147,13 @@ def iter_recordio_pieces(
 
     For consumers whose result does not depend on the batching: no copy to make batches of equal size.
     """
-    if max_rows <= 0:
-        raise ValueError(f"max_rows must be positive, got {max_rows}")
-    for piece in _decoded(_iter_chunks(stream, source, chunk_bytes), source):
-        for start in range(0, piece.n_rows, max_rows):
-            yield piece if piece.n_rows <= max_rows else slice_batch(piece, start, start + max_rows)
+    return _cut(_decoded(_iter_chunks(stream, source, chunk_bytes), source), max_rows)
+
+
+def iter_mapped_recordio_pieces(path: Path, max_rows: int, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
+    """As :func:`iter_recordio_pieces`, for a file read through ``mmap`` (:class:`MappedFile`): dense float values
+    are read-only views of the mapping, nothing is copied before the consumer's own pass."""
+    return _cut(_decoded(_iter_mapped_chunks(MappedFile(path), chunk_bytes), str(path)), max_rows)
 
 
 def read_recordio(data: bytes | bytearray | memoryview | BinaryIO, *, source: str = "<request>") -> Batch:
