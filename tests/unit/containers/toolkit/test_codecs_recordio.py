@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from containers.toolkit.codecs import (
     read_recordio,
     write_recordio,
 )
+from containers.toolkit.codecs.recordio import iter_mapped_recordio_pieces
 from containers.toolkit.errors import UserError
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -175,6 +178,50 @@ def test_streamed_batches_equal_whole_read(case, batch_rows, chunk_bytes):
     np.testing.assert_array_equal(joined, dense_of(features))
     if labels is not None:
         np.testing.assert_array_equal(np.concatenate([b.labels for b in batches]), labels)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dense_cases() | sparse_cases(), st.integers(1, 5), st.integers(8, 64))
+def test_mapped_pieces_equal_whole_read(case, max_rows, chunk_bytes):
+    features, labels = case  # records of up to ~70 bytes: windows of 8-64 bytes cut them and are widened
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.pbr"
+        path.write_bytes(write_recordio(features, labels))
+        pieces = list(iter_mapped_recordio_pieces(path, max_rows, chunk_bytes=chunk_bytes))
+        assert all(0 < piece.n_rows <= max_rows for piece in pieces)
+        np.testing.assert_array_equal(np.vstack([dense_of(p.features) for p in pieces]), dense_of(features))
+        if labels is not None:
+            np.testing.assert_array_equal(np.concatenate([p.labels for p in pieces]), labels)
+
+
+def test_mapped_dense_values_are_read_only_views_of_the_file(tmp_path):
+    path = tmp_path / "train.pbr"
+    path.write_bytes(write_recordio(np.arange(60, dtype=np.float32).reshape(20, 3)))
+    (piece,) = iter_mapped_recordio_pieces(path, 100)
+    assert not piece.features.flags.writeable and piece.features.base is not None
+    np.testing.assert_array_equal(piece.features, np.arange(60).reshape(20, 3))
+
+
+def test_a_mapped_file_that_shrinks_while_read_is_a_user_error(tmp_path):
+    path = tmp_path / "train.pbr"
+    data = write_recordio(np.ones((30, 3), np.float32))  # 36-byte records
+    path.write_bytes(data)
+    pieces = iter_mapped_recordio_pieces(path, 100, chunk_bytes=360)
+    assert next(pieces).n_rows == 10
+    with path.open("r+b") as handle:
+        handle.truncate(500)  # the first window's bytes stay; the next window's do not
+    with pytest.raises(UserError, match="shrank while it was being read"):
+        next(pieces)
+
+
+def test_mapped_empty_and_truncated_files(tmp_path):
+    empty = tmp_path / "empty.pbr"
+    empty.write_bytes(b"")
+    assert list(iter_mapped_recordio_pieces(empty, 10)) == []
+    cut = tmp_path / "cut.pbr"
+    cut.write_bytes(write_recordio(np.ones((5, 3), np.float32))[:-10])
+    with pytest.raises(UserError, match="Truncated RecordIO record at offset 144"):
+        list(iter_mapped_recordio_pieces(cut, 2, chunk_bytes=16))
 
 
 # ----------------------------------------------------------------------------------------------- reading rules
