@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
