@@ -43,9 +43,9 @@ class MappedFile:
     The mapping lives as long as anything viewing it (arrays decoded in place keep it alive) and is unmapped then.
     A mapped file must not shrink while it is read (touching a page past its new end kills the process with
     SIGBUS): the job's input files are written before the job starts and nothing writes them during it
-    (docs/decisions.md#pca-speed-float64-kept-accumulation-on-every-core-issue-24); :meth:`window` checks the
-    file's size before handing out each range, so a file cut while it is read fails the job with a message
-    instead, except in the short time between that check and the bytes' use.
+    (docs/decisions.md#pca-reads-recordio-through-mmap-deals-batches-to-the-free-worker-issue-24-fourth-round).
+    :meth:`window` checks the file's size before handing out each range, so a file cut while it is read fails the
+    job with a message instead, except in the short time between that check and the bytes' use.
     """
 
     def __init__(self, path: Path) -> None:
