@@ -154,8 +154,16 @@ def iter_recordio_pieces(
 
 def iter_mapped_recordio_pieces(path: Path, max_rows: int, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
     """As :func:`iter_recordio_pieces`, for a file read through ``mmap`` (:class:`MappedFile`): dense float values
-    are read-only views of the mapping, nothing is copied before the consumer's own pass."""
-    return _cut(_decoded(_iter_mapped_chunks(MappedFile(path), chunk_bytes), str(path)), max_rows)
+    are read-only views of the mapping, nothing is copied before the consumer's own pass. A file that cannot be
+    mapped (a file system without ``mmap``) is read into chunks instead."""
+    try:
+        mapped = MappedFile(path)
+    except OSError as exc:
+        logger.info("%s cannot be mapped (%s): it is read instead", path, exc.strerror or exc)
+        with path.open("rb") as stream:
+            yield from iter_recordio_pieces(stream, max_rows, source=str(path), chunk_bytes=chunk_bytes)
+        return
+    yield from _cut(_decoded(_iter_mapped_chunks(mapped, chunk_bytes), str(path)), max_rows)
 
 
 def read_recordio(data: bytes | bytearray | memoryview | BinaryIO, *, source: str = "<request>") -> Batch:

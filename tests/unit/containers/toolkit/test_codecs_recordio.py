@@ -4,6 +4,7 @@ writers, round trips, errors."""
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
 import tempfile
@@ -212,6 +213,20 @@ def test_a_mapped_file_that_shrinks_while_read_is_a_user_error(tmp_path):
         handle.truncate(500)  # the first window's bytes stay; the next window's do not
     with pytest.raises(UserError, match="shrank while it was being read"):
         next(pieces)
+
+
+def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "train.pbr"
+    rows = np.arange(60, dtype=np.float32).reshape(20, 3)
+    path.write_bytes(write_recordio(rows))
+
+    def no_mmap(*_args, **_kwargs):
+        raise OSError(19, "No such device")  # what mmap raises on a file system that cannot map files
+
+    monkeypatch.setattr(mmap, "mmap", no_mmap)
+    pieces = list(iter_mapped_recordio_pieces(path, 8))
+    assert [piece.n_rows for piece in pieces] == [8, 8, 4]
+    np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
 
 
 def test_mapped_empty_and_truncated_files(tmp_path):
