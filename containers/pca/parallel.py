@@ -161,18 +161,13 @@ def _work(units: queue.SimpleQueue[tuple[int, Piece] | None], merger: _InOrder, 
 
 
 def _dealt(pieces: Iterator[Piece], workers: int) -> Iterator[Piece]:
-    """The pieces, with the first and the last cut into one part per worker (views), so that every worker starts
-    at once and none waits long for the others at the end (docs/algorithms/pca.md#algorithm)."""
-    held: Piece | None = None
+    """The pieces, the first cut into one part per worker (views), so that every worker starts at once (the
+    mapped recordIO reader makes the last pieces of a file small, so that the workers also finish together)."""
     for number, piece in enumerate(pieces):
-        if held is not None:
-            yield held
         if number == 0:
             yield from _parts(piece, workers)
         else:
-            held = piece
-    if held is not None:
-        yield from _parts(held, workers)
+            yield piece
 
 
 def _parts(piece: Piece, parts: int) -> Iterator[Piece]:

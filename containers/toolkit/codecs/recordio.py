@@ -40,6 +40,8 @@ __all__ = [
 
 CHUNK_BYTES = 8 << 20
 FIRST_WINDOW_BYTES = 4 << 20  # a mapped file's first chunk: half the others
+TAIL_WINDOW_BYTES = 2 << 20  # a mapped file's chunks in its last TAIL_CHUNKS * CHUNK_BYTES
+TAIL_CHUNKS = 2
 
 
 # ----------------------------------------------------------------------------------------------- framing
@@ -68,7 +70,9 @@ def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tu
 def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     """As :func:`_iter_chunks`, on a mapped file: each chunk is a window of the mapping (a record cut by a chunk's
     end starts the next window; a record longer than a chunk widens the window until it fits). The first window
-    is at most ``FIRST_WINDOW_BYTES``, so that the consumer's work starts at once."""
+    is at most ``FIRST_WINDOW_BYTES`` and the file's last ``TAIL_CHUNKS`` chunks are read in windows of at most
+    ``TAIL_WINDOW_BYTES``: a consumer that deals the pieces to several threads starts them at once and they finish
+    together (docs/algorithms/pca.md#algorithm)."""
     source = str(mapped.path)
     start = 0
     seen = 0
@@ -83,8 +87,15 @@ def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[
             seen += frames.count
         if final:
             return
-        width = chunk_bytes if frames.consumed else width + chunk_bytes
         start += frames.consumed
+        width = _next_width(width, chunk_bytes, frames.consumed > 0, mapped.size - start)
+
+
+def _next_width(width: int, chunk_bytes: int, progressed: bool, remaining: int) -> int:
+    """The next window's size: one more chunk when no record fitted, small in the file's last chunks."""
+    if not progressed:
+        return width + chunk_bytes
+    return chunk_bytes if remaining > TAIL_CHUNKS * chunk_bytes else min(chunk_bytes, TAIL_WINDOW_BYTES)
 
 
 def _as_stream(data: bytes | bytearray | memoryview | BinaryIO) -> BinaryIO:

@@ -42,9 +42,9 @@ def test_workers_give_the_scatter_of_one_accumulator(rows, workers):
 
 def test_the_result_does_not_depend_on_which_worker_is_slow(rows, monkeypatch):
     """Pieces go to whichever worker is free, but their sums merge in the pieces' order: the same bits as one
-    accumulator fed the same pieces (the first and the last cut in one part per worker)."""
+    accumulator fed the same pieces (the first cut in one part per worker)."""
     alone = ScatterAccumulator(16)
-    cuts = [350, *range(700, 4901, 700), 4950, 5000]  # 2 workers: the first and the last piece halved
+    cuts = [350, *range(700, 5000, 700), 5000]  # 2 workers: the first piece halved
     for start, stop in zip([0, *cuts[:-1]], cuts, strict=True):
         assert alone.add(rows[start:stop])
     quick, _ = accumulate_in_workers(_pieces(rows, 700), 16, 2)

@@ -24,6 +24,7 @@ from containers.toolkit.codecs import (
     iter_recordio_batches,
     iter_records,
     read_recordio,
+    recordio,
     write_recordio,
 )
 from containers.toolkit.codecs.recordio import iter_mapped_recordio_pieces
@@ -213,6 +214,18 @@ def test_a_mapped_file_that_shrinks_while_read_is_a_user_error(tmp_path):
         handle.truncate(500)  # the first window's bytes stay; the next window's do not
     with pytest.raises(UserError, match="shrank while it was being read"):
         next(pieces)
+
+
+def test_a_mapped_files_first_window_is_smaller_and_its_last_chunks_are_read_in_small_windows(tmp_path, monkeypatch):
+    monkeypatch.setattr(recordio, "FIRST_WINDOW_BYTES", 360)
+    monkeypatch.setattr(recordio, "TAIL_WINDOW_BYTES", 180)
+    path = tmp_path / "train.pbr"
+    rows = np.arange(300, dtype=np.float32).reshape(100, 3)
+    path.write_bytes(write_recordio(rows))  # 100 records of 36 bytes
+    pieces = list(iter_mapped_recordio_pieces(path, 1000, chunk_bytes=720))
+    # 10 records in the first window, 20 a chunk until at most 2 chunks (40 records) are left, then 5 a window
+    assert [piece.n_rows for piece in pieces] == [10, 20, 20, 20, 5, 5, 5, 5, 5, 5]
+    np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
 
 
 def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
