@@ -6,9 +6,10 @@ A two-thread ``dsyrk`` leaves one core idle while the next batch is read, decode
 threads wait for each other inside every call (on a busy machine a descheduled BLAS thread stalls the other). Here
 the main thread only reads and decodes, and the workers convert, shift and multiply: the cores stay busy and no
 BLAS call waits for another thread. A worker that falls behind (descheduled) does not hold the others up: they
-take the next pieces. The first and the last piece are cut into one part per worker, so that every worker starts
-at once and none finishes long after the other. The result does not depend on the timing: the merge follows the
-pieces' order, whichever worker computed them, so it is the one accumulator's result, bit for bit.
+take the next pieces. The first piece is cut into one part per worker, so that every worker starts at once (and
+the mapped recordIO reader's small last chunks let them finish together). The result does not depend on the
+timing: the merge follows the pieces' order, whichever worker computed them, so it is the one accumulator's
+result, bit for bit.
 
 OpenBLAS's thread count is set to 1 for the duration through its C API, found in the loaded library; when the BLAS
 is not an OpenBLAS whose count can be set, the batches are accumulated in the calling thread as before.
@@ -64,6 +65,7 @@ def _openblas_thread_controls() -> tuple[Callable[[int], None], Callable[[], int
 
 
 def _wheel_openblas() -> list[str]:
+    """The OpenBLAS libraries that numpy's wheel ships (none for a numpy built otherwise)."""
     libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
     try:
         return sorted(str(path) for path in libs.iterdir() if "openblas" in path.name.lower())
@@ -72,6 +74,7 @@ def _wheel_openblas() -> list[str]:
 
 
 def _controls_in(path: str, mode: int) -> tuple[Callable[[int], None], Callable[[], int]] | None:
+    """The thread controls of the library at ``path`` opened with ``mode``, or None."""
     try:
         library = ctypes.CDLL(path, mode=mode)
     except OSError:
