@@ -73,6 +73,11 @@ def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[
     is at most ``FIRST_WINDOW_BYTES`` and the file's last ``TAIL_CHUNKS`` chunks are read in windows of at most
     ``TAIL_WINDOW_BYTES``: a consumer that deals the pieces to several threads starts them at once and they finish
     together (docs/algorithms/pca.md#algorithm)."""
+    with mapped:
+        yield from _mapped_windows(mapped, chunk_bytes)
+
+
+def _mapped_windows(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     source = str(mapped.path)
     start = 0
     seen = 0

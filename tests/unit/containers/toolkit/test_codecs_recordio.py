@@ -228,6 +228,21 @@ def test_a_mapped_files_first_window_is_smaller_and_its_last_chunks_are_read_in_
     np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
 
 
+def test_each_window_is_unmapped_once_nothing_views_it(tmp_path):
+    path = tmp_path / "train.pbr"
+    path.write_bytes(write_recordio(np.ones((3000, 3), np.float32)))  # 108 KB of 36-byte records
+
+    def mappings() -> int:
+        return sum(str(path) in line for line in Path("/proc/self/maps").read_text().splitlines())
+
+    held = list(iter_mapped_recordio_pieces(path, 1000, chunk_bytes=36000))
+    assert len(held) == 3 and mappings() >= 2  # a mapping per window of 1000 records (adjacent ones may merge)
+    del held
+    assert mappings() == 0
+    for piece in iter_mapped_recordio_pieces(path, 1000, chunk_bytes=36000):
+        assert piece.n_rows and mappings() <= 2  # the previous window is gone once its piece is dropped
+
+
 def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
     path = tmp_path / "train.pbr"
     rows = np.arange(60, dtype=np.float32).reshape(20, 3)
