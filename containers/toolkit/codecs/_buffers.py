@@ -36,6 +36,10 @@ def read_block_after(stream: BinaryIO, pending: bytes | bytearray | memoryview, 
     return block[: kept + got] if got < size else block
 
 
+class NotMappableError(Exception):
+    """The file system cannot map this file (``mmap`` refused it): read it instead."""
+
+
 class MappedFile:
     """A training file read through read-only mappings of its windows (docs/algorithms/pca.md#algorithm): no copy
     into new chunks, no zero-filled pages; the kernel maps its page cache.
@@ -47,7 +51,7 @@ class MappedFile:
     (docs/decisions.md#pca-reads-recordio-through-mmap-deals-batches-to-the-free-worker-issue-24-fourth-round).
     :meth:`window` checks the file's size before mapping each window, so a file cut while it is read fails the job
     with a message instead, except in the short time between that check and the bytes' use. Opening raises
-    OSError where the file cannot be mapped (the caller then reads it).
+    :class:`NotMappableError` where the file cannot be mapped (the caller then reads it).
     """
 
     def __init__(self, path: Path) -> None:
@@ -57,6 +61,9 @@ class MappedFile:
             self.size = os.fstat(self._handle.fileno()).st_size
             if self.size:  # an empty file cannot be mapped, and has nothing to read
                 self._map(0, min(self.size, mmap.ALLOCATIONGRANULARITY)).close()
+        except OSError as exc:
+            self._handle.close()
+            raise NotMappableError(exc.strerror or str(exc)) from exc
         except BaseException:
             self._handle.close()
             raise

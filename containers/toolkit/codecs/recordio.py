@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from containers.toolkit.codecs._assemble import decode_buffer, parse
-from containers.toolkit.codecs._buffers import MappedFile, read_block_after
+from containers.toolkit.codecs._buffers import MappedFile, NotMappableError, read_block_after
 from containers.toolkit.codecs._frames import Frames, split_frames
 from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.codecs._writer import encode_label_records, write_recordio
@@ -174,8 +174,8 @@ def iter_mapped_recordio_pieces(path: Path, max_rows: int, *, chunk_bytes: int =
     mapped (a file system without ``mmap``) is read into chunks instead."""
     try:
         mapped = MappedFile(path)
-    except OSError as exc:
-        logger.info("%s cannot be mapped (%s): it is read instead", path, exc.strerror or exc)
+    except NotMappableError as exc:
+        logger.info("%s cannot be mapped (%s): it is read instead", path, exc)
         with path.open("rb") as stream:
             yield from iter_recordio_pieces(stream, max_rows, source=str(path), chunk_bytes=chunk_bytes)
         return

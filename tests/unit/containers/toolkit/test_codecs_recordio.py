@@ -255,6 +255,8 @@ def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
     pieces = list(iter_mapped_recordio_pieces(path, 8))
     assert [piece.n_rows for piece in pieces] == [8, 8, 4]
     np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
+    with pytest.raises(FileNotFoundError):  # a missing file is not taken for one that cannot be mapped
+        list(iter_mapped_recordio_pieces(tmp_path / "missing.pbr", 8))
 
 
 def test_mapped_empty_and_truncated_files(tmp_path):
