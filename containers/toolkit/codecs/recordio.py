@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 8 << 20
-FIRST_WINDOW_BYTES = 4 << 20  # a mapped file's first chunk: half the others
+FIRST_WINDOW_BYTES = 1 << 20  # a mapped file's first chunk; the next ones double up to CHUNK_BYTES
 TAIL_WINDOW_BYTES = 2 << 20  # a mapped file's chunks in its last TAIL_CHUNKS * CHUNK_BYTES
 TAIL_CHUNKS = 2
 
@@ -70,7 +70,8 @@ def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tu
 def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
     """As :func:`_iter_chunks`, on a mapped file: each chunk is a window of the mapping (a record cut by a chunk's
     end starts the next window; a record longer than a chunk widens the window until it fits). The first window
-    is at most ``FIRST_WINDOW_BYTES`` and the file's last ``TAIL_CHUNKS`` chunks are read in windows of at most
+    is at most ``FIRST_WINDOW_BYTES``, the next ones double up to ``chunk_bytes``, and the file's last
+    ``TAIL_CHUNKS`` chunks are read in windows of at most
     ``TAIL_WINDOW_BYTES``: a consumer that deals the pieces to several threads starts them at once and they finish
     together (docs/algorithms/pca.md#algorithm)."""
     with mapped:
@@ -97,10 +98,11 @@ def _mapped_windows(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[Byte
 
 
 def _next_width(width: int, chunk_bytes: int, progressed: bool, remaining: int) -> int:
-    """The next window's size: one more chunk when no record fitted, small in the file's last chunks."""
+    """The next window's size: one more chunk when no record fitted, twice the last up to a chunk, small in the
+    file's last chunks."""
     if not progressed:
         return width + chunk_bytes
-    return chunk_bytes if remaining > TAIL_CHUNKS * chunk_bytes else min(chunk_bytes, TAIL_WINDOW_BYTES)
+    return min(chunk_bytes, 2 * width) if remaining > TAIL_CHUNKS * chunk_bytes else min(chunk_bytes, TAIL_WINDOW_BYTES)
 
 
 def _as_stream(data: bytes | bytearray | memoryview | BinaryIO) -> BinaryIO:

@@ -216,15 +216,15 @@ def test_a_mapped_file_that_shrinks_while_read_is_a_user_error(tmp_path):
         next(pieces)
 
 
-def test_a_mapped_files_first_window_is_smaller_and_its_last_chunks_are_read_in_small_windows(tmp_path, monkeypatch):
-    monkeypatch.setattr(recordio, "FIRST_WINDOW_BYTES", 360)
+def test_a_mapped_files_windows_grow_from_a_small_first_one_and_are_small_again_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(recordio, "FIRST_WINDOW_BYTES", 180)
     monkeypatch.setattr(recordio, "TAIL_WINDOW_BYTES", 180)
     path = tmp_path / "train.pbr"
     rows = np.arange(300, dtype=np.float32).reshape(100, 3)
     path.write_bytes(write_recordio(rows))  # 100 records of 36 bytes
     pieces = list(iter_mapped_recordio_pieces(path, 1000, chunk_bytes=720))
-    # 10 records in the first window, 20 a chunk until at most 2 chunks (40 records) are left, then 5 a window
-    assert [piece.n_rows for piece in pieces] == [10, 20, 20, 20, 5, 5, 5, 5, 5, 5]
+    # 5 records in the first window, then 10, then 20 a chunk until at most 2 chunks (40 records) are left, then 5
+    assert [piece.n_rows for piece in pieces] == [5, 10, 20, 20, 20, 5, 5, 5, 5, 5]
     np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
 
 
