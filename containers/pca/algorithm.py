@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
 BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 2^21 values at a time (10485 rows at d=200)
 SHIFT_ROWS = 1024  # regular mode shifts each block by the mean of its first rows
+CACHE_VALUES = 1 << 17  # rows are converted, shifted and summed 1 MB of float64 at a time
 
 
 @dataclass
@@ -119,24 +120,36 @@ class BlockBuffer:
         for start in range(0, batch.shape[0], self.rows):
             rows = batch[start : start + self.rows]
             with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
-                block, shift = self._shifted(rows)
+                block, shift, total = self._shifted(rows)
                 gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
             if not np.isfinite(np.diagonal(gram)).all():
                 return None
-            found.append(BlockSums(gram, block.sum(axis=0), shift, rows.shape[0]))
+            found.append(BlockSums(gram, total, shift, rows.shape[0]))
         return found
 
-    def _shifted(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``rows - shift`` in the reused float64 buffer (converted by the copy, shifted in place), and the shift:
-        the mean of the first ``SHIFT_ROWS`` rows, taken from the float64 copy (contiguous: 3x faster than from
-        float32 rows spread through a recordIO chunk)."""
+    def _shifted(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``rows - shift`` in the reused float64 buffer (converted by the copy, shifted in place), the shift and
+        the column sums of the shifted rows. The shift is the mean of the first ``SHIFT_ROWS`` rows of the float64
+        copy (contiguous: 3x faster than from float32 rows spread through a recordIO chunk). Rows are copied,
+        shifted and summed ``CACHE_VALUES`` at a time, while they are in the core's cache: with both cores busy
+        this saves ~3 % of the CPU of three passes over the whole block (memory bandwidth is shared)."""
         if self._block is None:
             self._block = np.empty((self.rows, self.d), dtype=np.float64)
-        block = self._block[: rows.shape[0]]
-        np.copyto(block, rows)
-        shift = block[:SHIFT_ROWS].mean(axis=0)
-        block -= shift
-        return block, shift
+        count = rows.shape[0]
+        block = self._block[:count]
+        head = min(count, SHIFT_ROWS)
+        np.copyto(block[:head], rows[:head])
+        shift = block[:head].mean(axis=0)
+        total = np.zeros(self.d)
+        step = max(1, CACHE_VALUES // max(self.d, 1))
+        for start in range(0, count, step):
+            stop = min(start + step, count)
+            if stop > head:
+                np.copyto(block[max(start, head) : stop], rows[max(start, head) : stop])
+            part = block[start:stop]
+            part -= shift
+            total += part.sum(axis=0)
+        return block, shift, total
 
 
 class ScatterAccumulator:
