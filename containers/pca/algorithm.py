@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 SUBSET_EIGH_MIN_DIM = 1024  # from this d on, only the top eigenpairs are computed (scipy, imported then)
 BLOCK_VALUES = 1 << 21  # regular mode shifts and multiplies up to 2^21 values at a time (10485 rows at d=200)
 SHIFT_ROWS = 1024  # regular mode shifts each block by the mean of its first rows
+CACHE_VALUES = 1 << 17  # rows are converted, shifted and summed 1 MB of float64 at a time
 
 
 @dataclass
@@ -94,6 +96,62 @@ def merge_states(
     return merged
 
 
+class BlockSums(NamedTuple):
+    """One block's sums: ``gram = sum c^T c`` and ``total = sum c`` of its ``rows`` rows ``c = x - shift``."""
+
+    gram: np.ndarray
+    total: np.ndarray
+    shift: np.ndarray
+    rows: int
+
+
+class BlockBuffer:
+    """The reused float64 block that a thread shifts rows into, up to ``rows`` rows at a time."""
+
+    def __init__(self, d: int) -> None:
+        self.rows = max(256, BLOCK_VALUES // max(d, 1))
+        self.d = d
+        self._block: np.ndarray | None = None  # allocated on first use
+
+    def sums(self, batch: np.ndarray) -> list[BlockSums] | None:
+        """The sums of each block of ``batch``, in order; None when it holds a NaN or an infinite value (the caller
+        names it) or when their squares overflow."""
+        found = []
+        for start in range(0, batch.shape[0], self.rows):
+            rows = batch[start : start + self.rows]
+            with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+                block, shift, total = self._shifted(rows)
+                gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
+            if not np.isfinite(np.diagonal(gram)).all():
+                return None
+            found.append(BlockSums(gram, total, shift, rows.shape[0]))
+        return found
+
+    def _shifted(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``rows - shift`` in the reused float64 buffer (converted by the copy, shifted in place), the shift and
+        the column sums of the shifted rows. The shift is the mean of the first ``SHIFT_ROWS`` rows of the float64
+        copy (contiguous: 3x faster than from float32 rows spread through a recordIO chunk). Rows are copied,
+        shifted and summed ``CACHE_VALUES`` at a time, while they are in the core's cache: with both cores busy
+        this saves ~3 % of the CPU of three passes over the whole block (memory bandwidth is shared)."""
+        if self._block is None:
+            self._block = np.empty((self.rows, self.d), dtype=np.float64)
+        count = rows.shape[0]
+        block = self._block[:count]
+        head = min(count, SHIFT_ROWS)
+        np.copyto(block[:head], rows[:head])
+        shift = block[:head].mean(axis=0)
+        total = np.zeros(self.d)
+        step = max(1, CACHE_VALUES // max(self.d, 1))
+        for start in range(0, count, step):
+            stop = min(start + step, count)
+            if stop > head:
+                np.copyto(block[max(start, head) : stop], rows[max(start, head) : stop])
+            part = block[start:stop]
+            part -= shift
+            total += part.sum(axis=0)
+        return block, shift, total
+
+
 class ScatterAccumulator:
     """regular mode: the exact d x d scatter matrix ``M2``, accumulated block by block (row-major, symmetric).
 
@@ -103,13 +161,14 @@ class ScatterAccumulator:
     mean ``shift + t / n_b`` merge into ``M2`` with Chan's formula: the rows are nearly centered before they are
     multiplied, so no digits cancel, however the mean drifts through the data. A NaN or infinite value shows as a
     non-finite diagonal of ``G``: :meth:`add` then returns False (no separate pass over the rows looks for them).
+    The sums of a block (:class:`BlockBuffer`) and their merge (:meth:`merge`) are separate steps, so that several
+    threads can compute blocks and merge them in order.
     """
 
     def __init__(self, d: int) -> None:
         self.moments = _Moments(d)
         self.m2 = np.zeros((d, d), dtype=np.float64)
-        self._block_rows = max(256, BLOCK_VALUES // max(d, 1))
-        self._block: np.ndarray | None = None
+        self._buffer = BlockBuffer(d)
 
     @property
     def rows(self) -> int:
@@ -118,32 +177,19 @@ class ScatterAccumulator:
     def add(self, batch: np.ndarray) -> bool:
         """Add the rows of ``batch``; False when it holds a NaN or an infinite value (the caller names it) or when
         their squares overflow."""
-        for start in range(0, batch.shape[0], self._block_rows):
-            rows = batch[start : start + self._block_rows]
-            with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
-                shift = rows[:SHIFT_ROWS].mean(axis=0, dtype=np.float64)
-                block = self._shifted(rows, shift)
-                gram = block.T @ block  # the same buffer on both sides: numpy calls BLAS syrk
-            if not np.isfinite(np.diagonal(gram)).all():
-                return False
-            self._merge(gram, block.sum(axis=0), shift, rows.shape[0])
-        return True
+        found = self._buffer.sums(batch)
+        return found is not None and all(self.merge(sums) for sums in found)
 
-    def _shifted(self, rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """``rows - shift`` in the reused float64 buffer: converted by the copy, shifted in place."""
-        if self._block is None:
-            self._block = np.empty((self._block_rows, self.m2.shape[0]), dtype=np.float64)
-        block = self._block[: rows.shape[0]]
-        np.copyto(block, rows)
-        block -= shift
-        return block
-
-    def _merge(self, gram: np.ndarray, total: np.ndarray, shift: np.ndarray, count: int) -> None:
-        """Chan's formula: the block's centered scatter and mean into ``m2`` and ``moments``."""
-        self.m2 += gram - np.outer(total, total / count)
-        delta, weight = self.moments.merge(count, shift + total / count)
-        if weight:
-            self.m2 += np.outer(delta, delta * weight)
+    def merge(self, sums: BlockSums) -> bool:
+        """Chan's formula: a block's centered scatter and mean into ``m2`` and ``moments``; False when ``m2``
+        overflows (blocks far apart: the squares of their means' difference)."""
+        gram, total, shift, count = sums
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by the return value
+            self.m2 += gram - np.outer(total, total / count)
+            delta, weight = self.moments.merge(count, shift + total / count)
+            if weight:
+                self.m2 += np.outer(delta, delta * weight)
+        return bool(np.isfinite(np.diagonal(self.m2)).all())
 
     def state(self) -> dict[str, np.ndarray]:
         """What a host sends the leader: row count, mean and the centered scatter matrix."""

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 _TARGET_BATCH_VALUES = 1 << 21  # read ~16 MB of float64 per batch: BLAS runs far faster on big batches
 
 TRAIN_TIME_LOG = "train time %.4f s (channels read, components solved, model written)"
-MAX_WORKERS = 8  # regular mode's accumulating threads (each holds a 16 MB block and up to two 8 MB chunks)
+MAX_WORKERS = 8  # regular mode's accumulating threads (each holds a 16 MB block; two batches each in flight)
 Accumulator = ScatterAccumulator | SketchAccumulator
 
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from containers.toolkit.codecs import content_types as ct
 from containers.toolkit.codecs.batch import Batch, concat_batches, empty_batch, rebatch
-from containers.toolkit.codecs.recordio import iter_recordio_batches, iter_recordio_pieces
+from containers.toolkit.codecs.recordio import iter_mapped_recordio_pieces, iter_recordio_batches
 from containers.toolkit.codecs.tabular import iter_csv_batches, iter_libsvm_batches, iter_parquet_batches
 from containers.toolkit.errors import UserError
 
@@ -59,17 +59,20 @@ def _label_setting(media: ct.MediaType, has_label: bool) -> bool:
 def _iter_one_file(
     path: Path, media_type: str, batch_rows: int, has_label: bool, *, joined: bool = True
 ) -> Iterator[Batch]:
-    """Batches of at most ``batch_rows`` rows; ``joined=False`` keeps recordIO's decoded chunks apart (no copy)."""
+    """Batches of at most ``batch_rows`` rows; ``joined=False`` keeps recordIO's decoded chunks apart (no copy) and
+    reads the file through ``mmap``."""
     if media_type == ct.CSV:
         yield from iter_csv_batches(path, batch_rows, has_label=has_label)
     elif media_type == ct.LIBSVM:
         yield from iter_libsvm_batches(path, batch_rows, has_label=has_label)
     elif media_type == ct.PARQUET:
         yield from iter_parquet_batches(path, batch_rows, has_label=has_label)
+    elif not joined:  # read through mmap: the pieces' values are read-only views of the file's pages
+        for batch in iter_mapped_recordio_pieces(path, batch_rows):
+            yield batch if has_label else batch._replace(labels=None)
     else:
         with path.open("rb") as stream:
-            read = iter_recordio_batches if joined else iter_recordio_pieces
-            for batch in read(stream, batch_rows, source=str(path)):
+            for batch in iter_recordio_batches(stream, batch_rows, source=str(path)):
                 yield batch if has_label else batch._replace(labels=None)
 
 
@@ -116,6 +119,7 @@ def iter_file_pieces(path: Path, content_type: str, max_rows: int, *, has_label:
     """One file's rows as the reader produces them, at most ``max_rows`` per batch and never re-cut or joined.
 
     For consumers whose result does not depend on how rows are batched: no copy to make batches of equal size.
+    A recordIO file is read through ``mmap``: its float values are read-only views of the file's pages.
     """
     media = _checked_media(content_type)
     return _iter_one_file(path, media.type, max_rows, _label_setting(media, has_label), joined=False)

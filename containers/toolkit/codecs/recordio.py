@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
 
 from containers.toolkit.codecs._assemble import decode_buffer, parse
-from containers.toolkit.codecs._buffers import read_block_after
+from containers.toolkit.codecs._buffers import MappedFile, NotMappableError, read_block_after
 from containers.toolkit.codecs._frames import Frames, split_frames
 from containers.toolkit.codecs._wire import ByteData
 from containers.toolkit.codecs._writer import encode_label_records, write_recordio
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "decode_label_records",
     "encode_label_records",
+    "iter_mapped_recordio_pieces",
     "iter_recordio_batches",
     "iter_recordio_pieces",
     "iter_records",
@@ -37,6 +39,9 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 8 << 20
+FIRST_WINDOW_BYTES = 1 << 20  # a mapped file's first chunk; the next ones double up to CHUNK_BYTES
+TAIL_WINDOW_BYTES = 2 << 20  # a mapped file's chunks in its last TAIL_CHUNKS * CHUNK_BYTES
+TAIL_CHUNKS = 2
 
 
 # ----------------------------------------------------------------------------------------------- framing
@@ -60,6 +65,44 @@ def _iter_chunks(stream: BinaryIO, source: str, chunk_bytes: int) -> Iterator[tu
         base += frames.consumed
         if final:
             return
+
+
+def _iter_mapped_chunks(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
+    """As :func:`_iter_chunks`, on a mapped file: each chunk is a window of the mapping (a record cut by a chunk's
+    end starts the next window; a record longer than a chunk widens the window until it fits). The first window
+    is at most ``FIRST_WINDOW_BYTES``, the next ones double up to ``chunk_bytes``, and the file's last
+    ``TAIL_CHUNKS`` chunks are read in windows of at most
+    ``TAIL_WINDOW_BYTES``: a consumer that deals the pieces to several threads starts them at once and they finish
+    together (docs/algorithms/pca.md#algorithm)."""
+    with mapped:
+        yield from _mapped_windows(mapped, chunk_bytes)
+
+
+def _mapped_windows(mapped: MappedFile, chunk_bytes: int) -> Iterator[tuple[ByteData, Frames, int]]:
+    source = str(mapped.path)
+    start = 0
+    seen = 0
+    width = min(chunk_bytes, FIRST_WINDOW_BYTES)
+    while start < mapped.size:
+        stop = min(start + width, mapped.size)
+        final = stop == mapped.size
+        buf = mapped.window(start, stop)
+        frames = split_frames(buf, final=final, source=source, base=start)
+        if frames.count:
+            yield buf, frames, seen
+            seen += frames.count
+        if final:
+            return
+        start += frames.consumed
+        width = _next_width(width, chunk_bytes, frames.consumed > 0, mapped.size - start)
+
+
+def _next_width(width: int, chunk_bytes: int, progressed: bool, remaining: int) -> int:
+    """The next window's size: one more chunk when no record fitted, twice the last up to a chunk, small in the
+    file's last chunks."""
+    if not progressed:
+        return width + chunk_bytes
+    return min(chunk_bytes, 2 * width) if remaining > TAIL_CHUNKS * chunk_bytes else min(chunk_bytes, TAIL_WINDOW_BYTES)
 
 
 def _as_stream(data: bytes | bytearray | memoryview | BinaryIO) -> BinaryIO:
@@ -98,6 +141,15 @@ def _decoded(chunks: Iterator[tuple[ByteData, Frames, int]], source: str) -> Ite
         yield piece
 
 
+def _cut(pieces: Iterator[Batch], max_rows: int) -> Iterator[Batch]:
+    """Each piece as it is, or sliced (views) into batches of at most ``max_rows`` rows."""
+    if max_rows <= 0:
+        raise ValueError(f"max_rows must be positive, got {max_rows}")
+    for piece in pieces:
+        for start in range(0, piece.n_rows, max_rows):
+            yield piece if piece.n_rows <= max_rows else slice_batch(piece, start, start + max_rows)
+
+
 # ----------------------------------------------------------------------------------------------- public API
 
 
@@ -115,11 +167,21 @@ def iter_recordio_pieces(
 
     For consumers whose result does not depend on the batching: no copy to make batches of equal size.
     """
-    if max_rows <= 0:
-        raise ValueError(f"max_rows must be positive, got {max_rows}")
-    for piece in _decoded(_iter_chunks(stream, source, chunk_bytes), source):
-        for start in range(0, piece.n_rows, max_rows):
-            yield piece if piece.n_rows <= max_rows else slice_batch(piece, start, start + max_rows)
+    return _cut(_decoded(_iter_chunks(stream, source, chunk_bytes), source), max_rows)
+
+
+def iter_mapped_recordio_pieces(path: Path, max_rows: int, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Batch]:
+    """As :func:`iter_recordio_pieces`, for a file read through ``mmap`` (:class:`MappedFile`): dense float values
+    are read-only views of the mapping, nothing is copied before the consumer's own pass. A file that cannot be
+    mapped (a file system without ``mmap``) is read into chunks instead."""
+    try:
+        mapped = MappedFile(path)
+    except NotMappableError as exc:
+        logger.info("%s cannot be mapped (%s): it is read instead", path, exc)
+        with path.open("rb") as stream:
+            yield from iter_recordio_pieces(stream, max_rows, source=str(path), chunk_bytes=chunk_bytes)
+        return
+    yield from _cut(_decoded(_iter_mapped_chunks(mapped, chunk_bytes), str(path)), max_rows)
 
 
 def read_recordio(data: bytes | bytearray | memoryview | BinaryIO, *, source: str = "<request>") -> Batch:

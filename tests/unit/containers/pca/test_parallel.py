@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from containers.pca import parallel
-from containers.pca.algorithm import SUBSET_EIGH_MIN_DIM, ScatterAccumulator
+from containers.pca.algorithm import SUBSET_EIGH_MIN_DIM, BlockBuffer, ScatterAccumulator
 from containers.pca.parallel import accumulate_in_workers, single_threaded_blas
 from containers.pca.train import solving_threads
 
@@ -36,6 +38,30 @@ def test_workers_give_the_scatter_of_one_accumulator(rows, workers):
     np.testing.assert_allclose(merged.m2, alone.m2, rtol=1e-11, atol=1e-11 * np.abs(alone.m2).max())
     again, _ = accumulate_in_workers(_pieces(rows, 700), 16, workers)
     assert np.array_equal(again.m2, merged.m2)  # the same batches go to the same workers, merged in one order
+
+
+def test_the_result_does_not_depend_on_which_worker_is_slow(rows, monkeypatch):
+    """Pieces go to whichever worker is free, but their sums merge in the pieces' order: the same bits as one
+    accumulator fed the same pieces (the first cut in one part per worker)."""
+    alone = ScatterAccumulator(16)
+    cuts = [350, *range(700, 5000, 700), 5000]  # 2 workers: the first piece halved
+    for start, stop in zip([0, *cuts[:-1]], cuts, strict=True):
+        assert alone.add(rows[start:stop])
+    quick, _ = accumulate_in_workers(_pieces(rows, 700), 16, 2)
+    assert np.array_equal(quick.m2, alone.m2) and np.array_equal(quick.moments.mean, alone.moments.mean)
+    sums = BlockBuffer.sums
+    first_thread: list[int] = []
+
+    def first_thread_is_slow(self, batch):
+        if not first_thread:
+            first_thread.append(threading.get_ident())
+        if threading.get_ident() == first_thread[0]:
+            time.sleep(0.05)  # this worker falls behind: the other one takes the next pieces
+        return sums(self, batch)
+
+    monkeypatch.setattr(BlockBuffer, "sums", first_thread_is_slow)
+    slow, _ = accumulate_in_workers(_pieces(rows, 700), 16, 2)
+    assert np.array_equal(slow.m2, alone.m2) and np.array_equal(slow.moments.mean, alone.moments.mean)
 
 
 def test_the_first_non_finite_piece_in_order_is_reported(rows):

@@ -4,8 +4,11 @@ writers, round trips, errors."""
 from __future__ import annotations
 
 import io
+import mmap
 import os
 import struct
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +24,10 @@ from containers.toolkit.codecs import (
     iter_recordio_batches,
     iter_records,
     read_recordio,
+    recordio,
     write_recordio,
 )
+from containers.toolkit.codecs.recordio import iter_mapped_recordio_pieces
 from containers.toolkit.errors import UserError
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -175,6 +180,93 @@ def test_streamed_batches_equal_whole_read(case, batch_rows, chunk_bytes):
     np.testing.assert_array_equal(joined, dense_of(features))
     if labels is not None:
         np.testing.assert_array_equal(np.concatenate([b.labels for b in batches]), labels)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dense_cases() | sparse_cases(), st.integers(1, 5), st.integers(8, 64))
+def test_mapped_pieces_equal_whole_read(case, max_rows, chunk_bytes):
+    features, labels = case  # records of up to ~70 bytes: windows of 8-64 bytes cut them and are widened
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.pbr"
+        path.write_bytes(write_recordio(features, labels))
+        pieces = list(iter_mapped_recordio_pieces(path, max_rows, chunk_bytes=chunk_bytes))
+        assert all(0 < piece.n_rows <= max_rows for piece in pieces)
+        np.testing.assert_array_equal(np.vstack([dense_of(p.features) for p in pieces]), dense_of(features))
+        if labels is not None:
+            np.testing.assert_array_equal(np.concatenate([p.labels for p in pieces]), labels)
+
+
+def test_mapped_dense_values_are_read_only_views_of_the_file(tmp_path):
+    path = tmp_path / "train.pbr"
+    path.write_bytes(write_recordio(np.arange(60, dtype=np.float32).reshape(20, 3)))
+    (piece,) = iter_mapped_recordio_pieces(path, 100)
+    assert not piece.features.flags.writeable and piece.features.base is not None
+    np.testing.assert_array_equal(piece.features, np.arange(60).reshape(20, 3))
+
+
+def test_a_mapped_file_that_shrinks_while_read_is_a_user_error(tmp_path):
+    path = tmp_path / "train.pbr"
+    data = write_recordio(np.ones((30, 3), np.float32))  # 36-byte records
+    path.write_bytes(data)
+    pieces = iter_mapped_recordio_pieces(path, 100, chunk_bytes=360)
+    assert next(pieces).n_rows == 10
+    with path.open("r+b") as handle:
+        handle.truncate(500)  # the first window's bytes stay; the next window's do not
+    with pytest.raises(UserError, match="shrank while it was being read"):
+        next(pieces)
+
+
+def test_a_mapped_files_windows_grow_from_a_small_first_one_and_are_small_again_at_its_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(recordio, "FIRST_WINDOW_BYTES", 180)
+    monkeypatch.setattr(recordio, "TAIL_WINDOW_BYTES", 180)
+    path = tmp_path / "train.pbr"
+    rows = np.arange(300, dtype=np.float32).reshape(100, 3)
+    path.write_bytes(write_recordio(rows))  # 100 records of 36 bytes
+    pieces = list(iter_mapped_recordio_pieces(path, 1000, chunk_bytes=720))
+    # 5 records in the first window, then 10, then 20 a chunk until at most 2 chunks (40 records) are left, then 5
+    assert [piece.n_rows for piece in pieces] == [5, 10, 20, 20, 20, 5, 5, 5, 5, 5]
+    np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
+
+
+def test_each_window_is_unmapped_once_nothing_views_it(tmp_path):
+    path = tmp_path / "train.pbr"
+    path.write_bytes(write_recordio(np.ones((3000, 3), np.float32)))  # 108 KB of 36-byte records
+
+    def mappings() -> int:
+        return sum(str(path) in line for line in Path("/proc/self/maps").read_text().splitlines())
+
+    held = list(iter_mapped_recordio_pieces(path, 1000, chunk_bytes=36000))
+    assert len(held) == 3 and mappings() >= 2  # a mapping per window of 1000 records (adjacent ones may merge)
+    del held
+    assert mappings() == 0
+    for piece in iter_mapped_recordio_pieces(path, 1000, chunk_bytes=36000):
+        assert piece.n_rows and mappings() <= 2  # the previous window is gone once its piece is dropped
+
+
+def test_a_file_that_cannot_be_mapped_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "train.pbr"
+    rows = np.arange(60, dtype=np.float32).reshape(20, 3)
+    path.write_bytes(write_recordio(rows))
+
+    def no_mmap(*_args, **_kwargs):
+        raise OSError(19, "No such device")  # what mmap raises on a file system that cannot map files
+
+    monkeypatch.setattr(mmap, "mmap", no_mmap)
+    pieces = list(iter_mapped_recordio_pieces(path, 8))
+    assert [piece.n_rows for piece in pieces] == [8, 8, 4]
+    np.testing.assert_array_equal(np.vstack([piece.features for piece in pieces]), rows)
+    with pytest.raises(FileNotFoundError):  # a missing file is not taken for one that cannot be mapped
+        list(iter_mapped_recordio_pieces(tmp_path / "missing.pbr", 8))
+
+
+def test_mapped_empty_and_truncated_files(tmp_path):
+    empty = tmp_path / "empty.pbr"
+    empty.write_bytes(b"")
+    assert list(iter_mapped_recordio_pieces(empty, 10)) == []
+    cut = tmp_path / "cut.pbr"
+    cut.write_bytes(write_recordio(np.ones((5, 3), np.float32))[:-10])
+    with pytest.raises(UserError, match="Truncated RecordIO record at offset 144"):
+        list(iter_mapped_recordio_pieces(cut, 2, chunk_bytes=16))
 
 
 # ----------------------------------------------------------------------------------------------- reading rules
