@@ -5,6 +5,10 @@ a few endpoints of CreateEndpoint until DescribeEndpoint says InService and a fi
 (``direct_s``) is the same serving container started through the runtime until its ``/ping`` answers, measured in this
 run on the same machine: the floor any endpoint start pays. Goal: seconds <= 2 (SageMaker takes minutes; SDK local
 mode tens of seconds with Docker).
+
+Where Docker, docker-compose and the image tagged as the AWS XGBoost URI are there (``make images``), ``sdk_local_s``
+is the SageMaker SDK v2's local mode deploying the same model (``Model.deploy(instance_type="local")``) until its first
+prediction answers, once; otherwise ``sdk_local`` says what is missing.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import boto3
 
+from benchmarks._sdk_local_mode import deploy_seconds, why_unavailable
 from benchmarks.common import emit, work_dir
 from benchmarks.invoke_overhead import BUCKET, IMAGE, csv, model_archive
 from infra.config import StackSettings
@@ -89,14 +94,20 @@ def main() -> None:
     finally:
         stack.stop()
     seconds = statistics.median(times)
+    missing = why_unavailable(IMAGE)
+    sdk_local: dict[str, float | str] = (
+        {"sdk_local": missing} if missing else {"sdk_local_s": deploy_seconds(IMAGE, archive, body, base / "sdk")}
+    )
     emit(
         "endpoint_cold_start",
         f"CreateEndpoint -> InService -> first InvokeEndpoint, median of {ENDPOINTS}; "
-        "anchor: the same serving container started through the runtime until /ping answers",
+        "anchor: the same serving container started through the runtime until /ping answers; "
+        "sdk_local_s: SDK v2 local mode's deploy until the first prediction, once",
         seconds=seconds,
         max_s=max(times),
         direct_s=direct_s,
         ratio=seconds / direct_s,
+        **sdk_local,
     )
 
 
