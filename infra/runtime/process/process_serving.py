@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import stat
 import threading
@@ -41,24 +42,52 @@ PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (docs/reference/container-contr
 _PING_INTERVAL_SECONDS = 0.1
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port the kernel just reported free on ``host`` (it can be taken again before use; rare)."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LISTEN_SPAN = 8192  # ports just below the kernel's ephemeral range that listeners are picked from
+_PICKER = random.SystemRandom()  # not the global generator: a test that seeds it must not make two stacks agree
+
+
+def _listen_ports() -> range:
+    """Ports the kernel never gives an outgoing connection: those below its ephemeral range. A port the kernel
+    reports free from that range could be taken by any client's connect() before the listener binds it (an XGBoost
+    tracker failed so with EADDRINUSE while the suite's clients churned loopback connections)."""
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    return range(max(1024, low - _LISTEN_SPAN), low)
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", attempts: int = 64) -> int:
+    """A TCP port free on ``host`` below the ephemeral range (docs/security.md#what-jobs-listen-on): no outgoing
+    connection takes it before its listener binds it; only another listener could (rare: the pick is random)."""
+    candidates = _listen_ports()
+    if len(candidates) >= 256:
+        for _ in range(attempts):
+            port = _PICKER.choice(candidates)
+            if _bindable(host, port):
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # the kernel's own pick, as a last resort
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        picked: int = sock.getsockname()[1]
+        return picked
 
 
 def free_port_pair(host: str = "127.0.0.1", attempts: int = 20) -> int:
     """A free port ``p`` whose neighbour ``p + 1`` is free too (XGBoost's tracker uses two ports)."""
     for _ in range(attempts):
         port = free_port(host)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port + 1))
-            except OSError:
-                continue
-        return port
+        if _bindable(host, port + 1):
+            return port
     return free_port(host)
 
 
