@@ -4,6 +4,8 @@ The functions are defined inside the tests, so cloudpickle ships them by value (
 the image is the remote-function container (docs/pipelines.md#step-functions-and-remote-functions).
 """
 
+from importlib.metadata import version
+
 import pytest
 
 from tests.pipelines.conftest import ROLE, steps_of, unique, wait
@@ -83,7 +85,10 @@ def test_remote_function_with_a_requirements_file_returns_its_value(sdk_env, tmp
 
     session, _ = sdk_env
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("numpy\npandas\n")
+    # Pinned to what the image has: the SDK's job runs `pip install -r requirements.txt -U`, and under the process
+    # runtime the image is the project's venv, which jobs may not write
+    # (docs/pipelines.md#step-functions-and-remote-functions).
+    requirements.write_text(f"numpy=={version('numpy')}\npandas=={version('pandas')}\n")
 
     @remote(
         image_uri=REMOTE_IMAGE,
