@@ -43,7 +43,7 @@ _PING_INTERVAL_SECONDS = 0.1
 
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_LISTEN_SPAN = 8192  # ports just below the kernel's ephemeral range that listeners are picked from
+_LISTEN_SPAN = 24576  # ports below the kernel's ephemeral range that listeners are picked from (8192-32767)
 _PICKER = random.SystemRandom()  # not the global generator: a test that seeds it must not make two stacks agree
 
 
