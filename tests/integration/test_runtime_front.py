@@ -141,13 +141,7 @@ def test_a_process_runtime_container_is_relayed_over_its_unix_socket_and_a_tcp_o
     sm, smr = _clients(front_stack)
     answer = json.loads(smr.invoke_endpoint(EndpointName=endpoint, Body=b"1,2", ContentType="text/csv")["Body"].read())
     assert answer["via"] == "unix"
-    model, config, name = unique("tcp-model"), unique("tcp-cfg"), unique("tcp-ep")
-    container = {"Image": FAKE_IMAGE, "Environment": {"FAKE_SERVE_UNIX": "none"}}
-    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container)
-    variant = {"VariantName": "only", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
-    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    name = _fake_endpoint(sm, "tcp", {"FAKE_SERVE_UNIX": "none"})
     with _connect(front_stack) as sock:
         sock.sendall(_invoke(name, b"1,2,3") + _invoke(name, b"4"))
         answers = _Answers(sock)
@@ -195,13 +189,7 @@ def test_a_connection_goes_to_the_wsgi_server_with_the_bytes_the_front_read(fron
 
 def test_a_large_answer_the_client_has_not_read_leaves_before_the_wsgi_servers_answer(front_stack):
     sm, _ = _clients(front_stack)
-    model, config, name = unique("echo-model"), unique("echo-cfg"), unique("echo-ep")
-    container = {"Image": FAKE_IMAGE, "Environment": {"FAKE_ECHO": "1"}}
-    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container)
-    variant = {"VariantName": "only", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
-    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    name = _fake_endpoint(sm, "echo", {"FAKE_ECHO": "1"})
     body = b"x" * (5 * 1024 * 1024)
     health = b"GET /_sagestack/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     with _connect(front_stack, receive_buffer=4096) as sock:
@@ -285,3 +273,15 @@ def test_stopping_the_stack_ends_the_connections_the_front_holds(tmp_path):
         assert answers.closed()
     with pytest.raises(OSError):
         _connect(stack).close()  # nothing listens on the port any more
+
+
+def _fake_endpoint(sm, prefix, environment):
+    """An InService endpoint of one fake container with ``environment``; its name."""
+    model, config, name = unique(f"{prefix}-model"), unique(f"{prefix}-cfg"), unique(f"{prefix}-ep")
+    container = {"Image": FAKE_IMAGE, "Environment": environment}
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    variant = {"VariantName": "only", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert wait_endpoint(sm, name)["EndpointStatus"] == "InService"
+    return name

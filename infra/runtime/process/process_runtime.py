@@ -57,7 +57,7 @@ from infra.runtime.process.process_serving import (
     ProcessServingContainer,
     free_port,
     free_port_pair,
-    serving_socket_environment,
+    serving_environment,
     wait_until_healthy,
 )
 from infra.runtime.process.warm_hosts import (
@@ -298,13 +298,10 @@ class ProcessRuntime:
     def start_serving(self, spec: ServingSpec, on_log: LogCallback | None = None) -> ProcessServingContainer:
         self._refuse_when_closed(spec.name)
         layout = lay_out_serving(spec)
-        port, extra_port = free_port(), free_port()
+        port = free_port()
         serving_env = {
-            "SAGEMAKER_BIND_TO_PORT": str(port),
-            "SAGEMAKER_BIND_TO_ADDRESS": "127.0.0.1",
-            "SAGEMAKER_SAFE_PORT_RANGE": f"{extra_port}-{extra_port}",
+            **serving_environment(port, self._isolation.base(layout.root)),
             **self._isolation.environment(layout.root),
-            **serving_socket_environment(self._isolation.base(layout.root)),
         }
         env = self._environment(spec.image, {}, spec.environment, serving_env)
         # Every instance of a variant shares the model directory, so they share one user.

@@ -34,6 +34,7 @@ __all__ = [
     "ProcessServingContainer",
     "ServingSocket",
     "free_port",
+    "serving_environment",
     "serving_socket_environment",
     "wait_until_healthy",
 ]
@@ -94,6 +95,18 @@ def free_port_pair(host: str = "127.0.0.1", attempts: int = 20) -> int:
 UNIX_SOCKET_ENV = "SAGESTACK_BIND_TO_UNIX_SOCKET"  # read by the serving toolkit
 SOCKET_NAME = "serve.sock"  # in the container's /opt/ml
 _MAX_PATH_BYTES = 107  # sun_path holds 108 bytes with the terminating NUL
+
+
+def serving_environment(port: int, base: PurePosixPath) -> dict[str, str]:
+    """What a ``serve`` process listens on: ``port`` on loopback, a spare port of its own, and the unix socket in
+    ``base`` (the container's ``/opt/ml``) when its path fits."""
+    extra_port = free_port()
+    return {
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_BIND_TO_ADDRESS": "127.0.0.1",
+        "SAGEMAKER_SAFE_PORT_RANGE": f"{extra_port}-{extra_port}",
+        **serving_socket_environment(base),
+    }
 
 
 def serving_socket_environment(base: PurePosixPath) -> dict[str, str]:

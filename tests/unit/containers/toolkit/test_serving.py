@@ -241,14 +241,7 @@ def test_gunicorn_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = subprocess_env(
         SAGEMAKER_BASE_DIR=str(tmp_path), SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS="1"
     )
-    code = "import sys; from containers.toolkit.model_server.serving import serve; sys.exit(serve(sys.argv[1]))"
-    process = subprocess.Popen(
-        [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = _serve_echo(env)
     try:
         _wait_ready(f"http://127.0.0.1:{port}/ping", process)
         response = requests.post(
@@ -276,14 +269,7 @@ def test_gunicorn_serve_also_listens_on_the_unix_socket_asked_for_mode_0600(tmp_
         SAGEMAKER_MODEL_SERVER_WORKERS="1",
         SAGESTACK_BIND_TO_UNIX_SOCKET=str(path),
     )
-    code = "import sys; from containers.toolkit.model_server.serving import serve; sys.exit(serve(sys.argv[1]))"
-    process = subprocess.Popen(
-        [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = _serve_echo(env)
     try:
         _wait_ready(f"http://127.0.0.1:{port}/ping", process)
         assert stat.S_ISSOCK(path.lstat().st_mode) and stat.S_IMODE(path.lstat().st_mode) == 0o600
@@ -302,3 +288,15 @@ def test_gunicorn_serve_also_listens_on_the_unix_socket_asked_for_mode_0600(tmp_
     assert f"Listening at: http://127.0.0.1:{port}".encode() in err
     assert f"unix:{path}".encode() in err
     assert not path.exists()  # gunicorn removes its socket when it stops
+
+
+def _serve_echo(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The toolkit's gunicorn ``serve`` of ``EchoHandler`` in a new process with ``env``."""
+    code = "import sys; from containers.toolkit.model_server.serving import serve; sys.exit(serve(sys.argv[1]))"
+    return subprocess.Popen(
+        [PYTHON, "-c", code, "tests.unit.containers.toolkit.test_serving:EchoHandler"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

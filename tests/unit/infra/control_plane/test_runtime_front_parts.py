@@ -221,14 +221,7 @@ def _ok(body, content_type=b"application/json", extra=b""):
 def test_answers_come_back_whole_over_one_kept_alive_connection():
     server = ScriptedServer([_ok(b'{"a": 1}'), _ok(b"x" * 100_000, b"text/csv")])
 
-    async def two_calls():
-        relay = ContainerRelay()
-        first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
-        second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
-        relay.close()
-        return first, second
-
-    first, second = _run(two_calls())
+    first, second = _run(_two_calls(server))
     assert (first.status, first.headers["content-type"], first.body) == (200, "application/json", b'{"a": 1}')
     assert second.body == b"x" * 100_000
     assert server.connections == 1
@@ -333,14 +326,7 @@ def test_an_answer_that_is_not_http_is_a_failure_not_a_hang():
 def test_a_container_with_a_unix_socket_is_reached_there_over_kept_alive_connections(tmp_path):
     server = ScriptedServer([_ok(b'{"a": 1}'), _ok(b"y" * 90_000, b"text/csv")], unix_path=str(tmp_path / "s.sock"))
 
-    async def two_calls():
-        relay = ContainerRelay()
-        first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
-        second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
-        relay.close()
-        return first, second
-
-    first, second = _run(two_calls())
+    first, second = _run(_two_calls(server))
     assert (first.status, first.body, second.body) == (200, b'{"a": 1}', b"y" * 90_000)
     assert server.connections == 1
     assert [body for _, body in server.requests] == [b"1,2", b"3" * 70_000]
@@ -377,3 +363,12 @@ def test_a_shorter_timeout_after_a_longer_one_still_fires_first():
     assert first == ["fast"]  # the slow call is still waiting when the fast one has timed out
     assert isinstance(fast_failure, HopFailed) and fast_failure.timed_out
     assert isinstance(slow_failure, HopFailed) and slow_failure.timed_out
+
+
+async def _two_calls(server):
+    """Two calls to ``server`` through one relay: a small body, then one of 70,000 bytes."""
+    relay = ContainerRelay()
+    first = await relay.in_series([server.process()], b"1,2", {"Content-Type": "text/csv"}, 5.0)
+    second = await relay.in_series([server.process()], b"3" * 70_000, {"Content-Type": "text/csv"}, 5.0)
+    relay.close()
+    return first, second
