@@ -4,6 +4,8 @@ import io
 import tarfile
 import time
 
+import psutil
+
 from tests.integration.conftest import FAKE_IMAGE, ROLE, unique
 
 
@@ -132,3 +134,27 @@ def source_archive(name: str, content: bytes) -> bytes:
         info.size = len(content)
         tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def warm_start_pids():
+    """Processes of this test process's stack running the warm-start entry, as ``ps`` shows them: pre-started hosts
+    waiting for a job (other test workers' stacks pre-start hosts of their own at the same time)."""
+    return {process.pid for process in psutil.Process().children(recursive=True) if is_warm_start(process)}
+
+
+def new_warm_start_pids(before, timeout=60):
+    """The stack's warm-start processes not in ``before``, once there is one (hosts are pre-started in the
+    background after the job that leaves them ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = warm_start_pids() - before
+        if pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.1)
+
+
+def is_warm_start(process):
+    try:
+        return "containers.toolkit.warm_start" in process.cmdline()
+    except psutil.Error:
+        return False

@@ -12,13 +12,18 @@ import os
 import random
 import signal
 import tarfile
-import time
 
 import psutil
 import pytest
 
 from tests.integration.conftest import ROLE, SKLEARN_IMAGE, XGBOOST_IMAGE, unique
-from tests.integration.helpers import source_archive, wait_training
+from tests.integration.helpers import (
+    is_warm_start,
+    new_warm_start_pids,
+    source_archive,
+    wait_training,
+    warm_start_pids,
+)
 from tests.integration.test_durable_stack import ServedStack, _wait
 from tests.integration.test_stack_lifecycle import _recorded, _still_running
 
@@ -42,25 +47,6 @@ pathlib.Path("/tmp/sagestack-leak").write_text("from " + os.environ["TRAINING_JO
 (base / "model" / "leak.txt").write_text("leak")
 (base / "model" / "seen.json").write_text(json.dumps(seen))
 """
-
-
-def _warm_start_pids():
-    """Processes of this test process's stack running the warm-start entry, as ``ps`` shows them: pre-started hosts
-    waiting for a job (other test workers' stacks pre-start hosts of their own at the same time)."""
-    pids = set()
-    for process in psutil.Process().children(recursive=True):
-        if _warm_start(process):
-            pids.add(process.pid)
-    return pids
-
-
-def _new_warm_start_pids(before, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = _warm_start_pids() - before
-        if pids or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.1)
 
 
 def _upload_source(s3, bucket, prefix):
@@ -107,12 +93,12 @@ def test_the_next_job_like_it_runs_on_a_clean_standby_host_and_no_warm_pool_show
     # An import-time variable of these jobs only: their standby set is theirs, whatever ran before.
     seed = str(random.randrange(1, 2**31))
     first, second = unique("standby-1"), unique("standby-2")
-    before = _warm_start_pids()
+    before = warm_start_pids()
 
     first_env = {"PYTHONHASHSEED": seed, "SAGESTACK_MARK": "first", "SAGESTACK_FIRST_ONLY": "yes"}
     sm.create_training_job(**_request(first, bucket, prefix, source, first_env, "one"))
     assert wait_training(sm, first)["TrainingJobStatus"] == "Completed"
-    prestarted = _new_warm_start_pids(before)
+    prestarted = new_warm_start_pids(before)
     assert prestarted, "no standby host was pre-started after the first job"
 
     second_env = {"PYTHONHASHSEED": seed, "SAGESTACK_MARK": "second"}
@@ -136,15 +122,8 @@ def _recorded_warm_starts(data_dir):
     """Whether the stack's ledger records processes and each runs the warm-start entry (``ps`` shows it)."""
     recorded = _still_running(_recorded(data_dir))
     pids = {pid for pid, _ in recorded}
-    warm = {process.pid for process in psutil.process_iter() if process.pid in pids and _warm_start(process)}
+    warm = {process.pid for process in psutil.process_iter() if process.pid in pids and is_warm_start(process)}
     return bool(recorded) and warm == pids
-
-
-def _warm_start(process):
-    try:
-        return "containers.toolkit.warm_start" in process.cmdline()
-    except psutil.Error:
-        return False
 
 
 @pytest.mark.parametrize("end", ["stop", "kill -9"])

@@ -9,12 +9,11 @@ import time
 from datetime import UTC, datetime
 
 import boto3
-import psutil
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import ROLE, unique
-from tests.integration.helpers import training_request, wait_training
+from tests.integration.helpers import new_warm_start_pids, training_request, wait_training, warm_start_pids
 from tests.integration.test_framework_containers import INSTANCE, SKLEARN_VERSION, rows, upload_train, write_source
 
 SCRIPT = """
@@ -40,19 +39,6 @@ def _wait_pool(sm, name, wanted, timeout=60):
         status = sm.describe_training_job(TrainingJobName=name).get("WarmPoolStatus", {})
         if status.get("Status") == wanted or time.monotonic() > deadline:
             return status
-        time.sleep(0.1)
-
-
-def _warm_host_pids():
-    """Processes running the warm-start entry, as ``ps`` shows them: pre-started hosts waiting for a job."""
-    deadline = time.monotonic() + 60
-    while True:
-        pids = set()
-        for process in psutil.process_iter(["pid", "cmdline"]):
-            if "containers.toolkit.warm_start" in (process.info["cmdline"] or []):
-                pids.add(process.info["pid"])
-        if pids or time.monotonic() > deadline:
-            return pids
         time.sleep(0.1)
 
 
@@ -85,11 +71,12 @@ def test_a_matching_job_reuses_the_warm_pool_on_a_clean_prestarted_host(sdk_env,
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
     train = upload_train(bucket, unique("warm"), rows())
     source = write_source(tmp_path / "src", {"train.py": SCRIPT})
+    before = warm_start_pids()
     first = _estimator(session, source)
     first.fit({"train": train}, wait=True, logs=False)
     first_name = first.latest_training_job.name
     assert _wait_pool(sm, first_name, "Available")["Status"] == "Available"
-    prestarted = _warm_host_pids()
+    prestarted = new_warm_start_pids(before)
     assert prestarted, "no pre-started warm host process after the first job"
 
     second = _estimator(session, source)
