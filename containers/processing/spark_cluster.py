@@ -133,7 +133,15 @@ def cluster_conf(layout: ClusterLayout, extra_env: Mapping[str, str]) -> dict[st
 
 
 def daemon_environment(layout: ClusterLayout) -> dict[str, str]:
-    return {**os.environ, "SPARK_LOCAL_IP": layout.bind_address, "SPARK_NO_DAEMONIZE": "1"}
+    """The daemons' environment. The master binds the port it is given or exits (Spark's default would move it to
+    the next port, where no host looks for it, while what holds the given one answers the workers)."""
+    master_opts = f"{os.environ.get('SPARK_MASTER_OPTS', '')} -Dspark.port.maxRetries=0".strip()
+    return {
+        **os.environ,
+        "SPARK_LOCAL_IP": layout.bind_address,
+        "SPARK_NO_DAEMONIZE": "1",
+        "SPARK_MASTER_OPTS": master_opts,
+    }
 
 
 def spark_class(spark_bin: Path, main_class: str, *arguments: str) -> list[str]:

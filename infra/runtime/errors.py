@@ -9,6 +9,7 @@ __all__ = [
     "ImageNotFoundError",
     "InvalidSpecError",
     "IsolationError",
+    "ServingPortTakenError",
     "ServingStartupError",
     "UnsafeArchiveError",
 ]
@@ -33,3 +34,7 @@ class ServingStartupError(ContainerRuntimeError):
         tail = "\n".join(last_lines)
         super().__init__(f"{message}\nLast log lines:\n{tail}" if tail else message)
         self.last_lines = last_lines
+
+
+class ServingPortTakenError(ServingStartupError):
+    """Another process listens on the port a ``serve`` process was given: what answers there is not the container."""

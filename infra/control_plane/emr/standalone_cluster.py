@@ -15,7 +15,6 @@ import importlib.util
 import json
 import logging
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from infra.runtime.process.host_process import with_parent_death_signal
+from infra.runtime.process.process_serving import ListenerOwner, free_port, listener_owner
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 MIN_WORKER_MEMORY_MB = 1024
 MEMORY_SHARE = 0.5  # of the machine's memory, for all workers of one cluster together
 STOP_GRACE_SECONDS = 10.0
+MASTER_ATTEMPTS = 3  # a master whose port another process took (picked at the same moment) starts again elsewhere
+# The master binds the ports it is given or exits: Spark's default moves to the next port, where the stack would
+# not look for it (and another stack's master, on the port given, would answer in its place).
+MASTER_OPTS = "-Dspark.port.maxRetries=0"
 
 
 class SparkClusterError(RuntimeError):
@@ -46,12 +50,6 @@ def spark_home() -> Path:
     if spec is None or spec.origin is None:
         raise SparkClusterError("pyspark is not installed in the stack's environment")
     return Path(spec.origin).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def worker_share(workers: int) -> tuple[int, int]:
@@ -101,17 +99,7 @@ class StandaloneCluster:
         """Start the master, then the workers; return the seconds it took for every worker to register."""
         started = time.monotonic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._master = self._spawn(
-            "master",
-            MASTER_CLASS,
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.master_port),
-            "--webui-port",
-            str(self.ui_port),
-        )
-        self._wait(self._listening, "the Spark master to listen", started + timeout_seconds)
+        self._start_master(started + timeout_seconds)
         cores, memory_mb = worker_share(self.worker_count)
         for index in range(self.worker_count):
             work_dir = self.log_dir / f"worker-{index + 1}-work"
@@ -143,6 +131,28 @@ class StandaloneCluster:
         logger.info("Spark standalone cluster %s: %d workers up in %.1f s", self.master_url, self.worker_count, elapsed)
         return elapsed
 
+    def _start_master(self, deadline: float) -> None:
+        """Start the master; on new ports when it exits because another process holds one of its ports."""
+        for attempt in range(1, MASTER_ATTEMPTS + 1):
+            self._master = self._spawn(
+                "master",
+                MASTER_CLASS,
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.master_port),
+                "--webui-port",
+                str(self.ui_port),
+            )
+            try:
+                self._wait(self._listening, "the Spark master to listen", deadline)
+                return
+            except SparkClusterError:
+                if attempt == MASTER_ATTEMPTS or not self._ports_taken():
+                    raise
+            logger.warning("the Spark master's port %d or %d was taken: it starts on others", *self._ports())
+            self.master_port, self.ui_port = free_port(), free_port()
+
     def status(self) -> dict[str, object]:
         """The master's JSON page (workers, cores, running and completed applications); {} when it does not answer."""
         try:
@@ -170,19 +180,32 @@ class StandaloneCluster:
 
     def _spawn(self, name: str, main_class: str, *arguments: str) -> _Daemon:
         log = (self.log_dir / f"{name}.log").open("ab")
-        env = {**os.environ, "SPARK_LOCAL_IP": LOOPBACK, "SPARK_NO_DAEMONIZE": "1", "SPARK_HOME": str(spark_home())}
+        env = {
+            **os.environ,
+            "SPARK_LOCAL_IP": LOOPBACK,
+            "SPARK_NO_DAEMONIZE": "1",
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_MASTER_OPTS": MASTER_OPTS,
+        }
         # Killed with the thread that starts it (the cluster's own, which outlives the cluster): no JVM outlives
         # the stack, even when the stack is killed.
         command = with_parent_death_signal([str(spark_home() / "bin" / "spark-class"), main_class, *arguments])
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return _Daemon(name, process, log)
 
+    def _ports(self) -> tuple[int, int]:
+        return self.master_port, self.ui_port
+
     def _listening(self) -> bool:
-        try:
-            with socket.create_connection((LOOPBACK, self.master_port), timeout=1.0):
-                return True
-        except OSError:
+        """Both the master's ports are held by the master's own processes (docs/security.md#what-jobs-listen-on)."""
+        if self._master is None:
             return False
+        session = self._master.process.pid
+        return all(listener_owner(port, session) is ListenerOwner.SESSION for port in self._ports())
+
+    def _ports_taken(self) -> bool:
+        """Another process listens on one of the master's ports (the master, exited, holds none)."""
+        return any(listener_owner(port, -1) is ListenerOwner.OTHER for port in self._ports())
 
     def _wait(self, ready: Callable[[], bool], what: str, deadline: float) -> None:
         while not ready():

@@ -22,6 +22,7 @@ from infra.control_plane.mlflow_servers import gunicorn_settings
 from infra.control_plane.mlflow_servers.store_entry_point import BACKEND_STORE_VARIABLE
 from infra.runtime.api import LogLine
 from infra.runtime.process.host_process import HostProcess
+from infra.runtime.process.process_serving import ListenerOwner, listener_owner
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ _STORE_PLUGIN_PATH = Path(gunicorn_settings.__file__).resolve().parent / "store_
 
 class MlflowStartError(Exception):
     """The server process exited or did not answer its health check in time."""
+
+
+class MlflowPortTakenError(MlflowStartError):
+    """Another process listens on the server's port (what answers its health check is not the server)."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +75,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def backend_store_uri(launch: MlflowLaunch) -> str:
@@ -160,13 +158,21 @@ class MlflowServerProcess:
                 raise MlflowStartError(f"mlflow server exited with code {self._process.exit_code}: {tail}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
+                    healthy = answer.status == 200
             except (urllib.error.URLError, OSError):
-                pass
+                healthy = False
+            if healthy:
+                self._refuse_a_foreign_listener()
+                return
             time.sleep(_HEALTH_POLL_SECONDS)
         self.stop()
         raise MlflowStartError(f"mlflow server did not answer within {self.launch.startup_timeout_seconds:.0f} s")
+
+    def _refuse_a_foreign_listener(self) -> None:
+        """Another stack's server, on a port picked at the same moment, answers ``/health`` too."""
+        if listener_owner(self.launch.port, self._process.pid) is ListenerOwner.OTHER:
+            self.stop()
+            raise MlflowPortTakenError(f"another process listens on port {self.launch.port}")
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after a grace period; returns once nothing of it runs."""

@@ -27,9 +27,9 @@ from infra.control_plane.core.resource_helpers import arn_for, tags_from, utcnow
 from infra.control_plane.core.store import DurableMap, Store
 from infra.control_plane.mlflow_servers.mlflow_process import (
     MlflowLaunch,
+    MlflowPortTakenError,
     MlflowServerProcess,
     MlflowStartError,
-    free_port,
     port_is_free,
 )
 from infra.control_plane.mlflow_servers.model_registration import ModelRegistrationSync, ModelRegistryTarget
@@ -39,11 +39,13 @@ from infra.control_plane.mlflow_servers.tracking_server_records import (
     TrackingServer,
     TrackingServerStatus,
 )
+from infra.runtime.process.process_serving import free_port
 
 logger = logging.getLogger(__name__)
 
 Status = TrackingServerStatus
 MAX_TRACKING_SERVERS = 5  # tracking servers that exist at once in one account/region (each is a ~200 MB process)
+_PORT_ATTEMPTS = 3  # a server whose port another process took (picked at the same moment) moves this often
 _LIST_SPEC: ListSpec[TrackingServer] = ListSpec(
     name=lambda s: s.name, creation_time=lambda s: s.creation_time, status=lambda s: s.status.value
 )
@@ -216,17 +218,8 @@ class MlflowTrackingServers:
             if server.port:
                 logger.warning("port %s of tracking server %s is in use: it moves", server.port, server.name)
             server.port = free_port()
-        launch = MlflowLaunch(
-            name=server.name,
-            server_dir=self._server_dir(server.name),
-            artifacts_destination=server.artifact_store_uri,
-            port=server.port,
-            stack_env=self._hosting.stack_env,
-            startup_timeout_seconds=self._hosting.startup_timeout_seconds,
-        )
         try:
-            process = MlflowServerProcess(launch)
-            process.wait_ready()
+            process = self._start_process(server)
         except (MlflowStartError, OSError) as exc:
             logger.warning("tracking server %s did not start: %s", server.name, exc)
             with server.lock:
@@ -237,6 +230,28 @@ class MlflowTrackingServers:
                 server.process, server.failure_reason = process, None
                 server.set_status(success)
         self.store.changed(server.name)
+
+    def _start_process(self, server: TrackingServer) -> MlflowServerProcess:
+        """The server's process, ready; started again on a new port when another process took its port."""
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            launch = MlflowLaunch(
+                name=server.name,
+                server_dir=self._server_dir(server.name),
+                artifacts_destination=server.artifact_store_uri,
+                port=server.port,
+                stack_env=self._hosting.stack_env,
+                startup_timeout_seconds=self._hosting.startup_timeout_seconds,
+            )
+            process = MlflowServerProcess(launch)
+            try:
+                process.wait_ready()
+                return process
+            except MlflowPortTakenError as exc:
+                if attempt == _PORT_ATTEMPTS:
+                    raise
+                logger.warning("tracking server %s: %s; it moves to another port", server.name, exc)
+                server.port = free_port()
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _stop(self, server: TrackingServer) -> None:
         if server.process is not None:

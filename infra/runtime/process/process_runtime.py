@@ -58,7 +58,7 @@ from infra.runtime.process.process_serving import (
     free_port,
     free_port_pair,
     serving_environment,
-    wait_until_healthy,
+    start_when_healthy,
 )
 from infra.runtime.process.warm_hosts import (
     START_CHANNEL,
@@ -298,6 +298,15 @@ class ProcessRuntime:
     def start_serving(self, spec: ServingSpec, on_log: LogCallback | None = None) -> ProcessServingContainer:
         self._refuse_when_closed(spec.name)
         layout = lay_out_serving(spec)
+        launch = functools.partial(self._launch_serving, spec, layout, on_log)
+        container = start_when_healthy(launch, spec.startup_timeout_seconds)
+        container.pin_unix_socket(layout.root)
+        return container
+
+    def _launch_serving(
+        self, spec: ServingSpec, layout: HostLayout, on_log: LogCallback | None
+    ) -> tuple[ProcessServingContainer, HostProcess]:
+        """A ``serve`` process started on a newly picked port, registered to be stopped at shutdown."""
         port = free_port()
         serving_env = {
             **serving_environment(port, self._isolation.base(layout.root)),
@@ -320,13 +329,7 @@ class ProcessRuntime:
         if closed:  # shutdown ran while this one started: it was not there to be stopped
             container.stop(grace_seconds=0.0)
             self._refuse_when_closed(spec.name)
-        try:
-            wait_until_healthy(container, process, spec.startup_timeout_seconds)
-        except BaseException:
-            container.stop(grace_seconds=0.0)
-            raise
-        container.pin_unix_socket(layout.root)
-        return container
+        return container, process
 
     def shutdown(self) -> None:
         """Stop every job and server this runtime started (SIGTERM, SIGKILL after ``shutdown_grace_seconds``)."""

@@ -8,10 +8,16 @@ link (``O_PATH | O_NOFOLLOW``) and kept only when it is a socket owned by the jo
 go through that descriptor (``/proc/self/fd/<n>``), never through the path again: a job that later swaps the path
 for a link to another socket of the machine cannot redirect the stack's requests there. A server that does not
 listen there (an image with a server of its own) is reached over TCP, as the Docker runtime's containers are.
+
+A ``/ping`` answered on the TCP port proves the container ready only when the socket listening there is the
+container's own: another process (another stack's server, picked the same port a moment earlier) answers ``/ping``
+too, and every request would then reach it. So readiness also checks, in ``/proc``, that the listening socket is held
+by a process of the container's session (docs/security.md#what-jobs-listen-on).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import random
@@ -24,23 +30,27 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from infra.runtime.errors import ServingStartupError
+from infra.runtime.errors import ServingPortTakenError, ServingStartupError
 from infra.runtime.process.host_process import HostProcess, describe_exit
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "UNIX_SOCKET_ENV",
+    "ListenerOwner",
     "ProcessServingContainer",
     "ServingSocket",
     "free_port",
+    "listener_owner",
     "serving_environment",
     "serving_socket_environment",
+    "start_when_healthy",
     "wait_until_healthy",
 ]
 
 PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (docs/reference/container-contract.md#http-server)
 _PING_INTERVAL_SECONDS = 0.1
+_PORT_ATTEMPTS = 3  # a serve process whose port another process took is launched again on a new one
 
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -189,6 +199,10 @@ class ProcessServingContainer:
         return f"http://127.0.0.1:{self._port}"
 
     @property
+    def port(self) -> int:
+        return self._port
+
+    @property
     def pid(self) -> int:
         return self._process.pid
 
@@ -207,8 +221,31 @@ class ProcessServingContainer:
         return self._process.last_lines()
 
 
+def start_when_healthy(
+    launch: Callable[[], tuple[ProcessServingContainer, HostProcess]], timeout_seconds: float
+) -> ProcessServingContainer:
+    """Launch a server and wait until it is healthy; launch it again (``launch`` picks a new port) when another
+    process took its port, up to ``_PORT_ATTEMPTS`` times. A server that does not become healthy is stopped."""
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        container, process = launch()
+        try:
+            wait_until_healthy(container, process, timeout_seconds)
+        except ServingPortTakenError as exc:
+            container.stop(grace_seconds=0.0)
+            if attempt == _PORT_ATTEMPTS:
+                raise
+            logger.warning("%s: starting it again on another port", str(exc).splitlines()[0])
+            continue
+        except BaseException:
+            container.stop(grace_seconds=0.0)
+            raise
+        return container
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
 def wait_until_healthy(container: ProcessServingContainer, process: HostProcess, timeout_seconds: float) -> None:
-    """Poll ``GET /ping`` until 200; raise :class:`ServingStartupError` if the process exits or time runs out."""
+    """Poll ``GET /ping`` until the container's own server answers 200; raise :class:`ServingStartupError` if the
+    process exits or time runs out, :class:`ServingPortTakenError` when another process answers on its port."""
     deadline = time.monotonic() + timeout_seconds
     ping_url = f"{container.url}/ping"
     while True:
@@ -219,6 +256,11 @@ def wait_until_healthy(container: ProcessServingContainer, process: HostProcess,
                 process.last_lines(),
             )
         if _ping(ping_url):
+            if listener_owner(container.port, process.pid) is ListenerOwner.OTHER:
+                raise ServingPortTakenError(
+                    f"serving container {container.name}: another process listens on its port {container.port}",
+                    process.last_lines(),
+                )
             logger.info("serving container %s ready at %s", container.name, container.url)
             return
         if time.monotonic() >= deadline:
@@ -235,3 +277,69 @@ def _ping(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+class ListenerOwner(enum.Enum):
+    SESSION = "session"  # a process of the session holds the listening socket
+    OTHER = "other"  # sockets listen on the port, none of them the session's
+    UNKNOWN = "unknown"  # nothing listens (any more), or ``/proc`` did not tell
+
+
+_PROC = Path("/proc")
+
+
+def listener_owner(port: int, session: int) -> ListenerOwner:
+    """Whether the TCP socket listening on ``port`` belongs to a process of session ``session`` (a
+    ``start_new_session`` child's pid): its inode in ``/proc/net/tcp*`` among the session's open descriptors."""
+    listening = _listening_inodes(port)
+    if not listening:
+        return ListenerOwner.UNKNOWN
+    held = _session_socket_inodes(session)
+    if held is None:
+        return ListenerOwner.UNKNOWN
+    return ListenerOwner.SESSION if listening & held else ListenerOwner.OTHER
+
+
+def _listening_inodes(port: int) -> set[str]:
+    suffix, inodes = f":{port:04X}", set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (_PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()  # sl local_address rem_address st ... inode (the tenth)
+            if len(fields) > 9 and fields[3] == "0A" and fields[1].endswith(suffix):
+                inodes.add(fields[9])
+    return inodes
+
+
+def _session_socket_inodes(session: int) -> set[str] | None:
+    """Inodes of the sockets the session's processes hold; None when a member's descriptors could not be read."""
+    inodes: set[str] = set()
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            after_name = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state ppid pgrp session ...
+            if int(after_name[3]) != session:
+                continue
+            descriptors = list((entry / "fd").iterdir())
+        except FileNotFoundError:
+            continue  # the process ended meanwhile
+        except PermissionError:
+            return None
+        except (OSError, ValueError, IndexError):
+            continue
+        for descriptor in descriptors:
+            link = _link(descriptor)
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:[") : -1])
+    return inodes
+
+
+def _link(descriptor: Path) -> str:
+    try:
+        return os.readlink(descriptor)
+    except OSError:
+        return ""  # closed meanwhile (the listing's own descriptor is, always)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import http.server
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.runtime.api import ContainerImage, IsolationMode
-from infra.runtime.process import ProcessRuntime
+from infra.runtime.process import ProcessRuntime, process_serving
 from tests.capabilities import requires_capability
-from tests.unit.infra.support import LogCollector
+from tests.unit.infra.support import Impostor, LogCollector
 
 FAKE_CONTAINER = Path(__file__).parent / "fixtures" / "fake_container" / "__main__.py"
 
@@ -52,3 +54,13 @@ def namespaced() -> None:
 @pytest.fixture
 def logs() -> LogCollector:
     return LogCollector()
+
+
+@pytest.fixture
+def impostor() -> Iterator[int]:
+    """The port of a healthy server held by the test process (not by any container's session)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", process_serving.free_port()), Impostor)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import threading
 from pathlib import Path
 
@@ -35,3 +36,23 @@ def pid_gone(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+class Impostor(http.server.BaseHTTPRequestHandler):
+    """Another process's server: healthy, and answers invocations itself."""
+
+    def do_GET(self) -> None:
+        self._answer(b"")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer(b'{"impostor": "yes"}')
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass

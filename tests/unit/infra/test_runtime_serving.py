@@ -4,15 +4,16 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from infra.runtime.api import ContainerImage, ServingSpec
-from infra.runtime.errors import ServingStartupError
-from infra.runtime.process import ProcessRuntime, process_serving
-from infra.runtime.process.process_serving import ProcessServingContainer
+from infra.runtime.errors import ServingPortTakenError, ServingStartupError
+from infra.runtime.process import ProcessRuntime, process_runtime, process_serving
+from infra.runtime.process.process_serving import ListenerOwner, ProcessServingContainer
 from tests.unit.infra.support import pid_gone
 
 
@@ -159,3 +160,42 @@ def test_listener_ports_are_picked_below_the_kernels_ephemeral_range_and_are_fre
     for port in (pair, pair + 1):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_a_port_another_server_answers_on_is_not_taken_for_the_container(
+    runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path, impostor: int, monkeypatch, caplog
+) -> None:
+    """Two stacks can pick the same port a moment apart: the one that binds second must not take the other's
+    answers to /ping for its own container's (every invocation would reach the other server)."""
+    picks = iter([impostor])
+    monkeypatch.setattr(process_runtime, "free_port", lambda: next(picks, None) or process_serving.free_port())
+
+    container = runtime.start_serving(serving_spec(fake_image, tmp_path, FAKE_SERVE_UNIX="none"))
+
+    assert container.port != impostor
+    assert invoke(container, b"4") == {"model": "the model", "echo": "4"}
+    assert f"another process listens on its port {impostor}: starting it again on another port" in caplog.text
+
+
+def test_a_container_whose_every_port_is_taken_fails_to_start_with_the_reason(
+    runtime: ProcessRuntime, fake_image: ContainerImage, tmp_path: Path, impostor: int, monkeypatch
+) -> None:
+    monkeypatch.setattr(process_runtime, "free_port", lambda: impostor)
+
+    with pytest.raises(ServingPortTakenError) as caught:
+        runtime.start_serving(serving_spec(fake_image, tmp_path))
+
+    assert f"serving container variant-1: another process listens on its port {impostor}" in str(caught.value)
+
+
+def test_the_listener_of_a_port_is_told_apart_by_session(impostor: int) -> None:
+    assert process_serving.listener_owner(impostor, os.getsid(0)) is ListenerOwner.SESSION
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        assert process_serving.listener_owner(impostor, other.pid) is ListenerOwner.OTHER
+    finally:
+        other.kill()
+        other.wait()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, not listening
+        assert process_serving.listener_owner(unused.getsockname()[1], os.getsid(0)) is ListenerOwner.UNKNOWN

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from containers.processing.spark_cluster import alive_workers, cluster_layout
+from containers.processing.spark_cluster import alive_workers, cluster_layout, daemon_environment
 from containers.processing.spark_submit import build_spark_command
 
 
@@ -68,3 +68,13 @@ def test_only_alive_workers_count():
     state = {"workers": [{"state": "ALIVE"}, {"state": "DEAD"}, {"state": "ALIVE"}]}
     assert alive_workers(state) == 2
     assert alive_workers(None) == 0
+
+
+def test_the_master_keeps_the_port_it_was_given_or_exits(tmp_path, local_hosts, monkeypatch):
+    """Spark's default would move a master whose port is taken to the next port, where no host looks for it."""
+    monkeypatch.setenv("SPARK_MASTER_OPTS", "-Dspark.deploy.recoveryMode=NONE")
+    layout = cluster_layout(_host(tmp_path, "algo-1", ["algo-1", "algo-2"]), {})
+    assert layout is not None
+    env = daemon_environment(layout)
+    assert env["SPARK_MASTER_OPTS"] == "-Dspark.deploy.recoveryMode=NONE -Dspark.port.maxRetries=0"
+    assert env["SPARK_NO_DAEMONIZE"] == "1"

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from infra.control_plane.core.aws_services import S3Access
 from infra.control_plane.emr.spark_steps import RunningStep, StepEnvironment, driver_error, run_spark_step
 from infra.control_plane.emr.standalone_cluster import StandaloneCluster
+from infra.runtime.process.process_serving import free_port
 
 APP = """
 import json, os, sys, time
@@ -36,11 +38,30 @@ spark.stop()
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    spark = StandaloneCluster(2, tmp_path_factory.mktemp("spark"))
+def taken_port():
+    """A port another process listens on (here: the test process), given to the cluster's master."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", free_port()))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, taken_port):
+    spark = StandaloneCluster(2, tmp_path_factory.mktemp("spark"), master_port=taken_port)
     spark.start(timeout_seconds=180)
     yield spark
     spark.stop()
+
+
+def test_a_master_whose_port_is_taken_starts_on_other_ports_and_its_workers_register_there(cluster, taken_port):
+    """Two stacks can pick the same port a moment apart: the master must not take the other's for its own (its
+    workers would register with, and steps run on, the other stack's cluster)."""
+    assert cluster.master_port != taken_port
+    assert cluster.master_url == f"spark://127.0.0.1:{cluster.master_port}"
+    assert cluster.status()["aliveworkers"] == 2
+    master_log = (cluster.log_dir / "master.log").read_text()
+    assert "Address already in use" in master_log or "BindException" in master_log
 
 
 def _run(tmp_path, spark, args):

@@ -4,6 +4,7 @@ Every body ``plain_points`` takes must parse through MLflow's own path (protobuf
 ``Metric.from_proto``) to the very same points; every body it leaves goes to MLflow's handler.
 """
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -137,3 +138,12 @@ def test_the_server_process_sends_no_usage_events_and_runs_no_job_consumers(prob
     assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert env["HOME"] == str(probe_launch.server_dir)
+
+
+def test_a_server_whose_port_another_process_answers_on_is_not_taken_as_ready(probe_launch, impostor):
+    launch = dataclasses.replace(probe_launch, port=impostor, startup_timeout_seconds=60)
+    process = mlflow_process.MlflowServerProcess(launch)
+
+    with pytest.raises(mlflow_process.MlflowPortTakenError, match=f"another process listens on port {impostor}"):
+        process.wait_ready()
+    assert not process.is_alive()
