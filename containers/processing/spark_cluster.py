@@ -132,10 +132,14 @@ def cluster_conf(layout: ClusterLayout, extra_env: Mapping[str, str]) -> dict[st
     return conf
 
 
+MASTER_OPTS = "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
+
+
 def daemon_environment(layout: ClusterLayout) -> dict[str, str]:
     """The daemons' environment. The master binds the port it is given or exits (Spark's default would move it to
-    the next port, where no host looks for it, while what holds the given one answers the workers)."""
-    master_opts = f"{os.environ.get('SPARK_MASTER_OPTS', '')} -Dspark.port.maxRetries=0".strip()
+    the next port, where no host looks for it, while what holds the given one answers the workers); its REST
+    submission server, on the fixed port 6066 another job's master may hold, is off (spark-submit does not use it)."""
+    master_opts = f"{os.environ.get('SPARK_MASTER_OPTS', '')} {MASTER_OPTS}".strip()
     return {
         **os.environ,
         "SPARK_LOCAL_IP": layout.bind_address,

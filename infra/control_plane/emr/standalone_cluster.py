@@ -36,8 +36,10 @@ MEMORY_SHARE = 0.5  # of the machine's memory, for all workers of one cluster to
 STOP_GRACE_SECONDS = 10.0
 MASTER_ATTEMPTS = 3  # a master whose port another process took (picked at the same moment) starts again elsewhere
 # The master binds the ports it is given or exits: Spark's default moves to the next port, where the stack would
-# not look for it (and another stack's master, on the port given, would answer in its place).
-MASTER_OPTS = "-Dspark.port.maxRetries=0"
+# not look for it (and another stack's master, on the port given, would answer in its place). Its REST submission
+# server is off: it would bind the fixed port 6066, which the first cluster of the machine holds (spark-submit falls
+# back to the legacy gateway, on the master's own port, either way).
+MASTER_OPTS = "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
 
 
 class SparkClusterError(RuntimeError):

@@ -76,5 +76,7 @@ def test_the_master_keeps_the_port_it_was_given_or_exits(tmp_path, local_hosts, 
     layout = cluster_layout(_host(tmp_path, "algo-1", ["algo-1", "algo-2"]), {})
     assert layout is not None
     env = daemon_environment(layout)
-    assert env["SPARK_MASTER_OPTS"] == "-Dspark.deploy.recoveryMode=NONE -Dspark.port.maxRetries=0"
+    assert env["SPARK_MASTER_OPTS"] == (
+        "-Dspark.deploy.recoveryMode=NONE -Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
+    )
     assert env["SPARK_NO_DAEMONIZE"] == "1"

@@ -1,5 +1,6 @@
 """The EMR room's Spark standalone cluster and step runner, with real master/worker JVMs (no stack needed)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -39,10 +40,14 @@ spark.stop()
 
 @pytest.fixture(scope="module")
 def taken_port():
-    """A port another process listens on (here: the test process), given to the cluster's master."""
-    with socket.socket() as listener:
+    """A port another process listens on (here: the test process), given to the cluster's master; Spark's REST
+    submission port, 6066, is held too (by this process, or already by another cluster of the machine)."""
+    with socket.socket() as listener, socket.socket() as rest:
         listener.bind(("127.0.0.1", free_port()))
         listener.listen()
+        with contextlib.suppress(OSError):
+            rest.bind(("127.0.0.1", 6066))
+            rest.listen()
         yield listener.getsockname()[1]
 
 
