@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import IO
 
 from infra.runtime.process.host_process import with_parent_death_signal
-from infra.runtime.process.process_serving import ListenerOwner, free_port, listener_owner
+from infra.runtime.process.process_serving import (
+    ListenerOwner,
+    free_port,
+    is_listened_on,
+    listener_owner,
+    with_port_retries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +40,6 @@ WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 MIN_WORKER_MEMORY_MB = 1024
 MEMORY_SHARE = 0.5  # of the machine's memory, for all workers of one cluster together
 STOP_GRACE_SECONDS = 10.0
-MASTER_ATTEMPTS = 3  # a master whose port another process took (picked at the same moment) starts again elsewhere
 # The master binds the ports it is given or exits: Spark's default moves to the next port, where the stack would
 # not look for it (and another stack's master, on the port given, would answer in its place). Its REST submission
 # server is off: it would bind the fixed port 6066, which the first cluster of the machine holds (spark-submit falls
@@ -44,6 +49,10 @@ MASTER_OPTS = "-Dspark.port.maxRetries=0 -Dspark.master.rest.enabled=false"
 
 class SparkClusterError(RuntimeError):
     """The cluster did not come up; the message says which daemon and where its log is."""
+
+
+class SparkPortTakenError(SparkClusterError):
+    """Another process holds a port the master was given (another stack picked it a moment earlier)."""
 
 
 def spark_home() -> Path:
@@ -135,7 +144,8 @@ class StandaloneCluster:
 
     def _start_master(self, deadline: float) -> None:
         """Start the master; on new ports when it exits because another process holds one of its ports."""
-        for attempt in range(1, MASTER_ATTEMPTS + 1):
+
+        def start() -> None:
             self._master = self._spawn(
                 "master",
                 MASTER_CLASS,
@@ -148,12 +158,14 @@ class StandaloneCluster:
             )
             try:
                 self._wait(self._listening, "the Spark master to listen", deadline)
-                return
-            except SparkClusterError:
-                if attempt == MASTER_ATTEMPTS or not self._ports_taken():
+            except SparkClusterError as exc:
+                taken = [port for port in self._ports() if is_listened_on(port)]  # the master, exited, holds none
+                if not taken:
                     raise
-            logger.warning("the Spark master's port %d or %d was taken: it starts on others", *self._ports())
-            self.master_port, self.ui_port = free_port(), free_port()
+                self.master_port, self.ui_port = free_port(), free_port()  # the next start's
+                raise SparkPortTakenError(f"the Spark master's port {taken[0]} was taken") from exc
+
+        with_port_retries(start, SparkPortTakenError)
 
     def status(self) -> dict[str, object]:
         """The master's JSON page (workers, cores, running and completed applications); {} when it does not answer."""
@@ -204,10 +216,6 @@ class StandaloneCluster:
             return False
         session = self._master.process.pid
         return all(listener_owner(port, session) is ListenerOwner.SESSION for port in self._ports())
-
-    def _ports_taken(self) -> bool:
-        """Another process listens on one of the master's ports (the master, exited, holds none)."""
-        return any(listener_owner(port, -1) is ListenerOwner.OTHER for port in self._ports())
 
     def _wait(self, ready: Callable[[], bool], what: str, deadline: float) -> None:
         while not ready():

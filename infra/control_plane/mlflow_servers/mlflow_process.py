@@ -172,7 +172,9 @@ class MlflowServerProcess:
         """Another stack's server, on a port picked at the same moment, answers ``/health`` too."""
         if listener_owner(self.launch.port, self._process.pid) is ListenerOwner.OTHER:
             self.stop()
-            raise MlflowPortTakenError(f"another process listens on port {self.launch.port}")
+            raise MlflowPortTakenError(
+                f"tracking server {self.launch.name}: another process listens on port {self.launch.port}"
+            )
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL after a grace period; returns once nothing of it runs."""

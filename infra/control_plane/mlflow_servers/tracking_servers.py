@@ -39,13 +39,12 @@ from infra.control_plane.mlflow_servers.tracking_server_records import (
     TrackingServer,
     TrackingServerStatus,
 )
-from infra.runtime.process.process_serving import free_port
+from infra.runtime.process.process_serving import free_port, with_port_retries
 
 logger = logging.getLogger(__name__)
 
 Status = TrackingServerStatus
 MAX_TRACKING_SERVERS = 5  # tracking servers that exist at once in one account/region (each is a ~200 MB process)
-_PORT_ATTEMPTS = 3  # a server whose port another process took (picked at the same moment) moves this often
 _LIST_SPEC: ListSpec[TrackingServer] = ListSpec(
     name=lambda s: s.name, creation_time=lambda s: s.creation_time, status=lambda s: s.status.value
 )
@@ -233,7 +232,8 @@ class MlflowTrackingServers:
 
     def _start_process(self, server: TrackingServer) -> MlflowServerProcess:
         """The server's process, ready; started again on a new port when another process took its port."""
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
+
+        def start() -> MlflowServerProcess:
             launch = MlflowLaunch(
                 name=server.name,
                 server_dir=self._server_dir(server.name),
@@ -245,13 +245,12 @@ class MlflowTrackingServers:
             process = MlflowServerProcess(launch)
             try:
                 process.wait_ready()
-                return process
-            except MlflowPortTakenError as exc:
-                if attempt == _PORT_ATTEMPTS:
-                    raise
-                logger.warning("tracking server %s: %s; it moves to another port", server.name, exc)
-                server.port = free_port()
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            except MlflowPortTakenError:
+                server.port = free_port()  # the next start's
+                raise
+            return process
+
+        return with_port_retries(start, MlflowPortTakenError)
 
     def _stop(self, server: TrackingServer) -> None:
         if server.process is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO
 
 from infra.runtime.api import LogCallback, LogLine
-from infra.runtime.process.process_ledger import ProcessLedger
+from infra.runtime.process.process_ledger import ProcessLedger, live_processes
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,7 @@ def _group_has_live_members(pgid: int) -> bool:
         except (ProcessLookupError, PermissionError):
             return False
         return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return any(int(fields[2]) == pgid for _, fields in live_processes())
 
 
 def with_parent_death_signal(argv: Sequence[str]) -> list[str]:

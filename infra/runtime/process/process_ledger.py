@@ -18,6 +18,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,17 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     return text.rsplit(")", 1)[1].split()
+
+
+def live_processes() -> Iterator[tuple[int, list[str]]]:
+    """Every running process (zombies excluded) with its ``/proc/<pid>/stat`` fields after the command name: the
+    state, then the parent, the process group (index 2), the session (3), ..., the start time (19)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and fields[0] not in ("Z", "X"):
+            yield int(entry.name), fields
 
 
 def process_start_time(pid: int) -> int | None:
@@ -98,13 +110,10 @@ def _survivors(recorded: RecordedProcess) -> list[int]:
     id is the recorded pid and that started no earlier than the recorded leader belongs to that group.
     """
     found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid, fields in live_processes():
+        if int(fields[2]) != recorded.pid:
             continue
-        fields = _stat_fields(int(entry.name))
-        if fields is None or fields[0] in ("Z", "X") or int(fields[2]) != recorded.pid:
-            continue
-        pid, start_time = int(entry.name), int(fields[19])
+        start_time = int(fields[19])
         if start_time == recorded.start_time if pid == recorded.pid else start_time >= recorded.start_time:
             found.append(pid)
     return found

@@ -29,9 +29,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from infra.runtime.errors import ServingPortTakenError, ServingStartupError
 from infra.runtime.process.host_process import HostProcess, describe_exit
+from infra.runtime.process.process_ledger import live_processes
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +43,19 @@ __all__ = [
     "ProcessServingContainer",
     "ServingSocket",
     "free_port",
+    "is_listened_on",
     "listener_owner",
     "serving_environment",
     "serving_socket_environment",
     "start_when_healthy",
     "wait_until_healthy",
+    "with_port_retries",
 ]
 
 PING_TIMEOUT_SECONDS = 2.0  # each GET /ping try (docs/reference/container-contract.md#http-server)
 _PING_INTERVAL_SECONDS = 0.1
-_PORT_ATTEMPTS = 3  # a serve process whose port another process took is launched again on a new one
+PORT_ATTEMPTS = 3  # a server whose port another process took is started again on a new one, this often in all
+T = TypeVar("T")
 
 
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -221,26 +226,33 @@ class ProcessServingContainer:
         return self._process.last_lines()
 
 
+def with_port_retries(start: Callable[[], T], taken: type[Exception]) -> T:
+    """``start()``, again while it raises ``taken`` (another process holds a port it was given: another stack picked
+    the same one a moment earlier), ``PORT_ATTEMPTS`` times in all; ``start`` uses newly picked ports each time."""
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return start()
+        except taken as exc:
+            logger.warning("%s: starting it again on another port", str(exc).splitlines()[0])
+    return start()
+
+
 def start_when_healthy(
     launch: Callable[[], tuple[ProcessServingContainer, HostProcess]], timeout_seconds: float
 ) -> ProcessServingContainer:
-    """Launch a server and wait until it is healthy; launch it again (``launch`` picks a new port) when another
-    process took its port, up to ``_PORT_ATTEMPTS`` times. A server that does not become healthy is stopped."""
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
+    """Launch a server (``launch`` picks a new port each time) and wait until it is healthy, on another port when
+    another process took its port. A server that does not become healthy is stopped."""
+
+    def healthy() -> ProcessServingContainer:
         container, process = launch()
         try:
             wait_until_healthy(container, process, timeout_seconds)
-        except ServingPortTakenError as exc:
-            container.stop(grace_seconds=0.0)
-            if attempt == _PORT_ATTEMPTS:
-                raise
-            logger.warning("%s: starting it again on another port", str(exc).splitlines()[0])
-            continue
         except BaseException:
             container.stop(grace_seconds=0.0)
             raise
         return container
-    raise AssertionError("unreachable: the last attempt returns or raises")
+
+    return with_port_retries(healthy, ServingPortTakenError)
 
 
 def wait_until_healthy(container: ProcessServingContainer, process: HostProcess, timeout_seconds: float) -> None:
@@ -288,6 +300,11 @@ class ListenerOwner(enum.Enum):
 _PROC = Path("/proc")
 
 
+def is_listened_on(port: int) -> bool:
+    """Whether some process listens on TCP ``port`` (``/proc/net/tcp*``)."""
+    return bool(_listening_inodes(port))
+
+
 def listener_owner(port: int, session: int) -> ListenerOwner:
     """Whether the TCP socket listening on ``port`` belongs to a process of session ``session`` (a
     ``start_new_session`` child's pid): its inode in ``/proc/net/tcp*`` among the session's open descriptors."""
@@ -317,20 +334,15 @@ def _listening_inodes(port: int) -> set[str]:
 def _session_socket_inodes(session: int) -> set[str] | None:
     """Inodes of the sockets the session's processes hold; None when a member's descriptors could not be read."""
     inodes: set[str] = set()
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
+    for pid, fields in live_processes():
+        if int(fields[3]) != session:
             continue
         try:
-            after_name = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state ppid pgrp session ...
-            if int(after_name[3]) != session:
-                continue
-            descriptors = list((entry / "fd").iterdir())
-        except FileNotFoundError:
-            continue  # the process ended meanwhile
+            descriptors = list((_PROC / str(pid) / "fd").iterdir())
         except PermissionError:
             return None
-        except (OSError, ValueError, IndexError):
-            continue
+        except OSError:
+            continue  # the process ended meanwhile
         for descriptor in descriptors:
             link = _link(descriptor)
             if link.startswith("socket:["):
