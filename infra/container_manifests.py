@@ -58,6 +58,7 @@ class ContainerManifest:
     environment: tuple[tuple[str, str], ...]
     aws_images: tuple[AwsImage, ...]
     builtin_metric_definitions: tuple[Mapping[str, str], ...]
+    installs_packages: bool  # its jobs pip-install packages of their own (the process runtime gives them a place)
     data: Mapping[str, Any]  # the whole document (e.g. the ``[spark]`` table for spark_jobs' generated params)
 
     def answers_to(self, repository: str) -> bool:
@@ -109,6 +110,7 @@ def _manifest(path: Path) -> ContainerManifest:
             for entry in data.get("aws_images", ())
         ),
         builtin_metric_definitions=_builtin_metrics(data.get("metrics", ())),
+        installs_packages=bool(image.get("installs_packages", False)),
         data=data,
     )
 

@@ -46,6 +46,9 @@ class ContainerImage:
     uri: str
     command: tuple[str, ...]  # argv that stands for the image's ENTRYPOINT; the entry (train/serve) is appended
     environment: Mapping[str, str] = field(default_factory=dict)  # the image's own ENV lines
+    # Its jobs pip-install packages of their own, as into a container's writable image: the process runtime gives
+    # each job an environment of its own over the interpreter's (docs/pipelines.md#step-functions-and-remote-functions).
+    installs_packages: bool = False
 
 
 @dataclass(frozen=True)

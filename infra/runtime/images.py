@@ -63,6 +63,7 @@ class ImageResolver:
             command=(self.python, "-m", f"containers.{name}"),
             # each container's own environment (what the image would set with ENV): the tag that names its version
             environment={IMAGE_TAG_ENV: tag} if tag else {},
+            installs_packages=any(m.installs_packages for m in load_manifests() if m.name == name),
         )
 
 

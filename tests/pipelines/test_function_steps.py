@@ -4,11 +4,13 @@ The functions are defined inside the tests, so cloudpickle ships them by value (
 the image is the remote-function container (docs/pipelines.md#step-functions-and-remote-functions).
 """
 
+import importlib.util
 from importlib.metadata import version
 
 import pytest
 
 from tests.pipelines.conftest import ROLE, steps_of, unique, wait
+from tests.unit.infra.support import PROBE, probe_wheel
 
 # The SDK's job_driver.sh names /opt/ml/... paths itself: the job needs its own /opt/ml (tests/capabilities.py).
 pytestmark = pytest.mark.capability("mount-namespaces")
@@ -85,9 +87,8 @@ def test_remote_function_with_a_requirements_file_returns_its_value(sdk_env, tmp
 
     session, _ = sdk_env
     requirements = tmp_path / "requirements.txt"
-    # Pinned to what the image has: the SDK's job runs `pip install -r requirements.txt -U`, and under the process
-    # runtime the image is the project's venv, which jobs may not write
-    # (docs/pipelines.md#step-functions-and-remote-functions).
+    # Pinned to what the image has: the SDK's job runs `pip install -r requirements.txt -U`, which finds them
+    # installed and installs nothing (docs/pipelines.md#step-functions-and-remote-functions).
     requirements.write_text(f"numpy=={version('numpy')}\npandas=={version('pandas')}\n")
 
     @remote(
@@ -105,3 +106,36 @@ def test_remote_function_with_a_requirements_file_returns_its_value(sdk_env, tmp
         return {"mean": float(pd.Series(values).mean()), "in_a_job": os.environ["TRAINING_JOB_NAME"] != ""}
 
     assert column_mean([1.0, 2.0, 6.0]) == {"mean": 3.0, "in_a_job": True}
+
+
+def test_remote_function_installs_a_requirement_the_stack_lacks_in_its_own_job(sdk_env, s3, bucket, tmp_path):
+    """`pip install -r requirements.txt -U` installs into the job's own environment, as into a container's writable
+    image: the function imports the package, and the stack's environment stays without it."""
+    from sagemaker.remote_function import remote
+
+    session, _ = sdk_env
+    wheel = probe_wheel(tmp_path / "wheels", "2.0")
+    s3.upload_file(str(wheel), bucket, f"wheels/{wheel.name}")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": f"wheels/{wheel.name}"})
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"sagestack-probe @ {url}\n")
+
+    @remote(
+        image_uri=REMOTE_IMAGE,
+        role=ROLE,
+        instance_type="ml.m5.large",
+        dependencies=str(requirements),
+        sagemaker_session=session,
+    )
+    def probe_version():
+        import sys
+
+        import sagestack_probe
+
+        return sagestack_probe.VERSION, sys.prefix
+
+    found, prefix = probe_version()
+
+    assert found == "2.0"
+    assert prefix.endswith("/.sagestack/python")
+    assert importlib.util.find_spec(PROBE) is None

@@ -8,16 +8,18 @@ paths (``checkpointconfig.json``, ``processingjobconfig.json`` is passed through
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
+import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from infra.runtime.api import ChannelSpec, ProcessingSpec, ServingSpec, TrainingSpec
-from infra.runtime.errors import InvalidSpecError
+from infra.runtime.errors import ContainerRuntimeError, InvalidSpecError
 
 logger = logging.getLogger(__name__)
 
@@ -205,3 +207,48 @@ def _fresh_dir(path: Path) -> Path:
 
 def _write_json(path: Path, payload: object) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+JOB_PYTHON_DIR = ".sagestack/python"  # under the host's /opt/ml: the job's own Python environment
+_SITE_OF = (
+    "import json, site, sys; print(json.dumps(['%d.%d.%d' % sys.version_info[:3], '%d.%d' % sys.version_info[:2], "
+    "site.getsitepackages()]))"
+)
+
+
+def lay_out_job_python(root: Path, base: PurePosixPath | Path, interpreter: str) -> str:
+    """An environment of the job's own in ``root`` over ``interpreter``: that interpreter with every package it has,
+    and a site-packages the job may install into, ahead of the interpreter's (so ``pip install -U`` upgrades in the
+    job alone, as in a container's writable image). Returns its ``bin`` directory as the container sees it (under
+    ``base``), for the front of ``PATH`` (docs/pipelines.md#step-functions-and-remote-functions)."""
+    real = Path(os.path.realpath(interpreter))  # the installation under it; its packages are asked of it as given
+    version, short, site_dirs = _interpreter_site(interpreter)
+    env_dir = root / JOB_PYTHON_DIR
+    bin_dir = env_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3", f"python{short}"):
+        link = bin_dir / name
+        if not link.is_symlink():
+            link.symlink_to(real)
+    (env_dir / "pyvenv.cfg").write_text(
+        f"home = {real.parent}\ninclude-system-site-packages = false\nversion = {version}\n", encoding="utf-8"
+    )
+    own_site = env_dir / "lib" / f"python{short}" / "site-packages"
+    own_site.mkdir(parents=True, exist_ok=True)
+    # One `import` line: a .pth runs it, and addsitedir reads the interpreter's own .pth files as its start-up does.
+    added = "; ".join(f"site.addsitedir({directory!r})" for directory in site_dirs)
+    (own_site / "_sagestack_image.pth").write_text(f"import site; {added}\n", encoding="utf-8")
+    return os.path.join(str(base), JOB_PYTHON_DIR, "bin")
+
+
+@functools.cache
+def _interpreter_site(interpreter: str) -> tuple[str, str, tuple[str, ...]]:
+    """``interpreter``'s version (``3.11.7``, ``3.11``) and site-packages directories, asked once per process."""
+    try:
+        answer = subprocess.run(
+            [interpreter, "-I", "-c", _SITE_OF], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ContainerRuntimeError(f"cannot read the site-packages of {interpreter}: {exc}") from exc
+    version, short, site_dirs = json.loads(answer)
+    return str(version), str(short), tuple(str(directory) for directory in site_dirs)

@@ -48,6 +48,7 @@ from infra.runtime.process.jobs import Job, Launch
 from infra.runtime.process.layout import (
     HostLayout,
     host_names,
+    lay_out_job_python,
     lay_out_processing_host,
     lay_out_serving,
     lay_out_training_host,
@@ -158,6 +159,9 @@ class ProcessRuntime:
                 spec.environment,
                 {**self._isolation.environment(layout.root), "SAGESTACK_RABIT_PORT": str(rabit_port)},
             )
+            if spec.image.installs_packages and spec.image.command:
+                own_bin = lay_out_job_python(layout.root, self._isolation.base(layout.root), spec.image.command[0])
+                env["PATH"] = os.pathsep.join(p for p in (own_bin, env.get("PATH", "")) if p)
             if warm is not None:
                 self._isolation.hand_over(layout, run_dir)  # the job's files, laid out by the stack, become its user's
                 launches.append(Launch(host, argv, env, layout.root, started=warm.processes[index]))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.server
 import threading
+import zipfile
 from pathlib import Path
 
 from infra.runtime.api import LogLine
@@ -56,3 +59,27 @@ class Impostor(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+PROBE = "sagestack_probe"  # the module of the probe wheels
+
+
+def probe_wheel(directory: Path, version: str) -> Path:
+    """A pure-Python wheel of ``sagestack-probe`` whose module says its version."""
+    info = f"{PROBE}-{version}.dist-info"
+    files = {
+        f"{PROBE}/__init__.py": f'VERSION = "{version}"\n',
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: sagestack-probe\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: sagestack-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},{_digest(text)},{len(text.encode())}\n" for path, text in files.items())
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{PROBE}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in {**files, f"{info}/RECORD": f"{record}{info}/RECORD,,\n"}.items():
+            archive.writestr(member, text)
+    return path
+
+
+def _digest(text: str) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
