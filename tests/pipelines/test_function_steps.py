@@ -18,6 +18,19 @@ pytestmark = pytest.mark.capability("mount-namespaces")
 REMOTE_IMAGE = "081325390199.dkr.ecr.us-east-1.amazonaws.com/sagemaker-base-python-310:1.0"
 
 
+def remote_with_requirements(session, requirements):
+    """``@remote`` on the remote-function image with ``dependencies=requirements``."""
+    from sagemaker.remote_function import remote
+
+    return remote(
+        image_uri=REMOTE_IMAGE,
+        role=ROLE,
+        instance_type="ml.m5.large",
+        dependencies=str(requirements),
+        sagemaker_session=session,
+    )
+
+
 def test_remote_function_reraises_the_functions_exception(sdk_env):
     from sagemaker.remote_function import remote
 
@@ -83,21 +96,13 @@ def test_a_raising_step_function_fails_its_step(sm, sdk_env):
 
 
 def test_remote_function_with_a_requirements_file_returns_its_value(sdk_env, tmp_path):
-    from sagemaker.remote_function import remote
-
     session, _ = sdk_env
     requirements = tmp_path / "requirements.txt"
     # Pinned to what the image has: the SDK's job runs `pip install -r requirements.txt -U`, which finds them
     # installed and installs nothing (docs/pipelines.md#step-functions-and-remote-functions).
     requirements.write_text(f"numpy=={version('numpy')}\npandas=={version('pandas')}\n")
 
-    @remote(
-        image_uri=REMOTE_IMAGE,
-        role=ROLE,
-        instance_type="ml.m5.large",
-        dependencies=str(requirements),
-        sagemaker_session=session,
-    )
+    @remote_with_requirements(session, requirements)
     def column_mean(values):
         import os
 
@@ -111,8 +116,6 @@ def test_remote_function_with_a_requirements_file_returns_its_value(sdk_env, tmp
 def test_remote_function_installs_a_requirement_the_stack_lacks_in_its_own_job(sdk_env, s3, bucket, tmp_path):
     """`pip install -r requirements.txt -U` installs into the job's own environment, as into a container's writable
     image: the function imports the package, and the stack's environment stays without it."""
-    from sagemaker.remote_function import remote
-
     session, _ = sdk_env
     wheel = probe_wheel(tmp_path / "wheels", "2.0")
     s3.upload_file(str(wheel), bucket, f"wheels/{wheel.name}")
@@ -120,13 +123,7 @@ def test_remote_function_installs_a_requirement_the_stack_lacks_in_its_own_job(s
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(f"sagestack-probe @ {url}\n")
 
-    @remote(
-        image_uri=REMOTE_IMAGE,
-        role=ROLE,
-        instance_type="ml.m5.large",
-        dependencies=str(requirements),
-        sagemaker_session=session,
-    )
+    @remote_with_requirements(session, requirements)
     def probe_version():
         import sys
 

@@ -13,15 +13,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.runtime.api import ContainerRuntimeError, HostResult, LogCallback, TrainingOutcome
+from infra.runtime.api import ContainerImage, ContainerRuntimeError, Entry, HostResult, LogCallback, TrainingOutcome
 from infra.runtime.process.host_process import HostProcess, describe_exit
 from infra.runtime.process.process_ledger import ProcessLedger
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAILURE_REASON_LIMIT", "Job", "JobOutcome", "Launch", "read_failure_file"]
+__all__ = ["FAILURE_REASON_LIMIT", "Job", "JobOutcome", "Launch", "container_argv", "read_failure_file"]
 
 FAILURE_REASON_LIMIT = 1024
+
+
+def container_argv(
+    image: ContainerImage,
+    entry: Entry | None,
+    entrypoint: Sequence[str] | None = None,
+    arguments: Sequence[str] | None = None,
+) -> list[str]:
+    """``docker run [--entrypoint E] image [A...]`` as argv (docs/reference/container-contract.md#start-and-stop).
+
+    The entry (``train``/``serve``) stands for the arguments SageMaker passes; ``arguments`` replace it, and an
+    ``entrypoint`` replaces the image's command and drops the entry, as ``--entrypoint`` resets ``CMD``.
+    """
+    if entrypoint:
+        return [*entrypoint, *(arguments or ())]
+    default = [entry.value] if entry is not None else []
+    return [*image.command, *(arguments if arguments else default)]
 
 
 @dataclass(frozen=True)

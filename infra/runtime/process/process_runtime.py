@@ -44,7 +44,7 @@ from infra.runtime.api import (
 from infra.runtime.process.host_process import HostProcess
 from infra.runtime.process.isolation import Isolation, resolve_isolation, write_hosts_file
 from infra.runtime.process.job_runs import ProcessProcessingRun, ProcessTrainingRun
-from infra.runtime.process.jobs import Job, Launch
+from infra.runtime.process.jobs import Job, Launch, container_argv
 from infra.runtime.process.layout import (
     HostLayout,
     host_names,
@@ -75,24 +75,7 @@ logger = logging.getLogger(__name__)
 
 JOB_BIN = Path(__file__).resolve().parent / "job_bin"  # commands every unprivileged job finds on its PATH
 
-__all__ = ["ProcessProcessingRun", "ProcessRuntime", "ProcessTrainingRun", "container_argv", "exit_on_sigterm"]
-
-
-def container_argv(
-    image: ContainerImage,
-    entry: Entry | None,
-    entrypoint: Sequence[str] | None = None,
-    arguments: Sequence[str] | None = None,
-) -> list[str]:
-    """``docker run [--entrypoint E] image [A...]`` as argv (docs/reference/container-contract.md#start-and-stop).
-
-    The entry (``train``/``serve``) stands for the arguments SageMaker passes; ``arguments`` replace it, and an
-    ``entrypoint`` replaces the image's command and drops the entry, as ``--entrypoint`` resets ``CMD``.
-    """
-    if entrypoint:
-        return [*entrypoint, *(arguments or ())]
-    default = [entry.value] if entry is not None else []
-    return [*image.command, *(arguments if arguments else default)]
+__all__ = ["ProcessProcessingRun", "ProcessRuntime", "ProcessTrainingRun", "exit_on_sigterm"]
 
 
 class ProcessRuntime:
@@ -160,8 +143,9 @@ class ProcessRuntime:
                 {**self._isolation.environment(layout.root), "SAGESTACK_RABIT_PORT": str(rabit_port)},
             )
             if spec.image.installs_packages and spec.image.command:
-                own_bin = lay_out_job_python(layout.root, self._isolation.base(layout.root), spec.image.command[0])
-                env["PATH"] = os.pathsep.join(p for p in (own_bin, env.get("PATH", "")) if p)
+                _put_first_on_path(
+                    env, lay_out_job_python(layout.root, self._isolation.base(layout.root), spec.image.command[0])
+                )
             if warm is not None:
                 self._isolation.hand_over(layout, run_dir)  # the job's files, laid out by the stack, become its user's
                 launches.append(Launch(host, argv, env, layout.root, started=warm.processes[index]))
@@ -367,9 +351,9 @@ class ProcessRuntime:
         # remote-function job_driver.sh call a bare `python`).
         interpreter_dir = str(Path(image.command[0]).parent) if image.command else ""
         if interpreter_dir and interpreter_dir != ".":
-            env["PATH"] = os.pathsep.join(p for p in (interpreter_dir, env.get("PATH", "")) if p)
+            _put_first_on_path(env, interpreter_dir)
         if self._isolation.unprivileged:  # a `sudo` that runs the command as the job's own user (docs/security.md)
-            env["PATH"] = os.pathsep.join(p for p in (str(JOB_BIN), env.get("PATH", "")) if p)
+            _put_first_on_path(env, str(JOB_BIN))
         env.update(image.environment)
         env.update({"AWS_REGION": self.settings.region, "PYTHONUNBUFFERED": "1", **platform})
         env.update(user)
@@ -403,6 +387,10 @@ class ProcessRuntime:
         with self._lock:
             self._jobs = [job for job in self._jobs if job.is_running()]
             self._servers = [server for server in self._servers if server.is_alive()]
+
+
+def _put_first_on_path(env: dict[str, str], directory: str) -> None:
+    env["PATH"] = os.pathsep.join(p for p in (directory, env.get("PATH", "")) if p)
 
 
 def exit_on_sigterm() -> None:

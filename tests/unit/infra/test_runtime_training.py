@@ -17,7 +17,8 @@ from infra.runtime.api import (
     TrainingOutcome,
     TrainingSpec,
 )
-from infra.runtime.process.process_runtime import ProcessRuntime, container_argv
+from infra.runtime.process.jobs import container_argv
+from infra.runtime.process.process_runtime import ProcessRuntime
 from tests.unit.infra.support import LogCollector, pid_gone
 
 
