@@ -259,6 +259,19 @@ def test_errors_keep_their_aws_shape_and_the_connection(front_stack, endpoint):
         assert answers.next()[0] == 200
 
 
+def test_many_pipelined_calls_answered_at_once_come_back_in_order(front_stack, endpoint):
+    """Answers the front gives at once (here: an unknown endpoint) do not nest one call per pipelined request: 3,000
+    of them, then a call the container answers, come back in order on the one connection."""
+    calls = 3000
+    with _connect(front_stack) as sock:
+        sock.sendall(_invoke("no-such-endpoint", b"1") * calls + _invoke(endpoint, b"22"))
+        answers = _Answers(sock)
+        statuses = [answers.next()[0] for _ in range(calls)]
+        status, headers, body = answers.next()
+    assert statuses == [400] * calls
+    assert status == 200 and _by_front(headers) and json.loads(body)["size"] == 2
+
+
 def test_stopping_the_stack_ends_the_connections_the_front_holds(tmp_path):
     stack = LocalStack(StackSettings(data_dir=tmp_path, port=0, persistence=False))
     stack.start()

@@ -52,6 +52,7 @@ from infra.control_plane.hosting.async_inference import AsyncFront
 from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
 from infra.control_plane.hosting.invocation.sagemaker_runtime import (
     MAX_PAYLOAD_BYTES,
+    Answered,
     Invocation,
     InvokeFront,
     Reply,
@@ -176,16 +177,24 @@ class EdgeApp:
             self._served_hosts.add(host)
         return True
 
-    async def relay_invocation(
-        self, environ: dict[str, Any], name: str, body: bytes, relay: ContainerRelay, blocking: RunBlocking
-    ) -> Reply:
-        """An InvokeEndpoint the runtime front read: authenticated as ``_invocations`` does, then relayed."""
+    def relay_invocation(
+        self,
+        environ: dict[str, Any],
+        call: tuple[str, bytes],
+        relay: ContainerRelay,
+        blocking: RunBlocking,
+        answered: Answered,
+    ) -> None:
+        """An InvokeEndpoint the runtime front read (endpoint name, body): authenticated as ``_invocations`` does,
+        then relayed; its reply goes to ``answered``."""
+        name, body = call
         try:
             self._authenticate(environ, body)
         except EdgeRefusal as refusal:
-            return Reply(*refusal_parts(refusal, speaks_json(environ, self._scope(environ, "service"))))
-        call = Invocation(name, self._settings.account_id, self._region(environ), body, environ)
-        return await self._invoke.handle_relayed(call, relay, blocking)
+            answered(Reply(*refusal_parts(refusal, speaks_json(environ, self._scope(environ, "service")))))
+            return
+        invocation = Invocation(name, self._settings.account_id, self._region(environ), body, environ)
+        self._invoke.handle_relayed(invocation, relay, blocking, answered)
 
     def _runtime_call(
         self, environ: dict[str, Any], start_response: StartResponse, path: str

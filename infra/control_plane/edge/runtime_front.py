@@ -10,11 +10,12 @@ in a shape read only by the WSGI server — hands its connection, with the bytes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from socket import socket
@@ -82,9 +83,10 @@ class RuntimeFront:
     def takes(self, head: InvokeHead) -> bool:
         return self._app.takes_invocation(head.environ)
 
-    def answer(self, head: InvokeHead, body: bytes) -> Awaitable[Reply]:
-        """The answer's coroutine (awaited by the connection: no frame of its own between them)."""
-        return self._app.relay_invocation(head.environ, head.endpoint, body, self._relay, self._blocking)
+    def answer(self, head: InvokeHead, body: bytes, answered: Callable[[Reply], None]) -> None:
+        """Answer the call through ``answered``: now (a refusal, an error), from the container connection's callback
+        (no task per call), or from a task or thread when it must wait."""
+        self._app.relay_invocation(head.environ, (head.endpoint, body), self._relay, self._blocking, answered)
 
     def date(self) -> str:
         """The ``Date`` header, formatted once a second."""
@@ -93,8 +95,10 @@ class RuntimeFront:
             self._date = (now, formatdate(now, usegmt=True))
         return self._date[1]
 
-    async def _blocking(self, call: Callable[[], Reply]) -> Reply:
-        return await self.loop.run_in_executor(self._blocking_pool, call)
+    def _blocking(self, call: Callable[[], Reply], answered: Callable[[Reply], None]) -> None:
+        """Run ``call`` on a thread of the pool; its reply to ``answered`` on the loop."""
+        waiting = asyncio.wrap_future(self._blocking_pool.submit(call), loop=self.loop)
+        waiting.add_done_callback(functools.partial(_answer_from, answered))
 
     def _run(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
@@ -243,14 +247,17 @@ class _ClientConnection(asyncio.Protocol):
             return
         body = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         self._head, self._parts, self._busy = None, [], True
-        self._front.loop.create_task(self._answer(head, body))
-
-    async def _answer(self, head: InvokeHead, body: bytes) -> None:
         try:
-            reply = await self._front.answer(head, body)
+            self._front.answer(head, body, functools.partial(self._send, head))
         except Exception:
             logger.exception("InvokeEndpoint %s failed at the runtime front", head.endpoint)
-            reply, head.close = Reply(500, [("Content-Type", "application/json")], _INTERNAL_ERROR), True
+            if self._busy:  # not answered yet
+                head.close = True
+                self._send(head, Reply(500, [("Content-Type", "application/json")], _INTERNAL_ERROR))
+
+    def _send(self, head: InvokeHead, reply: Reply) -> None:
+        """Write the answer owed, then read the next request (after the client has read this answer)."""
+        self._busy = False
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -259,13 +266,27 @@ class _ClientConnection(asyncio.Protocol):
         if head.close:
             transport.close()
             return
-        if self._drained is not None:
-            await self._drained  # the client reads slower than it asks: wait before reading its next request
+        self._busy = True
+        if self._drained is not None:  # the client reads slower than it asks: wait before reading its next request
+            self._drained.add_done_callback(lambda _: self._next())
+            return
+        self._next()
+
+    def _next(self) -> None:
         self._busy = False
+        transport = self._transport
+        if transport is None:
+            return
         if self._paused:
             self._paused = False
             transport.resume_reading()
         if self._buffer and not transport.is_closing():
+            # on a later turn: answers given at once (a refusal, an error) do not nest one call per pipelined request
+            self._front.loop.call_soon(self._read_pipelined)
+
+    def _read_pipelined(self) -> None:
+        idle = not (self._busy or self._handing_off) and self._head is None
+        if self._transport is not None and idle and self._buffer:
             self._read_head()
 
     def _response_head(self, reply: Reply, close: bool) -> bytes:
@@ -303,6 +324,16 @@ class _ClientConnection(asyncio.Protocol):
             return
         transport.abort()  # closes the front's descriptor only: the connection lives on in the duplicate
         self._front.hand_off(duplicate, prefix, self._peer)
+
+
+def _answer_from(answered: Callable[[Reply], None], waiting: asyncio.Future[Reply]) -> None:
+    """Hand a thread's reply to ``answered`` (the blocking path's calls catch what they raise)."""
+    try:
+        reply = waiting.result()
+    except Exception as exc:
+        logger.error("InvokeEndpoint failed on the blocking path", exc_info=exc)
+        reply = Reply(500, [("Content-Type", "application/json")], _INTERNAL_ERROR)
+    answered(reply)
 
 
 def _may_start_invoke(buffer: bytes) -> bool:

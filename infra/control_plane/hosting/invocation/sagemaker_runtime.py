@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 import urllib3
 
@@ -26,7 +27,7 @@ from infra.control_plane.core.resource_helpers import utcnow
 from infra.control_plane.hosting.data_capture import CaptureConfig, Captured, CaptureWriter
 from infra.control_plane.hosting.endpoint_deployer import Deployment, DeploymentError, Instance, Variant
 from infra.control_plane.hosting.endpoints import Endpoints
-from infra.control_plane.hosting.invocation.container_relay import ContainerRelay
+from infra.control_plane.hosting.invocation.container_relay import ContainerRelay, RelayedAnswer
 from infra.control_plane.hosting.invocation.invocation_metrics import InvocationMetrics
 from infra.control_plane.hosting.serving_chain import HopFailed, ServingProcess, invoke_in_series
 
@@ -43,7 +44,8 @@ class HostingBackend(Protocol):
 
 
 BackendLookup = Callable[[str, str], HostingBackend]  # (account id, region) -> that backend
-RunBlocking = Callable[[Callable[[], "Reply"]], Awaitable["Reply"]]  # runs a blocking call off the event loop
+Answered = Callable[["Reply"], None]  # takes a call's reply on the runtime front's event loop
+RunBlocking = Callable[[Callable[[], "Reply"], Answered], None]  # a blocking call run off the loop, reply to 2nd
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _REPLACEMENT_POLL_SECONDS = 0.02  # between attempts to reach a replaced server
@@ -127,21 +129,31 @@ class InvokeFront:
             logger.exception("InvokeEndpoint %s failed", call.endpoint)
             return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
 
-    async def handle_relayed(self, call: Invocation, relay: ContainerRelay, blocking: RunBlocking) -> Reply:
-        """``handle`` on the runtime front's event loop: a real-time endpoint's containers are reached through
-        ``relay``; a call that may wait (a serverless variant, a multi-model load, a dead server's replacement) runs
-        ``handle`` through ``blocking``, on a thread (docs/performance.md#the-runtime-front)."""
+    def handle_relayed(
+        self, call: Invocation, relay: ContainerRelay, blocking: RunBlocking, answered: Answered
+    ) -> None:
+        """``handle`` on the runtime front's event loop, its reply to ``answered`` (now, or from the container's
+        answer): a real-time endpoint's containers are reached through ``relay``; a call that may wait (a serverless
+        variant, a multi-model load, a dead server's replacement) runs ``handle`` through ``blocking``, on a thread
+        (docs/performance.md#the-runtime-front)."""
         try:
             if len(call.body) > MAX_PAYLOAD_BYTES:
-                return payload_too_large(len(call.body))
+                answered(payload_too_large(len(call.body)))
+                return
             backend = self._backends(call.account_id, call.region)
-            reply = await self._relayed(backend, ModelRequest.from_environ(call), relay)
+            request = ModelRequest.from_environ(call)
+            hop = self._relayed_hop(backend, request)
         except ServiceError as exc:
-            return error_reply(exc)
+            answered(error_reply(exc))
+            return
         except Exception as exc:
-            logger.exception("InvokeEndpoint %s failed", call.endpoint)
-            return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
-        return reply if reply is not None else await blocking(lambda: self.handle(call))
+            answered(_internal_failure(call.endpoint, exc))
+            return
+        if hop is None:
+            blocking(lambda: self.handle(call), answered)
+            return
+        delivered = functools.partial(self._relayed_answer, call, backend, request, hop, (blocking, answered))
+        relay.send(hop.processes, request.body, request.container_headers(), self._read, hop.path, delivered)
 
     def invoke(self, backend: HostingBackend, request: ModelRequest) -> Reply:
         """Route ``request`` to a variant's instance and relay its answer (``ServiceError`` for every failure)."""
@@ -156,9 +168,8 @@ class InvokeFront:
                 raise
         return self._answered(backend, request, deployment, variant, (reply, model_seconds, started, instances))
 
-    async def _relayed(self, backend: HostingBackend, request: ModelRequest, relay: ContainerRelay) -> Reply | None:
-        """``invoke`` through ``relay``; None when the call must take the blocking path (nothing was sent, or a
-        server that took no connection, so nothing was delivered)."""
+    def _relayed_hop(self, backend: HostingBackend, request: ModelRequest) -> _RelayedHop | None:
+        """Where ``invoke`` sends ``request`` through the relay; None when the call must take the blocking path."""
         deployment, variant = self._target(backend, request)
         if variant.serverless is not None:
             return None
@@ -166,19 +177,40 @@ class InvokeFront:
         if instance.models is not None or not instance.is_alive():
             return None
         processes, path = self._route(request, instance)
-        started, instances = time.perf_counter(), len(variant.instances)
+        return _RelayedHop(deployment, variant, instance, processes, path, time.perf_counter())
+
+    def _relayed_answer(
+        self,
+        call: Invocation,
+        backend: HostingBackend,
+        request: ModelRequest,
+        hop: _RelayedHop,
+        waiting: tuple[RunBlocking, Answered],
+        outcome: RelayedAnswer | HopFailed,
+    ) -> None:
+        """The relay's outcome as ``invoke`` answers it; a server that took no connection (nothing was delivered)
+        sends the call down the blocking path, which waits for its replacement."""
+        blocking, answered = waiting
+        instances = len(hop.variant.instances)
         try:
-            answer = await relay.in_series(processes, request.body, request.container_headers(), self._read, path)
-        except HopFailed as exc:
-            if exc.connect_failed:
-                return None
-            error = self._model_error(backend, deployment, instance, exc)
-            _count_failure(backend, request.endpoint, variant, error, started, instances)
-            raise error from exc
-        model_seconds = time.perf_counter() - started
-        custom = answer.headers.get("x-amzn-sagemaker-custom-attributes")
-        reply = _model_reply(answer.headers.get("content-type"), custom, answer.body)
-        return self._answered(backend, request, deployment, variant, (reply, model_seconds, started, instances))
+            if isinstance(outcome, HopFailed):
+                if outcome.connect_failed:
+                    blocking(lambda: self.handle(call), answered)
+                    return
+                error = self._model_error(backend, hop.deployment, hop.instance, outcome)
+                _count_failure(backend, request.endpoint, hop.variant, error, hop.started, instances)
+                reply = error_reply(error)
+            else:
+                model_seconds = time.perf_counter() - hop.started
+                custom = outcome.headers.get("x-amzn-sagemaker-custom-attributes")
+                reply = _model_reply(outcome.headers.get("content-type"), custom, outcome.body)
+                done = (reply, model_seconds, hop.started, instances)
+                reply = self._answered(backend, request, hop.deployment, hop.variant, done)
+        except ServiceError as exc:
+            reply = error_reply(exc)
+        except Exception as exc:
+            reply = _internal_failure(request.endpoint, exc)
+        answered(reply)
 
     def _target(self, backend: HostingBackend, request: ModelRequest) -> tuple[Deployment, Variant]:
         deployment = _deployment(backend, request.endpoint, backend.endpoints.account_id)
@@ -285,6 +317,22 @@ class InvokeFront:
             f"{deployment.log_group} for more information."
         )
         return ModelError(text, exc.status, exc.message, arn)
+
+
+class _RelayedHop(NamedTuple):
+    """Where a relayed call went, and when."""
+
+    deployment: Deployment
+    variant: Variant
+    instance: Instance
+    processes: list[ServingProcess]
+    path: str
+    started: float
+
+
+def _internal_failure(endpoint: str, exc: Exception) -> Reply:
+    logger.error("InvokeEndpoint %s failed", endpoint, exc_info=exc)
+    return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
 
 
 def _deployment(backend: HostingBackend, name: str, account_id: str) -> Deployment:

@@ -365,6 +365,67 @@ def test_a_shorter_timeout_after_a_longer_one_still_fires_first():
     assert isinstance(slow_failure, HopFailed) and slow_failure.timed_out
 
 
+# --- the relay's callback form (``send``), which the front uses
+
+
+def _sent(server, bodies, timeout=5.0, hostname="primary"):
+    """Each body through ``ContainerRelay.send`` in turn, the next sent from the last one's callback; the outcomes,
+    and whether each came back without a task (from the kept connection's own callback)."""
+
+    async def calls():
+        relay, outcomes, done = ContainerRelay(), [], asyncio.get_running_loop().create_future()
+
+        def send(index):
+            relay.send(
+                [server.process(hostname)],
+                bodies[index],
+                {"Content-Type": "text/csv"},
+                timeout,
+                "/invocations",
+                lambda outcome: delivered(index, outcome),
+            )
+
+        def delivered(index, outcome):
+            task = asyncio.current_task()
+            outcomes.append((outcome, task is None))
+            if index + 1 < len(bodies):
+                send(index + 1)
+            else:
+                done.set_result(None)
+
+        send(0)
+        await done
+        relay.close()
+        return outcomes
+
+    return _run(calls())
+
+
+def test_sent_calls_come_back_by_callback_and_keep_their_connection():
+    server = ScriptedServer([_ok(b"1", b"text/csv"), _ok(b"2", b"text/csv"), _ok(b"3", b"text/csv")])
+    outcomes = _sent(server, [b"a", b"b", b"c"])
+    assert [(answer.status, answer.body) for answer, _ in outcomes] == [(200, b"1"), (200, b"2"), (200, b"3")]
+    assert [untasked for _, untasked in outcomes] == [False, True, True]  # the first one connected in a task
+    assert server.connections == 1 and [body for _, body in server.requests] == [b"a", b"b", b"c"]
+
+
+def test_a_sent_call_that_fails_is_delivered_as_a_failed_hop():
+    server = ScriptedServer([_ok(b"1"), b"HTTP/1.1 415 Unsupported\r\nContent-Length: 12\r\n\r\nnot this one", None])
+    outcomes = _sent(server, [b"a", b"b", b"c"], timeout=0.3, hostname="model")
+    refused, timed_out = outcomes[1][0], outcomes[2][0]
+    assert isinstance(refused, HopFailed) and (refused.hostname, refused.status) == ("model", 415)
+    assert refused.message == "not this one" and not refused.timed_out
+    assert isinstance(timed_out, HopFailed) and timed_out.timed_out and timed_out.status == 0
+    assert server.connections == 1  # an error answer keeps the connection; a timeout is never sent again
+
+
+def test_a_sent_call_whose_kept_connection_was_dropped_is_sent_again_on_a_fresh_one():
+    server = ScriptedServer([_ok(b"one"), b"", _ok(b"two")])  # the second request's connection is dropped
+    outcomes = _sent(server, [b"1", b"2"])
+    assert [answer.body for answer, _ in outcomes] == [b"one", b"two"]
+    assert server.connections == 2 and [body for _, body in server.requests] == [b"1", b"2", b"2"]
+
+
 async def _two_calls(server):
     """Two calls to ``server`` through one relay: a small body, then one of 70,000 bytes."""
     relay = ContainerRelay()
