@@ -257,16 +257,16 @@ class _ClientConnection(asyncio.Protocol):
 
     def _send(self, head: InvokeHead, reply: Reply) -> None:
         """Write the answer owed, then read the next request (after the client has read this answer)."""
-        self._busy = False
         transport = self._transport
         if transport is None or transport.is_closing():
+            self._busy = False
             return
         self._active_at = time.monotonic()
         transport.writelines([self._response_head(reply, head.close), reply.body])
         if head.close:
+            self._busy = False
             transport.close()
             return
-        self._busy = True
         if self._drained is not None:  # the client reads slower than it asks: wait before reading its next request
             self._drained.add_done_callback(lambda _: self._next())
             return

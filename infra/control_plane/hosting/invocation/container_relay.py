@@ -50,6 +50,7 @@ class ContainerRelay:
         self._waiting: set[ContainerConnection] = set()  # exchanges owed an answer, each with its deadline
         self._sweeper: asyncio.TimerHandle | None = None  # one timer for them all, at the earliest deadline
         self._sweep_at = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()  # ``send``'s tasks, held until done (the loop holds them weakly)
 
     async def in_series(
         self,
@@ -60,7 +61,7 @@ class ContainerRelay:
         last_path: str = "/invocations",
     ) -> RelayedAnswer:
         """POST ``body`` through every container in order; the last one's answer (``HopFailed`` on any error)."""
-        if len(processes) == 1 and "Content-Type" in headers:  # one container: the caller's headers as they are
+        if _one_hop(processes, headers):
             return _checked(processes[0], await self._post_once(processes[0], last_path, body, headers, timeout))
         content_type = headers.get("Content-Type", "application/octet-stream")
         answer: RelayedAnswer | None = None
@@ -87,39 +88,42 @@ class ContainerRelay:
         """``in_series`` for a caller on the loop that takes the outcome by callback: the answer, or ``HopFailed``.
         One container with a kept-alive connection idle is answered from that connection's callbacks (no task);
         anything else (a pipeline, a new connection) runs ``in_series`` in a task."""
-        connection = None
-        if len(processes) == 1 and "Content-Type" in headers:  # one container: the caller's headers as they are
-            connection = self._take_idle(processes[0].container.url)
+        connection = self._take_idle(processes[0].container.url) if _one_hop(processes, headers) else None
         if connection is not None:
-            process = processes[0]
-            request = self._request(connection, last_path, body, headers)
-            retry = partial(self._post_once, process, last_path, body, headers, timeout, fresh=True)
-            settled = partial(self._kept_answered, process, connection, retry, delivered)
+            post = (last_path, body, headers, timeout)
+            settled = partial(self._kept_answered, processes[0], connection, post, delivered)
             try:
-                connection.exchange(request, timeout, settled)
+                connection.exchange(self._request(connection, last_path, body, headers), timeout, settled)
                 return
             except OSError:
                 connection.close()
-        _spawn(self.in_series(processes, body, headers, timeout, last_path), processes[0].hostname, delivered)
+        self._spawn(self.in_series(processes, body, headers, timeout, last_path), processes[0].hostname, delivered)
 
     def _kept_answered(
         self,
         process: ServingProcess,
         connection: ContainerConnection,
-        retry: Callable[[], Coroutine[Any, Any, RelayedAnswer]],
+        post: tuple[str, bytes, Mapping[str, str], float],
         delivered: Delivered,
         outcome: RelayedAnswer | Exception,
     ) -> None:
-        """One exchange of ``send`` settled: answered (kept again), timed out, or failed (sent again on a fresh
-        connection, as ``_post_once`` does)."""
+        """One exchange of ``send`` settled: answered (kept again), timed out, or failed (``post``, its path, body,
+        headers and timeout, sent again on a fresh connection, as ``_post_once`` does)."""
         if isinstance(outcome, RelayedAnswer):
             self._keep(connection)
             delivered(_hop_failure(process, outcome) or outcome)
         elif isinstance(outcome, TimedOut):
-            delivered(HopFailed(process.hostname, 0, "timed out", timed_out=True))
+            delivered(_timed_out(process))
         else:
             logger.info("POST to %s: %s; retrying on a fresh connection", process.hostname, outcome)
-            _spawn(_checked_later(process, retry()), process.hostname, delivered)
+            retried = _checked_later(process, self._post_once(process, *post, fresh=True))
+            self._spawn(retried, process.hostname, delivered)
+
+    def _spawn(self, outcome: Coroutine[Any, Any, RelayedAnswer], hostname: str, delivered: Delivered) -> None:
+        """Run ``outcome`` in a task and hand its answer or ``HopFailed`` to ``delivered``."""
+        task = asyncio.get_running_loop().create_task(_deliver(outcome, hostname, delivered))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def forget(self, connection: ContainerConnection) -> None:
         """A connection that closed: out of the idle list; a container without idle connections is forgotten."""
@@ -187,7 +191,7 @@ class ContainerRelay:
                 logger.info("POST %s to %s: %s; retrying on a fresh connection", path, process.hostname, exc)
                 return await self._post(container, path, body, headers, timeout, None)
         except TimedOut as exc:
-            raise HopFailed(process.hostname, 0, "timed out", timed_out=True) from exc
+            raise _timed_out(process) from exc
         except NotConnected as exc:
             raise HopFailed(process.hostname, 0, f"Container not reachable: {exc}", connect_failed=True) from exc
         except (Broken, OSError) as exc:
@@ -265,6 +269,15 @@ def _hop_failure(process: ServingProcess, answer: RelayedAnswer) -> HopFailed | 
     return None
 
 
+def _one_hop(processes: Sequence[ServingProcess], headers: Mapping[str, str]) -> bool:
+    """One container, sent the caller's headers as they are."""
+    return len(processes) == 1 and "Content-Type" in headers
+
+
+def _timed_out(process: ServingProcess) -> HopFailed:
+    return HopFailed(process.hostname, 0, "timed out", timed_out=True)
+
+
 def _checked(process: ServingProcess, answer: RelayedAnswer) -> RelayedAnswer:
     """``answer``, or ``HopFailed`` raised for an error status."""
     failure = _hop_failure(process, answer)
@@ -284,16 +297,6 @@ def _settle(settled: asyncio.Future[RelayedAnswer], outcome: RelayedAnswer | Exc
         settled.set_exception(outcome)
     else:
         settled.set_result(outcome)
-
-
-_pending: set[asyncio.Task[None]] = set()  # tasks of ``send``, held until done (the loop holds tasks weakly)
-
-
-def _spawn(outcome: Coroutine[Any, Any, RelayedAnswer], hostname: str, delivered: Delivered) -> None:
-    """Run ``outcome`` in a task and hand its answer or ``HopFailed`` to ``delivered``."""
-    task = asyncio.get_running_loop().create_task(_deliver(outcome, hostname, delivered))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
 
 
 async def _deliver(outcome: Coroutine[Any, Any, RelayedAnswer], hostname: str, delivered: Delivered) -> None:

@@ -126,8 +126,7 @@ class InvokeFront:
         except ServiceError as exc:
             return error_reply(exc)
         except Exception as exc:
-            logger.exception("InvokeEndpoint %s failed", call.endpoint)
-            return error_reply(InternalFailure(f"Internal error: {type(exc).__name__}"))
+            return _internal_failure(call.endpoint, exc)
 
     def handle_relayed(
         self, call: Invocation, relay: ContainerRelay, blocking: RunBlocking, answered: Answered
